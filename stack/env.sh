@@ -1,0 +1,34 @@
+# Settings of the local stack. Each can be overridden from the environment.
+# shellcheck shell=bash
+PROJECT_ROOT="$(cd "$STACK_HOME/.." && pwd)"
+
+: "${UIS_STACK_DIR:=$PROJECT_ROOT/.stack}"   # all state, logs and pid files
+: "${STACK_HOST:=127.0.0.1}"                     # every service binds to loopback only
+
+: "${PG_PORT:=5432}"
+: "${PG_DB:=twitter}"
+: "${PG_USER:=uis}"
+: "${PG_PASSWORD:=uis}"                      # local development password, never logged
+
+: "${KAFKA_PORT:=9092}"
+: "${KAFKA_CONTROLLER_PORT:=19093}"            # not 9093: that is Alertmanager's
+: "${KAFKA_HEAP:=1g}"
+
+: "${CONNECT_PORT:=8083}"
+: "${CONNECT_HEAP:=768m}"
+: "${CONNECTOR_NAME:=uis-postgres}"
+: "${CDC_TOPIC_PREFIX:=cdc}"
+: "${CDC_PARTITIONS:=4}"
+
+: "${REGISTRY_PORT:=8081}"
+: "${REGISTRY_MANAGEMENT_PORT:=9001}"          # Apicurio's health and metrics endpoints
+: "${REGISTRY_HEAP:=512m}"
+: "${REGISTRY_JAVA_HOME:=}"                   # a JDK >= 21 for Apicurio; found under /usr/lib/jvm if empty
+
+: "${STACK_START_TIMEOUT_S:=120}"
+: "${STACK_NO_INSTALL:=0}"                     # 1: fail on anything missing instead of installing it
+: "${STACK_JVM_ROOT:=/usr/lib/jvm}"           # where JDKs are looked for besides PATH
+
+: "${UIS_DIST_DIR:=$UIS_STACK_DIR/dist}"       # jars resolved from Maven Central
+PG_BIN=/usr/lib/postgresql/15/bin
+export UIS_STACK_DIR STACK_HOST PG_PORT PG_DB PG_USER PG_PASSWORD KAFKA_PORT CONNECT_PORT REGISTRY_PORT CDC_TOPIC_PREFIX CDC_PARTITIONS

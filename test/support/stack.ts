@@ -1,0 +1,30 @@
+// Where the integration tests find the running local stack (stack/env.sh has the same defaults).
+export const stack = {
+  kafkaBrokers: (process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`).split(','),
+  registryUrl:
+    process.env.SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${process.env.REGISTRY_PORT ?? '8081'}/apis/ccompat/v7`,
+  cdcTopicPrefix: process.env.CDC_TOPIC_PREFIX ?? 'cdc',
+  postgres: {
+    host: '127.0.0.1',
+    port: Number(process.env.PG_PORT ?? '5432'),
+    database: process.env.PG_DB ?? 'twitter',
+    user: process.env.PG_USER ?? 'uis',
+    password: process.env.PG_PASSWORD ?? 'uis',
+  },
+};
+
+/** A name no other test run has used, for topics, groups and subjects. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
