@@ -1,0 +1,38 @@
+import { TopologyGraph } from './graph.js';
+import type { Consumed, TableOptions } from './options.js';
+import { KStream } from './kstream.js';
+import type { KTable } from './ktable.js';
+import { checkName } from './names.js';
+
+/** The entry point of the DSL: declare sources, chain operators, then `build()`. */
+export class StreamsBuilder {
+  private readonly graph = new TopologyGraph();
+
+  stream<K, V>(topic: string, consumed: Consumed<K, V>): KStream<K, V> {
+    const id = this.graph.nextName('source');
+    this.graph.add({
+      kind: 'stream-source',
+      id,
+      parents: [],
+      emitsChanges: false,
+      topic: checkName('topic', topic),
+      keySerde: consumed.keySerde,
+      valueSerde: consumed.valueSerde,
+    });
+    return new KStream(this.graph, id);
+  }
+
+  /** Reads a topic as a table, kept in a store: a record updates its key's row, a null value deletes it. */
+  table<K, V>(topic: string, options: TableOptions<K, V>): KTable<K, V> {
+    return this.stream(topic, options).toTable({
+      storeName: options.storeName ?? `${topic}-table`,
+      keySerde: options.keySerde,
+      valueSerde: options.valueSerde,
+    });
+  }
+
+  /** The declared graph; compile it with `compileTopology`. */
+  build(): TopologyGraph {
+    return this.graph;
+  }
+}

@@ -1,0 +1,72 @@
+/** The topology as text and as a Mermaid flowchart, for `describe()` and the CLI. */
+import type { GraphNode } from '../dsl/graph.js';
+import type { CompiledTopology } from './compile.js';
+
+function label(node: GraphNode, topology: CompiledTopology): string {
+  const store = 'store' in node && node.store ? ` [store: ${node.store.name}]` : '';
+  switch (node.kind) {
+    case 'stream-source':
+      return `${node.id} <- topic ${node.topic}`;
+    case 'sink':
+      return `${node.id} -> topic ${node.topic}`;
+    case 'group-by':
+      return `${node.id} -> topic ${topology.repartitionTopic(node.id)}`;
+    case 'aggregate':
+      return `${node.id} <- topic ${topology.repartitionTopic(node.parents[0]!)}${store}`;
+    case 'join':
+      return `${node.id} (${node.leftJoin ? 'left join' : 'join'} of ${node.parents.join(' and ')})${store}`;
+    default:
+      return `${node.id}${store}`;
+  }
+}
+
+export function describeText(topology: CompiledTopology): string {
+  const lines = [`Topology of application "${topology.applicationId}"`];
+  for (const sub of topology.subtopologies) {
+    lines.push(`  Sub-topology ${sub.id}: one task per partition of ${sub.sources.map((s) => s.topic).join(', ')}`);
+    for (const node of sub.nodes) {
+      const parents = node.parents.length && node.kind !== 'aggregate' ? `  (from ${node.parents.join(', ')})` : '';
+      lines.push(`    ${label(node, topology)}${parents}`);
+    }
+    for (const store of sub.stores) lines.push(`    store ${store.name}, changelog ${store.changelogTopic}`);
+  }
+  return lines.join('\n');
+}
+
+export function describeMermaid(topology: CompiledTopology): string {
+  const id = (name: string) => name.replace(/[^a-zA-Z0-9_]/g, '_');
+  const lines = ['flowchart TD'];
+  const topics = new Set<string>();
+  const edges: string[] = [];
+  for (const sub of topology.subtopologies) {
+    lines.push(`  subgraph sub${sub.id}["Sub-topology ${sub.id}"]`);
+    for (const node of sub.nodes) {
+      lines.push(`    ${id(node.id)}["${node.id}"]`);
+      if (node.kind !== 'aggregate') for (const p of node.parents) edges.push(`  ${id(p)} --> ${id(node.id)}`);
+      const store = 'store' in node ? node.store : undefined;
+      if (store) {
+        lines.push(`    ${id(`store_${store.name}`)}[("${store.name}")]`);
+        edges.push(`  ${id(node.id)} -.- ${id(`store_${store.name}`)}`);
+      }
+      const read =
+        node.kind === 'stream-source'
+          ? node.topic
+          : node.kind === 'aggregate'
+            ? topology.repartitionTopic(node.parents[0]!)
+            : undefined;
+      const written =
+        node.kind === 'sink' ? node.topic : node.kind === 'group-by' ? topology.repartitionTopic(node.id) : undefined;
+      if (read) {
+        topics.add(read);
+        edges.push(`  ${id(`topic_${read}`)} --> ${id(node.id)}`);
+      }
+      if (written) {
+        topics.add(written);
+        edges.push(`  ${id(node.id)} --> ${id(`topic_${written}`)}`);
+      }
+    }
+    lines.push('  end');
+  }
+  for (const topic of topics) lines.push(`  ${id(`topic_${topic}`)}[/"${topic}"/]`);
+  return [...lines, ...edges].join('\n');
+}

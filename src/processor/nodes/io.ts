@@ -1,0 +1,70 @@
+// Where records enter and leave a task: sources, sinks and regrouping.
+import type { AnyFn } from '../../dsl/graph.js';
+import type { Serde } from '../../serdes/serde.js';
+import { encodeChangePair } from '../change-pair.js';
+import { InvalidRecordError } from '../errors.js';
+import { isChange, type ProcessorContext } from '../types.js';
+import { ForwardingProcessor } from './node.js';
+
+/** Writes records to a topic; a null value becomes a tombstone. */
+export class Sink extends ForwardingProcessor {
+  constructor(
+    private readonly context: ProcessorContext,
+    private readonly topic: string,
+    private readonly keySerde: Serde<unknown>,
+    private readonly valueSerde: Serde<unknown>,
+  ) {
+    super();
+  }
+
+  process(key: unknown, value: unknown, timestamp: number): void {
+    this.context.send({
+      topic: this.topic,
+      key: key === null || key === undefined ? null : this.keySerde.serialize(key),
+      value: value === null || value === undefined ? null : this.valueSerde.serialize(value),
+      timestamp,
+    });
+  }
+}
+
+/**
+ * Sends each row's contribution to the partition of its group, through the
+ * repartition topic: for a table update, the old row to its old group (to be
+ * subtracted) and the new row to its new group (one record when both groups
+ * are the same).
+ */
+export class GroupBy extends ForwardingProcessor {
+  constructor(
+    private readonly context: ProcessorContext,
+    private readonly topic: string,
+    private readonly selector: AnyFn,
+    private readonly keySerde: Serde<unknown>,
+    private readonly valueSerde: Serde<unknown>,
+  ) {
+    super();
+  }
+
+  process(key: unknown, value: unknown, timestamp: number): void {
+    const change = isChange(value) ? value : { newValue: value, oldValue: null };
+    const added = change.newValue === null ? null : this.select(key, change.newValue);
+    const removed = change.oldValue === null ? null : this.select(key, change.oldValue);
+    if (added && removed && added.key.equals(removed.key)) {
+      this.send(added.key, added.value, removed.value, timestamp);
+      return;
+    }
+    if (removed) this.send(removed.key, null, removed.value, timestamp);
+    if (added) this.send(added.key, added.value, null, timestamp);
+  }
+
+  private select(key: unknown, row: unknown): { key: Buffer; value: Buffer } {
+    const selected = this.selector(key, row) as { key: unknown; value: unknown };
+    if (selected.key === null || selected.key === undefined) {
+      throw new InvalidRecordError(`groupBy: the selector gave no key for record key ${String(key)}`);
+    }
+    return { key: this.keySerde.serialize(selected.key), value: this.valueSerde.serialize(selected.value) };
+  }
+
+  private send(key: Buffer, newValue: Buffer | null, oldValue: Buffer | null, timestamp: number): void {
+    this.context.send({ topic: this.topic, key, value: encodeChangePair(newValue, oldValue), timestamp });
+  }
+}

@@ -1,0 +1,69 @@
+// Record-at-a-time operators, in a stream and a table variant.
+import type { AnyFn } from '../../dsl/graph.js';
+import type { Change, KeyValueStore } from '../types.js';
+import { ForwardingProcessor } from './node.js';
+
+export class StreamMapValues extends ForwardingProcessor {
+  constructor(private readonly fn: AnyFn) {
+    super();
+  }
+  process(key: unknown, value: unknown, timestamp: number): void {
+    this.forward(key, this.fn(value, key), timestamp);
+  }
+}
+
+export class StreamFilter extends ForwardingProcessor {
+  constructor(private readonly predicate: AnyFn) {
+    super();
+  }
+  process(key: unknown, value: unknown, timestamp: number): void {
+    if (this.predicate(key, value)) this.forward(key, value, timestamp);
+  }
+}
+
+export class StreamSelectKey extends ForwardingProcessor {
+  constructor(private readonly fn: AnyFn) {
+    super();
+  }
+  process(key: unknown, value: unknown, timestamp: number): void {
+    this.forward(this.fn(key, value), value, timestamp);
+  }
+}
+
+/** A table's changes as a stream of new values (null for a deleted row). */
+export class TableToStream extends ForwardingProcessor {
+  process(key: unknown, change: Change<unknown>, timestamp: number): void {
+    this.forward(key, change.newValue, timestamp);
+  }
+}
+
+/** mapValues and filter on a table: both sides of a change go through the function. */
+export class TableTransform extends ForwardingProcessor {
+  constructor(
+    /** Maps one row; null means "no row". */
+    private readonly apply: (key: unknown, value: unknown) => unknown,
+    private readonly store: KeyValueStore<unknown, unknown> | undefined,
+  ) {
+    super();
+  }
+
+  process(key: unknown, change: Change<unknown>, timestamp: number): void {
+    const newValue = change.newValue === null ? null : this.apply(key, change.newValue);
+    const oldValue = this.store
+      ? this.store.get(key)
+      : change.oldValue === null
+        ? null
+        : this.apply(key, change.oldValue);
+    if (newValue === null && oldValue === null) return;
+    this.store?.put(key, newValue);
+    this.forward(key, { newValue, oldValue }, timestamp);
+  }
+
+  static mapValues(fn: AnyFn): (key: unknown, value: unknown) => unknown {
+    return (key, value) => fn(value, key);
+  }
+
+  static filter(predicate: AnyFn): (key: unknown, value: unknown) => unknown {
+    return (key, value) => (predicate(key, value) ? value : null);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The processors of one task: a sub-topology's nodes instantiated against the
+ * task's stores and output. Used by the runtime's tasks and by the test driver,
+ * so both run exactly the same processing code.
+ */
+import type { GraphNode } from '../dsl/graph.js';
+import { decodeChangePair } from './change-pair.js';
+import type { CompiledTopology, SubTopology } from './compile.js';
+import { GroupBy, Sink } from './nodes/io.js';
+import { TableJoin } from './nodes/join.js';
+import type { ForwardingProcessor } from './nodes/node.js';
+import { StreamFilter, StreamMapValues, StreamSelectKey, TableToStream, TableTransform } from './nodes/stateless.js';
+import { Aggregate, ToTable } from './nodes/table.js';
+import type { Processor, ProcessorContext, ValueGetter } from './types.js';
+
+/** Decodes a source topic's raw record and hands it to the first processor. */
+type SourceHandler = (key: Buffer | null, value: Buffer | null, timestamp: number) => void;
+
+export class TaskGraph {
+  private readonly processors = new Map<string, ForwardingProcessor>();
+  private readonly sources = new Map<string, SourceHandler>();
+
+  constructor(
+    private readonly topology: CompiledTopology,
+    readonly subtopology: SubTopology,
+    private readonly context: ProcessorContext,
+  ) {
+    for (const node of subtopology.nodes) this.processors.set(node.id, this.create(node));
+    for (const node of subtopology.nodes) this.wire(node);
+    for (const source of subtopology.sources) this.sources.set(source.topic, this.sourceHandler(source.nodeId));
+  }
+
+  get sourceTopics(): string[] {
+    return [...this.sources.keys()];
+  }
+
+  /** Processes one record of a source topic. Throws on input it cannot decode or accept. */
+  process(topic: string, key: Buffer | null, value: Buffer | null, timestamp: number): void {
+    const handler = this.sources.get(topic);
+    if (!handler) throw new Error(`task ${this.context.taskId}: not a source topic: ${topic}`);
+    handler(key, value, timestamp);
+  }
+
+  private sourceHandler(nodeId: string): SourceHandler {
+    const node = this.topology.graph.get(nodeId);
+    const processor = this.processors.get(nodeId)!;
+    if (node.kind === 'stream-source') {
+      return (key, value, timestamp) =>
+        processor.process(
+          key === null ? null : node.keySerde.deserialize(key),
+          value === null ? null : node.valueSerde.deserialize(value),
+          timestamp,
+        );
+    }
+    if (node.kind === 'aggregate') {
+      const groupBy = this.topology.graph.get(node.parents[0]!);
+      if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
+      return (key, value, timestamp) => {
+        if (key === null || value === null) return; // repartition records always have both
+        const pair = decodeChangePair(value);
+        const decode = (bytes: Buffer | null) => (bytes === null ? null : groupBy.valueSerde.deserialize(bytes));
+        processor.process(
+          groupBy.keySerde.deserialize(key),
+          { newValue: decode(pair.newValue), oldValue: decode(pair.oldValue) },
+          timestamp,
+        );
+      };
+    }
+    throw new Error(`unreachable: ${nodeId} is not a source`);
+  }
+
+  private create(node: GraphNode): ForwardingProcessor {
+    const store = 'store' in node && node.store ? this.context.store<unknown, unknown>(node.store.name) : undefined;
+    switch (node.kind) {
+      case 'stream-source':
+        return new StreamMapValues((value: unknown) => value);
+      case 'map-values':
+        return node.emitsChanges
+          ? new TableTransform(TableTransform.mapValues(node.fn), store)
+          : new StreamMapValues(node.fn);
+      case 'filter':
+        return node.emitsChanges
+          ? new TableTransform(TableTransform.filter(node.predicate), store)
+          : new StreamFilter(node.predicate);
+      case 'select-key':
+        return new StreamSelectKey(node.fn);
+      case 'to-stream':
+        return new TableToStream();
+      case 'to-table':
+        return new ToTable(store!);
+      case 'group-by':
+        return new GroupBy(
+          this.context,
+          this.topology.repartitionTopic(node.id),
+          node.selector,
+          node.keySerde,
+          node.valueSerde,
+        );
+      case 'aggregate':
+        return new Aggregate(store!, node.initializer, node.adder, node.subtractor);
+      case 'join':
+        return new TableJoin(
+          node.joiner,
+          node.leftJoin,
+          this.valueGetter(node.parents[0]!),
+          this.valueGetter(node.parents[1]!),
+          store,
+        );
+      case 'sink':
+        return new Sink(this.context, node.topic, node.keySerde, node.valueSerde);
+    }
+  }
+
+  /** Connects a node to its parents' processors (a join to each side). */
+  private wire(node: GraphNode): void {
+    if (node.kind === 'aggregate') return; // fed by its repartition topic, not by its parent
+    const processor = this.processors.get(node.id)!;
+    node.parents.forEach((parentId, index) => {
+      const parent = this.processors.get(parentId);
+      if (!parent) throw new Error(`unreachable: ${parentId} is in another sub-topology`);
+      const input: Processor =
+        processor instanceof TableJoin ? processor.side(index === 0 ? 'left' : 'right') : processor;
+      parent.children.push(input);
+    });
+  }
+
+  /** Reads a table node's current row for a key, from its store or computed from upstream. */
+  private valueGetter(nodeId: string): ValueGetter {
+    const node = this.topology.graph.get(nodeId);
+    if ('store' in node && node.store) {
+      const store = this.context.store<unknown, unknown>(node.store.name);
+      return (key) => store.get(key);
+    }
+    if (node.kind === 'map-values' || node.kind === 'filter') {
+      const parent = this.valueGetter(node.parents[0]!);
+      const apply =
+        node.kind === 'map-values' ? TableTransform.mapValues(node.fn) : TableTransform.filter(node.predicate);
+      return (key) => {
+        const value = parent(key);
+        return value === null ? null : apply(key, value);
+      };
+    }
+    if (node.kind === 'join') {
+      const join = this.processors.get(node.id) as TableJoin;
+      const left = this.valueGetter(node.parents[0]!);
+      const right = this.valueGetter(node.parents[1]!);
+      return (key) => join.join(left(key), right(key));
+    }
+    throw new Error(`topology: ${nodeId} is not a table whose rows can be looked up`);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The contract between the runtime and the processor nodes a topology compiles
+ * into. Keys and values travel as already-deserialized objects; a table's
+ * update travels as a Change (its new and its old value).
+ */
+
+/** An update of a table row: what it is now and what it was. null means "no row". */
+export interface Change<V> {
+  readonly newValue: V | null;
+  readonly oldValue: V | null;
+}
+
+export function isChange(value: unknown): value is Change<unknown> {
+  return typeof value === 'object' && value !== null && 'newValue' in value && 'oldValue' in value;
+}
+
+/** Where the record being processed came from. */
+export interface RecordOrigin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly timestamp: number;
+}
+
+export interface Header {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+/** A record leaving the task for a Kafka topic (a sink, a repartition or a changelog topic). */
+export interface OutgoingRecord {
+  readonly topic: string;
+  /** Set for changelog records (same partition as the task); otherwise chosen from the key. */
+  readonly partition?: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: number;
+  readonly headers?: readonly Header[];
+}
+
+/** A typed key-value store as processors see it. Reads see the task's own uncommitted writes. */
+export interface KeyValueStore<K, V> {
+  readonly name: string;
+  get(key: K): V | null;
+  /** null deletes the key. */
+  put(key: K, value: V | null): void;
+}
+
+export interface ProcessorContext {
+  readonly taskId: string;
+  readonly partition: number;
+  /** The input record currently being processed. */
+  readonly origin: RecordOrigin;
+  store<K, V>(name: string): KeyValueStore<K, V>;
+  /** Queues a record for a topic; it is written in the task's next commit. */
+  send(record: OutgoingRecord): void;
+}
+
+/** One node of a running task. */
+export interface Processor {
+  process(key: unknown, value: unknown, timestamp: number): void;
+}
+
+/** Reads a table's current value for a key, from its store or computed from upstream tables. */
+export type ValueGetter = (key: unknown) => unknown;

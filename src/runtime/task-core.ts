@@ -1,0 +1,97 @@
+/**
+ * What a task does with one input record, shared by the Kafka runtime and the
+ * test driver: run it through the task's processors; if the record cannot be
+ * decoded or is invalid, take back its writes and output and turn it into a
+ * dead letter instead, so processing goes on with the next record.
+ */
+import type { CompiledTopology, SubTopology } from '../processor/compile.js';
+import { TaskGraph } from '../processor/task-graph.js';
+import type { Header, KeyValueStore, OutgoingRecord, ProcessorContext, RecordOrigin } from '../processor/types.js';
+import type { TaskState } from '../state/task-state.js';
+
+export interface InputRecord extends RecordOrigin {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+}
+
+export interface DeadLetter {
+  readonly record: InputRecord;
+  readonly taskId: string;
+  readonly reason: string;
+  readonly error: Error;
+}
+
+export function taskIdOf(subtopology: number, partition: number): string {
+  return `${subtopology}_${partition}`;
+}
+
+export class TaskCore {
+  readonly id: string;
+  readonly graph: TaskGraph;
+  /** Records to write in the next commit (sinks and repartition topics), in order. */
+  outbox: OutgoingRecord[] = [];
+  private current: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0 };
+
+  constructor(
+    topology: CompiledTopology,
+    readonly subtopology: SubTopology,
+    readonly partition: number,
+    readonly state: TaskState,
+  ) {
+    this.id = taskIdOf(subtopology.id, partition);
+    const currentOrigin = () => this.current;
+    const context: ProcessorContext = {
+      taskId: this.id,
+      partition,
+      get origin() {
+        return currentOrigin();
+      },
+      store: <K, V>(name: string): KeyValueStore<K, V> => state.store<K, V>(name),
+      send: (record) => void this.outbox.push(record),
+    };
+    this.graph = new TaskGraph(topology, subtopology, context);
+  }
+
+  /** Processes a record; returns a dead letter instead of throwing when the record is bad. */
+  process(record: InputRecord): DeadLetter | undefined {
+    this.current = record;
+    const outboxLength = this.outbox.length;
+    this.state.beginRecord();
+    try {
+      this.graph.process(record.topic, record.key, record.value, record.timestamp);
+      this.state.endRecord();
+      return undefined;
+    } catch (caught) {
+      this.state.rollbackRecord();
+      this.outbox.length = outboxLength;
+      const error = caught instanceof Error ? caught : new Error(String(caught));
+      return { record, taskId: this.id, reason: error.name, error };
+    }
+  }
+
+  /** Takes the records to write in this commit. */
+  drainOutbox(): OutgoingRecord[] {
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
+  }
+}
+
+/** The record a dead letter is written as: the original bytes, with headers saying why and where from. */
+export function deadLetterRecord(topic: string, letter: DeadLetter): OutgoingRecord {
+  const header = (key: string, value: string): Header => ({ key, value: Buffer.from(value) });
+  return {
+    topic,
+    key: letter.record.key,
+    value: letter.record.value,
+    timestamp: letter.record.timestamp,
+    headers: [
+      header('dlq.reason', letter.reason),
+      header('dlq.error', letter.error.message.slice(0, 1000)),
+      header('dlq.source.topic', letter.record.topic),
+      header('dlq.source.partition', String(letter.record.partition)),
+      header('dlq.source.offset', letter.record.offset),
+      header('dlq.task', letter.taskId),
+    ],
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * The bottom layer of a task's state: an ordered bytes map with atomic batch
+ * writes. One backend per task holds all of the task's stores (under key
+ * prefixes) and their changelog checkpoints, so that data and checkpoint are
+ * always written in one atomic batch.
+ */
+export interface BatchEntry {
+  readonly key: Buffer;
+  /** null deletes the key. */
+  readonly value: Buffer | null;
+}
+
+export interface StateBackend {
+  /** A synchronous point read (LevelDB's getSync): no event-loop turn per lookup. */
+  getSync(key: Buffer): Buffer | undefined;
+  /** Applies every entry, or none. */
+  write(batch: readonly BatchEntry[]): Promise<void>;
+  /** Entries whose key starts with `prefix`, in key order. */
+  entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]>;
+  /** Deletes every entry whose key starts with `prefix`. */
+  clear(prefix: Buffer): Promise<void>;
+  close(): Promise<void>;
+}

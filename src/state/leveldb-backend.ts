@@ -1,0 +1,43 @@
+import { ClassicLevel } from 'classic-level';
+import type { BatchEntry, StateBackend } from './backend.js';
+
+/** A task's state in its own LevelDB directory. */
+export class LevelDbBackend implements StateBackend {
+  private constructor(private readonly db: ClassicLevel<Buffer, Buffer>) {}
+
+  static async open(directory: string): Promise<LevelDbBackend> {
+    const db = new ClassicLevel<Buffer, Buffer>(directory, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    return new LevelDbBackend(db);
+  }
+
+  getSync(key: Buffer): Buffer | undefined {
+    return this.db.getSync(key) ?? undefined;
+  }
+
+  async write(batch: readonly BatchEntry[]): Promise<void> {
+    if (batch.length === 0) return;
+    await this.db.batch(
+      batch.map((e) => (e.value === null ? { type: 'del', key: e.key } : { type: 'put', key: e.key, value: e.value })),
+    );
+  }
+
+  async *entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
+    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) yield [key, value];
+  }
+
+  async clear(prefix: Buffer): Promise<void> {
+    await this.db.clear({ gte: prefix, lt: prefixEnd(prefix) });
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+/** The smallest key greater than every key starting with `prefix` (prefixes here never end in 0xff). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]! += 1;
+  return end;
+}

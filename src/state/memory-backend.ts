@@ -1,0 +1,30 @@
+import type { BatchEntry, StateBackend } from './backend.js';
+
+/** A backend in memory, for the topology test driver. */
+export class MemoryBackend implements StateBackend {
+  private readonly map = new Map<string, Buffer>();
+
+  getSync(key: Buffer): Buffer | undefined {
+    return this.map.get(key.toString('latin1'));
+  }
+
+  async write(batch: readonly BatchEntry[]): Promise<void> {
+    for (const { key, value } of batch) {
+      if (value === null) this.map.delete(key.toString('latin1'));
+      else this.map.set(key.toString('latin1'), value);
+    }
+  }
+
+  async *entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
+    const p = prefix.toString('latin1');
+    const keys = [...this.map.keys()].filter((k) => k.startsWith(p)).sort();
+    for (const k of keys) yield [Buffer.from(k, 'latin1'), this.map.get(k)!];
+  }
+
+  async clear(prefix: Buffer): Promise<void> {
+    const p = prefix.toString('latin1');
+    for (const k of [...this.map.keys()]) if (k.startsWith(p)) this.map.delete(k);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,186 @@
+/**
+ * A task's state: its stores in one backend, and the writes made since the
+ * last commit. Writes stay in memory (the task can read them back) until the
+ * task's Kafka transaction commits; then they are applied to the backend in
+ * one batch together with the changelog checkpoints. So the backend only ever
+ * holds committed state, and its checkpoints say exactly how far it is.
+ */
+import type { CompiledStore } from '../processor/compile.js';
+import type { KeyValueStore, OutgoingRecord } from '../processor/types.js';
+import type { BatchEntry, StateBackend } from './backend.js';
+import { CHECKPOINT_PREFIX, checkpointKey, storePrefix } from './keys.js';
+
+interface PendingWrite {
+  readonly store: CompiledStore;
+  readonly key: Buffer;
+  readonly value: Buffer | null;
+}
+
+/** A snapshot of writes being committed: their changelog records, and how to apply them afterwards. */
+export interface CommitSnapshot {
+  readonly changelogRecords: OutgoingRecord[];
+  /** Applies the snapshot and the new checkpoints (next offset per changelog topic) to the backend. */
+  apply(checkpoints: ReadonlyMap<string, bigint>): Promise<void>;
+}
+
+export class TaskState {
+  /** Writes since the last commit started, by full backend key (latin1). */
+  private pending = new Map<string, PendingWrite>();
+  /** Writes of the commit in flight: still readable until applied. */
+  private committing = new Map<string, PendingWrite>();
+  /** Undo log of the record being processed, to take back a failed record's writes. */
+  private undo: Array<[string, PendingWrite | undefined]> | null = null;
+  private readonly stores = new Map<string, CompiledStore>();
+  private readonly prefixes = new Map<string, Buffer>();
+
+  constructor(
+    readonly backend: StateBackend,
+    stores: readonly CompiledStore[],
+    private readonly partition: number,
+  ) {
+    for (const store of stores) {
+      this.stores.set(store.name, store);
+      this.prefixes.set(store.name, storePrefix(store.name));
+    }
+  }
+
+  get storeNames(): string[] {
+    return [...this.stores.keys()];
+  }
+
+  get changelogTopics(): string[] {
+    return [...this.stores.values()].map((s) => s.changelogTopic);
+  }
+
+  get hasPendingWrites(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** The typed view processors use: reads see uncommitted writes. */
+  store<K, V>(name: string): KeyValueStore<K, V> {
+    const spec = this.spec(name);
+    const prefix = this.prefixOf(name);
+    return {
+      name,
+      get: (key: K): V | null => {
+        const bytes = this.readLatest(Buffer.concat([prefix, spec.keySerde.serialize(key)]));
+        return bytes === undefined ? null : (spec.valueSerde.deserialize(bytes) as V);
+      },
+      put: (key: K, value: V | null): void => {
+        const keyBytes = spec.keySerde.serialize(key);
+        this.write(
+          spec,
+          Buffer.concat([prefix, keyBytes]),
+          keyBytes,
+          value === null ? null : spec.valueSerde.serialize(value),
+        );
+      },
+    };
+  }
+
+  /** A committed row's bytes, for serving: never an uncommitted write. */
+  readCommitted(storeName: string, key: Buffer): Buffer | undefined {
+    return this.backend.getSync(Buffer.concat([this.prefixOf(storeName), key]));
+  }
+
+  beginRecord(): void {
+    this.undo = [];
+  }
+
+  /** Takes back every write of the current record. */
+  rollbackRecord(): void {
+    for (const [fullKey, previous] of (this.undo ?? []).reverse()) {
+      if (previous) this.pending.set(fullKey, previous);
+      else this.pending.delete(fullKey);
+    }
+    this.undo = null;
+  }
+
+  endRecord(): void {
+    this.undo = null;
+  }
+
+  /**
+   * Moves the pending writes into a commit. The changelog gets one record per
+   * written key (its last value), which is all a compacted changelog keeps.
+   */
+  startCommit(): CommitSnapshot {
+    this.committing = this.pending;
+    this.pending = new Map();
+    const writes = this.committing;
+    const changelogRecords: OutgoingRecord[] = [...writes.values()].map((w) => ({
+      topic: w.store.changelogTopic,
+      partition: this.partition,
+      key: w.key,
+      value: w.value,
+      timestamp: Date.now(),
+    }));
+    return {
+      changelogRecords,
+      apply: async (checkpoints) => {
+        const batch: BatchEntry[] = [...writes].map(([fullKey, w]) => ({
+          key: Buffer.from(fullKey, 'latin1'),
+          value: w.value,
+        }));
+        for (const [topic, offset] of checkpoints)
+          batch.push({ key: checkpointKey(topic), value: Buffer.from(offset.toString()) });
+        await this.backend.write(batch);
+        if (this.committing === writes) this.committing = new Map();
+      },
+    };
+  }
+
+  /** Forgets every uncommitted write (the commit failed; the task starts again from committed state). */
+  discardUncommitted(): void {
+    this.pending = new Map();
+    this.committing = new Map();
+    this.undo = null;
+  }
+
+  /** Offsets the backend is restored up to, per changelog topic (absent: restore from the beginning). */
+  async checkpoints(): Promise<Map<string, bigint>> {
+    const result = new Map<string, bigint>();
+    for await (const [key, value] of this.backend.entries(CHECKPOINT_PREFIX)) {
+      result.set(key.subarray(CHECKPOINT_PREFIX.length).toString(), BigInt(value.toString()));
+    }
+    return result;
+  }
+
+  /** Applies changelog records read during a restore, and the offset restored up to. */
+  async applyRestored(storeName: string, records: readonly BatchEntry[], nextOffset: bigint): Promise<void> {
+    const prefix = this.prefixOf(storeName);
+    const batch: BatchEntry[] = records.map((r) => ({ key: Buffer.concat([prefix, r.key]), value: r.value }));
+    batch.push({ key: checkpointKey(this.spec(storeName).changelogTopic), value: Buffer.from(nextOffset.toString()) });
+    await this.backend.write(batch);
+  }
+
+  /** Deletes a store's rows and checkpoint, for a restore from scratch. */
+  async wipe(storeName: string): Promise<void> {
+    await this.backend.clear(this.prefixOf(storeName));
+    await this.backend.write([{ key: checkpointKey(this.spec(storeName).changelogTopic), value: null }]);
+  }
+
+  private spec(name: string): CompiledStore {
+    const spec = this.stores.get(name);
+    if (!spec) throw new Error(`no store "${name}" in this task (it has: ${this.storeNames.join(', ') || 'none'})`);
+    return spec;
+  }
+
+  private prefixOf(name: string): Buffer {
+    this.spec(name);
+    return this.prefixes.get(name)!;
+  }
+
+  private readLatest(fullKey: Buffer): Buffer | undefined {
+    const k = fullKey.toString('latin1');
+    const write = this.pending.get(k) ?? this.committing.get(k);
+    if (write) return write.value ?? undefined;
+    return this.backend.getSync(fullKey);
+  }
+
+  private write(store: CompiledStore, fullKey: Buffer, key: Buffer, value: Buffer | null): void {
+    const k = fullKey.toString('latin1');
+    this.undo?.push([k, this.pending.get(k)]);
+    this.pending.set(k, { store, key, value });
+  }
+}
