@@ -1,0 +1,65 @@
+/** Topic and group operations the engine needs, on a kafkajs admin client. */
+import type { Admin } from 'kafkajs';
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  replicationFactor: number;
+  configs: Record<string, string>;
+}
+
+/** Partition count per topic; a topic that does not exist is absent. */
+export async function partitionCounts(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+  const existing = new Set(await admin.listTopics());
+  const wanted = topics.filter((t) => existing.has(t));
+  const counts = new Map<string, number>();
+  if (wanted.length === 0) return counts;
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: wanted });
+  for (const t of metadata) counts.set(t.name, t.partitions.length);
+  return counts;
+}
+
+/**
+ * Creates the topics that do not exist. An existing topic with another
+ * partition count is an error: its data is partitioned differently.
+ */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> {
+  const counts = await partitionCounts(
+    admin,
+    specs.map((s) => s.topic),
+  );
+  const wrong = specs.filter((s) => counts.has(s.topic) && counts.get(s.topic) !== s.partitions);
+  if (wrong.length) {
+    throw new Error(
+      wrong.map((s) => `topic ${s.topic} has ${counts.get(s.topic)} partitions, expected ${s.partitions}`).join('; ') +
+        '. Delete the internal topics (or reset the application) to repartition.',
+    );
+  }
+  const missing = specs.filter((s) => !counts.has(s.topic));
+  if (missing.length) {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.topic,
+        numPartitions: s.partitions,
+        replicationFactor: s.replicationFactor,
+        configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+  return missing.map((s) => s.topic);
+}
+
+/** The high watermark (next offset to be written) of each partition of a topic. */
+export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+}
+
+/** The group's committed offset (next offset to read) per partition of a topic; absent if none. */
+export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const offsets = new Map<number, bigint>();
+  for (const p of result?.partitions ?? []) if (p.offset !== '-1') offsets.set(p.partition, BigInt(p.offset));
+  return offsets;
+}

@@ -1,0 +1,89 @@
+/**
+ * Reads ranges of partitions (e.g. changelogs during a restore) outside the
+ * application's consumer group. kafkajs has no manual assignment, so this
+ * joins a throwaway group of one member, seeks each partition to its start,
+ * pauses what it does not need, and deletes the group when done.
+ */
+import type { Kafka } from 'kafkajs';
+
+export interface PartitionRange {
+  topic: string;
+  partition: number;
+  /** First offset to read. */
+  from: bigint;
+  /** Read until the position reaches this offset (the end offset when the read started). */
+  to: bigint;
+}
+
+export interface ReadRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  offset: bigint;
+}
+
+export async function readPartitions(
+  kafka: Kafka,
+  groupId: string,
+  ranges: readonly PartitionRange[],
+  onRecords: (range: PartitionRange, records: ReadRecord[]) => Promise<void>,
+): Promise<void> {
+  const pending = ranges.filter((r) => r.from < r.to);
+  if (pending.length === 0) return;
+  const byKey = new Map(pending.map((r) => [`${r.topic}:${r.partition}`, r]));
+  const position = new Map(pending.map((r) => [`${r.topic}:${r.partition}`, r.from]));
+  const topics = [...new Set(pending.map((r) => r.topic))];
+
+  const consumer = kafka.consumer({
+    groupId,
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false,
+  });
+  let finish: () => void = () => undefined;
+  let fail: (error: unknown) => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const advance = (key: string, next: bigint) => {
+    if (next > (position.get(key) ?? 0n)) position.set(key, next);
+    if ([...byKey].every(([k, r]) => (position.get(k) ?? 0n) >= r.to)) finish();
+  };
+
+  try {
+    await consumer.connect();
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        const unneeded = partitions.filter((p) => !byKey.has(`${topic}:${p}`));
+        if (unneeded.length) consumer.pause([{ topic, partitions: unneeded }]);
+      }
+      for (const r of pending) consumer.seek({ topic: r.topic, partition: r.partition, offset: r.from.toString() });
+    });
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const key = `${payload.topic}:${payload.partition}`;
+      if (byKey.has(key)) advance(key, BigInt(payload.lastOffset) + 1n);
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const key = `${batch.topic}:${batch.partition}`;
+        const range = byKey.get(key);
+        if (!range) return;
+        const records = batch.messages
+          .map((m) => ({ key: m.key, value: m.value, offset: BigInt(m.offset) }))
+          .filter((m) => m.offset >= range.from && m.offset < range.to);
+        if (records.length) await onRecords(range, records);
+        advance(key, BigInt(batch.lastOffset()) + 1n);
+      },
+    });
+    await done;
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect();
+  }
+}

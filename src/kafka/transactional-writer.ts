@@ -1,0 +1,87 @@
+/**
+ * A task's transactional producer: each commit writes the task's output and
+ * its consumed offsets in one Kafka transaction. Creating it fences any older
+ * producer with the same transactional id (a zombie owner of the task) and
+ * aborts that producer's open transaction.
+ */
+import type { Kafka, Producer } from 'kafkajs';
+import type { OutgoingRecord } from '../processor/types.js';
+
+export interface ConsumedOffsets {
+  groupId: string;
+  /** Next offset to read, per input topic-partition. */
+  offsets: ReadonlyMap<string, ReadonlyMap<number, bigint>>;
+}
+
+/** The offset after the last record written, per "topic:partition" the commit wrote to. */
+export type WrittenOffsets = Map<string, bigint>;
+
+export class TransactionalWriter {
+  private readonly producer: Producer;
+
+  constructor(kafka: Kafka, transactionalId: string, transactionTimeoutMs = 60_000) {
+    this.producer = kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /** Connects and fences older producers of the same id. */
+  async connect(): Promise<void> {
+    await this.producer.connect();
+  }
+
+  /** Writes records (each with its partition set) and offsets atomically. */
+  async commit(
+    records: readonly (OutgoingRecord & { partition: number })[],
+    consumed: ConsumedOffsets,
+  ): Promise<WrittenOffsets> {
+    const transaction = await this.producer.transaction();
+    try {
+      const written: WrittenOffsets = new Map();
+      if (records.length > 0) {
+        const byTopic = new Map<string, OutgoingRecord[]>();
+        const counts = new Map<string, number>();
+        for (const record of records) {
+          byTopic.set(record.topic, [...(byTopic.get(record.topic) ?? []), record]);
+          const tp = `${record.topic}:${record.partition}`;
+          counts.set(tp, (counts.get(tp) ?? 0) + 1);
+        }
+        const metadata = await transaction.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({
+            topic,
+            messages: messages.map((m) => ({
+              partition: m.partition,
+              key: m.key,
+              value: m.value,
+              timestamp: String(m.timestamp),
+              headers: m.headers ? Object.fromEntries(m.headers.map((h) => [h.key, h.value])) : undefined,
+            })),
+          })),
+        });
+        for (const m of metadata) {
+          const tp = `${m.topicName}:${m.partition}`;
+          if (m.baseOffset !== undefined) written.set(tp, BigInt(m.baseOffset) + BigInt(counts.get(tp) ?? 0));
+        }
+      }
+      const topics = [...consumed.offsets].map(([topic, partitions]) => ({
+        topic,
+        partitions: [...partitions].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
+      }));
+      if (topics.length > 0) await transaction.sendOffsets({ consumerGroupId: consumed.groupId, topics });
+      await transaction.commit();
+      return written;
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}

@@ -1,0 +1,58 @@
+/** The engine's settings, with defaults, checked once at start. */
+export interface StreamsConfig {
+  /** Names the consumer group, the internal topics and the state directory. */
+  applicationId: string;
+  brokers: string[];
+  /** Where task stores live: <stateDir>/<applicationId>/<taskId>. */
+  stateDir: string;
+  /** host:port of this instance's HTTP endpoint, advertised to the group for routing. */
+  endpoint: string;
+  /** How often tasks commit their transaction (and so how soon their output is visible). */
+  commitIntervalMs: number;
+  /** Partitions of the repartition topics (and so of the tasks reading them). */
+  internalPartitions: number;
+  /** Replication factor of internal topics. */
+  replicationFactor: number;
+  deadLetterTopic: string;
+  /** Records processed before yielding to the event loop (HTTP requests wait at most this long). */
+  recordsPerTurn: number;
+  /** Longest the consumer waits for data in a fetch. */
+  fetchMaxWaitMs: number;
+  sessionTimeoutMs: number;
+  /** Delete local state of tasks not owned for this long. */
+  stateCleanupDelayMs: number;
+}
+
+export type StreamsSettings = Pick<StreamsConfig, 'applicationId' | 'brokers' | 'stateDir' | 'endpoint'> &
+  Partial<StreamsConfig>;
+
+export function streamsConfig(settings: StreamsSettings): StreamsConfig {
+  const config: StreamsConfig = {
+    commitIntervalMs: 100,
+    internalPartitions: 4,
+    replicationFactor: 1,
+    deadLetterTopic: `${settings.applicationId}-dead-letters`,
+    recordsPerTurn: 500,
+    fetchMaxWaitMs: 50,
+    sessionTimeoutMs: 10_000,
+    stateCleanupDelayMs: 10 * 60_000,
+    ...settings,
+  };
+  const problems: string[] = [];
+  if (!/^[a-zA-Z0-9._-]{1,100}$/.test(config.applicationId))
+    problems.push('applicationId may only contain letters, digits, ".", "_" and "-"');
+  if (config.brokers.length === 0) problems.push('brokers: give at least one host:port');
+  if (!/^[^\s:/]+:\d{1,5}$/.test(config.endpoint)) problems.push(`endpoint "${config.endpoint}" must be host:port`);
+  for (const key of [
+    'commitIntervalMs',
+    'internalPartitions',
+    'replicationFactor',
+    'recordsPerTurn',
+    'fetchMaxWaitMs',
+    'sessionTimeoutMs',
+  ] as const) {
+    if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
+  }
+  if (problems.length) throw new Error(`invalid streams configuration: ${problems.join('; ')}`);
+  return config;
+}

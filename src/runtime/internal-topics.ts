@@ -1,0 +1,89 @@
+/**
+ * Partition counts of every topic the application touches, checked for
+ * co-partitioning, and the internal topics (repartition, changelog,
+ * dead-letter) created with the right counts and configs.
+ */
+import type { Admin } from 'kafkajs';
+import { ensureTopics, partitionCounts, type TopicSpec } from '../kafka/admin.js';
+import type { CompiledTopology } from '../processor/compile.js';
+import type { StreamsConfig } from './config.js';
+
+export interface TopicLayout {
+  /** Partitions of each sub-topology (its number of tasks). */
+  subtopologyPartitions: Map<number, number>;
+  partitionsOf(topic: string): number;
+}
+
+export async function prepareTopics(
+  admin: Admin,
+  topology: CompiledTopology,
+  config: StreamsConfig,
+  sinkTopicConfigs: Record<string, Record<string, string>>,
+): Promise<{ layout: TopicLayout; created: string[] }> {
+  const external = topology.subtopologies.flatMap((s) =>
+    s.sources.filter((src) => !src.internal).map((src) => src.topic),
+  );
+  const counts = await partitionCounts(admin, [...new Set(external)]);
+  const missing = external.filter((t) => !counts.has(t));
+  if (missing.length) {
+    throw new Error(
+      `source topics do not exist: ${[...new Set(missing)].join(', ')}. Create them (or start the producer that does) first.`,
+    );
+  }
+
+  const subtopologyPartitions = new Map<number, number>();
+  for (const sub of topology.subtopologies) {
+    const sizes = sub.sources.map((s) => ({
+      topic: s.topic,
+      partitions: s.internal ? config.internalPartitions : counts.get(s.topic)!,
+    }));
+    const distinct = new Set(sizes.map((s) => s.partitions));
+    if (distinct.size > 1) {
+      throw new Error(
+        `sub-topology ${sub.id} joins topics that are not co-partitioned: ${sizes.map((s) => `${s.topic} has ${s.partitions}`).join(', ')} partitions. ` +
+          'Topics read together must have the same number of partitions.',
+      );
+    }
+    subtopologyPartitions.set(sub.id, sizes[0]!.partitions);
+  }
+
+  const specs: TopicSpec[] = [];
+  const add = (topic: string, partitions: number, configs: Record<string, string>) =>
+    specs.push({ topic, partitions, replicationFactor: config.replicationFactor, configs });
+  for (const topic of topology.repartitionTopics)
+    add(topic, config.internalPartitions, { 'cleanup.policy': 'delete', 'retention.ms': '604800000' });
+  for (const sub of topology.subtopologies) {
+    for (const store of sub.stores)
+      add(store.changelogTopic, subtopologyPartitions.get(sub.id)!, { 'cleanup.policy': 'compact' });
+  }
+  add(config.deadLetterTopic, 1, { 'cleanup.policy': 'delete', 'retention.ms': '2592000000' });
+
+  const sinkTopics = new Set(
+    topology.subtopologies.flatMap((s) => s.sinkTopics).filter((t) => !topology.repartitionTopics.includes(t)),
+  );
+  const existingSinks = await partitionCounts(admin, [...sinkTopics]);
+  for (const sub of topology.subtopologies) {
+    for (const topic of sub.sinkTopics) {
+      if (sinkTopics.has(topic) && !existingSinks.has(topic))
+        add(topic, subtopologyPartitions.get(sub.id)!, sinkTopicConfigs[topic] ?? {});
+    }
+  }
+  const created = await ensureTopics(admin, dedupe(specs));
+
+  const all = await partitionCounts(admin, [...new Set([...external, ...specs.map((s) => s.topic), ...sinkTopics])]);
+  return {
+    created,
+    layout: {
+      subtopologyPartitions,
+      partitionsOf(topic) {
+        const n = all.get(topic);
+        if (n === undefined) throw new Error(`unknown topic ${topic}`);
+        return n;
+      },
+    },
+  };
+}
+
+function dedupe(specs: TopicSpec[]): TopicSpec[] {
+  return [...new Map(specs.map((s) => [s.topic, s])).values()];
+}

@@ -1,0 +1,208 @@
+/**
+ * A running task: its processors and state (TaskCore), its LevelDB, and its
+ * transactional producer. It processes records of its input partitions in
+ * order, and commits output, changelog and consumed offsets in one Kafka
+ * transaction; only then are its writes applied to LevelDB, together with the
+ * changelog offsets they correspond to (the checkpoint).
+ */
+import { join } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { committedOffsets, endOffsets } from '../kafka/admin.js';
+import type { Admin } from '../kafka/client.js';
+import { partitionForKey } from '../kafka/partitioner.js';
+import type { PartitionRange, ReadRecord } from '../kafka/partition-reader.js';
+import { TransactionalWriter } from '../kafka/transactional-writer.js';
+import type { CompiledTopology, SubTopology } from '../processor/compile.js';
+import type { OutgoingRecord } from '../processor/types.js';
+import { LevelDbBackend } from '../state/leveldb-backend.js';
+import { TaskState } from '../state/task-state.js';
+import type { Logger } from '../util/logger.js';
+import type { StreamsConfig } from './config.js';
+import type { StreamsMetrics } from './metrics.js';
+import { deadLetterRecord, TaskCore, type InputRecord } from './task-core.js';
+
+export type TaskStatus = 'restoring' | 'running' | 'closed';
+
+export interface TaskDeps {
+  topology: CompiledTopology;
+  config: StreamsConfig;
+  kafka: Kafka;
+  admin: Admin;
+  logger: Logger;
+  metrics: StreamsMetrics;
+  partitionsOf: (topic: string) => number;
+}
+
+export class StreamTask {
+  status: TaskStatus = 'restoring';
+  readonly id: string;
+  private readonly core: TaskCore;
+  /** Next offset to process, per input topic, for this task's partition. */
+  private readonly nextOffsets = new Map<string, bigint>();
+  private offsetsAdvanced = false;
+  private commitInFlight: Promise<void> | undefined;
+  private lastCommit = Date.now();
+  private readonly log: Logger;
+
+  private constructor(
+    private readonly deps: TaskDeps,
+    readonly subtopology: SubTopology,
+    readonly partition: number,
+    private readonly backend: LevelDbBackend,
+    private readonly writer: TransactionalWriter,
+  ) {
+    this.core = new TaskCore(
+      deps.topology,
+      subtopology,
+      partition,
+      new TaskState(backend, subtopology.stores, partition),
+    );
+    this.id = this.core.id;
+    this.log = deps.logger.child({ task: this.id });
+  }
+
+  /** Opens the task's store and fences any previous owner's producer. */
+  static async open(deps: TaskDeps, subtopology: SubTopology, partition: number): Promise<StreamTask> {
+    const id = `${subtopology.id}_${partition}`;
+    const backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
+    const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`);
+    try {
+      await writer.connect();
+    } catch (error) {
+      await backend.close();
+      throw error;
+    }
+    return new StreamTask(deps, subtopology, partition, backend, writer);
+  }
+
+  get state(): TaskState {
+    return this.core.state;
+  }
+
+  get inputTopics(): string[] {
+    return this.subtopology.sources.map((s) => s.topic);
+  }
+
+  /**
+   * What must be read from each changelog to bring the local store up to
+   * date: from its checkpoint (or from the start when there is none, or when
+   * the checkpoint is beyond the changelog, e.g. a recreated topic) to the end.
+   */
+  async restoreRanges(): Promise<PartitionRange[]> {
+    const checkpoints = await this.state.checkpoints();
+    const ranges: PartitionRange[] = [];
+    for (const store of this.subtopology.stores) {
+      const end = (await endOffsets(this.deps.admin, store.changelogTopic)).get(this.partition) ?? 0n;
+      let from = checkpoints.get(store.changelogTopic);
+      if (from === undefined || from > end) {
+        if (from !== undefined)
+          this.log.warn('checkpoint beyond the changelog end; restoring from scratch', { store: store.name });
+        await this.state.wipe(store.name);
+        from = 0n;
+      }
+      ranges.push({ topic: store.changelogTopic, partition: this.partition, from, to: end });
+    }
+    return ranges;
+  }
+
+  async applyRestored(range: PartitionRange, records: readonly ReadRecord[]): Promise<void> {
+    const store = this.subtopology.stores.find((s) => s.changelogTopic === range.topic)!;
+    const rows = records.filter((r) => r.key !== null).map((r) => ({ key: r.key!, value: r.value }));
+    await this.state.applyRestored(store.name, rows, records[records.length - 1]!.offset + 1n);
+  }
+
+  /** Starts processing from the group's committed offsets. Returns them, to seek the consumer. */
+  async start(): Promise<Map<string, bigint>> {
+    for (const topic of this.inputTopics) {
+      const committed = await committedOffsets(this.deps.admin, this.deps.config.applicationId, topic);
+      this.nextOffsets.set(topic, committed.get(this.partition) ?? 0n);
+    }
+    this.status = 'running';
+    this.lastCommit = Date.now();
+    return new Map(this.nextOffsets);
+  }
+
+  /** Processes one input record; records before the next expected offset were processed already. */
+  process(record: InputRecord): void {
+    const offset = BigInt(record.offset);
+    if (offset < (this.nextOffsets.get(record.topic) ?? 0n)) return;
+    const letter = this.core.process(record);
+    if (letter) {
+      this.core.outbox.push(deadLetterRecord(this.deps.config.deadLetterTopic, letter));
+      this.deps.metrics.deadLetters.inc({ topic: record.topic, reason: letter.reason });
+      this.log.warn('record sent to the dead-letter topic', {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        reason: letter.reason,
+        error: letter.error.message.slice(0, 300),
+      });
+    }
+    this.deps.metrics.recordsProcessed.inc({ subtopology: String(this.subtopology.id) });
+    this.nextOffsets.set(record.topic, offset + 1n);
+    this.offsetsAdvanced = true;
+  }
+
+  get commitDue(): boolean {
+    return (
+      this.status === 'running' &&
+      !this.commitInFlight &&
+      (this.offsetsAdvanced || this.core.outbox.length > 0) &&
+      Date.now() - this.lastCommit >= this.deps.config.commitIntervalMs
+    );
+  }
+
+  /** Commits everything processed so far. Concurrent calls wait for the commit in flight. */
+  async commit(): Promise<void> {
+    while (this.commitInFlight) await this.commitInFlight;
+    if (this.status !== 'running' || (!this.offsetsAdvanced && this.core.outbox.length === 0)) return;
+    this.commitInFlight = this.doCommit().finally(() => (this.commitInFlight = undefined));
+    await this.commitInFlight;
+  }
+
+  private async doCommit(): Promise<void> {
+    const started = process.hrtime.bigint();
+    const snapshot = this.state.startCommit();
+    const output = this.core.drainOutbox();
+    const offsets = new Map(
+      [...this.nextOffsets].map(([topic, offset]) => [topic, new Map([[this.partition, offset]])]),
+    );
+    this.offsetsAdvanced = false;
+    this.lastCommit = Date.now();
+    const records = [...output, ...snapshot.changelogRecords].map((r) => this.withPartition(r));
+    const written = await this.writer.commit(records, { groupId: this.deps.config.applicationId, offsets });
+    const checkpoints = new Map<string, bigint>();
+    for (const store of this.subtopology.stores) {
+      const next = written.get(`${store.changelogTopic}:${this.partition}`);
+      if (next !== undefined) checkpoints.set(store.changelogTopic, next);
+    }
+    await snapshot.apply(checkpoints);
+    this.deps.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private withPartition(record: OutgoingRecord): OutgoingRecord & { partition: number } {
+    if (record.partition !== undefined) return record as OutgoingRecord & { partition: number };
+    const partitions = this.deps.partitionsOf(record.topic);
+    return { ...record, partition: record.key ? partitionForKey(record.key, partitions) : this.partition % partitions };
+  }
+
+  /** A committed row, for serving. */
+  readCommitted(storeName: string, key: Buffer): Buffer | undefined {
+    return this.state.readCommitted(storeName, key);
+  }
+
+  /** Stops the task; uncommitted work is dropped (the next owner redoes it from the committed offsets). */
+  async close(options: { commit: boolean }): Promise<void> {
+    if (this.status === 'closed') return;
+    try {
+      if (options.commit) await this.commit();
+    } catch (error) {
+      this.log.warn('final commit failed; the next owner redoes the uncommitted records', { error });
+    }
+    this.status = 'closed';
+    while (this.commitInFlight) await this.commitInFlight.catch(() => undefined);
+    this.state.discardUncommitted();
+    await this.writer.disconnect().catch(() => undefined);
+    await this.backend.close();
+  }
+}
