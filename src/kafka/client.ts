@@ -7,6 +7,8 @@ import type { Logger } from '../util/logger.js';
 
 export type { Admin, Consumer, EachBatchPayload, Producer, Transaction } from 'kafkajs';
 
+const expected = /rebalanc|concurrent operation on the same transaction/i;
+
 export function createKafka(options: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
   const log = options.logger.child({ component: 'kafkajs' });
   return new Kafka({
@@ -20,8 +22,9 @@ export function createKafka(options: { brokers: string[]; clientId: string; logg
       ({ level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
         const at = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
-        // kafkajs logs its own retries of a rebalance in progress as errors; they are expected.
-        if (typeof fields.error === 'string' && /rebalanc/i.test(fields.error)) log.debug(message, fields);
+        // kafkajs logs as errors conditions that are retried and expected: a rebalance in
+        // progress, and a transaction begun while the broker completes the previous one.
+        if (expected.test(`${message} ${String(fields.error ?? '')}`)) log.debug(message, fields);
         else log[at](message, fields);
       },
   });

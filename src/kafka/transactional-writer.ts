@@ -4,7 +4,7 @@
  * producer with the same transactional id (a zombie owner of the task) and
  * aborts that producer's open transaction.
  */
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { OutgoingRecord } from '../processor/types.js';
 
 export interface ConsumedOffsets {
@@ -26,6 +26,10 @@ export class TransactionalWriter {
       maxInFlightRequests: 1,
       transactionTimeout: transactionTimeoutMs,
       allowAutoTopicCreation: false,
+      // Partitions are always chosen by the engine; this only silences kafkajs' migration warning.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // kafkajs warns that a bounded retry count weakens idempotence; the transaction timeout bounds it instead.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 1000 },
     });
   }
 
@@ -34,8 +38,26 @@ export class TransactionalWriter {
     await this.producer.connect();
   }
 
-  /** Writes records (each with its partition set) and offsets atomically. */
+  /**
+   * Writes records (each with its partition set) and offsets atomically. A
+   * transaction started while the broker still completes the previous one is
+   * refused (CONCURRENT_TRANSACTIONS); nothing was written then, so it is retried.
+   */
   async commit(
+    records: readonly (OutgoingRecord & { partition: number })[],
+    consumed: ConsumedOffsets,
+  ): Promise<WrittenOffsets> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commitOnce(records, consumed);
+      } catch (error) {
+        if (attempt >= 20 || !isConcurrentTransactions(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+      }
+    }
+  }
+
+  private async commitOnce(
     records: readonly (OutgoingRecord & { partition: number })[],
     consumed: ConsumedOffsets,
   ): Promise<WrittenOffsets> {
@@ -84,4 +106,15 @@ export class TransactionalWriter {
   async disconnect(): Promise<void> {
     await this.producer.disconnect();
   }
+}
+
+function isConcurrentTransactions(error: unknown): boolean {
+  for (
+    let e: unknown = error;
+    e instanceof Error;
+    e = (e as Error & { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError
+  ) {
+    if ((e as { type?: string }).type === 'CONCURRENT_TRANSACTIONS') return true;
+  }
+  return /concurrent operation on the same transaction/i.test(String((error as Error)?.message));
 }

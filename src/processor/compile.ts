@@ -9,8 +9,8 @@ export interface SourceTopic {
   readonly topic: string;
   /** Created and owned by the application (a repartition topic). */
   readonly internal: boolean;
-  /** The node that reads it: a stream source, or an aggregate reading its repartition topic. */
-  readonly nodeId: string;
+  /** The nodes that read it: a stream source, or the aggregates of one grouping. */
+  readonly nodeIds: readonly string[];
 }
 
 export interface CompiledStore extends StoreSpec {
@@ -58,11 +58,17 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     root.set(id, r);
     return r;
   };
+  const firstAggregateOf = new Map<string, string>();
   for (const node of nodes) {
-    for (const parent of node.parents) {
-      if (node.kind === 'aggregate') continue;
-      root.set(find(node.id), find(parent));
+    if (node.kind === 'aggregate') {
+      // Aggregates of one grouping read the same repartition topic, so they run in the same tasks.
+      const groupBy = node.parents[0]!;
+      const first = firstAggregateOf.get(groupBy);
+      if (first) root.set(find(node.id), find(first));
+      else firstAggregateOf.set(groupBy, node.id);
+      continue;
     }
+    for (const parent of node.parents) root.set(find(node.id), find(parent));
   }
 
   const groups = new Map<string, GraphNode[]>();
@@ -83,9 +89,9 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     const subStores: CompiledStore[] = [];
     const sinkTopics: string[] = [];
     for (const node of members) {
-      if (node.kind === 'stream-source') sources.push({ topic: node.topic, internal: false, nodeId: node.id });
+      if (node.kind === 'stream-source') sources.push({ topic: node.topic, internal: false, nodeIds: [node.id] });
       if (node.kind === 'aggregate')
-        sources.push({ topic: repartitionOf(node.parents[0]!), internal: true, nodeId: node.id });
+        sources.push({ topic: repartitionOf(node.parents[0]!), internal: true, nodeIds: [node.id] });
       if (node.kind === 'sink') sinkTopics.push(node.topic);
       if (node.kind === 'group-by') sinkTopics.push(repartitionOf(node.id));
       const spec = 'store' in node ? node.store : undefined;
@@ -124,10 +130,12 @@ function dedupeSources(sources: SourceTopic[]): SourceTopic[] {
   const byTopic = new Map<string, SourceTopic>();
   for (const source of sources) {
     const seen = byTopic.get(source.topic);
-    if (seen && seen.nodeId !== source.nodeId) {
-      throw new Error(`topology: topic "${source.topic}" is read by two nodes (${seen.nodeId}, ${source.nodeId})`);
+    if (seen && !source.internal) {
+      throw new Error(
+        `topology: topic "${source.topic}" is read by two sources (${seen.nodeIds[0]}, ${source.nodeIds[0]})`,
+      );
     }
-    byTopic.set(source.topic, source);
+    byTopic.set(source.topic, seen ? { ...seen, nodeIds: [...seen.nodeIds, ...source.nodeIds] } : source);
   }
   return [...byTopic.values()];
 }

@@ -27,7 +27,7 @@ export class TaskGraph {
   ) {
     for (const node of subtopology.nodes) this.processors.set(node.id, this.create(node));
     for (const node of subtopology.nodes) this.wire(node);
-    for (const source of subtopology.sources) this.sources.set(source.topic, this.sourceHandler(source.nodeId));
+    for (const source of subtopology.sources) this.sources.set(source.topic, this.sourceHandler(source.nodeIds));
   }
 
   get sourceTopics(): string[] {
@@ -41,12 +41,12 @@ export class TaskGraph {
     handler(key, value, timestamp);
   }
 
-  private sourceHandler(nodeId: string): SourceHandler {
-    const node = this.topology.graph.get(nodeId);
-    const processor = this.processors.get(nodeId)!;
+  private sourceHandler(nodeIds: readonly string[]): SourceHandler {
+    const node = this.topology.graph.get(nodeIds[0]!);
+    const processors = nodeIds.map((id) => this.processors.get(id)!);
     if (node.kind === 'stream-source') {
       return (key, value, timestamp) =>
-        processor.process(
+        processors[0]!.process(
           key === null ? null : node.keySerde.deserialize(key),
           value === null ? null : node.valueSerde.deserialize(value),
           timestamp,
@@ -59,14 +59,12 @@ export class TaskGraph {
         if (key === null || value === null) return; // repartition records always have both
         const pair = decodeChangePair(value);
         const decode = (bytes: Buffer | null) => (bytes === null ? null : groupBy.valueSerde.deserialize(bytes));
-        processor.process(
-          groupBy.keySerde.deserialize(key),
-          { newValue: decode(pair.newValue), oldValue: decode(pair.oldValue) },
-          timestamp,
-        );
+        const groupKey = groupBy.keySerde.deserialize(key);
+        const change = { newValue: decode(pair.newValue), oldValue: decode(pair.oldValue) };
+        for (const processor of processors) processor.process(groupKey, change, timestamp);
       };
     }
-    throw new Error(`unreachable: ${nodeId} is not a source`);
+    throw new Error(`unreachable: ${node.id} is not a source`);
   }
 
   private create(node: GraphNode): ForwardingProcessor {

@@ -51,7 +51,11 @@ export function allTasks(topology: CompiledTopology, partitionsOf: (topic: strin
   });
 }
 
-/** Spreads tasks over members: sticky where balanced, then least-loaded first. */
+/**
+ * Spreads tasks over members evenly, and each sub-topology's tasks evenly too
+ * (so every member serves part of every store). A task stays with its
+ * previous owner while that owner is within both limits.
+ */
 export function distributeTasks(
   tasks: readonly TaskRef[],
   members: ReadonlyMap<string, MemberInfo>,
@@ -60,15 +64,24 @@ export function distributeTasks(
   const result = new Map<string, TaskRef[]>(ids.map((id) => [id, []]));
   if (ids.length === 0) return result;
   const capacity = Math.ceil(tasks.length / ids.length);
-  const unassigned: TaskRef[] = [];
-  for (const task of tasks) {
-    const previous = ids.find((id) => members.get(id)!.tasks.includes(task.id));
-    if (previous && result.get(previous)!.length < capacity) result.get(previous)!.push(task);
-    else unassigned.push(task);
-  }
-  for (const task of unassigned) {
-    const target = ids.reduce((best, id) => (result.get(id)!.length < result.get(best)!.length ? id : best), ids[0]!);
-    result.get(target)!.push(task);
+  const bySubtopology = new Map<number, TaskRef[]>();
+  for (const task of tasks) bySubtopology.set(task.subtopology, [...(bySubtopology.get(task.subtopology) ?? []), task]);
+  const countIn = (id: string, sub: number) => result.get(id)!.filter((t) => t.subtopology === sub).length;
+
+  for (const [sub, subTasks] of bySubtopology) {
+    const subCapacity = Math.ceil(subTasks.length / ids.length);
+    const unassigned: TaskRef[] = [];
+    for (const task of subTasks) {
+      const previous = ids.find((id) => members.get(id)!.tasks.includes(task.id));
+      if (previous && countIn(previous, sub) < subCapacity && result.get(previous)!.length < capacity) {
+        result.get(previous)!.push(task);
+      } else unassigned.push(task);
+    }
+    for (const task of unassigned) {
+      const load = (id: string) => countIn(id, sub) * tasks.length + result.get(id)!.length;
+      const target = ids.reduce((best, id) => (load(id) < load(best) ? id : best), ids[0]!);
+      result.get(target)!.push(task);
+    }
   }
   return result;
 }

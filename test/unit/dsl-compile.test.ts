@@ -29,7 +29,7 @@ t.test('a groupBy splits the graph into two sub-topologies joined by a repartiti
     ['items'],
   );
   t.same(first!.sinkTopics, ['app-by-value-repartition']);
-  t.same(second!.sources, [{ topic: 'app-by-value-repartition', internal: true, nodeId: 'aggregate-1' }]);
+  t.same(second!.sources, [{ topic: 'app-by-value-repartition', internal: true, nodeIds: ['aggregate-1'] }]);
   t.same(second!.sinkTopics, ['out']);
   t.same(topology.repartitionTopics, ['app-by-value-repartition']);
   t.same(topology.changelogTopics, ['app-items-changelog', 'app-value-counts-changelog']);

@@ -1,0 +1,67 @@
+// Kafka helpers for integration tests: topics, producing, and reading a topic as a compacted table.
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { stack } from './stack.js';
+
+export const kafka = new Kafka({ clientId: 'uis-test', brokers: stack.kafkaBrokers, logLevel: logLevel.NOTHING });
+
+export async function createTopics(topics: string[], partitions: number, compact = false): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((topic) => ({
+        topic,
+        numPartitions: partitions,
+        configEntries: compact ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+      })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function connectedProducer(): Promise<Producer> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  return producer;
+}
+
+/** Reads a whole topic (read_committed) and keeps the latest value per key; tombstones delete. */
+export async function readTable(topic: string): Promise<Map<string, Buffer>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const remaining = new Map(
+    ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]),
+  );
+  const table = new Map<string, Buffer>();
+  if (remaining.size === 0) return table;
+  const consumer = kafka.consumer({ groupId: `read-table-${Date.now()}-${Math.random()}`, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out`)), 60_000);
+    const advance = (partition: number, next: bigint) => {
+      const end = remaining.get(partition);
+      if (end !== undefined && next >= end) remaining.delete(partition);
+      if (remaining.size === 0) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
+      advance(payload.partition, BigInt(payload.lastOffset) + 1n),
+    );
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        const key = message.key?.toString() ?? '';
+        if (message.value === null) table.delete(key);
+        else table.set(key, message.value);
+      },
+    });
+  });
+  await consumer.disconnect();
+  return table;
+}
