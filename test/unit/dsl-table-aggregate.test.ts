@@ -104,3 +104,23 @@ t.test('a stream grouped by a new key counts every record', async (t) => {
   t.equal(driver.get('clicks-per-page', 'ABOUT'), 1);
   t.equal(driver.get('clicks-per-page', 'IGNORED'), null);
 });
+
+t.test('selectKey gives records a new key on their way out', async (t) => {
+  const strings = { keySerde: Serdes.string, valueSerde: Serdes.string };
+  const builder = new StreamsBuilder();
+  builder
+    .stream('events', strings)
+    .selectKey((_k, v) => v.split(':')[0]!)
+    .mapValues((v) => v.split(':')[1]!)
+    .to('by-user', strings);
+  const driver = new TopologyTestDriver(builder.build());
+  driver.pipe('events', strings, 'e1', 'alice:login');
+  driver.pipe('events', strings, 'e2', 'bob:logout');
+  t.same(
+    driver.readOutput('by-user', strings).map((r) => [r.key, r.value]),
+    [
+      ['alice', 'login'],
+      ['bob', 'logout'],
+    ],
+  );
+});
