@@ -18,16 +18,19 @@ export class StreamsBuilder {
       topic: checkName('topic', topic),
       keySerde: consumed.keySerde,
       valueSerde: consumed.valueSerde,
+      timestampExtractor: consumed.timestampExtractor,
     });
     return new KStream(this.graph, id);
   }
 
   /** Reads a topic as a table, kept in a store: a record updates its key's row, a null value deletes it. */
-  table<K, V>(topic: string, options: TableOptions<K, V>): KTable<K, V> {
+  table<K, V>(topic: string, options: TableOptions<K, V>): KTable<K, NonNullable<V>> {
+    // A table's serde reads rows; a null value (tombstone) never reaches it.
+    const rows = options as TableOptions<K, NonNullable<V>>;
     return this.stream(topic, options).toTable({
       storeName: options.storeName ?? `${topic}-table`,
-      keySerde: options.keySerde,
-      valueSerde: options.valueSerde,
+      keySerde: rows.keySerde,
+      valueSerde: rows.valueSerde,
     });
   }
 

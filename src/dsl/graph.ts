@@ -25,7 +25,13 @@ interface NodeBase {
 }
 
 export type GraphNode =
-  | (NodeBase & { kind: 'stream-source'; topic: string; keySerde: Serde<unknown>; valueSerde: Serde<unknown> })
+  | (NodeBase & {
+      kind: 'stream-source';
+      topic: string;
+      keySerde: Serde<unknown>;
+      valueSerde: Serde<unknown>;
+      timestampExtractor?: AnyFn;
+    })
   | (NodeBase & { kind: 'to-table'; store: StoreSpec })
   | (NodeBase & { kind: 'map-values'; fn: AnyFn; store?: StoreSpec })
   | (NodeBase & { kind: 'filter'; predicate: AnyFn; store?: StoreSpec })

@@ -52,7 +52,7 @@ export class KStream<K, V> {
    * Reads this stream as a table: each record upserts its key's row, a null
    * value deletes it. The stream must still be keyed as its source topic is.
    */
-  toTable(materialized: Materialized<K, V>): KTable<K, V> {
+  toTable(materialized: Materialized<K, NonNullable<V>>): KTable<K, NonNullable<V>> {
     const id = this.graph.nextName('to-table');
     const store = storeSpec(this.graph, 'table', materialized);
     if (!store) throw new Error('unreachable: toTable is always materialized');

@@ -22,7 +22,15 @@ export class KTable<K, V> {
     readonly storeName?: string,
   ) {}
 
-  mapValues<V2>(fn: (value: V, key: K) => V2, materialized?: Materialized<K, V2>): KTable<K, V2> {
+  /**
+   * Maps each row. `timestamp` is that of the change being processed (e.g. the
+   * source commit time); it is undefined when the row is computed for a lookup
+   * by a downstream join, which only happens when this table is not materialized.
+   */
+  mapValues<V2>(
+    fn: (value: V, key: K, timestamp: number | undefined) => V2,
+    materialized?: Materialized<K, V2>,
+  ): KTable<K, V2> {
     const id = this.graph.nextName('table-map-values');
     const store = storeSpec(this.graph, 'map-values', materialized);
     this.graph.add({ kind: 'map-values', id, parents: [this.nodeId], emitsChanges: true, fn, store });

@@ -3,9 +3,17 @@ import type { Serde } from '../serdes/serde.js';
 export interface Consumed<K, V> {
   keySerde: Serde<K>;
   valueSerde: Serde<V>;
+  /**
+   * The timestamp records carry through the topology (default: the Kafka
+   * record's timestamp), e.g. the source database's commit time of a change.
+   */
+  timestampExtractor?: (value: V | null, recordTimestamp: number) => number;
 }
 
-export type Produced<K, V> = Consumed<K, V>;
+export interface Produced<K, V> {
+  keySerde: Serde<K>;
+  valueSerde: Serde<V>;
+}
 
 /** A store's name and how its keys and values are written to LevelDB and its changelog. */
 export interface Materialized<K, V> {

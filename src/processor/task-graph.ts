@@ -45,12 +45,15 @@ export class TaskGraph {
     const node = this.topology.graph.get(nodeIds[0]!);
     const processors = nodeIds.map((id) => this.processors.get(id)!);
     if (node.kind === 'stream-source') {
-      return (key, value, timestamp) =>
+      const extract = node.timestampExtractor;
+      return (key, value, timestamp) => {
+        const decoded = value === null ? null : node.valueSerde.deserialize(value);
         processors[0]!.process(
           key === null ? null : node.keySerde.deserialize(key),
-          value === null ? null : node.valueSerde.deserialize(value),
-          timestamp,
+          decoded,
+          extract ? extract(decoded, timestamp) : timestamp,
         );
+      };
     }
     if (node.kind === 'aggregate') {
       const groupBy = this.topology.graph.get(node.parents[0]!);
@@ -135,7 +138,7 @@ export class TaskGraph {
         node.kind === 'map-values' ? TableTransform.mapValues(node.fn) : TableTransform.filter(node.predicate);
       return (key) => {
         const value = parent(key);
-        return value === null ? null : apply(key, value);
+        return value === null ? null : apply(key, value, undefined);
       };
     }
     if (node.kind === 'join') {

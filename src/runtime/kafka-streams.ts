@@ -13,6 +13,7 @@ import { createKafka, type Admin, type Consumer, type EachBatchPayload } from '.
 import { partitionForKey } from '../kafka/partitioner.js';
 import { readPartitions, type PartitionRange } from '../kafka/partition-reader.js';
 import type { TopologyGraph } from '../dsl/graph.js';
+import type { Serde } from '../serdes/serde.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { decodeMemberInfo, taskAssignor, tasksOfAssignment, type TaskRef } from './assignor.js';
@@ -77,6 +78,7 @@ export class KafkaStreams {
 
   async start(): Promise<void> {
     this.state = 'starting';
+    await initSerdes(this.topology);
     this.kafka = createKafka({ brokers: this.config.brokers, clientId: this.config.applicationId, logger: this.log });
     this.admin = this.kafka.admin();
     await this.admin.connect();
@@ -374,4 +376,15 @@ export class KafkaStreams {
     this.metrics.tasks.reset();
     for (const task of this.tasks.values()) this.metrics.tasks.inc({ status: task.status });
   }
+}
+
+/** Runs the one-time setup of every serde in the topology (e.g. registering Avro schemas). */
+async function initSerdes(topology: CompiledTopology): Promise<void> {
+  const serdes = new Set<Serde<unknown>>();
+  for (const node of topology.graph.nodes.values()) {
+    if ('keySerde' in node) serdes.add(node.keySerde);
+    if ('valueSerde' in node) serdes.add(node.valueSerde);
+    if ('store' in node && node.store) serdes.add(node.store.keySerde).add(node.store.valueSerde);
+  }
+  for (const serde of serdes) await serde.init?.();
 }

@@ -41,26 +41,26 @@ export class TableToStream extends ForwardingProcessor {
 export class TableTransform extends ForwardingProcessor {
   constructor(
     /** Maps one row; null means "no row". */
-    private readonly apply: (key: unknown, value: unknown) => unknown,
+    private readonly apply: (key: unknown, value: unknown, timestamp: number | undefined) => unknown,
     private readonly store: KeyValueStore<unknown, unknown> | undefined,
   ) {
     super();
   }
 
   process(key: unknown, change: Change<unknown>, timestamp: number): void {
-    const newValue = change.newValue === null ? null : this.apply(key, change.newValue);
+    const newValue = change.newValue === null ? null : this.apply(key, change.newValue, timestamp);
     const oldValue = this.store
       ? this.store.get(key)
       : change.oldValue === null
         ? null
-        : this.apply(key, change.oldValue);
+        : this.apply(key, change.oldValue, timestamp);
     if (newValue === null && oldValue === null) return;
     this.store?.put(key, newValue);
     this.forward(key, { newValue, oldValue }, timestamp);
   }
 
-  static mapValues(fn: AnyFn): (key: unknown, value: unknown) => unknown {
-    return (key, value) => fn(value, key);
+  static mapValues(fn: AnyFn): (key: unknown, value: unknown, timestamp: number | undefined) => unknown {
+    return (key, value, timestamp) => fn(value, key, timestamp);
   }
 
   static filter(predicate: AnyFn): (key: unknown, value: unknown) => unknown {

@@ -1,0 +1,132 @@
+// The user-information topology on Debezium-shaped change events, in the test driver.
+import t from 'tap';
+import { TopologyTestDriver } from '../../src/testing/test-driver.js';
+import { stringifyJson } from '../../src/serdes/json.js';
+import {
+  userInformationTopology,
+  viewSerde,
+  userIdSerde,
+  VIEW_STORE,
+  type UserInformation,
+} from '../../topology/user-information.js';
+
+const BIG = 9223372036854775807n; // 2^63 - 1: beyond 2^53, must stay exact
+let clock = 1_700_000_000_000;
+
+function driver() {
+  return new TopologyTestDriver(
+    userInformationTopology({ cdcTopicPrefix: 'cdc', outputTopic: 'user-information', outputValueSerde: viewSerde }),
+  );
+}
+
+type Row = Record<string, string | bigint | number | null>;
+/** Sends a change event the way Debezium's JsonConverter (schemas off) writes it. */
+function change(d: TopologyTestDriver, table: string, pk: string, op: 'c' | 'u' | 'd' | 'r', row: Row, before?: Row) {
+  const key = Buffer.from(stringifyJson({ [pk]: row[pk] }));
+  const ts = ++clock;
+  const envelope = {
+    before: op === 'd' ? row : (before ?? null),
+    after: op === 'd' ? null : row,
+    source: { connector: 'postgresql', table, ts_ms: ts },
+    op,
+    ts_ms: ts + 5,
+  };
+  d.pipeRaw(`cdc.public.${table}`, key, Buffer.from(stringifyJson(envelope)));
+  if (op === 'd') d.pipeRaw(`cdc.public.${table}`, key, null); // Debezium's tombstone
+  return ts;
+}
+const user = (id: bigint, username: string): Row => ({
+  user_id: id,
+  username,
+  name: `Name ${username}`,
+  description: 'desc',
+  location: 'here',
+  web_page_url: 'https://example.com',
+  joined_date: '2020-01-02T03:04:05.000006Z',
+  profile_image_url: 'p.png',
+  background_image_url: 'b.png',
+});
+const view = (d: TopologyTestDriver, id: bigint | string) => d.get<string, UserInformation>(VIEW_STORE, String(id));
+
+t.test('a user with no activity: the seed document with zero counts, ids exact beyond 2^53', async (t) => {
+  const d = driver();
+  const committed = change(d, 'users', 'user_id', 'r', user(BIG, 'big'));
+  t.same(view(d, BIG), {
+    userId: '9223372036854775807',
+    username: 'big',
+    name: 'Name big',
+    description: 'desc',
+    location: 'here',
+    webPageUrl: 'https://example.com',
+    joinedDate: '2020-01-02T03:04:05.000006Z',
+    profileImageUrl: 'p.png',
+    backgroundImageUrl: 'b.png',
+    tweetCount: 0,
+    followingCount: 0,
+    followerCount: 0,
+    likeCount: 0,
+    updatedAt: committed,
+  });
+  t.same(d.deadLetters, []);
+});
+
+t.test('counts follow inserts, moves between users, deletes and re-follows', async (t) => {
+  const d = driver();
+  change(d, 'users', 'user_id', 'c', user(1n, 'a'));
+  change(d, 'users', 'user_id', 'c', user(2n, 'b'));
+  change(d, 'tweets', 'tweet_id', 'c', { tweet_id: 10n, text: 'x', user_id: 1n });
+  change(d, 'tweets', 'tweet_id', 'c', { tweet_id: 11n, text: 'y', user_id: 1n });
+  change(d, 'tweets', 'tweet_id', 'u', { tweet_id: 11n, text: 'y', user_id: 2n }); // moved to user 2
+  change(d, 'likes', 'like_id', 'c', { like_id: 20n, user_id: 2n, tweet_id: 10n });
+  change(d, 'follows', 'follow_id', 'c', { follow_id: 30n, follower_id: 1n, followee_id: 2n });
+  change(d, 'follows', 'follow_id', 'd', { follow_id: 30n, follower_id: 1n, followee_id: 2n }); // unfollow
+  const last = change(d, 'follows', 'follow_id', 'c', { follow_id: 31n, follower_id: 1n, followee_id: 2n }); // follow again
+  t.match(view(d, 1n), { tweetCount: 1, followingCount: 1, followerCount: 0, likeCount: 0 });
+  t.match(view(d, 2n), { tweetCount: 1, followingCount: 0, followerCount: 1, likeCount: 1, updatedAt: last });
+  change(d, 'tweets', 'tweet_id', 'd', { tweet_id: 10n, text: 'x', user_id: 1n });
+  t.match(view(d, 1n), { tweetCount: 0 });
+});
+
+t.test('counts arriving before their user are joined when the user appears', async (t) => {
+  const d = driver();
+  change(d, 'tweets', 'tweet_id', 'c', { tweet_id: 10n, text: 'x', user_id: 5n });
+  change(d, 'follows', 'follow_id', 'c', { follow_id: 30n, follower_id: 6n, followee_id: 5n });
+  t.equal(view(d, 5n), null);
+  change(d, 'users', 'user_id', 'c', user(5n, 'late'));
+  t.match(view(d, 5n), { userId: '5', tweetCount: 1, followerCount: 1 });
+});
+
+t.test('deleting a user removes it from the view and writes a tombstone', async (t) => {
+  const d = driver();
+  change(d, 'users', 'user_id', 'c', user(7n, 'gone'));
+  change(d, 'users', 'user_id', 'u', { ...user(7n, 'gone'), name: 'Renamed' });
+  t.match(view(d, 7n), { name: 'Renamed' });
+  change(d, 'users', 'user_id', 'd', user(7n, 'gone'));
+  t.equal(view(d, 7n), null);
+  const out = d.readOutput('user-information', { keySerde: userIdSerde, valueSerde: viewSerde });
+  t.same(out.at(-1)?.key, '7');
+  t.equal(out.at(-1)?.value, null, 'the last output record for the user is a tombstone');
+  t.same([...d.readCompacted('user-information', { keySerde: userIdSerde, valueSerde: viewSerde }).keys()], []);
+});
+
+t.test('bad change events become dead letters and processing goes on', async (t) => {
+  const d = driver();
+  d.pipeRaw('cdc.public.users', Buffer.from('{"user_id":1}'), Buffer.from('not json'));
+  d.pipeRaw('cdc.public.users', Buffer.from('{"user_id":1}'), Buffer.from('{"op":"x","source":{"ts_ms":1}}'));
+  d.pipeRaw(
+    'cdc.public.tweets',
+    Buffer.from('{"tweet_id":1}'),
+    Buffer.from('{"op":"c","after":{"tweet_id":1,"user_id":"abc"},"source":{"ts_ms":1}}'),
+  );
+  d.pipeRaw(
+    'cdc.public.tweets',
+    Buffer.from('{"tweet_id":2}'),
+    Buffer.from('{"op":"c","after":{"tweet_id":2,"user_id":1.5},"source":{"ts_ms":1}}'),
+  );
+  change(d, 'users', 'user_id', 'c', user(1n, 'ok'));
+  t.same(
+    d.deadLetters.map((l) => l.reason),
+    ['DeserializationError', 'InvalidRecordError', 'InvalidRecordError', 'InvalidRecordError'],
+  );
+  t.match(view(d, 1n), { username: 'ok', tweetCount: 0 }, 'the good record after them is processed');
+});

@@ -1,0 +1,107 @@
+/**
+ * The User Information view: each user's profile left-joined with four counts
+ * (tweets, following, followers, likes), kept current from the Debezium
+ * change streams of the users, tweets, follows and likes tables.
+ *
+ *   users   ─ table ─ groupBy(userId) ─ latest ───────────────┐
+ *   tweets  ─ table ─ groupBy(userId) ─ count ─────────────────┤
+ *   follows ─ table ─ groupBy(followerId) ─ count (following) ─┤ left joins ─> user-information
+ *           └──────── groupBy(followeeId) ─ count (followers) ─┤   (store + compacted topic)
+ *   likes   ─ table ─ groupBy(userId) ─ count ─────────────────┘
+ *
+ * Every table is regrouped by the canonical userId (a decimal string), so the
+ * five tables joined at the end are co-partitioned.
+ */
+import { StreamsBuilder } from '../src/dsl/builder.js';
+import type { TopologyGraph } from '../src/dsl/graph.js';
+import { debeziumSerde, type CdcChange, type JsonObject } from '../src/serdes/debezium.js';
+import { Serdes, type Serde } from '../src/serdes/index.js';
+import { followRow, likeRow, tweetRow, userRow, type UserRow } from './cdc-rows.js';
+
+/** A row of the view: exactly the seed's JSON document, plus the time of its newest change. */
+export interface UserInformation {
+  userId: string;
+  username: string;
+  name: string;
+  description: string;
+  location: string;
+  webPageUrl: string;
+  joinedDate: string;
+  profileImageUrl: string;
+  backgroundImageUrl: string;
+  tweetCount: number;
+  followingCount: number;
+  followerCount: number;
+  likeCount: number;
+  /** Source commit time (ms) of the newest change reflected in the row. */
+  updatedAt: number;
+}
+
+export const VIEW_STORE = 'user-information';
+
+export interface UserInformationOptions {
+  /** Debezium's topic.prefix: topics are <prefix>.public.<table>. */
+  cdcTopicPrefix: string;
+  outputTopic: string;
+  /** The output topic's value serde: Avro with the schema registry in production. */
+  outputValueSerde: Serde<UserInformation>;
+}
+
+export const userIdSerde = Serdes.int64String;
+export const viewSerde = Serdes.json<UserInformation>('user-information');
+
+export function userInformationTopology(options: UserInformationOptions): TopologyGraph {
+  const builder = new StreamsBuilder();
+  const table = <R extends object>(name: string, mapRow: (after: JsonObject) => R) =>
+    builder
+      .stream(`${options.cdcTopicPrefix}.public.${name}`, {
+        keySerde: Serdes.bytes,
+        valueSerde: debeziumSerde(name, mapRow),
+        timestampExtractor: (change: CdcChange<R> | null, recordTime) => change?.committedAt ?? recordTime,
+      })
+      .mapValues((change) => change?.row ?? null)
+      .toTable({ storeName: `${name}-source`, keySerde: Serdes.bytes, valueSerde: Serdes.json<R>(name) });
+  const byUser = (name: string) => ({ name, keySerde: userIdSerde, valueSerde: Serdes.string });
+
+  const users = table('users', userRow)
+    .groupBy((_k, user) => ({ key: user.userId, value: user }), {
+      name: 'users-by-id',
+      keySerde: userIdSerde,
+      valueSerde: Serdes.json<UserRow>('user'),
+    })
+    .aggregate<UserRow | null>(
+      () => null,
+      (_id, user) => user,
+      () => null,
+      { storeName: 'users', valueSerde: Serdes.json<UserRow | null>('user') },
+    );
+  const tweetCount = table('tweets', tweetRow)
+    .groupBy((_k, t) => ({ key: t.userId, value: t.tweetId }), byUser('tweets-by-user'))
+    .count({ storeName: 'tweet-count' });
+  const follows = table('follows', followRow);
+  const followingCount = follows
+    .groupBy((_k, f) => ({ key: f.followerId, value: f.followId }), byUser('follows-by-follower'))
+    .count({ storeName: 'following-count' });
+  const followerCount = follows
+    .groupBy((_k, f) => ({ key: f.followeeId, value: f.followId }), byUser('follows-by-followee'))
+    .count({ storeName: 'follower-count' });
+  const likeCount = table('likes', likeRow)
+    .groupBy((_k, l) => ({ key: l.userId, value: l.likeId }), byUser('likes-by-user'))
+    .count({ storeName: 'like-count' });
+
+  users
+    .filter((_id, user) => user !== null)
+    .leftJoin(tweetCount, (user, n) => ({ ...user!, tweetCount: n ?? 0 }))
+    .leftJoin(followingCount, (view, n) => ({ ...view, followingCount: n ?? 0 }))
+    .leftJoin(followerCount, (view, n) => ({ ...view, followerCount: n ?? 0 }))
+    .leftJoin(likeCount, (view, n) => ({ ...view, likeCount: n ?? 0 }))
+    .mapValues((view, _id, timestamp): UserInformation => ({ ...view, updatedAt: timestamp ?? 0 }), {
+      storeName: VIEW_STORE,
+      keySerde: userIdSerde,
+      valueSerde: viewSerde,
+    })
+    .toStream()
+    .to(options.outputTopic, { keySerde: userIdSerde, valueSerde: options.outputValueSerde });
+
+  return builder.build();
+}
