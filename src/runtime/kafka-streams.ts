@@ -35,6 +35,8 @@ export interface KeyMetadata {
   local: boolean;
   /** Status of the task when it is local. */
   status: 'running' | 'restoring' | undefined;
+  /** The local task has processed the input that existed when it started. */
+  caughtUp: boolean;
 }
 
 export interface KafkaStreamsOptions {
@@ -104,6 +106,10 @@ export class KafkaStreams {
       ],
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.offsetLag === '0')
+        this.taskByInput.get(`${payload.topic}:${payload.partition}`)?.markNoLag(payload.topic);
+    });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       this.log.error('consumer crashed', { error: payload.error, restart: payload.restart });
       if (!payload.restart) this.state = 'failed';
@@ -155,7 +161,14 @@ export class KafkaStreams {
     const taskId = taskIdOf(sub.id, partition);
     const task = this.tasks.get(taskId);
     const status = task && task.status !== 'closed' ? task.status : undefined;
-    return { partition, taskId, owner: this.owners.get(taskId), local: status !== undefined, status };
+    return {
+      partition,
+      taskId,
+      owner: this.owners.get(taskId),
+      local: status !== undefined,
+      status,
+      caughtUp: task?.caughtUp ?? false,
+    };
   }
 
   /** A committed row of a local, running task; undefined when the row does not exist. */
@@ -253,6 +266,7 @@ export class KafkaStreams {
         await yieldToEventLoop();
       },
     );
+    for (const { task, range } of ranges) await task.finishRestore(range);
     progress.done();
 
     for (const task of opened) {

@@ -40,6 +40,9 @@ export class StreamTask {
   /** Next offset to process, per input topic, for this task's partition. */
   private readonly nextOffsets = new Map<string, bigint>();
   private offsetsAdvanced = false;
+  /** End offsets of the input when the task started; reaching them means it has caught up. */
+  private readonly catchUpTargets = new Map<string, bigint>();
+  private readonly caughtUpTopics = new Set<string>();
   private commitInFlight: Promise<void> | undefined;
   private lastCommit = Date.now();
   private readonly log: Logger;
@@ -111,11 +114,21 @@ export class StreamTask {
     await this.state.applyRestored(store.name, rows, records[records.length - 1]!.offset + 1n);
   }
 
+  /** Marks a restored changelog as read to `range.to` (the offsets after the last record are transaction markers). */
+  async finishRestore(range: PartitionRange): Promise<void> {
+    const checkpoint = (await this.state.checkpoints()).get(range.topic) ?? 0n;
+    if (checkpoint < range.to) {
+      const store = this.subtopology.stores.find((s) => s.changelogTopic === range.topic)!;
+      await this.state.applyRestored(store.name, [], range.to);
+    }
+  }
+
   /** Starts processing from the group's committed offsets. Returns them, to seek the consumer. */
   async start(): Promise<Map<string, bigint>> {
     for (const topic of this.inputTopics) {
       const committed = await committedOffsets(this.deps.admin, this.deps.config.applicationId, topic);
       this.nextOffsets.set(topic, committed.get(this.partition) ?? 0n);
+      this.catchUpTargets.set(topic, (await endOffsets(this.deps.admin, topic)).get(this.partition) ?? 0n);
     }
     this.status = 'running';
     this.lastCommit = Date.now();
@@ -141,6 +154,24 @@ export class StreamTask {
     this.deps.metrics.recordsProcessed.inc({ subtopology: String(this.subtopology.id) });
     this.nextOffsets.set(record.topic, offset + 1n);
     this.offsetsAdvanced = true;
+  }
+
+  /**
+   * True once the task has processed its input up to where it stood when the
+   * task started (a fetch that found nothing left counts too: transaction
+   * markers keep the last offsets from ever being "processed").
+   */
+  get caughtUp(): boolean {
+    if (this.status !== 'running') return false;
+    return this.inputTopics.every(
+      (topic) =>
+        this.caughtUpTopics.has(topic) || (this.nextOffsets.get(topic) ?? 0n) >= (this.catchUpTargets.get(topic) ?? 0n),
+    );
+  }
+
+  /** The consumer found no records left in this input partition. */
+  markNoLag(topic: string): void {
+    if (this.status === 'running') this.caughtUpTopics.add(topic);
   }
 
   get commitDue(): boolean {

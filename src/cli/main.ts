@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+/**
+ * uis: run the User Information Service, a read replica, print the topology,
+ * or rebuild local state. `uis --help` lists every option.
+ */
+import { compileTopology } from '../processor/compile.js';
+import { describeMermaid, describeText } from '../processor/describe.js';
+import { ConfigError, loadConfig, optionsHelp, parseArgs } from '../service/config.js';
+import { rebuildState, startReplica, startService, topologyFor, type RunningService } from '../service/service.js';
+import { createLogger } from '../util/logger.js';
+
+const HELP = `uis — the User Information Service
+
+Usage: uis <command> [options]
+
+Commands:
+  run             process the CDC topics and serve GET /users/:userId (join the group
+                  named by --application-id; run more instances to share the work)
+  replica         serve every user from the output topic, without processing
+  describe        print the topology (add --mermaid for a Mermaid flowchart)
+  rebuild-state   rebuild the local stores from their changelogs, then exit
+  help            this text
+
+Options (a flag wins over its environment variable):
+${optionsHelp()}
+
+HTTP: GET /users/:userId, /health/live, /health/ready, /metrics.
+Stop with SIGTERM or Ctrl-C: the current batch finishes, tasks commit, stores close.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { flags, positional } = parseArgs(argv);
+  const command = positional[0] ?? 'help';
+  if (command === 'help' || flags.has('help')) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (!['run', 'replica', 'describe', 'rebuild-state'].includes(command)) {
+    process.stderr.write(`uis: unknown command "${command}" (see uis --help)\n`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(flags, process.env, command === 'describe' ? ['mermaid'] : []);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`uis: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel, { service: 'uis', command });
+
+  if (command === 'describe') {
+    const topology = compileTopology(topologyFor(config), config.applicationId);
+    process.stdout.write((flags.has('mermaid') ? describeMermaid(topology) : describeText(topology)) + '\n');
+    return 0;
+  }
+  if (command === 'rebuild-state') {
+    const records = await rebuildState(config, logger);
+    logger.info('local state rebuilt', { records, stateDir: config.stateDir });
+    return 0;
+  }
+
+  let service: RunningService;
+  try {
+    service = command === 'run' ? await startService(config, logger) : await startReplica(config, logger);
+  } catch (error) {
+    logger.error('could not start', { error, hint: startHint(error) });
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      logger.info('stopping', { signal });
+      process.once(signal, () => process.exit(1)); // a second signal stops at once
+      service.stop().then(resolve, (error) => {
+        logger.error('stopping failed', { error });
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  return 0;
+}
+
+function startHint(error: unknown): string | undefined {
+  const text = String((error as Error)?.message ?? error);
+  if (/EADDRINUSE/.test(text)) return 'the HTTP port is in use: choose another with --port';
+  if (/Connection|ECONNREFUSED|broker/i.test(text))
+    return 'is Kafka running at --brokers? (npm run stack:up starts the local stack)';
+  if (/does not exist/.test(text))
+    return 'are the CDC topics there? (npm run stack:up creates them and the Debezium connector)';
+  return undefined;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`uis: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,234 @@
+/**
+ * The service's settings: each from a flag, else an environment variable,
+ * else a default; all checked at start, with a message that says what to fix.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import type { LogLevel } from '../util/logger.js';
+
+export interface ServiceConfig {
+  brokers: string[];
+  schemaRegistryUrl: string;
+  applicationId: string;
+  cdcTopicPrefix: string;
+  outputTopic: string;
+  stateDir: string;
+  host: string;
+  port: number;
+  advertisedEndpoint: string;
+  partitions: number;
+  commitIntervalMs: number;
+  corsOrigins: string[];
+  connectUrl: string | undefined;
+  connector: string;
+  logLevel: LogLevel;
+}
+
+interface Option {
+  flag: string;
+  env: string;
+  default: string | undefined;
+  help: string;
+}
+
+export const OPTIONS: Record<keyof ServiceConfig, Option> = {
+  brokers: {
+    flag: 'brokers',
+    env: 'KAFKA_BROKERS',
+    default: '127.0.0.1:9092',
+    help: 'Kafka bootstrap servers, host:port[,host:port...]',
+  },
+  schemaRegistryUrl: {
+    flag: 'schema-registry',
+    env: 'SCHEMA_REGISTRY_URL',
+    default: 'http://127.0.0.1:8081/apis/ccompat/v7',
+    help: 'Confluent-compatible schema registry URL (the output topic is Avro)',
+  },
+  applicationId: {
+    flag: 'application-id',
+    env: 'UIS_APPLICATION_ID',
+    default: 'user-information-service',
+    help: 'consumer group and prefix of internal topics; instances with the same id share the work',
+  },
+  cdcTopicPrefix: {
+    flag: 'cdc-topic-prefix',
+    env: 'CDC_TOPIC_PREFIX',
+    default: 'cdc',
+    help: "Debezium's topic.prefix (topics <prefix>.public.<table>)",
+  },
+  outputTopic: {
+    flag: 'output-topic',
+    env: 'UIS_OUTPUT_TOPIC',
+    default: 'user-information',
+    help: 'compacted topic the view is published to',
+  },
+  stateDir: {
+    flag: 'state-dir',
+    env: 'UIS_STATE_DIR',
+    default: '.uis-state',
+    help: 'directory for the local LevelDB stores',
+  },
+  host: { flag: 'host', env: 'UIS_HTTP_HOST', default: '127.0.0.1', help: 'HTTP listen address' },
+  port: { flag: 'port', env: 'UIS_HTTP_PORT', default: '3000', help: 'HTTP listen port' },
+  advertisedEndpoint: {
+    flag: 'advertised-endpoint',
+    env: 'UIS_ADVERTISED_ENDPOINT',
+    default: undefined,
+    help: 'host:port other instances forward requests to (default: host:port)',
+  },
+  partitions: {
+    flag: 'partitions',
+    env: 'UIS_PARTITIONS',
+    default: '4',
+    help: 'partitions of the internal repartition topics',
+  },
+  commitIntervalMs: {
+    flag: 'commit-interval-ms',
+    env: 'UIS_COMMIT_INTERVAL_MS',
+    default: '100',
+    help: 'how often tasks commit (an upper bound on the engine latency of an update)',
+  },
+  corsOrigins: {
+    flag: 'cors-origins',
+    env: 'UIS_CORS_ORIGINS',
+    default: '',
+    help: 'comma-separated origins allowed by CORS (default: none, CORS closed)',
+  },
+  connectUrl: {
+    flag: 'connect-url',
+    env: 'CONNECT_URL',
+    default: undefined,
+    help: 'Kafka Connect REST URL; when set, readiness waits for the initial Debezium snapshot',
+  },
+  connector: {
+    flag: 'connector',
+    env: 'CONNECTOR_NAME',
+    default: 'uis-postgres',
+    help: 'name of the Debezium connector',
+  },
+  logLevel: { flag: 'log-level', env: 'UIS_LOG_LEVEL', default: 'info', help: 'debug, info, warn or error' },
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads `--flag value` / `--flag=value` arguments; returns them by flag name and the positional rest. */
+export function parseArgs(argv: readonly string[]): { flags: Map<string, string>; positional: string[] } {
+  const flags = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    if (eq > 0) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) flags.set(arg.slice(2), argv[++i]!);
+    else flags.set(arg.slice(2), 'true');
+  }
+  return { flags, positional };
+}
+
+export function loadConfig(
+  flags: ReadonlyMap<string, string>,
+  env: NodeJS.ProcessEnv,
+  extraFlags: readonly string[] = [],
+): ServiceConfig {
+  const known = new Set([...Object.values(OPTIONS).map((o) => o.flag), ...extraFlags]);
+  const unknown = [...flags.keys()].filter((f) => !known.has(f));
+  if (unknown.length) throw new ConfigError(`unknown option ${unknown.map((f) => `--${f}`).join(', ')} (see --help)`);
+
+  const problems: string[] = [];
+  const raw = (key: keyof ServiceConfig): string | undefined => {
+    const o = OPTIONS[key];
+    return flags.get(o.flag) ?? env[o.env] ?? o.default;
+  };
+  const where = (key: keyof ServiceConfig) => `--${OPTIONS[key].flag} (or ${OPTIONS[key].env})`;
+  const integer = (key: keyof ServiceConfig, min: number, max: number): number => {
+    const text = raw(key) ?? '';
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      problems.push(`${where(key)} must be a whole number from ${min} to ${max}, got "${text}"`);
+    }
+    return value;
+  };
+  const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+
+  const brokers = (raw('brokers') ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  if (brokers.length === 0 || !brokers.every((b) => hostPort.test(b))) {
+    problems.push(`${where('brokers')} must be host:port[,host:port...], got "${raw('brokers')}"`);
+  }
+  const url = (key: keyof ServiceConfig): string | undefined => {
+    const text = raw(key);
+    if (text === undefined || text === '') return undefined;
+    try {
+      const parsed = new URL(text);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http');
+      return text.replace(/\/+$/, '');
+    } catch {
+      problems.push(`${where(key)} must be an http(s) URL, got "${text}"`);
+      return undefined;
+    }
+  };
+  const name = (key: keyof ServiceConfig): string => {
+    const text = raw(key) ?? '';
+    if (!/^[A-Za-z0-9._-]{1,200}$/.test(text))
+      problems.push(`${where(key)} may only contain letters, digits, '.', '_' and '-', got "${text}"`);
+    return text;
+  };
+
+  const host = raw('host') ?? '';
+  if (!/^[A-Za-z0-9.:-]+$/.test(host)) problems.push(`${where('host')} must be a host name or address, got "${host}"`);
+  const port = integer('port', 1, 65535);
+  const advertisedEndpoint = raw('advertisedEndpoint') ?? `${host}:${port}`;
+  if (!hostPort.test(advertisedEndpoint))
+    problems.push(`${where('advertisedEndpoint')} must be host:port, got "${advertisedEndpoint}"`);
+  const logLevel = raw('logLevel') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    problems.push(`${where('logLevel')} must be debug, info, warn or error`);
+  const stateDir = raw('stateDir') ?? '';
+  if (!stateDir) problems.push(`${where('stateDir')} must name a directory`);
+
+  const config: ServiceConfig = {
+    brokers,
+    schemaRegistryUrl: url('schemaRegistryUrl') ?? '',
+    applicationId: name('applicationId'),
+    cdcTopicPrefix: name('cdcTopicPrefix'),
+    outputTopic: name('outputTopic'),
+    stateDir: isAbsolute(stateDir) ? stateDir : resolve(stateDir),
+    host,
+    port,
+    advertisedEndpoint,
+    partitions: integer('partitions', 1, 1000),
+    commitIntervalMs: integer('commitIntervalMs', 1, 60_000),
+    corsOrigins: (raw('corsOrigins') ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+    connectUrl: url('connectUrl'),
+    connector: name('connector'),
+    logLevel,
+  };
+  if (!config.schemaRegistryUrl && !problems.some((p) => p.includes('schema-registry'))) {
+    problems.push(`${where('schemaRegistryUrl')} is required`);
+  }
+  for (const origin of config.corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin))
+      problems.push(`${where('corsOrigins')}: "${origin}" is not an origin like https://example.com`);
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  return config;
+}
+
+export function optionsHelp(): string {
+  return Object.values(OPTIONS)
+    .map(
+      (o) =>
+        `  --${o.flag.padEnd(22)} ${o.help}\n  ${' '.repeat(24)} env ${o.env}${o.default !== undefined && o.default !== '' ? `, default ${o.default}` : ''}`,
+    )
+    .join('\n');
+}

@@ -1,0 +1,63 @@
+/**
+ * Forwards a request to the group member that owns the key, over a pool of
+ * keep-alive connections per member. Only ever to a member's advertised
+ * endpoint; never to a host taken from the request.
+ */
+import { Agent, request } from 'node:http';
+
+export interface ForwardedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+const PASSED_HEADERS = [
+  'content-type',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'retry-after',
+  'x-uis-partition',
+  'x-uis-served-by',
+];
+
+export class Forwarder {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(private readonly timeoutMs = 2000) {}
+
+  async get(endpoint: string, path: string, headers: Record<string, string>): Promise<ForwardedResponse> {
+    const [host, port] = [
+      endpoint.slice(0, endpoint.lastIndexOf(':')),
+      Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)),
+    ];
+    let agent = this.agents.get(endpoint);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, maxSockets: 64, keepAliveMsecs: 10_000 });
+      this.agents.set(endpoint, agent);
+    }
+    return new Promise((resolve, reject) => {
+      const req = request({ host, port, path, method: 'GET', agent, headers, timeout: this.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const passed: Record<string, string> = {};
+          for (const name of PASSED_HEADERS) {
+            const value = res.headers[name];
+            if (typeof value === 'string') passed[name] = value;
+          }
+          resolve({ status: res.statusCode ?? 502, headers: passed, body: Buffer.concat(chunks) });
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${endpoint} within ${this.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}

@@ -1,0 +1,11 @@
+/** /health/live: the process answers. /health/ready: every owned partition is restored and caught up. */
+import type { FastifyPluginAsync } from 'fastify';
+import type { ViewSource } from '../view-source.js';
+
+export const healthRoutes: FastifyPluginAsync<{ source: ViewSource }> = async (app, { source }) => {
+  app.get('/health/live', async () => ({ status: 'live' }));
+  app.get('/health/ready', async (_request, reply) => {
+    const { ready, reason } = source.readiness();
+    return reply.code(ready ? 200 : 503).send(ready ? { status: 'ready' } : { status: 'not ready', reason });
+  });
+};

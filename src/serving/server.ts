@@ -1,0 +1,69 @@
+/**
+ * The HTTP server: fastify's small core with each concern a plugin (users,
+ * health, metrics, CORS). CORS is off unless origins are configured.
+ */
+import cors from '@fastify/cors';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { Forwarder } from './forwarder.js';
+import { createHttpMetrics } from './http-metrics.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoute } from './routes/metrics.js';
+import { usersRoute } from './routes/users.js';
+import type { ViewSource } from './view-source.js';
+
+export interface ServerOptions {
+  source: ViewSource;
+  registry: Registry;
+  /** Origins allowed by CORS; empty: no CORS headers at all. */
+  corsOrigins: string[];
+}
+
+export async function buildServer({ source, registry, corsOrigins }: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    maxParamLength: 64,
+    bodyLimit: 1024,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+  const metrics = createHttpMetrics(registry);
+  const forwarder = new Forwarder();
+
+  app.addHook('onRequest', async (request) => {
+    (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const startedAt = (request as { startedAt?: bigint }).startedAt;
+    if (startedAt === undefined) return;
+    metrics.requestSeconds.observe(
+      {
+        route: request.routeOptions.url ?? 'unknown',
+        status: String(reply.statusCode),
+        served: request.served ?? 'none',
+      },
+      Number(process.hrtime.bigint() - startedAt) / 1e9,
+    );
+  });
+  app.addHook('onClose', async () => forwarder.close());
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.slice(0, 100)}` }),
+  );
+  app.setErrorHandler<FastifyError>((error, _request, reply) => {
+    const status =
+      typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500
+        ? error.statusCode
+        : 500;
+    if (status === 500) app.log.error(error);
+    return reply.code(status).send({
+      error: status === 500 ? 'Internal Server Error' : 'Bad Request',
+      message: status === 500 ? 'unexpected error' : error.message,
+    });
+  });
+
+  if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD'] });
+  await app.register(usersRoute, { source, forwarder });
+  await app.register(healthRoutes, { source });
+  await app.register(metricsRoute, { registry });
+  return app;
+}
