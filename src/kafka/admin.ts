@@ -50,15 +50,33 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
   return missing.map((s) => s.topic);
 }
 
+/**
+ * Retries an admin call on errors Kafka calls retriable (e.g. a partition
+ * whose leader is still being elected just after the topic was created).
+ */
+export async function withRetries<T>(call: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const retriable =
+        (error as { retriable?: boolean }).retriable === true ||
+        /not the leader|leader not available/i.test(String(error));
+      if (!retriable || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+}
+
 /** The high watermark (next offset to be written) of each partition of a topic. */
 export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
-  const offsets = await admin.fetchTopicOffsets(topic);
+  const offsets = await withRetries(() => admin.fetchTopicOffsets(topic));
   return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
 }
 
 /** The group's committed offset (next offset to read) per partition of a topic; absent if none. */
 export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
-  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const [result] = await withRetries(() => admin.fetchOffsets({ groupId, topics: [topic] }));
   const offsets = new Map<number, bigint>();
   for (const p of result?.partitions ?? []) if (p.offset !== '-1') offsets.set(p.partition, BigInt(p.offset));
   return offsets;

@@ -209,13 +209,19 @@ export class KafkaStreams {
       }
     }
     this.log.info('assignment received', { generation, tasks: this.assigned.map((t) => t.id) });
+    this.scheduleAssignment(generation);
+    void this.refreshOwners(generation);
+  }
+
+  /** Applies the assignment after the work queued before it; on failure, tries again a second later. */
+  private scheduleAssignment(generation: number, attempt = 1): void {
     this.assignmentWork = this.assignmentWork
       .then(() => this.applyAssignment(generation))
       .catch((error) => {
-        this.log.error('applying the assignment failed', { error });
-        this.state = 'failed';
+        if (generation !== this.generation || this.state === 'stopping') return;
+        this.log.warn('applying the assignment failed; retrying', { error, attempt });
+        setTimeout(() => this.scheduleAssignment(generation, attempt + 1), Math.min(10_000, 500 * attempt)).unref();
       });
-    void this.refreshOwners(generation);
   }
 
   private async applyAssignment(generation: number): Promise<void> {
@@ -238,8 +244,28 @@ export class KafkaStreams {
 
   private async openAndRestore(refs: TaskRef[]): Promise<void> {
     if (refs.length === 0) return;
-    const opened = await Promise.all(
-      refs.map((ref) => StreamTask.open(this.taskDeps(), this.topology.subtopologies[ref.subtopology]!, ref.partition)),
+    const opened: StreamTask[] = [];
+    try {
+      await this.openRestoreStart(refs, opened);
+    } catch (error) {
+      // Leave nothing half-open: the retry opens these tasks again from their committed state.
+      for (const task of opened) {
+        if (task.status !== 'running') {
+          await task.close({ commit: false }).catch(() => undefined);
+          this.forgetTask(task);
+        }
+      }
+      throw error;
+    }
+  }
+
+  private async openRestoreStart(refs: TaskRef[], opened: StreamTask[]): Promise<void> {
+    await Promise.all(
+      refs.map(async (ref) =>
+        opened.push(
+          await StreamTask.open(this.taskDeps(), this.topology.subtopologies[ref.subtopology]!, ref.partition),
+        ),
+      ),
     );
     for (const task of opened) {
       clearTimeout(this.cleanupTimers.get(task.id));

@@ -22,7 +22,7 @@ export interface ServerOptions {
 export async function buildServer({ source, registry, corsOrigins }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
-    maxParamLength: 64,
+    routerOptions: { maxParamLength: 64 },
     bodyLimit: 1024,
     return503OnClosing: true,
     forceCloseConnections: true,
