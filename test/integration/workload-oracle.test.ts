@@ -3,7 +3,6 @@
 // the seed's five queries for every user the workload touched, with exact 64-bit ids.
 import t from 'tap';
 import pg from 'pg';
-import { randomInt } from 'node:crypto';
 import { stack } from '../support/stack.js';
 import {
   debeziumTimestampFromEpoch,
@@ -11,27 +10,16 @@ import {
   expectedUserBySeedQueries,
   expectedUsers,
 } from '../support/oracle.js';
-import { runWorkload, type NotableOperation } from '../support/workload.js';
+import { freshIdBase, removeWorkload, runWorkload, type NotableOperation } from '../support/workload.js';
 
 const TWO_TO_53 = 2n ** 53n;
-const RANGE = 400_000_000n; // what one workload run uses from its idBase
 const seed = Number(process.env.WORKLOAD_SEED ?? '20261127');
-
-/** A fresh id base above 2^62, where consecutive ids round to the same double (odd, so not exact itself). */
-const freshIdBase = (): bigint => 5_000_000_000_000_000_001n + BigInt(randomInt(0, 4_000_000)) * 1_000_000_000n;
 
 async function connect(t: { teardown: (fn: () => unknown) => void }): Promise<pg.Client> {
   const db = new pg.Client(stack.postgres);
   await db.connect();
   t.teardown(() => db.end());
   return db;
-}
-
-async function removeRange(db: pg.Client, idBase: bigint): Promise<void> {
-  await db.query('DELETE FROM users WHERE user_id >= $1::bigint AND user_id < $1::bigint + $2::bigint', [
-    idBase.toString(),
-    RANGE.toString(),
-  ]);
 }
 
 t.test('timestamps render as Debezium 3.6 renders a timestamptz', async (t) => {
@@ -81,7 +69,7 @@ t.test('the workload keeps its promises and the oracle agrees with the seed quer
   const check = await connect(t);
   const idBase = freshIdBase();
   t.comment(`seed ${seed}, ids from ${idBase}`);
-  t.teardown(() => removeRange(check, idBase));
+  t.teardown(() => removeWorkload(check, idBase));
 
   const checkedNotable: Record<string, number> = {};
   const onNotable = async (operation: NotableOperation): Promise<void> => {
@@ -182,7 +170,7 @@ t.test('the same seed gives the same workload', async (t) => {
   const runs = [];
   for (let run = 0; run < 2; run++) {
     const idBase = freshIdBase();
-    t.teardown(() => removeRange(db, idBase));
+    t.teardown(() => removeWorkload(db, idBase));
     const result = await runWorkload(db, { seed: seed + 1, operations: 120, idBase });
     const offset = (id: string): string => (BigInt(id) - idBase).toString();
     runs.push({

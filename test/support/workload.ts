@@ -6,6 +6,7 @@
 // Ids: users idBase + n, tweets idBase + 1e8 + n, follows idBase + 2e8 + n, likes idBase + 3e8 + n,
 // so one run uses [idBase, idBase + 4e8). Choose idBase above 2^53 (e.g. 5e18 + k * 1e9) to get ids
 // that are not exact as JavaScript numbers; above 2^62 consecutive ids even round to the same double.
+import { randomInt } from 'node:crypto';
 import type { Client } from 'pg';
 
 export interface Counts {
@@ -74,6 +75,24 @@ export interface WorkloadResult {
 
 const STRIDE = 100_000_000n;
 const INT64_MAX = 9_223_372_036_854_775_807n;
+/** How many ids from its idBase one run may use, in each table. */
+export const WORKLOAD_ID_RANGE = 4n * STRIDE;
+
+/**
+ * A random idBase for a fresh run: above 2^62, where consecutive ids round to the same double, and odd,
+ * so that even the first id is not exact as a JavaScript number. 4 million possible bases.
+ */
+export function freshIdBase(): bigint {
+  return 5_000_000_000_000_000_001n + BigInt(randomInt(0, 4_000_000)) * 1_000_000_000n;
+}
+
+/** Deletes a run's rows (its users, and by cascading everything that refers to them). */
+export async function removeWorkload(db: Client, idBase: bigint): Promise<void> {
+  await db.query('DELETE FROM users WHERE user_id >= $1::bigint AND user_id < $1::bigint + $2::bigint', [
+    idBase.toString(),
+    WORKLOAD_ID_RANGE.toString(),
+  ]);
+}
 
 /** A seeded xorshift32 generator of numbers in [0, 1). */
 function prng(seed: number): () => number {
@@ -288,14 +307,14 @@ const TO_MS = Date.UTC(2026, 0, 1);
  */
 export async function runWorkload(db: Client, options: WorkloadOptions): Promise<WorkloadResult> {
   const { idBase, operations } = options;
-  if (idBase < 1n || idBase + 4n * STRIDE > INT64_MAX) throw new RangeError(`idBase ${idBase} out of range`);
+  if (idBase < 1n || idBase + WORKLOAD_ID_RANGE > INT64_MAX) throw new RangeError(`idBase ${idBase} out of range`);
   if (operations > Number(STRIDE) / 2) throw new RangeError(`at most ${Number(STRIDE) / 2} operations`);
   const occupied = await db.query<{ n: string }>(
     `SELECT (SELECT count(*) FROM users WHERE user_id >= $1::bigint AND user_id < $1::bigint + $2::bigint)
           + (SELECT count(*) FROM tweets WHERE tweet_id >= $1::bigint AND tweet_id < $1::bigint + $2::bigint)
           + (SELECT count(*) FROM follows WHERE follow_id >= $1::bigint AND follow_id < $1::bigint + $2::bigint)
           + (SELECT count(*) FROM likes WHERE like_id >= $1::bigint AND like_id < $1::bigint + $2::bigint) AS n`,
-    [idBase.toString(), (4n * STRIDE).toString()],
+    [idBase.toString(), WORKLOAD_ID_RANGE.toString()],
   );
   if (occupied.rows[0]?.n !== '0') throw new Error(`the id range from ${idBase} is not empty`);
 

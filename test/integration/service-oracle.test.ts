@@ -1,0 +1,137 @@
+// The oracle: a random workload in PostgreSQL (updates moving tweets and likes
+// between users, deletes of users, re-follows...), then every user over HTTP
+// equals the seed's SQL queries. For 1 instance and for 3 (each asked for every
+// key, so forwarding is covered). Also: the output topic read from the start
+// equals the view, ids above 2^53 are exact, and a malformed CDC record goes
+// to the dead-letter topic.
+import t from 'tap';
+import pg from 'pg';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { runWorkload } from '../support/workload.js';
+import { compareWithOracle, type Mismatch } from '../support/view-check.js';
+import { startTestService, waitReady, type TestService } from '../support/service.js';
+import { connectedProducer, kafka, readTable } from '../support/kafka.js';
+import { stack, uniqueName, eventually } from '../support/stack.js';
+
+let idRange = BigInt(Date.now() % 1_000_000) * 1_000_000_000n;
+/** A fresh id range above 2^53 for each workload. */
+const nextIdBase = () => 5_000_000_000_000_000_000n + (idRange += 1_000_000_000n);
+
+async function workload(seed: number, operations: number) {
+  const db = new pg.Client(stack.postgres);
+  await db.connect();
+  try {
+    return await runWorkload(db, { seed, operations, idBase: nextIdBase() });
+  } finally {
+    await db.end();
+  }
+}
+
+async function expectConvergence(
+  t: { same(found: unknown, wanted: unknown, message: string): boolean },
+  services: TestService[],
+  userIds: string[],
+): Promise<void> {
+  let mismatches: Mismatch[] = [];
+  await eventually('every user to match the oracle', 120_000, async () => {
+    mismatches = await compareWithOracle(
+      services.map((s) => s.url),
+      userIds,
+    );
+    return mismatches.length === 0 ? true : undefined;
+  }).catch(() => undefined);
+  t.same(mismatches.slice(0, 3), [], `zero mismatches over ${userIds.length} users x ${services.length} instances`);
+}
+
+t.test('one instance matches the oracle', async (t) => {
+  const service = await startTestService(uniqueName('oracle1'), 3311);
+  t.teardown(() => service.stop());
+  await waitReady([service]);
+  const result = await workload(1, 400);
+  t.ok(
+    result.userIds.some((id) => BigInt(id) > 2n ** 53n),
+    'the workload has ids above 2^53',
+  );
+  t.ok(
+    result.log.some((op) => op.kind === 'moveTweet'),
+    'a tweet moved between users',
+  );
+  t.ok(result.deletedUserIds.length > 0, 'users were deleted');
+  await expectConvergence(t, [service], result.userIds);
+});
+
+t.test('three instances match the oracle, each answering every key', async (t) => {
+  const app = uniqueName('oracle3');
+  const services = [
+    await startTestService(app, 3321),
+    await startTestService(app, 3322),
+    await startTestService(app, 3323),
+  ];
+  t.teardown(() => Promise.all(services.map((s) => s.stop())));
+  await waitReady(services);
+  const result = await workload(2, 400);
+  await expectConvergence(t, services, result.userIds);
+
+  // Forwarding happened: some answers came from another instance than the one asked.
+  const servedBy = new Set<string>();
+  for (const id of result.userIds.slice(0, 30)) {
+    const response = await fetch(`${services[0]!.url}/users/${id}`);
+    servedBy.add(response.headers.get('x-uis-served-by') ?? '');
+    if (response.status === 200) {
+      t.match(response.headers.get('last-modified'), /GMT$/, 'Last-Modified on every answer');
+      const etag = response.headers.get('etag')!;
+      const again = await fetch(`${services[0]!.url}/users/${id}`, { headers: { 'if-none-match': etag } });
+      t.equal(again.status, 304, 'If-None-Match with the ETag gives 304');
+    }
+  }
+  t.ok(servedBy.size > 1, `answers came from ${servedBy.size} instances`);
+
+  // The output topic, read from the beginning by a fresh consumer, equals the view.
+  const registry = new SchemaRegistry({ host: stack.registryUrl });
+  const topic = await readTable(services[0]!.config.outputTopic);
+  let compared = 0;
+  for (const id of result.userIds) {
+    const response = await fetch(`${services[1]!.url}/users/${id}`);
+    const bytes = topic.get(id);
+    if (response.status === 404) {
+      t.notOk(bytes, `deleted user ${id} is absent from the topic`);
+      continue;
+    }
+    const fromTopic = (await registry.decode(bytes!)) as Record<string, unknown>;
+    const { updatedAt: _updatedAt, ...fields } = { ...fromTopic };
+    t.same(fields, await response.json(), `user ${id}: the topic and the view agree`);
+    compared++;
+  }
+  t.ok(compared > 0);
+});
+
+t.test('a malformed change event goes to the dead-letter topic and processing goes on', async (t) => {
+  const app = uniqueName('dlq');
+  const service = await startTestService(app, 3331);
+  t.teardown(() => service.stop());
+  await waitReady([service]);
+  const producer = await connectedProducer();
+  const key = `{"user_id":${Date.now()}}`;
+  await producer.send({
+    topic: 'cdc.public.users',
+    messages: [{ key, value: '{"op":"c","after":{"user_id":"not a number"}' }],
+  });
+  await producer.disconnect();
+  const result = await workload(3, 60);
+  await expectConvergence(t, [service], result.userIds);
+
+  const letters: Array<Record<string, string>> = [];
+  const consumer = kafka.consumer({ groupId: uniqueName('dlq-reader') });
+  await consumer.connect();
+  await consumer.subscribe({ topic: `${app}-dead-letters`, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (message.key?.toString() === key) {
+        letters.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])));
+      }
+    },
+  });
+  await eventually('the dead letter', 30_000, async () => (letters.length ? true : undefined)).catch(() => undefined);
+  await consumer.disconnect();
+  t.match(letters[0], { 'dlq.source.topic': 'cdc.public.users', 'dlq.reason': /Error$/ });
+});
