@@ -64,11 +64,14 @@ export class TransactionalWriter {
     const transaction = await this.producer.transaction();
     try {
       const written: WrittenOffsets = new Map();
-      if (records.length > 0) {
+      // Requests stay well under the broker's message.max.bytes (1 MB by default).
+      for (const chunk of chunksOf(records, MAX_REQUEST_BYTES)) {
         const byTopic = new Map<string, OutgoingRecord[]>();
         const counts = new Map<string, number>();
-        for (const record of records) {
-          byTopic.set(record.topic, [...(byTopic.get(record.topic) ?? []), record]);
+        for (const record of chunk) {
+          const list = byTopic.get(record.topic);
+          if (list) list.push(record);
+          else byTopic.set(record.topic, [record]);
           const tp = `${record.topic}:${record.partition}`;
           counts.set(tp, (counts.get(tp) ?? 0) + 1);
         }
@@ -87,7 +90,9 @@ export class TransactionalWriter {
         });
         for (const m of metadata) {
           const tp = `${m.topicName}:${m.partition}`;
-          if (m.baseOffset !== undefined) written.set(tp, BigInt(m.baseOffset) + BigInt(counts.get(tp) ?? 0));
+          if (m.baseOffset === undefined) continue;
+          const next = BigInt(m.baseOffset) + BigInt(counts.get(tp) ?? 0);
+          if (next > (written.get(tp) ?? -1n)) written.set(tp, next);
         }
       }
       const topics = [...consumed.offsets].map(([topic, partitions]) => ({
@@ -106,6 +111,29 @@ export class TransactionalWriter {
   async disconnect(): Promise<void> {
     await this.producer.disconnect();
   }
+}
+
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** Splits records into runs of at most about `maxBytes` of keys, values and headers. */
+function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): Generator<R[]> {
+  let chunk: R[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size =
+      64 +
+      (record.key?.length ?? 0) +
+      (record.value?.length ?? 0) +
+      (record.headers?.reduce((n, h) => n + h.key.length + h.value.length, 0) ?? 0);
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(record);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
 }
 
 function isConcurrentTransactions(error: unknown): boolean {

@@ -14,6 +14,8 @@ export interface StreamsConfig {
   /** Replication factor of internal topics. */
   replicationFactor: number;
   deadLetterTopic: string;
+  /** A task commits early once it has processed this many records since its last commit (bounds transaction size). */
+  maxRecordsPerCommit: number;
   /** Records processed before yielding to the event loop (HTTP requests wait at most this long). */
   recordsPerTurn: number;
   /** Longest the consumer waits for data in a fetch. */
@@ -33,6 +35,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     replicationFactor: 1,
     deadLetterTopic: `${settings.applicationId}-dead-letters`,
     recordsPerTurn: 500,
+    maxRecordsPerCommit: 5000,
     fetchMaxWaitMs: 50,
     sessionTimeoutMs: 10_000,
     stateCleanupDelayMs: 10 * 60_000,
@@ -48,6 +51,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     'internalPartitions',
     'replicationFactor',
     'recordsPerTurn',
+    'maxRecordsPerCommit',
     'fetchMaxWaitMs',
     'sessionTimeoutMs',
   ] as const) {

@@ -325,6 +325,7 @@ export class KafkaStreams {
       resolveOffset(message.offset);
       if (++sinceYield >= this.config.recordsPerTurn) {
         sinceYield = 0;
+        if (task.commitDue) await this.commitTask(task);
         await heartbeat();
         await yieldToEventLoop();
       }

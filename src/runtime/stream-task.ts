@@ -40,6 +40,7 @@ export class StreamTask {
   /** Next offset to process, per input topic, for this task's partition. */
   private readonly nextOffsets = new Map<string, bigint>();
   private offsetsAdvanced = false;
+  private processedSinceCommit = 0;
   /** End offsets of the input when the task started; reaching them means it has caught up. */
   private readonly catchUpTargets = new Map<string, bigint>();
   private readonly caughtUpTopics = new Set<string>();
@@ -154,6 +155,7 @@ export class StreamTask {
     this.deps.metrics.recordsProcessed.inc({ subtopology: String(this.subtopology.id) });
     this.nextOffsets.set(record.topic, offset + 1n);
     this.offsetsAdvanced = true;
+    this.processedSinceCommit++;
   }
 
   /**
@@ -179,7 +181,8 @@ export class StreamTask {
       this.status === 'running' &&
       !this.commitInFlight &&
       (this.offsetsAdvanced || this.core.outbox.length > 0) &&
-      Date.now() - this.lastCommit >= this.deps.config.commitIntervalMs
+      (Date.now() - this.lastCommit >= this.deps.config.commitIntervalMs ||
+        this.processedSinceCommit >= this.deps.config.maxRecordsPerCommit)
     );
   }
 
@@ -199,6 +202,7 @@ export class StreamTask {
       [...this.nextOffsets].map(([topic, offset]) => [topic, new Map([[this.partition, offset]])]),
     );
     this.offsetsAdvanced = false;
+    this.processedSinceCommit = 0;
     this.lastCommit = Date.now();
     const records = [...output, ...snapshot.changelogRecords].map((r) => this.withPartition(r));
     const written = await this.writer.commit(records, { groupId: this.deps.config.applicationId, offsets });
