@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
+import { StreamsBuilder } from '../../src/dsl/builder.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { Serdes } from '../../src/serdes/index.js';
 import { stack, uniqueName, eventually } from '../support/stack.js';
@@ -120,4 +121,30 @@ t.test('two instances converge on the exact result and serve every key between t
     Object.fromEntries(expected),
     'the output topic read from the start equals the expected table',
   );
+});
+
+t.test('joining topics with different partition counts stops the start with a clear message', async (t) => {
+  const prefix = uniqueName('copart');
+  await createTopics([`${prefix}-left`], 4);
+  await createTopics([`${prefix}-right`], 2);
+  const builder = new StreamsBuilder();
+  const left = builder.table(`${prefix}-left`, labelSerdes);
+  left
+    .join(builder.table(`${prefix}-right`, labelSerdes), (a, b) => a + b)
+    .toStream()
+    .to(`${prefix}-out`, labelSerdes);
+  const stateDir = mkdtempSync(join(tmpdir(), 'uis-copart-'));
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const streams = new KafkaStreams(
+    builder.build(),
+    {
+      applicationId: prefix,
+      brokers: stack.kafkaBrokers,
+      stateDir,
+      endpoint: '127.0.0.1:4199',
+    },
+    { logger: createLogger('error') },
+  );
+  t.teardown(() => streams.stop());
+  await t.rejects(streams.start(), /not co-partitioned: .*-left has 4, .*-right has 2 partitions/);
 });
