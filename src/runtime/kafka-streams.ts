@@ -3,7 +3,7 @@
  * group, a task per assigned (sub-topology, partition), a commit loop, and
  * the interactive-query view of who owns which key.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
@@ -65,6 +65,7 @@ export class KafkaStreams {
   private assignmentWork: Promise<void> = Promise.resolve();
   private generation = 0;
   private commitTimer: NodeJS.Timeout | undefined;
+  private sizeTimer: NodeJS.Timeout | undefined;
   private readonly cleanupTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
@@ -107,6 +108,10 @@ export class KafkaStreams {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      this.metrics.consumerLag.set(
+        { topic: payload.topic, partition: String(payload.partition) },
+        Number(payload.offsetLag),
+      );
       if (payload.offsetLag === '0')
         this.taskByInput.get(`${payload.topic}:${payload.partition}`)?.markNoLag(payload.topic);
     });
@@ -136,6 +141,7 @@ export class KafkaStreams {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     clearInterval(this.commitTimer);
+    clearInterval(this.sizeTimer);
     for (const timer of this.cleanupTimers.values()) clearTimeout(timer);
     await this.consumer?.stop().catch((error) => this.log.warn('stopping the consumer failed', { error }));
     await this.assignmentWork.catch(() => undefined);
@@ -410,6 +416,18 @@ export class KafkaStreams {
         this.log.debug('describing the group failed; retrying', { error });
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /** Disk size of every local task store, for the store-size metric. */
+  private async measureStores(): Promise<void> {
+    this.metrics.storeBytes.reset();
+    for (const id of this.tasks.keys()) {
+      const dir = join(this.config.stateDir, this.config.applicationId, id);
+      const files = await readdir(dir).catch(() => [] as string[]);
+      let bytes = 0;
+      for (const file of files) bytes += (await stat(join(dir, file)).catch(() => ({ size: 0 }))).size;
+      this.metrics.storeBytes.set({ task: id }, bytes);
     }
   }
 

@@ -9,6 +9,9 @@ export interface StreamsMetrics {
   tasks: Gauge<'status'>;
   restoreRecords: Counter;
   restoreRemaining: Gauge;
+  endToEndSeconds: Histogram<'topic'>;
+  consumerLag: Gauge<'topic' | 'partition'>;
+  storeBytes: Gauge<'task'>;
 }
 
 export function createStreamsMetrics(registry: Registry): StreamsMetrics {
@@ -51,6 +54,25 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
     restoreRemaining: new Gauge({
       name: 'streams_restore_remaining_records',
       help: 'Changelog records still to replay before the restoring tasks can run.',
+      registers,
+    }),
+    endToEndSeconds: new Histogram({
+      name: 'streams_end_to_end_latency_seconds',
+      help: 'From a record timestamp (for CDC: the source commit time) to its result committed to an output topic and the local stores.',
+      labelNames: ['topic'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers,
+    }),
+    consumerLag: new Gauge({
+      name: 'streams_consumer_lag_records',
+      help: 'Records between the last fetched batch and the partition end, per input partition.',
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
+    storeBytes: new Gauge({
+      name: 'streams_store_size_bytes',
+      help: 'Size on disk of each task store (LevelDB directory).',
+      labelNames: ['task'],
       registers,
     }),
   };

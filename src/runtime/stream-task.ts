@@ -47,6 +47,8 @@ export class StreamTask {
   private commitInFlight: Promise<void> | undefined;
   private lastCommit = Date.now();
   private readonly log: Logger;
+  /** Output topics of the application (not repartition topics), whose records' latency is measured. */
+  private readonly sinkTopics: Set<string>;
 
   private constructor(
     private readonly deps: TaskDeps,
@@ -63,6 +65,7 @@ export class StreamTask {
     );
     this.id = this.core.id;
     this.log = deps.logger.child({ task: this.id });
+    this.sinkTopics = new Set(subtopology.sinkTopics.filter((t) => !deps.topology.repartitionTopics.includes(t)));
   }
 
   /** Opens the task's store and fences any previous owner's producer. */
@@ -206,12 +209,21 @@ export class StreamTask {
     this.lastCommit = Date.now();
     const records = [...output, ...snapshot.changelogRecords].map((r) => this.withPartition(r));
     const written = await this.writer.commit(records, { groupId: this.deps.config.applicationId, offsets });
+    const committedAt = Date.now();
     const checkpoints = new Map<string, bigint>();
     for (const store of this.subtopology.stores) {
       const next = written.get(`${store.changelogTopic}:${this.partition}`);
       if (next !== undefined) checkpoints.set(store.changelogTopic, next);
     }
     await snapshot.apply(checkpoints);
+    for (const record of output) {
+      if (this.sinkTopics.has(record.topic)) {
+        this.deps.metrics.endToEndSeconds.observe(
+          { topic: record.topic },
+          Math.max(0, committedAt - record.timestamp) / 1000,
+        );
+      }
+    }
     this.deps.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
 
