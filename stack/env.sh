@@ -25,10 +25,14 @@ PROJECT_ROOT="$(cd "$STACK_HOME/.." && pwd)"
 : "${REGISTRY_HEAP:=512m}"
 : "${REGISTRY_JAVA_HOME:=}"                   # a JDK >= 21 for Apicurio; found under /usr/lib/jvm if empty
 
+: "${PROMETHEUS_PORT:=9090}"
+: "${PROMETHEUS_INTERVAL:=5s}"                 # scrape and rule evaluation interval
+: "${ALERTMANAGER_PORT:=9093}"
+
 : "${STACK_START_TIMEOUT_S:=120}"
 : "${STACK_NO_INSTALL:=0}"                     # 1: fail on anything missing instead of installing it
 : "${STACK_JVM_ROOT:=/usr/lib/jvm}"           # where JDKs are looked for besides PATH
 
 : "${UIS_DIST_DIR:=$UIS_STACK_DIR/dist}"       # jars resolved from Maven Central
 PG_BIN=/usr/lib/postgresql/15/bin
-export UIS_STACK_DIR STACK_HOST PG_PORT PG_DB PG_USER PG_PASSWORD KAFKA_PORT CONNECT_PORT REGISTRY_PORT CDC_TOPIC_PREFIX CDC_PARTITIONS
+export UIS_STACK_DIR STACK_HOST PROMETHEUS_PORT ALERTMANAGER_PORT PG_PORT PG_DB PG_USER PG_PASSWORD KAFKA_PORT CONNECT_PORT REGISTRY_PORT CDC_TOPIC_PREFIX CDC_PARTITIONS

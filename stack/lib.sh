@@ -120,6 +120,7 @@ maven_dist_ready() { [[ -f "$UIS_DIST_DIR/$1/.resolved" && "$UIS_DIST_DIR/$1/.re
 install_ready() {
   [[ -x $PG_BIN/postgres ]] && find_java 17 >/dev/null && registry_java >/dev/null &&
     command -v mvn >/dev/null && command -v curl >/dev/null && command -v ss >/dev/null && command -v envsubst >/dev/null &&
+    command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null &&
     maven_dist_ready kafka && maven_dist_ready debezium && maven_dist_ready registry
 }
 
@@ -132,6 +133,8 @@ install_all() {
   command -v curl >/dev/null || missing+=(curl)
   command -v ss >/dev/null || missing+=(iproute2)
   command -v envsubst >/dev/null || missing+=(gettext-base)
+  command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   if ((${#missing[@]})) && [[ $STACK_NO_INSTALL == 1 ]]; then
     local what="Debian packages ${missing[*]}"
     [[ " ${missing[*]} " == *" openjdk-17-jdk-headless "* ]] &&

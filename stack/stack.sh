@@ -22,7 +22,7 @@ for service_file in "$STACK_HOME"/services/*.sh; do
   source "$service_file"
 done
 
-SERVICES=(postgres kafka registry connect)
+SERVICES=(postgres kafka registry connect alertmanager prometheus)
 
 cmd_up() {
   local started_at cold=0
@@ -33,8 +33,8 @@ cmd_up() {
     local t0; t0=$(now_ms)
     "${s}_up"
     info "$s ready in $(elapsed_s "$t0")"
+    [[ $s == connect ]] && connector_register
   done
-  connector_register
   local kind=warm; [[ $cold == 1 ]] && kind=cold
   info "stack up ($kind start) in $(elapsed_s "$started_at")"
   cmd_status
@@ -52,14 +52,14 @@ cmd_status() {
   local rc=0
   for s in "${SERVICES[@]}"; do
     if "${s}_healthy"; then
-      printf '%-9s up    %s\n' "$s" "$("${s}_endpoint")"
+      printf '%-13s up    %s\n' "$s" "$("${s}_endpoint")"
     else
-      printf '%-9s down  %s\n' "$s" "$("${s}_endpoint")"
+      printf '%-13s down  %s\n' "$s" "$("${s}_endpoint")"
       rc=1
     fi
   done
   if connect_healthy; then
-    printf '%-9s %-5s %s\n' connector "$(connector_state)" "http://$STACK_HOST:$CONNECT_PORT/connectors/$CONNECTOR_NAME/status"
+    printf '%-13s %-5s %s\n' connector "$(connector_state)" "http://$STACK_HOST:$CONNECT_PORT/connectors/$CONNECTOR_NAME/status"
   fi
   printf 'state dir: %s\n' "$UIS_STACK_DIR"
   return $rc
@@ -76,9 +76,9 @@ cmd_logs() {
 
 cmd_reset() {
   cmd_down
-  info "deleting $UIS_STACK_DIR/{postgres,kafka,connect,registry,run,logs}"
+  info "deleting $UIS_STACK_DIR/{postgres,kafka,connect,registry,prometheus,alertmanager,run,logs}"
   if [[ -L $UIS_STACK_DIR/postgres ]]; then rm -rf "$(dirname "$(readlink -f "$UIS_STACK_DIR/postgres")")"; fi
-  rm -rf "$UIS_STACK_DIR"/{postgres,kafka,connect,registry,run,logs}
+  rm -rf "$UIS_STACK_DIR"/{postgres,kafka,connect,registry,prometheus,alertmanager,run,logs}
 }
 
 case "${1:-}" in

@@ -4,6 +4,10 @@ export const stack = {
   registryUrl:
     process.env.SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${process.env.REGISTRY_PORT ?? '8081'}/apis/ccompat/v7`,
   cdcTopicPrefix: process.env.CDC_TOPIC_PREFIX ?? 'cdc',
+  prometheusUrl: `http://127.0.0.1:${process.env.PROMETHEUS_PORT ?? '9090'}`,
+  alertmanagerUrl: `http://127.0.0.1:${process.env.ALERTMANAGER_PORT ?? '9093'}`,
+  /** The stack's state dir (stack/env.sh): Prometheus reads scrape targets from prometheus/targets/ in it. */
+  stateDir: process.env.UIS_STACK_DIR ?? new URL('../../.stack', import.meta.url).pathname,
   postgres: {
     host: '127.0.0.1',
     port: Number(process.env.PG_PORT ?? '5432'),
