@@ -4,7 +4,7 @@
 // instance) fires UisUpdateLatencyOver10s and Alertmanager routes it to the pager.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -102,4 +102,24 @@ t.test('breaking the update-latency SLA on purpose fires UisUpdateLatencyOver10s
     ['pager'],
     'a page goes to the pager receiver',
   );
+});
+
+t.test('every query of the Grafana dashboard is valid PromQL', async (t) => {
+  const dashboard = JSON.parse(
+    readFileSync(new URL('../../stack/grafana/uis-dashboard.json', import.meta.url), 'utf8'),
+  ) as {
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+  };
+  t.ok(dashboard.panels.length >= 8);
+  for (const panel of dashboard.panels) {
+    for (const target of panel.targets) {
+      const body = (await (
+        await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent(target.expr)}`)
+      ).json()) as {
+        status: string;
+        error?: string;
+      };
+      t.equal(body.status, 'success', `${panel.title}: ${target.expr} ${body.error ?? ''}`);
+    }
+  }
 });
