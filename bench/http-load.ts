@@ -25,6 +25,9 @@ if (ids.length === 0) throw new Error('no users: load data first (npm run demo l
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 const latencies: number[] = [];
+/** Our service says who answered (x-uis-served-by): local answers and forwarded ones are reported apart. */
+const byServer = { local: [] as number[], forwarded: [] as number[] };
+const self = `${target.hostname}:${target.port}`;
 const statuses = new Map<number, number>();
 const start = performance.now() + 100;
 const total = Math.round(rate * (seconds + warmupSeconds));
@@ -38,7 +41,11 @@ await new Promise<void>((resolve) => {
       res.resume();
       res.on('end', () => {
         const latency = performance.now() - scheduled;
-        if (scheduled - start >= warmupSeconds * 1000) latencies.push(latency);
+        if (scheduled - start >= warmupSeconds * 1000) {
+          latencies.push(latency);
+          const servedBy = res.headers['x-uis-served-by'];
+          if (typeof servedBy === 'string') (servedBy === self ? byServer.local : byServer.forwarded).push(latency);
+        }
         statuses.set(res.statusCode ?? 0, (statuses.get(res.statusCode ?? 0) ?? 0) + 1);
         if (++done === total) resolve();
       });

@@ -64,7 +64,9 @@ export function parseReply(buf: Buffer, start: number): { value: RespValue; end:
       return { value: items, end: position };
     }
     default:
-      throw new Error(`RESP protocol error: unexpected reply type ${JSON.stringify(buf.toString('utf8', start, start + 1))}`);
+      throw new Error(
+        `RESP protocol error: unexpected reply type ${JSON.stringify(buf.toString('utf8', start, start + 1))}`,
+      );
   }
 }
 
@@ -94,7 +96,7 @@ export class RespConnection {
   private socket: Socket | undefined;
   private connecting: Promise<Socket> | undefined;
   private waiting: Waiting[] = [];
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private closed = false;
 
   constructor(
@@ -128,7 +130,10 @@ export class RespConnection {
     this.connecting ??= new Promise<Socket>((resolve, reject) => {
       const socket = new Socket();
       const timer = setTimeout(
-        () => socket.destroy(new Error(`no connection to Redis at ${this.host}:${this.port} within ${this.connectTimeoutMs} ms`)),
+        () =>
+          socket.destroy(
+            new Error(`no connection to Redis at ${this.host}:${this.port} within ${this.connectTimeoutMs} ms`),
+          ),
         this.connectTimeoutMs,
       );
       socket.setNoDelay(true);

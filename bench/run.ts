@@ -1,0 +1,341 @@
+/**
+ * The benchmark suite, one command:
+ *
+ *   npm run bench -- [--size smoke|medium|full] [--users N] [--rates 1000,5000,10000,20000] [--seconds 20]
+ *
+ * On the running local stack it loads data into PostgreSQL, runs two service
+ * instances (a fresh application id), and measures: processing throughput
+ * (initial load) and restore time from changelogs; HTTP latency open-loop at
+ * fixed rates for our service (local and forwarded answers apart) and for the
+ * two baselines (the seed's five SQL queries; cache-aside Redis); update
+ * latency under a steady change rate; memory and disk per instance; and, when
+ * bench/kafka-streams-java is present and --java is given, the same
+ * processing and restore with Kafka Streams (Java). Results go to
+ * bench/results/<date>-<size>.json and .md. Progress goes to stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { stack } from '../test/support/stack.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i++) {
+  const [k, v] = process.argv[i]!.split('=');
+  args.set(k!, v ?? process.argv[++i] ?? '');
+}
+const sizes = {
+  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updates: 30 },
+  medium: { users: 20_000, rates: [1000, 5000, 10000], seconds: 15, updates: 200 },
+  full: { users: 1_000_000, rates: [1000, 5000, 10000, 20000], seconds: 30, updates: 500 },
+} as const;
+const sizeName = (args.get('--size') ?? 'smoke') as keyof typeof sizes;
+if (!(sizeName in sizes)) throw new Error(`--size must be one of ${Object.keys(sizes).join(', ')}`);
+const size = sizes[sizeName];
+const users = Number(args.get('--users') ?? size.users);
+const rates = (args.get('--rates') ?? size.rates.join(',')).split(',').map(Number);
+const seconds = Number(args.get('--seconds') ?? size.seconds);
+const withJava = args.has('--java');
+
+const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const results: Record<string, unknown> = {
+  size: sizeName,
+  users,
+  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
+  startedAt: new Date().toISOString(),
+};
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+/** Runs a command to completion; returns its stdout. */
+function run(command: string, argv: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, {
+      cwd: root,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} ${argv.join(' ')} exited ${code}`)),
+    );
+  });
+}
+const lastJson = (out: string) =>
+  JSON.parse(
+    out
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .at(-1) ?? '{}',
+  ) as Record<string, unknown>;
+
+/** Starts a long-running process pinned to a core; resolves once `ready` answers 200. */
+async function startServer(name: string, argv: string[], readyUrl: string, core = '0'): Promise<ChildProcess> {
+  const child = spawn('taskset', ['-c', core, process.execPath, ...argv], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const started = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    const status = await fetch(readyUrl).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return child;
+    if (Date.now() - started > 30 * 60_000) throw new Error(`${name} not ready after 30 min`);
+    await sleep(500);
+  }
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name) && !l.startsWith(`${name}_`))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+function diskMiB(dir: string): number {
+  let bytes = 0;
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else bytes += statSync(path).size;
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return Math.round((bytes / 2 ** 20) * 10) / 10;
+}
+
+async function httpLoad(url: string, rate: number): Promise<Record<string, unknown>> {
+  const out = await run('taskset', [
+    '-c',
+    '1',
+    process.execPath,
+    '--import',
+    'tsx',
+    'bench/http-load.ts',
+    '--url',
+    url,
+    '--rate',
+    String(rate),
+    '--seconds',
+    String(seconds),
+  ]);
+  return lastJson(out);
+}
+
+// ---------------------------------------------------------------------------
+
+log(`size ${sizeName}: ${users} users, rates ${rates.join('/')} req/s for ${seconds} s each`);
+await run('npm', ['run', '-s', 'build']);
+log(`loading data (${users} users)`);
+const load = (await run(process.execPath, ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users)]))
+  .trim()
+  .split('\n')
+  .slice(-3);
+const db = new pg.Client(stack.postgres);
+await db.connect();
+const rows = (
+  await db.query<{ n: string }>(
+    'SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM tweets) + (SELECT count(*) FROM follows) + (SELECT count(*) FROM likes) AS n',
+  )
+).rows[0]!.n;
+results.data = { sourceRows: Number(rows), loader: load };
+
+const app = `bench-${Date.now().toString(36)}`;
+const stateRoot = mkdtempSync(join(tmpdir(), 'uis-bench-'));
+const ports = [3700, 3701];
+const instanceArgs = (port: number) => [
+  'dist/src/cli/main.js',
+  'run',
+  '--application-id',
+  app,
+  '--port',
+  String(port),
+  '--state-dir',
+  join(stateRoot, String(port)),
+  '--connect-url',
+  `http://127.0.0.1:${process.env.CONNECT_PORT ?? '8083'}`,
+  '--log-level',
+  'warn',
+];
+
+log('processing: two instances read every CDC topic from the start');
+let started = Date.now();
+const instances = await Promise.all(
+  ports.map((p) => startServer(`instance ${p}`, instanceArgs(p), `http://127.0.0.1:${p}/health/ready`)),
+);
+const processingSeconds = (Date.now() - started) / 1000;
+const processed = (
+  await Promise.all(ports.map((p) => metric(`http://127.0.0.1:${p}`, 'streams_records_processed_total')))
+).reduce((a, b) => a + b, 0);
+results.processing = {
+  seconds: processingSeconds,
+  recordsProcessed: processed,
+  recordsPerSecond: Math.round(processed / processingSeconds),
+  note: 'all records the two instances processed (CDC + repartition), from start until ready',
+};
+log(`processed ${processed} records in ${processingSeconds.toFixed(1)} s`);
+
+results.memory = Object.fromEntries(
+  instances.map((c, i) => [
+    `instance ${ports[i]}`,
+    { rssMiB: rssMiB(c.pid!), diskMiB: diskMiB(join(stateRoot, String(ports[i]))) },
+  ]),
+);
+
+log('HTTP latency of our service (open loop; local and forwarded apart)');
+const ours: Record<string, unknown> = {};
+for (const rate of rates) {
+  ours[String(rate)] = await httpLoad(`http://127.0.0.1:${ports[0]}`, rate);
+  log(`  ${rate} req/s: ${JSON.stringify(ours[String(rate)])}`);
+}
+results.httpOurs = ours;
+
+log('update latency under a steady change rate');
+results.updateLatency = lastJson(
+  await run(process.execPath, [
+    '--import',
+    'tsx',
+    'bench/update-latency.ts',
+    '--url',
+    `http://127.0.0.1:${ports[1]}`,
+    '--rounds',
+    String(size.updates),
+  ]),
+);
+
+log('restore: instance 3701 restarts with an empty state directory');
+instances[1]!.kill('SIGTERM');
+await new Promise((resolve) => instances[1]!.once('exit', resolve));
+const restoreDir = join(stateRoot, String(ports[1]));
+await run('rm', ['-rf', restoreDir]);
+started = Date.now();
+const restarted = await startServer(
+  'instance 3701 (restore)',
+  instanceArgs(ports[1]!),
+  `http://127.0.0.1:${ports[1]}/health/ready`,
+);
+results.restore = {
+  seconds: (Date.now() - started) / 1000,
+  restoredRecords: await metric(`http://127.0.0.1:${ports[1]}`, 'streams_restore_records_total'),
+  note: 'includes a rebalance; the restarted instance restores the tasks assigned to it',
+};
+log(`restore: ${JSON.stringify(results.restore)}`);
+restarted.kill('SIGTERM');
+instances[0]!.kill('SIGTERM');
+
+for (const [name, script, port] of [
+  ['sql', 'bench/baselines/sql-service.ts', 3100],
+  ['cacheAside', 'bench/baselines/cache-aside-service.ts', 3200],
+] as const) {
+  if (!existsSync(join(root, script))) {
+    log(`baseline ${name}: ${script} missing, skipped`);
+    continue;
+  }
+  if (name === 'cacheAside') await run('bash', ['bench/baselines/redis.sh']);
+  log(`baseline ${name}`);
+  const child = await startServer(
+    name,
+    ['--import', 'tsx', script, '--port', String(port)],
+    `http://127.0.0.1:${port}/users/1000000000001`,
+  );
+  const byRate: Record<string, unknown> = {};
+  for (const rate of rates) {
+    byRate[String(rate)] = await httpLoad(`http://127.0.0.1:${port}`, rate);
+    log(`  ${rate} req/s: ${JSON.stringify(byRate[String(rate)])}`);
+  }
+  results[`http_${name}`] = byRate;
+  child.kill('SIGTERM');
+}
+
+if (withJava && existsSync(join(root, 'bench/kafka-streams-java/run.sh'))) {
+  log('Kafka Streams (Java): the same topology on the same topics');
+  results.kafkaStreamsJava = {
+    process: lastJson(
+      await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], { env: { KS_APPLICATION_ID: `${app}-java` } }),
+    ),
+    restore: lastJson(
+      await run('bash', ['bench/kafka-streams-java/run.sh', 'restore'], { env: { KS_APPLICATION_ID: `${app}-java` } }),
+    ),
+  };
+}
+await db.end();
+
+results.finishedAt = new Date().toISOString();
+const outDir = join(root, 'bench/results');
+mkdirSync(outDir, { recursive: true });
+const stem = `${new Date().toISOString().slice(0, 10)}-${sizeName}`;
+writeFileSync(join(outDir, `${stem}.json`), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(outDir, `${stem}.md`), summary(results));
+log(`results: bench/results/${stem}.json and .md`);
+process.exit(0);
+
+function summary(r: Record<string, unknown>): string {
+  const row = (name: string, x: Record<string, unknown> | undefined) =>
+    x
+      ? `| ${name} | ${x.p50} | ${x.p95} | ${x.p99} | ${x['p99.9']} | ${x.max} | ${JSON.stringify(x.statuses ?? {})} |`
+      : `| ${name} | - | - | - | - | - | - |`;
+  const http = (key: string) => (r[key] as Record<string, Record<string, unknown>> | undefined) ?? {};
+  const lines = [
+    `# Benchmark results (${r.size}, ${r.users} users)`,
+    '',
+    `Command: \`${r.command}\`  `,
+    `Machine: ${JSON.stringify(r.machine)}  `,
+    `Run: ${r.startedAt} to ${r.finishedAt}`,
+    '',
+    '## HTTP latency, open loop (ms, from the scheduled send time)',
+    '',
+    '| target @ rate | p50 | p95 | p99 | p99.9 | max | statuses |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const rate of rates) {
+    lines.push(row(`ours @ ${rate}/s`, http('httpOurs')[String(rate)]));
+    const ours = http('httpOurs')[String(rate)] as
+      { local?: Record<string, unknown>; forwarded?: Record<string, unknown> } | undefined;
+    if (ours?.local) lines.push(row(`  ours, local answers`, ours.local));
+    if (ours?.forwarded) lines.push(row(`  ours, forwarded answers`, ours.forwarded));
+    lines.push(row(`five SQL queries @ ${rate}/s`, http('http_sql')[String(rate)]));
+    lines.push(row(`cache-aside Redis @ ${rate}/s`, http('http_cacheAside')[String(rate)]));
+  }
+  lines.push(
+    '',
+    '## Processing, restore, freshness, footprint',
+    '',
+    '```json',
+    JSON.stringify(
+      {
+        processing: r.processing,
+        restore: r.restore,
+        updateLatency: r.updateLatency,
+        memory: r.memory,
+        kafkaStreamsJava: r.kafkaStreamsJava,
+      },
+      null,
+      2,
+    ),
+    '```',
+    '',
+  );
+  return lines.join('\n');
+}
