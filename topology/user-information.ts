@@ -37,6 +37,9 @@ export interface UserInformation {
   updatedAt: number;
 }
 
+/** The document GET /users/:userId answers: the seed's fields, exactly. */
+export type UserDocument = Omit<UserInformation, 'updatedAt'>;
+
 export const VIEW_STORE = 'user-information';
 
 export interface UserInformationOptions {

@@ -8,22 +8,10 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type pg from 'pg';
 
-/** The document of GET /users/:userId, field for field as our service answers it. */
-export interface UserDocument {
-  userId: string;
-  username: string;
-  name: string;
-  description: string;
-  location: string;
-  webPageUrl: string;
-  joinedDate: string;
-  profileImageUrl: string;
-  backgroundImageUrl: string;
-  tweetCount: number;
-  followingCount: number;
-  followerCount: number;
-  likeCount: number;
-}
+export type { UserDocument } from '../../topology/user-information.js';
+import type { UserDocument } from '../../topology/user-information.js';
+export { errorSchema, userSchema } from '../../src/serving/schemas.js';
+export { isInt64String as isCanonicalInt64 } from '../../src/serdes/primitive.js';
 
 interface UserRow {
   user_id: string;
@@ -88,57 +76,6 @@ export async function queryUserDocument(pool: pg.Pool, userId: string): Promise<
     client.release();
   }
 }
-
-const INT64_MAX_DIGITS = '9223372036854775807';
-const INT64_MIN_DIGITS = '9223372036854775808';
-
-/** Whether `text` is a 64-bit signed integer in canonical decimal form (no sign on 0, no leading zeros, no '+'). */
-export function isCanonicalInt64(text: string): boolean {
-  if (!/^(?:0|-?[1-9][0-9]*)$/.test(text)) return false;
-  const digits = text.startsWith('-') ? text.slice(1) : text;
-  if (digits.length !== INT64_MAX_DIGITS.length) return digits.length < INT64_MAX_DIGITS.length;
-  return digits <= (text.startsWith('-') ? INT64_MIN_DIGITS : INT64_MAX_DIGITS);
-}
-
-export const userSchema = {
-  type: 'object',
-  required: [
-    'userId',
-    'username',
-    'name',
-    'description',
-    'location',
-    'webPageUrl',
-    'joinedDate',
-    'profileImageUrl',
-    'backgroundImageUrl',
-    'tweetCount',
-    'followingCount',
-    'followerCount',
-    'likeCount',
-  ],
-  properties: {
-    userId: { type: 'string' },
-    username: { type: 'string' },
-    name: { type: 'string' },
-    description: { type: 'string' },
-    location: { type: 'string' },
-    webPageUrl: { type: 'string' },
-    joinedDate: { type: 'string' },
-    profileImageUrl: { type: 'string' },
-    backgroundImageUrl: { type: 'string' },
-    tweetCount: { type: 'integer' },
-    followingCount: { type: 'integer' },
-    followerCount: { type: 'integer' },
-    likeCount: { type: 'integer' },
-  },
-  additionalProperties: false,
-} as const;
-
-export const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-} as const;
 
 export function badUserId(reply: FastifyReply) {
   return reply.code(400).send({

@@ -6,7 +6,7 @@
 #   bench/kafka-streams-java/run.sh run|describe
 #
 # Settings (environment): KAFKA_BROKERS (127.0.0.1:9092), CDC_TOPIC_PREFIX (cdc),
-# APPLICATION_ID (ks-java-uis), OUTPUT_TOPIC (ks-java-user-information),
+# APPLICATION_ID (ks-java-uis; KS_APPLICATION_ID wins when set), OUTPUT_TOPIC (ks-java-user-information),
 # STATE_DIR (bench/kafka-streams-java/target/state), STREAM_THREADS (1), TOPIC_PARTITIONS (4, for the
 # output and dead-letter topics it creates), TIMEOUT_S (1800), ALLOW_COMMITTED_OFFSETS (0),
 # JAVA_HEAP (1g), JAVA_OPTS (extra JVM options).
@@ -24,7 +24,7 @@ fi
 
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 export CDC_TOPIC_PREFIX="${CDC_TOPIC_PREFIX:-cdc}"
-export APPLICATION_ID="${APPLICATION_ID:-ks-java-uis}"
+export APPLICATION_ID="${KS_APPLICATION_ID:-${APPLICATION_ID:-ks-java-uis}}"
 export OUTPUT_TOPIC="${OUTPUT_TOPIC:-ks-java-user-information}"
 export STATE_DIR="${STATE_DIR:-$HERE/target/state}"
 

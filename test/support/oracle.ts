@@ -8,24 +8,10 @@
 // Years above 9999 get a '+' (+12026-01-01T00:00:00.000000Z); BC years use astronomical numbering
 // (44 BC is -0043-03-15T12:00:00.000000Z); infinite values are the strings infinity / -infinity.
 import type { Client } from 'pg';
+import type { UserDocument } from '../../topology/user-information.js';
 
-export interface ExpectedUser {
-  /** The 64-bit id as exact decimal text (ids above 2^53 are not safe as numbers). */
-  userId: string;
-  username: string;
-  name: string;
-  description: string;
-  location: string;
-  webPageUrl: string;
-  /** ISO 8601 in UTC exactly as Debezium renders a timestamptz, e.g. 2026-11-27T09:00:43.788156Z. */
-  joinedDate: string;
-  profileImageUrl: string;
-  backgroundImageUrl: string;
-  tweetCount: number;
-  followingCount: number;
-  followerCount: number;
-  likeCount: number;
-}
+/** The document the service must answer for a user (the seed's fields). */
+export type ExpectedUser = UserDocument;
 
 /**
  * A SQL expression rendering the timestamptz `column` as Debezium does (see the file comment).

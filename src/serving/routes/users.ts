@@ -12,48 +12,9 @@ import { viewSerde } from '../../../topology/user-information.js';
 import type { Forwarder } from '../forwarder.js';
 import type { Served } from '../http-metrics.js';
 import type { ViewSource } from '../view-source.js';
+import { errorSchema, userSchema } from '../schemas.js';
 
 export const FORWARDED_HEADER = 'x-uis-forwarded';
-
-const userSchema = {
-  type: 'object',
-  required: [
-    'userId',
-    'username',
-    'name',
-    'description',
-    'location',
-    'webPageUrl',
-    'joinedDate',
-    'profileImageUrl',
-    'backgroundImageUrl',
-    'tweetCount',
-    'followingCount',
-    'followerCount',
-    'likeCount',
-  ],
-  properties: {
-    userId: { type: 'string' },
-    username: { type: 'string' },
-    name: { type: 'string' },
-    description: { type: 'string' },
-    location: { type: 'string' },
-    webPageUrl: { type: 'string' },
-    joinedDate: { type: 'string' },
-    profileImageUrl: { type: 'string' },
-    backgroundImageUrl: { type: 'string' },
-    tweetCount: { type: 'integer' },
-    followingCount: { type: 'integer' },
-    followerCount: { type: 'integer' },
-    likeCount: { type: 'integer' },
-  },
-  additionalProperties: false,
-} as const;
-
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-} as const;
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,7 +1,11 @@
 package uis.bench;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -14,8 +18,10 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.stream.Stream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -25,7 +31,9 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
@@ -38,10 +46,10 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  * Runs the User Information topology on Kafka Streams and measures it.
  *
  * <pre>
- *   java -jar kafka-streams-uis.jar process   # from an empty state and a fresh application id: time until
+ *   java -jar kafka-streams-uis.jar process   # empty local state, fresh application id: time from start until
  *                                             # the group's lag on the CDC and repartition topics is zero
- *   java -jar kafka-streams-uis.jar restore   # empty local state, same application id: time until RUNNING
- *                                             # with every store restored from its changelog
+ *   java -jar kafka-streams-uis.jar restore   # empty local state, same application id: time from start until
+ *                                             # RUNNING with every store restored from its changelog
  *   java -jar kafka-streams-uis.jar run       # just run (Ctrl-C stops)
  *   java -jar kafka-streams-uis.jar describe  # print the topology
  * </pre>
@@ -82,7 +90,9 @@ public final class UserInformationApp {
     }
 
     List<String> cdcTopics() {
-      return UserInformationTopology.TABLES.stream().map(t -> UserInformationTopology.cdcTopic(cdcTopicPrefix, t)).toList();
+      return UserInformationTopology.TABLES.stream()
+          .map(t -> UserInformationTopology.cdcTopic(cdcTopicPrefix, t))
+          .toList();
     }
 
     String deadLetterTopic() {
@@ -98,6 +108,7 @@ public final class UserInformationApp {
       p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
       p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
       p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1); // single-node broker
+      // Bad input is skipped and sent to <applicationId>-dead-letters, like the Node engine does.
       p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
       p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, deadLetterTopic());
       return p;
@@ -135,29 +146,27 @@ public final class UserInformationApp {
     try (Admin admin = Admin.create(s.adminConfig())) {
       createTopics(admin, s);
       Set<TopicPartition> inputs = inputPartitions(admin, s, topology);
-      Map<TopicPartition, OffsetAndMetadata> before = committedOffsets(admin, s.applicationId());
-      if (!before.isEmpty() && !s.allowCommittedOffsets()) {
+      if (!committedOffsets(admin, s.applicationId()).isEmpty() && !s.allowCommittedOffsets()) {
         log("the group %s already has committed offsets: it would only process what is new. "
             + "Use a fresh APPLICATION_ID (or ALLOW_COMMITTED_OFFSETS=1).", s.applicationId());
         return 3;
       }
-      long toRead = 0;
-      Map<TopicPartition, Long> cdcEnd = endOffsets(admin, filter(inputs, tp -> isCdc(s, tp)));
-      Map<TopicPartition, Long> cdcStart = startOffsets(admin, cdcEnd.keySet());
-      for (TopicPartition tp : cdcEnd.keySet()) toRead += cdcEnd.get(tp) - cdcStart.get(tp);
-      log("application %s: %d CDC partitions, %d repartition partitions, %d CDC offsets to read (incl. compacted gaps), %d stream thread(s)",
-          s.applicationId(), cdcEnd.size(), inputs.size() - cdcEnd.size(), toRead, s.threads());
-
+      Set<TopicPartition> cdc = new HashSet<>();
+      for (TopicPartition tp : inputs) if (s.cdcTopics().contains(tp.topic())) cdc.add(tp);
+      Map<TopicPartition, Long> cdcEnd = offsets(admin, cdc, OffsetSpec.latest());
+      Map<TopicPartition, Long> cdcStart = offsets(admin, cdc, OffsetSpec.earliest());
+      long span = 0;
+      for (TopicPartition tp : cdc) span += cdcEnd.get(tp) - cdcStart.get(tp);
+      log("application %s: %d CDC partitions (offset span %d), %d repartition partitions, %d stream thread(s)",
+          s.applicationId(), cdc.size(), span, inputs.size() - cdc.size(), s.threads());
+      if (!waitForEmptyGroup(admin, s)) return 1;
       wipeLocalState(s);
-      KafkaStreams streams = new KafkaStreams(topology, s.streamsConfig());
-      streams.setUncaughtExceptionHandler(e -> {
-        log("stream thread failed: %s", e);
-        return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
-      });
-      AtomicLong firstRecordNanos = new AtomicLong();
+
+      KafkaStreams streams = newStreams(s, topology);
       long start = System.nanoTime();
       streams.start();
 
+      long firstRecord = 0;
       long lastPrint = start;
       long lastCount = 0;
       long lag = -1;
@@ -165,16 +174,15 @@ public final class UserInformationApp {
         TimeUnit.MILLISECONDS.sleep(200);
         long now = System.nanoTime();
         long count = consumed.sum();
-        if (count > 0) firstRecordNanos.compareAndSet(0, now);
+        if (count > 0 && firstRecord == 0) firstRecord = now;
         KafkaStreams.State state = streams.state();
-        if (state == KafkaStreams.State.ERROR || state == KafkaStreams.State.NOT_RUNNING
-            || state == KafkaStreams.State.PENDING_ERROR || state == KafkaStreams.State.PENDING_SHUTDOWN) {
+        if (stopped(state)) {
           log("Kafka Streams stopped: %s", state);
           return 2;
         }
         if (state == KafkaStreams.State.RUNNING) lag = lag(admin, s, inputs);
         if (now - lastPrint >= 5_000_000_000L) {
-          log("%6.1f s  state %-11s  records %9d  rate %8.0f/s (avg %8.0f/s)  lag %s",
+          log("%6.1f s  %-11s  CDC records %9d  rate %8.0f/s (avg %8.0f/s)  lag %s",
               seconds(now - start), state, count,
               (count - lastCount) / seconds(now - lastPrint), count / seconds(now - start),
               lag < 0 ? "?" : Long.toString(lag));
@@ -183,18 +191,19 @@ public final class UserInformationApp {
         }
         if (lag == 0) {
           double secs = seconds(now - start);
-          double first = firstRecordNanos.get() == 0 ? secs : seconds(firstRecordNanos.get() - start);
           System.out.printf(Locale.ROOT,
               "{\"mode\":\"process\",\"records\":%d,\"seconds\":%.3f,\"recordsPerSecond\":%.1f,"
-                  + "\"firstRecordAfterSeconds\":%.3f,\"applicationId\":\"%s\",\"streamThreads\":%d}%n",
-              count, secs, count / secs, first, s.applicationId(), s.threads());
+                  + "\"allRecordsProcessed\":%d,\"firstRecordAfterSeconds\":%.3f,"
+                  + "\"applicationId\":\"%s\",\"streamThreads\":%d}%n",
+              count, secs, count / secs, processedRecords(streams),
+              seconds((firstRecord == 0 ? now : firstRecord) - start), s.applicationId(), s.threads());
           System.out.flush();
-          streams.close(Duration.ofSeconds(30));
+          close(streams);
           return 0;
         }
         if (now - start > TimeUnit.SECONDS.toNanos(s.timeoutSeconds())) {
           log("timed out after %d s with lag %d", s.timeoutSeconds(), lag);
-          streams.close(Duration.ofSeconds(30));
+          close(streams);
           return 1;
         }
       }
@@ -204,14 +213,14 @@ public final class UserInformationApp {
   /**
    * The group's lag over every partition the topology consumes (CDC and repartition topics):
    * read_committed end offset minus committed offset, a missing commit counting from the
-   * partition's start. Kafka Streams commits the consumer's position, past transaction markers,
-   * so a group that has processed everything reaches exactly zero.
+   * partition's start. Kafka Streams commits the consumer's position, which is past the
+   * transaction markers, so a group that has processed everything reaches exactly zero.
    */
   static long lag(Admin admin, Settings s, Set<TopicPartition> inputs) throws Exception {
     Map<TopicPartition, Long> end;
     try {
-      end = endOffsets(admin, inputs);
-    } catch (ExecutionException notYetCreated) {
+      end = offsets(admin, inputs, OffsetSpec.latest());
+    } catch (ExecutionException notCreatedYet) {
       return -1;
     }
     Map<TopicPartition, OffsetAndMetadata> committed = committedOffsets(admin, s.applicationId());
@@ -223,12 +232,24 @@ public final class UserInformationApp {
       if (c != null) {
         from = c.offset();
       } else {
-        if (start == null) start = startOffsets(admin, inputs);
+        if (start == null) start = offsets(admin, inputs, OffsetSpec.earliest());
         from = start.get(tp);
       }
       lag += Math.max(0, end.get(tp) - from);
     }
     return lag;
+  }
+
+  /** Records processed by all stream threads, from every source topic (CDC and repartition). */
+  static long processedRecords(KafkaStreams streams) {
+    double total = 0;
+    for (var e : streams.metrics().entrySet()) {
+      if (e.getKey().name().equals("process-total") && e.getKey().group().equals("stream-thread-metrics")
+          && e.getValue().metricValue() instanceof Number n) {
+        total += n.doubleValue();
+      }
+    }
+    return Math.round(total);
   }
 
   // ---- restore: rebuild every store from its changelog -----------------------------------------
@@ -239,14 +260,11 @@ public final class UserInformationApp {
         log("the group %s has no committed offsets: run process mode with this APPLICATION_ID first", s.applicationId());
         return 3;
       }
+      if (!waitForEmptyGroup(admin, s)) return 1;
     }
+    wipeLocalState(s); // no checkpoint: every store restores from its changelog's start
     RestoreCounter restores = new RestoreCounter();
-    wipeLocalState(s);
-    KafkaStreams streams = new KafkaStreams(topology, s.streamsConfig());
-    streams.setUncaughtExceptionHandler(e -> {
-      log("stream thread failed: %s", e);
-      return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
-    });
+    KafkaStreams streams = newStreams(s, topology);
     streams.setGlobalStateRestoreListener(restores);
     long start = System.nanoTime();
     streams.start();
@@ -255,31 +273,31 @@ public final class UserInformationApp {
       TimeUnit.MILLISECONDS.sleep(20);
       long now = System.nanoTime();
       KafkaStreams.State state = streams.state();
-      if (state == KafkaStreams.State.ERROR || state == KafkaStreams.State.NOT_RUNNING
-          || state == KafkaStreams.State.PENDING_ERROR || state == KafkaStreams.State.PENDING_SHUTDOWN) {
+      if (stopped(state)) {
         log("Kafka Streams stopped: %s", state);
         return 2;
       }
       if (state == KafkaStreams.State.RUNNING && restores.active.isEmpty() && restores.started.get() > 0) {
         double secs = seconds(now - start);
+        long restored = restores.restored.sum();
         System.out.printf(Locale.ROOT,
-            "{\"mode\":\"restore\",\"restoredRecords\":%d,\"seconds\":%.3f,\"changelogPartitions\":%d,"
-                + "\"recordsPerSecond\":%.1f,\"applicationId\":\"%s\",\"streamThreads\":%d}%n",
-            restores.restored.sum(), secs, restores.ended.get(), restores.restored.sum() / secs,
+            "{\"mode\":\"restore\",\"restoredRecords\":%d,\"seconds\":%.3f,\"recordsPerSecond\":%.1f,"
+                + "\"firstRestoreAfterSeconds\":%.3f,\"storePartitions\":%d,\"applicationId\":\"%s\",\"streamThreads\":%d}%n",
+            restored, secs, restored / secs, seconds(restores.firstStart.get() - start), restores.ended.get(),
             s.applicationId(), s.threads());
         System.out.flush();
-        streams.close(Duration.ofSeconds(30));
+        close(streams);
         return 0;
       }
       if (now - lastPrint >= 5_000_000_000L) {
-        log("%6.1f s  state %-11s  restored %9d of %d  (%d of %d changelog partitions done)",
+        log("%6.1f s  %-11s  restored %9d of %d  (%d of %d store partitions done)",
             seconds(now - start), state, restores.restored.sum(), restores.toRestore.get(),
             restores.ended.get(), restores.started.get());
         lastPrint = now;
       }
       if (now - start > TimeUnit.SECONDS.toNanos(s.timeoutSeconds())) {
         log("timed out after %d s", s.timeoutSeconds());
-        streams.close(Duration.ofSeconds(30));
+        close(streams);
         return 1;
       }
     }
@@ -288,6 +306,7 @@ public final class UserInformationApp {
   /** Counts what the restore listener reports, over all stores and partitions. */
   static final class RestoreCounter implements StateRestoreListener {
     final Set<String> active = ConcurrentHashMap.newKeySet();
+    final AtomicLong firstStart = new AtomicLong();
     final AtomicLong started = new AtomicLong();
     final AtomicLong ended = new AtomicLong();
     final AtomicLong toRestore = new AtomicLong();
@@ -299,6 +318,7 @@ public final class UserInformationApp {
 
     @Override
     public void onRestoreStart(TopicPartition tp, String store, long startingOffset, long endingOffset) {
+      firstStart.compareAndSet(0, System.nanoTime());
       active.add(id(tp, store));
       started.incrementAndGet();
       toRestore.addAndGet(Math.max(0, endingOffset - startingOffset));
@@ -327,22 +347,69 @@ public final class UserInformationApp {
     try (Admin admin = Admin.create(s.adminConfig())) {
       createTopics(admin, s);
     }
-    KafkaStreams streams = new KafkaStreams(topology, s.streamsConfig());
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> streams.close(Duration.ofSeconds(30))));
+    KafkaStreams streams = newStreams(s, topology);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> close(streams)));
     streams.start();
     Thread.currentThread().join();
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
 
-  /** Deletes this application's local state (every task directory, checkpoints included). */
-  static void wipeLocalState(Settings s) throws java.io.IOException {
-    java.nio.file.Path dir = java.nio.file.Path.of(s.stateDir(), s.applicationId());
-    if (!java.nio.file.Files.exists(dir)) return;
-    try (var paths = java.nio.file.Files.walk(dir)) {
-      for (java.nio.file.Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        java.nio.file.Files.delete(p);
+  static KafkaStreams newStreams(Settings s, Topology topology) {
+    KafkaStreams streams = new KafkaStreams(topology, s.streamsConfig());
+    streams.setUncaughtExceptionHandler(e -> {
+      log("stream thread failed: %s", e);
+      return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+    });
+    return streams;
+  }
+
+  /** Closes and leaves the group, so the next run does not wait for this member's session to expire. */
+  static void close(KafkaStreams streams) {
+    streams.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
+        .withTimeout(Duration.ofSeconds(30)));
+  }
+
+  static boolean stopped(KafkaStreams.State state) {
+    return state == KafkaStreams.State.ERROR || state == KafkaStreams.State.NOT_RUNNING
+        || state == KafkaStreams.State.PENDING_ERROR || state == KafkaStreams.State.PENDING_SHUTDOWN;
+  }
+
+  /**
+   * Waits (before the clock starts) until the group has no members: a member left behind by a
+   * killed run would otherwise hold the rebalance until its session times out (45 s).
+   */
+  static boolean waitForEmptyGroup(Admin admin, Settings s) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    boolean said = false;
+    while (true) {
+      ConsumerGroupDescription group;
+      try {
+        group = admin.describeConsumerGroups(List.of(s.applicationId())).all().get().get(s.applicationId());
+      } catch (ExecutionException e) {
+        if (e.getCause() instanceof GroupIdNotFoundException) return true;
+        throw e;
       }
+      if (group == null || group.members().isEmpty()) return true;
+      if (!said) {
+        log("the group %s still has %d member(s) (a previous run?): waiting for them to leave or time out",
+            s.applicationId(), group.members().size());
+        said = true;
+      }
+      if (System.nanoTime() > deadline) {
+        log("the group %s still has members after 120 s: is another instance running?", s.applicationId());
+        return false;
+      }
+      TimeUnit.SECONDS.sleep(1);
+    }
+  }
+
+  /** Deletes this application's local state (every task directory, checkpoints included). */
+  static void wipeLocalState(Settings s) throws IOException {
+    Path dir = Path.of(s.stateDir(), s.applicationId());
+    if (!Files.exists(dir)) return;
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
     }
     log("deleted the local state in %s", dir);
   }
@@ -374,6 +441,7 @@ public final class UserInformationApp {
       }
       d.partitions().forEach(p -> result.add(new TopicPartition(d.name(), p.partition())));
     }
+    // Repartition topics have as many partitions as the topics that feed them.
     for (TopologyDescription.Subtopology sub : topology.describe().subtopologies()) {
       for (TopologyDescription.Node node : sub.nodes()) {
         if (node instanceof TopologyDescription.Source source && source.topicSet() != null) {
@@ -388,36 +456,16 @@ public final class UserInformationApp {
     return result;
   }
 
-  static boolean isCdc(Settings s, TopicPartition tp) {
-    return s.cdcTopics().contains(tp.topic());
-  }
-
-  static Set<TopicPartition> filter(Set<TopicPartition> in, java.util.function.Predicate<TopicPartition> keep) {
-    Set<TopicPartition> out = new HashSet<>();
-    for (TopicPartition tp : in) if (keep.test(tp)) out.add(tp);
-    return out;
-  }
-
   static Map<TopicPartition, OffsetAndMetadata> committedOffsets(Admin admin, String group) throws Exception {
-    Map<TopicPartition, OffsetAndMetadata> offsets =
-        admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
     Map<TopicPartition, OffsetAndMetadata> result = new HashMap<>();
-    offsets.forEach((tp, o) -> {
+    admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get().forEach((tp, o) -> {
       if (o != null) result.put(tp, o);
     });
     return result;
   }
 
-  static Map<TopicPartition, Long> endOffsets(Admin admin, Set<TopicPartition> tps) throws Exception {
-    return offsets(admin, tps, OffsetSpec.latest());
-  }
-
-  static Map<TopicPartition, Long> startOffsets(Admin admin, Set<TopicPartition> tps) throws Exception {
-    return offsets(admin, tps, OffsetSpec.earliest());
-  }
-
-  private static Map<TopicPartition, Long> offsets(Admin admin, Set<TopicPartition> tps, OffsetSpec spec)
-      throws Exception {
+  /** read_committed offsets: the end is the last stable offset, past the last commit marker. */
+  static Map<TopicPartition, Long> offsets(Admin admin, Set<TopicPartition> tps, OffsetSpec spec) throws Exception {
     Map<TopicPartition, OffsetSpec> request = new HashMap<>();
     for (TopicPartition tp : tps) request.put(tp, spec);
     Map<TopicPartition, ListOffsetsResultInfo> info =
