@@ -13,7 +13,7 @@ bash stack/stack.sh up || fail "[test] the local stack did not come up"
 npx tsc -p tsconfig.json --noEmit || fail "[test] type errors"
 npm run -s lint || fail "[test] lint or formatting errors (npm run format fixes formatting)"
 
-(($#)) || set -- test/unit test/integration bench/baselines
+(($#)) || set -- test/unit test/integration bench/baselines/baselines.test.ts
 npx tap "$@" 2>&1 | tee .tap/last-run.tap
 status=${PIPESTATUS[0]}
 node scripts/tap-summary.mjs .tap/last-run.tap | tee "$summary"
