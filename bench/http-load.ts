@@ -75,5 +75,7 @@ console.log(
     seconds,
     statuses: Object.fromEntries(statuses),
     ...summarize(latencies),
+    ...(byServer.local.length ? { local: summarize(byServer.local) } : {}),
+    ...(byServer.forwarded.length ? { forwarded: summarize(byServer.forwarded) } : {}),
   }),
 );
