@@ -111,6 +111,11 @@ public final class UserInformationApp {
       // Bad input is skipped and sent to <applicationId>-dead-letters, like the Node engine does.
       p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
       p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, deadLetterTopic());
+      // Overrides for experiments, e.g. STREAMS_CONFIG="statestore.cache.max.bytes=0,num.standby.replicas=0".
+      for (String pair : env("STREAMS_CONFIG", "").split(",")) {
+        int eq = pair.indexOf('=');
+        if (eq > 0) p.put(pair.substring(0, eq).trim(), pair.substring(eq + 1).trim());
+      }
       return p;
     }
 
@@ -215,15 +220,20 @@ public final class UserInformationApp {
    * read_committed end offset minus committed offset, a missing commit counting from the
    * partition's start. Kafka Streams commits the consumer's position, which is past the
    * transaction markers, so a group that has processed everything reaches exactly zero.
+   *
+   * <p>The committed offsets are read first, the end offsets after them. The other order races:
+   * a transaction that commits in between (CDC offsets together with the repartition records
+   * made from them) would show its CDC offsets as committed while the repartition end offsets
+   * read before it do not yet include its records, and the lag would be 0 too early.
    */
   static long lag(Admin admin, Settings s, Set<TopicPartition> inputs) throws Exception {
+    Map<TopicPartition, OffsetAndMetadata> committed = committedOffsets(admin, s.applicationId());
     Map<TopicPartition, Long> end;
     try {
       end = offsets(admin, inputs, OffsetSpec.latest());
     } catch (ExecutionException notCreatedYet) {
       return -1;
     }
-    Map<TopicPartition, OffsetAndMetadata> committed = committedOffsets(admin, s.applicationId());
     Map<TopicPartition, Long> start = null;
     long lag = 0;
     for (TopicPartition tp : inputs) {
