@@ -76,7 +76,6 @@ export async function startService(config: ServiceConfig, logger: Logger): Promi
         connectUrl: config.connectUrl,
         connector: config.connector,
         cdcTopics: ['users', 'tweets', 'follows', 'likes'].map((t) => `${config.cdcTopicPrefix}.public.${t}`),
-        repartitionTopics: [...streams.topology.repartitionTopics],
         groupId: config.applicationId,
         admin,
         logger,

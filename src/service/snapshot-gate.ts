@@ -13,15 +13,13 @@ export interface SnapshotGateOptions {
   connectUrl: string;
   connector: string;
   cdcTopics: string[];
-  /** Repartition topics between the CDC sources and the view: the snapshot has to get through them too. */
-  repartitionTopics: string[];
   groupId: string;
   admin: Admin;
   logger: Logger;
 }
 
 export class SnapshotGate {
-  private state: 'waiting-for-snapshot' | 'catching-up' | 'catching-up-downstream' | 'applied' = 'waiting-for-snapshot';
+  private state: 'waiting-for-snapshot' | 'catching-up' | 'applied' = 'waiting-for-snapshot';
   private targets = new Map<string, Map<number, bigint>>();
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
@@ -58,14 +56,9 @@ export class SnapshotGate {
           this.targets.set(topic, await endOffsets(this.options.admin, topic));
         this.state = 'catching-up';
       }
-      if (this.state === 'catching-up' && (await this.caughtUp(0n))) {
-        this.targets = new Map();
-        for (const topic of this.options.repartitionTopics)
-          this.targets.set(topic, await endOffsets(this.options.admin, topic));
-        this.state = 'catching-up-downstream';
-      }
-      // Repartition topics are written in transactions: their last offset is a commit marker, never "processed".
-      if (this.state === 'catching-up-downstream' && (await this.caughtUp(1n))) {
+      // Only the CDC topics are checked: repartition topics end in transaction markers (commits,
+      // or aborts of retried commits), so no offset arithmetic says they are drained.
+      if (this.state === 'catching-up' && (await this.caughtUp())) {
         this.state = 'applied';
         clearInterval(this.timer);
         this.options.logger.info('the initial snapshot is applied');
@@ -86,11 +79,10 @@ export class SnapshotGate {
     return offsets.length > 0 && offsets.every((o) => o.offset && !('snapshot' in o.offset));
   }
 
-  private async caughtUp(markers: bigint): Promise<boolean> {
+  private async caughtUp(): Promise<boolean> {
     for (const [topic, ends] of this.targets) {
       const committed = await committedOffsets(this.options.admin, this.options.groupId, topic);
-      for (const [partition, end] of ends)
-        if (end > 0n && (committed.get(partition) ?? 0n) < end - markers) return false;
+      for (const [partition, end] of ends) if (end > 0n && (committed.get(partition) ?? 0n) < end) return false;
     }
     return true;
   }
