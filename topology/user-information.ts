@@ -19,16 +19,7 @@ import { Serdes, type Serde } from '../src/serdes/index.js';
 import { followRow, likeRow, tweetRow, userRow, type UserRow } from './cdc-rows.js';
 
 /** A row of the view: exactly the seed's JSON document, plus the time of its newest change. */
-export interface UserInformation {
-  userId: string;
-  username: string;
-  name: string;
-  description: string;
-  location: string;
-  webPageUrl: string;
-  joinedDate: string;
-  profileImageUrl: string;
-  backgroundImageUrl: string;
+export interface UserInformation extends UserRow {
   tweetCount: number;
   followingCount: number;
   followerCount: number;

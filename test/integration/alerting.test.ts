@@ -3,14 +3,13 @@
 // update reaches the view after more than 10 s. Prometheus (scraping the
 // instance) fires UisUpdateLatencyOver10s and Alertmanager routes it to the pager.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stack, uniqueName, eventually } from '../support/stack.js';
+import { spawnInstance } from '../support/service.js';
 
-const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const PORT = 3601;
 
 interface PromAlert {
@@ -21,29 +20,7 @@ interface PromAlert {
 t.test('breaking the update-latency SLA on purpose fires UisUpdateLatencyOver10s', async (t) => {
   const app = uniqueName('alerting');
   const stateDir = mkdtempSync(join(tmpdir(), 'uis-alerting-'));
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      cli,
-      'run',
-      '--application-id',
-      app,
-      '--port',
-      String(PORT),
-      '--state-dir',
-      stateDir,
-      '--commit-interval-ms',
-      '50',
-      '--log-level',
-      'error',
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: stack.registryUrl },
-    },
-  );
+  const child = spawnInstance(app, PORT, stateDir);
   const targets = join(stack.stateDir, 'prometheus', 'targets', `${app}.json`);
   t.teardown(() => {
     child.kill('SIGCONT');

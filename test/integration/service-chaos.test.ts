@@ -1,7 +1,7 @@
 // The oracle after kill -9 of instances during the workload, and after an
 // instance joins and leaves mid-workload: zero mismatches.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +9,7 @@ import pg from 'pg';
 import { runWorkload } from '../support/workload.js';
 import { compareWithOracle, type Mismatch } from '../support/view-check.js';
 import { stack, uniqueName, eventually } from '../support/stack.js';
-
-const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+import { spawnInstance } from '../support/service.js';
 
 t.test('kill -9, join and leave during the workload: the view still equals the oracle', async (t) => {
   const app = uniqueName('chaos');
@@ -21,29 +20,7 @@ t.test('kill -9, join and leave during the workload: the view still equals the o
     for (const child of processes.values()) child.kill('SIGKILL');
   });
   const start = (port: number) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        cli,
-        'run',
-        '--application-id',
-        app,
-        '--port',
-        String(port),
-        '--state-dir',
-        join(stateRoot, String(port)),
-        '--commit-interval-ms',
-        '50',
-        '--log-level',
-        process.env.TEST_LOG_LEVEL ?? 'error',
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: stack.registryUrl },
-      },
-    );
+    const child = spawnInstance(app, port, join(stateRoot, String(port)));
     processes.set(port, child);
     return child;
   };

@@ -1,4 +1,5 @@
 // Starts the User Information Service in this process, against the local stack, for integration tests.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,4 +44,33 @@ export async function waitReady(services: TestService[], timeoutMs = 120_000): P
     );
     return answers.every((status) => status === 200) ? true : undefined;
   });
+}
+
+const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+/** Runs `uis run` in a process of its own (for tests that kill or freeze it), against the local stack. */
+export function spawnInstance(applicationId: string, port: number, stateDir: string): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      cli,
+      'run',
+      '--application-id',
+      applicationId,
+      '--port',
+      String(port),
+      '--state-dir',
+      stateDir,
+      '--commit-interval-ms',
+      '50',
+      '--log-level',
+      process.env.TEST_LOG_LEVEL ?? 'error',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: stack.registryUrl },
+    },
+  );
 }
