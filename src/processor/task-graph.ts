@@ -11,7 +11,7 @@ import { TableJoin } from './nodes/join.js';
 import type { ForwardingProcessor } from './nodes/node.js';
 import { StreamFilter, StreamMapValues, StreamSelectKey, TableToStream, TableTransform } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
-import type { Processor, ProcessorContext, ValueGetter } from './types.js';
+import type { ChangeCache, Processor, ProcessorContext, ValueGetter } from './types.js';
 
 /** Decodes a source topic's raw record and hands it to the first processor. */
 type SourceHandler = (key: Buffer | null, value: Buffer | null, timestamp: number) => void;
@@ -19,11 +19,14 @@ type SourceHandler = (key: Buffer | null, value: Buffer | null, timestamp: numbe
 export class TaskGraph {
   private readonly processors = new Map<string, ForwardingProcessor>();
   private readonly sources = new Map<string, SourceHandler>();
+  /** Nodes holding back changes until the task flushes them (empty when caching is off). */
+  readonly caches: ChangeCache[] = [];
 
   constructor(
     private readonly topology: CompiledTopology,
     readonly subtopology: SubTopology,
     private readonly context: ProcessorContext,
+    private readonly options: { cacheChanges: boolean },
   ) {
     for (const node of subtopology.nodes) this.processors.set(node.id, this.create(node));
     for (const node of subtopology.nodes) this.wire(node);
@@ -97,8 +100,14 @@ export class TaskGraph {
           node.keySerde,
           node.valueSerde,
         );
-      case 'aggregate':
-        return new Aggregate(store!, node.initializer, node.adder, node.subtractor);
+      case 'aggregate': {
+        const groupBy = this.topology.graph.get(node.parents[0]!);
+        if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
+        const caching = this.options.cacheChanges ? { context: this.context, keySerde: groupBy.keySerde } : undefined;
+        const aggregate = new Aggregate(store!, node.initializer, node.adder, node.subtractor, caching);
+        if (caching) this.caches.push(aggregate);
+        return aggregate;
+      }
       case 'join':
         return new TableJoin(
           node.joiner,

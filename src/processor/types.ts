@@ -14,12 +14,14 @@ export function isChange(value: unknown): value is Change<unknown> {
   return typeof value === 'object' && value !== null && 'newValue' in value && 'oldValue' in value;
 }
 
-/** Where the record being processed came from. */
+/** The input record being processed: where it came from, and its bytes (for a dead letter). */
 export interface RecordOrigin {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
   readonly timestamp: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
 }
 
 export interface Header {
@@ -59,6 +61,22 @@ export interface ProcessorContext {
 /** One node of a running task. */
 export interface Processor {
   process(key: unknown, value: unknown, timestamp: number): void;
+}
+
+/**
+ * A node that holds back its changes until the task flushes it (before each
+ * commit, or when too many are held), forwarding only the newest change per
+ * key: like Kafka Streams' record cache, it spares downstream nodes and
+ * output topics the intermediate values of a busy key.
+ */
+export interface ChangeCache {
+  readonly heldCount: number;
+  /** Hands each held change to `run`, with the input record that made it last, to forward it. */
+  flush(run: (origin: RecordOrigin, forward: () => void) => void): void;
+  /** Starts a new input record: its holds can be taken back. */
+  beginRecord(): void;
+  /** Takes back the holds of the current input record (it failed). */
+  rollbackRecord(): void;
 }
 
 /** Reads a table's current value for a key, from its store or computed from upstream tables. */

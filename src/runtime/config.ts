@@ -16,6 +16,11 @@ export interface StreamsConfig {
   deadLetterTopic: string;
   /** A task commits early once it has processed this many records since its last commit (bounds transaction size). */
   maxRecordsPerCommit: number;
+  /**
+   * Changes a task's aggregates may hold back, newest per key, until its next
+   * commit (Kafka Streams' record cache); 0 forwards every change at once.
+   */
+  cacheMaxEntries: number;
   /** Records processed before yielding to the event loop (HTTP requests wait at most this long). */
   recordsPerTurn: number;
   /** Longest the consumer waits for data in a fetch. */
@@ -36,6 +41,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     deadLetterTopic: `${settings.applicationId}-dead-letters`,
     recordsPerTurn: 500,
     maxRecordsPerCommit: 5000,
+    cacheMaxEntries: 10_000,
     fetchMaxWaitMs: 50,
     sessionTimeoutMs: 10_000,
     stateCleanupDelayMs: 10 * 60_000,
@@ -57,6 +63,8 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   ] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
   }
+  if (!Number.isInteger(config.cacheMaxEntries) || config.cacheMaxEntries < 0)
+    problems.push('cacheMaxEntries must be an integer, 0 or more');
   if (problems.length) throw new Error(`invalid streams configuration: ${problems.join('; ')}`);
   return config;
 }

@@ -19,7 +19,7 @@ import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
 import type { StreamsConfig } from './config.js';
 import type { StreamsMetrics } from './metrics.js';
-import { deadLetterRecord, TaskCore, type InputRecord } from './task-core.js';
+import { deadLetterRecord, TaskCore, type DeadLetter, type InputRecord } from './task-core.js';
 
 export type TaskStatus = 'restoring' | 'running' | 'closed';
 
@@ -62,6 +62,7 @@ export class StreamTask {
       subtopology,
       partition,
       new TaskState(backend, subtopology.stores, partition),
+      { cacheChanges: deps.config.cacheMaxEntries > 0 },
     );
     this.id = this.core.id;
     this.log = deps.logger.child({ task: this.id });
@@ -144,21 +145,29 @@ export class StreamTask {
     const offset = BigInt(record.offset);
     if (offset < (this.nextOffsets.get(record.topic) ?? 0n)) return;
     const letter = this.core.process(record);
-    if (letter) {
-      this.core.outbox.push(deadLetterRecord(this.deps.config.deadLetterTopic, letter));
-      this.deps.metrics.deadLetters.inc({ topic: record.topic, reason: letter.reason });
-      this.log.warn('record sent to the dead-letter topic', {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        reason: letter.reason,
-        error: letter.error.message.slice(0, 300),
-      });
-    }
+    if (letter) this.sendDeadLetter(letter);
+    if (this.core.heldChanges >= this.deps.config.cacheMaxEntries) this.flushHeldChanges();
     this.deps.metrics.recordsProcessed.inc({ subtopology: String(this.subtopology.id) });
     this.nextOffsets.set(record.topic, offset + 1n);
     this.offsetsAdvanced = true;
     this.processedSinceCommit++;
+  }
+
+  private flushHeldChanges(): void {
+    for (const letter of this.core.flush()) this.sendDeadLetter(letter);
+  }
+
+  private sendDeadLetter(letter: DeadLetter): void {
+    const { record } = letter;
+    this.core.outbox.push(deadLetterRecord(this.deps.config.deadLetterTopic, letter));
+    this.deps.metrics.deadLetters.inc({ topic: record.topic, reason: letter.reason });
+    this.log.warn('record sent to the dead-letter topic', {
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      reason: letter.reason,
+      error: letter.error.message.slice(0, 300),
+    });
   }
 
   /**
@@ -199,6 +208,7 @@ export class StreamTask {
 
   private async doCommit(): Promise<void> {
     const started = process.hrtime.bigint();
+    this.flushHeldChanges();
     const snapshot = this.state.startCommit();
     const output = this.core.drainOutbox();
     const offsets = new Map(

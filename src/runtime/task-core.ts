@@ -9,10 +9,7 @@ import { TaskGraph } from '../processor/task-graph.js';
 import type { Header, KeyValueStore, OutgoingRecord, ProcessorContext, RecordOrigin } from '../processor/types.js';
 import type { TaskState } from '../state/task-state.js';
 
-export interface InputRecord extends RecordOrigin {
-  readonly key: Buffer | null;
-  readonly value: Buffer | null;
-}
+export type InputRecord = RecordOrigin;
 
 export interface DeadLetter {
   readonly record: InputRecord;
@@ -30,13 +27,14 @@ export class TaskCore {
   readonly graph: TaskGraph;
   /** Records to write in the next commit (sinks and repartition topics), in order. */
   outbox: OutgoingRecord[] = [];
-  private current: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0 };
+  private current: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
 
   constructor(
     topology: CompiledTopology,
     readonly subtopology: SubTopology,
     readonly partition: number,
     readonly state: TaskState,
+    options: { cacheChanges: boolean },
   ) {
     this.id = taskIdOf(subtopology.id, partition);
     const currentOrigin = () => this.current;
@@ -49,20 +47,52 @@ export class TaskCore {
       store: <K, V>(name: string): KeyValueStore<K, V> => state.store<K, V>(name),
       send: (record) => void this.outbox.push(record),
     };
-    this.graph = new TaskGraph(topology, subtopology, context);
+    this.graph = new TaskGraph(topology, subtopology, context, options);
   }
 
   /** Processes a record; returns a dead letter instead of throwing when the record is bad. */
   process(record: InputRecord): DeadLetter | undefined {
+    return this.guarded(record, () => this.graph.process(record.topic, record.key, record.value, record.timestamp));
+  }
+
+  /** Changes held back by caching nodes, not yet forwarded. */
+  get heldChanges(): number {
+    let held = 0;
+    for (const cache of this.graph.caches) held += cache.heldCount;
+    return held;
+  }
+
+  /**
+   * Forwards every held change downstream (before a commit, so the commit
+   * carries their effects). A change whose processing fails becomes a dead
+   * letter of the input record that made it last.
+   */
+  flush(): DeadLetter[] {
+    const letters: DeadLetter[] = [];
+    while (this.heldChanges > 0) {
+      for (const cache of this.graph.caches) {
+        cache.flush((origin, forward) => {
+          const letter = this.guarded(origin, forward);
+          if (letter) letters.push(letter);
+        });
+      }
+    }
+    return letters;
+  }
+
+  /** Runs one record's work; if it throws, takes back its writes, output and holds. */
+  private guarded(record: InputRecord, work: () => void): DeadLetter | undefined {
     this.current = record;
     const outboxLength = this.outbox.length;
     this.state.beginRecord();
+    for (const cache of this.graph.caches) cache.beginRecord();
     try {
-      this.graph.process(record.topic, record.key, record.value, record.timestamp);
+      work();
       this.state.endRecord();
       return undefined;
     } catch (caught) {
       this.state.rollbackRecord();
+      for (const cache of this.graph.caches) cache.rollbackRecord();
       this.outbox.length = outboxLength;
       const error = caught instanceof Error ? caught : new Error(String(caught));
       return { record, taskId: this.id, reason: error.name, error };

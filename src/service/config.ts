@@ -17,6 +17,7 @@ export interface ServiceConfig {
   advertisedEndpoint: string;
   partitions: number;
   commitIntervalMs: number;
+  cacheMaxEntries: number;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -86,6 +87,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_COMMIT_INTERVAL_MS',
     default: '100',
     help: 'how often tasks commit (an upper bound on the engine latency of an update)',
+  },
+  cacheMaxEntries: {
+    flag: 'cache-max-entries',
+    env: 'UIS_CACHE_MAX_ENTRIES',
+    default: '10000',
+    help: 'changes per task held back until the next commit, newest per key (0: forward each change)',
   },
   corsOrigins: {
     flag: 'cors-origins',
@@ -205,6 +212,7 @@ export function loadConfig(
     advertisedEndpoint,
     partitions: integer('partitions', 1, 1000),
     commitIntervalMs: integer('commitIntervalMs', 1, 60_000),
+    cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

@@ -41,6 +41,7 @@ function streamsSettings(config: ServiceConfig) {
     stateDir: config.stateDir,
     endpoint: config.advertisedEndpoint,
     commitIntervalMs: config.commitIntervalMs,
+    cacheMaxEntries: config.cacheMaxEntries,
     internalPartitions: config.partitions,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Runs a topology in memory, without a broker: one partition per topic, every
  * task in this process, repartition topics handed straight to the tasks that
- * read them, and a commit after every input record. Processing is the same
+ * read them, and a commit (with its flush of held changes) after every input record. Processing is the same
  * code the Kafka runtime runs (TaskCore), so unit tests exercise it for real.
  */
 import type { TopologyGraph } from '../dsl/graph.js';
@@ -30,7 +30,8 @@ export class TopologyTestDriver {
   constructor(graph: TopologyGraph, applicationId = 'test-app') {
     this.topology = compileTopology(graph, applicationId);
     this.tasks = this.topology.subtopologies.map(
-      (sub) => new TaskCore(this.topology, sub, 0, new TaskState(new MemoryBackend(), sub.stores, 0)),
+      (sub) =>
+        new TaskCore(this.topology, sub, 0, new TaskState(new MemoryBackend(), sub.stores, 0), { cacheChanges: true }),
     );
   }
 
@@ -60,6 +61,7 @@ export class TopologyTestDriver {
       this.offsets.set(record.topic, offset + 1);
       const letter = task.process({ ...record, partition: 0, offset: String(offset) });
       if (letter) this.deadLetters.push(letter);
+      this.deadLetters.push(...task.flush());
       for (const out of task.drainOutbox()) {
         if (this.topology.repartitionTopics.includes(out.topic)) queue.push(out);
         else this.outputs.set(out.topic, [...(this.outputs.get(out.topic) ?? []), out]);

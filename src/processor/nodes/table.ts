@@ -1,6 +1,7 @@
 // The stateful table operators: a stream read as a table, and aggregation.
 import type { AnyFn } from '../../dsl/graph.js';
-import type { Change, KeyValueStore } from '../types.js';
+import type { Serde } from '../../serdes/serde.js';
+import type { Change, ChangeCache, KeyValueStore, ProcessorContext, RecordOrigin } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 
 /** Upserts each record into the table's store and forwards the change. */
@@ -18,16 +19,37 @@ export class ToTable extends ForwardingProcessor {
   }
 }
 
+interface HeldChange {
+  readonly key: unknown;
+  /** The value before the first held change: what downstream last saw. */
+  readonly oldValue: unknown;
+  newValue: unknown;
+  timestamp: number;
+  origin: RecordOrigin;
+}
+
+/** How an aggregate holds back its changes; absent, it forwards each change at once. */
+export interface AggregateCaching {
+  readonly context: ProcessorContext;
+  /** The group key's serde: held changes are found by the key's bytes. */
+  readonly keySerde: Serde<unknown>;
+}
+
 /**
  * Folds regrouped rows into one value per group: the old contribution is
  * subtracted, the new one added, so updates and deletes keep it exact.
  */
-export class Aggregate extends ForwardingProcessor {
+export class Aggregate extends ForwardingProcessor implements ChangeCache {
+  private readonly held = new Map<string, HeldChange>();
+  /** Held changes the current record replaced or added (undefined: added), to take back if it fails. */
+  private undo: Array<[string, HeldChange | undefined]> = [];
+
   constructor(
     private readonly store: KeyValueStore<unknown, unknown>,
     private readonly initializer: AnyFn,
     private readonly adder: AnyFn,
     private readonly subtractor: AnyFn | undefined,
+    private readonly caching?: AggregateCaching,
   ) {
     super();
   }
@@ -38,6 +60,45 @@ export class Aggregate extends ForwardingProcessor {
     if (change.oldValue !== null && this.subtractor) aggregate = this.subtractor(key, change.oldValue, aggregate);
     if (change.newValue !== null) aggregate = this.adder(key, change.newValue, aggregate);
     this.store.put(key, aggregate);
-    this.forward(key, { newValue: aggregate, oldValue: previous }, timestamp);
+    if (!this.caching) {
+      this.forward(key, { newValue: aggregate, oldValue: previous }, timestamp);
+      return;
+    }
+    const id = this.caching.keySerde.serialize(key).toString('latin1');
+    const held = this.held.get(id);
+    this.undo.push([id, held && { ...held }]);
+    const origin = this.caching.context.origin;
+    if (held) {
+      held.newValue = aggregate;
+      held.timestamp = timestamp;
+      held.origin = origin;
+    } else {
+      this.held.set(id, { key, oldValue: previous, newValue: aggregate, timestamp, origin });
+    }
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  flush(run: (origin: RecordOrigin, forward: () => void) => void): void {
+    const changes = [...this.held.values()];
+    this.held.clear();
+    this.undo = [];
+    for (const c of changes) {
+      run(c.origin, () => this.forward(c.key, { newValue: c.newValue, oldValue: c.oldValue }, c.timestamp));
+    }
+  }
+
+  beginRecord(): void {
+    if (this.undo.length > 0) this.undo = [];
+  }
+
+  rollbackRecord(): void {
+    for (const [id, before] of this.undo.reverse()) {
+      if (before) this.held.set(id, before);
+      else this.held.delete(id);
+    }
+    this.undo = [];
   }
 }
