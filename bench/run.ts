@@ -18,6 +18,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { endOffsets } from '../src/kafka/admin.js';
+import { kafka } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -26,10 +28,24 @@ for (let i = 2; i < process.argv.length; i++) {
   const [k, v] = process.argv[i]!.split('=');
   args.set(k!, v ?? process.argv[++i] ?? '');
 }
+/**
+ * Data shape of every size: as DESIGN.md's benchmark data (per user about 10 follows, the celebrity followed
+ * by everyone, 5 tweets and 10 likes): at 1M users, 10M follows, 5M tweets and 10M likes.
+ */
+const shape = [
+  '--celebrity-share',
+  '1',
+  '--follows-per-user',
+  '9.5',
+  '--tweets-per-user',
+  '5.3',
+  '--likes-per-user',
+  '10.45',
+];
 const sizes = {
-  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updates: 30 },
-  medium: { users: 20_000, rates: [1000, 5000, 10000], seconds: 15, updates: 200 },
-  full: { users: 1_000_000, rates: [1000, 5000, 10000, 20000], seconds: 30, updates: 500 },
+  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updateRate: 10, updateSeconds: 3 },
+  medium: { users: 20_000, rates: [1000, 5000, 10000], seconds: 15, updateRate: 20, updateSeconds: 20 },
+  full: { users: 1_000_000, rates: [1000, 5000, 10000, 20000], seconds: 30, updateRate: 50, updateSeconds: 30 },
 } as const;
 const sizeName = (args.get('--size') ?? 'smoke') as keyof typeof sizes;
 if (!(sizeName in sizes)) throw new Error(`--size must be one of ${Object.keys(sizes).join(', ')}`);
@@ -149,7 +165,9 @@ async function httpLoad(url: string, rate: number): Promise<Record<string, unkno
 log(`size ${sizeName}: ${users} users, rates ${rates.join('/')} req/s for ${seconds} s each`);
 await run('npm', ['run', '-s', 'build']);
 log(`loading data (${users} users)`);
-const load = (await run(process.execPath, ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users)]))
+const load = (
+  await run(process.execPath, ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...shape])
+)
   .trim()
   .split('\n')
   .slice(-3);
@@ -161,6 +179,33 @@ const rows = (
   )
 ).rows[0]!.n;
 results.data = { sourceRows: Number(rows), loader: load };
+
+// Debezium streams the load from the WAL; processing is measured once it is all in Kafka, so it is not
+// Debezium's pace that is measured.
+log('waiting for Debezium to put the load into the CDC topics');
+const cdcTopics = ['users', 'tweets', 'follows', 'likes'].map((t) => `cdc.public.${t}`);
+const admin = kafka.admin();
+await admin.connect();
+const cdcRecords = async () => {
+  let sum = 0n;
+  for (const topic of cdcTopics) for (const end of (await endOffsets(admin, topic)).values()) sum += end;
+  return Number(sum);
+};
+const cdcStarted = Date.now();
+let cdcCount = await cdcRecords();
+for (let still = 0; still < 5;) {
+  await sleep(2000);
+  const now = await cdcRecords();
+  still = now === cdcCount ? still + 1 : 0;
+  if (now !== cdcCount) log(`  CDC topics: ${now} records`);
+  cdcCount = now;
+}
+await admin.disconnect();
+results.cdc = {
+  records: cdcCount,
+  secondsUntilStill: (Date.now() - cdcStarted) / 1000 - 10,
+  note: 'records in the CDC topics (all data, not only this load); time from the end of the load until they stopped growing',
+};
 
 const app = `bench-${Date.now().toString(36)}`;
 const stateRoot = mkdtempSync(join(tmpdir(), 'uis-bench-'));
@@ -235,8 +280,10 @@ results.updateLatency = lastJson(
     'bench/update-latency.ts',
     '--url',
     `http://127.0.0.1:${ports[1]}`,
-    '--rounds',
-    String(size.updates),
+    '--rate',
+    String(size.updateRate),
+    '--seconds',
+    String(size.updateSeconds),
   ]),
 );
 
@@ -340,6 +387,7 @@ function summary(r: Record<string, unknown>): string {
     '```json',
     JSON.stringify(
       {
+        cdc: r.cdc,
         processing: r.processing,
         restore: r.restore,
         updateLatency: r.updateLatency,

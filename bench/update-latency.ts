@@ -1,9 +1,11 @@
 /**
- * Update latency: a row changed in PostgreSQL until the change is visible over
- * HTTP. Each round updates a random user's description, commits, then polls
- * GET /users/:id every millisecond until the new description is served.
+ * Update latency under a steady change rate: rows change in PostgreSQL on a
+ * fixed schedule (--rate updates per second for --seconds), each a random
+ * user's description, and each is timed from its commit until GET
+ * /users/:id serves the new description (polled every 2 ms). Updates are not
+ * held back by slow answers: several are in flight at once.
  *
- *   node --import tsx bench/update-latency.ts [--url http://127.0.0.1:3000] [--rounds 200]
+ *   node --import tsx bench/update-latency.ts [--url http://127.0.0.1:3000] [--rate 20] [--seconds 20]
  */
 import pg from 'pg';
 import { stack } from '../test/support/stack.js';
@@ -11,26 +13,59 @@ import { summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a, i, all) => [a, all[i + 1] ?? '']));
 const url = args.get('--url') || 'http://127.0.0.1:3000';
-const rounds = Number(args.get('--rounds') || 200);
+const rate = Number(args.get('--rate') || 20);
+const seconds = Number(args.get('--seconds') || 20);
+const total = Math.max(1, Math.round(rate * seconds));
+const POLL_MS = 2;
+const GIVE_UP_MS = 30_000;
 
-const db = new pg.Client(stack.postgres);
-await db.connect();
-const { rows } = await db.query<{ id: string }>('SELECT user_id::text AS id FROM users ORDER BY random() LIMIT $1', [
-  rounds,
+const pool = new pg.Pool({ ...stack.postgres, max: 8 });
+const { rows } = await pool.query<{ id: string }>('SELECT user_id::text AS id FROM users ORDER BY random() LIMIT $1', [
+  total,
 ]);
+if (rows.length === 0) throw new Error('no users: load data first');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const latencies: number[] = [];
-for (const [i, { id }] of rows.entries()) {
-  const marker = `bench ${Date.now()} ${i}`;
-  await db.query('UPDATE users SET description = $2 WHERE user_id = $1', [id, marker]);
+/** How late updates were committed against their schedule: the database keeping up with the rate. */
+const commitLag: number[] = [];
+
+async function update(n: number, scheduled: number): Promise<void> {
+  const id = rows[n % rows.length]!.id;
+  const marker = `bench ${Date.now()} ${n}`;
+  await pool.query('UPDATE users SET description = $2 WHERE user_id = $1', [id, marker]);
   const committed = performance.now();
+  commitLag.push(committed - scheduled);
   for (;;) {
     const response = await fetch(`${url}/users/${id}`);
     if (response.ok && ((await response.json()) as { description: string }).description === marker) break;
-    if (performance.now() - committed > 30_000) throw new Error(`update of user ${id} not visible after 30 s`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    if (performance.now() - committed > GIVE_UP_MS) throw new Error(`update of user ${id} not visible after 30 s`);
+    await sleep(POLL_MS);
   }
   latencies.push(performance.now() - committed);
-  if ((i + 1) % 50 === 0) process.stderr.write(`  ${i + 1}/${rows.length} updates\n`);
+  if (latencies.length % 100 === 0) process.stderr.write(`  ${latencies.length}/${total} updates visible\n`);
 }
-await db.end();
-console.log(JSON.stringify({ benchmark: 'update-latency-ms', url, ...summarize(latencies) }));
+
+const start = performance.now();
+const pending: Promise<void>[] = [];
+const failures: Error[] = [];
+for (let n = 0; n < total; n++) {
+  const scheduled = start + (n * 1000) / rate;
+  const wait = scheduled - performance.now();
+  if (wait > 0) await sleep(wait);
+  pending.push(update(n, scheduled).catch((error: Error) => void failures.push(error)));
+}
+await Promise.all(pending);
+await pool.end();
+if (failures.length > 0) throw new Error(`${failures.length} of ${total} updates failed: ${failures[0]!.message}`);
+console.log(
+  JSON.stringify({
+    benchmark: 'update-latency-ms',
+    url,
+    rate,
+    seconds,
+    pollMs: POLL_MS,
+    ...summarize(latencies),
+    commitLagMs: summarize(commitLag),
+  }),
+);

@@ -1,11 +1,14 @@
 // Loads demo data into the source tables with server-side SQL, in one transaction:
-//   node --import tsx scripts/load-demo-data.ts [--users N]      (default 5000)
-// N users with ids from 1_000_000_000_001 (user 1_000_000_000_001 is 'celebrity', followed by about
-// 90% of everyone), plus 'bigid' with id 9007199254740993 (2^53 + 1, not exact as a JavaScript
-// number). About 20 follows per user with Zipf-like (1/rank) popularity, about 10 tweets per user
-// (skewed; bigid has 12), about 15 likes per user (skewed to the older tweets). Tweets, follows and likes have ids
-// from 2e12, 3e12 and 4e12. The same N gives the same data (seeded). If the demo users are there
-// already, nothing is done; otherwise the demo ranges are deleted first.
+//   node --import tsx scripts/load-demo-data.ts [--users N] [--follows-per-user F] [--celebrity-share S]
+//                                               [--tweets-per-user T] [--likes-per-user L]
+// N users (default 5000) with ids from 1_000_000_000_001 (user 1_000_000_000_001 is 'celebrity', followed by
+// a share S of everyone, default 0.9), plus 'bigid' with id 9007199254740993 (2^53 + 1, not exact as a
+// JavaScript number). Each user also follows about F others (default 20.7, before duplicates are removed)
+// with Zipf-like (1/rank) popularity, has about T - 0.5 tweets (default 10; skewed, the celebrity has 300,
+// bigid 12) and likes about L tweets (default 15.6, before duplicates are removed; skewed to the older
+// tweets). Tweets, follows and likes have ids from 2e12, 3e12 and 4e12. The same options give the same data
+// (seeded). If N demo users are there already, nothing is done (npm run stack:reset starts afresh);
+// otherwise the demo ranges are deleted first.
 // Connection: PG_PORT, PG_DB, PG_USER, PG_PASSWORD (127.0.0.1:5432, twitter, uis, uis).
 import pg from 'pg';
 import { stack } from '../test/support/stack.js';
@@ -17,33 +20,75 @@ const LIKE_BASE = 4_000_000_000_000n;
 const RANGE = 1_000_000_000_000n; // each base's range
 const BIG_ID = 9_007_199_254_740_993n; // 2^53 + 1
 const CELEBRITY_ID = USER_BASE + 1n;
-const MEAN_RANDOM_FOLLOWS = 20.7; // per user, before duplicates are removed, besides the celebrity
-const MEAN_LIKES = 15.6; // per user, before duplicates are removed
 const ZIPF_Q = 10; // flattens the head of the 1/rank popularity: the most popular after the celebrity get ~30%
 
-function usersOption(argv: string[]): number {
-  let value = '5000';
+const USAGE =
+  'usage: node --import tsx scripts/load-demo-data.ts [--users N] [--follows-per-user F] [--celebrity-share S] ' +
+  '[--tweets-per-user T] [--likes-per-user L]';
+
+interface Shape {
+  users: number;
+  followsPerUser: number;
+  celebrityShare: number;
+  tweetsPerUser: number;
+  likesPerUser: number;
+}
+
+/** The options, checked: each is a number within its range, or the process stops saying which is wrong. */
+function shapeOptions(argv: string[]): Shape {
+  const ranges: Record<keyof Shape, { flag: string; value: number; min: number; max: number; integer?: boolean }> = {
+    users: { flag: '--users', value: 5000, min: 2, max: 100_000_000, integer: true },
+    followsPerUser: { flag: '--follows-per-user', value: 20.7, min: 0, max: 10_000 },
+    celebrityShare: { flag: '--celebrity-share', value: 0.9, min: 0, max: 1 },
+    tweetsPerUser: { flag: '--tweets-per-user', value: 10, min: 0, max: 10_000 },
+    likesPerUser: { flag: '--likes-per-user', value: 15.6, min: 0, max: 10_000 },
+  };
+  const byFlag = new Map(Object.entries(ranges).map(([key, r]) => [r.flag, key as keyof Shape]));
+  const given = new Map<keyof Shape, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === '--users') value = argv[++i] ?? '';
-    else if (arg.startsWith('--users=')) value = arg.slice('--users='.length);
-    else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node --import tsx scripts/load-demo-data.ts [--users N]');
+    if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
       process.exit(0);
-    } else throw new Error(`unknown argument ${arg}`);
+    }
+    const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
+    const key = byFlag.get(flag);
+    if (!key) throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    given.set(key, inline ?? argv[++i] ?? '');
   }
-  const users = Number(value);
-  if (!Number.isSafeInteger(users) || users < 2 || users > 100_000_000) {
-    throw new Error(`--users must be an integer from 2 to 100000000, not ${JSON.stringify(value)}`);
+  const shape = {} as Shape;
+  for (const [key, r] of Object.entries(ranges) as Array<[keyof Shape, (typeof ranges)[keyof Shape]]>) {
+    const text = given.get(key);
+    const value = text === undefined ? r.value : Number(text);
+    if (
+      text !== undefined &&
+      (text.trim() === '' ||
+        !Number.isFinite(value) ||
+        value < r.min ||
+        value > r.max ||
+        (r.integer && !Number.isSafeInteger(value)))
+    ) {
+      throw new Error(
+        `${r.flag} must be ${r.integer ? 'an integer' : 'a number'} from ${r.min} to ${r.max}, not ${JSON.stringify(text)}`,
+      );
+    }
+    shape[key] = value;
   }
-  return users;
+  return shape;
 }
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-const users = usersOption(process.argv.slice(2));
+let shape: Shape;
+try {
+  shape = shapeOptions(process.argv.slice(2));
+} catch (error) {
+  console.error(`load-demo-data: ${(error as Error).message}`);
+  process.exit(2);
+}
+const users = shape.users;
 const n = users;
 const all = users + 1; // with bigid, user number N + 1
 /** SQL for the id of user number `i` (1..N+1). */
@@ -146,16 +191,16 @@ try {
        FROM generate_series(1, ${all}) AS i`,
     );
 
-    // Each user follows the celebrity with probability 0.9, and draws about MEAN_RANDOM_FOLLOWS followees by
+    // Each user follows the celebrity with probability S, and draws about F followees by
     // popularity rank r in [0, N) with density ~ 1/(r + q) (Zipf-Mandelbrot, r = q * ((N + q) / q)^U - q);
     // duplicates and self-follows are dropped.
     await step(
       'follows',
       `WITH degree AS MATERIALIZED (
-         SELECT i, floor(-ln(1 - random()) * ${MEAN_RANDOM_FOLLOWS})::int AS k FROM generate_series(1, ${all}) AS i
+         SELECT i, floor(-ln(1 - random()) * ${shape.followsPerUser})::int AS k FROM generate_series(1, ${all}) AS i
        ),
        draws AS (
-         SELECT i AS follower, 1 AS followee FROM generate_series(2, ${all}) AS i WHERE random() < 0.9
+         SELECT i AS follower, 1 AS followee FROM generate_series(2, ${all}) AS i WHERE random() < ${shape.celebrityShare}
          UNION ALL
          SELECT d.i, 2 + (least(floor(${ZIPF_Q} * power(${n / ZIPF_Q + 1}, random())) - ${ZIPF_Q}, ${n - 1})::bigint * ${multiplier}) % ${n}
          FROM degree AS d, generate_series(1, d.k) AS j
@@ -166,11 +211,11 @@ try {
        FROM pairs`,
     );
 
-    // Tweets per user: floor(5 * ln(U)^2), mean about 10 with a long tail; the celebrity has 300.
+    // Tweets per user: floor(T/2 * ln(U)^2), mean about T - 0.5 with a long tail; the celebrity has 300.
     const tweets = await step(
       'tweets',
       `WITH per_user AS MATERIALIZED (
-         SELECT i, CASE WHEN i = 1 THEN 300 WHEN i = ${all} THEN 12 ELSE floor(5 * power(ln(1 - random()), 2))::int END AS k
+         SELECT i, CASE WHEN i = 1 THEN 300 WHEN i = ${all} THEN 12 ELSE floor(${shape.tweetsPerUser / 2} * power(ln(1 - random()), 2))::int END AS k
          FROM generate_series(1, ${all}) AS i
        )
        INSERT INTO tweets (tweet_id, text, user_id)
@@ -183,12 +228,12 @@ try {
        FROM per_user AS p, generate_series(1, p.k) AS j`,
     );
 
-    // Likes per user: exponential with mean about 15; the tweet is drawn as floor(T * U^2), favouring
+    // Likes per user: exponential with mean about L; the tweet is drawn as floor(T * U^2), favouring
     // the older (lower-numbered) tweets, the celebrity's first.
     await step(
       'likes',
       `WITH per_user AS MATERIALIZED (
-         SELECT i, floor(-ln(1 - random()) * ${MEAN_LIKES})::int AS k FROM generate_series(1, ${all}) AS i
+         SELECT i, floor(-ln(1 - random()) * ${shape.likesPerUser})::int AS k FROM generate_series(1, ${all}) AS i
        ),
        pairs AS (
          SELECT DISTINCT p.i AS liker, 1 + floor(${tweets} * power(random(), 2))::bigint AS tweet

@@ -331,12 +331,22 @@ export class KafkaStreams {
       resolveOffset(message.offset);
       if (++sinceYield >= this.config.recordsPerTurn) {
         sinceYield = 0;
-        if (task.commitDue) await this.commitTask(task);
+        await this.commitInBackground(task);
         await heartbeat();
         await yieldToEventLoop();
       }
     }
-    if (task.commitDue) await this.commitTask(task);
+    await this.commitInBackground(task);
+  }
+
+  /**
+   * Starts a due commit without waiting for it: the task goes on processing
+   * while its transaction is in flight. Only when a whole commit's worth of
+   * records waits behind it does processing wait.
+   */
+  private async commitInBackground(task: StreamTask): Promise<void> {
+    if (task.commitDue) void this.commitTask(task);
+    else if (task.commitBacklogged) await task.commitSettled();
   }
 
   private commitDueTasks(): void {

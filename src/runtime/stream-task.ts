@@ -198,6 +198,16 @@ export class StreamTask {
     );
   }
 
+  /** A commit is in flight and a full commit's worth of records is waiting for the next one. */
+  get commitBacklogged(): boolean {
+    return this.commitInFlight !== undefined && this.processedSinceCommit >= this.deps.config.maxRecordsPerCommit;
+  }
+
+  /** Resolves when the commit in flight (if any) has finished, whether or not it succeeded. */
+  async commitSettled(): Promise<void> {
+    await this.commitInFlight?.catch(() => undefined);
+  }
+
   /** Commits everything processed so far. Concurrent calls wait for the commit in flight. */
   async commit(): Promise<void> {
     while (this.commitInFlight) await this.commitInFlight;
