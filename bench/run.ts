@@ -19,6 +19,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { endOffsets } from '../src/kafka/admin.js';
+import { latencyChart, type LatencySeries } from './plot.js';
 import { kafka } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
@@ -164,6 +165,26 @@ async function httpLoad(url: string, rate: number): Promise<Record<string, unkno
 
 log(`size ${sizeName}: ${users} users, rates ${rates.join('/')} req/s for ${seconds} s each`);
 await run('npm', ['run', '-s', 'build']);
+const db = new pg.Client(stack.postgres);
+await db.connect();
+const sourceRows = async () =>
+  Number(
+    (
+      await db.query<{ n: string }>(
+        'SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM tweets) + (SELECT count(*) FROM follows) + (SELECT count(*) FROM likes) AS n',
+      )
+    ).rows[0]!.n,
+  );
+const admin = kafka.admin();
+await admin.connect();
+const cdcTopics = ['users', 'tweets', 'follows', 'likes'].map((t) => `cdc.public.${t}`);
+const cdcRecords = async () => {
+  let sum = 0n;
+  for (const topic of cdcTopics) for (const end of (await endOffsets(admin, topic)).values()) sum += end;
+  return Number(sum);
+};
+const rowsBefore = await sourceRows();
+const cdcBefore = await cdcRecords();
 log(`loading data (${users} users)`);
 const load = (
   await run(process.execPath, ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...shape])
@@ -171,39 +192,30 @@ const load = (
   .trim()
   .split('\n')
   .slice(-3);
-const db = new pg.Client(stack.postgres);
-await db.connect();
-const rows = (
-  await db.query<{ n: string }>(
-    'SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM tweets) + (SELECT count(*) FROM follows) + (SELECT count(*) FROM likes) AS n',
-  )
-).rows[0]!.n;
-results.data = { sourceRows: Number(rows), loader: load };
+const rows = await sourceRows();
+results.data = { sourceRows: rows, loader: load };
 
 // Debezium streams the load from the WAL; processing is measured once it is all in Kafka, so it is not
 // Debezium's pace that is measured.
 log('waiting for Debezium to put the load into the CDC topics');
-const cdcTopics = ['users', 'tweets', 'follows', 'likes'].map((t) => `cdc.public.${t}`);
-const admin = kafka.admin();
-await admin.connect();
-const cdcRecords = async () => {
-  let sum = 0n;
-  for (const topic of cdcTopics) for (const end of (await endOffsets(admin, topic)).values()) sum += end;
-  return Number(sum);
-};
+// A large load is one transaction: PostgreSQL decodes all of it before Debezium sees the first row, so
+// the topics must have grown by the rows added, and then stand still.
+const cdcExpected = cdcBefore + Math.max(0, rows - rowsBefore);
 const cdcStarted = Date.now();
 let cdcCount = await cdcRecords();
-for (let still = 0; still < 5;) {
+for (let still = 0; still < 5 || cdcCount < cdcExpected;) {
   await sleep(2000);
   const now = await cdcRecords();
   still = now === cdcCount ? still + 1 : 0;
-  if (now !== cdcCount) log(`  CDC topics: ${now} records`);
+  if (now !== cdcCount || still % 15 === 14) log(`  CDC topics: ${now} of ${cdcExpected} records`);
   cdcCount = now;
+  if (Date.now() - cdcStarted > 3 * 3600_000) throw new Error('Debezium did not deliver the load within 3 hours');
 }
 await admin.disconnect();
 results.cdc = {
   records: cdcCount,
   secondsUntilStill: (Date.now() - cdcStarted) / 1000 - 10,
+  recordsPerSecond: Math.round((cdcCount - cdcBefore) / ((Date.now() - cdcStarted) / 1000 - 10)),
   note: 'records in the CDC topics (all data, not only this load); time from the end of the load until they stopped growing',
 };
 
@@ -350,8 +362,29 @@ mkdirSync(outDir, { recursive: true });
 const stem = `${new Date().toISOString().slice(0, 10)}-${sizeName}`;
 writeFileSync(join(outDir, `${stem}.json`), JSON.stringify(results, null, 2) + '\n');
 writeFileSync(join(outDir, `${stem}.md`), summary(results));
-log(`results: bench/results/${stem}.json and .md`);
+writeFileSync(join(outDir, `${stem}-http.svg`), httpChart(results));
+log(`results: bench/results/${stem}.json, .md and -http.svg`);
 process.exit(0);
+
+function httpChart(r: Record<string, unknown>): string {
+  const targets: Array<[string, string, string]> = [
+    ['httpOurs', 'ours', '#1f77b4'],
+    ['http_sql', 'five SQL queries', '#d62728'],
+    ['http_cacheAside', 'cache-aside Redis', '#2ca02c'],
+  ];
+  const series: LatencySeries[] = targets
+    .filter(([key]) => r[key])
+    .map(([key, name, color]) => ({
+      name,
+      color,
+      points: Object.entries(r[key] as Record<string, { p50: number; p99: number }>).map(([rate, x]) => ({
+        rate: Number(rate),
+        p50: x.p50,
+        p99: x.p99,
+      })),
+    }));
+  return latencyChart(`GET /users/:id latency, ${r.size} size (${r.users} users)`, series);
+}
 
 function summary(r: Record<string, unknown>): string {
   const row = (name: string, x: Record<string, unknown> | undefined) =>
@@ -367,6 +400,8 @@ function summary(r: Record<string, unknown>): string {
     `Run: ${r.startedAt} to ${r.finishedAt}`,
     '',
     '## HTTP latency, open loop (ms, from the scheduled send time)',
+    '',
+    `![HTTP latency by rate](${r.startedAt === undefined ? '' : `${String(r.startedAt).slice(0, 10)}-${r.size}-http.svg`})`,
     '',
     '| target @ rate | p50 | p95 | p99 | p99.9 | max | statuses |',
     '| --- | --- | --- | --- | --- | --- | --- |',
