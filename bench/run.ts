@@ -112,7 +112,14 @@ async function startServer(name: string, argv: string[], readyUrl: string, core 
       () => 0,
     );
     if (status === 200) return child;
-    if (Date.now() - started > 30 * 60_000) throw new Error(`${name} not ready after 30 min`);
+    const waited = Date.now() - started;
+    if (waited > 4 * 3600_000) throw new Error(`${name} not ready after 4 hours`);
+    if (waited % 60_000 < 500) {
+      const processed = await metric(readyUrl.replace(/\/health\/ready$/, ''), 'streams_records_processed_total').catch(
+        () => NaN,
+      );
+      log(`  ${name}: not ready yet after ${Math.round(waited / 1000)} s (${processed} records processed)`);
+    }
     await sleep(500);
   }
 }
@@ -258,6 +265,7 @@ for (let still = 0; still < 5;) {
   await sleep(1000);
   const now = await processedNow();
   still = now === processed ? still + 1 : 0;
+  if (Math.round((Date.now() - started) / 1000) % 30 === 0) log(`  ${now} records processed`);
   processed = now;
 }
 const processingSeconds = (Date.now() - started) / 1000 - 5;
