@@ -13,6 +13,13 @@ import { TaskState } from '../../src/state/task-state.js';
 
 const counts = { keySerde: Serdes.string, valueSerde: longNumberSerde as Serde<number> };
 
+/** The task (holding changes) that reads the by-user repartition topic of app "app". */
+function repartitionTask(builder: StreamsBuilder): TaskCore {
+  const topology = compileTopology(builder.build(), 'app');
+  const sub = topology.subtopologies.find((s) => s.sources.some((x) => x.topic === 'app-by-user-repartition'))!;
+  return new TaskCore(topology, sub, 0, new TaskState(new MemoryBackend(), sub.stores, 0), { cacheChanges: true });
+}
+
 /** The task reading the repartition topic of a count whose output goes through `mapCount`. */
 function countTask(mapCount: (n: number) => number = (n) => n) {
   const builder = new StreamsBuilder();
@@ -27,11 +34,7 @@ function countTask(mapCount: (n: number) => number = (n) => n) {
     .mapValues((n) => mapCount(n))
     .toStream()
     .to('out', counts);
-  const topology = compileTopology(builder.build(), 'app');
-  const sub = topology.subtopologies.find((s) => s.sources.some((x) => x.topic === 'app-by-user-repartition'))!;
-  const task = new TaskCore(topology, sub, 0, new TaskState(new MemoryBackend(), sub.stores, 0), {
-    cacheChanges: true,
-  });
+  const task = repartitionTask(builder);
   let offset = 0;
   /** A repartition record adding (or, with `remove`, subtracting) tweet `id` to/from `user`. */
   const record = (user: string, id: string, remove = false): InputRecord => ({
@@ -115,11 +118,7 @@ t.test("a failed record's holds are taken back", async (t) => {
     )
     .toStream()
     .to('checked', counts);
-  const topology = compileTopology(builder.build(), 'app');
-  const sub = topology.subtopologies.find((s) => s.sources.some((x) => x.topic === 'app-by-user-repartition'))!;
-  const task = new TaskCore(topology, sub, 0, new TaskState(new MemoryBackend(), sub.stores, 0), {
-    cacheChanges: true,
-  });
+  const task = repartitionTask(builder);
   const record = (offset: number, id: string): InputRecord => ({
     topic: 'app-by-user-repartition',
     partition: 0,
