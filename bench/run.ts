@@ -73,8 +73,12 @@ const results: Record<string, unknown> = {
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-/** Runs a command to completion; returns its stdout. */
-function run(command: string, argv: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+/** Runs a command to completion; returns its stdout (with `echo`, also shown as progress). */
+function run(
+  command: string,
+  argv: string[],
+  options: { env?: NodeJS.ProcessEnv; echo?: boolean } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, {
       cwd: root,
@@ -82,7 +86,10 @@ function run(command: string, argv: string[], options: { env?: NodeJS.ProcessEnv
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (options.echo) process.stderr.write(chunk);
+    });
     child.on('exit', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`${command} ${argv.join(' ')} exited ${code}`)),
     );
@@ -194,7 +201,9 @@ const rowsBefore = await sourceRows();
 const cdcBefore = await cdcRecords();
 log(`loading data (${users} users)`);
 const load = (
-  await run(process.execPath, ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...shape])
+  await run(process.execPath, ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...shape], {
+    echo: true,
+  })
 )
   .trim()
   .split('\n')
