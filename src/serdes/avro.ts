@@ -45,6 +45,8 @@ export function readSchemaId(serde: string, bytes: Buffer): number {
   return bytes.readInt32BE(1);
 }
 
+const REGISTER_ATTEMPTS = 4;
+
 export class AvroSerde<T> implements Serde<T> {
   readonly name: string;
   private readonly registry: AvroSerdeOptions['registry'];
@@ -69,14 +71,27 @@ export class AvroSerde<T> implements Serde<T> {
     return this.registeredId;
   }
 
-  /** Registers our schema under the subject (the registry returns the existing id if it is already there). */
+  /**
+   * Registers our schema under the subject (the registry returns the existing id if it is already there).
+   * Instances starting together race to register a new subject and set its compatibility; the loser's
+   * request can fail (Apicurio: "A rule named 'COMPATIBILITY' already exists"), and registering again
+   * then finds the subject in place, so a failure is retried a few times before it counts.
+   */
   async init(): Promise<void> {
-    const { id } = await this.registry.register(
-      { type: SchemaType.AVRO, schema: JSON.stringify(this.schema) },
-      { subject: this.subject },
-    );
-    this.registeredId = id;
-    this.readers.set(id, null);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { id } = await this.registry.register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(this.schema) },
+          { subject: this.subject },
+        );
+        this.registeredId = id;
+        this.readers.set(id, null);
+        return;
+      } catch (error) {
+        if (attempt >= REGISTER_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
   }
 
   serialize(value: T): Buffer {

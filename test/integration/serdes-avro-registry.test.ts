@@ -104,3 +104,18 @@ t.test('an id the registry does not have is a DeserializationError from resolve(
   const bytes = Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0, 0]);
   await t.rejects(serde.resolve(bytes), DeserializationError);
 });
+
+t.test('instances starting together all register a new subject, with the same id', async (t) => {
+  // Each first registration also sets the subject's compatibility; at the same moment, all but one of
+  // those requests can be refused by the registry.
+  const subject = uniqueName('serdes-avro-race-value');
+  const serdes = Array.from(
+    { length: 4 },
+    () =>
+      new AvroSerde<UserProbe>({ registry: new SchemaRegistry({ host: stack.registryUrl }), subject, schema: userV1 }),
+  );
+  await Promise.all(serdes.map((s) => s.init()));
+  const ids = new Set(serdes.map((s) => s.schemaId));
+  t.equal(ids.size, 1, 'one schema id');
+  t.type([...ids][0], 'number');
+});
