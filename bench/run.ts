@@ -104,9 +104,13 @@ const lastJson = (out: string) =>
       .at(-1) ?? '{}',
   ) as Record<string, unknown>;
 
-/** Starts a long-running process pinned to a core; resolves once `ready` answers 200. */
-async function startServer(name: string, argv: string[], readyUrl: string, core = '0'): Promise<ChildProcess> {
-  const child = spawn('taskset', ['-c', core, process.execPath, ...argv], {
+/**
+ * Starts a long-running process, pinned to `core` if given (servers under HTTP load run on core 0, the load
+ * generator on core 1); resolves once `ready` answers 200.
+ */
+async function startServer(name: string, argv: string[], readyUrl: string, core?: string): Promise<ChildProcess> {
+  const [command, commandArgs] = core ? ['taskset', ['-c', core, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(command, commandArgs, {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -293,6 +297,9 @@ results.memory = Object.fromEntries(
   ]),
 );
 
+// Processing used both cores, like Kafka Streams (Java) does below; HTTP is measured with the servers on
+// core 0 and the load generator on core 1.
+for (const instance of instances) await run('taskset', ['-a', '-p', '-c', '0', String(instance.pid)]);
 log('HTTP latency of our service (open loop; local and forwarded apart)');
 const ours: Record<string, unknown> = {};
 for (const rate of rates) {
@@ -350,6 +357,7 @@ for (const [name, script, port] of [
     name,
     ['--import', 'tsx', script, '--port', String(port)],
     `http://127.0.0.1:${port}/users/1000000000001`,
+    '0',
   );
   const byRate: Record<string, unknown> = {};
   for (const rate of rates) {
