@@ -43,10 +43,18 @@ const shape = [
   '--likes-per-user',
   '10.45',
 ];
+/** cacheTtl: the cache-aside baseline's TTL (s), how stale it may answer. */
 const sizes = {
-  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updateRate: 10, updateSeconds: 3 },
-  medium: { users: 20_000, rates: [1000, 5000, 10000], seconds: 15, updateRate: 20, updateSeconds: 20 },
-  full: { users: 1_000_000, rates: [1000, 5000, 10000, 20000], seconds: 30, updateRate: 50, updateSeconds: 30 },
+  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updateRate: 10, updateSeconds: 3, cacheTtl: 5 },
+  medium: { users: 20_000, rates: [1000, 5000, 10000], seconds: 15, updateRate: 20, updateSeconds: 20, cacheTtl: 60 },
+  full: {
+    users: 1_000_000,
+    rates: [1000, 5000, 10000, 20000],
+    seconds: 30,
+    updateRate: 50,
+    updateSeconds: 30,
+    cacheTtl: 60,
+  },
 } as const;
 const sizeName = (args.get('--size') ?? 'smoke') as keyof typeof sizes;
 if (!(sizeName in sizes)) throw new Error(`--size must be one of ${Object.keys(sizes).join(', ')}`);
@@ -116,6 +124,7 @@ async function startServer(name: string, argv: string[], readyUrl: string, core?
   });
   children.push(child);
   const started = Date.now();
+  let nextReport = started + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
     const status = await fetch(readyUrl).then(
@@ -125,7 +134,8 @@ async function startServer(name: string, argv: string[], readyUrl: string, core?
     if (status === 200) return child;
     const waited = Date.now() - started;
     if (waited > 4 * 3600_000) throw new Error(`${name} not ready after 4 hours`);
-    if (waited % 60_000 < 500) {
+    if (Date.now() >= nextReport) {
+      nextReport += 60_000;
       const processed = await metric(readyUrl.replace(/\/health\/ready$/, ''), 'streams_records_processed_total').catch(
         () => NaN,
       );
@@ -274,11 +284,15 @@ const processedNow = async () =>
     0,
   );
 let processed = await processedNow();
+let nextReport = Date.now() + 30_000;
 for (let still = 0; still < 5;) {
   await sleep(1000);
   const now = await processedNow();
   still = now === processed ? still + 1 : 0;
-  if (Math.round((Date.now() - started) / 1000) % 30 === 0) log(`  ${now} records processed`);
+  if (Date.now() >= nextReport) {
+    nextReport += 30_000;
+    log(`  ${now} records processed`);
+  }
   processed = now;
 }
 const processingSeconds = (Date.now() - started) / 1000 - 5;
@@ -355,7 +369,14 @@ for (const [name, script, port] of [
   log(`baseline ${name}`);
   const child = await startServer(
     name,
-    ['--import', 'tsx', script, '--port', String(port)],
+    [
+      '--import',
+      'tsx',
+      script,
+      '--port',
+      String(port),
+      ...(name === 'cacheAside' ? ['--ttl', String(size.cacheTtl)] : []),
+    ],
     `http://127.0.0.1:${port}/users/1000000000001`,
     '0',
   );
@@ -365,6 +386,29 @@ for (const [name, script, port] of [
     log(`  ${rate} req/s: ${JSON.stringify(byRate[String(rate)])}`);
   }
   results[`http_${name}`] = byRate;
+  if (name === 'cacheAside') {
+    log("staleness of cache-aside: a change at a random point of a cached copy's life, until it is served");
+    results.stalenessCacheAside = lastJson(
+      await run(process.execPath, [
+        '--import',
+        'tsx',
+        'bench/update-latency.ts',
+        '--url',
+        `http://127.0.0.1:${port}`,
+        '--rate',
+        '2',
+        '--seconds',
+        String(size.updateSeconds),
+        '--poll-ms',
+        '50',
+        '--give-up-s',
+        String(size.cacheTtl * 2),
+        '--warm-within-s',
+        String(size.cacheTtl),
+      ]),
+    );
+    log(`  ${JSON.stringify(results.stalenessCacheAside)}`);
+  }
   child.kill('SIGTERM');
 }
 
@@ -451,6 +495,7 @@ function summary(r: Record<string, unknown>): string {
         processing: r.processing,
         restore: r.restore,
         updateLatency: r.updateLatency,
+        stalenessCacheAside: r.stalenessCacheAside,
         memory: r.memory,
         kafkaStreamsJava: r.kafkaStreamsJava,
       },
