@@ -16,10 +16,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { endOffsets } from '../src/kafka/admin.js';
-import { latencyChart, type LatencySeries } from './plot.js';
+import { writeReport } from './report.js';
 import { kafka } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
@@ -56,6 +56,16 @@ const sizes = {
     cacheTtl: 60,
   },
 } as const;
+if (args.has('--report')) {
+  // Writes the summary and chart again from a results file: npm run bench -- --report bench/results/<file>.json
+  const file = args.get('--report')!;
+  writeReport(
+    JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>,
+    dirname(file),
+    basename(file, '.json'),
+  );
+  process.exit(0);
+}
 const sizeName = (args.get('--size') ?? 'smoke') as keyof typeof sizes;
 if (!(sizeName in sizes)) throw new Error(`--size must be one of ${Object.keys(sizes).join(', ')}`);
 const size = sizes[sizeName];
@@ -430,80 +440,6 @@ const outDir = join(root, 'bench/results');
 mkdirSync(outDir, { recursive: true });
 const stem = `${new Date().toISOString().slice(0, 10)}-${sizeName}`;
 writeFileSync(join(outDir, `${stem}.json`), JSON.stringify(results, null, 2) + '\n');
-writeFileSync(join(outDir, `${stem}.md`), summary(results));
-writeFileSync(join(outDir, `${stem}-http.svg`), httpChart(results));
+writeReport(results, outDir, stem);
 log(`results: bench/results/${stem}.json, .md and -http.svg`);
 process.exit(0);
-
-function httpChart(r: Record<string, unknown>): string {
-  const targets: Array<[string, string, string]> = [
-    ['httpOurs', 'ours', '#1f77b4'],
-    ['http_sql', 'five SQL queries', '#d62728'],
-    ['http_cacheAside', 'cache-aside Redis', '#2ca02c'],
-  ];
-  const series: LatencySeries[] = targets
-    .filter(([key]) => r[key])
-    .map(([key, name, color]) => ({
-      name,
-      color,
-      points: Object.entries(r[key] as Record<string, { p50: number; p99: number }>).map(([rate, x]) => ({
-        rate: Number(rate),
-        p50: x.p50,
-        p99: x.p99,
-      })),
-    }));
-  return latencyChart(`GET /users/:id latency, ${r.size} size (${r.users} users)`, series);
-}
-
-function summary(r: Record<string, unknown>): string {
-  const row = (name: string, x: Record<string, unknown> | undefined) =>
-    x
-      ? `| ${name} | ${x.p50} | ${x.p95} | ${x.p99} | ${x['p99.9']} | ${x.max} | ${JSON.stringify(x.statuses ?? {})} |`
-      : `| ${name} | - | - | - | - | - | - |`;
-  const http = (key: string) => (r[key] as Record<string, Record<string, unknown>> | undefined) ?? {};
-  const lines = [
-    `# Benchmark results (${r.size}, ${r.users} users)`,
-    '',
-    `Command: \`${r.command}\`  `,
-    `Machine: ${JSON.stringify(r.machine)}  `,
-    `Run: ${r.startedAt} to ${r.finishedAt}`,
-    '',
-    '## HTTP latency, open loop (ms, from the scheduled send time)',
-    '',
-    `![HTTP latency by rate](${r.startedAt === undefined ? '' : `${String(r.startedAt).slice(0, 10)}-${r.size}-http.svg`})`,
-    '',
-    '| target @ rate | p50 | p95 | p99 | p99.9 | max | statuses |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-  ];
-  for (const rate of rates) {
-    lines.push(row(`ours @ ${rate}/s`, http('httpOurs')[String(rate)]));
-    const ours = http('httpOurs')[String(rate)] as
-      { local?: Record<string, unknown>; forwarded?: Record<string, unknown> } | undefined;
-    if (ours?.local) lines.push(row(`  ours, local answers`, ours.local));
-    if (ours?.forwarded) lines.push(row(`  ours, forwarded answers`, ours.forwarded));
-    lines.push(row(`five SQL queries @ ${rate}/s`, http('http_sql')[String(rate)]));
-    lines.push(row(`cache-aside Redis @ ${rate}/s`, http('http_cacheAside')[String(rate)]));
-  }
-  lines.push(
-    '',
-    '## Processing, restore, freshness, footprint',
-    '',
-    '```json',
-    JSON.stringify(
-      {
-        cdc: r.cdc,
-        processing: r.processing,
-        restore: r.restore,
-        updateLatency: r.updateLatency,
-        stalenessCacheAside: r.stalenessCacheAside,
-        memory: r.memory,
-        kafkaStreamsJava: r.kafkaStreamsJava,
-      },
-      null,
-      2,
-    ),
-    '```',
-    '',
-  );
-  return lines.join('\n');
-}

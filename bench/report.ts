@@ -1,0 +1,168 @@
+/**
+ * The benchmark's report: from the results JSON, a markdown summary (tables,
+ * and our figures as ratios to the baselines and to Kafka Streams) and an SVG
+ * chart of HTTP latency by rate. `npm run bench -- --report <results.json>`
+ * writes them again from a results file.
+ */
+import { writeFileSync } from 'node:fs';
+import { latencyChart, type LatencySeries } from './plot.js';
+
+type Results = Record<string, unknown>;
+type Latency = Record<string, number | undefined> & { local?: Latency; forwarded?: Latency; unanswered?: number };
+type ByRate = Record<string, Latency>;
+
+const targets = [
+  { key: 'httpOurs', name: 'ours', color: '#1f77b4' },
+  { key: 'http_sql', name: 'five SQL queries', color: '#d62728' },
+  { key: 'http_cacheAside', name: 'cache-aside Redis', color: '#2ca02c' },
+] as const;
+
+/** Writes <stem>.md and <stem>-http.svg next to each other in `dir`. */
+export function writeReport(results: Results, dir: string, stem: string): void {
+  writeFileSync(`${dir}/${stem}.md`, summary(results, `${stem}-http.svg`));
+  writeFileSync(`${dir}/${stem}-http.svg`, httpChart(results));
+}
+
+function httpChart(r: Results): string {
+  const series: LatencySeries[] = targets
+    .filter((t) => r[t.key])
+    .map((t) => ({
+      name: t.name,
+      color: t.color,
+      points: Object.entries(r[t.key] as ByRate).map(([rate, x]) => ({
+        rate: Number(rate),
+        p50: x.p50 ?? NaN,
+        p99: x.p99 ?? NaN,
+      })),
+    }));
+  return latencyChart(`GET /users/:id latency, ${r.size} size (${r.users} users)`, series);
+}
+
+const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+const fmt = (x: number | undefined, digits = 2) =>
+  x === undefined ? '-' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(digits);
+/** How ours compares with `other` for a latency: "6.8x faster" or "2.1x slower". */
+const times = (other: number | undefined, ours: number | undefined) => {
+  if (other === undefined || ours === undefined || ours === 0 || other === 0) return '-';
+  const ratio = other / ours;
+  const shown = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
+  return ratio >= 1 ? `${shown(ratio)}x faster` : `${shown(1 / ratio)}x slower`;
+};
+
+function summary(r: Results, chartFile: string): string {
+  const http = (key: string) => (r[key] as ByRate | undefined) ?? {};
+  const rates = Object.keys(http('httpOurs'))
+    .map(Number)
+    .sort((a, b) => a - b);
+  const row = (name: string, x: Latency | undefined) =>
+    x
+      ? `| ${name} | ${fmt(x.p50)} | ${fmt(x.p95)} | ${fmt(x.p99)} | ${fmt(x['p99.9'])} | ${fmt(x.max)} | ${x.unanswered ?? 0} |`
+      : `| ${name} | - | - | - | - | - | - |`;
+  const lines = [
+    `# Benchmark results (${r.size}, ${Number(r.users).toLocaleString('en-US')} users)`,
+    '',
+    `Command: \`${r.command}\`  `,
+    `Machine: ${JSON.stringify(r.machine)}, with the whole stack (Kafka, Connect, PostgreSQL, registry) on it  `,
+    `Run: ${r.startedAt} to ${r.finishedAt}  `,
+    `Data: ${JSON.stringify((r.data as Results | undefined)?.loader ?? [])}`,
+    '',
+    '## HTTP latency, open loop (ms, from the scheduled send time)',
+    '',
+    `![HTTP latency by rate](${chartFile})`,
+    '',
+    '| target @ rate | p50 | p95 | p99 | p99.9 | max | unanswered |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const rate of rates) {
+    const ours = http('httpOurs')[rate];
+    lines.push(row(`ours @ ${rate}/s`, ours));
+    if (ours?.local) lines.push(row(`  ours, local answers`, ours.local));
+    if (ours?.forwarded) lines.push(row(`  ours, forwarded answers`, ours.forwarded));
+    lines.push(row(`five SQL queries @ ${rate}/s`, http('http_sql')[rate]));
+    lines.push(row(`cache-aside Redis @ ${rate}/s`, http('http_cacheAside')[rate]));
+  }
+  lines.push(
+    '',
+    '### Ours against the baselines (latency ratios)',
+    '',
+    '| rate | p50 vs SQL | p99 vs SQL | p50 vs cache-aside | p99 vs cache-aside |',
+    '| --- | --- | --- | --- | --- |',
+  );
+  for (const rate of rates) {
+    const ours = http('httpOurs')[rate];
+    const sql = http('http_sql')[rate];
+    const cache = http('http_cacheAside')[rate];
+    lines.push(
+      `| ${rate}/s | ${times(sql?.p50, ours?.p50)} | ${times(sql?.p99, ours?.p99)} | ${times(cache?.p50, ours?.p50)} | ${times(cache?.p99, ours?.p99)} |`,
+    );
+  }
+
+  const processing = (r.processing ?? {}) as Results;
+  const restore = (r.restore ?? {}) as Results;
+  const java = (r.kafkaStreamsJava ?? {}) as { process?: Results; restore?: Results };
+  const javaProcessRate =
+    num(java.process?.allRecordsProcessed) !== undefined && num(java.process?.seconds)
+      ? num(java.process?.allRecordsProcessed)! / num(java.process?.seconds)!
+      : undefined;
+  const oursRestoreRate =
+    num(restore.restoredRecords) !== undefined && num(restore.seconds)
+      ? num(restore.restoredRecords)! / num(restore.seconds)!
+      : undefined;
+  const ratio = (ours: number | undefined, theirs: number | undefined) =>
+    ours === undefined || theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}x`;
+  lines.push(
+    '',
+    '## Processing and restore, against Kafka Streams (Java) on the same topics',
+    '',
+    '| | ours (2 instances, Node) | Kafka Streams (1 JVM) | ours / theirs |',
+    '| --- | --- | --- | --- |',
+    `| processing, records/s (CDC + repartition) | ${fmt(num(processing.recordsPerSecond))} (${fmt(num(processing.recordsProcessed))} in ${fmt(num(processing.seconds), 1)} s) | ${fmt(javaProcessRate)} (${fmt(num(java.process?.allRecordsProcessed))} in ${fmt(num(java.process?.seconds), 1)} s) | ${ratio(num(processing.recordsPerSecond), javaProcessRate)} |`,
+    `| restore from changelogs, records/s | ${fmt(oursRestoreRate)} (${fmt(num(restore.restoredRecords))} in ${fmt(num(restore.seconds), 1)} s, with a rebalance) | ${fmt(num(java.restore?.recordsPerSecond))} (${fmt(num(java.restore?.restoredRecords))} in ${fmt(num(java.restore?.seconds), 1)} s) | ${ratio(oursRestoreRate, num(java.restore?.recordsPerSecond))} |`,
+  );
+
+  const update = (r.updateLatency ?? {}) as Latency;
+  const stale = (r.stalenessCacheAside ?? {}) as Latency;
+  lines.push(
+    '',
+    '## Freshness: a change committed in PostgreSQL until GET serves it (ms)',
+    '',
+    '| | rate | p50 | p95 | p99 | max |',
+    '| --- | --- | --- | --- | --- | --- |',
+    `| ours | ${update.rate ?? '-'}/s | ${fmt(update.p50)} | ${fmt(update.p95)} | ${fmt(update.p99)} | ${fmt(update.max)} |`,
+    `| cache-aside Redis (staleness, TTL ${stale.warmWithinS ?? '-'} s) | ${stale.rate ?? '-'}/s | ${fmt(stale.p50)} | ${fmt(stale.p95)} | ${fmt(stale.p99)} | ${fmt(stale.max)} |`,
+    '| five SQL queries | | 0 (reads the database) | | | |',
+  );
+
+  const memory = (r.memory ?? {}) as Record<string, { rssMiB: number; diskMiB: number }>;
+  lines.push(
+    '',
+    '## Footprint per instance after processing',
+    '',
+    '| instance | RSS (MiB) | disk (MiB) |',
+    '| --- | --- | --- |',
+  );
+  for (const [name, m] of Object.entries(memory)) lines.push(`| ${name} | ${m.rssMiB} | ${m.diskMiB} |`);
+
+  lines.push(
+    '',
+    '## All figures',
+    '',
+    '```json',
+    JSON.stringify(
+      {
+        cdc: r.cdc,
+        processing: r.processing,
+        restore: r.restore,
+        updateLatency: r.updateLatency,
+        stalenessCacheAside: r.stalenessCacheAside,
+        memory: r.memory,
+        kafkaStreamsJava: r.kafkaStreamsJava,
+      },
+      null,
+      2,
+    ),
+    '```',
+    '',
+  );
+  return lines.join('\n');
+}
