@@ -15,6 +15,7 @@ const targets = [
   { key: 'httpOurs', name: 'ours', color: '#1f77b4' },
   { key: 'http_sql', name: 'five SQL queries', color: '#d62728' },
   { key: 'http_cacheAside', name: 'cache-aside Redis', color: '#2ca02c' },
+  { key: 'http_floor', name: 'floor: fixed answer', color: '#7f7f7f' },
 ] as const;
 
 /** Writes <stem>.md and <stem>-http.svg next to each other in `dir`. */
@@ -80,6 +81,7 @@ function summary(r: Results, chartFile: string): string {
     if (ours?.forwarded) lines.push(row(`  ours, forwarded answers`, ours.forwarded));
     lines.push(row(`five SQL queries @ ${rate}/s`, http('http_sql')[rate]));
     lines.push(row(`cache-aside Redis @ ${rate}/s`, http('http_cacheAside')[rate]));
+    lines.push(row(`floor (fixed answer, no store) @ ${rate}/s`, http('http_floor')[rate]));
   }
   lines.push(
     '',

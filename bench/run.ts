@@ -370,6 +370,7 @@ instances[0]!.kill('SIGTERM');
 for (const [name, script, port] of [
   ['sql', 'bench/baselines/sql-service.ts', 3100],
   ['cacheAside', 'bench/baselines/cache-aside-service.ts', 3200],
+  ['floor', 'bench/baselines/floor-service.ts', 3300],
 ] as const) {
   if (!existsSync(join(root, script))) {
     log(`baseline ${name}: ${script} missing, skipped`);

@@ -12,6 +12,7 @@ import t from 'tap';
 import pg from 'pg';
 import { startCacheAsideService, cacheKey, type CacheStats } from './cache-aside-service.js';
 import { encodeCommand, parseReply, RespClient, RespError } from './resp.js';
+import { startFloorService } from './floor-service.js';
 import { startSqlService } from './sql-service.js';
 import { pgConfigFromEnv, type UserDocument } from './user-document.js';
 
@@ -262,4 +263,15 @@ t.test('the baselines', async (t) => {
     t.equal((await get(`${service.url}/users/${fan}`)).cache, 'hit');
     t.same(await stats(service.url), { hits: 2, misses: 3, redisErrors: 1 });
   });
+});
+
+t.test('the floor answers a fixed document with the same schema, and 400 for a bad id', async (t) => {
+  const floor = await startFloorService({ port: 0 });
+  t.teardown(() => floor.close());
+  const ok = await get(`${floor.url}/users/1000000000042`);
+  t.equal(ok.status, 200);
+  t.match(ok.type, /^application\/json/);
+  const document = JSON.parse(ok.body) as UserDocument;
+  t.same(Object.keys(document).sort(), Object.keys(starDocument).sort(), 'the fields of a user document');
+  t.equal((await get(`${floor.url}/users/12abc`)).status, 400);
 });
