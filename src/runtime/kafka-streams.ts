@@ -166,7 +166,9 @@ export class KafkaStreams {
     const partition = partitionForKey(key, this.layout.subtopologyPartitions.get(sub.id)!);
     const taskId = taskIdOf(sub.id, partition);
     const task = this.tasks.get(taskId);
-    const status = task && task.status !== 'closed' ? task.status : undefined;
+    // A failed task is reopened and restored: its keys answer as restoring meanwhile.
+    const status =
+      task && task.status !== 'closed' ? (task.status === 'failed' ? 'restoring' : task.status) : undefined;
     return {
       partition,
       taskId,

@@ -21,7 +21,8 @@ import type { StreamsConfig } from './config.js';
 import type { StreamsMetrics } from './metrics.js';
 import { deadLetterRecord, TaskCore, type DeadLetter, type InputRecord } from './task-core.js';
 
-export type TaskStatus = 'restoring' | 'running' | 'closed';
+/** failed: a commit failed; nothing more is processed or committed until the task is reopened. */
+export type TaskStatus = 'restoring' | 'running' | 'failed' | 'closed';
 
 export interface TaskDeps {
   topology: CompiledTopology;
@@ -217,6 +218,18 @@ export class StreamTask {
   }
 
   private async doCommit(): Promise<void> {
+    try {
+      await this.commitSnapshot();
+    } catch (error) {
+      // Set before anyone sees the failure: processing goes on while a commit is in flight, and a next
+      // commit must not start on this task, or it would commit offsets past the records whose output
+      // was in the failed transaction.
+      if (this.status === 'running') this.status = 'failed';
+      throw error;
+    }
+  }
+
+  private async commitSnapshot(): Promise<void> {
     const started = process.hrtime.bigint();
     this.flushHeldChanges();
     const snapshot = this.state.startCommit();
