@@ -427,10 +427,14 @@ if (withJava && existsSync(join(root, 'bench/kafka-streams-java/run.sh'))) {
   log('Kafka Streams (Java): the same topology on the same topics');
   results.kafkaStreamsJava = {
     process: lastJson(
-      await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], { env: { KS_APPLICATION_ID: `${app}-java` } }),
+      await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], {
+        env: { KS_APPLICATION_ID: `${app}-java`, TIMEOUT_S: String(4 * 3600) },
+      }),
     ),
     restore: lastJson(
-      await run('bash', ['bench/kafka-streams-java/run.sh', 'restore'], { env: { KS_APPLICATION_ID: `${app}-java` } }),
+      await run('bash', ['bench/kafka-streams-java/run.sh', 'restore'], {
+        env: { KS_APPLICATION_ID: `${app}-java`, TIMEOUT_S: String(4 * 3600) },
+      }),
     ),
   };
 }
