@@ -199,6 +199,23 @@ async function httpLoad(url: string, rate: number): Promise<Record<string, unkno
   return lastJson(out);
 }
 
+/** Open-loop HTTP load at every rate of this size, each logged as it finishes. */
+async function httpLoadAtRates(url: string): Promise<Record<string, unknown>> {
+  const byRate: Record<string, unknown> = {};
+  for (const rate of rates) {
+    byRate[String(rate)] = await httpLoad(url, rate);
+    log(`  ${rate} req/s: ${JSON.stringify(byRate[String(rate)])}`);
+  }
+  return byRate;
+}
+
+/** bench/update-latency.ts against `url` with the given options; its JSON result. */
+async function updateLatency(url: string, options: string[]): Promise<Record<string, unknown>> {
+  return lastJson(
+    await run(process.execPath, ['--import', 'tsx', 'bench/update-latency.ts', '--url', url, ...options]),
+  );
+}
+
 // ---------------------------------------------------------------------------
 
 log(`size ${sizeName}: ${users} users, rates ${rates.join('/')} req/s for ${seconds} s each`);
@@ -325,27 +342,15 @@ results.memory = Object.fromEntries(
 // core 0 and the load generator on core 1.
 for (const instance of instances) await run('taskset', ['-a', '-p', '-c', '0', String(instance.pid)]);
 log('HTTP latency of our service (open loop; local and forwarded apart)');
-const ours: Record<string, unknown> = {};
-for (const rate of rates) {
-  ours[String(rate)] = await httpLoad(`http://127.0.0.1:${ports[0]}`, rate);
-  log(`  ${rate} req/s: ${JSON.stringify(ours[String(rate)])}`);
-}
-results.httpOurs = ours;
+results.httpOurs = await httpLoadAtRates(`http://127.0.0.1:${ports[0]}`);
 
 log('update latency under a steady change rate');
-results.updateLatency = lastJson(
-  await run(process.execPath, [
-    '--import',
-    'tsx',
-    'bench/update-latency.ts',
-    '--url',
-    `http://127.0.0.1:${ports[1]}`,
-    '--rate',
-    String(size.updateRate),
-    '--seconds',
-    String(size.updateSeconds),
-  ]),
-);
+results.updateLatency = await updateLatency(`http://127.0.0.1:${ports[1]}`, [
+  '--rate',
+  String(size.updateRate),
+  '--seconds',
+  String(size.updateSeconds),
+]);
 
 log('restore: instance 3701 restarts with an empty state directory');
 instances[1]!.kill('SIGTERM');
@@ -391,33 +396,22 @@ for (const [name, script, port] of [
     `http://127.0.0.1:${port}/users/1000000000001`,
     '0',
   );
-  const byRate: Record<string, unknown> = {};
-  for (const rate of rates) {
-    byRate[String(rate)] = await httpLoad(`http://127.0.0.1:${port}`, rate);
-    log(`  ${rate} req/s: ${JSON.stringify(byRate[String(rate)])}`);
-  }
-  results[`http_${name}`] = byRate;
+  results[`http_${name}`] = await httpLoadAtRates(`http://127.0.0.1:${port}`);
   if (name === 'cacheAside') {
     log("staleness of cache-aside: a change at a random point of a cached copy's life, until it is served");
-    results.stalenessCacheAside = lastJson(
-      await run(process.execPath, [
-        '--import',
-        'tsx',
-        'bench/update-latency.ts',
-        '--url',
-        `http://127.0.0.1:${port}`,
-        '--rate',
-        '2',
-        '--seconds',
-        String(size.updateSeconds),
-        '--poll-ms',
-        '50',
-        '--give-up-s',
-        String(size.cacheTtl * 2),
-        '--warm-within-s',
-        String(size.cacheTtl),
-      ]),
-    );
+    results.stalenessCacheAside = await updateLatency(`http://127.0.0.1:${port}`, [
+      '--rate',
+      '2',
+      '--seconds',
+      String(size.updateSeconds),
+      '--poll-ms',
+      '50',
+      '--give-up-s',
+      String(size.cacheTtl * 2),
+      '--warm-within-s',
+      String(size.cacheTtl),
+    ]);
+
     log(`  ${JSON.stringify(results.stalenessCacheAside)}`);
   }
   child.kill('SIGTERM');
