@@ -18,7 +18,7 @@ import type { Logger } from '../util/logger.js';
 import { userInformationTopology, viewSerde, VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
 import { userInformationAvro } from './output-serde.js';
-import { SnapshotGate } from './snapshot-gate.js';
+import { kafkaGatePositions, SnapshotGate } from './snapshot-gate.js';
 
 export interface RunningService {
   server: FastifyInstance;
@@ -74,11 +74,15 @@ export async function startService(config: ServiceConfig, logger: Logger): Promi
     if (config.connectUrl) {
       await admin.connect();
       gate = new SnapshotGate({
-        connectUrl: config.connectUrl,
         connector: config.connector,
         cdcTopics: ['users', 'tweets', 'follows', 'likes'].map((t) => `${config.cdcTopicPrefix}.public.${t}`),
-        groupId: config.applicationId,
-        admin,
+        subtopologies: streams.topology.subtopologies,
+        positions: kafkaGatePositions({
+          connectUrl: config.connectUrl,
+          connector: config.connector,
+          groupId: config.applicationId,
+          admin,
+        }),
         logger,
       });
       gate.start();

@@ -1,33 +1,62 @@
 /**
- * Readiness waits for the initial Debezium snapshot: until the connector's
- * offset (Kafka Connect REST, GET /connectors/<name>/offsets) shows it has
- * finished snapshotting, and the application's group has processed the CDC
- * topics up to where they ended at that moment. Before that, a user missing
- * from the view may only not have been read yet.
+ * Readiness waits for the initial Debezium snapshot to be applied, all the
+ * way through the topology: until the connector's offset (Kafka Connect REST,
+ * GET /connectors/<name>/offsets) shows it has finished snapshotting, then
+ * until the application's group has processed the CDC topics up to where they
+ * ended at that moment, then each repartition topic in turn, in the order the
+ * data flows, up to where it ended once everything feeding it was processed.
+ * Before that, a user missing from the view, or a count too low, may only not
+ * have been processed yet.
  */
 import type { Admin } from 'kafkajs';
 import { committedOffsets, endOffsets } from '../kafka/admin.js';
+import type { SubTopology } from '../processor/compile.js';
 import type { Logger } from '../util/logger.js';
 
+/** Where the gate reads positions from: Kafka in the service, a table in unit tests. */
+export interface GatePositions {
+  /** The connector has finished its initial snapshot. */
+  snapshotFinished(): Promise<boolean>;
+  /** Last stable offset per partition (read_committed: the end of what a consumer can read). */
+  endOffsets(topic: string): Promise<Map<number, bigint>>;
+  /** The group's committed offset per partition. */
+  committedOffsets(topic: string): Promise<Map<number, bigint>>;
+}
+
 export interface SnapshotGateOptions {
-  connectUrl: string;
+  /** The Debezium connector's name, for the reason readiness gives. */
   connector: string;
   cdcTopics: string[];
-  groupId: string;
-  admin: Admin;
+  /** The topology's sub-topologies: which repartition topics each reads and writes. */
+  subtopologies: readonly Pick<SubTopology, 'sources' | 'sinkTopics'>[];
+  positions: GatePositions;
   logger: Logger;
+  /** How often to check, in ms (default 1000). */
+  intervalMs?: number;
+}
+
+interface Stage {
+  topic: string;
+  /** Offsets the group has to reach, per partition. */
+  targets: Map<number, bigint>;
+  /** Written only in transactions (a repartition topic): the target offset is a transaction marker's. */
+  transactional: boolean;
 }
 
 export class SnapshotGate {
-  private state: 'waiting-for-snapshot' | 'catching-up' | 'applied' = 'waiting-for-snapshot';
-  private targets = new Map<string, Map<number, bigint>>();
+  private snapshotDone = false;
+  private applied = false;
+  /** Topics whose stage is done: every record up to its target processed. */
+  private readonly done = new Set<string>();
+  private readonly stages = new Map<string, Stage>();
+  private remaining = new Map<string, bigint>();
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
 
   constructor(private readonly options: SnapshotGateOptions) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.check(), 1000);
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? 1000);
     this.timer.unref();
     void this.check();
   }
@@ -37,32 +66,30 @@ export class SnapshotGate {
   }
 
   status(): { ready: boolean; reason?: string } {
-    if (this.state === 'applied') return { ready: true };
+    if (this.applied) return { ready: true };
+    if (!this.snapshotDone)
+      return {
+        ready: false,
+        reason: `the Debezium connector ${this.options.connector} has not finished its initial snapshot`,
+      };
+    const left = [...this.remaining].map(([topic, records]) => `${topic}: ${records}`).join(', ');
     return {
       ready: false,
-      reason:
-        this.state === 'waiting-for-snapshot'
-          ? `the Debezium connector ${this.options.connector} has not finished its initial snapshot`
-          : 'the initial snapshot is not yet fully processed',
+      reason: `the initial snapshot is not yet fully processed${left ? ` (records left: ${left})` : ''}`,
     };
   }
 
-  private async check(): Promise<void> {
-    if (this.checking || this.state === 'applied') return;
+  /** One step forward; public so tests can drive it without a timer. */
+  async check(): Promise<void> {
+    if (this.checking || this.applied) return;
     this.checking = true;
     try {
-      if (this.state === 'waiting-for-snapshot' && (await this.snapshotFinished())) {
-        for (const topic of this.options.cdcTopics)
-          this.targets.set(topic, await endOffsets(this.options.admin, topic));
-        this.state = 'catching-up';
+      if (!this.snapshotDone) {
+        if (!(await this.options.positions.snapshotFinished())) return;
+        for (const topic of this.options.cdcTopics) if (!this.stages.has(topic)) await this.open(topic, false);
+        this.snapshotDone = true;
       }
-      // Only the CDC topics are checked: repartition topics end in transaction markers (commits,
-      // or aborts of retried commits), so no offset arithmetic says they are drained.
-      if (this.state === 'catching-up' && (await this.caughtUp())) {
-        this.state = 'applied';
-        clearInterval(this.timer);
-        this.options.logger.info('the initial snapshot is applied');
-      }
+      await this.advance();
     } catch (error) {
       this.options.logger.warn('checking the snapshot state failed; retrying', { error });
     } finally {
@@ -70,20 +97,85 @@ export class SnapshotGate {
     }
   }
 
-  private async snapshotFinished(): Promise<boolean> {
-    const url = `${this.options.connectUrl}/connectors/${encodeURIComponent(this.options.connector)}/offsets`;
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    if (!response.ok) throw new Error(`Kafka Connect answered ${response.status} for the connector's offsets`);
-    const body = (await response.json()) as { offsets?: Array<{ offset?: Record<string, unknown> }> };
-    const offsets = body.offsets ?? [];
-    return offsets.length > 0 && offsets.every((o) => o.offset && !('snapshot' in o.offset));
+  /** Closes the stages the group has caught up with, and opens the topics they fed. */
+  private async advance(): Promise<void> {
+    for (let progressed = true; progressed;) {
+      progressed = false;
+      for (const stage of this.stages.values()) {
+        if (!(await this.caughtUp(stage))) continue;
+        this.stages.delete(stage.topic);
+        this.remaining.delete(stage.topic);
+        this.done.add(stage.topic);
+        progressed = true;
+      }
+      for (const topic of this.readyToOpen()) {
+        await this.open(topic, true);
+        progressed = true;
+      }
+    }
+    if (this.stages.size === 0) {
+      this.applied = true;
+      clearInterval(this.timer);
+      this.options.logger.info('the initial snapshot is applied');
+    }
   }
 
-  private async caughtUp(): Promise<boolean> {
-    for (const [topic, ends] of this.targets) {
-      const committed = await committedOffsets(this.options.admin, this.options.groupId, topic);
-      for (const [partition, end] of ends) if (end > 0n && (committed.get(partition) ?? 0n) < end) return false;
-    }
-    return true;
+  /** Repartition topics not yet opened whose every writer has processed all its input. */
+  private readyToOpen(): string[] {
+    const writers = new Map<string, Array<Pick<SubTopology, 'sources'>>>();
+    for (const sub of this.options.subtopologies)
+      for (const topic of sub.sinkTopics) writers.set(topic, [...(writers.get(topic) ?? []), sub]);
+    const internal = new Set(
+      this.options.subtopologies.flatMap((s) => s.sources.filter((x) => x.internal).map((x) => x.topic)),
+    );
+    return [...internal].filter(
+      (topic) =>
+        !this.done.has(topic) &&
+        !this.stages.has(topic) &&
+        (writers.get(topic) ?? []).every((sub) => sub.sources.every((source) => this.done.has(source.topic))),
+    );
   }
+
+  private async open(topic: string, transactional: boolean): Promise<void> {
+    this.stages.set(topic, { topic, targets: await this.options.positions.endOffsets(topic), transactional });
+  }
+
+  /**
+   * Every record before the target is processed. In a topic written only in
+   * transactions, the last stable offset follows a transaction marker, which
+   * a consumer skips and never "processes": there the committed offset stops
+   * one short of the target.
+   */
+  private async caughtUp(stage: Stage): Promise<boolean> {
+    const committed = await this.options.positions.committedOffsets(stage.topic);
+    const marker = stage.transactional ? 1n : 0n;
+    let left = 0n;
+    for (const [partition, end] of stage.targets) {
+      const behind = end - marker - (committed.get(partition) ?? 0n);
+      if (end > 0n && behind > 0n) left += behind;
+    }
+    this.remaining.set(stage.topic, left);
+    return left === 0n;
+  }
+}
+
+/** The gate's positions from Kafka Connect's REST API and a Kafka admin client. */
+export function kafkaGatePositions(options: {
+  connectUrl: string;
+  connector: string;
+  groupId: string;
+  admin: Admin;
+}): GatePositions {
+  return {
+    async snapshotFinished() {
+      const url = `${options.connectUrl}/connectors/${encodeURIComponent(options.connector)}/offsets`;
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (!response.ok) throw new Error(`Kafka Connect answered ${response.status} for the connector's offsets`);
+      const body = (await response.json()) as { offsets?: Array<{ offset?: Record<string, unknown> }> };
+      const offsets = body.offsets ?? [];
+      return offsets.length > 0 && offsets.every((o) => o.offset && !('snapshot' in o.offset));
+    },
+    endOffsets: (topic) => endOffsets(options.admin, topic),
+    committedOffsets: (topic) => committedOffsets(options.admin, options.groupId, topic),
+  };
 }

@@ -1,4 +1,4 @@
-/** /health/live: the process answers. /health/ready: every owned partition is restored and caught up. */
+/** /health/live: the process answers. /health/ready: the view source says it is ready (or why not). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ViewSource } from '../view-source.js';
 
