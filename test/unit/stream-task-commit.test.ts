@@ -1,0 +1,146 @@
+// A failed commit stops the task at once. Commits run in the background while the task goes on
+// processing, so a second commit can be waiting behind one that fails; had it gone ahead it would
+// have committed input offsets past records whose output was lost with the failed transaction.
+// The task's producer and Kafka's offsets are fakes here (the logic under test is the task's);
+// its LevelDB store is real.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import type { Kafka } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { StreamsBuilder } from '../../src/dsl/builder.js';
+import type { Admin } from '../../src/kafka/client.js';
+import type { ConsumedOffsets } from '../../src/kafka/transactional-writer.js';
+import { compileTopology } from '../../src/processor/compile.js';
+import { streamsConfig } from '../../src/runtime/config.js';
+import { createStreamsMetrics } from '../../src/runtime/metrics.js';
+import type * as StreamTaskModule from '../../src/runtime/stream-task.js';
+import { Serdes } from '../../src/serdes/index.js';
+import { createLogger } from '../../src/util/logger.js';
+
+interface Deferred {
+  promise: Promise<Map<string, bigint>>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** Commits the test settles by hand, one deferred per call, with what each call would have committed. */
+const commits: Array<Deferred & { offsets: bigint | undefined }> = [];
+class ManualWriter {
+  async connect() {}
+  async disconnect() {}
+  commit(_records: unknown[], consumed: ConsumedOffsets): Promise<Map<string, bigint>> {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<Map<string, bigint>>((res, rej) => {
+      resolve = () => res(new Map());
+      reject = rej;
+    });
+    commits.push({ promise, resolve, reject, offsets: consumed.offsets.get('in')?.get(0) });
+    return promise;
+  }
+}
+
+async function runningTask(t: Test) {
+  const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
+    '../../src/kafka/transactional-writer.js': { TransactionalWriter: ManualWriter },
+    '../../src/kafka/admin.js': {
+      committedOffsets: async () => new Map([[0, 0n]]),
+      endOffsets: async () => new Map([[0, 0n]]),
+    },
+  });
+  const builder = new StreamsBuilder();
+  builder
+    .stream('in', { keySerde: Serdes.string, valueSerde: Serdes.string })
+    .to('out', { keySerde: Serdes.string, valueSerde: Serdes.string });
+  const topology = compileTopology(builder.build(), 'app');
+  const config = streamsConfig({
+    applicationId: 'app',
+    brokers: ['127.0.0.1:1'],
+    stateDir: mkdtempSync(join(tmpdir(), 'uis-task-')),
+    endpoint: '127.0.0.1:1',
+  });
+  const task = await StreamTask.open(
+    {
+      topology,
+      config,
+      kafka: {} as Kafka, // only handed to the (fake) writer
+      admin: {} as Admin, // only handed to the (fake) offset lookups
+      logger: createLogger('error'),
+      metrics: createStreamsMetrics(new Registry()),
+      partitionsOf: () => 1,
+    },
+    topology.subtopologies[0]!,
+    0,
+  );
+  await task.start();
+  t.teardown(() => task.close({ commit: false }));
+  let offset = 0;
+  const processOne = () =>
+    task.process({
+      topic: 'in',
+      partition: 0,
+      offset: String(offset++),
+      timestamp: Date.now(),
+      key: Buffer.from('k'),
+      value: Buffer.from(`v${offset}`),
+    });
+  return { task, processOne };
+}
+
+t.beforeEach(() => {
+  commits.length = 0;
+});
+
+t.test('no commit runs after one failed, until the task is reopened', async (t) => {
+  const { task, processOne } = await runningTask(t);
+  processOne();
+  processOne();
+  const first = task.commit();
+  t.equal(commits.length, 1, 'the first commit is in flight');
+  t.equal(commits[0]!.offsets, 2n);
+
+  processOne(); // processing goes on meanwhile
+  const waiting = task.commit();
+  commits[0]!.reject(new Error('transaction aborted'));
+  await t.rejects(first, /transaction aborted/);
+  await t.rejects(waiting, /transaction aborted/, 'a commit waiting behind it reports the failure');
+
+  // The engine reopens the task a few turns of the event loop later; meanwhile nothing may commit
+  // offset 3, which is past records whose output was lost with the failed transaction.
+  t.equal(task.status, 'failed');
+  t.equal(task.commitDue, false, 'no background commit is due');
+  const again = task.commit();
+  t.equal(commits.length, 1, 'an explicit commit does nothing either');
+  for (const extra of commits.slice(1)) extra.resolve(); // only reached when the above fails
+  await again;
+});
+
+t.test('the task is failed before anyone sees the commit fail', async (t) => {
+  const { task, processOne } = await runningTask(t);
+  processOne();
+  const commit = task.commit();
+  let statusSeen: string | undefined;
+  const seen = commit.catch(() => (statusSeen = task.status));
+  commits[0]!.reject(new Error('fenced'));
+  await seen;
+  t.equal(statusSeen, 'failed');
+});
+
+t.test('after a successful commit the next one runs with the newer offsets', async (t) => {
+  const { task, processOne } = await runningTask(t);
+  processOne();
+  const first = task.commit();
+  processOne();
+  processOne();
+  const second = task.commit();
+  commits[0]!.resolve();
+  await first;
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(commits.length, 2, 'the waiting commit ran once the first succeeded');
+  t.equal(commits[1]!.offsets, 3n);
+  commits[1]!.resolve();
+  await second;
+  t.equal(task.status, 'running');
+});
