@@ -144,7 +144,9 @@ export class SnapshotGate {
    * Every record before the target is processed. In a topic written only in
    * transactions, the last stable offset follows a transaction marker, which
    * a consumer skips and never "processes": there the committed offset stops
-   * one short of the target.
+   * one short of the target. (An aborted transaction is not the end either:
+   * the task that failed redoes the same input, which writes the same keys to
+   * the same partitions and commits.)
    */
   private async caughtUp(stage: Stage): Promise<boolean> {
     const committed = await this.options.positions.committedOffsets(stage.topic);
