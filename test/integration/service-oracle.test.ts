@@ -58,6 +58,16 @@ t.test('one instance matches the oracle', async (t) => {
   );
   t.ok(result.deletedUserIds.length > 0, 'users were deleted');
   await expectConvergence(t, [service], result.userIds);
+
+  // Readiness means the snapshot is processed through the whole topology: a new application,
+  // started now that all of this is in the CDC topics, has every user right once it is ready.
+  const fresh = await startTestService(uniqueName('oracle1-ready'), 3312, {
+    flags: { 'connect-url': stack.connectUrl },
+  });
+  t.teardown(() => fresh.stop());
+  await waitReady([fresh], 240_000);
+  const atReady = await compareWithOracle([fresh.url], result.userIds);
+  t.same(atReady.slice(0, 3), [], `all ${result.userIds.length} users right as soon as it is ready`);
 });
 
 t.test('three instances match the oracle, each answering every key', async (t) => {

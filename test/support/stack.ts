@@ -6,6 +6,7 @@ export const stack = {
   cdcTopicPrefix: process.env.CDC_TOPIC_PREFIX ?? 'cdc',
   prometheusUrl: `http://127.0.0.1:${process.env.PROMETHEUS_PORT ?? '9090'}`,
   alertmanagerUrl: `http://127.0.0.1:${process.env.ALERTMANAGER_PORT ?? '9093'}`,
+  connectUrl: `http://127.0.0.1:${process.env.CONNECT_PORT ?? '8083'}`,
   /** The stack's state dir (stack/env.sh): Prometheus reads scrape targets from prometheus/targets/ in it. */
   stateDir: process.env.UIS_STACK_DIR ?? new URL('../../.stack', import.meta.url).pathname,
   postgres: {
