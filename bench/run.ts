@@ -19,6 +19,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { endOffsets } from '../src/kafka/admin.js';
+import { waitForQuietCpus } from './quiet.js';
 import { writeReport } from './report.js';
 import { kafka } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
@@ -43,10 +44,21 @@ const shape = [
   '--likes-per-user',
   '10.45',
 ];
-/** cacheTtl: the cache-aside baseline's TTL (s), how stale it may answer. */
+/**
+ * cacheTtl: the cache-aside baseline's TTL (s), how stale it may answer. quietWaitS: how long each HTTP
+ * measurement may wait for idle CPUs first (bench/quiet.ts).
+ */
 const sizes = {
-  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updateRate: 10, updateSeconds: 3, cacheTtl: 5 },
-  medium: { users: 20_000, rates: [1000, 5000, 10000], seconds: 15, updateRate: 20, updateSeconds: 20, cacheTtl: 60 },
+  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updateRate: 10, updateSeconds: 3, cacheTtl: 5, quietWaitS: 15 },
+  medium: {
+    users: 20_000,
+    rates: [1000, 5000, 10000],
+    seconds: 15,
+    updateRate: 20,
+    updateSeconds: 20,
+    cacheTtl: 60,
+    quietWaitS: 120,
+  },
   full: {
     users: 1_000_000,
     rates: [1000, 5000, 10000, 20000],
@@ -54,6 +66,7 @@ const sizes = {
     updateRate: 50,
     updateSeconds: 30,
     cacheTtl: 60,
+    quietWaitS: 300,
   },
 } as const;
 if (args.has('--report')) {
@@ -199,11 +212,20 @@ async function httpLoad(url: string, rate: number): Promise<Record<string, unkno
   return lastJson(out);
 }
 
-/** Open-loop HTTP load at every rate of this size, each logged as it finishes. */
+/**
+ * Open-loop HTTP load at every rate of this size, each logged as it finishes. Each starts once the CPUs
+ * are idle (or the size's wait ran out), so no target inherits another phase's background work.
+ */
 async function httpLoadAtRates(url: string): Promise<Record<string, unknown>> {
   const byRate: Record<string, unknown> = {};
   for (const rate of rates) {
-    byRate[String(rate)] = await httpLoad(url, rate);
+    const cpusBefore = await waitForQuietCpus({
+      busyBelow: 0.25,
+      forSeconds: 5,
+      giveUpAfterS: size.quietWaitS,
+      progress: log,
+    });
+    byRate[String(rate)] = { ...(await httpLoad(url, rate)), cpusBefore };
     log(`  ${rate} req/s: ${JSON.stringify(byRate[String(rate)])}`);
   }
   return byRate;
