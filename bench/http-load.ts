@@ -79,22 +79,22 @@ await new Promise<void>((resolve) => {
 });
 agent.destroy();
 if (unanswered) process.stderr.write(`  ${unanswered} requests unanswered after the ${graceSeconds} s grace period\n`);
-console.log(
-  JSON.stringify({
-    benchmark: 'http-latency-ms',
-    url: target.origin,
-    rate,
-    seconds,
-    statuses: Object.fromEntries(statuses),
-    // Requests still unanswered when the grace period ran out count with the time they had waited then,
-    // so the percentiles are lower bounds when this is not 0.
-    ...(unanswered ? { unanswered } : {}),
-    ...summarize(
-      unanswered
-        ? [...latencies, ...Array<number>(unanswered).fill(performance.now() - start - warmupSeconds * 1000)]
-        : latencies,
-    ),
-    ...(byServer.local.length ? { local: summarize(byServer.local) } : {}),
-    ...(byServer.forwarded.length ? { forwarded: summarize(byServer.forwarded) } : {}),
-  }),
-);
+const result = JSON.stringify({
+  benchmark: 'http-latency-ms',
+  url: target.origin,
+  rate,
+  seconds,
+  statuses: Object.fromEntries(statuses),
+  // Requests still unanswered when the grace period ran out count with the time they had waited then,
+  // so the percentiles are lower bounds when this is not 0.
+  ...(unanswered ? { unanswered } : {}),
+  ...summarize(
+    unanswered
+      ? [...latencies, ...Array<number>(unanswered).fill(performance.now() - start - warmupSeconds * 1000)]
+      : latencies,
+  ),
+  ...(byServer.local.length ? { local: summarize(byServer.local) } : {}),
+  ...(byServer.forwarded.length ? { forwarded: summarize(byServer.forwarded) } : {}),
+});
+// Exit at once: requests still queued in the agent would otherwise go on being sent for minutes.
+process.stdout.write(`${result}\n`, () => process.exit(0));
