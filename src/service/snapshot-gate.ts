@@ -21,6 +21,8 @@ export interface GatePositions {
   endOffsets(topic: string): Promise<Map<number, bigint>>;
   /** The group's committed offset per partition. */
   committedOffsets(topic: string): Promise<Map<number, bigint>>;
+  /** Number of partitions of a topic. */
+  partitions(topic: string): Promise<number>;
 }
 
 export interface SnapshotGateOptions {
@@ -39,8 +41,11 @@ interface Stage {
   topic: string;
   /** Offsets the group has to reach, per partition. */
   targets: Map<number, bigint>;
-  /** Written only in transactions (a repartition topic): the target offset is a transaction marker's. */
-  transactional: boolean;
+  /**
+   * Offsets at the end of each partition that may be transaction markers, which a consumer skips and never
+   * commits past: 0 for a CDC topic, and for a repartition topic one per task writing to it.
+   */
+  trailingMarkers: bigint;
 }
 
 export class SnapshotGate {
@@ -86,7 +91,7 @@ export class SnapshotGate {
     try {
       if (!this.snapshotDone) {
         if (!(await this.options.positions.snapshotFinished())) return;
-        for (const topic of this.options.cdcTopics) if (!this.stages.has(topic)) await this.open(topic, false);
+        for (const topic of this.options.cdcTopics) if (!this.stages.has(topic)) await this.open(topic, 0n);
         this.snapshotDone = true;
       }
       await this.advance();
@@ -109,7 +114,7 @@ export class SnapshotGate {
         progressed = true;
       }
       for (const topic of this.readyToOpen()) {
-        await this.open(topic, true);
+        await this.open(topic, await this.writerTasks(topic));
         progressed = true;
       }
     }
@@ -136,24 +141,35 @@ export class SnapshotGate {
     );
   }
 
-  private async open(topic: string, transactional: boolean): Promise<void> {
-    this.stages.set(topic, { topic, targets: await this.options.positions.endOffsets(topic), transactional });
+  private async open(topic: string, trailingMarkers: bigint): Promise<void> {
+    this.stages.set(topic, { topic, targets: await this.options.positions.endOffsets(topic), trailingMarkers });
+  }
+
+  /** Tasks writing to a repartition topic: each has its own producer, so its own transaction markers. */
+  private async writerTasks(topic: string): Promise<bigint> {
+    let tasks = 0;
+    for (const sub of this.options.subtopologies)
+      if (sub.sinkTopics.includes(topic)) tasks += await this.options.positions.partitions(sub.sources[0]!.topic);
+    return BigInt(tasks);
   }
 
   /**
    * Every record before the target is processed. In a topic written only in
-   * transactions, the last stable offset follows a transaction marker, which
-   * a consumer skips and never "processes": there the committed offset stops
-   * one short of the target. (An aborted transaction is not the end either:
-   * the task that failed redoes the same input, which writes the same keys to
-   * the same partitions and commits.)
+   * transactions, the last stable offset follows transaction markers, which a
+   * consumer skips and never "processes": after the last record come at most
+   * one marker per writing task (the transactions of concurrent writers end
+   * one after the other), so the committed offset may stop that many short.
+   * Where fewer markers end a partition, up to that many of its last records
+   * may still be in flight when the gate opens: readiness is exact to within
+   * a commit interval. (An aborted transaction is not the end either: the
+   * task that failed redoes the same input, which writes the same keys to the
+   * same partitions and commits.)
    */
   private async caughtUp(stage: Stage): Promise<boolean> {
     const committed = await this.options.positions.committedOffsets(stage.topic);
-    const marker = stage.transactional ? 1n : 0n;
     let left = 0n;
     for (const [partition, end] of stage.targets) {
-      const behind = end - marker - (committed.get(partition) ?? 0n);
+      const behind = end - stage.trailingMarkers - (committed.get(partition) ?? 0n);
       if (end > 0n && behind > 0n) left += behind;
     }
     this.remaining.set(stage.topic, left);
@@ -179,5 +195,6 @@ export function kafkaGatePositions(options: {
     },
     endOffsets: (topic) => endOffsets(options.admin, topic),
     committedOffsets: (topic) => committedOffsets(options.admin, options.groupId, topic),
+    partitions: async (topic) => (await endOffsets(options.admin, topic)).size,
   };
 }
