@@ -9,7 +9,7 @@
  * have been processed yet.
  */
 import type { Admin } from 'kafkajs';
-import { committedOffsets, endOffsets } from '../kafka/admin.js';
+import { committedOffsets, endOffsets, partitionCounts } from '../kafka/admin.js';
 import type { SubTopology } from '../processor/compile.js';
 import type { Logger } from '../util/logger.js';
 
@@ -33,8 +33,6 @@ export interface SnapshotGateOptions {
   subtopologies: readonly Pick<SubTopology, 'sources' | 'sinkTopics'>[];
   positions: GatePositions;
   logger: Logger;
-  /** How often to check, in ms (default 1000). */
-  intervalMs?: number;
 }
 
 interface Stage {
@@ -57,11 +55,21 @@ export class SnapshotGate {
   private remaining = new Map<string, bigint>();
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  /** Sub-topologies writing each topic. */
+  private readonly writers = new Map<string, Array<Pick<SubTopology, 'sources'>>>();
+  /** Repartition topics: the stages after the CDC topics. */
+  private readonly repartitionTopics: Set<string>;
 
-  constructor(private readonly options: SnapshotGateOptions) {}
+  constructor(private readonly options: SnapshotGateOptions) {
+    for (const sub of options.subtopologies)
+      for (const topic of sub.sinkTopics) this.writers.set(topic, [...(this.writers.get(topic) ?? []), sub]);
+    this.repartitionTopics = new Set(
+      options.subtopologies.flatMap((s) => s.sources.filter((x) => x.internal).map((x) => x.topic)),
+    );
+  }
 
   start(): void {
-    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? 1000);
+    this.timer = setInterval(() => void this.check(), 1000);
     this.timer.unref();
     void this.check();
   }
@@ -127,17 +135,11 @@ export class SnapshotGate {
 
   /** Repartition topics not yet opened whose every writer has processed all its input. */
   private readyToOpen(): string[] {
-    const writers = new Map<string, Array<Pick<SubTopology, 'sources'>>>();
-    for (const sub of this.options.subtopologies)
-      for (const topic of sub.sinkTopics) writers.set(topic, [...(writers.get(topic) ?? []), sub]);
-    const internal = new Set(
-      this.options.subtopologies.flatMap((s) => s.sources.filter((x) => x.internal).map((x) => x.topic)),
-    );
-    return [...internal].filter(
+    return [...this.repartitionTopics].filter(
       (topic) =>
         !this.done.has(topic) &&
         !this.stages.has(topic) &&
-        (writers.get(topic) ?? []).every((sub) => sub.sources.every((source) => this.done.has(source.topic))),
+        (this.writers.get(topic) ?? []).every((sub) => sub.sources.every((source) => this.done.has(source.topic))),
     );
   }
 
@@ -148,8 +150,8 @@ export class SnapshotGate {
   /** Tasks writing to a repartition topic: each has its own producer, so its own transaction markers. */
   private async writerTasks(topic: string): Promise<bigint> {
     let tasks = 0;
-    for (const sub of this.options.subtopologies)
-      if (sub.sinkTopics.includes(topic)) tasks += await this.options.positions.partitions(sub.sources[0]!.topic);
+    for (const sub of this.writers.get(topic) ?? [])
+      tasks += await this.options.positions.partitions(sub.sources[0]!.topic);
     return BigInt(tasks);
   }
 
@@ -195,6 +197,6 @@ export function kafkaGatePositions(options: {
     },
     endOffsets: (topic) => endOffsets(options.admin, topic),
     committedOffsets: (topic) => committedOffsets(options.admin, options.groupId, topic),
-    partitions: async (topic) => (await endOffsets(options.admin, topic)).size,
+    partitions: async (topic) => (await partitionCounts(options.admin, [topic])).get(topic) ?? 0,
   };
 }
