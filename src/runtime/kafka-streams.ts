@@ -48,7 +48,7 @@ export interface KafkaStreamsOptions {
 
 export class KafkaStreams {
   readonly topology: CompiledTopology;
-  readonly config: StreamsConfig;
+  config: StreamsConfig;
   readonly metrics: StreamsMetrics;
   state: StreamsState = 'created';
   private readonly log: Logger;
@@ -77,6 +77,12 @@ export class KafkaStreams {
     this.topology = compileTopology(graph, this.config.applicationId);
     this.log = (options.logger ?? createLogger()).child({ component: 'streams', app: this.config.applicationId });
     this.metrics = createStreamsMetrics(options.registry ?? new Registry());
+  }
+
+  /** Sets the endpoint advertised to the group (e.g. once the HTTP port is known); only before start. */
+  advertise(endpoint: string): void {
+    if (this.state !== 'created') throw new Error('the endpoint can only be changed before start');
+    this.config = streamsConfig({ ...this.config, endpoint });
   }
 
   async start(): Promise<void> {

@@ -5,6 +5,7 @@
  * topic without running the topology.
  */
 import type { Kafka } from 'kafkajs';
+import type { Consumer } from '../kafka/client.js';
 import { endOffsets } from '../kafka/admin.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import type { BatchEntry } from '../state/backend.js';
@@ -17,8 +18,8 @@ const OFFSET = Buffer.from('o\0');
 export interface TopicReplicaOptions {
   kafka: Kafka;
   topic: string;
-  /** A group of its own: this replica reads every partition. */
-  groupId: string;
+  /** A group of its own: this replica reads every partition. Read when the replica starts. */
+  groupId: () => string;
   directory: string;
   logger: Logger;
   /** Turns a record's value into the bytes to keep. May throw `needsPreparation` errors (see prepare). */
@@ -31,15 +32,19 @@ export class TopicReplica {
   private backend!: LevelDbBackend;
   private partitions = 0;
   private readonly caughtUp = new Set<number>();
-  private readonly consumer;
+  private consumer!: Consumer;
   private readonly log: Logger;
 
   constructor(private readonly options: TopicReplicaOptions) {
-    this.consumer = options.kafka.consumer({ groupId: options.groupId, readUncommitted: false, maxWaitTimeInMs: 50 });
     this.log = options.logger.child({ component: 'replica', topic: options.topic });
   }
 
   async start(): Promise<void> {
+    this.consumer = this.options.kafka.consumer({
+      groupId: this.options.groupId(),
+      readUncommitted: false,
+      maxWaitTimeInMs: 50,
+    });
     this.backend = await LevelDbBackend.open(this.options.directory);
     const admin = this.options.kafka.admin();
     await admin.connect();
@@ -100,7 +105,7 @@ export class TopicReplica {
   }
 
   async stop(): Promise<void> {
-    await this.consumer.disconnect().catch(() => undefined);
+    await this.consumer?.disconnect().catch(() => undefined);
     await this.backend?.close();
   }
 

@@ -190,7 +190,8 @@ export function loadConfig(
 
   const host = raw('host') ?? '';
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) problems.push(`${where('host')} must be a host name or address, got "${host}"`);
-  const port = integer('port', 1, 65535);
+  const port = integer('port', 0, 65535);
+  // Port 0: the OS picks a free port; the endpoint is advertised once it is known (after listening).
   const advertisedEndpoint = raw('advertisedEndpoint') ?? `${host}:${port}`;
   if (!hostPort.test(advertisedEndpoint))
     problems.push(`${where('advertisedEndpoint')} must be host:port, got "${advertisedEndpoint}"`);

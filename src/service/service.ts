@@ -52,6 +52,20 @@ function metricsRegistry(): Registry {
   return registry;
 }
 
+/**
+ * With --port 0 the OS chose the port: the config (and the endpoint advertised to the group, unless
+ * one was given) takes the port the server is listening on.
+ */
+function withBoundPort(config: ServiceConfig, server: FastifyInstance): ServiceConfig {
+  if (config.port !== 0) return config;
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const advertisedEndpoint = config.advertisedEndpoint.endsWith(':0')
+    ? `${config.advertisedEndpoint.slice(0, -2)}:${port}`
+    : config.advertisedEndpoint;
+  return { ...config, port, advertisedEndpoint };
+}
+
 export async function startService(config: ServiceConfig, logger: Logger): Promise<RunningService> {
   const registry = metricsRegistry();
   const streams = new KafkaStreams(topologyFor(config), streamsSettings(config), {
@@ -60,14 +74,11 @@ export async function startService(config: ServiceConfig, logger: Logger): Promi
     sinkTopicConfigs: { [config.outputTopic]: { 'cleanup.policy': 'compact' } },
   });
   let gate: SnapshotGate | undefined;
-  const source = new StreamsViewSource(
-    streams,
-    VIEW_STORE,
-    config.advertisedEndpoint,
-    () => gate?.status() ?? { ready: true },
-  );
+  const source = new StreamsViewSource(streams, VIEW_STORE, () => gate?.status() ?? { ready: true });
   const server = await buildServer({ source, registry, corsOrigins: config.corsOrigins });
   await server.listen({ host: config.host, port: config.port });
+  config = withBoundPort(config, server);
+  streams.advertise(config.advertisedEndpoint);
   const admin = createKafka({ brokers: config.brokers, clientId: `${config.applicationId}-gate`, logger }).admin();
   try {
     await streams.start();
@@ -111,7 +122,8 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
   const replica = new TopicReplica({
     kafka: createKafka({ brokers: config.brokers, clientId: `${config.applicationId}-replica`, logger }),
     topic: config.outputTopic,
-    groupId: `${config.applicationId}-replica-${config.advertisedEndpoint.replace(/[^A-Za-z0-9]/g, '_')}`,
+    // Read when the replica starts, after listening: with --port 0 the endpoint is known only then.
+    groupId: () => `${config.applicationId}-replica-${config.advertisedEndpoint.replace(/[^A-Za-z0-9]/g, '_')}`,
     directory: join(config.stateDir, `${config.applicationId}-replica`),
     logger,
     convert: (value) => viewSerde.serialize({ ...avro.deserialize(value) }),
@@ -121,12 +133,11 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
       return true;
     },
   });
-  const server = await buildServer({
-    source: new ReplicaViewSource(replica, config.advertisedEndpoint),
-    registry,
-    corsOrigins: config.corsOrigins,
-  });
+  const source = new ReplicaViewSource(replica, config.advertisedEndpoint);
+  const server = await buildServer({ source, registry, corsOrigins: config.corsOrigins });
   await server.listen({ host: config.host, port: config.port });
+  config = withBoundPort(config, server);
+  source.endpoint = config.advertisedEndpoint;
   try {
     await replica.start();
   } catch (error) {

@@ -5,7 +5,8 @@ import type { Lookup, ViewSource } from './view-source.js';
 export class ReplicaViewSource implements ViewSource {
   constructor(
     private readonly replica: TopicReplica,
-    readonly endpoint: string,
+    /** Set once the server listens (with port 0 the port is known only then). */
+    public endpoint: string,
   ) {}
 
   lookup(key: Buffer): Lookup {

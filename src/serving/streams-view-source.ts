@@ -6,10 +6,13 @@ export class StreamsViewSource implements ViewSource {
   constructor(
     private readonly streams: KafkaStreams,
     private readonly storeName: string,
-    readonly endpoint: string,
     /** Extra readiness condition (e.g. the initial CDC snapshot applied). */
     private readonly gate: () => { ready: boolean; reason?: string } = () => ({ ready: true }),
   ) {}
+
+  get endpoint(): string {
+    return this.streams.config.endpoint;
+  }
 
   lookup(key: Buffer): Lookup {
     const meta = this.streams.keyMetadata(this.storeName, key);
