@@ -21,11 +21,17 @@ export interface ReadRecord {
   offset: bigint;
 }
 
+/** Thrown when a read is given up because `abandoned()` turned true. */
+export class ReadAbandonedError extends Error {
+  override name = 'ReadAbandonedError';
+}
+
 export async function readPartitions(
   kafka: Kafka,
   groupId: string,
   ranges: readonly PartitionRange[],
   onRecords: (range: PartitionRange, records: ReadRecord[]) => Promise<void>,
+  abandoned: () => boolean = () => false,
 ): Promise<void> {
   const pending = ranges.filter((r) => r.from < r.to);
   if (pending.length === 0) return;
@@ -45,6 +51,9 @@ export async function readPartitions(
     finish = resolve;
     fail = reject;
   });
+  const watch = setInterval(() => {
+    if (abandoned()) fail(new ReadAbandonedError('the read was given up'));
+  }, 100);
   const advance = (key: string, next: bigint) => {
     if (next > (position.get(key) ?? 0n)) position.set(key, next);
     if ([...byKey].every(([k, r]) => (position.get(k) ?? 0n) >= r.to)) finish();
@@ -70,7 +79,7 @@ export async function readPartitions(
       eachBatch: async ({ batch }) => {
         const key = `${batch.topic}:${batch.partition}`;
         const range = byKey.get(key);
-        if (!range) return;
+        if (!range || abandoned()) return;
         const records = batch.messages
           .map((m) => ({ key: m.key, value: m.value, offset: BigInt(m.offset) }))
           .filter((m) => m.offset >= range.from && m.offset < range.to);
@@ -80,6 +89,7 @@ export async function readPartitions(
     });
     await done;
   } finally {
+    clearInterval(watch);
     await consumer.disconnect().catch(() => undefined);
     const admin = kafka.admin();
     await admin.connect();

@@ -1,8 +1,11 @@
 /**
  * A task's transactional producer: each commit writes the task's output and
- * its consumed offsets in one Kafka transaction. Creating it fences any older
- * producer with the same transactional id (a zombie owner of the task) and
- * aborts that producer's open transaction.
+ * its consumed offsets in one Kafka transaction. Connecting fences any older
+ * producer with the same transactional id (a zombie owner of the task): the
+ * broker aborts that producer's open transaction, or finishes the commit it
+ * had already begun, before `connect` returns; after that the old producer
+ * can commit nothing more. So a task reads its changelog ends and committed
+ * offsets only after `connect`.
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { OutgoingRecord } from '../processor/types.js';
@@ -22,20 +25,28 @@ export class TransactionalWriter {
   constructor(kafka: Kafka, transactionalId: string, transactionTimeoutMs = 60_000) {
     this.producer = kafka.producer({
       transactionalId,
-      idempotent: true,
+      // Not `idempotent`: in kafkajs that only makes `connect` fetch a second, non-transactional
+      // producer id. Transactions are idempotent anyway.
       maxInFlightRequests: 1,
       transactionTimeout: transactionTimeoutMs,
       allowAutoTopicCreation: false,
       // Partitions are always chosen by the engine; this only silences kafkajs' migration warning.
       createPartitioner: Partitioners.DefaultPartitioner,
-      // kafkajs warns that a bounded retry count weakens idempotence; the transaction timeout bounds it instead.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 1000 },
+      // Bounded: a commit that cannot finish (e.g. the broker is down) fails within seconds, and
+      // the task is closed and reopened; its transaction is aborted then, so nothing is duplicated.
+      retry: { retries: 6, initialRetryTime: 50, maxRetryTime: 2000 },
     });
   }
 
-  /** Connects and fences older producers of the same id. */
+  /**
+   * Connects and fences older producers of the same transactional id. kafkajs sends
+   * InitProducerId with the transactional id only when the first transaction begins, so one is
+   * begun and ended here (with nothing in it, ending it sends nothing to the broker).
+   */
   async connect(): Promise<void> {
     await this.producer.connect();
+    const transaction = await this.producer.transaction();
+    await transaction.abort();
   }
 
   /**
@@ -136,13 +147,35 @@ function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: nu
   if (chunk.length > 0) yield chunk;
 }
 
-function isConcurrentTransactions(error: unknown): boolean {
+/** The Kafka error types in an error and the errors it wraps (kafkajs nests them in `cause` or `originalError`). */
+function errorTypes(error: unknown): string[] {
+  const types: string[] = [];
   for (
     let e: unknown = error;
-    e instanceof Error;
+    e instanceof Error && types.length < 10;
     e = (e as Error & { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError
   ) {
-    if ((e as { type?: string }).type === 'CONCURRENT_TRANSACTIONS') return true;
+    const type = (e as { type?: string }).type;
+    if (type) types.push(type);
   }
-  return /concurrent operation on the same transaction/i.test(String((error as Error)?.message));
+  return types;
+}
+
+function isConcurrentTransactions(error: unknown): boolean {
+  return (
+    errorTypes(error).includes('CONCURRENT_TRANSACTIONS') ||
+    /concurrent operation on the same transaction/i.test(String((error as Error)?.message))
+  );
+}
+
+/** Errors that mean another producer with the same transactional id has taken over (or the broker dropped ours). */
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/**
+ * True when a commit failed because the task's producer was fenced: another instance opened the
+ * task (Kafka Streams' TaskMigratedException). The task must not be reopened here until a new
+ * assignment says it is ours; reopening would fence the rightful owner in turn.
+ */
+export function isFencedError(error: unknown): boolean {
+  return errorTypes(error).some((type) => FENCED.has(type)) || /fenced/i.test(String((error as Error)?.message));
 }

@@ -16,12 +16,13 @@ import type { TopologyGraph } from '../dsl/graph.js';
 import type { Serde } from '../serdes/serde.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
 import { createLogger, type Logger } from '../util/logger.js';
-import { decodeMemberInfo, taskAssignor, tasksOfAssignment, type TaskRef } from './assignor.js';
+import { decodeMemberInfo, taskAssignor, tasksOfAssignment } from './assignor.js';
 import { streamsConfig, type StreamsConfig, type StreamsSettings } from './config.js';
 import { prepareTopics, type TopicLayout } from './internal-topics.js';
 import { createStreamsMetrics, type StreamsMetrics } from './metrics.js';
 import { RestoreProgress } from './restore-progress.js';
 import { StreamTask, type TaskDeps } from './stream-task.js';
+import { TaskManager } from './task-manager.js';
 import { taskIdOf } from './task-core.js';
 
 export type StreamsState = 'created' | 'starting' | 'rebalancing' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -56,15 +57,13 @@ export class KafkaStreams {
   private admin!: Admin;
   private consumer!: Consumer;
   private layout!: TopicLayout;
-  private readonly tasks = new Map<string, StreamTask>();
-  private readonly taskByInput = new Map<string, StreamTask>();
+  private tasks!: TaskManager<StreamTask>;
   /** Owner endpoint of every task in the group, from the last rebalance. */
   private owners = new Map<string, string>();
-  /** Tasks assigned to this instance by the last rebalance. */
-  private assigned: TaskRef[] = [];
-  private assignmentWork: Promise<void> = Promise.resolve();
-  private generation = 0;
-  private commitTimer: NodeJS.Timeout | undefined;
+  /** Group joins seen so far (each brings an assignment). */
+  private joins = 0;
+  private rejoinTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
   private readonly cleanupTimers = new Map<string, NodeJS.Timeout>();
 
@@ -99,62 +98,77 @@ export class KafkaStreams {
     );
     this.layout = layout;
     if (created.length) this.log.info('created topics', { topics: created });
+    this.tasks = new TaskManager<StreamTask>({
+      openTask: (ref) => StreamTask.open(this.taskDeps(), this.topology.subtopologies[ref.subtopology]!, ref.partition),
+      restore: (tasks, abandoned) => this.restore(tasks, abandoned),
+      input: {
+        // A consumer between a crash and its restart has no partitions: nothing to pause then.
+        pause: (topic, partition) =>
+          ignoreMissingGroup(() => this.consumer.pause([{ topic, partitions: [partition] }])),
+        resume: (topic, partition) => this.consumer.resume([{ topic, partitions: [partition] }]),
+        seek: (topic, partition, offset) => this.consumer.seek({ topic, partition, offset: offset.toString() }),
+      },
+      requestRejoin: () => this.requestRejoin(),
+      inputTopicsOf: (ref) => this.topology.subtopologies[ref.subtopology]!.sources.map((s) => s.topic),
+      logger: this.log,
+      metrics: this.metrics,
+      commitCheckMs: Math.max(5, Math.floor(this.config.commitIntervalMs / 2)),
+      recordsPerTurn: this.config.recordsPerTurn,
+    });
 
     this.consumer = this.kafka.consumer({
       groupId: this.config.applicationId,
       readUncommitted: false,
       maxWaitTimeInMs: this.config.fetchMaxWaitMs,
       sessionTimeout: this.config.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5)),
+      heartbeatInterval: this.heartbeatIntervalMs,
       rebalanceTimeout: 60_000,
       allowAutoTopicCreation: false,
       partitionAssigners: [
-        taskAssignor(this.topology, () => ({ endpoint: this.config.endpoint, tasks: [...this.tasks.keys()] })),
+        taskAssignor(this.topology, () => ({
+          endpoint: this.config.endpoint,
+          tasks: this.tasks.openTasks.map((t) => t.id),
+        })),
       ],
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) =>
+      this.onAssignment(payload.memberAssignment, payload.memberId),
+    );
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       this.metrics.consumerLag.set(
         { topic: payload.topic, partition: String(payload.partition) },
         Number(payload.offsetLag),
       );
-      if (payload.offsetLag === '0')
-        this.taskByInput.get(`${payload.topic}:${payload.partition}`)?.markNoLag(payload.topic);
+      if (payload.offsetLag === '0') this.tasks.markNoLag(payload.topic, payload.partition);
     });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (this.state === 'stopping' || this.state === 'stopped') return;
       this.log.error('consumer crashed', { error: payload.error, restart: payload.restart });
-      if (!payload.restart) this.state = 'failed';
+      if (!payload.restart) this.restartConsumer();
     });
     await this.consumer.connect();
     const topics = [...new Set(this.topology.subtopologies.flatMap((s) => s.sources.map((src) => src.topic)))];
     await this.consumer.subscribe({ topics, fromBeginning: true });
     this.state = 'rebalancing';
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.processBatch(payload),
-    });
-    this.commitTimer = setInterval(
-      () => this.commitDueTasks(),
-      Math.max(5, Math.floor(this.config.commitIntervalMs / 2)),
-    );
+    await this.runConsumer();
+    this.sizeTimer = setInterval(() => void this.measureStores(), 30_000);
+    this.sizeTimer.unref();
     this.log.info('started', { endpoint: this.config.endpoint, subtopologies: this.topology.subtopologies.length });
   }
 
-  /** Finishes the batch in progress, commits every task, closes the stores and leaves the group. */
+  /**
+   * Stops processing, commits and closes every task, and only then leaves the group: had it left
+   * first, the tasks' new owners could read the committed offsets before the final commits.
+   */
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
-    clearInterval(this.commitTimer);
+    clearTimeout(this.rejoinTimer);
+    clearTimeout(this.restartTimer);
     clearInterval(this.sizeTimer);
     for (const timer of this.cleanupTimers.values()) clearTimeout(timer);
-    await this.consumer?.stop().catch((error) => this.log.warn('stopping the consumer failed', { error }));
-    await this.assignmentWork.catch(() => undefined);
-    await Promise.all([...this.tasks.values()].map((t) => t.close({ commit: true })));
-    this.tasks.clear();
-    this.taskByInput.clear();
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.tasks?.shutdown();
+    await this.consumer?.disconnect().catch((error) => this.log.warn('leaving the group failed', { error }));
     await this.admin?.disconnect().catch(() => undefined);
     this.state = 'stopped';
     this.log.info('stopped');
@@ -162,7 +176,7 @@ export class KafkaStreams {
 
   /** True when every assigned task is restored and running. */
   get ready(): boolean {
-    return this.state === 'running' && this.assigned.every((ref) => this.tasks.get(ref.id)?.status === 'running');
+    return this.state === 'running' && this.tasks.allRunning;
   }
 
   /** Where a store's key lives. */
@@ -171,10 +185,14 @@ export class KafkaStreams {
     if (!sub) throw new Error(`no store named ${storeName}`);
     const partition = partitionForKey(key, this.layout.subtopologyPartitions.get(sub.id)!);
     const taskId = taskIdOf(sub.id, partition);
-    const task = this.tasks.get(taskId);
-    // A failed task is reopened and restored: its keys answer as restoring meanwhile.
+    const task = this.tasks.task(taskId);
+    // A task assigned here but not open (failed, being reopened) answers as restoring meanwhile.
     const status =
-      task && task.status !== 'closed' ? (task.status === 'failed' ? 'restoring' : task.status) : undefined;
+      task?.status === 'running' || task?.status === 'restoring'
+        ? task.status
+        : this.tasks.assignedTasks.some((ref) => ref.id === taskId)
+          ? 'restoring'
+          : undefined;
     return {
       partition,
       taskId,
@@ -188,7 +206,7 @@ export class KafkaStreams {
   /** A committed row of a local, running task; undefined when the row does not exist. */
   getLocal(storeName: string, key: Buffer): Buffer | undefined {
     const { taskId } = this.keyMetadata(storeName, key);
-    const task = this.tasks.get(taskId);
+    const task = this.tasks.task(taskId);
     if (!task || task.status !== 'running') throw new Error(`task ${taskId} is not running here`);
     return task.readCommitted(storeName, key);
   }
@@ -196,6 +214,34 @@ export class KafkaStreams {
   /** host:port of every instance in the group, from the last rebalance. */
   get members(): string[] {
     return [...new Set(this.owners.values())];
+  }
+
+  private get heartbeatIntervalMs(): number {
+    return Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5));
+  }
+
+  private async runConsumer(): Promise<void> {
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) =>
+        this.tasks.process({
+          topic: batch.topic,
+          partition: batch.partition,
+          records: batch.messages.map((message) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            timestamp: Number(message.timestamp),
+            key: message.key,
+            value: message.value,
+          })),
+          stillValid: () => isRunning() && !isStale(),
+          resolve: resolveOffset,
+          heartbeat,
+        }),
+    });
   }
 
   private taskDeps(): TaskDeps {
@@ -210,86 +256,70 @@ export class KafkaStreams {
     };
   }
 
-  private onAssignment(memberAssignment: Record<string, number[]>): void {
+  private onAssignment(memberAssignment: Record<string, number[]>, memberId: string): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
     this.metrics.rebalances.inc();
-    const generation = ++this.generation;
-    this.state = 'rebalancing';
-    this.assigned = tasksOfAssignment(this.topology, memberAssignment);
-    // Pause the input of tasks that still have to be opened and restored; they resume once running.
-    for (const ref of this.assigned) {
-      if (this.tasks.get(ref.id)?.status === 'running') continue;
-      for (const source of this.topology.subtopologies[ref.subtopology]!.sources) {
-        this.consumer.pause([{ topic: source.topic, partitions: [ref.partition] }]);
-      }
-    }
-    this.log.info('assignment received', { generation, tasks: this.assigned.map((t) => t.id) });
-    this.scheduleAssignment(generation);
+    const generation = ++this.joins;
+    const assigned = tasksOfAssignment(this.topology, memberAssignment);
+    this.log.info('assignment received', { generation, tasks: assigned.map((t) => t.id) });
+    for (const ref of assigned) clearTimeout(this.cleanupTimers.get(ref.id));
+    const before = new Set(this.tasks.openTasks.map((t) => t.id));
+    this.tasks.handleAssignment(assigned, memberId);
+    for (const id of before) if (!assigned.some((ref) => ref.id === id)) this.scheduleCleanup(id);
+    this.state = 'running';
     void this.refreshOwners(generation);
   }
 
-  /** Applies the assignment after the work queued before it; on failure, tries again a second later. */
-  private scheduleAssignment(generation: number, attempt = 1): void {
-    this.assignmentWork = this.assignmentWork
-      .then(() => this.applyAssignment(generation))
-      .catch((error) => {
-        if (generation !== this.generation || this.state === 'stopping') return;
-        this.log.warn('applying the assignment failed; retrying', { error, attempt });
-        setTimeout(() => this.scheduleAssignment(generation, attempt + 1), Math.min(10_000, 500 * attempt)).unref();
-      });
+  /**
+   * A task was taken over by another instance, so the group has moved on or is about to. If no
+   * new assignment arrives by itself within a few heartbeats, leave and rejoin the group to get one.
+   */
+  private requestRejoin(): void {
+    if (this.rejoinTimer || this.state === 'stopping' || this.state === 'stopped') return;
+    const joinsBefore = this.joins;
+    this.rejoinTimer = setTimeout(() => {
+      this.rejoinTimer = undefined;
+      if (this.joins !== joinsBefore || this.state === 'stopping' || this.state === 'stopped') return;
+      this.log.info('no new assignment came after a task was taken over; rejoining the group');
+      this.consumer
+        .stop()
+        .then(() => this.runConsumer())
+        .catch((error) => {
+          this.log.warn('rejoining the group failed; restarting the consumer', { error });
+          this.restartConsumer();
+        });
+    }, 3 * this.heartbeatIntervalMs);
+    this.rejoinTimer.unref();
   }
 
-  private async applyAssignment(generation: number): Promise<void> {
-    if (generation !== this.generation || this.state === 'stopping') return;
-    const wanted = new Set(this.assigned.map((t) => t.id));
-    for (const [id, task] of this.tasks) {
-      if (!wanted.has(id)) {
-        await task.close({ commit: true });
-        this.forgetTask(task);
-        this.scheduleCleanup(id);
-      }
-    }
-    const fresh = this.assigned.filter((ref) => !this.tasks.has(ref.id));
-    await this.openAndRestore(fresh);
-    if (generation === this.generation && this.state === 'rebalancing') {
-      this.state = 'running';
-      this.updateTaskGauge();
-    }
-  }
-
-  private async openAndRestore(refs: TaskRef[]): Promise<void> {
-    if (refs.length === 0) return;
-    const opened: StreamTask[] = [];
-    try {
-      await this.openRestoreStart(refs, opened);
-    } catch (error) {
-      // Leave nothing half-open: the retry opens these tasks again from their committed state.
-      for (const task of opened) {
-        if (task.status !== 'running') {
-          await task.close({ commit: false }).catch(() => undefined);
-          this.forgetTask(task);
-        }
-      }
-      throw error;
-    }
-  }
-
-  private async openRestoreStart(refs: TaskRef[], opened: StreamTask[]): Promise<void> {
-    await Promise.all(
-      refs.map(async (ref) =>
-        opened.push(
-          await StreamTask.open(this.taskDeps(), this.topology.subtopologies[ref.subtopology]!, ref.partition),
-        ),
-      ),
+  /**
+   * The consumer crashed and kafkajs will not restart it: every task is given up (others may get
+   * them meanwhile), and the consumer joins the group again after a pause.
+   */
+  private restartConsumer(attempt = 1): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.tasks.loseAll();
+    this.state = 'rebalancing';
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(
+      () => {
+        this.consumer
+          .connect()
+          .then(() => this.runConsumer())
+          .catch((error) => {
+            this.log.warn('restarting the consumer failed; retrying', { error, attempt });
+            this.restartConsumer(attempt + 1);
+          });
+      },
+      Math.min(10_000, 1000 * attempt),
     );
-    for (const task of opened) {
-      clearTimeout(this.cleanupTimers.get(task.id));
-      this.tasks.set(task.id, task);
-      for (const topic of task.inputTopics) this.taskByInput.set(`${topic}:${task.partition}`, task);
-    }
-    this.updateTaskGauge();
+    this.restartTimer.unref();
+  }
 
+  /** Reads the tasks' changelogs from their checkpoints into their stores, in one reader. */
+  private async restore(tasks: readonly StreamTask[], abandoned: () => boolean): Promise<void> {
     const ranges: Array<{ task: StreamTask; range: PartitionRange }> = [];
-    for (const task of opened) for (const range of await task.restoreRanges()) ranges.push({ task, range });
+    for (const task of tasks) for (const range of await task.restoreRanges()) ranges.push({ task, range });
     const progress = new RestoreProgress(
       this.log,
       this.metrics,
@@ -305,96 +335,10 @@ export class KafkaStreams {
         progress.restored(records.length);
         await yieldToEventLoop();
       },
+      abandoned,
     );
     for (const { task, range } of ranges) await task.finishRestore(range);
     progress.done();
-
-    for (const task of opened) {
-      const offsets = await task.start();
-      for (const [topic, offset] of offsets) {
-        this.consumer.seek({ topic, partition: task.partition, offset: offset.toString() });
-        this.consumer.resume([{ topic, partitions: [task.partition] }]);
-      }
-    }
-    this.updateTaskGauge();
-  }
-
-  private async processBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const task = this.taskByInput.get(`${batch.topic}:${batch.partition}`);
-    if (!task || task.status !== 'running') {
-      this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
-      return;
-    }
-    let sinceYield = 0;
-    for (const message of batch.messages) {
-      if (!isRunning() || isStale() || task.status !== 'running') return;
-      task.process({
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: message.offset,
-        timestamp: Number(message.timestamp),
-        key: message.key,
-        value: message.value,
-      });
-      resolveOffset(message.offset);
-      if (++sinceYield >= this.config.recordsPerTurn) {
-        sinceYield = 0;
-        await this.commitInBackground(task);
-        await heartbeat();
-        await yieldToEventLoop();
-      }
-    }
-    await this.commitInBackground(task);
-  }
-
-  /**
-   * Starts a due commit without waiting for it: the task goes on processing
-   * while its transaction is in flight. Only when a whole commit's worth of
-   * records waits behind it does processing wait.
-   */
-  private async commitInBackground(task: StreamTask): Promise<void> {
-    if (task.commitDue) void this.commitTask(task);
-    else if (task.commitBacklogged) await task.commitSettled();
-  }
-
-  private commitDueTasks(): void {
-    for (const task of this.tasks.values()) if (task.commitDue) void this.commitTask(task);
-  }
-
-  private async commitTask(task: StreamTask): Promise<void> {
-    try {
-      await task.commit();
-    } catch (error) {
-      await this.recoverTask(task, error);
-    }
-  }
-
-  /**
-   * A failed commit leaves the task's state uncertain: drop its uncommitted
-   * work and start it again from what Kafka committed (a fenced task is
-   * owned elsewhere now and the next rebalance takes it away).
-   */
-  private async recoverTask(task: StreamTask, error: unknown): Promise<void> {
-    if (task.status === 'closed') return;
-    this.log.warn('task commit failed; restarting the task from its committed state', { task: task.id, error });
-    for (const topic of task.inputTopics) this.consumer.pause([{ topic, partitions: [task.partition] }]);
-    await task.close({ commit: false });
-    this.forgetTask(task);
-    const ref = { id: task.id, subtopology: task.subtopology.id, partition: task.partition };
-    this.assignmentWork = this.assignmentWork
-      .then(() =>
-        this.assigned.some((a) => a.id === ref.id) && !this.tasks.has(ref.id) ? this.openAndRestore([ref]) : undefined,
-      )
-      .catch((reopenError) => this.log.error('restarting the task failed', { task: ref.id, error: reopenError }));
-  }
-
-  private forgetTask(task: StreamTask): void {
-    if (this.tasks.get(task.id) === task) this.tasks.delete(task.id);
-    for (const topic of task.inputTopics) {
-      const key = `${topic}:${task.partition}`;
-      if (this.taskByInput.get(key) === task) this.taskByInput.delete(key);
-    }
-    this.updateTaskGauge();
   }
 
   /** Deletes a task's local state once it has not come back for a while. */
@@ -402,7 +346,7 @@ export class KafkaStreams {
     clearTimeout(this.cleanupTimers.get(taskId));
     const timer = setTimeout(() => {
       this.cleanupTimers.delete(taskId);
-      if (this.tasks.has(taskId)) return;
+      if (this.tasks.task(taskId) || this.tasks.assignedTasks.some((ref) => ref.id === taskId)) return;
       const dir = join(this.config.stateDir, this.config.applicationId, taskId);
       rm(dir, { recursive: true, force: true })
         .then(() => this.log.info('deleted the state of a task no longer owned', { task: taskId }))
@@ -414,7 +358,7 @@ export class KafkaStreams {
 
   /** Learns every member's endpoint and tasks from the group description (kafkajs shows members only their own). */
   private async refreshOwners(generation: number): Promise<void> {
-    for (let attempt = 0; attempt < 20 && generation === this.generation; attempt++) {
+    for (let attempt = 0; attempt < 20 && generation === this.joins; attempt++) {
       try {
         const { groups } = await this.admin.describeGroups([this.config.applicationId]);
         const group = groups[0];
@@ -427,7 +371,7 @@ export class KafkaStreams {
             const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment ?? {};
             for (const ref of tasksOfAssignment(this.topology, assignment)) owners.set(ref.id, endpoint);
           }
-          if (generation === this.generation) this.owners = owners;
+          if (generation === this.joins) this.owners = owners;
           return;
         }
       } catch (error) {
@@ -440,18 +384,22 @@ export class KafkaStreams {
   /** Disk size of every local task store, for the store-size metric. */
   private async measureStores(): Promise<void> {
     this.metrics.storeBytes.reset();
-    for (const id of this.tasks.keys()) {
-      const dir = join(this.config.stateDir, this.config.applicationId, id);
+    for (const task of this.tasks.openTasks) {
+      const dir = join(this.config.stateDir, this.config.applicationId, task.id);
       const files = await readdir(dir).catch(() => [] as string[]);
       let bytes = 0;
       for (const file of files) bytes += (await stat(join(dir, file)).catch(() => ({ size: 0 }))).size;
-      this.metrics.storeBytes.set({ task: id }, bytes);
+      this.metrics.storeBytes.set({ task: task.id }, bytes);
     }
   }
+}
 
-  private updateTaskGauge(): void {
-    this.metrics.tasks.reset();
-    for (const task of this.tasks.values()) this.metrics.tasks.inc({ status: task.status });
+/** Runs `action`, ignoring kafkajs' error for a consumer whose group is not running (between a crash and its restart). */
+function ignoreMissingGroup(action: () => void): void {
+  try {
+    action();
+  } catch (error) {
+    if (!/consumer#run must be called first/.test(String((error as Error)?.message))) throw error;
   }
 }
 

@@ -21,8 +21,14 @@ import type { StreamsConfig } from './config.js';
 import type { StreamsMetrics } from './metrics.js';
 import { deadLetterRecord, TaskCore, type DeadLetter, type InputRecord } from './task-core.js';
 
-/** failed: a commit failed; nothing more is processed or committed until the task is reopened. */
-export type TaskStatus = 'restoring' | 'running' | 'failed' | 'closed';
+/**
+ * restoring: opened (its producer fenced the previous owner), stores being brought up to date.
+ * running: processing its input and committing.
+ * suspended: given up (revoked, or the instance is stopping): processes and serves nothing, may
+ *   still commit what it processed before, then closes.
+ * failed: a commit failed; nothing more is processed or committed, the task only closes.
+ */
+export type TaskStatus = 'restoring' | 'running' | 'suspended' | 'failed' | 'closed';
 
 export interface TaskDeps {
   topology: CompiledTopology;
@@ -42,9 +48,14 @@ export class StreamTask {
   private readonly nextOffsets = new Map<string, bigint>();
   private offsetsAdvanced = false;
   private processedSinceCommit = 0;
-  /** End offsets of the input when the task started; reaching them means it has caught up. */
+  /** Next offset per input topic whose results are committed and in LevelDB (what reads see). */
+  private readonly appliedOffsets = new Map<string, bigint>();
+  /**
+   * Per input topic, the offset the task must have applied to count as caught up: the end of
+   * the input when it started, or the position at which a fetch found nothing left (transaction
+   * markers keep the last offsets from ever being processed).
+   */
   private readonly catchUpTargets = new Map<string, bigint>();
-  private readonly caughtUpTopics = new Set<string>();
   private commitInFlight: Promise<void> | undefined;
   private lastCommit = Date.now();
   private readonly log: Logger;
@@ -70,7 +81,11 @@ export class StreamTask {
     this.sinkTopics = new Set(subtopology.sinkTopics.filter((t) => !deps.topology.repartitionTopics.includes(t)));
   }
 
-  /** Opens the task's store and fences any previous owner's producer. */
+  /**
+   * Opens the task's store and fences any previous owner's producer. Only after this may the
+   * task read its changelog ends and committed offsets: from then on the previous owner can
+   * commit nothing more, so what is read is final.
+   */
   static async open(deps: TaskDeps, subtopology: SubTopology, partition: number): Promise<StreamTask> {
     const id = `${subtopology.id}_${partition}`;
     const backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
@@ -131,11 +146,16 @@ export class StreamTask {
 
   /** Starts processing from the group's committed offsets. Returns them, to seek the consumer. */
   async start(): Promise<Map<string, bigint>> {
+    if (this.status !== 'restoring') throw new Error(`task ${this.id} cannot start: it is ${this.status}`);
     for (const topic of this.inputTopics) {
-      const committed = await committedOffsets(this.deps.admin, this.deps.config.applicationId, topic);
-      this.nextOffsets.set(topic, committed.get(this.partition) ?? 0n);
+      const committed = (await committedOffsets(this.deps.admin, this.deps.config.applicationId, topic)).get(
+        this.partition,
+      );
+      this.nextOffsets.set(topic, committed ?? 0n);
+      this.appliedOffsets.set(topic, committed ?? 0n);
       this.catchUpTargets.set(topic, (await endOffsets(this.deps.admin, topic)).get(this.partition) ?? 0n);
     }
+    if (this.status !== 'restoring') throw new Error(`task ${this.id} was ${this.status} while starting`);
     this.status = 'running';
     this.lastCommit = Date.now();
     return new Map(this.nextOffsets);
@@ -172,21 +192,27 @@ export class StreamTask {
   }
 
   /**
-   * True once the task has processed its input up to where it stood when the
-   * task started (a fetch that found nothing left counts too: transaction
-   * markers keep the last offsets from ever being "processed").
+   * True once the results of the input that existed when the task started are committed and in
+   * LevelDB, which is what reads see. (Processed is not enough: a row processed but not yet
+   * committed is not readable, and a lookup would answer a wrong 404.)
    */
   get caughtUp(): boolean {
     if (this.status !== 'running') return false;
     return this.inputTopics.every(
-      (topic) =>
-        this.caughtUpTopics.has(topic) || (this.nextOffsets.get(topic) ?? 0n) >= (this.catchUpTargets.get(topic) ?? 0n),
+      (topic) => (this.appliedOffsets.get(topic) ?? 0n) >= (this.catchUpTargets.get(topic) ?? 0n),
     );
   }
 
-  /** The consumer found no records left in this input partition. */
+  /** The consumer found no records left in this input partition: what is processed now is all there is. */
   markNoLag(topic: string): void {
-    if (this.status === 'running') this.caughtUpTopics.add(topic);
+    if (this.status !== 'running') return;
+    const processed = this.nextOffsets.get(topic) ?? 0n;
+    if (processed < (this.catchUpTargets.get(topic) ?? 0n)) this.catchUpTargets.set(topic, processed);
+  }
+
+  /** Stops processing and serving at once (the task was revoked, or the instance stops); it may still commit. */
+  suspend(): void {
+    if (this.status === 'running' || this.status === 'restoring') this.status = 'suspended';
   }
 
   get commitDue(): boolean {
@@ -212,7 +238,7 @@ export class StreamTask {
   /** Commits everything processed so far. Concurrent calls wait for the commit in flight. */
   async commit(): Promise<void> {
     while (this.commitInFlight) await this.commitInFlight;
-    if (this.status !== 'running' || (!this.offsetsAdvanced && this.core.outbox.length === 0)) return;
+    if (!this.canCommit || (!this.offsetsAdvanced && this.core.outbox.length === 0)) return;
     this.commitInFlight = this.doCommit().finally(() => (this.commitInFlight = undefined));
     await this.commitInFlight;
   }
@@ -224,9 +250,14 @@ export class StreamTask {
       // Set before anyone sees the failure: processing goes on while a commit is in flight, and a next
       // commit must not start on this task, or it would commit offsets past the records whose output
       // was in the failed transaction.
-      if (this.status === 'running') this.status = 'failed';
+      if (this.canCommit) this.status = 'failed';
       throw error;
     }
+  }
+
+  /** A running task commits as it goes; a suspended one commits what it processed before it was suspended. */
+  private get canCommit(): boolean {
+    return this.status === 'running' || this.status === 'suspended';
   }
 
   private async commitSnapshot(): Promise<void> {
@@ -234,9 +265,8 @@ export class StreamTask {
     this.flushHeldChanges();
     const snapshot = this.state.startCommit();
     const output = this.core.drainOutbox();
-    const offsets = new Map(
-      [...this.nextOffsets].map(([topic, offset]) => [topic, new Map([[this.partition, offset]])]),
-    );
+    const committing = new Map(this.nextOffsets);
+    const offsets = new Map([...committing].map(([topic, offset]) => [topic, new Map([[this.partition, offset]])]));
     this.offsetsAdvanced = false;
     this.processedSinceCommit = 0;
     this.lastCommit = Date.now();
@@ -249,6 +279,7 @@ export class StreamTask {
       if (next !== undefined) checkpoints.set(store.changelogTopic, next);
     }
     await snapshot.apply(checkpoints);
+    for (const [topic, offset] of committing) this.appliedOffsets.set(topic, offset);
     for (const record of output) {
       if (this.sinkTopics.has(record.topic)) {
         this.deps.metrics.endToEndSeconds.observe(
@@ -271,9 +302,14 @@ export class StreamTask {
     return this.state.readCommitted(storeName, key);
   }
 
-  /** Stops the task; uncommitted work is dropped (the next owner redoes it from the committed offsets). */
+  /**
+   * Stops the task: clean (a final commit first) or dirty (uncommitted work dropped; the next owner
+   * redoes it from the committed offsets). Either way LevelDB keeps only committed state and its
+   * checkpoint, so the local copy stays usable for a later restore from that checkpoint.
+   */
   async close(options: { commit: boolean }): Promise<void> {
     if (this.status === 'closed') return;
+    this.suspend();
     try {
       if (options.commit) await this.commit();
     } catch (error) {

@@ -154,10 +154,14 @@ export class TaskState {
     await this.backend.write(batch);
   }
 
-  /** Deletes a store's rows and checkpoint, for a restore from scratch. */
+  /**
+   * Deletes a store's rows and checkpoint, for a restore from scratch. The checkpoint goes first:
+   * after a crash in between, the rows left over have no checkpoint, so the next start wipes
+   * them again instead of trusting them.
+   */
   async wipe(storeName: string): Promise<void> {
-    await this.backend.clear(this.prefixOf(storeName));
     await this.backend.write([{ key: checkpointKey(this.spec(storeName).changelogTopic), value: null }]);
+    await this.backend.clear(this.prefixOf(storeName));
   }
 
   private spec(name: string): CompiledStore {
