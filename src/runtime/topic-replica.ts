@@ -51,12 +51,14 @@ export class TopicReplica {
     const ends = await endOffsets(admin, this.options.topic).finally(() => admin.disconnect());
     this.partitions = ends.size;
     if (this.partitions === 0) throw new Error(`topic ${this.options.topic} does not exist`);
-    const stored = await this.storedOffsets();
-    for (const [partition, end] of ends) if ((stored.get(partition) ?? 0n) >= end) this.caughtUp.add(partition);
+    // The next offset to read per partition, as stored with the rows. On every (re)join the consumer
+    // continues from here: it commits no offsets, so kafkajs would start from the beginning.
+    const positions = await this.storedOffsets();
+    for (const [partition, end] of ends) if ((positions.get(partition) ?? 0n) >= end) this.caughtUp.add(partition);
 
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       for (const partition of payload.memberAssignment[this.options.topic] ?? []) {
-        this.consumer.seek({ topic: this.options.topic, partition, offset: String(stored.get(partition) ?? 0n) });
+        this.consumer.seek({ topic: this.options.topic, partition, offset: String(positions.get(partition) ?? 0n) });
       }
     });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
@@ -71,8 +73,9 @@ export class TopicReplica {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         const entries: BatchEntry[] = [];
+        const from = positions.get(batch.partition) ?? 0n;
         for (const message of batch.messages) {
-          if (!message.key) continue;
+          if (!message.key || BigInt(message.offset) < from) continue;
           try {
             const value = message.value === null ? null : await this.convert(message.value);
             entries.push({ key: Buffer.concat([ROW, message.key]), value });
@@ -86,8 +89,10 @@ export class TopicReplica {
           }
         }
         const next = BigInt(batch.lastOffset()) + 1n;
+        if (next <= from) return;
         entries.push({ key: offsetKey(batch.partition), value: Buffer.from(next.toString()) });
         await this.backend.write(entries);
+        positions.set(batch.partition, next);
       },
     });
   }
