@@ -70,6 +70,8 @@ export interface TaskManagerDeps<T extends ManagedTask> {
   commitCheckMs: number;
   /** Records processed before yielding to the event loop. */
   recordsPerTurn: number;
+  /** First wait before reopening a task that failed; it doubles with each failure. */
+  retryBackoffMs?: number;
   /** Longest wait before reopening a task that failed. */
   maxRetryBackoffMs?: number;
 }
@@ -287,6 +289,7 @@ export class TaskManager<T extends ManagedTask> {
       .finally(() => {
         this.reconciling = undefined;
         if (this.reconcileAgain) this.reconcile();
+        else this.scheduleRetry();
       });
   }
 
@@ -299,7 +302,6 @@ export class TaskManager<T extends ManagedTask> {
         !this.migrated.has(ref.id) &&
         (this.failures.get(ref.id)?.retryAt ?? 0) <= now,
     );
-    this.scheduleRetry();
     if (wanted.length === 0) return;
     const version = this.assignmentVersion;
     const stale = () => this.stopped || this.assignmentVersion !== version;
@@ -357,7 +359,10 @@ export class TaskManager<T extends ManagedTask> {
 
   private backOff(id: string): void {
     const attempts = (this.failures.get(id)?.attempts ?? 0) + 1;
-    const delay = Math.min(this.deps.maxRetryBackoffMs ?? 10_000, 250 * 2 ** (attempts - 1));
+    const delay = Math.min(
+      this.deps.maxRetryBackoffMs ?? 10_000,
+      (this.deps.retryBackoffMs ?? 250) * 2 ** (attempts - 1),
+    );
     this.failures.set(id, { attempts, retryAt: Date.now() + delay });
   }
 
