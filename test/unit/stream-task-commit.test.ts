@@ -25,6 +25,9 @@ interface Deferred {
   reject: (error: Error) => void;
 }
 
+/** The end offset of the input when a task starts. */
+let inputEnd = 0n;
+
 /** Commits the test settles by hand, one deferred per call, with what each call would have committed. */
 const commits: Array<Deferred & { offsets: bigint | undefined }> = [];
 class ManualWriter {
@@ -47,7 +50,7 @@ async function runningTask(t: Test) {
     '../../src/kafka/transactional-writer.js': { TransactionalWriter: ManualWriter },
     '../../src/kafka/admin.js': {
       committedOffsets: async () => new Map([[0, 0n]]),
-      endOffsets: async () => new Map([[0, 0n]]),
+      endOffsets: async () => new Map([[0, inputEnd]]),
     },
   });
   const builder = new StreamsBuilder();
@@ -91,6 +94,7 @@ async function runningTask(t: Test) {
 
 t.beforeEach(() => {
   commits.length = 0;
+  inputEnd = 0n;
 });
 
 t.test('no commit runs after one failed, until the task is reopened', async (t) => {
@@ -143,4 +147,30 @@ t.test('after a successful commit the next one runs with the newer offsets', asy
   commits[1]!.resolve();
   await second;
   t.equal(task.status, 'running');
+});
+
+t.test('a task is caught up once its results are committed and readable, not when processed', async (t) => {
+  inputEnd = 2n; // two records were waiting when the task started
+  const { task, processOne } = await runningTask(t);
+  processOne();
+  processOne();
+  t.equal(task.caughtUp, false, 'processed but not committed: a lookup would not find the row yet');
+  const commit = task.commit();
+  t.equal(task.caughtUp, false, 'nor while the commit is in flight');
+  commits[0]!.resolve();
+  await commit;
+  t.equal(task.caughtUp, true, 'committed and in LevelDB');
+});
+
+t.test('a fetch that finds nothing left counts once what was processed is committed', async (t) => {
+  inputEnd = 3n; // the last offset is a transaction marker: it is never processed
+  const { task, processOne } = await runningTask(t);
+  processOne();
+  processOne();
+  task.markNoLag('in');
+  t.equal(task.caughtUp, false);
+  const commit = task.commit();
+  commits[0]!.resolve();
+  await commit;
+  t.equal(task.caughtUp, true);
 });
