@@ -89,14 +89,14 @@ export class StreamTask {
   static async open(deps: TaskDeps, subtopology: SubTopology, partition: number): Promise<StreamTask> {
     const id = `${subtopology.id}_${partition}`;
     const backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
-    const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`);
     try {
+      const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`);
       await writer.connect();
+      return new StreamTask(deps, subtopology, partition, backend, writer);
     } catch (error) {
-      await backend.close();
+      await backend.close(); // or it stays locked, and every retry fails
       throw error;
     }
-    return new StreamTask(deps, subtopology, partition, backend, writer);
   }
 
   get state(): TaskState {
