@@ -3,7 +3,12 @@
  * partition): a task's partition of every source topic goes to the same
  * member, so co-partitioned topics stay together. Tasks are spread evenly and
  * stay with their previous owner when that keeps the spread even. Each member
- * advertises its HTTP endpoint in its metadata, for request routing.
+ * advertises its HTTP endpoint in its metadata, for request routing, and how
+ * far its local copy of each task's state is (the sum of its changelog
+ * offsets), so that, as in Kafka Streams' high-availability assignor, an
+ * active task only goes to a member that is caught up on it, while the
+ * member it should end up on warms up a copy (a warm-up replica) first;
+ * standby replicas of each task are kept on other members.
  */
 import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
 import type { CompiledTopology } from '../processor/compile.js';
@@ -13,23 +18,56 @@ export const ASSIGNOR_NAME = 'uis-task-assignor';
 
 export interface MemberInfo {
   endpoint: string;
-  /** Tasks the member owned before this rebalance. */
+  /** Active tasks the member owned before this rebalance. */
   tasks: string[];
+  /** Standby (and warm-up) tasks the member kept current before this rebalance. */
+  standbys?: string[];
+  /** Per task with state on the member's disk: the sum of its changelog offsets there (decimal). */
+  offsets?: Record<string, string>;
 }
 
 export function encodeMemberInfo(info: MemberInfo): Buffer {
-  return Buffer.from(JSON.stringify({ v: 1, ...info }));
+  return Buffer.from(JSON.stringify({ v: 2, ...info }));
 }
 
 export function decodeMemberInfo(userData: Buffer | undefined): MemberInfo {
   try {
     const parsed = JSON.parse(userData?.toString() ?? '{}') as Partial<MemberInfo>;
+    const offsets: Record<string, string> = {};
+    if (parsed.offsets && typeof parsed.offsets === 'object') {
+      for (const [task, sum] of Object.entries(parsed.offsets))
+        if (/^\d+$/.test(String(sum))) offsets[task] = String(sum);
+    }
     return {
       endpoint: String(parsed.endpoint ?? ''),
       tasks: Array.isArray(parsed.tasks) ? parsed.tasks.map(String) : [],
+      standbys: Array.isArray(parsed.standbys) ? parsed.standbys.map(String) : [],
+      offsets,
     };
   } catch {
-    return { endpoint: '', tasks: [] };
+    return { endpoint: '', tasks: [], standbys: [], offsets: {} };
+  }
+}
+
+/** What a member is told besides its partitions: the standby and warm-up tasks it keeps current. */
+export interface MemberAssignmentInfo {
+  standby: string[];
+  warmup: string[];
+}
+
+export function encodeAssignmentInfo(info: MemberAssignmentInfo): Buffer {
+  return Buffer.from(JSON.stringify({ v: 2, ...info }));
+}
+
+export function decodeAssignmentInfo(userData: Buffer | undefined | null): MemberAssignmentInfo {
+  try {
+    const parsed = JSON.parse(userData?.length ? userData.toString() : '{}') as Partial<MemberAssignmentInfo>;
+    return {
+      standby: Array.isArray(parsed.standby) ? parsed.standby.map(String) : [],
+      warmup: Array.isArray(parsed.warmup) ? parsed.warmup.map(String) : [],
+    };
+  } catch {
+    return { standby: [], warmup: [] };
   }
 }
 
@@ -86,13 +124,108 @@ export function distributeTasks(
   return result;
 }
 
-export function taskAssignor(topology: CompiledTopology, self: () => MemberInfo): PartitionAssigner {
+export interface HighAvailabilitySettings {
+  /** Standby replicas of each stateful task, on members other than its active one (Kafka Streams' num.standby.replicas). */
+  numStandbyReplicas: number;
+  /** A member whose copy of a task is at most this many changelog records behind is caught up on it. */
+  acceptableRecoveryLag: bigint;
+  /** Warm-up replicas the group may have at once (Kafka Streams' max.warmup.replicas). */
+  maxWarmupReplicas: number;
+}
+
+export interface MemberPlan {
+  active: TaskRef[];
+  standby: TaskRef[];
+  /** Standbys that prepare a task for this member before it takes the task over. */
+  warmup: TaskRef[];
+}
+
+/**
+ * Kafka Streams' high-availability assignment, in three steps:
+ * 1. the balanced, sticky spread of active tasks (distributeTasks);
+ * 2. a stateful task whose intended member is not caught up on it goes instead to a member that
+ *    is (its previous owner first), and its intended member gets a warm-up replica of it, so a
+ *    later rebalance (a probing one) can move it without a long restore; with no member caught
+ *    up, the task goes to the one with the least to restore;
+ * 3. standby replicas on other members, preferring those that already hold the state.
+ * `lag(member, task)` is the number of changelog records the member would have to restore
+ * (0 for stateless tasks).
+ */
+export function planAssignment(
+  tasks: readonly TaskRef[],
+  members: ReadonlyMap<string, MemberInfo>,
+  lag: (memberId: string, task: TaskRef) => bigint,
+  stateful: (task: TaskRef) => boolean,
+  settings: HighAvailabilitySettings,
+): Map<string, MemberPlan> {
+  const ids = [...members.keys()].sort();
+  const plan = new Map<string, MemberPlan>(ids.map((id) => [id, { active: [], standby: [], warmup: [] }]));
+  if (ids.length === 0) return plan;
+  const desired = distributeTasks(tasks, members);
+  const caughtUp = (id: string, task: TaskRef) => lag(id, task) <= settings.acceptableRecoveryLag;
+  let warmups = 0;
+
+  for (const [intended, owned] of desired) {
+    for (const task of owned) {
+      let owner = intended;
+      if (stateful(task) && !caughtUp(intended, task)) {
+        const ready = ids.filter((id) => caughtUp(id, task));
+        const previous = ready.find((id) => members.get(id)!.tasks.includes(task.id));
+        const byLoad = (a: string, b: string) =>
+          plan.get(a)!.active.length - plan.get(b)!.active.length || compareLag(lag(a, task), lag(b, task));
+        if (ready.length > 0) owner = previous ?? [...ready].sort(byLoad)[0]!;
+        else owner = [...ids].sort((a, b) => compareLag(lag(a, task), lag(b, task)) || (a === intended ? -1 : 0))[0]!;
+        if (owner !== intended && warmups < settings.maxWarmupReplicas) {
+          plan.get(intended)!.warmup.push(task);
+          warmups++;
+        }
+      }
+      plan.get(owner)!.active.push(task);
+    }
+  }
+
+  const activeOwner = new Map<string, string>();
+  for (const [id, member] of plan) for (const task of member.active) activeOwner.set(task.id, id);
+  for (const task of tasks) {
+    if (!stateful(task)) continue;
+    const holds = (id: string) => {
+      const member = plan.get(id)!;
+      return activeOwner.get(task.id) === id || [...member.standby, ...member.warmup].some((t) => t.id === task.id);
+    };
+    for (let replica = 0; replica < settings.numStandbyReplicas; replica++) {
+      const candidates = ids.filter((id) => !holds(id));
+      if (candidates.length === 0) break;
+      const hadIt = (id: string) => (members.get(id)!.standbys ?? []).includes(task.id);
+      candidates.sort(
+        (a, b) =>
+          Number(hadIt(b)) - Number(hadIt(a)) ||
+          compareLag(lag(a, task), lag(b, task)) ||
+          plan.get(a)!.standby.length - plan.get(b)!.standby.length,
+      );
+      plan.get(candidates[0]!)!.standby.push(task);
+    }
+  }
+  return plan;
+}
+
+function compareLag(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Changelog end offsets summed per task (its stores' changelog partitions), for the lag of each member's copy. */
+export type ChangelogEnds = () => Promise<Map<string, bigint>>;
+
+export function taskAssignor(
+  topology: CompiledTopology,
+  self: () => MemberInfo,
+  options: { settings: HighAvailabilitySettings; changelogEnds: ChangelogEnds },
+): PartitionAssigner {
   return ({ cluster }) => ({
     name: ASSIGNOR_NAME,
-    version: 1,
+    version: 2,
     protocol: ({ topics }) => ({
       name: ASSIGNOR_NAME,
-      metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: encodeMemberInfo(self()) }),
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 2, topics, userData: encodeMemberInfo(self()) }),
     }),
     async assign({ members }) {
       const infos = new Map(
@@ -102,10 +235,19 @@ export function taskAssignor(topology: CompiledTopology, self: () => MemberInfo)
         ]),
       );
       const tasks = allTasks(topology, (topic) => cluster.findTopicPartitionMetadata(topic).length);
-      const plan = distributeTasks(tasks, infos);
+      const ends = await options.changelogEnds();
+      const stateful = (task: TaskRef) => topology.subtopologies[task.subtopology]!.stores.length > 0;
+      const lag = (memberId: string, task: TaskRef): bigint => {
+        const end = ends.get(task.id) ?? 0n;
+        const held = infos.get(memberId)!.offsets?.[task.id];
+        if (held === undefined) return end;
+        const offset = BigInt(held);
+        return offset > end ? end : end - offset; // beyond the end: the changelog was recreated
+      };
+      const plan = planAssignment(tasks, infos, lag, stateful, options.settings);
       return [...plan].map(([memberId, owned]) => {
         const assignment: Record<string, number[]> = {};
-        for (const task of owned) {
+        for (const task of owned.active) {
           for (const source of topology.subtopologies[task.subtopology]!.sources) {
             (assignment[source.topic] ??= []).push(task.partition);
           }
@@ -113,9 +255,12 @@ export function taskAssignor(topology: CompiledTopology, self: () => MemberInfo)
         return {
           memberId,
           memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: 1,
+            version: 2,
             assignment,
-            userData: Buffer.alloc(0),
+            userData: encodeAssignmentInfo({
+              standby: owned.standby.map((t) => t.id),
+              warmup: owned.warmup.map((t) => t.id),
+            }),
           }),
         };
       });

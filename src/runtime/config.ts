@@ -28,6 +28,17 @@ export interface StreamsConfig {
   sessionTimeoutMs: number;
   /** Delete local state of tasks not owned for this long. */
   stateCleanupDelayMs: number;
+  /** Standby replicas of each stateful task, kept current on other instances (Kafka Streams' num.standby.replicas). */
+  numStandbyReplicas: number;
+  /** An instance whose copy of a task is at most this many changelog records behind may take it over at once. */
+  acceptableRecoveryLag: number;
+  /** Warm-up replicas the group may have at once, preparing tasks for the instances they should move to. */
+  maxWarmupReplicas: number;
+  /**
+   * While this instance warms tasks up, how often it asks for a rebalance even if they are not
+   * caught up yet (it asks at once when they are). Kafka Streams' probing.rebalance.interval.ms.
+   */
+  probingRebalanceIntervalMs: number;
 }
 
 export type StreamsSettings = Pick<StreamsConfig, 'applicationId' | 'brokers' | 'stateDir' | 'endpoint'> &
@@ -45,6 +56,10 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     fetchMaxWaitMs: 50,
     sessionTimeoutMs: 10_000,
     stateCleanupDelayMs: 10 * 60_000,
+    numStandbyReplicas: 0,
+    acceptableRecoveryLag: 10_000,
+    maxWarmupReplicas: 2,
+    probingRebalanceIntervalMs: 10 * 60_000,
     ...settings,
   };
   const problems: string[] = [];
@@ -60,11 +75,14 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     'maxRecordsPerCommit',
     'fetchMaxWaitMs',
     'sessionTimeoutMs',
+    'maxWarmupReplicas',
+    'probingRebalanceIntervalMs',
   ] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
   }
-  if (!Number.isInteger(config.cacheMaxEntries) || config.cacheMaxEntries < 0)
-    problems.push('cacheMaxEntries must be an integer, 0 or more');
+  for (const key of ['cacheMaxEntries', 'numStandbyReplicas', 'acceptableRecoveryLag'] as const) {
+    if (!Number.isInteger(config[key]) || config[key] < 0) problems.push(`${key} must be an integer, 0 or more`);
+  }
   if (problems.length) throw new Error(`invalid streams configuration: ${problems.join('; ')}`);
   return config;
 }

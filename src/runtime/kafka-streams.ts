@@ -1,14 +1,17 @@
 /**
  * A running streams application: one Kafka consumer in the application's
- * group, a task per assigned (sub-topology, partition), a commit loop, and
- * the interactive-query view of who owns which key.
+ * group, a task per assigned (sub-topology, partition) run by the task
+ * manager, standby and warm-up tasks kept current from the changelogs, and
+ * the interactive-query view of who owns (or keeps a copy of) which key.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
-import { AssignerProtocol } from 'kafkajs';
+import { readdir, stat } from 'node:fs/promises';
+import { endOffsets } from '../kafka/admin.js';
+import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { createKafka, type Admin, type Consumer, type EachBatchPayload } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import { readPartitions, type PartitionRange } from '../kafka/partition-reader.js';
@@ -16,11 +19,16 @@ import type { TopologyGraph } from '../dsl/graph.js';
 import type { Serde } from '../serdes/serde.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
 import { createLogger, type Logger } from '../util/logger.js';
-import { decodeMemberInfo, taskAssignor, tasksOfAssignment } from './assignor.js';
+import { taskAssignor, tasksOfAssignment, type MemberInfo, type TaskRef } from './assignor.js';
 import { streamsConfig, type StreamsConfig, type StreamsSettings } from './config.js';
+import { DirectoryLocks } from './directory-locks.js';
+import { emptyPlan, readGroupPlan, type GroupPlan } from './group-plan.js';
 import { prepareTopics, type TopicLayout } from './internal-topics.js';
+import { LocalState } from './local-state.js';
 import { createStreamsMetrics, type StreamsMetrics } from './metrics.js';
 import { RestoreProgress } from './restore-progress.js';
+import { StandbyManager } from './standby-manager.js';
+import { StandbyTask } from './standby-task.js';
 import { StreamTask, type TaskDeps } from './stream-task.js';
 import { TaskManager } from './task-manager.js';
 import { taskIdOf } from './task-core.js';
@@ -38,6 +46,10 @@ export interface KeyMetadata {
   status: 'running' | 'restoring' | undefined;
   /** The local task has processed the input that existed when it started. */
   caughtUp: boolean;
+  /** host:port of the members keeping a standby copy of the task. */
+  standbyHosts: string[];
+  /** The standby copy of the task on this instance, if any. */
+  localStandby: { lagRecords: bigint; stalenessMs: number | undefined } | undefined;
 }
 
 export interface KafkaStreamsOptions {
@@ -58,14 +70,22 @@ export class KafkaStreams {
   private consumer!: Consumer;
   private layout!: TopicLayout;
   private tasks!: TaskManager<StreamTask>;
-  /** Owner endpoint of every task in the group, from the last rebalance. */
-  private owners = new Map<string, string>();
+  private standbys!: StandbyManager;
+  private reader!: ChangelogReader;
+  private local!: LocalState;
+  private readonly locks = new DirectoryLocks();
+  /** The group's assignment as of the last rebalance: routing, and this member's standbys. */
+  private plan: GroupPlan = emptyPlan();
+  private memberId: string | undefined;
+  /** This member left and rejoined the group itself: a new member id then is no sign of lost tasks. */
+  private rejoining = false;
   /** Group joins seen so far (each brings an assignment). */
   private joins = 0;
+  private lastJoinAt = 0;
   private rejoinTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
-  private readonly cleanupTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     graph: TopologyGraph,
@@ -98,8 +118,16 @@ export class KafkaStreams {
     );
     this.layout = layout;
     if (created.length) this.log.info('created topics', { topics: created });
+    this.local = new LocalState(
+      join(this.config.stateDir, this.config.applicationId),
+      this.topology,
+      this.locks,
+      this.log,
+    );
+    await this.local.scan();
+
     this.tasks = new TaskManager<StreamTask>({
-      openTask: (ref) => StreamTask.open(this.taskDeps(), this.topology.subtopologies[ref.subtopology]!, ref.partition),
+      openTask: (ref) => this.openActive(ref),
       restore: (tasks, abandoned) => this.restore(tasks, abandoned),
       input: {
         // A consumer between a crash and its restart has no partitions: nothing to pause then.
@@ -115,6 +143,27 @@ export class KafkaStreams {
       commitCheckMs: Math.max(5, Math.floor(this.config.commitIntervalMs / 2)),
       recordsPerTurn: this.config.recordsPerTurn,
     });
+    const changelogs = this.topology.subtopologies.flatMap((sub) => sub.stores.map((store) => store.changelogTopic));
+    this.reader = new ChangelogReader(
+      this.kafka,
+      `${this.config.applicationId}-standby-${randomUUID()}`,
+      changelogs,
+      this.log,
+    );
+    this.standbys = new StandbyManager({
+      open: (ref) => this.openStandby(ref),
+      follow: (task) => {
+        for (const { topic, from } of task.changelogs)
+          this.reader.follow(topic, task.partition, from, task.sink(topic));
+      },
+      unfollow: (task) => {
+        for (const { topic } of task.changelogs) this.reader.unfollow(topic, task.partition);
+        this.local.closedAt(task.id, task.checkpointSum);
+        this.scheduleCleanup(task.id);
+      },
+      logger: this.log,
+    });
+    await this.reader.start();
 
     this.consumer = this.kafka.consumer({
       groupId: this.config.applicationId,
@@ -125,10 +174,14 @@ export class KafkaStreams {
       rebalanceTimeout: 60_000,
       allowAutoTopicCreation: false,
       partitionAssigners: [
-        taskAssignor(this.topology, () => ({
-          endpoint: this.config.endpoint,
-          tasks: this.tasks.openTasks.map((t) => t.id),
-        })),
+        taskAssignor(this.topology, () => this.memberInfo(), {
+          settings: {
+            numStandbyReplicas: this.config.numStandbyReplicas,
+            acceptableRecoveryLag: BigInt(this.config.acceptableRecoveryLag),
+            maxWarmupReplicas: this.config.maxWarmupReplicas,
+          },
+          changelogEnds: () => this.changelogEnds(),
+        }),
       ],
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) =>
@@ -153,6 +206,8 @@ export class KafkaStreams {
     await this.runConsumer();
     this.sizeTimer = setInterval(() => void this.measureStores(), 30_000);
     this.sizeTimer.unref();
+    this.probeTimer = setInterval(() => this.probeIfWarmedUp(), 2000);
+    this.probeTimer.unref();
     this.log.info('started', { endpoint: this.config.endpoint, subtopologies: this.topology.subtopologies.length });
   }
 
@@ -163,12 +218,13 @@ export class KafkaStreams {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
-    clearTimeout(this.rejoinTimer);
-    clearTimeout(this.restartTimer);
-    clearInterval(this.sizeTimer);
-    for (const timer of this.cleanupTimers.values()) clearTimeout(timer);
+    for (const timer of [this.rejoinTimer, this.restartTimer]) clearTimeout(timer);
+    for (const timer of [this.sizeTimer, this.probeTimer]) clearInterval(timer);
+    this.local?.stop();
     await this.tasks?.shutdown();
     await this.consumer?.disconnect().catch((error) => this.log.warn('leaving the group failed', { error }));
+    await this.standbys?.shutdown();
+    await this.reader?.stop(this.admin);
     await this.admin?.disconnect().catch(() => undefined);
     this.state = 'stopped';
     this.log.info('stopped');
@@ -193,13 +249,16 @@ export class KafkaStreams {
         : this.tasks.assignedTasks.some((ref) => ref.id === taskId)
           ? 'restoring'
           : undefined;
+    const standby = this.standbys.task(taskId);
     return {
       partition,
       taskId,
-      owner: this.owners.get(taskId),
+      owner: this.plan.owners.get(taskId),
       local: status !== undefined,
       status,
       caughtUp: task?.caughtUp ?? false,
+      standbyHosts: this.plan.standbyHosts.get(taskId) ?? [],
+      localStandby: standby ? { lagRecords: standby.lagRecords, stalenessMs: standby.stalenessMs() } : undefined,
     };
   }
 
@@ -211,13 +270,49 @@ export class KafkaStreams {
     return task.readCommitted(storeName, key);
   }
 
+  /** A row of this instance's standby copy of the key's task (as far as it has read its changelog). */
+  getStandby(storeName: string, key: Buffer): Buffer | undefined {
+    const { taskId } = this.keyMetadata(storeName, key);
+    const standby = this.standbys.task(taskId);
+    if (!standby) throw new Error(`no standby of task ${taskId} here`);
+    return standby.readCommitted(storeName, key);
+  }
+
   /** host:port of every instance in the group, from the last rebalance. */
   get members(): string[] {
-    return [...new Set(this.owners.values())];
+    return [...new Set([...this.plan.owners.values(), ...[...this.plan.standbyHosts.values()].flat()])];
   }
 
   private get heartbeatIntervalMs(): number {
     return Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5));
+  }
+
+  /** What this member tells the assignor: its endpoint, its tasks, and how far each local copy of a task is. */
+  private memberInfo(): MemberInfo {
+    const offsets: Record<string, string> = {};
+    for (const [id, sum] of this.local.closedOffsets) offsets[id] = sum.toString();
+    for (const task of this.standbys.openTasks) offsets[task.id] = task.checkpointSum.toString();
+    for (const task of this.tasks.openTasks) offsets[task.id] = task.checkpointSum.toString();
+    return {
+      endpoint: this.config.endpoint,
+      tasks: this.tasks.openTasks.map((t) => t.id),
+      standbys: this.standbys.openTasks.map((t) => t.id),
+      offsets,
+    };
+  }
+
+  /** The end offsets of every changelog, summed per task: what a copy of each task's state has to reach. */
+  private async changelogEnds(): Promise<Map<string, bigint>> {
+    const ends = new Map<string, bigint>();
+    for (const sub of this.topology.subtopologies) {
+      for (const store of sub.stores) {
+        for (const [partition, end] of await endOffsets(this.admin, store.changelogTopic)) {
+          const id = taskIdOf(sub.id, partition);
+          ends.set(id, (ends.get(id) ?? 0n) + end);
+        }
+      }
+    }
+    return ends;
   }
 
   private async runConsumer(): Promise<void> {
@@ -256,40 +351,113 @@ export class KafkaStreams {
     };
   }
 
+  /** Opens an active task once its directory is free (a standby of it here closes first). */
+  private async openActive(ref: TaskRef): Promise<StreamTask> {
+    await this.standbys.release([ref.id]);
+    const release = await this.locks.acquire(ref.id);
+    this.local.cancelCleanup(ref.id);
+    return StreamTask.open(this.taskDeps(), this.topology.subtopologies[ref.subtopology]!, ref.partition, () => {
+      release();
+    });
+  }
+
+  private async openStandby(ref: TaskRef): Promise<StandbyTask> {
+    const release = await this.locks.acquire(ref.id);
+    this.local.cancelCleanup(ref.id);
+    return StandbyTask.open(
+      { config: this.config, admin: this.admin, logger: this.log },
+      this.topology.subtopologies[ref.subtopology]!,
+      ref.partition,
+      release,
+    );
+  }
+
   private onAssignment(memberAssignment: Record<string, number[]>, memberId: string): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.metrics.rebalances.inc();
     const generation = ++this.joins;
+    this.lastJoinAt = Date.now();
+    const lost = this.memberId !== undefined && memberId !== this.memberId && !this.rejoining;
+    this.memberId = memberId;
+    this.rejoining = false;
     const assigned = tasksOfAssignment(this.topology, memberAssignment);
-    this.log.info('assignment received', { generation, tasks: assigned.map((t) => t.id) });
-    for (const ref of assigned) clearTimeout(this.cleanupTimers.get(ref.id));
-    const before = new Set(this.tasks.openTasks.map((t) => t.id));
-    this.tasks.handleAssignment(assigned, memberId);
-    for (const id of before) if (!assigned.some((ref) => ref.id === id)) this.scheduleCleanup(id);
+    this.log.info('assignment received', { generation, tasks: assigned.map((t) => t.id), lost });
+    const before = this.tasks.openTasks;
+    this.tasks.handleAssignment(assigned, { lost });
+    for (const task of before) {
+      if (assigned.some((ref) => ref.id === task.id)) continue;
+      this.local.closedAt(task.id, task.checkpointSum);
+      this.scheduleCleanup(task.id);
+    }
     this.state = 'running';
-    void this.refreshOwners(generation);
+    void this.refreshPlan(generation, memberId, assigned);
+  }
+
+  /** Reads the group's whole assignment (routing, standbys); retried until the group is stable. */
+  private async refreshPlan(generation: number, memberId: string, assigned: TaskRef[]): Promise<void> {
+    for (let attempt = 0; attempt < 40 && generation === this.joins; attempt++) {
+      try {
+        const plan = await readGroupPlan(this.admin, this.config.applicationId, this.topology, memberId, assigned);
+        if (plan && generation === this.joins) {
+          this.plan = plan;
+          const active = new Set(assigned.map((ref) => ref.id));
+          this.standbys.handleAssignment([...plan.standby, ...plan.warmup].filter((ref) => !active.has(ref.id)));
+          if (plan.warmup.length > 0)
+            this.log.info('warming up tasks before they move here', { tasks: plan.warmup.map((r) => r.id) });
+          return;
+        }
+      } catch (error) {
+        this.log.debug('describing the group failed; retrying', { error });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /**
+   * Once this member's warm-up tasks have caught up (or the probing interval has passed), asks
+   * for a rebalance, so the assignor can move their active tasks here (Kafka Streams' probing
+   * rebalance).
+   */
+  private probeIfWarmedUp(): void {
+    if (this.state !== 'running' || this.plan.warmup.length === 0 || this.rejoinTimer) return;
+    const warm = this.plan.warmup.every((ref) => {
+      const standby = this.standbys.task(ref.id);
+      return (
+        standby !== undefined &&
+        standby.stalenessMs() !== undefined &&
+        standby.lagRecords <= BigInt(this.config.acceptableRecoveryLag)
+      );
+    });
+    const due = Date.now() - this.lastJoinAt >= this.config.probingRebalanceIntervalMs;
+    if (warm || due) this.rejoin(warm ? 'warm-up tasks caught up' : 'probing rebalance');
   }
 
   /**
    * A task was taken over by another instance, so the group has moved on or is about to. If no
-   * new assignment arrives by itself within a few heartbeats, leave and rejoin the group to get one.
+   * new assignment arrives by itself within a few heartbeats, rejoin the group to get one.
    */
   private requestRejoin(): void {
     if (this.rejoinTimer || this.state === 'stopping' || this.state === 'stopped') return;
     const joinsBefore = this.joins;
     this.rejoinTimer = setTimeout(() => {
       this.rejoinTimer = undefined;
-      if (this.joins !== joinsBefore || this.state === 'stopping' || this.state === 'stopped') return;
-      this.log.info('no new assignment came after a task was taken over; rejoining the group');
-      this.consumer
-        .stop()
-        .then(() => this.runConsumer())
-        .catch((error) => {
-          this.log.warn('rejoining the group failed; restarting the consumer', { error });
-          this.restartConsumer();
-        });
+      if (this.joins === joinsBefore) this.rejoin('a task was taken over and no new assignment came');
     }, 3 * this.heartbeatIntervalMs);
     this.rejoinTimer.unref();
+  }
+
+  /** Leaves and rejoins the group (kafkajs cannot rejoin otherwise), keeping the tasks open meanwhile. */
+  private rejoin(reason: string): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.log.info('rejoining the group', { reason });
+    this.rejoining = true;
+    this.consumer
+      .stop()
+      .then(() => this.runConsumer())
+      .catch((error) => {
+        this.log.warn('rejoining the group failed; restarting the consumer', { error });
+        this.restartConsumer();
+      });
   }
 
   /**
@@ -299,6 +467,7 @@ export class KafkaStreams {
   private restartConsumer(attempt = 1): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.tasks.loseAll();
+    this.rejoining = false;
     this.state = 'rebalancing';
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(
@@ -341,50 +510,23 @@ export class KafkaStreams {
     progress.done();
   }
 
-  /** Deletes a task's local state once it has not come back for a while. */
+  /** Deletes a task's local copy once it has been neither active nor standby here for a while. */
   private scheduleCleanup(taskId: string): void {
-    clearTimeout(this.cleanupTimers.get(taskId));
-    const timer = setTimeout(() => {
-      this.cleanupTimers.delete(taskId);
-      if (this.tasks.task(taskId) || this.tasks.assignedTasks.some((ref) => ref.id === taskId)) return;
-      const dir = join(this.config.stateDir, this.config.applicationId, taskId);
-      rm(dir, { recursive: true, force: true })
-        .then(() => this.log.info('deleted the state of a task no longer owned', { task: taskId }))
-        .catch((error) => this.log.warn('deleting old task state failed', { task: taskId, error }));
-    }, this.config.stateCleanupDelayMs);
-    timer.unref();
-    this.cleanupTimers.set(taskId, timer);
-  }
-
-  /** Learns every member's endpoint and tasks from the group description (kafkajs shows members only their own). */
-  private async refreshOwners(generation: number): Promise<void> {
-    for (let attempt = 0; attempt < 20 && generation === this.joins; attempt++) {
-      try {
-        const { groups } = await this.admin.describeGroups([this.config.applicationId]);
-        const group = groups[0];
-        if (group?.state === 'Stable' && group.members.length > 0) {
-          const owners = new Map<string, string>();
-          for (const member of group.members) {
-            const { endpoint } = decodeMemberInfo(
-              AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData,
-            );
-            const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment ?? {};
-            for (const ref of tasksOfAssignment(this.topology, assignment)) owners.set(ref.id, endpoint);
-          }
-          if (generation === this.joins) this.owners = owners;
-          return;
-        }
-      } catch (error) {
-        this.log.debug('describing the group failed; retrying', { error });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    this.local.scheduleCleanup(
+      taskId,
+      this.config.stateCleanupDelayMs,
+      (id) =>
+        this.tasks.task(id) !== undefined ||
+        this.tasks.assignedTasks.some((ref) => ref.id === id) ||
+        this.standbys.task(id) !== undefined ||
+        this.standbys.wantedIds.includes(id),
+    );
   }
 
   /** Disk size of every local task store, for the store-size metric. */
   private async measureStores(): Promise<void> {
     this.metrics.storeBytes.reset();
-    for (const task of this.tasks.openTasks) {
+    for (const task of [...this.tasks.openTasks, ...this.standbys.openTasks]) {
       const dir = join(this.config.stateDir, this.config.applicationId, task.id);
       const files = await readdir(dir).catch(() => [] as string[]);
       let bytes = 0;

@@ -68,6 +68,8 @@ export class StreamTask {
     readonly partition: number,
     private readonly backend: LevelDbBackend,
     private readonly writer: TransactionalWriter,
+    /** Hands the task's directory back (see DirectoryLocks) once the store is closed. */
+    private readonly releaseDirectory: () => void,
   ) {
     this.core = new TaskCore(
       deps.topology,
@@ -86,17 +88,29 @@ export class StreamTask {
    * task read its changelog ends and committed offsets: from then on the previous owner can
    * commit nothing more, so what is read is final.
    */
-  static async open(deps: TaskDeps, subtopology: SubTopology, partition: number): Promise<StreamTask> {
+  static async open(
+    deps: TaskDeps,
+    subtopology: SubTopology,
+    partition: number,
+    releaseDirectory: () => void = () => undefined,
+  ): Promise<StreamTask> {
     const id = `${subtopology.id}_${partition}`;
-    const backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
+    let backend: LevelDbBackend | undefined;
     try {
+      backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
       const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`);
       await writer.connect();
-      return new StreamTask(deps, subtopology, partition, backend, writer);
+      return new StreamTask(deps, subtopology, partition, backend, writer, releaseDirectory);
     } catch (error) {
-      await backend.close(); // or it stays locked, and every retry fails
+      await backend?.close(); // or it stays locked, and every retry fails
+      releaseDirectory();
       throw error;
     }
+  }
+
+  /** How far this task's stores are: the sum of their changelog checkpoints. */
+  get checkpointSum(): bigint {
+    return this.state.checkpointSum;
   }
 
   get state(): TaskState {
@@ -113,20 +127,10 @@ export class StreamTask {
    * the checkpoint is beyond the changelog, e.g. a recreated topic) to the end.
    */
   async restoreRanges(): Promise<PartitionRange[]> {
-    const checkpoints = await this.state.checkpoints();
-    const ranges: PartitionRange[] = [];
-    for (const store of this.subtopology.stores) {
-      const end = (await endOffsets(this.deps.admin, store.changelogTopic)).get(this.partition) ?? 0n;
-      let from = checkpoints.get(store.changelogTopic);
-      if (from === undefined || from > end) {
-        if (from !== undefined)
-          this.log.warn('checkpoint beyond the changelog end; restoring from scratch', { store: store.name });
-        await this.state.wipe(store.name);
-        from = 0n;
-      }
-      ranges.push({ topic: store.changelogTopic, partition: this.partition, from, to: end });
-    }
-    return ranges;
+    return this.state.restoreRanges(
+      async (topic) => (await endOffsets(this.deps.admin, topic)).get(this.partition) ?? 0n,
+      (store, reason) => this.log.warn('restoring a store from scratch', { store, reason }),
+    );
   }
 
   async applyRestored(range: PartitionRange, records: readonly ReadRecord[]): Promise<void> {
@@ -319,6 +323,6 @@ export class StreamTask {
     while (this.commitInFlight) await this.commitInFlight.catch(() => undefined);
     this.state.discardUncommitted();
     await this.writer.disconnect().catch(() => undefined);
-    await this.backend.close();
+    await this.backend.close().finally(this.releaseDirectory);
   }
 }

@@ -3,10 +3,9 @@
  * (Kafka Streams' TaskManager):
  *
  * - A revoked task stops processing and serving at once, then closes after a
- *   final commit. When the member itself was replaced (its member id changed:
- *   it was dropped from the group, e.g. after a pause past the session
- *   timeout), every task is treated so: another instance may have owned them
- *   meanwhile.
+ *   final commit. When the member lost its tasks (it was dropped from the
+ *   group, e.g. after a pause past the session timeout), every task is
+ *   treated so: another instance may have owned them meanwhile.
  * - A newly assigned task is opened (which fences its previous owner's
  *   producer), restored from its changelogs and started from the committed
  *   offsets, in the background. Failures are retried with a backoff for as
@@ -94,7 +93,6 @@ export class TaskManager<T extends ManagedTask> {
   /** The latest assignment. */
   private assigned = new Map<string, TaskRef>();
   private assignmentVersion = 0;
-  private memberId: string | undefined;
   /** Closes in progress, by task id: a task is reopened only after it has closed. */
   private readonly closing = new Map<string, Promise<void>>();
   /** Tasks found taken over by another instance: not reopened before the next assignment. */
@@ -136,10 +134,9 @@ export class TaskManager<T extends ManagedTask> {
    * it fetches again: revoked tasks stop at once, and the input of tasks that are not running yet
    * stays paused until they are.
    */
-  handleAssignment(refs: readonly TaskRef[], memberId: string): void {
+  handleAssignment(refs: readonly TaskRef[], options: { lost: boolean }): void {
     if (this.stopped) return;
-    const memberChanged = this.memberId !== undefined && memberId !== this.memberId;
-    this.memberId = memberId;
+    const memberChanged = options.lost;
     this.assigned = new Map(refs.map((ref) => [ref.id, ref]));
     this.assignmentVersion++;
     this.migrated.clear();
@@ -162,7 +159,6 @@ export class TaskManager<T extends ManagedTask> {
   loseAll(): void {
     this.assigned = new Map();
     this.assignmentVersion++;
-    this.memberId = undefined;
     for (const task of [...this.tasks.values()]) this.closeTask(task, { commit: true });
   }
 

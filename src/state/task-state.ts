@@ -32,6 +32,8 @@ export class TaskState {
   private undo: Array<[string, PendingWrite | undefined]> | null = null;
   private readonly stores = new Map<string, CompiledStore>();
   private readonly prefixes = new Map<string, Buffer>();
+  /** The checkpoints written last, per changelog topic (known once read or written). */
+  private readonly knownCheckpoints = new Map<string, bigint>();
 
   constructor(
     readonly backend: StateBackend,
@@ -125,6 +127,7 @@ export class TaskState {
         for (const [topic, offset] of checkpoints)
           batch.push({ key: checkpointKey(topic), value: Buffer.from(offset.toString()) });
         await this.backend.write(batch);
+        for (const [topic, offset] of checkpoints) this.knownCheckpoints.set(topic, offset);
         if (this.committing === writes) this.committing = new Map();
       },
     };
@@ -143,15 +146,50 @@ export class TaskState {
     for await (const [key, value] of this.backend.entries(CHECKPOINT_PREFIX)) {
       result.set(key.subarray(CHECKPOINT_PREFIX.length).toString(), BigInt(value.toString()));
     }
+    this.knownCheckpoints.clear();
+    for (const [topic, offset] of result) this.knownCheckpoints.set(topic, offset);
     return result;
+  }
+
+  /** The sum of the stores' checkpoints: how far this copy of the task's state is (for the assignor). */
+  get checkpointSum(): bigint {
+    let sum = 0n;
+    for (const offset of this.knownCheckpoints.values()) sum += offset;
+    return sum;
+  }
+
+  /**
+   * What must be read from each changelog (of this task's partition) to bring the stores up to
+   * date: from its checkpoint to `endOf(topic)`. A store without a checkpoint, or whose checkpoint
+   * is beyond the changelog's end (a recreated topic), is wiped and read from the start.
+   */
+  async restoreRanges(
+    endOf: (changelogTopic: string) => Promise<bigint>,
+    onWipe: (storeName: string, reason: string) => void,
+  ): Promise<Array<{ topic: string; partition: number; from: bigint; to: bigint }>> {
+    const checkpoints = await this.checkpoints();
+    const ranges = [];
+    for (const store of this.stores.values()) {
+      const end = await endOf(store.changelogTopic);
+      let from = checkpoints.get(store.changelogTopic);
+      if (from === undefined || from > end) {
+        if (from !== undefined) onWipe(store.name, 'its checkpoint is beyond the changelog end');
+        await this.wipe(store.name);
+        from = 0n;
+      }
+      ranges.push({ topic: store.changelogTopic, partition: this.partition, from, to: end });
+    }
+    return ranges;
   }
 
   /** Applies changelog records read during a restore, and the offset restored up to. */
   async applyRestored(storeName: string, records: readonly BatchEntry[], nextOffset: bigint): Promise<void> {
     const prefix = this.prefixOf(storeName);
     const batch: BatchEntry[] = records.map((r) => ({ key: Buffer.concat([prefix, r.key]), value: r.value }));
-    batch.push({ key: checkpointKey(this.spec(storeName).changelogTopic), value: Buffer.from(nextOffset.toString()) });
+    const topic = this.spec(storeName).changelogTopic;
+    batch.push({ key: checkpointKey(topic), value: Buffer.from(nextOffset.toString()) });
     await this.backend.write(batch);
+    this.knownCheckpoints.set(topic, nextOffset);
   }
 
   /**
@@ -160,7 +198,9 @@ export class TaskState {
    * them again instead of trusting them.
    */
   async wipe(storeName: string): Promise<void> {
-    await this.backend.write([{ key: checkpointKey(this.spec(storeName).changelogTopic), value: null }]);
+    const topic = this.spec(storeName).changelogTopic;
+    await this.backend.write([{ key: checkpointKey(topic), value: null }]);
+    this.knownCheckpoints.delete(topic);
     await this.backend.clear(this.prefixOf(storeName));
   }
 

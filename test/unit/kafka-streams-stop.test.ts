@@ -17,7 +17,8 @@ type EachBatch = (payload: unknown) => Promise<void>;
 
 /** The kafkajs consumer, as far as the engine uses it. */
 class FakeConsumer {
-  readonly events = { GROUP_JOIN: 'join', END_BATCH_PROCESS: 'end-batch', CRASH: 'crash' };
+  constructor(private readonly recorded = true) {}
+  readonly events = { GROUP_JOIN: 'join', END_BATCH_PROCESS: 'end-batch', CRASH: 'crash', FETCH: 'fetch' };
   readonly listeners = new Map<string, Listener[]>();
   eachBatch: EachBatch | undefined;
   on(event: string, listener: Listener) {
@@ -35,10 +36,10 @@ class FakeConsumer {
   resume() {}
   seek() {}
   async stop() {
-    steps.push('leave the group');
+    if (this.recorded) steps.push('leave the group');
   }
   async disconnect() {
-    steps.push('leave the group');
+    if (this.recorded) steps.push('leave the group');
   }
 }
 const consumer = new FakeConsumer();
@@ -76,8 +77,10 @@ t.test('stop: every task commits before the instance leaves the group', async (t
           fetchTopicOffsets: async () => [{ partition: 0, high: '0', low: '0' }],
           fetchOffsets: async () => [{ topic: 'in', partitions: [{ partition: 0, offset: '0' }] }],
           describeGroups: async () => ({ groups: [] }),
+          deleteGroups: async () => undefined,
         }),
-        consumer: () => consumer,
+        // The application's group consumer is recorded; the standby reader's is not part of this test.
+        consumer: ({ groupId }: { groupId: string }) => (groupId === 'app' ? consumer : new FakeConsumer(false)),
         producer: recordingProducer,
       }),
     },

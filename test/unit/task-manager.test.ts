@@ -150,7 +150,7 @@ const running = (h: Harness, id: string) => () => h.manager.task(id)?.status ===
 
 t.test('an assigned task is opened, restored and started from its committed offsets', async (t) => {
   const h = harness(t);
-  h.manager.handleAssignment([ref(0)], 'm1');
+  h.manager.handleAssignment([ref(0)], { lost: false });
   t.ok(h.input.paused.has('in:0'), 'its input is paused until it runs');
   await until('running', running(h, '0_0'));
   t.same(h.input.seeks, ['in:0@7'], 'the consumer is moved to the committed offset');
@@ -160,12 +160,12 @@ t.test('an assigned task is opened, restored and started from its committed offs
 
 t.test('a revoked task stops processing at once and closes after a final commit', async (t) => {
   const h = harness(t);
-  h.manager.handleAssignment([ref(0)], 'm1');
+  h.manager.handleAssignment([ref(0)], { lost: false });
   await until('running', running(h, '0_0'));
   const task = h.manager.task('0_0')!;
   task.commitResult = async () => void (await tick(20));
 
-  h.manager.handleAssignment([], 'm1');
+  h.manager.handleAssignment([], { lost: false });
   // Synchronously, in the join event: nothing more is processed or served.
   t.equal(task.status, 'suspended', 'suspended in the join event itself, before any other work');
   t.equal(h.manager.task('0_0'), undefined, 'no longer a task of this instance (not served)');
@@ -178,14 +178,14 @@ t.test('a revoked task stops processing at once and closes after a final commit'
 
 t.test('a task that moves away and back is closed and opened anew, never kept', async (t) => {
   const h = harness(t);
-  h.manager.handleAssignment([ref(0)], 'm1');
+  h.manager.handleAssignment([ref(0)], { lost: false });
   await until('running', running(h, '0_0'));
   const first = h.manager.task('0_0')!;
   let releaseClose!: () => void;
   first.closeGate = new Promise((resolve) => (releaseClose = resolve));
 
-  h.manager.handleAssignment([], 'm1'); // another instance owns it for a generation...
-  h.manager.handleAssignment([ref(0)], 'm1'); // ...and it comes back
+  h.manager.handleAssignment([], { lost: false }); // another instance owns it for a generation...
+  h.manager.handleAssignment([ref(0)], { lost: false }); // ...and it comes back
   await tick(30);
   t.equal(FakeTask.opened.length, 1, 'not reopened while the old instance is still closing (its store is locked)');
   releaseClose();
@@ -194,14 +194,14 @@ t.test('a task that moves away and back is closed and opened anew, never kept', 
   t.equal(h.manager.task('0_0')!.instance, 2, 'the running task is a new one, restored from the changelog');
 });
 
-t.test('a member replaced in the group (new member id) closes every task, then reopens its own', async (t) => {
+t.test('a member that lost its tasks (dropped from the group) closes every task, then reopens its own', async (t) => {
   const h = harness(t);
-  h.manager.handleAssignment([ref(0), ref(1)], 'm1');
+  h.manager.handleAssignment([ref(0), ref(1)], { lost: false });
   await until('running', () => running(h, '0_0')() && running(h, '0_1')());
   const before = [h.manager.task('0_0')!, h.manager.task('0_1')!];
 
-  // E.g. paused past the session timeout: others owned these tasks meanwhile.
-  h.manager.handleAssignment([ref(0), ref(1)], 'm2');
+  // E.g. paused past the session timeout: others may have owned these tasks meanwhile.
+  h.manager.handleAssignment([ref(0), ref(1)], { lost: true });
   t.same(
     before.map((task) => task.status),
     ['suspended', 'suspended'],
@@ -216,7 +216,7 @@ t.test('a member replaced in the group (new member id) closes every task, then r
 
 t.test('a fenced task is not reopened before a new assignment, and the group is asked to rebalance', async (t) => {
   const h = harness(t, { commitCheckMs: 5 });
-  h.manager.handleAssignment([ref(0)], 'm1');
+  h.manager.handleAssignment([ref(0)], { lost: false });
   await until('running', running(h, '0_0'));
   const task = h.manager.task('0_0')!;
   const fenced = Object.assign(new Error('The producer attempted to use a producer id which is not assigned'), {
@@ -233,13 +233,13 @@ t.test('a fenced task is not reopened before a new assignment, and the group is 
   t.equal(FakeTask.opened.length, 1, 'not reopened: that would fence the instance that owns it now');
   t.notOk(h.manager.allRunning, 'not ready meanwhile');
 
-  h.manager.handleAssignment([ref(0)], 'm1');
+  h.manager.handleAssignment([ref(0)], { lost: false });
   await until('reopened', () => FakeTask.opened.length === 2 && running(h, '0_0')());
 });
 
 t.test('a task whose commit failed for another reason is reopened from its committed state', async (t) => {
   const h = harness(t, { commitCheckMs: 5 });
-  h.manager.handleAssignment([ref(0)], 'm1');
+  h.manager.handleAssignment([ref(0)], { lost: false });
   await until('running', running(h, '0_0'));
   const task = h.manager.task('0_0')!;
   task.commitResult = async () => {
@@ -254,7 +254,7 @@ t.test('a task whose commit failed for another reason is reopened from its commi
 t.test('a failed open is retried; the tasks that did open run meanwhile', async (t) => {
   const h = harness(t);
   h.openFailures.set('0_1', 3);
-  h.manager.handleAssignment([ref(0), ref(1)], 'm1');
+  h.manager.handleAssignment([ref(0), ref(1)], { lost: false });
   await until('0_0 running', running(h, '0_0'));
   await until('0_1 running after retries', running(h, '0_1'));
   t.equal(h.openFailures.get('0_1'), 0, 'three failed attempts, then it opened');
@@ -264,10 +264,10 @@ t.test('a failed open is retried; the tasks that did open run meanwhile', async 
 t.test('a restore in progress is given up when the assignment changes, and resumed for the new one', async (t) => {
   const h = harness(t);
   h.restoreGate.hold = true;
-  h.manager.handleAssignment([ref(0), ref(1)], 'm1');
+  h.manager.handleAssignment([ref(0), ref(1)], { lost: false });
   await until('opened', () => FakeTask.opened.length === 2);
   const restoring = FakeTask.opened.slice();
-  h.manager.handleAssignment([ref(1)], 'm1');
+  h.manager.handleAssignment([ref(1)], { lost: false });
   await until('given up', () => restoring.every((task) => task.closed));
   t.same(
     restoring.map((task) => task.closes[0]?.commit),
@@ -281,7 +281,7 @@ t.test('a restore in progress is given up when the assignment changes, and resum
 
 t.test('while a whole commit is waiting behind the one in flight, processing heartbeats', async (t) => {
   const h = harness(t);
-  h.manager.handleAssignment([ref(0)], 'm1');
+  h.manager.handleAssignment([ref(0)], { lost: false });
   await until('running', running(h, '0_0'));
   const task = h.manager.task('0_0')!;
   task.commitBacklogged = true; // and the commit in flight never settles (a broker that does not answer)
@@ -301,7 +301,7 @@ t.test('while a whole commit is waiting behind the one in flight, processing hea
 
 t.test('shutdown: nothing is processed once it starts, and every task commits before it ends', async (t) => {
   const h = harness(t);
-  h.manager.handleAssignment([ref(0), ref(1)], 'm1');
+  h.manager.handleAssignment([ref(0), ref(1)], { lost: false });
   await until('running', () => h.manager.allRunning);
   const tasks = [h.manager.task('0_0')!, h.manager.task('0_1')!];
   const stopping = h.manager.shutdown();

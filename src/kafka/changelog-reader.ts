@@ -1,0 +1,169 @@
+/**
+ * Follows changelog partitions outside the application's consumer group, for
+ * as long as asked: it keeps standby tasks current. kafkajs has no manual
+ * assignment, so this is one long-lived consumer in a group of its own (one
+ * member: it gets every partition), with every partition paused except the
+ * followed ones; each (re)join seeks the followed partitions back to where
+ * they are.
+ *
+ * A partition can be followed again from an older offset than the consumer
+ * last fetched (a standby reopened from its checkpoint, or wiped). A batch
+ * fetched before that seek may still arrive; applying it would skip the
+ * records in between. So a batch is applied only if it was fetched at or
+ * before the follower's position (kafkajs keeps the fetch offset on the batch).
+ */
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Logger } from '../util/logger.js';
+import type { ReadRecord } from './partition-reader.js';
+
+export interface ChangelogSink {
+  /** Applies records of the partition, in order; `next` is the offset after the last of them. */
+  apply(records: ReadRecord[], next: bigint): Promise<void>;
+  /** The reader's position moved to `position` (e.g. past transaction markers); `end` is the partition's end as last fetched. */
+  advanced?(position: bigint, end: bigint | undefined): void;
+}
+
+interface Followed {
+  topic: string;
+  partition: number;
+  position: bigint;
+  end: bigint | undefined;
+  sink: ChangelogSink;
+}
+
+const key = (topic: string, partition: number) => `${topic}:${partition}`;
+
+export class ChangelogReader {
+  private readonly followed = new Map<string, Followed>();
+  private readonly consumer: Consumer;
+  private running = false;
+  private readonly log: Logger;
+
+  constructor(
+    kafka: Kafka,
+    private readonly groupId: string,
+    private readonly topics: readonly string[],
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'changelog-reader' });
+    this.consumer = kafka.consumer({
+      groupId,
+      readUncommitted: false,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.topics.length === 0) return;
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) {
+          const followed = this.followed.get(key(topic, partition));
+          if (followed) this.consumer.seek({ topic, partition, offset: followed.position.toString() });
+          else this.consumer.pause([{ topic, partitions: [partition] }]);
+        }
+      }
+    });
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const followed = this.followed.get(key(payload.topic, payload.partition));
+      if (!followed) return;
+      followed.end = BigInt(payload.highWatermark);
+      // Only transaction markers (or aborted records) right where the follower is: skip them.
+      if (payload.batchSize === 0 && payload.firstOffset !== null && BigInt(payload.firstOffset) === followed.position)
+        followed.position = BigInt(payload.lastOffset) + 1n;
+      followed.sink.advanced?.(followed.position, followed.end);
+    });
+    // A fetch that brought nothing for a followed partition found it at its end.
+    this.consumer.on(this.consumer.events.FETCH, () => {
+      for (const followed of this.followed.values()) {
+        if (followed.end !== undefined && followed.position >= followed.end)
+          followed.sink.advanced?.(followed.position, followed.end);
+      }
+    });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      this.log.warn('the changelog consumer crashed', { error: payload.error, restart: payload.restart });
+      if (!payload.restart && this.running) void this.restart();
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true });
+    await this.run();
+  }
+
+  /** Starts delivering records of a changelog partition from `from` to `sink`, until unfollowed. */
+  follow(topic: string, partition: number, from: bigint, sink: ChangelogSink): void {
+    this.followed.set(key(topic, partition), { topic, partition, position: from, end: undefined, sink });
+    if (!this.running) return;
+    try {
+      this.consumer.seek({ topic, partition, offset: from.toString() });
+      this.consumer.resume([{ topic, partitions: [partition] }]);
+    } catch (error) {
+      // Between a crash and the restart: the next join seeks it.
+      this.log.debug('follow before the consumer runs', { topic, partition, error });
+    }
+  }
+
+  unfollow(topic: string, partition: number): void {
+    if (!this.followed.delete(key(topic, partition)) || !this.running) return;
+    try {
+      this.consumer.pause([{ topic, partitions: [partition] }]);
+    } catch {
+      // Not running: the next join pauses it.
+    }
+  }
+
+  /** Where the reader is in a followed partition. */
+  position(topic: string, partition: number): bigint | undefined {
+    return this.followed.get(key(topic, partition))?.position;
+  }
+
+  async stop(admin?: { deleteGroups(groupIds: string[]): Promise<unknown> }): Promise<void> {
+    this.running = false;
+    this.followed.clear();
+    await this.consumer.disconnect().catch(() => undefined);
+    await admin?.deleteGroups([this.groupId]).catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch, isStale }) => {
+        const followed = this.followed.get(key(batch.topic, batch.partition));
+        if (!followed) {
+          this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+          return;
+        }
+        const from = followed.position;
+        // Not a kafkajs type, but kept on every batch: where the fetch that brought it began.
+        const fetchedAt = (batch as unknown as { fetchedOffset?: string }).fetchedOffset;
+        if (isStale() || fetchedAt === undefined || BigInt(fetchedAt) > from) return;
+        const records: ReadRecord[] = [];
+        for (const m of batch.messages) {
+          const offset = BigInt(m.offset);
+          if (offset >= from) records.push({ key: m.key, value: m.value, offset });
+        }
+        // Past the last record, and past any markers behind it in the same fetch.
+        const next = BigInt(batch.lastOffset()) + 1n;
+        if (records.length > 0) await followed.sink.apply(records, next);
+        // Unfollowed (or followed anew) while applying: the position belongs to the new follower.
+        if (this.followed.get(key(batch.topic, batch.partition)) === followed && next > followed.position)
+          followed.position = next;
+      },
+    });
+  }
+
+  private async restart(attempt = 1): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 1000 * attempt)));
+    if (!this.running) return;
+    try {
+      await this.consumer.connect();
+      await this.run();
+    } catch (error) {
+      this.log.warn('restarting the changelog consumer failed; retrying', { error, attempt });
+      await this.restart(attempt + 1);
+    }
+  }
+}

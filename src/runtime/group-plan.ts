@@ -1,0 +1,66 @@
+/**
+ * The whole group's assignment, read from the group description after a
+ * rebalance: kafkajs hands a member only its own partitions, not the other
+ * members' assignments nor its own assignment's user data (its standby and
+ * warm-up tasks). Request routing and standbys need both.
+ */
+import { AssignerProtocol, type Admin } from 'kafkajs';
+import type { CompiledTopology } from '../processor/compile.js';
+import { decodeAssignmentInfo, decodeMemberInfo, tasksOfAssignment, type TaskRef } from './assignor.js';
+import { taskIdOf } from './task-core.js';
+
+export interface GroupPlan {
+  /** host:port of the member running each active task. */
+  owners: Map<string, string>;
+  /** host:port of the members keeping a standby (or warm-up) of each task. */
+  standbyHosts: Map<string, string[]>;
+  /** This member's standby and warm-up tasks. */
+  standby: TaskRef[];
+  warmup: TaskRef[];
+}
+
+export const emptyPlan = (): GroupPlan => ({ owners: new Map(), standbyHosts: new Map(), standby: [], warmup: [] });
+
+/**
+ * Reads the plan once the group is stable; undefined while it is rebalancing, or when this
+ * member's part of it differs from `myActive` (the group has moved on: a newer join follows).
+ */
+export async function readGroupPlan(
+  admin: Admin,
+  groupId: string,
+  topology: CompiledTopology,
+  memberId: string,
+  myActive: readonly TaskRef[],
+): Promise<GroupPlan | undefined> {
+  const { groups } = await admin.describeGroups([groupId]);
+  const group = groups[0];
+  if (group?.state !== 'Stable' || group.members.length === 0) return undefined;
+  const plan = emptyPlan();
+  const refOf = (id: string): TaskRef | undefined => {
+    const [sub, partition] = id.split('_').map(Number);
+    if (topology.subtopologies[sub!] === undefined || !Number.isInteger(partition)) return undefined;
+    return { id: taskIdOf(sub!, partition!), subtopology: sub!, partition: partition! };
+  };
+  let mine = false;
+  for (const member of group.members) {
+    const { endpoint } = decodeMemberInfo(AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData);
+    const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
+    const active = tasksOfAssignment(topology, decoded?.assignment ?? {});
+    for (const ref of active) plan.owners.set(ref.id, endpoint);
+    const info = decodeAssignmentInfo(decoded?.userData);
+    for (const id of [...info.standby, ...info.warmup])
+      plan.standbyHosts.set(id, [...(plan.standbyHosts.get(id) ?? []), endpoint]);
+    if (member.memberId === memberId) {
+      const ids = (refs: readonly TaskRef[]) =>
+        refs
+          .map((r) => r.id)
+          .sort()
+          .join();
+      if (ids(active) !== ids(myActive)) return undefined;
+      mine = true;
+      plan.standby = info.standby.map(refOf).filter((r): r is TaskRef => r !== undefined);
+      plan.warmup = info.warmup.map(refOf).filter((r): r is TaskRef => r !== undefined);
+    }
+  }
+  return mine ? plan : undefined;
+}

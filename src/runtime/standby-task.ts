@@ -1,0 +1,143 @@
+/**
+ * A standby replica of a task: its stores in the task's LevelDB directory,
+ * kept current from the task's changelogs (Kafka Streams' StandbyTask). It
+ * processes nothing and writes nothing to Kafka. When the task is assigned
+ * to this instance as active, the standby closes and the active task opens
+ * the same store, restoring only what the standby had not read yet.
+ *
+ * The store only ever holds a prefix of each changelog, written together
+ * with its checkpoint, so a standby's answers are exact as of a past moment:
+ * how far behind is tracked per changelog (records, and since when).
+ */
+import { join } from 'node:path';
+import type { Admin } from 'kafkajs';
+import { endOffsets } from '../kafka/admin.js';
+import type { ChangelogSink } from '../kafka/changelog-reader.js';
+import type { SubTopology } from '../processor/compile.js';
+import { LevelDbBackend } from '../state/leveldb-backend.js';
+import { TaskState } from '../state/task-state.js';
+import type { Logger } from '../util/logger.js';
+import type { StreamsConfig } from './config.js';
+import { taskIdOf } from './task-core.js';
+
+interface ChangelogProgress {
+  storeName: string;
+  position: bigint;
+  end: bigint | undefined;
+  /** When the standby was last seen at the end of this changelog. */
+  caughtUpAt: number | undefined;
+}
+
+export interface StandbyDeps {
+  config: StreamsConfig;
+  admin: Admin;
+  logger: Logger;
+}
+
+export class StandbyTask {
+  readonly id: string;
+  closed = false;
+  private readonly progress = new Map<string, ChangelogProgress>();
+
+  private constructor(
+    readonly subtopology: SubTopology,
+    readonly partition: number,
+    private readonly backend: LevelDbBackend,
+    private readonly state: TaskState,
+    private readonly releaseDirectory: () => void,
+  ) {
+    this.id = taskIdOf(subtopology.id, partition);
+  }
+
+  /** Opens the store and works out where each changelog is to be followed from. */
+  static async open(
+    deps: StandbyDeps,
+    subtopology: SubTopology,
+    partition: number,
+    releaseDirectory: () => void,
+  ): Promise<StandbyTask> {
+    const id = taskIdOf(subtopology.id, partition);
+    let backend: LevelDbBackend | undefined;
+    try {
+      backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
+      const state = new TaskState(backend, subtopology.stores, partition);
+      const task = new StandbyTask(subtopology, partition, backend, state, releaseDirectory);
+      const ranges = await state.restoreRanges(
+        async (topic) => (await endOffsets(deps.admin, topic)).get(partition) ?? 0n,
+        (store, reason) => deps.logger.warn('standby: restoring a store from scratch', { task: id, store, reason }),
+      );
+      for (const range of ranges) {
+        const store = subtopology.stores.find((s) => s.changelogTopic === range.topic)!;
+        task.progress.set(range.topic, {
+          storeName: store.name,
+          position: range.from,
+          end: range.to,
+          caughtUpAt: range.from >= range.to ? Date.now() : undefined,
+        });
+      }
+      return task;
+    } catch (error) {
+      await backend?.close();
+      releaseDirectory();
+      throw error;
+    }
+  }
+
+  /** Where each changelog is to be followed from. */
+  get changelogs(): Array<{ topic: string; from: bigint }> {
+    return [...this.progress].map(([topic, p]) => ({ topic, from: p.position }));
+  }
+
+  /** What the changelog reader writes a changelog's records through. */
+  sink(topic: string): ChangelogSink {
+    const progress = this.progress.get(topic)!;
+    return {
+      apply: async (records, next) => {
+        if (this.closed) return;
+        const rows = records.filter((r) => r.key !== null).map((r) => ({ key: r.key!, value: r.value }));
+        await this.state.applyRestored(progress.storeName, rows, next);
+        progress.position = next;
+      },
+      advanced: (position, end) => {
+        if (position > progress.position) progress.position = position;
+        if (end !== undefined) progress.end = end;
+        if (progress.end !== undefined && progress.position >= progress.end) progress.caughtUpAt = Date.now();
+      },
+    };
+  }
+
+  /** Changelog records not read yet, as of the last fetch. */
+  get lagRecords(): bigint {
+    let lag = 0n;
+    for (const p of this.progress.values()) if (p.end !== undefined && p.end > p.position) lag += p.end - p.position;
+    return lag;
+  }
+
+  /**
+   * How long ago the standby was last at the end of every changelog (undefined: never yet). An
+   * answer from it reflects the task's committed state as of at least that moment.
+   */
+  stalenessMs(now = Date.now()): number | undefined {
+    let oldest = Infinity;
+    for (const p of this.progress.values()) {
+      if (p.caughtUpAt === undefined) return undefined;
+      oldest = Math.min(oldest, p.caughtUpAt);
+    }
+    return oldest === Infinity ? 0 : Math.max(0, now - oldest);
+  }
+
+  /** How far this copy of the task's state is: the sum of its changelog checkpoints. */
+  get checkpointSum(): bigint {
+    return this.state.checkpointSum;
+  }
+
+  readCommitted(storeName: string, key: Buffer): Buffer | undefined {
+    return this.state.readCommitted(storeName, key);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.backend.close().finally(this.releaseDirectory);
+  }
+}
