@@ -1,6 +1,12 @@
 // The task assignor: even spread per sub-topology and overall, stickiness, and co-partitioning.
 import t from 'tap';
-import { allTasks, distributeTasks, tasksOfAssignment, type MemberInfo } from '../../src/runtime/assignor.js';
+import {
+  allTasks,
+  distributeTasks,
+  planAssignment,
+  tasksOfAssignment,
+  type MemberInfo,
+} from '../../src/runtime/assignor.js';
 import { compileTopology } from '../../src/processor/compile.js';
 import { countJoinTopology } from '../support/count-join-topology.js';
 
@@ -61,4 +67,106 @@ t.test('an assignment names every source topic of a task, at the same partition'
   const assignment = Object.fromEntries(sub1.sources.map((s) => [s.topic, [2]]));
   t.same(tasksOfAssignment(topology, assignment), [{ id: '1_2', subtopology: 1, partition: 2 }]);
   t.same(sub1.sources.map((s) => s.topic).sort(), ['app-items-by-group-repartition', 'app-labels'].sort());
+});
+
+// The high-availability plan (Kafka Streams' HighAvailabilityTaskAssignor): actives only on caught-up
+// members, warm-ups for the members tasks should move to, standbys elsewhere.
+const ha = { numStandbyReplicas: 1, acceptableRecoveryLag: 100n, maxWarmupReplicas: 2 };
+const statefulTask = (task: { subtopology: number }) => task.subtopology === 1;
+const withState = (entries: Array<[string, string[], Record<string, string>]>) =>
+  new Map<string, MemberInfo>(
+    entries.map(([id, owned, offsets]) => [id, { endpoint: `${id}:3000`, tasks: owned, standbys: [], offsets }]),
+  );
+/** Lag of a member's copy against changelog ends of 1,000 per task. */
+const lagFrom = (members: Map<string, MemberInfo>) => (id: string, task: { id: string }) => {
+  const held = members.get(id)!.offsets?.[task.id];
+  return held === undefined ? 1000n : 1000n - BigInt(held);
+};
+const ids = (refs: Array<{ id: string }>) => refs.map((r) => r.id).sort();
+
+t.test('one standby of every stateful task, never on its active member', async (t) => {
+  const members = withState([
+    ['m1', [], {}],
+    ['m2', [], {}],
+    ['m3', [], {}],
+  ]);
+  const plan = planAssignment(tasks, members, () => 0n, statefulTask, ha);
+  const stateful = tasks.filter(statefulTask);
+  for (const task of stateful) {
+    const active = [...plan].filter(([, p]) => p.active.some((a) => a.id === task.id)).map(([id]) => id);
+    const standby = [...plan].filter(([, p]) => p.standby.some((s) => s.id === task.id)).map(([id]) => id);
+    t.equal(active.length, 1, `${task.id} has one active`);
+    t.equal(standby.length, 1, `${task.id} has one standby`);
+    t.not(standby[0], active[0], `${task.id}: standby and active on different members`);
+  }
+  t.same(
+    [...plan.values()].flatMap((p) => p.standby).filter((s) => !statefulTask(s)),
+    [],
+    'stateless tasks have no standbys',
+  );
+  const standbyCounts = [...plan.values()].map((p) => p.standby.length).sort();
+  t.ok(standbyCounts[2]! - standbyCounts[0]! <= 1, `standbys spread evenly (${standbyCounts})`);
+});
+
+t.test('a task goes to a caught-up member while the member it should move to warms up', async (t) => {
+  // m1 ran every task with state; m2 is new and has none.
+  const m1Tasks = tasks.map((task) => task.id);
+  const offsets = Object.fromEntries(tasks.filter(statefulTask).map((task) => [task.id, '1000']));
+  const members = withState([
+    ['m1', m1Tasks, offsets],
+    ['m2', [], {}],
+  ]);
+  const plan = planAssignment(tasks, members, lagFrom(members), statefulTask, {
+    ...ha,
+    numStandbyReplicas: 0,
+  });
+  t.same(
+    ids(plan.get('m1')!.active.filter(statefulTask)),
+    ids(tasks.filter(statefulTask)),
+    'every stateful task stays on m1, the only member that has its state',
+  );
+  t.equal(plan.get('m2')!.warmup.length, 2, 'm2 warms up as many as allowed (2) of those it should get');
+  t.ok(
+    plan.get('m2')!.active.every((task) => !statefulTask(task)),
+    'm2 gets stateless tasks at once (nothing to restore)',
+  );
+
+  // Once m2's copies are caught up, the balanced plan holds.
+  const warmed = Object.fromEntries(plan.get('m2')!.warmup.map((task) => [task.id, '990']));
+  const next = withState([
+    ['m1', ids(plan.get('m1')!.active), offsets],
+    ['m2', ids(plan.get('m2')!.active), warmed],
+  ]);
+  const after = planAssignment(tasks, next, lagFrom(next), statefulTask, { ...ha, numStandbyReplicas: 0 });
+  t.same(
+    ids(after.get('m2')!.active.filter(statefulTask)),
+    ids(plan.get('m2')!.warmup),
+    'the warmed-up tasks move to m2',
+  );
+});
+
+t.test("a dead member's tasks go to their standbys, not to a member with nothing", async (t) => {
+  const stateful = tasks.filter(statefulTask);
+  // m3 died. m1 kept standbys of m3's tasks; m2 has no copy of them.
+  const m3Tasks = stateful.slice(0, 2).map((task) => task.id);
+  const members = withState([
+    ['m1', [stateful[2]!.id], Object.fromEntries([...m3Tasks, stateful[2]!.id].map((id) => [id, '1000']))],
+    ['m2', [stateful[3]!.id], { [stateful[3]!.id]: '1000' }],
+  ]);
+  const plan = planAssignment(tasks, members, lagFrom(members), statefulTask, ha);
+  for (const id of m3Tasks)
+    t.ok(
+      plan.get('m1')!.active.some((task) => task.id === id),
+      `${id} goes to m1`,
+    );
+});
+
+t.test('when no member is caught up, the one with the least to restore gets the task', async (t) => {
+  const task = tasks.find(statefulTask)!;
+  const members = withState([
+    ['m1', [], { [task.id]: '200' }],
+    ['m2', [], { [task.id]: '700' }],
+  ]);
+  const plan = planAssignment([task], members, lagFrom(members), statefulTask, { ...ha, numStandbyReplicas: 0 });
+  t.same(ids(plan.get('m2')!.active), [task.id]);
 });
