@@ -18,6 +18,8 @@ export interface ServiceConfig {
   partitions: number;
   commitIntervalMs: number;
   cacheMaxEntries: number;
+  numStandbyReplicas: number;
+  standbyMaxStalenessMs: number;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -93,6 +95,18 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_CACHE_MAX_ENTRIES',
     default: '10000',
     help: 'changes per task held back until the next commit, newest per key (0: forward each change)',
+  },
+  numStandbyReplicas: {
+    flag: 'num-standby-replicas',
+    env: 'UIS_NUM_STANDBY_REPLICAS',
+    default: '0',
+    help: "standby copies of each task's state kept current on other instances, for fast takeover",
+  },
+  standbyMaxStalenessMs: {
+    flag: 'standby-max-staleness-ms',
+    env: 'UIS_STANDBY_MAX_STALENESS_MS',
+    default: '0',
+    help: 'when the owner cannot answer, a standby copy at most this far behind may (0: only if the request says Cache-Control: max-stale)',
   },
   corsOrigins: {
     flag: 'cors-origins',
@@ -214,6 +228,8 @@ export function loadConfig(
     partitions: integer('partitions', 1, 1000),
     commitIntervalMs: integer('commitIntervalMs', 1, 60_000),
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
+    numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
+    standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

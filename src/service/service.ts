@@ -42,6 +42,7 @@ function streamsSettings(config: ServiceConfig) {
     endpoint: config.advertisedEndpoint,
     commitIntervalMs: config.commitIntervalMs,
     cacheMaxEntries: config.cacheMaxEntries,
+    numStandbyReplicas: config.numStandbyReplicas,
     internalPartitions: config.partitions,
   };
 }
@@ -75,7 +76,12 @@ export async function startService(config: ServiceConfig, logger: Logger): Promi
   });
   let gate: SnapshotGate | undefined;
   const source = new StreamsViewSource(streams, VIEW_STORE, () => gate?.status() ?? { ready: true });
-  const server = await buildServer({ source, registry, corsOrigins: config.corsOrigins });
+  const server = await buildServer({
+    source,
+    registry,
+    corsOrigins: config.corsOrigins,
+    standbyMaxStalenessMs: config.standbyMaxStalenessMs,
+  });
   await server.listen({ host: config.host, port: config.port });
   config = withBoundPort(config, server);
   streams.advertise(config.advertisedEndpoint);

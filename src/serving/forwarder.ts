@@ -19,6 +19,9 @@ const PASSED_HEADERS = [
   'retry-after',
   'x-uis-partition',
   'x-uis-served-by',
+  'x-uis-standby',
+  'x-uis-standby-lag-records',
+  'x-uis-staleness-ms',
 ];
 
 export class Forwarder {

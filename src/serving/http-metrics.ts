@@ -1,7 +1,7 @@
 /** HTTP request durations, fine enough to tell 0.25 ms from 1 ms and 5 ms from 10 ms. */
 import { Histogram, type Registry } from 'prom-client';
 
-export type Served = 'local' | 'forwarded' | 'replica' | 'none';
+export type Served = 'local' | 'standby' | 'forwarded' | 'replica' | 'none';
 
 export function createHttpMetrics(registry: Registry) {
   return {

@@ -1,5 +1,5 @@
 import type { TopicReplica } from '../runtime/topic-replica.js';
-import type { Lookup, ViewSource } from './view-source.js';
+import { noStandby, type Lookup, type ViewSource } from './view-source.js';
 
 /** Rows of a read replica: every key is local. */
 export class ReplicaViewSource implements ViewSource {
@@ -13,7 +13,7 @@ export class ReplicaViewSource implements ViewSource {
     const partition = this.replica.partitionOf(key);
     const value = this.replica.get(key);
     if (value === undefined && !this.replica.ready)
-      return { kind: 'unavailable', partition, reason: 'the replica is catching up' };
+      return { kind: 'unavailable', partition, reason: 'the replica is catching up', standby: noStandby };
     return { kind: 'local', partition, value };
   }
 

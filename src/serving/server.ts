@@ -17,9 +17,16 @@ export interface ServerOptions {
   registry: Registry;
   /** Origins allowed by CORS; empty: no CORS headers at all. */
   corsOrigins: string[];
+  /** Staleness a request accepts from a standby copy when it does not say (0: none). */
+  standbyMaxStalenessMs?: number;
 }
 
-export async function buildServer({ source, registry, corsOrigins }: ServerOptions): Promise<FastifyInstance> {
+export async function buildServer({
+  source,
+  registry,
+  corsOrigins,
+  standbyMaxStalenessMs = 0,
+}: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     routerOptions: { maxParamLength: 64 },
@@ -62,7 +69,7 @@ export async function buildServer({ source, registry, corsOrigins }: ServerOptio
   });
 
   if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD'] });
-  await app.register(usersRoute, { source, forwarder });
+  await app.register(usersRoute, { source, forwarder, standbyMaxStalenessMs });
   await app.register(healthRoutes, { source });
   await app.register(metricsRoute, { registry });
   return app;

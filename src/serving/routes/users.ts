@@ -4,16 +4,24 @@
  * 503 with Retry-After while its partition is restoring or moving. Answers
  * from the local store or forwards to the owning member; either way it says
  * which partition and instance served it, and when the row last changed.
+ *
+ * A request that accepts a stale answer (`Cache-Control: max-stale=<s>`, or
+ * the instance's --standby-max-staleness-ms) is answered by a standby copy
+ * when the owner cannot answer (it is restoring, or does not respond): this
+ * instance's copy, or another member's. Such an answer says so
+ * (`x-uis-standby: true`) and how far behind the copy is.
  */
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isInt64String } from '../../serdes/primitive.js';
 import { viewSerde } from '../../../topology/user-information.js';
-import type { Forwarder } from '../forwarder.js';
+import type { ForwardedResponse, Forwarder } from '../forwarder.js';
 import type { Served } from '../http-metrics.js';
-import type { ViewSource } from '../view-source.js';
+import type { StandbyRead, ViewSource } from '../view-source.js';
 import { errorSchema, userSchema } from '../schemas.js';
 
 export const FORWARDED_HEADER = 'x-uis-forwarded';
+/** On a forwarded request: answer from a standby copy at most this many ms behind. */
+export const STANDBY_READ_HEADER = 'x-uis-standby-read';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,9 +32,16 @@ declare module 'fastify' {
 export interface UsersRouteOptions {
   source: ViewSource;
   forwarder: Forwarder;
+  /** Staleness a request accepts from a standby copy when it does not say (0: none). */
+  standbyMaxStalenessMs: number;
 }
 
-export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (app, { source, forwarder }) => {
+type Reply = FastifyReply;
+
+export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
+  app,
+  { source, forwarder, standbyMaxStalenessMs },
+) => {
   app.get<{ Params: { userId: string } }>(
     '/users/:userId',
     { schema: { response: { 200: userSchema, 400: errorSchema, 404: errorSchema, 503: errorSchema } } },
@@ -38,41 +53,94 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (app, { s
           message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
         });
       }
-      const found = source.lookup(Buffer.from(userId));
+      const key = Buffer.from(userId);
+      const found = source.lookup(key);
       if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
+      if (found.kind === 'local') return answer(request, reply, found.value, 'local');
 
-      if (found.kind === 'unavailable') return unavailable(reply, found.reason);
+      const forwarded = request.headers[FORWARDED_HEADER] !== undefined;
+      const standbyRead = forwarded ? standbyReadBound(request) : maxStaleness(request, standbyMaxStalenessMs);
+      let reason = found.kind === 'unavailable' ? found.reason : '';
       if (found.kind === 'remote') {
-        if (request.headers[FORWARDED_HEADER])
-          return unavailable(reply, 'the partition moved while the request was forwarded');
-        if (!source.isMember(found.owner))
-          return unavailable(reply, 'the owner of the partition is not a group member');
-        try {
-          const forwarded = await forwarder.get(found.owner, `/users/${userId}`, {
-            [FORWARDED_HEADER]: source.endpoint,
-            ...(request.headers['if-none-match'] ? { 'if-none-match': String(request.headers['if-none-match']) } : {}),
-          });
-          request.served = 'forwarded';
-          reply.headers(forwarded.headers).code(forwarded.status);
-          return reply.serializer((payload: unknown) => payload as string).send(forwarded.body.toString('utf8'));
-        } catch {
-          return unavailable(reply, `the owner ${found.owner} did not answer`);
+        if (forwarded) reason = 'the partition moved while the request was forwarded';
+        else if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
+        else {
+          const response = await forwardTo(found.owner, {}).catch(() => undefined);
+          // The owner's 503 says it cannot answer now: a standby may, if the request allows it.
+          if (response && (response.status !== 503 || standbyRead === undefined)) return relay(reply, response);
+          reason = response ? 'the owner of the partition is restoring it' : `the owner ${found.owner} did not answer`;
         }
       }
 
-      request.served = 'local';
-      reply.header('x-uis-served-by', source.endpoint).header('cache-control', 'no-cache');
-      if (found.value === undefined) {
-        return reply.code(404).send({ error: 'Not Found', message: `user ${userId} does not exist` });
+      if (standbyRead !== undefined) {
+        const copy = found.standby.readLocal(standbyRead);
+        if (copy) return answerFromStandby(request, reply, copy);
+        if (!forwarded) {
+          for (const host of found.standby.hosts.filter((h) => source.isMember(h))) {
+            const response = await forwardTo(host, { [STANDBY_READ_HEADER]: String(standbyRead) }).catch(
+              () => undefined,
+            );
+            if (response && response.status !== 503) return relay(reply, response);
+          }
+        }
       }
-      const etag = entityTag(found.value);
-      const view = viewSerde.deserialize(found.value);
-      reply.header('etag', etag).header('last-modified', new Date(view.updatedAt).toUTCString());
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-      return view;
+      return unavailable(reply, reason);
+
+      function forwardTo(endpoint: string, extra: Record<string, string>): Promise<ForwardedResponse> {
+        return forwarder.get(endpoint, `/users/${userId}`, {
+          [FORWARDED_HEADER]: source.endpoint,
+          ...(request.headers['if-none-match'] ? { 'if-none-match': String(request.headers['if-none-match']) } : {}),
+          ...extra,
+        });
+      }
+
+      function relay(reply: Reply, response: ForwardedResponse) {
+        request.served = 'forwarded';
+        reply.headers(response.headers).code(response.status);
+        return reply.serializer((payload: unknown) => payload as string).send(response.body.toString('utf8'));
+      }
     },
   );
+
+  function answer(request: FastifyRequest, reply: Reply, value: Buffer | undefined, served: Served) {
+    request.served = served;
+    reply.header('x-uis-served-by', source.endpoint).header('cache-control', 'no-cache');
+    if (value === undefined) {
+      const { userId } = request.params as { userId: string };
+      return reply.code(404).send({ error: 'Not Found', message: `user ${userId} does not exist` });
+    }
+    const etag = entityTag(value);
+    const view = viewSerde.deserialize(value);
+    reply.header('etag', etag).header('last-modified', new Date(view.updatedAt).toUTCString());
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+    return view;
+  }
+
+  function answerFromStandby(request: FastifyRequest, reply: Reply, copy: StandbyRead) {
+    reply
+      .header('x-uis-standby', 'true')
+      .header('x-uis-standby-lag-records', copy.lagRecords.toString())
+      .header('x-uis-staleness-ms', String(copy.stalenessMs));
+    return answer(request, reply, copy.value, 'standby');
+  }
 };
+
+/**
+ * The staleness (ms) a request accepts from a standby copy: `Cache-Control: max-stale=<seconds>`
+ * (no value: any), else the instance's default; undefined when none is accepted.
+ */
+export function maxStaleness(request: FastifyRequest, instanceDefaultMs: number): number | undefined {
+  const header = request.headers['cache-control'];
+  const match = typeof header === 'string' ? /(?:^|,)\s*max-stale(?:\s*=\s*"?(\d+)"?)?\s*(?:,|$)/i.exec(header) : null;
+  if (match) return match[1] === undefined ? Number.MAX_SAFE_INTEGER : Number(match[1]) * 1000;
+  return instanceDefaultMs > 0 ? instanceDefaultMs : undefined;
+}
+
+/** The bound a forwarding member put on a standby read, if it asked for one. */
+function standbyReadBound(request: FastifyRequest): number | undefined {
+  const value = request.headers[STANDBY_READ_HEADER];
+  return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined;
+}
 
 function unavailable(reply: FastifyReply, reason: string) {
   return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: reason });
