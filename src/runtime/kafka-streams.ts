@@ -49,7 +49,7 @@ export interface KeyMetadata {
   /** host:port of the members keeping a standby copy of the task. */
   standbyHosts: string[];
   /** The standby copy of the task on this instance, if any. */
-  localStandby: { lagRecords: bigint; stalenessMs: number | undefined } | undefined;
+  localStandby: { lagRecords: bigint | undefined; stalenessMs: number | undefined } | undefined;
 }
 
 export interface KafkaStreamsOptions {
@@ -206,7 +206,10 @@ export class KafkaStreams {
     await this.runConsumer();
     this.sizeTimer = setInterval(() => void this.measureStores(), 30_000);
     this.sizeTimer.unref();
-    this.probeTimer = setInterval(() => this.probeIfWarmedUp(), 2000);
+    this.probeTimer = setInterval(() => {
+      this.updateStandbyMetrics();
+      this.probeIfWarmedUp();
+    }, 1000);
     this.probeTimer.unref();
     this.log.info('started', { endpoint: this.config.endpoint, subtopologies: this.topology.subtopologies.length });
   }
@@ -250,6 +253,7 @@ export class KafkaStreams {
           ? 'restoring'
           : undefined;
     const standby = this.standbys.task(taskId);
+    const restoringStaleness = task?.restoringStalenessMs();
     return {
       partition,
       taskId,
@@ -258,7 +262,11 @@ export class KafkaStreams {
       status,
       caughtUp: task?.caughtUp ?? false,
       standbyHosts: this.plan.standbyHosts.get(taskId) ?? [],
-      localStandby: standby ? { lagRecords: standby.lagRecords, stalenessMs: standby.stalenessMs() } : undefined,
+      localStandby: standby
+        ? { lagRecords: standby.lagRecords, stalenessMs: standby.stalenessMs() }
+        : restoringStaleness !== undefined
+          ? { lagRecords: undefined, stalenessMs: restoringStaleness }
+          : undefined,
     };
   }
 
@@ -270,12 +278,17 @@ export class KafkaStreams {
     return task.readCommitted(storeName, key);
   }
 
-  /** A row of this instance's standby copy of the key's task (as far as it has read its changelog). */
+  /**
+   * A row of this instance's standby copy of the key's task (as far as it has read its
+   * changelogs), or of the task's store while it restores after taking over from that standby.
+   */
   getStandby(storeName: string, key: Buffer): Buffer | undefined {
     const { taskId } = this.keyMetadata(storeName, key);
-    const standby = this.standbys.task(taskId);
-    if (!standby) throw new Error(`no standby of task ${taskId} here`);
-    return standby.readCommitted(storeName, key);
+    const copy =
+      this.standbys.task(taskId) ??
+      (this.tasks.task(taskId)?.restoringStalenessMs() !== undefined ? this.tasks.task(taskId) : undefined);
+    if (!copy) throw new Error(`no standby copy of task ${taskId} here`);
+    return copy.readCommitted(storeName, key);
   }
 
   /** host:port of every instance in the group, from the last rebalance. */
@@ -284,7 +297,8 @@ export class KafkaStreams {
   }
 
   private get heartbeatIntervalMs(): number {
-    return Math.max(500, Math.floor(this.config.sessionTimeoutMs / 5));
+    // Frequent enough that a rebalance (a member leaving) is noticed within about a second.
+    return Math.max(500, Math.floor(this.config.sessionTimeoutMs / 10));
   }
 
   /** What this member tells the assignor: its endpoint, its tasks, and how far each local copy of a task is. */
@@ -353,12 +367,12 @@ export class KafkaStreams {
 
   /** Opens an active task once its directory is free (a standby of it here closes first). */
   private async openActive(ref: TaskRef): Promise<StreamTask> {
-    await this.standbys.release([ref.id]);
-    const release = await this.locks.acquire(ref.id);
+    const sub = this.topology.subtopologies[ref.subtopology]!;
     this.local.cancelCleanup(ref.id);
-    return StreamTask.open(this.taskDeps(), this.topology.subtopologies[ref.subtopology]!, ref.partition, () => {
-      release();
-    });
+    const handed = this.standbys.handOver(ref.id);
+    if (handed) return StreamTask.open(this.taskDeps(), sub, ref.partition, handed);
+    const releaseDirectory = await this.locks.acquire(ref.id);
+    return StreamTask.open(this.taskDeps(), sub, ref.partition, { releaseDirectory });
   }
 
   private async openStandby(ref: TaskRef): Promise<StandbyTask> {
@@ -521,6 +535,16 @@ export class KafkaStreams {
         this.standbys.task(id) !== undefined ||
         this.standbys.wantedIds.includes(id),
     );
+  }
+
+  private updateStandbyMetrics(): void {
+    this.metrics.standbyLagRecords.reset();
+    this.metrics.standbyStalenessSeconds.reset();
+    for (const task of this.standbys.openTasks) {
+      this.metrics.standbyLagRecords.set({ task: task.id }, Number(task.lagRecords));
+      const staleness = task.stalenessMs();
+      this.metrics.standbyStalenessSeconds.set({ task: task.id }, staleness === undefined ? -1 : staleness / 1000);
+    }
   }
 
   /** Disk size of every local task store, for the store-size metric. */

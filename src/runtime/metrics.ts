@@ -12,6 +12,8 @@ export interface StreamsMetrics {
   endToEndSeconds: Histogram<'topic'>;
   consumerLag: Gauge<'topic' | 'partition'>;
   storeBytes: Gauge<'task'>;
+  standbyLagRecords: Gauge<'task'>;
+  standbyStalenessSeconds: Gauge<'task'>;
 }
 
 export function createStreamsMetrics(registry: Registry): StreamsMetrics {
@@ -72,6 +74,18 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
     storeBytes: new Gauge({
       name: 'streams_store_size_bytes',
       help: 'Size on disk of each task store (LevelDB directory).',
+      labelNames: ['task'],
+      registers,
+    }),
+    standbyLagRecords: new Gauge({
+      name: 'streams_standby_lag_records',
+      help: 'Changelog records each standby (or warm-up) task of this instance has not read yet.',
+      labelNames: ['task'],
+      registers,
+    }),
+    standbyStalenessSeconds: new Gauge({
+      name: 'streams_standby_staleness_seconds',
+      help: 'How long ago each standby task was last at the end of its changelogs (-1: never yet).',
       labelNames: ['task'],
       registers,
     }),

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../util/logger.js';
 import type { TaskRef } from './assignor.js';
-import type { StandbyTask } from './standby-task.js';
+import type { StandbyHandOver, StandbyTask } from './standby-task.js';
 
 export interface StandbyManagerDeps {
   open(ref: TaskRef): Promise<StandbyTask>;
@@ -45,11 +45,17 @@ export class StandbyManager {
     this.reconcile();
   }
 
-  /** Closes the standby of tasks about to become active here (their stores are handed over). */
-  async release(ids: readonly string[]): Promise<void> {
-    for (const id of ids) this.wanted.delete(id);
-    const closing = ids.map((id) => this.tasks.get(id)).filter((task): task is StandbyTask => task !== undefined);
-    await Promise.all(closing.map((task) => this.close(task)));
+  /**
+   * Hands the open store of a task's standby over to the task becoming active here (Kafka
+   * Streams' standby-to-active promotion), with no moment in between when neither serves it.
+   */
+  handOver(id: string): StandbyHandOver | undefined {
+    this.wanted.delete(id);
+    const task = this.tasks.get(id);
+    if (!task) return undefined;
+    this.tasks.delete(id);
+    this.deps.unfollow(task);
+    return task.handOver();
   }
 
   async shutdown(): Promise<void> {

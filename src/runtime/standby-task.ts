@@ -28,6 +28,14 @@ interface ChangelogProgress {
   caughtUpAt: number | undefined;
 }
 
+/** What a standby hands to its task becoming active: the open store, its directory lock, and how current it was. */
+export interface StandbyHandOver {
+  backend: LevelDbBackend;
+  releaseDirectory: () => void;
+  /** When the standby was last at the end of its changelogs (undefined: never). */
+  currentAt: number | undefined;
+}
+
 export interface StandbyDeps {
   config: StreamsConfig;
   admin: Admin;
@@ -133,6 +141,17 @@ export class StandbyTask {
 
   readCommitted(storeName: string, key: Buffer): Buffer | undefined {
     return this.state.readCommitted(storeName, key);
+  }
+
+  /** Stops following and gives the open store (and its directory lock) away; the standby is closed after. */
+  handOver(): StandbyHandOver {
+    const staleness = this.stalenessMs();
+    this.closed = true;
+    return {
+      backend: this.backend,
+      releaseDirectory: this.releaseDirectory,
+      currentAt: staleness === undefined ? undefined : Date.now() - staleness,
+    };
   }
 
   async close(): Promise<void> {

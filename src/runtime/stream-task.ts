@@ -57,6 +57,11 @@ export class StreamTask {
    */
   private readonly catchUpTargets = new Map<string, bigint>();
   private commitInFlight: Promise<void> | undefined;
+  /**
+   * While restoring: when the store was last known to be at the end of its changelogs (the
+   * standby it was promoted from was, at that time); undefined when not known.
+   */
+  private currentAt: number | undefined;
   private lastCommit = Date.now();
   private readonly log: Logger;
   /** Output topics of the application (not repartition topics), whose records' latency is measured. */
@@ -84,28 +89,37 @@ export class StreamTask {
   }
 
   /**
-   * Opens the task's store and fences any previous owner's producer. Only after this may the
-   * task read its changelog ends and committed offsets: from then on the previous owner can
-   * commit nothing more, so what is read is final.
+   * Opens the task's store (or takes over the open store of its standby) and creates its
+   * producer; nothing is sent to Kafka yet. `initialize` then fences the previous owner.
    */
   static async open(
     deps: TaskDeps,
     subtopology: SubTopology,
     partition: number,
-    releaseDirectory: () => void = () => undefined,
+    store: { backend?: LevelDbBackend; releaseDirectory: () => void; currentAt?: number },
   ): Promise<StreamTask> {
     const id = `${subtopology.id}_${partition}`;
-    let backend: LevelDbBackend | undefined;
+    let backend = store.backend;
     try {
-      backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
+      backend ??= await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
       const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`);
-      await writer.connect();
-      return new StreamTask(deps, subtopology, partition, backend, writer, releaseDirectory);
+      const task = new StreamTask(deps, subtopology, partition, backend, writer, store.releaseDirectory);
+      task.currentAt = store.currentAt;
+      return task;
     } catch (error) {
       await backend?.close(); // or it stays locked, and every retry fails
-      releaseDirectory();
+      store.releaseDirectory();
       throw error;
     }
+  }
+
+  /**
+   * Fences any previous owner's producer. Only after this may the task read its changelog ends
+   * and committed offsets: from then on the previous owner can commit nothing more, so what is
+   * read is final.
+   */
+  async initialize(): Promise<void> {
+    await this.writer.connect();
   }
 
   /** How far this task's stores are: the sum of their changelog checkpoints. */
@@ -304,6 +318,16 @@ export class StreamTask {
   /** A committed row, for serving. */
   readCommitted(storeName: string, key: Buffer): Buffer | undefined {
     return this.state.readCommitted(storeName, key);
+  }
+
+  /**
+   * While the task restores, its store holds a consistent past state (changelog prefixes): how
+   * long ago it was last known current, when that is known (a promoted standby). Reads of such a
+   * store are standby reads.
+   */
+  restoringStalenessMs(now = Date.now()): number | undefined {
+    if (this.status !== 'restoring' || this.currentAt === undefined) return undefined;
+    return Math.max(0, now - this.currentAt);
   }
 
   /**

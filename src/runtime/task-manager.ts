@@ -6,9 +6,9 @@
  *   final commit. When the member lost its tasks (it was dropped from the
  *   group, e.g. after a pause past the session timeout), every task is
  *   treated so: another instance may have owned them meanwhile.
- * - A newly assigned task is opened (which fences its previous owner's
- *   producer), restored from its changelogs and started from the committed
- *   offsets, in the background. Failures are retried with a backoff for as
+ * - A newly assigned task is opened, initialized (its producer fences the
+ *   previous owner's), restored from its changelogs and started from the
+ *   committed offsets, in the background. Failures are retried with a backoff for as
  *   long as the task stays assigned. A restore in progress is abandoned when
  *   the assignment changes (the stores keep their checkpoints, so the next
  *   attempt resumes where it stopped).
@@ -37,6 +37,8 @@ export interface ManagedTask {
   readonly caughtUp: boolean;
   readonly commitDue: boolean;
   readonly commitBacklogged: boolean;
+  /** Fences the task's previous owner (its producer's first contact with the broker). */
+  initialize(): Promise<void>;
   start(): Promise<Map<string, bigint>>;
   process(record: InputRecord): void;
   markNoLag(topic: string): void;
@@ -54,7 +56,7 @@ export interface InputControl {
 }
 
 export interface TaskManagerDeps<T extends ManagedTask> {
-  /** Opens a task: its store and its producer, fencing the previous owner. */
+  /** Opens a task: its store (no contact with Kafka yet). */
   openTask(ref: TaskRef): Promise<T>;
   /** Restores the tasks' stores from their changelogs; gives up (throwing) once `abandoned()` is true. */
   restore(tasks: readonly T[], abandoned: () => boolean): Promise<void>;
@@ -146,7 +148,7 @@ export class TaskManager<T extends ManagedTask> {
         tasks: [...this.tasks.keys()],
       });
     for (const task of [...this.tasks.values()]) {
-      if (memberChanged || !this.assigned.has(task.id)) this.closeTask(task, { commit: true });
+      if (memberChanged || !this.assigned.has(task.id)) this.closeTask(task, { commit: task.status === 'running' });
     }
     for (const ref of refs) {
       if (this.tasks.get(ref.id)?.status === 'running') continue;
@@ -302,31 +304,51 @@ export class TaskManager<T extends ManagedTask> {
     const version = this.assignmentVersion;
     const stale = () => this.stopped || this.assignmentVersion !== version;
 
+    // Each task counts as open (and its store can serve stale reads, see StreamTask) as soon as it is.
     const opened: T[] = [];
-    const results = await Promise.allSettled(wanted.map((ref) => this.deps.openTask(ref)));
-    results.forEach((result, i) => {
-      if (result.status === 'fulfilled') opened.push(result.value);
-      else {
-        this.log.warn('opening a task failed; retrying', { task: wanted[i]!.id, error: result.reason });
-        this.backOff(wanted[i]!.id);
-      }
-    });
+    await Promise.all(
+      wanted.map(async (ref) => {
+        try {
+          const task = await this.deps.openTask(ref);
+          if (stale()) return this.closeTask(task, { commit: false });
+          this.tasks.set(task.id, task);
+          opened.push(task);
+          this.updateTaskGauge();
+        } catch (error) {
+          this.log.warn('opening a task failed; retrying', { task: ref.id, error });
+          this.backOff(ref.id);
+        }
+      }),
+    );
     if (stale()) return this.discard(opened);
-    for (const task of opened) this.tasks.set(task.id, task);
-    this.updateTaskGauge();
+    // Fence the previous owners before anything they wrote is read (changelog ends, committed offsets).
+    const fenced: T[] = [];
+    await Promise.all(
+      opened.map(async (task) => {
+        try {
+          await task.initialize();
+          fenced.push(task);
+        } catch (error) {
+          this.log.warn('fencing the previous owner of a task failed; retrying', { task: task.id, error });
+          this.backOff(task.id);
+          this.closeTask(task, { commit: false });
+        }
+      }),
+    );
+    if (stale()) return this.discard(fenced);
 
     try {
-      await this.deps.restore(opened, stale);
+      await this.deps.restore(fenced, stale);
     } catch (error) {
       if (!stale()) {
-        this.log.warn('restoring tasks failed; retrying', { tasks: opened.map((t) => t.id), error });
-        for (const task of opened) this.backOff(task.id);
+        this.log.warn('restoring tasks failed; retrying', { tasks: fenced.map((t) => t.id), error });
+        for (const task of fenced) this.backOff(task.id);
       }
-      return this.discard(opened);
+      return this.discard(fenced);
     }
-    if (stale()) return this.discard(opened);
+    if (stale()) return this.discard(fenced);
 
-    for (const task of opened) {
+    for (const task of fenced) {
       try {
         const offsets = await task.start();
         if (stale() || this.tasks.get(task.id) !== task) throw new Error('the assignment changed while starting');

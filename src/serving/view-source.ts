@@ -13,8 +13,8 @@ export type Lookup =
 export interface StandbyRead {
   /** undefined: the row does not exist in the copy. */
   value: Buffer | undefined;
-  /** Changelog records the copy had not read yet at the last fetch. */
-  lagRecords: bigint;
+  /** Changelog records the copy had not read yet at the last fetch (undefined: not known). */
+  lagRecords: bigint | undefined;
   /** How long ago the copy was last at the end of its changelogs. */
   stalenessMs: number;
 }

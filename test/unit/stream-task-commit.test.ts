@@ -76,7 +76,9 @@ async function runningTask(t: Test) {
     },
     topology.subtopologies[0]!,
     0,
+    { releaseDirectory: () => undefined },
   );
+  await task.initialize();
   await task.start();
   t.teardown(() => task.close({ commit: false }));
   let offset = 0;

@@ -52,8 +52,13 @@ class FakeTask implements ManagedTask {
   get caughtUp() {
     return this.status === 'running';
   }
+  fenced = false;
+  async initialize() {
+    this.fenced = true;
+  }
   async start() {
     if (this.status !== 'restoring') throw new Error(`cannot start: ${this.status}`);
+    if (!this.fenced) throw new Error('started before the previous owner was fenced');
     this.status = 'running';
     return new Map([['in', 7n]]);
   }
@@ -111,7 +116,8 @@ function harness(t: Test, options: { commitCheckMs?: number } = {}): Harness {
       }
       return new FakeTask(r);
     },
-    restore: async (_tasks, abandoned) => {
+    restore: async (tasks, abandoned) => {
+      if (tasks.some((task) => !task.fenced)) throw new Error('restored before the previous owner was fenced');
       while (h.restoreGate.hold) {
         if (abandoned()) throw new Error('abandoned');
         await tick(5);

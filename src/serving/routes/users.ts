@@ -117,10 +117,8 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
   }
 
   function answerFromStandby(request: FastifyRequest, reply: Reply, copy: StandbyRead) {
-    reply
-      .header('x-uis-standby', 'true')
-      .header('x-uis-standby-lag-records', copy.lagRecords.toString())
-      .header('x-uis-staleness-ms', String(copy.stalenessMs));
+    reply.header('x-uis-standby', 'true').header('x-uis-staleness-ms', String(copy.stalenessMs));
+    if (copy.lagRecords !== undefined) reply.header('x-uis-standby-lag-records', copy.lagRecords.toString());
     return answer(request, reply, copy.value, 'standby');
   }
 };
