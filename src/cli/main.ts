@@ -61,6 +61,18 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // Signals are handled from the start: one that arrives while the service is starting stops it
+  // cleanly as soon as it has started (its tasks commit, it leaves the group).
+  let requestStop!: (signal: string) => void;
+  const stopSignal = new Promise<string>((resolve) => (requestStop = resolve));
+  const onSignal = (signal: string) => {
+    logger.info('stopping', { signal });
+    process.once(signal, () => process.exit(1)); // a second signal stops at once
+    requestStop(signal);
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+
   let service: RunningService;
   try {
     service = command === 'run' ? await startService(config, logger) : await startReplica(config, logger);
@@ -68,18 +80,8 @@ async function main(argv: string[]): Promise<number> {
     logger.error('could not start', { error, hint: startHint(error) });
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      logger.info('stopping', { signal });
-      process.once(signal, () => process.exit(1)); // a second signal stops at once
-      service.stop().then(resolve, (error) => {
-        logger.error('stopping failed', { error });
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  await stopSignal;
+  await service.stop().catch((error) => logger.error('stopping failed', { error }));
   return 0;
 }
 
