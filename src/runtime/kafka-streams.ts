@@ -192,7 +192,11 @@ export class KafkaStreams {
         { topic: payload.topic, partition: String(payload.partition) },
         Number(payload.offsetLag),
       );
-      if (payload.offsetLag === '0') this.tasks.markNoLag(payload.topic, payload.partition);
+      if (payload.offsetLag === '0')
+        this.tasks.markNoLag(payload.topic, payload.partition, {
+          lastOffset: payload.lastOffset,
+          records: payload.batchSize,
+        });
     });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       if (this.state === 'stopping' || this.state === 'stopped') return;
@@ -346,6 +350,7 @@ export class KafkaStreams {
             key: message.key,
             value: message.value,
           })),
+          lastOffset: batch.lastOffset(),
           stillValid: () => isRunning() && !isStale(),
           resolve: resolveOffset,
           heartbeat,

@@ -82,6 +82,8 @@ export interface InputBatch {
   topic: string;
   partition: number;
   records: readonly InputRecord[];
+  /** Offset of the batch's last record (a transaction marker, possibly). */
+  lastOffset: string;
   /** False once the records are no longer wanted (the consumer stops or was told to seek elsewhere). */
   stillValid(): boolean;
   resolve(offset: string): void;
@@ -92,6 +94,8 @@ export class TaskManager<T extends ManagedTask> {
   /** Open tasks, by id: restoring, running, or failed and about to be closed. */
   private readonly tasks = new Map<string, T>();
   private readonly taskByInput = new Map<string, T>();
+  /** Per input partition, the last offset of the last batch processed to its end. */
+  private readonly completedBatches = new Map<string, string>();
   /** The latest assignment. */
   private assigned = new Map<string, TaskRef>();
   private assignmentVersion = 0;
@@ -183,12 +187,18 @@ export class TaskManager<T extends ManagedTask> {
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
+    if (task.status === 'running') this.completedBatches.set(`${batch.topic}:${batch.partition}`, batch.lastOffset);
     await this.commitInBackground(task, batch);
   }
 
-  /** The consumer fetched everything there was in this input partition. */
-  markNoLag(topic: string, partition: number): void {
-    this.taskByInput.get(`${topic}:${partition}`)?.markNoLag(topic);
+  /**
+   * A fetched batch ended at the end of its input partition. Its task has processed all there is
+   * if it processed that batch to its end (or the batch held only transaction markers).
+   */
+  markNoLag(topic: string, partition: number, batch: { lastOffset: string; records: number }): void {
+    const key = `${topic}:${partition}`;
+    if (batch.records > 0 && this.completedBatches.get(key) !== batch.lastOffset) return;
+    this.taskByInput.get(key)?.markNoLag(topic);
   }
 
   /** Stops every task: no more processing, a final commit each, stores closed. */

@@ -66,7 +66,10 @@ class FakeTask implements ManagedTask {
     if (this.status !== 'running') throw new Error(`processed while ${this.status}`);
     this.processed.push(record.offset);
   }
-  markNoLag() {}
+  noLag = 0;
+  markNoLag() {
+    this.noLag++;
+  }
   async commit() {
     this.commits++;
     try {
@@ -146,6 +149,7 @@ function batch(partition: number, offsets: string[], valid = () => true): InputB
     topic: 'in',
     partition,
     records: offsets.map((offset) => ({ topic: 'in', partition, offset, timestamp: 0, key: null, value: null })),
+    lastOffset: offsets[offsets.length - 1] ?? '0',
     stillValid: valid,
     resolve: () => undefined,
     heartbeat: async () => undefined,
@@ -325,4 +329,22 @@ t.test('shutdown: nothing is processed once it starts, and every task commits be
       [true, true],
     ],
   );
+});
+
+t.test('a batch at the end of its partition counts as caught up only if its task processed all of it', async (t) => {
+  const h = harness(t);
+  h.manager.handleAssignment([ref(0)], { lost: false });
+  await until('running', running(h, '0_0'));
+  const task = h.manager.task('0_0')!;
+  let valid = true;
+  // The consumer was told to seek elsewhere midway: the rest of the batch is not processed.
+  await h.manager.process({ ...batch(0, ['7', '8']), stillValid: () => valid && (valid = false) === false });
+  t.same(task.processed, ['7'], 'only the first record');
+  h.manager.markNoLag('in', 0, { lastOffset: '8', records: 2 });
+  t.equal(task.noLag, 0, 'not caught up: record 8 was never processed');
+  await h.manager.process(batch(0, ['8']));
+  h.manager.markNoLag('in', 0, { lastOffset: '8', records: 1 });
+  t.equal(task.noLag, 1, 'caught up once processed');
+  h.manager.markNoLag('in', 0, { lastOffset: '9', records: 0 });
+  t.equal(task.noLag, 2, 'a batch of transaction markers only: nothing to process');
 });
