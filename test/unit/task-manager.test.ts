@@ -336,9 +336,9 @@ t.test('a batch at the end of its partition counts as caught up only if its task
   h.manager.handleAssignment([ref(0)], { lost: false });
   await until('running', running(h, '0_0'));
   const task = h.manager.task('0_0')!;
-  let valid = true;
+  let checks = 0;
   // The consumer was told to seek elsewhere midway: the rest of the batch is not processed.
-  await h.manager.process({ ...batch(0, ['7', '8']), stillValid: () => valid && (valid = false) === false });
+  await h.manager.process({ ...batch(0, ['7', '8']), stillValid: () => ++checks === 1 });
   t.same(task.processed, ['7'], 'only the first record');
   h.manager.markNoLag('in', 0, { lastOffset: '8', records: 2 });
   t.equal(task.noLag, 0, 'not caught up: record 8 was never processed');
