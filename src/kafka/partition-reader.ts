@@ -32,6 +32,8 @@ export async function readPartitions(
   ranges: readonly PartitionRange[],
   onRecords: (range: PartitionRange, records: ReadRecord[]) => Promise<void>,
   abandoned: () => boolean = () => false,
+  /** Give up when no record or batch arrived for this long (a consumer stuck without an error). */
+  stallTimeoutMs = 60_000,
 ): Promise<void> {
   const pending = ranges.filter((r) => r.from < r.to);
   if (pending.length === 0) return;
@@ -51,10 +53,14 @@ export async function readPartitions(
     finish = resolve;
     fail = reject;
   });
+  let lastProgress = Date.now();
   const watch = setInterval(() => {
     if (abandoned()) fail(new ReadAbandonedError('the read was given up'));
+    else if (Date.now() - lastProgress > stallTimeoutMs)
+      fail(new Error(`reading ${groupId} made no progress for ${stallTimeoutMs} ms`));
   }, 100);
   const advance = (key: string, next: bigint) => {
+    lastProgress = Date.now();
     if (next > (position.get(key) ?? 0n)) position.set(key, next);
     if ([...byKey].every(([k, r]) => (position.get(k) ?? 0n) >= r.to)) finish();
   };

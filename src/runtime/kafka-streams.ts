@@ -412,9 +412,9 @@ export class KafkaStreams {
     void this.refreshPlan(generation, memberId, assigned);
   }
 
-  /** Reads the group's whole assignment (routing, standbys); retried until the group is stable. */
+  /** Reads the group's whole assignment (routing, standbys); retried until the group is stable or rebalances again. */
   private async refreshPlan(generation: number, memberId: string, assigned: TaskRef[]): Promise<void> {
-    for (let attempt = 0; attempt < 40 && generation === this.joins; attempt++) {
+    for (let attempt = 1; generation === this.joins && this.state === 'running'; attempt++) {
       try {
         const plan = await readGroupPlan(this.admin, this.config.applicationId, this.topology, memberId, assigned);
         if (plan && generation === this.joins) {
@@ -428,7 +428,7 @@ export class KafkaStreams {
       } catch (error) {
         this.log.debug('describing the group failed; retrying', { error });
       }
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * attempt)));
     }
   }
 
