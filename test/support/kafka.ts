@@ -28,7 +28,7 @@ export async function connectedProducer(): Promise<Producer> {
 }
 
 /** Reads a whole topic (read_committed) and keeps the latest value per key; tombstones delete. */
-export async function readTable(topic: string): Promise<Map<string, Buffer>> {
+export async function readTable(topic: string, timeoutMs = 60_000): Promise<Map<string, Buffer>> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic);
@@ -41,8 +41,8 @@ export async function readTable(topic: string): Promise<Map<string, Buffer>> {
   const consumer = kafka.consumer({ groupId: `read-table-${Date.now()}-${Math.random()}`, readUncommitted: false });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out`)), 60_000);
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out after ${timeoutMs} ms`)), timeoutMs);
     const advance = (partition: number, next: bigint) => {
       const end = remaining.get(partition);
       if (end !== undefined && next >= end) remaining.delete(partition);
@@ -62,6 +62,6 @@ export async function readTable(topic: string): Promise<Map<string, Buffer>> {
       },
     });
   });
-  await consumer.disconnect();
+  await done.finally(() => consumer.disconnect());
   return table;
 }
