@@ -68,8 +68,9 @@ export interface PlanOptions {
  * leave, kill or pause needs two running instances, a join a free slot, and a pause leaves one of those
  * (so that some event is always possible at the planned time). Each of the four kinds occurs at
  * least once when there are at least four events. Gaps between events are random; the last event is at
- * 88% of the duration. The restarts (broker in the first half, Connect in the second) are drawn after the
- * events, so switching them off does not change the events.
+ * 88% of the duration. The restarts (the broker at 10-30% of the events' span, Connect at 45-65%, so that
+ * each is back while the workload still runs) are drawn after the events, so switching them off does not
+ * change the events.
  */
 export function planChurn(options: PlanOptions): ChurnPlan {
   const { membershipEvents: count, minInstances: min, maxInstances: max, durationMs } = options;
@@ -116,8 +117,8 @@ export function planChurn(options: PlanOptions): ChurnPlan {
   }
 
   const restarts: PlannedRestart[] = [];
-  const broker = { atMs: Math.round(from + (to - from) * (0.15 + 0.25 * random())), kill: random() < 0.5 };
-  const connect = { atMs: Math.round(from + (to - from) * (0.55 + 0.25 * random())), kill: random() < 0.5 };
+  const broker = { atMs: Math.round(from + (to - from) * (0.1 + 0.2 * random())), kill: random() < 0.5 };
+  const connect = { atMs: Math.round(from + (to - from) * (0.45 + 0.2 * random())), kill: random() < 0.5 };
   if (options.restartBroker) restarts.push({ service: 'kafka', ...broker });
   if (options.restartConnect) restarts.push({ service: 'connect', ...connect });
   return { events, restarts };
@@ -551,31 +552,35 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     slot.resumeTimer = setTimeout(() => resume(slot, pausedAt), ms);
   };
 
-  /** Slots an event of this kind may act on: a starting instance (not serving yet) may leave, die or freeze too. */
-  const targets = (kind: MembershipKind): Slot[] =>
-    slots.filter((s) => (kind === 'join' ? s.state === 'stopped' : s.state === 'running' || s.state === 'starting'));
   /**
-   * Runs a planned event on the real instances; waits (30 s at most) until its kind is possible: a free slot
-   * for a join; for the others, another instance that serves and is not paused, which stays.
+   * Slots an event of this kind may act on. A starting instance (not serving yet) may be killed or frozen too;
+   * a leave is for a member that serves (the CLI handles SIGTERM only once it serves: before, it just dies).
    */
-  const execute = async (event: PlannedEvent, number: number): Promise<void> => {
+  const targets = (kind: MembershipKind): Slot[] =>
+    slots.filter((s) =>
+      kind === 'join' ? s.state === 'stopped' : s.state === 'running' || (s.state === 'starting' && kind !== 'leave'),
+    );
+  /**
+   * Runs a planned event on the real instances. Its kind must be possible: a free slot for a join; for the
+   * others, another instance that serves and is not paused, which stays. The plan cannot know that a joining
+   * instance takes seconds to serve, so an event may have to wait, until the next event is due (10 s at most,
+   * so the schedule does not drift); then another kind that is possible runs instead, or none.
+   */
+  const execute = async (event: PlannedEvent, number: number, nextAt: number): Promise<void> => {
     const possible = (kind: MembershipKind) =>
       kind === 'join'
         ? live().length < options.maxInstances
         : running().length >= 2 || (running().length === 1 && targets(kind).length >= 2);
-    const waitUntil = Date.now() + 30_000;
+    const waitUntil = Math.min(Date.now() + 10_000, nextAt);
     while (!possible(event.kind) && Date.now() < waitUntil && !finishing) await sleep(200);
     let kind = event.kind;
     if (!possible(kind)) {
       deviations++;
       const state = `${running().length} running, ${live().length} processes`;
-      if (kind !== 'join' && possible('join')) {
-        record('deviation', undefined, `event ${number}: planned ${kind} impossible (${state}): join instead`);
-        kind = 'join';
-      } else {
-        record('deviation', undefined, `event ${number}: planned ${kind} impossible (${state}): skipped`);
-        return;
-      }
+      const instead = MEMBERSHIP_KINDS.find(possible);
+      record('deviation', undefined, `event ${number}: ${kind} impossible (${state}): ${instead ?? 'skipped'}`);
+      if (instead === undefined) return;
+      kind = instead;
     }
     // The last instance that serves is never the target.
     const candidates = targets(kind).filter((s) => kind === 'join' || running().length >= 2 || s.state !== 'running');
@@ -591,7 +596,7 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     if (kind === 'join') start(slot, 'join', why);
     else if (kind === 'leave') leave(slot, why);
     else if (kind === 'kill') kill(slot, why);
-    else pause(slot, event.pauseMs ?? PAUSE_MIN_MS, why);
+    else pause(slot, event.pauseMs ?? PAUSE_MIN_MS + ((number * 7919) % (PAUSE_MAX_MS - PAUSE_MIN_MS)), why);
   };
 
   const sleepUntil = async (at: number): Promise<void> => {
@@ -665,7 +670,7 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
       for (const [n, event] of plan.events.entries()) {
         await sleepUntil(workloadStartedAt + event.atMs);
         if (finishing) return;
-        await execute(event, n + 1);
+        await execute(event, n + 1, workloadStartedAt + (plan.events[n + 1]?.atMs ?? options.durationMs));
       }
     })();
     for (const planned of plan.restarts) restartTasks.push(restart(planned));
