@@ -678,6 +678,7 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
       finishing = true;
     });
     const workloadMs = Date.now() - workloadStartedAt;
+    clearInterval(statusTimer);
     record('workload', undefined, `ended: ${operations} operations in ${(workloadMs / 1000).toFixed(1)} s`);
     await membership;
     if (signal?.aborted) throw new Error('churn aborted');
@@ -713,6 +714,10 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     for (;;) {
       mismatches = await compareWithOracle(urls, userIds);
       if (rounds++ === 0) firstRoundMismatches = mismatches.length;
+      const elapsed = ((Date.now() - convergeFrom) / 1000).toFixed(0);
+      onLog(
+        `[churn +${seconds(Date.now()).toFixed(0)}s] comparison ${rounds}: ${mismatches.length} mismatches (${elapsed} s)`,
+      );
       if (mismatches.length === 0) {
         convergenceMs = Date.now() - convergeFrom;
         break;
@@ -745,7 +750,9 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
       } catch (error) {
         topicError = String(error);
       }
-      if ((topicMismatches.length === 0 && topicError === undefined) || Date.now() - topicFrom > 30_000) break;
+      // Retried (30 s) only when the instances equal SQL: otherwise the topic has no reason to.
+      const done = topicMismatches.length === 0 && topicError === undefined;
+      if (done || convergenceMs === null || Date.now() - topicFrom > 30_000) break;
       await sleep(5000);
     }
     const outputTopicMs = Date.now() - topicFrom;
