@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { readiness, servingUrl, spawnInstance } from './service.js';
 import { stack, uniqueName } from './stack.js';
-import { compareTopicWithOracle, compareWithOracle, type Mismatch } from './view-check.js';
+import { compareTopicWithOracle, compareWithOracle, userIdsInCdc, type Mismatch } from './view-check.js';
 import { freshIdBase, prng, runWorkload } from './workload.js';
 
 export type MembershipKind = 'join' | 'leave' | 'kill' | 'pause';
@@ -700,10 +700,14 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     const readyNote = notReady.length ? `not ready: slots ${notReady.join(', ')}` : `all ${live().length} instances`;
     record('ready', undefined, `${readyNote} after ${(readyMs / 1000).toFixed(1)} s`);
 
-    // ---- every user, on every instance, equal to SQL
+    // ---- every user, on every instance, equal to SQL: those in PostgreSQL, and every id the CDC topic ever
+    // named (deleted users of this run and of earlier ones: 404), and ids of rolled-back inserts (404).
     const inDatabase = await db.query<{ id: string }>('SELECT user_id::text AS id FROM users');
     const rolledBack = written.log.flatMap((op) => (op.kind === 'rollback' ? [op.rolledBackUserId] : []));
-    const userIds = [...new Set([...inDatabase.rows.map((r) => r.id), ...written.deletedUserIds, ...rolledBack])];
+    const named = await userIdsInCdc();
+    const userIds = [
+      ...new Set([...inDatabase.rows.map((r) => r.id), ...named, ...written.deletedUserIds, ...rolledBack]),
+    ];
     const checked = live();
     const urls = checked.map((s) => s.url ?? `http://127.0.0.1:1/slot-${s.index}-never-served`);
     let mismatches: Mismatch[] = [];

@@ -1,7 +1,7 @@
 // Compares what the service serves (over HTTP, or in its output topic) with the oracle computed from PostgreSQL.
 import pg from 'pg';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { readTable } from './kafka.js';
+import { readTable, readTopic } from './kafka.js';
 import { expectedUsers, type ExpectedUser } from './oracle.js';
 import { stack } from './stack.js';
 
@@ -32,22 +32,48 @@ async function served(url: string, userId: string): Promise<unknown> {
   }
 }
 
-/** Asks every given instance for every user; returns the differences (empty = all match). */
+/**
+ * Asks every given instance for every user (`concurrency` requests at a time per instance, the instances in
+ * parallel); returns the differences (empty = all match), instance by instance.
+ */
 export async function compareWithOracle(urls: string[], userIds: string[], concurrency = 20): Promise<Mismatch[]> {
   const expected = await expectedFor(userIds);
-  const mismatches: Mismatch[] = [];
-  for (const url of urls) {
-    for (let i = 0; i < userIds.length; i += concurrency) {
-      await Promise.all(
-        userIds.slice(i, i + concurrency).map(async (userId) => {
-          const actual = await served(url, userId);
-          const want = expected.get(userId) ?? 404;
-          if (JSON.stringify(actual) !== JSON.stringify(want)) mismatches.push({ url, userId, expected: want, actual });
-        }),
-      );
-    }
-  }
-  return mismatches;
+  const perUrl = await Promise.all(
+    urls.map(async (url) => {
+      const mismatches: Mismatch[] = [];
+      for (let i = 0; i < userIds.length; i += concurrency) {
+        await Promise.all(
+          userIds.slice(i, i + concurrency).map(async (userId) => {
+            const actual = await served(url, userId);
+            const want = expected.get(userId) ?? 404;
+            if (JSON.stringify(actual) !== JSON.stringify(want)) {
+              mismatches.push({ url, userId, expected: want, actual });
+            }
+          }),
+        );
+      }
+      return mismatches;
+    }),
+  );
+  return perUrl.flat();
+}
+
+/**
+ * Every user id the CDC users topic has ever named (created, changed or deleted since the topic began, as far
+ * as compaction kept it): the users a view built from the topic may hold, deleted ones included.
+ */
+export async function userIdsInCdc(topic = `${stack.cdcTopicPrefix}.public.users`): Promise<Set<string>> {
+  const ids = new Set<string>();
+  await readTopic(
+    topic,
+    (message) => {
+      // Debezium's JSON key, e.g. {"user_id":5000000000000000001}: the id as written, never through a number.
+      const id = /"user_id"\s*:\s*(-?\d+)/.exec(message.key?.toString() ?? '')?.[1];
+      if (id !== undefined) ids.add(id);
+    },
+    120_000,
+  );
+  return ids;
 }
 
 /**
