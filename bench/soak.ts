@@ -111,6 +111,10 @@ const result = await runChurn({
   onLog: log,
   statusIntervalMs: 10_000,
   signal: abort.signal,
+}).catch((error: unknown) => {
+  if (!abort.signal.aborted) throw error;
+  log('[soak] stopped before the end: no result written');
+  process.exit(130);
 });
 
 const report = { ...run, finishedAt: new Date().toISOString(), result };
