@@ -129,6 +129,10 @@ process.exit(result.ok ? 0 : 1);
 
 function summary(r: typeof report): string {
   const c: ChurnResult = r.result;
+  const kinds = (k: Record<string, number>) =>
+    Object.entries(k)
+      .map(([kind, n]) => `${n} ${kind}`)
+      .join(', ');
   const s = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`);
   const instanceMismatches = c.check.instances.reduce((sum, i) => sum + i.mismatches, 0);
   const verdict = c.ok
@@ -157,11 +161,16 @@ function summary(r: typeof report): string {
     `| total time | ${s(c.timings.totalMs)} (initial instances ready in ${s(c.timings.initialReadyMs)}) |`,
     `| stack healthy at the end | ${c.stackHealthyAtEnd ? 'yes' : 'NO'} |`,
     '',
-    '## Instances at the check',
+    '## The check',
     '',
-    '| slot | url | ready | mismatches |',
+    '| where | ready | mismatches | how they are wrong |',
     '| --- | --- | --- | --- |',
-    ...c.check.instances.map((i) => `| ${i.slot} | ${i.url} | ${i.ready ? 'yes' : 'NO'} | ${i.mismatches} |`),
+    ...c.check.instances.map(
+      (i) => `| slot ${i.slot}, ${i.url} | ${i.ready ? 'yes' : 'NO'} | ${i.mismatches} | ${kinds(i.kinds)} |`,
+    ),
+    `| output topic | | ${c.check.outputTopic.mismatches} | ${kinds(c.check.outputTopic.kinds)} |`,
+    '',
+    `Users created before this run among the mismatched: ${c.check.mismatchedUsersFromEarlierRuns}.`,
     '',
   ];
   const examples = [

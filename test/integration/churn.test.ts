@@ -77,7 +77,9 @@ t.test(`churn, seed ${seed}: the view equals SQL on every instance and in the ou
       instance.mismatches,
       0,
       `${instance.url} (slot ${instance.slot}): every one of ${check.usersCompared} users equals SQL` +
-        (instance.examples[0] ? `; first mismatch: ${describeMismatch(instance.examples[0])}` : ''),
+        (instance.examples[0]
+          ? ` (${JSON.stringify(instance.kinds)}); first mismatch: ${describeMismatch(instance.examples[0])}`
+          : ''),
     );
   }
   t.notOk(check.outputTopic.error, 'the output topic was read to its end');
@@ -90,6 +92,8 @@ t.test(`churn, seed ${seed}: the view equals SQL on every instance and in the ou
     check.outputTopic.mismatches,
     0,
     `the output topic equals SQL for every user` +
-      (check.outputTopic.examples[0] ? `; first mismatch: ${describeMismatch(check.outputTopic.examples[0])}` : ''),
+      (check.outputTopic.examples[0]
+        ? ` (${JSON.stringify(check.outputTopic.kinds)}); first mismatch: ${describeMismatch(check.outputTopic.examples[0])}`
+        : ''),
   );
 });

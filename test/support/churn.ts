@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { readiness, servingUrl, spawnInstance } from './service.js';
 import { stack, uniqueName } from './stack.js';
-import { compareTopicWithOracle, compareWithOracle, userIdsInCdc, type Mismatch } from './view-check.js';
+import { compareTopicWithOracle, compareWithOracle, mismatchKinds, userIdsInCdc, type Mismatch } from './view-check.js';
 import { freshIdBase, prng, runWorkload } from './workload.js';
 
 export type MembershipKind = 'join' | 'leave' | 'kill' | 'pause';
@@ -167,6 +167,8 @@ export interface InstanceCheck {
   url: string;
   ready: boolean;
   mismatches: number;
+  /** How they are wrong (view-check.ts mismatchKinds). */
+  kinds: Record<string, number>;
   /** The first few, in detail. */
   examples: Mismatch[];
 }
@@ -204,7 +206,15 @@ export interface ChurnResult {
     converged: boolean;
     rounds: number;
     firstRoundMismatches: number;
-    outputTopic: { converged: boolean; mismatches: number; examples: Mismatch[]; error?: string };
+    outputTopic: {
+      converged: boolean;
+      mismatches: number;
+      kinds: Record<string, number>;
+      examples: Mismatch[];
+      error?: string;
+    };
+    /** Mismatched users (on any instance or in the topic) this run's workload did not create: older users. */
+    mismatchedUsersFromEarlierRuns: number;
     /** The control (see ChurnOptions.control), or null when it did not run. */
     control: {
       applicationId: string;
@@ -740,7 +750,8 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     const instances: InstanceCheck[] = checked.map((slot, n) => {
       const own = mismatches.filter((m) => m.url === urls[n]);
       const ready = !notReady.includes(slot.index);
-      return { slot: slot.index, url: urls[n]!, ready, mismatches: own.length, examples: own.slice(0, 5) };
+      const kinds = mismatchKinds(own);
+      return { slot: slot.index, url: urls[n]!, ready, mismatches: own.length, kinds, examples: own.slice(0, 5) };
     });
 
     // ---- the output topic, read from the start
@@ -763,6 +774,7 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     const topicNote = topicError ?? `${topicMismatches.length} mismatches over ${userIds.length} users`;
     record('compared', undefined, `output topic: ${topicNote} (${(outputTopicMs / 1000).toFixed(1)} s)`);
     const topicOk = topicMismatches.length === 0 && topicError === undefined;
+    const createdHere = new Set([...written.userIds, ...rolledBack]);
 
     // ---- the control: a fresh application without churn over the same CDC topics
     let control: ChurnResult['check']['control'] = null;
@@ -820,10 +832,14 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
         outputTopic: {
           converged: topicOk,
           mismatches: topicMismatches.length,
+          kinds: mismatchKinds(topicMismatches),
           examples: topicMismatches.slice(0, 5),
           ...(topicError === undefined ? {} : { error: topicError }),
         },
         control,
+        mismatchedUsersFromEarlierRuns: new Set(
+          [...mismatches, ...topicMismatches].map((m) => m.userId).filter((id) => !createdHere.has(id)),
+        ).size,
       },
       timings: { totalMs: 0, initialReadyMs, workloadMs, readyMs, convergenceMs, outputTopicMs },
       logs: {

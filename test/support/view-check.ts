@@ -131,3 +131,28 @@ export function describeMismatch(m: Mismatch): string {
   }
   return `user ${m.userId} at ${m.url}: ${what}`;
 }
+
+const COUNTS = ['tweetCount', 'followingCount', 'followerCount', 'likeCount'];
+
+/**
+ * How a set of mismatches is wrong, counted by kind (a user may count under several): counts too high
+ * (updates applied twice) or too low (lost), other fields differing (e.g. a rename that never arrived), a
+ * user served though it must not exist, a user missing, or another answer (503, unreachable).
+ */
+export function mismatchKinds(mismatches: Mismatch[]): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  const add = (kind: string) => (kinds[kind] = (kinds[kind] ?? 0) + 1);
+  const isDocument = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+  for (const { expected, actual } of mismatches) {
+    if (isDocument(expected) && isDocument(actual)) {
+      const differs = (f: string) => JSON.stringify(expected[f]) !== JSON.stringify(actual[f]);
+      const fields = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].filter(differs);
+      if (fields.some((f) => COUNTS.includes(f) && Number(actual[f]) > Number(expected[f]))) add('counts too high');
+      if (fields.some((f) => COUNTS.includes(f) && Number(actual[f]) < Number(expected[f]))) add('counts too low');
+      if (fields.some((f) => !COUNTS.includes(f))) add('other fields differ');
+    } else if (expected === 404 && isDocument(actual)) add('served, but deleted in SQL');
+    else if (isDocument(expected) && (actual === 404 || actual === 'absent')) add('missing');
+    else add(`answered ${JSON.stringify(actual).slice(0, 60)}`);
+  }
+  return kinds;
+}
