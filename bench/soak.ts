@@ -3,6 +3,7 @@
  *
  *   npm run soak -- --minutes 30 --seed 7 [--events N] [--rate 120] [--min-instances 3] [--max-instances 5]
  *                   [--no-broker-restart] [--no-connect-restart] [--convergence-minutes 3]
+ *                   [--instance-flags name=value,name=value]   (more `uis run` flags for every instance)
  *
  * A fresh application, at least --min-instances instances, a write workload of --rate operations a second
  * on PostgreSQL for --minutes, --events membership events (default 3.5 a minute, at least 20) spread over
@@ -40,6 +41,7 @@ const known = [
   'no-broker-restart',
   'no-connect-restart',
   'convergence-minutes',
+  'instance-flags',
 ];
 for (const name of flags.keys()) {
   if (!known.includes(name))
@@ -60,6 +62,16 @@ const minutes = number('minutes');
 const seed = Math.floor(number('seed'));
 const events = Math.floor(number('events', Math.max(20, Math.round(minutes * 3.5))));
 const rate = number('rate', 120);
+const instanceFlags = Object.fromEntries(
+  (flags.get('instance-flags') ?? '')
+    .split(',')
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new Error(`--instance-flags takes name=value pairs, got "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+);
 const startedAt = new Date();
 const name = `soak-${startedAt.toISOString().slice(0, 10)}-seed${seed}`;
 const resultsDir = join(root, 'bench/results');
@@ -107,6 +119,7 @@ const result = await runChurn({
   restartBroker: !flags.has('no-broker-restart'),
   restartConnect: !flags.has('no-connect-restart'),
   convergenceTimeoutMs: Math.round(number('convergence-minutes', 3) * 60_000),
+  instanceFlags,
   logDir,
   onLog: log,
   statusIntervalMs: 10_000,

@@ -147,6 +147,8 @@ export interface ChurnOptions extends Partial<Omit<PlanOptions, 'seed' | 'member
    * from wrong CDC topics or a wrong harness (the control is wrong too). Default: only when there are mismatches.
    */
   control?: 'always' | 'on-mismatch' | 'never';
+  /** More `uis run` flags for every instance (the control too), e.g. { 'num-standby-replicas': '1' }. */
+  instanceFlags?: Record<string, string>;
   /** Stops the run early (e.g. Ctrl-C): everything is cleaned up and runChurn rejects. */
   signal?: AbortSignal;
 }
@@ -411,6 +413,7 @@ const DEFAULTS: Omit<ResolvedOptions, 'seed' | 'membershipEvents' | 'durationMs'
   convergenceTimeoutMs: 180_000,
   leaveTimeoutMs: 30_000,
   control: 'on-mismatch',
+  instanceFlags: {},
 };
 
 /** Runs one churn scenario against the local stack; see the file comment. */
@@ -517,7 +520,7 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     const child = spawnInstance(app, 0, slot.stateDir, {
       logFd: fd,
       logLevel: 'info',
-      flags: { 'output-topic': `${app}-user-information` },
+      flags: { ...options.instanceFlags, 'output-topic': `${app}-user-information` },
     });
     closeSync(fd);
     if (child.pid !== undefined) reaper.add(child.pid);
