@@ -146,6 +146,12 @@ function summary(r: typeof report): string {
     Object.entries(k)
       .map(([kind, n]) => `${n} ${kind}`)
       .join(', ');
+  const control = (x: ChurnResult['check']['control']) =>
+    x === null
+      ? 'not run (no mismatches)'
+      : x.convergenceMs !== null
+        ? `equal to SQL ${s(x.convergenceMs)} after it said it was ready (in ${s(x.readyMs)})`
+        : `${x.mismatches} mismatches left (${kinds(x.kinds)})`;
   const s = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`);
   const instanceMismatches = c.check.instances.reduce((sum, i) => sum + i.mismatches, 0);
   const verdict = c.ok
@@ -170,7 +176,7 @@ function summary(r: typeof report): string {
     `| instances ready after the workload | ${s(c.timings.readyMs)} |`,
     `| view equal to SQL on every instance | ${c.check.converged ? `after ${s(c.timings.convergenceMs)}` : `no: ${instanceMismatches} mismatches after ${c.check.rounds} rounds (first round ${c.check.firstRoundMismatches})`} |`,
     `| output topic equal to SQL | ${c.check.outputTopic.converged ? 'yes' : `no: ${c.check.outputTopic.error ?? `${c.check.outputTopic.mismatches} mismatches`}`} |`,
-    `| control: a fresh application without churn over the same CDC topics | ${c.check.control === null ? 'not run (no mismatches)' : `${c.check.control.mismatches} mismatches (ready in ${s(c.check.control.readyMs)})`} |`,
+    `| control: a fresh application without churn over the same CDC topics | ${control(c.check.control)} |`,
     `| total time | ${s(c.timings.totalMs)} (initial instances ready in ${s(c.timings.initialReadyMs)}) |`,
     `| stack healthy at the end | ${c.stackHealthyAtEnd ? 'yes' : 'NO'} |`,
     '',

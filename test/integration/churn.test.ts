@@ -32,6 +32,7 @@ t.test(`churn, seed ${seed}: the view equals SQL on every instance and in the ou
     restartBroker: true,
     restartConnect: true,
     convergenceTimeoutMs: 90_000,
+    controlTimeoutMs: 120_000,
     logDir,
     onLog: (line) => process.stderr.write(`${line}\n`),
   });

@@ -147,6 +147,12 @@ export interface ChurnOptions extends Partial<Omit<PlanOptions, 'seed' | 'member
    * from wrong CDC topics or a wrong harness (the control is wrong too). Default: only when there are mismatches.
    */
   control?: 'always' | 'on-mismatch' | 'never';
+  /**
+   * How long the control may take to equal SQL once it says it is ready. Default 5 min: a fresh application
+   * reads the CDC topics' whole history, and says it is ready once its source tasks are caught up, before the
+   * stages downstream of them are.
+   */
+  controlTimeoutMs?: number;
   /** More `uis run` flags for every instance (the control too), e.g. { 'num-standby-replicas': '1' }. */
   instanceFlags?: Record<string, string>;
   /** Stops the run early (e.g. Ctrl-C): everything is cleaned up and runChurn rejects. */
@@ -222,7 +228,10 @@ export interface ChurnResult {
       applicationId: string;
       ready: boolean;
       readyMs: number;
+      /** From ready until it equalled SQL; null if it did not within controlTimeoutMs. */
+      convergenceMs: number | null;
       mismatches: number;
+      kinds: Record<string, number>;
       examples: Mismatch[];
     } | null;
   };
@@ -413,6 +422,7 @@ const DEFAULTS: Omit<ResolvedOptions, 'seed' | 'membershipEvents' | 'durationMs'
   convergenceTimeoutMs: 180_000,
   leaveTimeoutMs: 30_000,
   control: 'on-mismatch',
+  controlTimeoutMs: 300_000,
   instanceFlags: {},
 };
 
@@ -788,18 +798,26 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
       const notReadyControl = await waitAllReady(() => [controlSlot], options.readyTimeoutMs, signal);
       const controlReadyMs = Date.now() - began;
       let controlMismatches: Mismatch[] = [];
+      let controlConvergenceMs: number | null = null;
       const from = Date.now();
-      for (;;) {
+      for (let round = 1; ; round++) {
         controlMismatches = await compareWithOracle([controlSlot.url ?? 'http://127.0.0.1:1/control'], userIds);
-        if (controlMismatches.length === 0 || Date.now() - from > 60_000 || signal?.aborted) break;
-        await sleep(2000);
+        const elapsed = Date.now() - from;
+        const at = `[churn +${seconds(Date.now()).toFixed(0)}s]`;
+        onLog(`${at} control, comparison ${round}: ${controlMismatches.length} mismatches (${elapsed / 1000} s)`);
+        if (controlMismatches.length === 0) controlConvergenceMs = elapsed;
+        if (controlMismatches.length === 0 || elapsed > options.controlTimeoutMs || signal?.aborted) break;
+        await sleep(5000);
       }
-      record('control', controlSlot, `${controlMismatches.length} mismatches over ${userIds.length} users`);
+      const after = controlConvergenceMs === null ? 'left' : `after ${(controlConvergenceMs / 1000).toFixed(1)} s`;
+      record('control', controlSlot, `${controlMismatches.length} mismatches ${after} over ${userIds.length} users`);
       control = {
         applicationId: app,
         ready: notReadyControl.length === 0,
         readyMs: controlReadyMs,
+        convergenceMs: controlConvergenceMs,
         mismatches: controlMismatches.length,
+        kinds: mismatchKinds(controlMismatches),
         examples: controlMismatches.slice(0, 5),
       };
     }
