@@ -40,14 +40,17 @@ start_process() {
   echo $! >"$(pid_file "$service")"
 }
 
+# Stops a service we started: SIGTERM, then SIGKILL if it is still there after 20s.
+# With KILL as the second argument: SIGKILL at once (a crash, for fault tests).
 stop_process() {
-  local service=$1 pid
+  local service=$1 signal=${2:-TERM} pid
   if ! pid=$(service_pid "$service"); then
     rm -f "$(pid_file "$service")"
     return 0
   fi
-  info "stopping $service (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  [[ $signal == TERM || $signal == KILL ]] || die "stop_process: signal must be TERM or KILL, got $signal"
+  info "stopping $service (pid $pid, SIG$signal)"
+  kill "-$signal" "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
@@ -55,6 +58,10 @@ stop_process() {
   if kill -0 "$pid" 2>/dev/null; then
     info "$service did not stop in 20s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
   fi
   rm -f "$(pid_file "$service")"
 }

@@ -7,6 +7,9 @@
 #   stack.sh down     stop every service (state is kept; `reset` deletes it)
 #   stack.sh status   one line per service with its endpoint
 #   stack.sh logs [service]   tail the logs
+#   stack.sh restart <service> [--kill]   stop one service (SIGTERM, or SIGKILL with
+#                     --kill), start it again and wait until it is healthy; after
+#                     kafka or connect, also until the Debezium connector runs again
 #   stack.sh reset    stop and delete all state
 #
 # Every setting is an environment variable; see stack/env.sh.
@@ -74,6 +77,26 @@ cmd_logs() {
   fi
 }
 
+cmd_restart() {
+  local service=${1:-} signal=TERM
+  [[ " ${SERVICES[*]} " == *" $service "* ]] || die "restart: which service? One of: ${SERVICES[*]}"
+  case "${2:-}" in
+    "") ;;
+    --kill) signal=KILL ;;
+    *) die "restart: unknown option ${2}; usage: stack.sh restart <service> [--kill]" ;;
+  esac
+  mkdir -p "$UIS_STACK_DIR/logs" "$UIS_STACK_DIR/run"
+  local t0; t0=$(now_ms)
+  "${service}_down" "$signal"
+  "${service}_up"
+  # The connector's task may have failed while the broker or Connect was away.
+  if [[ $service == kafka || $service == connect ]] && connect_healthy; then
+    connector_wait_running --restart-failed
+    info "connector $CONNECTOR_NAME running"
+  fi
+  info "$service restarted (SIG$signal) in $(elapsed_s "$t0")"
+}
+
 cmd_reset() {
   cmd_down
   info "deleting $UIS_STACK_DIR/{postgres,kafka,connect,registry,prometheus,alertmanager,run,logs}"
@@ -86,7 +109,8 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   logs) shift; cmd_logs "${1:-}" ;;
+  restart) shift; cmd_restart "$@" ;;
   reset) cmd_reset ;;
   install) install_all ;;
-  *) echo "usage: stack.sh up|down|status|logs [service]|reset|install" >&2; exit 2 ;;
+  *) echo "usage: stack.sh up|down|status|logs [service]|restart <service> [--kill]|reset|install" >&2; exit 2 ;;
 esac

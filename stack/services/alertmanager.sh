@@ -18,4 +18,4 @@ alertmanager_up() {
   wait_healthy alertmanager alertmanager_healthy
 }
 
-alertmanager_down() { stop_process alertmanager; }
+alertmanager_down() { stop_process alertmanager "$@"; }

@@ -45,7 +45,7 @@ connect_up() {
   wait_healthy connect connect_healthy 180
 }
 
-connect_down() { stop_process connect; }
+connect_down() { stop_process connect "$@"; }
 
 # "RUNNING" when the connector and its task run; otherwise the states seen.
 connector_state() {
@@ -93,13 +93,28 @@ connector_register() {
     die "connect: registering connector $CONNECTOR_NAME failed. Log: $(log_file connect)"
   local code; code=$(<"$out.code")
   [[ $code == 200 || $code == 201 ]] || die "connect: registering connector $CONNECTOR_NAME answered HTTP $code: $(head -c 500 "$out"). Log: $(log_file connect)"
-  local deadline=$(( $(date +%s) + 90 )) state
+  connector_wait_running
+  info "connector $CONNECTOR_NAME running (topics $CDC_TOPIC_PREFIX.public.{users,tweets,follows,likes})"
+}
+
+# Waits until the connector and its task run (at most 90s); fails at once if
+# either has FAILED. With --restart-failed (after a restart of the broker or of
+# Connect, whose producer may have given up meanwhile), a failed connector or
+# task is restarted through the REST API instead, once every 10s at most.
+connector_wait_running() {
+  local restart_failed=0 deadline=$(( $(date +%s) + 90 )) last_restart=0 state
+  [[ ${1:-} == --restart-failed ]] && restart_failed=1
   while state=$(connector_state); [[ $state != RUNNING ]]; do
-    if [[ $state == *FAILED* ]] || (( $(date +%s) > deadline )); then
+    if { [[ $state == *FAILED* ]] && ((!restart_failed)); } || (( $(date +%s) > deadline )); then
       curl -sS "$(connect_url)/connectors/$CONNECTOR_NAME/status" | head -c 2000 >&2; echo >&2
       die "connect: connector $CONNECTOR_NAME is $state. Log: $(log_file connect)"
     fi
+    if [[ $state == *FAILED* ]] && (( $(date +%s) - last_restart >= 10 )); then
+      info "connect: connector $CONNECTOR_NAME is $state; restarting what failed"
+      curl -sS --max-time 10 -o /dev/null -X POST \
+        "$(connect_url)/connectors/$CONNECTOR_NAME/restart?includeTasks=true&onlyFailed=true" || true
+      last_restart=$(date +%s)
+    fi
     sleep 0.5
   done
-  info "connector $CONNECTOR_NAME running (topics $CDC_TOPIC_PREFIX.public.{users,tweets,follows,likes})"
 }

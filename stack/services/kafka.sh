@@ -60,4 +60,4 @@ kafka_up() {
   wait_healthy kafka kafka_healthy
 }
 
-kafka_down() { stop_process kafka; }
+kafka_down() { stop_process kafka "$@"; }

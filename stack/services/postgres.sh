@@ -78,4 +78,4 @@ postgres_up() {
   postgres_bootstrap
 }
 
-postgres_down() { stop_process postgres; }
+postgres_down() { stop_process postgres "$@"; }

@@ -48,4 +48,4 @@ prometheus_up() {
   wait_healthy prometheus prometheus_healthy
 }
 
-prometheus_down() { stop_process prometheus; }
+prometheus_down() { stop_process prometheus "$@"; }

@@ -25,4 +25,4 @@ registry_up() {
   wait_healthy registry registry_healthy
 }
 
-registry_down() { stop_process registry; }
+registry_down() { stop_process registry "$@"; }

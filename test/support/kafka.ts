@@ -1,5 +1,5 @@
 // Kafka helpers for integration tests: topics, producing, and reading a topic as a compacted table.
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type KafkaMessage, type Producer } from 'kafkajs';
 import { stack } from './stack.js';
 
 export const kafka = new Kafka({ clientId: 'uis-test', brokers: stack.kafkaBrokers, logLevel: logLevel.NOTHING });
@@ -27,8 +27,15 @@ export async function connectedProducer(): Promise<Producer> {
   return producer;
 }
 
-/** Reads a whole topic (read_committed) and keeps the latest value per key; tombstones delete. */
-export async function readTable(topic: string): Promise<Map<string, Buffer>> {
+/**
+ * Reads a whole topic from the start (read_committed) up to its end offsets at the time of the call, calling
+ * `onMessage` for each record in order within each partition.
+ */
+export async function readTopic(
+  topic: string,
+  onMessage: (message: KafkaMessage) => void,
+  timeoutMs = 60_000,
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic);
@@ -36,13 +43,12 @@ export async function readTable(topic: string): Promise<Map<string, Buffer>> {
   const remaining = new Map(
     ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]),
   );
-  const table = new Map<string, Buffer>();
-  if (remaining.size === 0) return table;
+  if (remaining.size === 0) return;
   const consumer = kafka.consumer({ groupId: `read-table-${Date.now()}-${Math.random()}`, readUncommitted: false });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out`)), 60_000);
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out after ${timeoutMs} ms`)), timeoutMs);
     const advance = (partition: number, next: bigint) => {
       const end = remaining.get(partition);
       if (end !== undefined && next >= end) remaining.delete(partition);
@@ -55,13 +61,23 @@ export async function readTable(topic: string): Promise<Map<string, Buffer>> {
       advance(payload.partition, BigInt(payload.lastOffset) + 1n),
     );
     void consumer.run({
-      eachMessage: async ({ message }) => {
-        const key = message.key?.toString() ?? '';
-        if (message.value === null) table.delete(key);
-        else table.set(key, message.value);
-      },
+      eachMessage: async ({ message }) => onMessage(message),
     });
   });
-  await consumer.disconnect();
+  await done.finally(() => consumer.disconnect());
+}
+
+/** Reads a whole topic (read_committed) and keeps the latest value per key; tombstones delete. */
+export async function readTable(topic: string, timeoutMs = 60_000): Promise<Map<string, Buffer>> {
+  const table = new Map<string, Buffer>();
+  await readTopic(
+    topic,
+    (message) => {
+      const key = message.key?.toString() ?? '';
+      if (message.value === null) table.delete(key);
+      else table.set(key, message.value);
+    },
+    timeoutMs,
+  );
   return table;
 }

@@ -33,23 +33,43 @@ export async function startTestService(
   return { ...service, url: `http://127.0.0.1:${port}`, config };
 }
 
-export async function waitReady(services: TestService[], timeoutMs = 120_000): Promise<void> {
+/** The status of an instance's /health/ready (200 when ready), or 0 when it does not answer within 5 s. */
+export function readiness(url: string): Promise<number> {
+  return fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(5000) })
+    .then((r) => r.status)
+    .catch(() => 0);
+}
+
+/** Waits until every instance answers 200 on /health/ready. */
+export async function waitReady(services: Array<{ url: string }>, timeoutMs = 120_000): Promise<void> {
   await eventually('every instance ready', timeoutMs, async () => {
-    const answers = await Promise.all(
-      services.map((s) =>
-        fetch(`${s.url}/health/ready`)
-          .then((r) => r.status)
-          .catch(() => 0),
-      ),
-    );
+    const answers = await Promise.all(services.map((s) => readiness(s.url)));
     return answers.every((status) => status === 200) ? true : undefined;
   });
 }
 
 const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
-/** Runs `uis run` in a process of its own (for tests that kill or freeze it), against the local stack. */
-export function spawnInstance(applicationId: string, port: number, stateDir: string): ChildProcess {
+export interface SpawnOptions {
+  /** A file descriptor for the instance's stdout and stderr (its JSON log lines); default: stderr inherited. */
+  logFd?: number;
+  /** Default: TEST_LOG_LEVEL or error. */
+  logLevel?: LogLevel;
+  /** More `uis run` flags, e.g. { 'output-topic': ... }. */
+  flags?: Record<string, string>;
+}
+
+/**
+ * Runs `uis run` in a process of its own (for tests that kill or freeze it), against the local stack.
+ * Port 0 lets the OS choose: the instance logs the URL in its "serving" line (see servingUrl).
+ */
+export function spawnInstance(
+  applicationId: string,
+  port: number,
+  stateDir: string,
+  options: SpawnOptions = {},
+): ChildProcess {
+  const flags = Object.entries(options.flags ?? {}).flatMap(([name, value]) => [`--${name}`, value]);
   return spawn(
     process.execPath,
     [
@@ -66,11 +86,23 @@ export function spawnInstance(applicationId: string, port: number, stateDir: str
       '--commit-interval-ms',
       '50',
       '--log-level',
-      process.env.TEST_LOG_LEVEL ?? 'error',
+      options.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'error',
+      ...flags,
     ],
     {
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: options.logFd === undefined ? ['ignore', 'ignore', 'inherit'] : ['ignore', options.logFd, options.logFd],
       env: { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: stack.registryUrl },
     },
   );
+}
+
+/** The URL in an instance's "serving" log line (logged once it has joined the group), if `line` is that line. */
+export function servingUrl(line: string): string | undefined {
+  if (!line.includes('"msg":"serving"')) return undefined;
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
+    return entry.msg === 'serving' && typeof entry.url === 'string' ? entry.url : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -55,6 +55,13 @@ export interface WorkloadOptions {
   onProgress?: (done: number) => void;
   /** Sleep between operations, to spread the workload over time. */
   pauseMs?: number;
+  /**
+   * Paces the workload: operation n starts no earlier than n / ratePerSecond seconds after the start. When
+   * the database cannot keep up, a backlog of more than a second is forgiven rather than made up in a burst.
+   */
+  ratePerSecond?: number;
+  /** Stops the workload between two operations (the result then covers the operations done). */
+  signal?: AbortSignal;
   /** Called after each notable operation has committed (awaited), e.g. to look at the tables then. */
   onNotable?: (operation: NotableOperation) => void | Promise<void>;
 }
@@ -94,8 +101,8 @@ export async function removeWorkload(db: Client, idBase: bigint): Promise<void> 
   ]);
 }
 
-/** A seeded xorshift32 generator of numbers in [0, 1). */
-function prng(seed: number): () => number {
+/** A seeded xorshift32 generator of numbers in [0, 1): the same seed gives the same sequence. */
+export function prng(seed: number): () => number {
   let x = (Math.imul(seed | 0, 0x9e3779b1) ^ 0x5bd1e995) | 0 || 1;
   const next = (): number => {
     x ^= x << 13;
@@ -717,7 +724,9 @@ export async function runWorkload(db: Client, options: WorkloadOptions): Promise
   ];
   const warmUp = Math.min(200, Math.max(4, Math.floor(operations * 0.08)));
 
-  for (at = 0; at < operations; at++) {
+  let paceOrigin = Date.now();
+  let paced = 0;
+  for (at = 0; at < operations && options.signal?.aborted !== true; at++) {
     let kind: string | undefined;
     if (at >= warmUp * 2 && at % 5 === 0 && forced[0] !== undefined && (await (ops[forced[0]] as Operation)())) {
       kind = forced.shift();
@@ -731,6 +740,12 @@ export async function runWorkload(db: Client, options: WorkloadOptions): Promise
     options.onProgress?.(at + 1);
     if (options.pauseMs !== undefined && options.pauseMs > 0) {
       await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+    }
+    if (options.ratePerSecond !== undefined) {
+      const due = paceOrigin + (++paced * 1000) / options.ratePerSecond;
+      const now = Date.now();
+      if (due > now) await new Promise((resolve) => setTimeout(resolve, due - now));
+      else if (now - due > 1000) [paceOrigin, paced] = [now, 0];
     }
   }
 
