@@ -19,6 +19,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { endOffsets } from '../src/kafka/admin.js';
+import { DATA_SHAPE } from './data-shape.js';
 import { waitForQuietCpus } from './quiet.js';
 import { writeReport } from './report.js';
 import { kafka } from '../test/support/kafka.js';
@@ -30,20 +31,6 @@ for (let i = 2; i < process.argv.length; i++) {
   const [k, v] = process.argv[i]!.split('=');
   args.set(k!, v ?? process.argv[++i] ?? '');
 }
-/**
- * Data shape of every size: as DESIGN.md's benchmark data (per user about 10 follows, the celebrity followed
- * by everyone, 5 tweets and 10 likes): at 1M users, 10M follows, 5M tweets and 10M likes.
- */
-const shape = [
-  '--celebrity-share',
-  '1',
-  '--follows-per-user',
-  '9.5',
-  '--tweets-per-user',
-  '5.3',
-  '--likes-per-user',
-  '10.45',
-];
 /**
  * cacheTtl: the cache-aside baseline's TTL (s), how stale it may answer. quietWaitS: how long each HTTP
  * measurement may wait for idle CPUs first (bench/quiet.ts).
@@ -264,9 +251,13 @@ const rowsBefore = await sourceRows();
 const cdcBefore = await cdcRecords();
 log(`loading data (${users} users)`);
 const load = (
-  await run(process.execPath, ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...shape], {
-    echo: true,
-  })
+  await run(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...DATA_SHAPE],
+    {
+      echo: true,
+    },
+  )
 )
   .trim()
   .split('\n')

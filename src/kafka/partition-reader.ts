@@ -74,9 +74,11 @@ export async function readPartitions(
       }
       for (const r of pending) consumer.seek({ topic: r.topic, partition: r.partition, offset: r.from.toString() });
     });
+    // A batch of transaction markers (or aborted records) only never reaches eachBatch: move past it.
+    // A batch with records moves the position only once eachBatch has applied them.
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       const key = `${payload.topic}:${payload.partition}`;
-      if (byKey.has(key)) advance(key, BigInt(payload.lastOffset) + 1n);
+      if (byKey.has(key) && payload.batchSize === 0 && !abandoned()) advance(key, BigInt(payload.lastOffset) + 1n);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -94,6 +96,7 @@ export async function readPartitions(
       },
     });
     await done;
+    if (abandoned()) throw new ReadAbandonedError('the read was given up');
   } finally {
     clearInterval(watch);
     await consumer.disconnect().catch(() => undefined);

@@ -507,7 +507,14 @@ export class KafkaStreams {
   /** Reads the tasks' changelogs from their checkpoints into their stores, in one reader. */
   private async restore(tasks: readonly StreamTask[], abandoned: () => boolean): Promise<void> {
     const ranges: Array<{ task: StreamTask; range: PartitionRange }> = [];
-    for (const task of tasks) for (const range of await task.restoreRanges()) ranges.push({ task, range });
+    for (const task of tasks) {
+      const taskRanges = await task.restoreRanges();
+      for (const range of taskRanges) ranges.push({ task, range });
+      this.log.info('restoring task', {
+        task: task.id,
+        changelogs: Object.fromEntries(taskRanges.map((r) => [r.topic, `${r.from}-${r.to}`])),
+      });
+    }
     const progress = new RestoreProgress(
       this.log,
       this.metrics,
@@ -525,6 +532,7 @@ export class KafkaStreams {
       },
       abandoned,
     );
+    // Only a read that reached every range's end may mark the stores as restored to it.
     for (const { task, range } of ranges) await task.finishRestore(range);
     progress.done();
   }

@@ -343,8 +343,10 @@ export class StreamTask {
     } catch (error) {
       this.log.warn('final commit failed; the next owner redoes the uncommitted records', { error });
     }
+    const clean = options.commit && this.status === 'suspended';
     this.status = 'closed';
     while (this.commitInFlight) await this.commitInFlight.catch(() => undefined);
+    this.log.info('task closed', { clean, processedUpTo: Object.fromEntries(this.nextOffsets) });
     this.state.discardUncommitted();
     await this.writer.disconnect().catch(() => undefined);
     await this.backend.close().finally(this.releaseDirectory);

@@ -368,6 +368,7 @@ export class TaskManager<T extends ManagedTask> {
           this.deps.input.resume(topic, task.partition);
         }
         this.failures.delete(task.id);
+        this.log.info('task running', { task: task.id, from: Object.fromEntries(offsets) });
       } catch (error) {
         if (!stale()) {
           this.log.warn('starting a task failed; retrying', { task: task.id, error });
