@@ -23,6 +23,8 @@ import { kafkaGatePositions, SnapshotGate } from './snapshot-gate.js';
 export interface RunningService {
   server: FastifyInstance;
   streams?: KafkaStreams;
+  /** The configuration in effect (with --port 0: the port the OS chose). */
+  config: ServiceConfig;
   stop(): Promise<void>;
 }
 
@@ -113,6 +115,7 @@ export async function startService(config: ServiceConfig, logger: Logger): Promi
   return {
     server,
     streams,
+    config,
     async stop() {
       gate?.stop();
       await server.close();
@@ -153,6 +156,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
   logger.info('serving a read replica', { url: `http://${config.host}:${config.port}`, topic: config.outputTopic });
   return {
     server,
+    config,
     async stop() {
       await server.close();
       await replica.stop();

@@ -65,7 +65,7 @@ function hostileRequests(): Array<{ method: string; path: string; headers?: Reco
 }
 
 t.test('hostile requests get 4xx and never 5xx', async (t) => {
-  const service = await startTestService(uniqueName('hostile'), 3301);
+  const service = await startTestService(uniqueName('hostile'));
   t.teardown(() => service.stop());
   await waitReady([service]);
   const port = service.config.port;

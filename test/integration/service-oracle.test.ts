@@ -44,7 +44,7 @@ async function expectConvergence(
 }
 
 t.test('one instance matches the oracle', async (t) => {
-  const service = await startTestService(uniqueName('oracle1'), 3311);
+  const service = await startTestService(uniqueName('oracle1'));
   t.teardown(() => service.stop());
   await waitReady([service]);
   const result = await workload(1, 400);
@@ -61,7 +61,7 @@ t.test('one instance matches the oracle', async (t) => {
 
   // Readiness means the snapshot is processed through the whole topology: a new application,
   // started now that all of this is in the CDC topics, has every user right once it is ready.
-  const fresh = await startTestService(uniqueName('oracle1-ready'), 3312, {
+  const fresh = await startTestService(uniqueName('oracle1-ready'), {
     flags: { 'connect-url': stack.connectUrl },
   });
   t.teardown(() => fresh.stop());
@@ -72,11 +72,7 @@ t.test('one instance matches the oracle', async (t) => {
 
 t.test('three instances match the oracle, each answering every key', async (t) => {
   const app = uniqueName('oracle3');
-  const services = [
-    await startTestService(app, 3321),
-    await startTestService(app, 3322),
-    await startTestService(app, 3323),
-  ];
+  const services = [await startTestService(app), await startTestService(app), await startTestService(app)];
   t.teardown(() => Promise.all(services.map((s) => s.stop())));
   await waitReady(services);
   const result = await workload(2, 400);
@@ -117,7 +113,7 @@ t.test('three instances match the oracle, each answering every key', async (t) =
 
 t.test('a malformed change event goes to the dead-letter topic and processing goes on', async (t) => {
   const app = uniqueName('dlq');
-  const service = await startTestService(app, 3331);
+  const service = await startTestService(app);
   t.teardown(() => service.stop());
   await waitReady([service]);
   const producer = await connectedProducer();

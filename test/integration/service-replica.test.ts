@@ -8,7 +8,7 @@ import { stack, uniqueName, eventually } from '../support/stack.js';
 
 t.test('a read replica answers every key locally and matches the oracle', async (t) => {
   const app = uniqueName('replica');
-  const processor = await startTestService(app, 3501);
+  const processor = await startTestService(app);
   t.teardown(() => processor.stop());
   await waitReady([processor]);
   const db = new pg.Client(stack.postgres);
@@ -19,7 +19,7 @@ t.test('a read replica answers every key locally and matches the oracle', async 
     idBase: 7_000_000_000_000_000_000n + BigInt(Date.now() % 1_000_000) * 1_000_000_000n,
   }).finally(() => db.end());
 
-  const replica = await startTestService(app, 3502, { replica: true });
+  const replica = await startTestService(app, { replica: true });
   t.teardown(() => replica.stop());
   await waitReady([replica]);
   let mismatches: Mismatch[] = [];

@@ -3,34 +3,33 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type ServiceConfig } from '../../src/service/config.js';
+import { loadConfig } from '../../src/service/config.js';
 import { startService, startReplica, type RunningService } from '../../src/service/service.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { stack, eventually } from './stack.js';
 
 export interface TestService extends RunningService {
   url: string;
-  config: ServiceConfig;
 }
 
+/** Starts an instance in this process on a port the OS chooses. */
 export async function startTestService(
   applicationId: string,
-  port: number,
   options: { replica?: boolean; flags?: Record<string, string> } = {},
 ): Promise<TestService> {
   const flags = new Map<string, string>([
     ['application-id', applicationId],
-    ['port', String(port)],
+    ['port', '0'],
     ['brokers', stack.kafkaBrokers.join(',')],
     ['schema-registry', stack.registryUrl],
-    ['state-dir', mkdtempSync(join(tmpdir(), `uis-${port}-`))],
+    ['state-dir', mkdtempSync(join(tmpdir(), 'uis-test-'))],
     ['commit-interval-ms', '50'],
     ...Object.entries(options.flags ?? {}),
   ]);
   const config = loadConfig(flags, {});
-  const logger = createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel, { port });
+  const logger = createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel, { app: applicationId });
   const service = options.replica ? await startReplica(config, logger) : await startService(config, logger);
-  return { ...service, url: `http://127.0.0.1:${port}`, config };
+  return { ...service, url: `http://127.0.0.1:${service.config.port}` };
 }
 
 /** The status of an instance's /health/ready (200 when ready), or 0 when it does not answer within 5 s. */
