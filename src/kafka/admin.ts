@@ -81,3 +81,15 @@ export async function committedOffsets(admin: Admin, groupId: string, topic: str
   for (const p of result?.partitions ?? []) if (p.offset !== '-1') offsets.set(p.partition, BigInt(p.offset));
   return offsets;
 }
+
+/**
+ * True when every partition of `topics` has a leader among the brokers the cluster lists as alive.
+ * A broker that has just restarted serves requests before it counts itself alive; a transaction
+ * aborted in that window can lose its abort markers (see docs/engine.md, hanging transactions).
+ */
+export async function leadersAlive(admin: Admin, topics: readonly string[]): Promise<boolean> {
+  const { brokers } = await admin.describeCluster();
+  const alive = new Set(brokers.map((b) => b.nodeId));
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
+  return metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => alive.has(p.leader)));
+}

@@ -22,7 +22,13 @@ export type WrittenOffsets = Map<string, bigint>;
 export class TransactionalWriter {
   private readonly producer: Producer;
 
-  constructor(kafka: Kafka, transactionalId: string, transactionTimeoutMs = 60_000) {
+  /**
+   * The transaction timeout is long (5 minutes) on purpose: a transaction left open by a broker
+   * restart is then aborted by the task's next owner fencing it once the broker is fully up, not
+   * by the coordinator's timeout right as it loads (when it can lose the abort markers). A
+   * transaction left open by a dead instance is aborted as soon as its task is opened elsewhere.
+   */
+  constructor(kafka: Kafka, transactionalId: string, transactionTimeoutMs = 300_000) {
     this.producer = kafka.producer({
       transactionalId,
       // Not `idempotent`: in kafkajs that only makes `connect` fetch a second, non-transactional

@@ -82,6 +82,9 @@ export class KafkaStreams {
   /** Group joins seen so far (each brings an assignment). */
   private joins = 0;
   private lastJoinAt = 0;
+  private lastProbeAt = 0;
+  /** A leave-and-rejoin is under way; others wait for it. */
+  private rejoinInFlight = false;
   private rejoinTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -438,7 +441,10 @@ export class KafkaStreams {
    * rebalance).
    */
   private probeIfWarmedUp(): void {
-    if (this.state !== 'running' || this.plan.warmup.length === 0 || this.rejoinTimer) return;
+    if (this.state !== 'running' || this.plan.warmup.length === 0 || this.rejoinTimer || this.rejoinInFlight) return;
+    // A probe is a rebalance of the whole group: at most one every 30 s, and not right after one.
+    const now = Date.now();
+    if (now - this.lastJoinAt < 10_000 || now - this.lastProbeAt < 30_000) return;
     const warm = this.plan.warmup.every((ref) => {
       const standby = this.standbys.task(ref.id);
       return (
@@ -447,8 +453,10 @@ export class KafkaStreams {
         standby.lagRecords <= BigInt(this.config.acceptableRecoveryLag)
       );
     });
-    const due = Date.now() - this.lastJoinAt >= this.config.probingRebalanceIntervalMs;
-    if (warm || due) this.rejoin(warm ? 'warm-up tasks caught up' : 'probing rebalance');
+    const due = now - this.lastJoinAt >= this.config.probingRebalanceIntervalMs;
+    if (!warm && !due) return;
+    this.lastProbeAt = now;
+    this.rejoin(warm ? 'warm-up tasks caught up' : 'probing rebalance');
   }
 
   /**
@@ -467,8 +475,9 @@ export class KafkaStreams {
 
   /** Leaves and rejoins the group (kafkajs cannot rejoin otherwise), keeping the tasks open meanwhile. */
   private rejoin(reason: string): void {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
+    if (this.rejoinInFlight || this.state === 'stopping' || this.state === 'stopped') return;
     this.log.info('rejoining the group', { reason });
+    this.rejoinInFlight = true;
     this.rejoining = true;
     this.consumer
       .stop()
@@ -476,7 +485,8 @@ export class KafkaStreams {
       .catch((error) => {
         this.log.warn('rejoining the group failed; restarting the consumer', { error });
         this.restartConsumer();
-      });
+      })
+      .finally(() => (this.rejoinInFlight = false));
   }
 
   /**

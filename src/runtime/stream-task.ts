@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
-import { committedOffsets, endOffsets } from '../kafka/admin.js';
+import { committedOffsets, endOffsets, leadersAlive } from '../kafka/admin.js';
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import type { PartitionRange, ReadRecord } from '../kafka/partition-reader.js';
@@ -119,6 +119,16 @@ export class StreamTask {
    * read is final.
    */
   async initialize(): Promise<void> {
+    // Fence only once the broker counts itself alive for every partition this task writes: just
+    // after a restart it already accepts InitProducerId, but aborting the previous owner's open
+    // transaction then can lose the abort markers, and the aborted records later read as committed.
+    const written = [
+      ...this.subtopology.sinkTopics,
+      ...this.subtopology.stores.map((s) => s.changelogTopic),
+      this.deps.config.deadLetterTopic,
+    ];
+    if (!(await leadersAlive(this.deps.admin, written)))
+      throw new Error('the brokers do not list a live leader for every partition the task writes yet');
     await this.writer.connect();
   }
 

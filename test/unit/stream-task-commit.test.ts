@@ -51,6 +51,7 @@ async function runningTask(t: Test) {
     '../../src/kafka/admin.js': {
       committedOffsets: async () => new Map([[0, 0n]]),
       endOffsets: async () => new Map([[0, inputEnd]]),
+      leadersAlive: async () => true,
     },
   });
   const builder = new StreamsBuilder();
