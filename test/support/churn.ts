@@ -804,7 +804,9 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
         controlMismatches = await compareWithOracle([controlSlot.url ?? 'http://127.0.0.1:1/control'], userIds);
         const elapsed = Date.now() - from;
         const at = `[churn +${seconds(Date.now()).toFixed(0)}s]`;
-        onLog(`${at} control, comparison ${round}: ${controlMismatches.length} mismatches (${elapsed / 1000} s)`);
+        onLog(
+          `${at} control, comparison ${round}: ${controlMismatches.length} mismatches (${(elapsed / 1000).toFixed(0)} s)`,
+        );
         if (controlMismatches.length === 0) controlConvergenceMs = elapsed;
         if (controlMismatches.length === 0 || elapsed > options.controlTimeoutMs || signal?.aborted) break;
         await sleep(5000);
