@@ -7,7 +7,9 @@
  */
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
-import { committedOffsets, endOffsets, leadersAlive } from '../kafka/admin.js';
+import { committedOffsets, endOffsets, leadersAlive, partitionCounts } from '../kafka/admin.js';
+import { HangingTransactions, offsetsPartitionOf } from '../kafka/hanging-transactions.js';
+import type { PartitionRef } from '../kafka/transaction-admin.js';
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import type { PartitionRange, ReadRecord } from '../kafka/partition-reader.js';
@@ -29,6 +31,8 @@ import { deadLetterRecord, TaskCore, type DeadLetter, type InputRecord } from '.
  * failed: a commit failed; nothing more is processed or committed, the task only closes.
  */
 export type TaskStatus = 'restoring' | 'running' | 'suspended' | 'failed' | 'closed';
+
+const OFFSETS_TOPIC = '__consumer_offsets';
 
 export interface TaskDeps {
   topology: CompiledTopology;
@@ -102,7 +106,7 @@ export class StreamTask {
     let backend = store.backend;
     try {
       backend ??= await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
-      const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`);
+      const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`); // = transactionalId
       const task = new StreamTask(deps, subtopology, partition, backend, writer, store.releaseDirectory);
       task.currentAt = store.currentAt;
       return task;
@@ -129,7 +133,31 @@ export class StreamTask {
     ];
     if (!(await leadersAlive(this.deps.admin, written)))
       throw new Error('the brokers do not list a live leader for every partition the task writes yet');
+    const hanging = new HangingTransactions(this.deps.admin, this.transactionalId, this.log);
+    const before = await hanging.state().catch((error: unknown) => {
+      this.log.warn("could not read the state of the task's transactions; hanging ones are not looked for", { error });
+      return undefined;
+    });
     await this.writer.connect();
+    if (before) await hanging.repair(before, await this.writtenPartitions());
+  }
+
+  /** Every partition a transaction of this task can write: changelogs, sinks, dead letters, and the group's offsets. */
+  private async writtenPartitions(): Promise<PartitionRef[]> {
+    const refs: PartitionRef[] = this.subtopology.stores.map((s) => ({
+      topic: s.changelogTopic,
+      partition: this.partition,
+    }));
+    for (const topic of [...this.subtopology.sinkTopics, this.deps.config.deadLetterTopic])
+      for (let partition = 0; partition < this.deps.partitionsOf(topic); partition++) refs.push({ topic, partition });
+    const offsets = (await partitionCounts(this.deps.admin, [OFFSETS_TOPIC])).get(OFFSETS_TOPIC);
+    if (offsets)
+      refs.push({ topic: OFFSETS_TOPIC, partition: offsetsPartitionOf(this.deps.config.applicationId, offsets) });
+    return refs;
+  }
+
+  private get transactionalId(): string {
+    return `${this.deps.config.applicationId}-${this.id}`;
   }
 
   /** How far this task's stores are: the sum of their changelog checkpoints. */

@@ -1,0 +1,77 @@
+// Ending a transaction Kafka left open, on the real broker. A single broker that restarts can
+// abort a transaction without writing its markers (the churn test caught it: the coordinator
+// "couldn't find leader endpoint" while the broker did not count itself alive yet); the records
+// then hold back read_committed readers and later read as committed. Here the hanging state is
+// made by leaving a transaction open (from the partition's side that is the same: records with no
+// marker), and the repair must end it as the coordinator decided.
+import t from 'tap';
+import { createKafka } from '../../src/kafka/client.js';
+import { HangingTransactions, offsetsPartitionOf } from '../../src/kafka/hanging-transactions.js';
+import { describeProducers, findTransactionCoordinator } from '../../src/kafka/transaction-admin.js';
+import { createLogger } from '../../src/util/logger.js';
+import { createTopics, kafka as testKafka, readTable } from '../support/kafka.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: 'hanging-test', logger: createLogger('error') });
+
+t.test('an open transaction of our producer is found and aborted; the topic reads to its end', async (t) => {
+  const topic = uniqueName('hanging');
+  await createTopics([topic], 2);
+  const transactionalId = uniqueName('task');
+  const admin = kafka.admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+
+  const producer = testKafka.producer({ transactionalId, maxInFlightRequests: 1, transactionTimeout: 600_000 });
+  await producer.connect();
+  t.teardown(() => producer.disconnect());
+  const committed = await producer.transaction();
+  await committed.send({ topic, messages: [{ partition: 0, key: 'kept', value: 'v' }] });
+  await committed.commit();
+  const open = await producer.transaction();
+  await open.send({ topic, messages: [{ partition: 1, key: 'hanging', value: 'v' }] });
+
+  const hanging = new HangingTransactions(admin, transactionalId, createLogger('error'));
+  const state = await hanging.state();
+  t.equal(state.state, 'Ongoing', 'the coordinator sees the open transaction');
+
+  const [address] = stack.kafkaBrokers.map((b) => ({ host: b.split(':')[0]!, port: Number(b.split(':')[1]) }));
+  const before = await describeProducers(address!, [{ topic, partition: 1 }]);
+  t.ok(
+    before.get(`${topic}:1`)?.some((p) => p.producerId === state.producerId && p.currentTxnStartOffset >= 0n),
+    'the partition leader lists our producer with an open transaction',
+  );
+
+  const ended = await hanging.repair(
+    { ...state, state: 'CompleteAbort' }, // as if the coordinator had aborted it and lost the markers
+    [
+      { topic, partition: 0 },
+      { topic, partition: 1 },
+    ],
+  );
+  t.same(
+    ended.map((h) => [h.topic, h.partition, h.commit]),
+    [[topic, 1, false]],
+    'only the partition with the open transaction, aborted',
+  );
+  const after = await describeProducers(address!, [{ topic, partition: 1 }]);
+  t.ok(
+    after.get(`${topic}:1`)?.every((p) => p.currentTxnStartOffset < 0n),
+    'no transaction is open on it any more',
+  );
+  t.same(
+    [...(await readTable(topic)).keys()],
+    ['kept'],
+    'read_committed reads to the end; the aborted record is not there',
+  );
+});
+
+t.test('helpers', async (t) => {
+  // Java's "my-group".hashCode() is -1906497762; Kafka's abs (& 0x7fffffff) % 50 is 36.
+  t.equal(offsetsPartitionOf('my-group', 50), 36);
+  const coordinator = await findTransactionCoordinator(
+    { host: stack.kafkaBrokers[0]!.split(':')[0]!, port: Number(stack.kafkaBrokers[0]!.split(':')[1]) },
+    'any-id',
+  );
+  t.ok(coordinator.port > 0, 'the transaction coordinator is found');
+});
