@@ -39,6 +39,8 @@ export interface StreamsConfig {
    * caught up yet (it asks at once when they are). Kafka Streams' probing.rebalance.interval.ms.
    */
   probingRebalanceIntervalMs: number;
+  /** At start, how long to keep trying to reach the brokers before giving up. */
+  startupTimeoutMs: number;
 }
 
 export type StreamsSettings = Pick<StreamsConfig, 'applicationId' | 'brokers' | 'stateDir' | 'endpoint'> &
@@ -60,6 +62,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     acceptableRecoveryLag: 10_000,
     maxWarmupReplicas: 2,
     probingRebalanceIntervalMs: 10 * 60_000,
+    startupTimeoutMs: 120_000,
     ...settings,
   };
   const problems: string[] = [];
@@ -77,6 +80,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     'sessionTimeoutMs',
     'maxWarmupReplicas',
     'probingRebalanceIntervalMs',
+    'startupTimeoutMs',
   ] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
   }

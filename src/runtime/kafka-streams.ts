@@ -112,13 +112,10 @@ export class KafkaStreams {
     await initSerdes(this.topology);
     this.kafka = createKafka({ brokers: this.config.brokers, clientId: this.config.applicationId, logger: this.log });
     this.admin = this.kafka.admin();
-    await this.admin.connect();
-    const { layout, created } = await prepareTopics(
-      this.admin,
-      this.topology,
-      this.config,
-      this.options.sinkTopicConfigs ?? {},
-    );
+    const { layout, created } = await this.untilBrokersAnswer(async () => {
+      await this.admin.connect();
+      return prepareTopics(this.admin, this.topology, this.config, this.options.sinkTopicConfigs ?? {});
+    });
     this.layout = layout;
     if (created.length) this.log.info('created topics', { topics: created });
     this.local = new LocalState(
@@ -238,6 +235,28 @@ export class KafkaStreams {
     await this.admin?.disconnect().catch(() => undefined);
     this.state = 'stopped';
     this.log.info('stopped');
+  }
+
+  /**
+   * Runs the first contact with Kafka, retrying while the brokers cannot be reached (e.g. one is
+   * restarting) for up to `startupTimeoutMs`; other errors (a missing topic, a bad partition
+   * count) fail at once.
+   */
+  private async untilBrokersAnswer<T>(contact: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.config.startupTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await contact();
+      } catch (error) {
+        const unreachable =
+          /ECONNREFUSED|ECONNRESET|Connection error|KafkaJSNumberOfRetriesExceeded|not available|loading/i.test(
+            String((error as Error)?.message ?? error),
+          );
+        if (!unreachable || Date.now() > deadline) throw error;
+        this.log.warn('Kafka does not answer yet; retrying', { attempt, error });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * attempt)));
+      }
+    }
   }
 
   /** True when every assigned task is restored and running. */

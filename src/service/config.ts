@@ -20,6 +20,7 @@ export interface ServiceConfig {
   cacheMaxEntries: number;
   numStandbyReplicas: number;
   standbyMaxStalenessMs: number;
+  sessionTimeoutMs: number;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -107,6 +108,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_STANDBY_MAX_STALENESS_MS',
     default: '0',
     help: 'when the owner cannot answer, a standby copy at most this far behind may (0: only if the request says Cache-Control: max-stale)',
+  },
+  sessionTimeoutMs: {
+    flag: 'session-timeout-ms',
+    env: 'UIS_SESSION_TIMEOUT_MS',
+    default: '10000',
+    help: 'how long the group waits for an instance that stopped answering before moving its tasks',
   },
   corsOrigins: {
     flag: 'cors-origins',
@@ -230,6 +237,7 @@ export function loadConfig(
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
+    sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

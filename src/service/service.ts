@@ -45,6 +45,7 @@ function streamsSettings(config: ServiceConfig) {
     commitIntervalMs: config.commitIntervalMs,
     cacheMaxEntries: config.cacheMaxEntries,
     numStandbyReplicas: config.numStandbyReplicas,
+    sessionTimeoutMs: config.sessionTimeoutMs,
     internalPartitions: config.partitions,
   };
 }
