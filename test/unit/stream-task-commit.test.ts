@@ -52,6 +52,7 @@ async function runningTask(t: Test) {
       committedOffsets: async () => new Map([[0, 0n]]),
       endOffsets: async () => new Map([[0, inputEnd]]),
       leadersAlive: async () => true,
+      partitionCounts: async () => new Map(),
     },
   });
   const builder = new StreamsBuilder();
