@@ -53,6 +53,8 @@ export async function readPartitions(
     finish = resolve;
     fail = reject;
   });
+  // The watch may fail the read while the consumer is still joining, before anything awaits `done`.
+  done.catch(() => undefined);
   let lastProgress = Date.now();
   const watch = setInterval(() => {
     if (abandoned()) fail(new ReadAbandonedError('the read was given up'));
@@ -82,6 +84,7 @@ export async function readPartitions(
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
     await consumer.subscribe({ topics, fromBeginning: true });
+    if (abandoned()) throw new ReadAbandonedError('the read was given up');
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {

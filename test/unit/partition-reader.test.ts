@@ -82,3 +82,28 @@ t.test('a read completes when its records are applied, and moves past trailing t
   await reading;
   t.same(applied, [0n, 1n, 2n, 3n, 4n]);
 });
+
+// The soak found it: a read given up while its consumer was still joining rejected a promise nobody
+// awaited yet, and Node ended the process (unhandled rejection) in the middle of a rebalance.
+t.test('a read given up while its consumer is still connecting fails the read, not the process', async (t) => {
+  const { kafka, consumer } = fakeKafka();
+  let connected: () => void = () => undefined;
+  consumer.connect = () => new Promise<undefined>((resolve) => (connected = () => resolve(undefined)));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.prependListener('unhandledRejection', onUnhandled);
+  t.teardown(() => void process.off('unhandledRejection', onUnhandled));
+  let abandoned = false;
+  const reading = readPartitions(
+    kafka,
+    'restore',
+    [{ topic: 'log', partition: 0, from: 0n, to: 10n }],
+    async () => undefined,
+    () => abandoned,
+  );
+  abandoned = true;
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the watch runs every 100 ms
+  connected();
+  await t.rejects(reading, ReadAbandonedError);
+  t.same(unhandled, [], 'no promise was left rejected without a handler');
+});
