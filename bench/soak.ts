@@ -12,7 +12,7 @@
  * The same seed gives the same events and workload. Progress (every event, and a status line every 10 s)
  * goes to stderr. Writes bench/results/soak-<UTC date>-seed<S>.json (everything) and .md (the summary);
  * the instances' logs go to bench/results/soak-<UTC date>-seed<S>-logs/ (git-ignored *.log files).
- * Exits 0 when there is no mismatch, 1 otherwise. Ctrl-C stops it and cleans up.
+ * Exits 0 when there is no mismatch and no instance exited by itself, 1 otherwise. Ctrl-C stops it and cleans up.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -138,7 +138,8 @@ writeFileSync(mdPath, summary(report));
 log(
   `[soak] ${result.ok ? 'zero mismatches' : 'MISMATCHES'}; wrote ${relative(root, jsonPath)} and ${relative(root, mdPath)}`,
 );
-process.exit(result.ok ? 0 : 1);
+if (result.unexpectedExits.length > 0) log(`[soak] ${result.unexpectedExits.length} instances exited by themselves`);
+process.exit(result.ok && result.unexpectedExits.length === 0 ? 0 : 1);
 
 function summary(r: typeof report): string {
   const c: ChurnResult = r.result;
@@ -154,9 +155,12 @@ function summary(r: typeof report): string {
         : `${x.mismatches} mismatches left (${kinds(x.kinds)})`;
   const s = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`);
   const instanceMismatches = c.check.instances.reduce((sum, i) => sum + i.mismatches, 0);
-  const verdict = c.ok
-    ? 'zero mismatches on every instance and in the output topic'
-    : `${instanceMismatches} mismatches on the instances, ${c.check.outputTopic.mismatches} in the output topic`;
+  const crashes = c.unexpectedExits.length === 0 ? '' : `; ${c.unexpectedExits.length} instances exited by themselves`;
+  const verdict =
+    (c.ok
+      ? 'zero mismatches on every instance and in the output topic'
+      : `${instanceMismatches} mismatches on the instances, ${c.check.outputTopic.mismatches} in the output topic`) +
+    crashes;
   const lines = [
     `# Soak, ${r.startedAt.slice(0, 10)}, seed ${r.seed}: ${verdict}`,
     '',
