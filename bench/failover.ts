@@ -15,14 +15,14 @@
  * other than 200/404 (from the first failed answer to the next good one), the failed answers, and how many
  * answers came from a standby. Writes bench/results/<date>-failover-<users>.json and .md.
  */
-import { openSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { partitionForKey } from '../src/kafka/partitioner.js';
-import { spawnInstance, servingUrl } from '../test/support/service.js';
+import { startInstance, stopInstance } from '../test/support/service.js';
 import { stack, uniqueName } from '../test/support/stack.js';
 import { DATA_SHAPE } from './data-shape.js';
 import { execFileSync } from 'node:child_process';
@@ -57,30 +57,18 @@ process.on('exit', () => {
 
 /** Starts instance `slot` (its state dir kept across restarts) and resolves once it serves. */
 async function start(slot: number, flags: Record<string, string>): Promise<Instance> {
-  const logFile = join(logDir, `slot-${slot}.log`);
-  const fd = openSync(logFile, 'a');
-  const child = spawnInstance(app, 0, join(stateRoot, `slot-${slot}`), {
-    logFd: fd,
-    logLevel: 'info',
-    flags: { 'connect-url': stack.connectUrl, 'commit-interval-ms': '100', ...flags },
+  const { child, url } = await startInstance(app, join(stateRoot, `slot-${slot}`), join(logDir, `slot-${slot}.log`), {
+    'connect-url': stack.connectUrl,
+    'commit-interval-ms': '100',
+    ...flags,
   });
-  closeSync(fd);
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(200)) {
-    if (child.exitCode !== null) throw new Error(`slot ${slot} exited (${child.exitCode}); see ${logFile}`);
-    const url = readFileSync(logFile, 'utf8').split('\n').map(servingUrl).filter(Boolean).at(-1);
-    if (url) {
-      const instance = { slot, child, url };
-      running.set(slot, instance);
-      return instance;
-    }
-  }
-  throw new Error(`slot ${slot} did not serve within 2 minutes`);
+  const instance = { slot, child, url };
+  running.set(slot, instance);
+  return instance;
 }
 
 async function stopGracefully(instance: Instance): Promise<void> {
-  const exited = new Promise((resolve) => instance.child.once('exit', resolve));
-  instance.child.kill('SIGTERM');
-  await exited;
+  await stopInstance(instance.child);
   running.delete(instance.slot);
 }
 

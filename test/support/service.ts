@@ -1,11 +1,12 @@
 // Starts the User Information Service in this process, against the local stack, for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/service/config.js';
 import { startService, startReplica, type RunningService } from '../../src/service/service.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stack, eventually } from './stack.js';
 
 export interface TestService extends RunningService {
@@ -104,4 +105,41 @@ export function servingUrl(line: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+export interface SpawnedInstance {
+  child: ChildProcess;
+  url: string;
+}
+
+/**
+ * spawnInstance with its log appended to `logFile` (info level); resolves once the instance serves (it has
+ * joined the group), with the URL it logged. Fails if it exits first or does not serve within `timeoutMs`.
+ */
+export async function startInstance(
+  applicationId: string,
+  stateDir: string,
+  logFile: string,
+  flags: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<SpawnedInstance> {
+  const fd = openSync(logFile, 'a');
+  const from = readFileSync(logFile).length;
+  const child = spawnInstance(applicationId, 0, stateDir, { logFd: fd, logLevel: 'info', flags });
+  closeSync(fd);
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
+    if (child.exitCode !== null) throw new Error(`${applicationId} exited (${child.exitCode}); see ${logFile}`);
+    const url = readFileSync(logFile).subarray(from).toString('utf8').split('\n').map(servingUrl).find(Boolean);
+    if (url) return { child, url };
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${applicationId} did not serve within ${timeoutMs / 1000} s; see ${logFile}`);
+}
+
+/** Sends SIGTERM and resolves once the process has exited, with its exit code. */
+export async function stopInstance(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
 }
