@@ -147,6 +147,11 @@ class Reader {
 let correlation = 0;
 
 /** Sends one request (header v2) and returns the response body after its header (v1). */
+/** The broker could not be reached or did not answer in time (worth retrying, unlike an error it answered). */
+export class BrokerUnreachableError extends Error {
+  override name = 'BrokerUnreachableError';
+}
+
 async function call(
   broker: BrokerAddress,
   apiKey: number,
@@ -164,7 +169,7 @@ async function call(
     const chunks: Buffer[] = [];
     let received = 0;
     const timer = setTimeout(
-      () => socket.destroy(new Error(`no answer from ${broker.host}:${broker.port}`)),
+      () => socket.destroy(new BrokerUnreachableError(`no answer from ${broker.host}:${broker.port}`)),
       timeoutMs,
     );
     socket.on('data', (chunk: Buffer) => {
@@ -179,7 +184,7 @@ async function call(
     });
     socket.on('error', (error) => {
       clearTimeout(timer);
-      reject(error);
+      reject(error instanceof BrokerUnreachableError ? error : new BrokerUnreachableError(error.message));
     });
     socket.connect(broker.port, broker.host, () => socket.write(frame));
   });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { committedOffsets, endOffsets, leadersAlive, partitionCounts } from '../kafka/admin.js';
 import { HangingTransactions, offsetsPartitionOf } from '../kafka/hanging-transactions.js';
-import type { PartitionRef } from '../kafka/transaction-admin.js';
+import { BrokerUnreachableError, type PartitionRef } from '../kafka/transaction-admin.js';
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import type { PartitionRange, ReadRecord } from '../kafka/partition-reader.js';
@@ -135,6 +135,8 @@ export class StreamTask {
       throw new Error('the brokers do not list a live leader for every partition the task writes yet');
     const hanging = new HangingTransactions(this.deps.admin, this.transactionalId, this.log);
     const before = await hanging.state().catch((error: unknown) => {
+      // Unreachable just after a restart is when hanging transactions appear: try again later.
+      if (error instanceof BrokerUnreachableError) throw error;
       this.log.warn("could not read the state of the task's transactions; hanging ones are not looked for", { error });
       return undefined;
     });

@@ -12,6 +12,7 @@ import { Registry } from 'prom-client';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { Admin } from '../../src/kafka/client.js';
 import type { ConsumedOffsets } from '../../src/kafka/transactional-writer.js';
+import { BrokerUnreachableError, type TransactionState } from '../../src/kafka/transaction-admin.js';
 import { compileTopology } from '../../src/processor/compile.js';
 import { streamsConfig } from '../../src/runtime/config.js';
 import { createStreamsMetrics } from '../../src/runtime/metrics.js';
@@ -45,8 +46,10 @@ class ManualWriter {
   }
 }
 
-async function runningTask(t: Test) {
+/** An open task (not yet initialized); `mocks` replace more of the modules it uses. */
+async function openTask(t: Test, mocks: Record<string, unknown> = {}) {
   const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
+    ...mocks,
     '../../src/kafka/transactional-writer.js': { TransactionalWriter: ManualWriter },
     '../../src/kafka/admin.js': {
       committedOffsets: async () => new Map([[0, 0n]]),
@@ -80,9 +83,14 @@ async function runningTask(t: Test) {
     0,
     { releaseDirectory: () => undefined },
   );
+  t.teardown(() => task.close({ commit: false }));
+  return task;
+}
+
+async function runningTask(t: Test) {
+  const task = await openTask(t);
   await task.initialize();
   await task.start();
-  t.teardown(() => task.close({ commit: false }));
   let offset = 0;
   const processOne = () =>
     task.process({
@@ -177,4 +185,35 @@ t.test('a fetch that finds nothing left counts once what was processed is commit
   commits[0]!.resolve();
   await commit;
   t.equal(task.caughtUp, true);
+});
+
+// The soak saw tasks start without looking for hanging transactions because the broker, busy just
+// after a restart, did not answer in time; that is when hanging transactions appear.
+t.test('a task does not start while the broker cannot say whether its transactions hang', async (t) => {
+  const states: Array<Error | TransactionState> = [
+    new BrokerUnreachableError('no answer from 127.0.0.1:9092'),
+    { errorCode: 0, state: 'CompleteAbort', producerId: 7n, producerEpoch: 3 },
+  ];
+  const repaired: unknown[] = [];
+  class FakeHangingTransactions {
+    async state() {
+      const next = states.shift()!;
+      if (next instanceof Error) throw next;
+      return next;
+    }
+    async repair(before: TransactionState) {
+      repaired.push(before);
+      return [];
+    }
+  }
+  const task = await openTask(t, {
+    '../../src/kafka/hanging-transactions.js': {
+      HangingTransactions: FakeHangingTransactions,
+      offsetsPartitionOf: () => 0,
+    },
+  });
+  await t.rejects(task.initialize(), BrokerUnreachableError, 'initialize fails (the task manager retries it)');
+  t.same(repaired, [], 'nothing was repaired or assumed');
+  await task.initialize();
+  t.same(repaired, [{ errorCode: 0, state: 'CompleteAbort', producerId: 7n, producerEpoch: 3 }], 'the retry looks');
 });
