@@ -186,6 +186,11 @@ async function call(
       clearTimeout(timer);
       reject(error instanceof BrokerUnreachableError ? error : new BrokerUnreachableError(error.message));
     });
+    // A broker closes the connection on a request it does not know (DescribeTransactions is Kafka 3.0+).
+    socket.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`${broker.host}:${broker.port} closed the connection without answering`));
+    });
     socket.connect(broker.port, broker.host, () => socket.write(frame));
   });
   const reader = new Reader(response);
