@@ -1,7 +1,7 @@
 /**
  * Unavailability after an instance dies (DESIGN.md: at most 2 s of 503 per key with one standby).
  *
- *   npm run failover -- [--users N] [--seconds 40] [--keys-per-partition 8] [--rate 10]
+ *   npm run failover -- [--users N] [--seconds 40] [--keys-per-partition 8] [--rate 10] [--resume <state dir>]
  *
  * On the running local stack: loads N demo users (the benchmark data shape; nothing is loaded when they
  * are there already; default 1000), runs three instances of a fresh application, waits until they have
@@ -14,8 +14,10 @@
  * For each way it reports, over the probed keys (every partition of the view), the longest run of answers
  * other than 200/404 (from the first failed answer to the next good one), the failed answers, and how many
  * answers came from a standby. Writes bench/results/<date>-failover-<users>.json and .md.
+ * The instances' state and logs go to a temporary directory (logged at the start); --resume <it> runs the
+ * same again with that run's application and local state, skipping the initial processing.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,10 +43,13 @@ const VIEW_PARTITIONS = 4;
 const log = (message: string) =>
   process.stderr.write(`[failover ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
-const app = uniqueName('failover');
-const stateRoot = mkdtempSync(join(tmpdir(), 'uis-failover-'));
+// --resume <state dir of an earlier run> continues with its application and local state (its processing done).
+const resumed = args.get('--resume');
+const stateRoot = resumed ?? mkdtempSync(join(tmpdir(), 'uis-failover-'));
+const app = resumed ? readFileSync(join(stateRoot, 'application-id'), 'utf8').trim() : uniqueName('failover');
+writeFileSync(join(stateRoot, 'application-id'), `${app}\n`);
 const logDir = join(stateRoot, 'logs');
-mkdirSync(logDir);
+mkdirSync(logDir, { recursive: true });
 interface Instance {
   slot: number;
   child: ChildProcess;
@@ -73,7 +78,10 @@ async function stopGracefully(instance: Instance): Promise<void> {
 }
 
 async function metricValues(url: string, name: string): Promise<number[]> {
-  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  const text = await fetch(`${url}/metrics`).then(
+    (r) => r.text(),
+    () => '', // not serving yet (or any more): no values
+  );
   return text
     .split('\n')
     .filter((line) => line.startsWith(name) && !line.startsWith(`${name}_`))
@@ -240,6 +248,7 @@ async function killAndProbe(
 // --- the run ---
 const db = new pg.Client(stack.postgres);
 await db.connect();
+log(`application ${app}; state and logs in ${stateRoot}`);
 log(`loading ${users} demo users if they are not there (the benchmark data shape)`);
 execFileSync(
   process.execPath,
@@ -275,8 +284,13 @@ const result: Record<string, unknown> = {
 
 log(`processing: three instances of ${app} read the CDC topics from the start`);
 await Promise.all([0, 1, 2].map((slot) => start(slot, {})));
-result.processingSeconds = await waitProcessed('processing');
-log(`processed in ${result.processingSeconds} s`);
+if (resumed) {
+  result.resumedFrom = { stateRoot, applicationId: app };
+  result.restoreAndCatchUpSeconds = await waitProcessed('restoring the earlier run');
+} else {
+  result.processingSeconds = await waitProcessed('processing');
+}
+log(`processed in ${result.restoreAndCatchUpSeconds ?? result.processingSeconds} s`);
 
 log('1. kill -9 without standbys');
 result.withoutStandbys = await killAndProbe({ plain: {} }, keys);
@@ -322,7 +336,10 @@ writeFileSync(
     row('one standby, plain requests', withOne.plain!),
     row('one standby, `Cache-Control: max-stale=60`', withOne.acceptingStale!),
     '',
-    `Initial processing took ${result.processingSeconds} s; the standbys caught up ${result.standbyCatchUpSeconds} s after the rolling restart.`,
+    (resumed
+      ? `Resumed the application of an earlier run (${app}, its processing done); restoring and catching up took ${result.restoreAndCatchUpSeconds} s`
+      : `Initial processing took ${result.processingSeconds} s`) +
+      `; the standbys caught up ${result.standbyCatchUpSeconds} s after the rolling restart.`,
     'Plain requests wait for the group to notice the dead member (session timeout, 10 s) and for its tasks to move; with a standby the move needs no restore. Requests that accept a stale answer are answered by the standby meanwhile.',
     '',
   ].join('\n'),
