@@ -71,7 +71,9 @@ t.test(`churn, seed ${seed}: the view equals SQL on every instance and in the ou
   t.ok(check.instances.length >= 3, `${check.instances.length} instances at the check`);
   t.ok(result.stackHealthyAtEnd, 'the stack is healthy again');
   t.same(
-    result.unexpectedExits.map((x) => `slot ${x.slot} at +${x.t} s: ${x.lastLines.find((l) => /Error/.test(l)) ?? x.lastLines.at(-1) ?? ''}`),
+    result.unexpectedExits.map(
+      (x) => `slot ${x.slot} at +${x.t} s: ${x.lastLines.find((l) => /Error/.test(l)) ?? x.lastLines.at(-1) ?? ''}`,
+    ),
     [],
     'no instance exited by itself',
   );
