@@ -139,7 +139,14 @@ export class ChangelogReader {
         const from = followed.position;
         // Not a kafkajs type, but kept on every batch: where the fetch that brought it began.
         const fetchedAt = (batch as unknown as { fetchedOffset?: string }).fetchedOffset;
-        if (isStale() || fetchedAt === undefined || BigInt(fetchedAt) > from) return;
+        if (isStale() || fetchedAt === undefined) return;
+        if (BigInt(fetchedAt) > from) {
+          // Fetched from beyond the follower: it was followed again from further back, and kafkajs moved
+          // its fetch position past a batch fetched before that seek once a prefetch had applied it. Every
+          // later batch would be ahead too, and skipped, forever (a standby stuck at 1M users): seek again.
+          this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: from.toString() });
+          return;
+        }
         const records: ReadRecord[] = [];
         for (const m of batch.messages) {
           const offset = BigInt(m.offset);

@@ -30,7 +30,9 @@ t.test('kill -9 of an owner: standby answers at once, then the standby takes the
     const child = spawnInstance(app, 0, join(root, name), {
       logFd: fd,
       logLevel: 'info',
-      flags: { 'num-standby-replicas': '1' },
+      // Ready only once the CDC history has gone through every stage (without it a fresh application
+      // is ready when its own tasks are, before the repartition topics have been processed).
+      flags: { 'num-standby-replicas': '1', 'connect-url': stack.connectUrl },
     });
     closeSync(fd);
     children.push(child);
