@@ -91,9 +91,13 @@ export class ChangelogReader {
     await this.run();
   }
 
-  /** Starts delivering records of a changelog partition from `from` to `sink`, until unfollowed. */
-  follow(topic: string, partition: number, from: bigint, sink: ChangelogSink): void {
-    this.followed.set(key(topic, partition), { topic, partition, position: from, end: undefined, sink });
+  /**
+   * Starts delivering records of a changelog partition from `from` to `sink`, until unfollowed. `end`, if
+   * known, is the partition's end now: a follower already there is then reported current after every
+   * fetch even when no record ever comes (a quiet changelog is not a stale one).
+   */
+  follow(topic: string, partition: number, from: bigint, sink: ChangelogSink, end?: bigint): void {
+    this.followed.set(key(topic, partition), { topic, partition, position: from, end, sink });
     if (!this.running) return;
     try {
       this.consumer.seek({ topic, partition, offset: from.toString() });

@@ -153,8 +153,8 @@ export class KafkaStreams {
     this.standbys = new StandbyManager({
       open: (ref) => this.openStandby(ref),
       follow: (task) => {
-        for (const { topic, from } of task.changelogs)
-          this.reader.follow(topic, task.partition, from, task.sink(topic));
+        for (const { topic, from, end } of task.changelogs)
+          this.reader.follow(topic, task.partition, from, task.sink(topic), end);
       },
       unfollow: (task) => {
         for (const { topic } of task.changelogs) this.reader.unfollow(topic, task.partition);

@@ -91,9 +91,9 @@ export class StandbyTask {
     }
   }
 
-  /** Where each changelog is to be followed from. */
-  get changelogs(): Array<{ topic: string; from: bigint }> {
-    return [...this.progress].map(([topic, p]) => ({ topic, from: p.position }));
+  /** Where each changelog is to be followed from, and its end as last known. */
+  get changelogs(): Array<{ topic: string; from: bigint; end: bigint | undefined }> {
+    return [...this.progress].map(([topic, p]) => ({ topic, from: p.position, end: p.end }));
   }
 
   /** What the changelog reader writes a changelog's records through. */
