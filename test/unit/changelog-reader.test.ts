@@ -6,30 +6,16 @@ import type { Kafka } from 'kafkajs';
 import { ChangelogReader } from '../../src/kafka/changelog-reader.js';
 import type { ReadRecord } from '../../src/kafka/partition-reader.js';
 import { createLogger } from '../../src/util/logger.js';
+import { fakeConsumer } from '../support/fake-consumer.js';
 
-type Listener = (event: { payload: unknown }) => void;
 interface BatchPayload {
   batch: unknown;
   isStale: () => boolean;
 }
 
 function fakeKafka() {
-  const listeners = new Map<string, Listener[]>();
-  const seeks: Array<{ topic: string; partition: number; offset: string }> = [];
-  const consumer = {
-    events: { GROUP_JOIN: 'join', END_BATCH_PROCESS: 'end-batch', FETCH: 'fetch', CRASH: 'crash' },
-    eachBatch: undefined as undefined | ((payload: BatchPayload) => Promise<void>),
-    on: (event: string, listener: Listener) => listeners.set(event, [...(listeners.get(event) ?? []), listener]),
-    emit: (event: string, payload: unknown) => listeners.get(event)?.forEach((l) => l({ payload })),
-    connect: async () => undefined,
-    subscribe: async () => undefined,
-    run: async (options: { eachBatch: (payload: BatchPayload) => Promise<void> }) =>
-      void (consumer.eachBatch = options.eachBatch),
-    seek: (seek: { topic: string; partition: number; offset: string }) => void seeks.push(seek),
-    pause: () => undefined,
-    resume: () => undefined,
-    disconnect: async () => undefined,
-  };
+  const consumer = fakeConsumer<BatchPayload>();
+  const seeks = consumer.seeks;
   const kafka = { consumer: () => consumer } as unknown as Kafka; // only what the reader calls
   /** Hands over a batch of offsets from..to (inclusive) fetched at `fetchedAt`, as kafkajs does. */
   const deliver = (fetchedAt: number, from: number, to: number) => {

@@ -6,24 +6,10 @@
 import t from 'tap';
 import type { Kafka } from 'kafkajs';
 import { readPartitions, ReadAbandonedError, type ReadRecord } from '../../src/kafka/partition-reader.js';
-
-type Listener = (event: { payload: unknown }) => void;
+import { fakeConsumer } from '../support/fake-consumer.js';
 
 function fakeKafka() {
-  const listeners = new Map<string, Listener[]>();
-  const consumer = {
-    events: { GROUP_JOIN: 'join', END_BATCH_PROCESS: 'end-batch', CRASH: 'crash' },
-    eachBatch: undefined as undefined | ((payload: unknown) => Promise<void>),
-    on: (event: string, listener: Listener) => listeners.set(event, [...(listeners.get(event) ?? []), listener]),
-    emit: (event: string, payload: unknown) => listeners.get(event)?.forEach((l) => l({ payload })),
-    connect: async () => undefined,
-    subscribe: async () => undefined,
-    run: async (options: { eachBatch: (payload: unknown) => Promise<void> }) =>
-      void (consumer.eachBatch = options.eachBatch),
-    pause: () => undefined,
-    seek: () => undefined,
-    disconnect: async () => undefined,
-  };
+  const consumer = fakeConsumer<unknown>();
   const admin = {
     connect: async () => undefined,
     deleteGroups: async () => undefined,
