@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.stack/', '.tap/', 'stack/maven/'] },
+  { ignores: ['dist/', 'node_modules/', '.stack/', '.tap/', 'stack/maven/', 'bench/.tools/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

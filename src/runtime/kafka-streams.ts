@@ -6,7 +6,6 @@
  */
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { readdir, stat } from 'node:fs/promises';
@@ -14,7 +13,8 @@ import { endOffsets } from '../kafka/admin.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { createKafka, type Admin, type Consumer, type EachBatchPayload } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
-import { readPartitions, type PartitionRange } from '../kafka/partition-reader.js';
+import { readRangesBulk } from '../kafka/bulk-reader.js';
+import type { PartitionRange } from '../kafka/partition-reader.js';
 import type { TopologyGraph } from '../dsl/graph.js';
 import type { Serde } from '../serdes/serde.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
@@ -550,16 +550,15 @@ export class KafkaStreams {
       ranges.map((r) => r.range),
     );
     const byChangelog = new Map(ranges.map((r) => [`${r.range.topic}:${r.range.partition}`, r.task]));
-    await readPartitions(
-      this.kafka,
-      `${this.config.applicationId}-restore-${this.config.endpoint.replace(/[^a-zA-Z0-9]/g, '_')}-${Date.now()}`,
+    await readRangesBulk(
+      this.admin,
       ranges.map((r) => r.range),
       async (range, records) => {
         await byChangelog.get(`${range.topic}:${range.partition}`)!.applyRestored(range, records);
-        progress.restored(records.length);
-        await yieldToEventLoop();
+        progress.restored(records.keys.length);
       },
       abandoned,
+      { clientId: `${this.config.applicationId}-restore` },
     );
     // Only a read that reached every range's end may mark the stores as restored to it.
     for (const { task, range } of ranges) await task.finishRestore(range);

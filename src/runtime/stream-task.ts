@@ -12,7 +12,8 @@ import { HangingTransactions, offsetsPartitionOf } from '../kafka/hanging-transa
 import { BrokerUnreachableError, type PartitionRef } from '../kafka/transaction-admin.js';
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
-import type { PartitionRange, ReadRecord } from '../kafka/partition-reader.js';
+import type { RestoredRecords } from '../kafka/bulk-reader.js';
+import type { PartitionRange } from '../kafka/partition-reader.js';
 import { TransactionalWriter } from '../kafka/transactional-writer.js';
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { OutgoingRecord } from '../processor/types.js';
@@ -187,10 +188,10 @@ export class StreamTask {
     );
   }
 
-  async applyRestored(range: PartitionRange, records: readonly ReadRecord[]): Promise<void> {
+  async applyRestored(range: PartitionRange, records: RestoredRecords): Promise<void> {
     const store = this.subtopology.stores.find((s) => s.changelogTopic === range.topic)!;
-    const rows = records.filter((r) => r.key !== null).map((r) => ({ key: r.key!, value: r.value }));
-    await this.state.applyRestored(store.name, rows, records[records.length - 1]!.offset + 1n);
+    const rows = records.keys.map((key, i) => ({ key, value: records.values[i]! }));
+    await this.state.applyRestored(store.name, rows, records.nextOffset);
   }
 
   /** Marks a restored changelog as read to `range.to` (the offsets after the last record are transaction markers). */

@@ -15,11 +15,15 @@ export class LevelDbBackend implements StateBackend {
     return this.db.getSync(key) ?? undefined;
   }
 
+  /** One chained batch: about a third of the JavaScript work of an array of operations. */
   async write(batch: readonly BatchEntry[]): Promise<void> {
     if (batch.length === 0) return;
-    await this.db.batch(
-      batch.map((e) => (e.value === null ? { type: 'del', key: e.key } : { type: 'put', key: e.key, value: e.value })),
-    );
+    const chained = this.db.batch();
+    for (const e of batch) {
+      if (e.value === null) chained.del(e.key);
+      else chained.put(e.key, e.value);
+    }
+    await chained.write();
   }
 
   async *entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {

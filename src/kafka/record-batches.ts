@@ -1,0 +1,122 @@
+/**
+ * Walks fetched record batches (message format v2) without decoding them
+ * into objects: keys and values are views into the fetched bytes. With
+ * read_committed semantics: records of aborted transactions (the fetch
+ * response lists them) and control records (transaction markers) are
+ * skipped, as Kafka's own consumer does.
+ */
+
+export interface AbortedTransaction {
+  producerId: bigint;
+  firstOffset: bigint;
+}
+
+/** Thrown for batches this walker cannot read (compressed, or an old message format). */
+export class UnsupportedBatchError extends Error {
+  override name = 'UnsupportedBatchError';
+}
+
+const BATCH_HEADER = 61;
+const ABORT_MARKER = 0;
+
+/**
+ * Calls `each(offset, key, value)` for every committed record in `records` (the bytes of one
+ * partition in a fetch response), in offset order. Returns the offset after the last complete
+ * batch (the next offset to fetch), or undefined when there was none: a fetch may end with part
+ * of a batch, which the next fetch brings whole.
+ */
+export function walkRecordBatches(
+  records: Buffer,
+  aborted: readonly AbortedTransaction[],
+  each: (offset: number, key: Buffer | null, value: Buffer | null) => void,
+): bigint | undefined {
+  const pendingAborts = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1));
+  const abortedProducers = new Set<bigint>();
+  let nextOffset: bigint | undefined;
+  let at = 0;
+  while (at + 12 <= records.length) {
+    const baseOffset = records.readBigInt64BE(at);
+    const batchEnd = at + 12 + records.readInt32BE(at + 8);
+    if (batchEnd > records.length || at + BATCH_HEADER > records.length) break;
+    const magic = records.readInt8(at + 16);
+    if (magic !== 2) throw new UnsupportedBatchError(`record batch with message format ${magic} (only 2 is read)`);
+    const attributes = records.readInt16BE(at + 21);
+    const lastOffset = baseOffset + BigInt(records.readInt32BE(at + 23));
+    const producerId = records.readBigInt64BE(at + 43);
+    const transactional = (attributes & 0x10) !== 0;
+    const control = (attributes & 0x20) !== 0;
+    while (pendingAborts.length > 0 && pendingAborts[0]!.firstOffset <= lastOffset)
+      abortedProducers.add(pendingAborts.shift()!.producerId);
+
+    if (control) {
+      if (transactional && controlType(records, at + BATCH_HEADER, batchEnd) === ABORT_MARKER)
+        abortedProducers.delete(producerId);
+    } else if (!(transactional && abortedProducers.has(producerId))) {
+      if ((attributes & 0x07) !== 0)
+        throw new UnsupportedBatchError(`compressed record batch (codec ${attributes & 0x07}) at offset ${baseOffset}`);
+      walkRecords(records, at + BATCH_HEADER, batchEnd, Number(baseOffset), records.readInt32BE(at + 57), each);
+    }
+    nextOffset = lastOffset + 1n;
+    at = batchEnd;
+  }
+  return nextOffset;
+}
+
+function walkRecords(
+  b: Buffer,
+  start: number,
+  end: number,
+  baseOffset: number,
+  count: number,
+  each: (offset: number, key: Buffer | null, value: Buffer | null) => void,
+): void {
+  const cursor = { at: start };
+  for (let i = 0; i < count && cursor.at < end; i++) {
+    const length = varint(b, cursor);
+    const recordEnd = cursor.at + length;
+    cursor.at += 1; // attributes
+    skipVarint(b, cursor); // timestamp delta
+    const offsetDelta = varint(b, cursor);
+    const key = bytes(b, cursor);
+    const value = bytes(b, cursor);
+    each(baseOffset + offsetDelta, key, value);
+    cursor.at = recordEnd; // past the headers
+  }
+}
+
+/** The type of a control batch's record (its key: version int16, type int16). */
+function controlType(b: Buffer, start: number, end: number): number {
+  const cursor = { at: start };
+  if (start >= end) return -1;
+  varint(b, cursor); // length
+  cursor.at += 1;
+  skipVarint(b, cursor);
+  varint(b, cursor);
+  const key = bytes(b, cursor);
+  return key && key.length >= 4 ? key.readInt16BE(2) : -1;
+}
+
+function bytes(b: Buffer, cursor: { at: number }): Buffer | null {
+  const length = varint(b, cursor);
+  if (length < 0) return null;
+  const slice = b.subarray(cursor.at, cursor.at + length);
+  cursor.at += length;
+  return slice;
+}
+
+/** A zigzag-encoded 32-bit varint. */
+function varint(b: Buffer, cursor: { at: number }): number {
+  let raw = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = b[cursor.at++]!;
+    raw |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) break;
+    shift += 7;
+  }
+  return (raw >>> 1) ^ -(raw & 1);
+}
+
+function skipVarint(b: Buffer, cursor: { at: number }): void {
+  while ((b[cursor.at++]! & 0x80) !== 0);
+}

@@ -1,0 +1,179 @@
+// The restore path reads fetched record batches in place. Batches built here byte by byte, as the
+// broker stores them (message format v2): plain and transactional batches, transaction markers,
+// aborted transactions, a batch cut off at the end of a fetch, and what the walker must refuse.
+import t from 'tap';
+import { UnsupportedBatchError, walkRecordBatches } from '../../src/kafka/record-batches.js';
+
+function varint(n: number): Buffer {
+  let zigzag = (n << 1) ^ (n >> 31);
+  const bytes: number[] = [];
+  zigzag >>>= 0;
+  while (zigzag > 0x7f) {
+    bytes.push((zigzag & 0x7f) | 0x80);
+    zigzag >>>= 7;
+  }
+  bytes.push(zigzag);
+  return Buffer.from(bytes);
+}
+
+function bytesField(b: Buffer | null): Buffer {
+  return b === null ? varint(-1) : Buffer.concat([varint(b.length), b]);
+}
+
+function record(offsetDelta: number, key: Buffer | null, value: Buffer | null, headers = 0): Buffer {
+  const headerBytes = Array.from({ length: headers }, (_, i) =>
+    Buffer.concat([bytesField(Buffer.from(`h${i}`)), bytesField(Buffer.from('x'))]),
+  );
+  const body = Buffer.concat([
+    Buffer.from([0]), // attributes
+    varint(3), // timestamp delta
+    varint(offsetDelta),
+    bytesField(key),
+    bytesField(value),
+    varint(headers),
+    ...headerBytes,
+  ]);
+  return Buffer.concat([varint(body.length), body]);
+}
+
+interface BatchSpec {
+  baseOffset: number;
+  records: Array<[string | null, string | null]>;
+  producerId?: number;
+  transactional?: boolean;
+  control?: 'commit' | 'abort';
+  compression?: number;
+  magic?: number;
+  /** Offsets between records (compaction leaves gaps). */
+  gap?: number;
+}
+
+function batch(spec: BatchSpec): Buffer {
+  const gap = spec.gap ?? 1;
+  const records = spec.control
+    ? [record(0, Buffer.from([0, 0, 0, spec.control === 'commit' ? 1 : 0]), Buffer.from([0, 0, 0, 0, 0, 0]))]
+    : spec.records.map(([k, v], i) =>
+        record(i * gap, k === null ? null : Buffer.from(k), v === null ? null : Buffer.from(v), i % 2),
+      );
+  const count = records.length;
+  const attributes =
+    (spec.compression ?? 0) | (spec.transactional || spec.control ? 0x10 : 0) | (spec.control ? 0x20 : 0);
+  const header = Buffer.alloc(61);
+  header.writeBigInt64BE(BigInt(spec.baseOffset), 0);
+  header.writeInt32BE(0, 12); // leader epoch
+  header.writeInt8(spec.magic ?? 2, 16);
+  header.writeUInt32BE(0, 17); // crc: not checked by the walker
+  header.writeInt16BE(attributes, 21);
+  header.writeInt32BE((count - 1) * gap, 23); // last offset delta
+  header.writeBigInt64BE(1000n, 27);
+  header.writeBigInt64BE(1000n, 35);
+  header.writeBigInt64BE(BigInt(spec.producerId ?? -1), 43);
+  header.writeInt16BE(0, 51);
+  header.writeInt32BE(0, 53);
+  header.writeInt32BE(count, 57);
+  const all = Buffer.concat([header, ...records]);
+  all.writeInt32BE(all.length - 12, 8);
+  return all;
+}
+
+function walk(records: Buffer, aborted: Array<{ producerId: number; firstOffset: number }> = []) {
+  const seen: Array<[number, string | null, string | null]> = [];
+  const next = walkRecordBatches(
+    records,
+    aborted.map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) })),
+    (offset, key, value) => seen.push([offset, key?.toString() ?? null, value?.toString() ?? null]),
+  );
+  return { seen, next };
+}
+
+t.test('plain batches: every record with its offset, key and value; tombstones as null', async (t) => {
+  const { seen, next } = walk(
+    Buffer.concat([
+      batch({
+        baseOffset: 0,
+        records: [
+          ['a', '1'],
+          ['b', '2'],
+        ],
+      }),
+      batch({
+        baseOffset: 2,
+        records: [
+          ['a', null],
+          ['c', '3'],
+        ],
+        gap: 5,
+      }),
+    ]),
+  );
+  t.same(seen, [
+    [0, 'a', '1'],
+    [1, 'b', '2'],
+    [2, 'a', null],
+    [7, 'c', '3'],
+  ]);
+  t.equal(next, 8n, 'the next offset is after the last batch');
+});
+
+t.test('a batch cut off at the end of the fetch is left for the next fetch', async (t) => {
+  const whole = batch({ baseOffset: 10, records: [['a', '1']] });
+  const cut = batch({
+    baseOffset: 11,
+    records: [
+      ['b', '2'],
+      ['c', '3'],
+    ],
+  });
+  for (const length of [5, 30, cut.length - 1]) {
+    const { seen, next } = walk(Buffer.concat([whole, cut.subarray(0, length)]));
+    t.same(seen, [[10, 'a', '1']], `cut after ${length} bytes`);
+    t.equal(next, 11n);
+  }
+  t.equal(walk(cut.subarray(0, 20)).next, undefined, 'no complete batch: nothing to move past');
+});
+
+t.test('read_committed: aborted transactions and markers are skipped, committed ones kept', async (t) => {
+  const records = Buffer.concat([
+    batch({ baseOffset: 0, records: [['k1', 'committed']], producerId: 7, transactional: true }),
+    batch({ baseOffset: 1, records: [], producerId: 7, control: 'commit' }),
+    batch({
+      baseOffset: 2,
+      records: [
+        ['k2', 'aborted'],
+        ['k3', 'aborted'],
+      ],
+      producerId: 7,
+      transactional: true,
+    }),
+    batch({ baseOffset: 4, records: [['k4', 'other producer']], producerId: 8, transactional: true }),
+    batch({ baseOffset: 5, records: [], producerId: 7, control: 'abort' }),
+    batch({ baseOffset: 6, records: [], producerId: 8, control: 'commit' }),
+    batch({ baseOffset: 7, records: [['k5', 'after the abort']], producerId: 7, transactional: true }),
+    batch({ baseOffset: 8, records: [], producerId: 7, control: 'commit' }),
+    batch({ baseOffset: 9, records: [['k6', 'not transactional']] }),
+  ]);
+  const { seen, next } = walk(records, [{ producerId: 7, firstOffset: 2 }]);
+  t.same(seen, [
+    [0, 'k1', 'committed'],
+    [4, 'k4', 'other producer'],
+    [7, 'k5', 'after the abort'],
+    [9, 'k6', 'not transactional'],
+  ]);
+  t.equal(next, 10n, 'markers and aborted batches are moved past too');
+
+  const withoutList = walk(records).seen.map(([offset]) => offset);
+  t.same(withoutList, [0, 2, 3, 4, 7, 9], 'an abort is known only from the fetch response (the control check)');
+});
+
+t.test('batches it cannot read are refused, not misread', async (t) => {
+  t.throws(() => walk(batch({ baseOffset: 0, records: [['a', '1']], compression: 1 })), UnsupportedBatchError);
+  t.throws(() => walk(batch({ baseOffset: 0, records: [['a', '1']], magic: 1 })), UnsupportedBatchError);
+  const abortedCompressed = batch({
+    baseOffset: 0,
+    records: [['a', '1']],
+    compression: 1,
+    producerId: 3,
+    transactional: true,
+  });
+  t.same(walk(abortedCompressed, [{ producerId: 3, firstOffset: 0 }]).seen, [], 'skipped batches need no reading');
+});
