@@ -21,8 +21,8 @@ export interface StreamsConfig {
    * commit (Kafka Streams' record cache); 0 forwards every change at once.
    */
   cacheMaxEntries: number;
-  /** Records processed before yielding to the event loop (HTTP requests wait at most this long). */
-  recordsPerTurn: number;
+  /** Longest the engine processes records before it lets the event loop serve requests (ms). */
+  turnMs: number;
   /** Longest the consumer waits for data in a fetch. */
   fetchMaxWaitMs: number;
   sessionTimeoutMs: number;
@@ -41,6 +41,15 @@ export interface StreamsConfig {
   probingRebalanceIntervalMs: number;
   /** At start, how long to keep trying to reach the brokers before giving up. */
   startupTimeoutMs: number;
+  /** LevelDB block cache of each task's store (anonymous memory, per open store). */
+  storeCacheBytes: number;
+  /** LevelDB memtable of each task's store (up to two at once, per open store). */
+  storeWriteBufferBytes: number;
+}
+
+/** The LevelDB memory settings of a task store, from the configuration. */
+export function storeMemory(config: StreamsConfig): { cacheBytes: number; writeBufferBytes: number } {
+  return { cacheBytes: config.storeCacheBytes, writeBufferBytes: config.storeWriteBufferBytes };
 }
 
 export type StreamsSettings = Pick<StreamsConfig, 'applicationId' | 'brokers' | 'stateDir' | 'endpoint'> &
@@ -52,7 +61,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     internalPartitions: 4,
     replicationFactor: 1,
     deadLetterTopic: `${settings.applicationId}-dead-letters`,
-    recordsPerTurn: 500,
+    turnMs: 2,
     maxRecordsPerCommit: 5000,
     cacheMaxEntries: 10_000,
     fetchMaxWaitMs: 50,
@@ -63,6 +72,8 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     maxWarmupReplicas: 2,
     probingRebalanceIntervalMs: 10 * 60_000,
     startupTimeoutMs: 120_000,
+    storeCacheBytes: 8 * 1024 * 1024,
+    storeWriteBufferBytes: 4 * 1024 * 1024,
     ...settings,
   };
   const problems: string[] = [];
@@ -74,13 +85,15 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     'commitIntervalMs',
     'internalPartitions',
     'replicationFactor',
-    'recordsPerTurn',
+    'turnMs',
     'maxRecordsPerCommit',
     'fetchMaxWaitMs',
     'sessionTimeoutMs',
     'maxWarmupReplicas',
     'probingRebalanceIntervalMs',
     'startupTimeoutMs',
+    'storeCacheBytes',
+    'storeWriteBufferBytes',
   ] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
   }

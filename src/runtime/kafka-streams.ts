@@ -141,7 +141,7 @@ export class KafkaStreams {
       logger: this.log,
       metrics: this.metrics,
       commitCheckMs: Math.max(5, Math.floor(this.config.commitIntervalMs / 2)),
-      recordsPerTurn: this.config.recordsPerTurn,
+      turnMs: this.config.turnMs,
     });
     const changelogs = this.topology.subtopologies.flatMap((sub) => sub.stores.map((store) => store.changelogTopic));
     this.reader = new ChangelogReader(

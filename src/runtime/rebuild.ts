@@ -12,7 +12,7 @@ import { compileTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
-import { streamsConfig, type StreamsSettings } from './config.js';
+import { storeMemory, streamsConfig, type StreamsSettings } from './config.js';
 import { createStreamsMetrics } from './metrics.js';
 import { RestoreProgress } from './restore-progress.js';
 import { taskIdOf } from './task-core.js';
@@ -42,7 +42,10 @@ export async function rebuildLocalState(
           const taskId = taskIdOf(sub.id, partition);
           let state = states.get(taskId);
           if (!state) {
-            const backend = await LevelDbBackend.open(join(config.stateDir, config.applicationId, taskId));
+            const backend = await LevelDbBackend.open(
+              join(config.stateDir, config.applicationId, taskId),
+              storeMemory(config),
+            );
             backends.push(backend);
             state = new TaskState(backend, sub.stores, partition);
             states.set(taskId, state);

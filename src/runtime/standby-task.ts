@@ -17,7 +17,7 @@ import type { SubTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
-import type { StreamsConfig } from './config.js';
+import { storeMemory, type StreamsConfig } from './config.js';
 import { taskIdOf } from './task-core.js';
 
 interface ChangelogProgress {
@@ -67,7 +67,10 @@ export class StandbyTask {
     const id = taskIdOf(subtopology.id, partition);
     let backend: LevelDbBackend | undefined;
     try {
-      backend = await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
+      backend = await LevelDbBackend.open(
+        join(deps.config.stateDir, deps.config.applicationId, id),
+        storeMemory(deps.config),
+      );
       const state = new TaskState(backend, subtopology.stores, partition);
       const task = new StandbyTask(subtopology, partition, backend, state, releaseDirectory);
       const ranges = await state.restoreRanges(

@@ -20,7 +20,7 @@ import type { OutgoingRecord } from '../processor/types.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
-import type { StreamsConfig } from './config.js';
+import { storeMemory, type StreamsConfig } from './config.js';
 import type { StreamsMetrics } from './metrics.js';
 import { deadLetterRecord, TaskCore, type DeadLetter, type InputRecord } from './task-core.js';
 
@@ -106,7 +106,10 @@ export class StreamTask {
     const id = `${subtopology.id}_${partition}`;
     let backend = store.backend;
     try {
-      backend ??= await LevelDbBackend.open(join(deps.config.stateDir, deps.config.applicationId, id));
+      backend ??= await LevelDbBackend.open(
+        join(deps.config.stateDir, deps.config.applicationId, id),
+        storeMemory(deps.config),
+      );
       const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`); // = transactionalId
       const task = new StreamTask(deps, subtopology, partition, backend, writer, store.releaseDirectory);
       task.currentAt = store.currentAt;

@@ -69,8 +69,8 @@ export interface TaskManagerDeps<T extends ManagedTask> {
   metrics: StreamsMetrics;
   /** How often due commits are looked for. */
   commitCheckMs: number;
-  /** Records processed before yielding to the event loop. */
-  recordsPerTurn: number;
+  /** Longest the engine processes records before it lets the event loop serve requests (ms). */
+  turnMs: number;
   /** First wait before reopening a task that failed; it doubles with each failure. */
   retryBackoffMs?: number;
   /** Longest wait before reopening a task that failed. */
@@ -175,16 +175,16 @@ export class TaskManager<T extends ManagedTask> {
       this.deps.input.pause(batch.topic, batch.partition);
       return;
     }
-    let sinceYield = 0;
+    let turnEnds = performance.now() + this.deps.turnMs;
     for (const record of batch.records) {
       if (!batch.stillValid() || task.status !== 'running') return;
       task.process(record);
       batch.resolve(record.offset);
-      if (++sinceYield >= this.deps.recordsPerTurn) {
-        sinceYield = 0;
+      if (performance.now() >= turnEnds) {
         await this.commitInBackground(task, batch);
         await batch.heartbeat();
         await new Promise((resolve) => setImmediate(resolve));
+        turnEnds = performance.now() + this.deps.turnMs;
       }
     }
     if (task.status === 'running') this.completedBatches.set(`${batch.topic}:${batch.partition}`, batch.lastOffset);

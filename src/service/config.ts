@@ -21,6 +21,8 @@ export interface ServiceConfig {
   numStandbyReplicas: number;
   standbyMaxStalenessMs: number;
   sessionTimeoutMs: number;
+  storeCacheMiB: number;
+  storeWriteBufferMiB: number;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -114,6 +116,18 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_SESSION_TIMEOUT_MS',
     default: '10000',
     help: 'how long the group waits for an instance that stopped answering before moving its tasks',
+  },
+  storeCacheMiB: {
+    flag: 'store-cache-mib',
+    env: 'UIS_STORE_CACHE_MIB',
+    default: '8',
+    help: "LevelDB block cache of each task's store, in MiB (anonymous memory per open store)",
+  },
+  storeWriteBufferMiB: {
+    flag: 'store-write-buffer-mib',
+    env: 'UIS_STORE_WRITE_BUFFER_MIB',
+    default: '4',
+    help: "LevelDB memtable of each task's store, in MiB (up to two at once per open store)",
   },
   corsOrigins: {
     flag: 'cors-origins',
@@ -238,6 +252,8 @@ export function loadConfig(
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
+    storeCacheMiB: integer('storeCacheMiB', 1, 1024),
+    storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

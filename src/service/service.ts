@@ -47,6 +47,8 @@ function streamsSettings(config: ServiceConfig) {
     numStandbyReplicas: config.numStandbyReplicas,
     sessionTimeoutMs: config.sessionTimeoutMs,
     internalPartitions: config.partitions,
+    storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
+    storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
   };
 }
 

@@ -1,12 +1,23 @@
 import { ClassicLevel } from 'classic-level';
 import type { BatchEntry, StateBackend } from './backend.js';
 
+/** LevelDB's memory per store: its block cache, and its memtable (LevelDB may hold two at once). */
+export interface StoreMemory {
+  cacheBytes?: number;
+  writeBufferBytes?: number;
+}
+
 /** A task's state in its own LevelDB directory. */
 export class LevelDbBackend implements StateBackend {
   private constructor(private readonly db: ClassicLevel<Buffer, Buffer>) {}
 
-  static async open(directory: string): Promise<LevelDbBackend> {
-    const db = new ClassicLevel<Buffer, Buffer>(directory, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  static async open(directory: string, memory: StoreMemory = {}): Promise<LevelDbBackend> {
+    const db = new ClassicLevel<Buffer, Buffer>(directory, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      ...(memory.cacheBytes !== undefined ? { cacheSize: memory.cacheBytes } : {}),
+      ...(memory.writeBufferBytes !== undefined ? { writeBufferSize: memory.writeBufferBytes } : {}),
+    });
     await db.open();
     return new LevelDbBackend(db);
   }

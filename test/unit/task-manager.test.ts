@@ -136,7 +136,7 @@ function harness(t: Test, options: { commitCheckMs?: number } = {}): Harness {
     logger: createLogger('error'),
     metrics: createStreamsMetrics(new Registry()),
     commitCheckMs: options.commitCheckMs ?? 60_000,
-    recordsPerTurn: 500,
+    turnMs: 2,
     retryBackoffMs: 10,
     maxRetryBackoffMs: 40,
   });
