@@ -8,6 +8,7 @@
  *   node --import tsx bench/http-writes.ts [--rate 1000] [--seconds 30] [--write-rate 50]
  *        [--state-dir DIR --application-id ID]   (keep an instance's state between runs)
  *        [--targets ours,floor] [--flags name=value,...]   (more `uis run` flags)
+ *        [--url http://127.0.0.1:3700 --pid <pid>]   (measure a running instance instead of starting one)
  *
  * Progress on stderr; the results as JSON on stdout and in bench/results/<date>-http-writes.json.
  */
@@ -31,6 +32,8 @@ const { values: options } = parseArgs({
     'application-id': { type: 'string' },
     targets: { type: 'string', default: 'ours,floor' },
     flags: { type: 'string', default: '' },
+    url: { type: 'string' },
+    pid: { type: 'string' },
     'server-core': { type: 'string', default: '0' },
     'load-core': { type: 'string', default: '1' },
   },
@@ -203,7 +206,12 @@ const targets = options.targets!.split(',');
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-if (targets.includes('ours')) {
+if (targets.includes('ours') && options.url) {
+  const pid = Number(options.pid);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error("--url needs --pid, the instance's process id");
+  await run('taskset', ['-a', '-p', '-c', serverCore, String(pid)]);
+  results.ours = await phases('ours', options.url, pid);
+} else if (targets.includes('ours')) {
   const applicationId = options['application-id'] ?? `bench-http-${Date.now().toString(36)}`;
   const stateDir = options['state-dir'] ?? join(workDir, 'state');
   mkdirSync(stateDir, { recursive: true });

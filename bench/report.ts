@@ -106,10 +106,9 @@ function summary(r: Results, chartFile: string): string {
     num(java.process?.allRecordsProcessed) !== undefined && num(java.process?.seconds)
       ? num(java.process?.allRecordsProcessed)! / num(java.process?.seconds)!
       : undefined;
-  const oursRestoreRate =
-    num(restore.restoredRecords) !== undefined && num(restore.seconds)
-      ? num(restore.restoredRecords)! / num(restore.seconds)!
-      : undefined;
+  // Both restores: one instance alone, empty state directory, every task (bench/restore.ts).
+  const restorePhase = (restore.restore ?? {}) as Results;
+  const oursRestoreRate = num(restorePhase.recordsPerSecond);
   const ratio = (ours: number | undefined, theirs: number | undefined) =>
     ours === undefined || theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}x`;
   lines.push(
@@ -119,7 +118,7 @@ function summary(r: Results, chartFile: string): string {
     '| | ours (2 instances, Node) | Kafka Streams (1 JVM) | ours / theirs |',
     '| --- | --- | --- | --- |',
     `| processing, records/s (CDC + repartition) | ${fmt(num(processing.recordsPerSecond))} (${fmt(num(processing.recordsProcessed))} in ${fmt(num(processing.seconds), 1)} s) | ${fmt(javaProcessRate)} (${fmt(num(java.process?.allRecordsProcessed))} in ${fmt(num(java.process?.seconds), 1)} s) | ${ratio(num(processing.recordsPerSecond), javaProcessRate)} |`,
-    `| restore from changelogs, records/s | ${fmt(oursRestoreRate)} (${fmt(num(restore.restoredRecords))} in ${fmt(num(restore.seconds), 1)} s, with a rebalance) | ${fmt(num(java.restore?.recordsPerSecond))} (${fmt(num(java.restore?.restoredRecords))} in ${fmt(num(java.restore?.seconds), 1)} s) | ${ratio(oursRestoreRate, num(java.restore?.recordsPerSecond))} |`,
+    `| restore from changelogs, records/s (one instance, every task, from empty) | ${fmt(oursRestoreRate)} (${fmt(num(restorePhase.records))} in ${fmt(num(restorePhase.seconds), 1)} s; ready after ${fmt(num(restore.secondsToReady), 1)} s) | ${fmt(num(java.restore?.recordsPerSecond))} (${fmt(num(java.restore?.restoredRecords))} in ${fmt(num(java.restore?.seconds), 1)} s) | ${ratio(oursRestoreRate, num(java.restore?.recordsPerSecond))} |`,
   );
 
   const update = (r.updateLatency ?? {}) as Latency;
@@ -135,15 +134,38 @@ function summary(r: Results, chartFile: string): string {
     '| five SQL queries | | 0 (reads the database) | | | |',
   );
 
-  const memory = (r.memory ?? {}) as Record<string, { rssMiB: number; diskMiB: number }>;
+  const memory = (r.memory ?? {}) as Record<
+    string,
+    { rssMiB: number; anonMiB?: number; fileMiB?: number; diskMiB: number }
+  >;
   lines.push(
     '',
     '## Footprint per instance after processing',
     '',
-    '| instance | RSS (MiB) | disk (MiB) |',
-    '| --- | --- | --- |',
+    '| instance | RSS (MiB) | anonymous | file-backed (reclaimable) | disk (MiB) |',
+    '| --- | --- | --- | --- | --- |',
   );
-  for (const [name, m] of Object.entries(memory)) lines.push(`| ${name} | ${m.rssMiB} | ${m.diskMiB} |`);
+  for (const [name, m] of Object.entries(memory))
+    lines.push(`| ${name} | ${m.rssMiB} | ${m.anonMiB ?? '-'} | ${m.fileMiB ?? '-'} | ${m.diskMiB} |`);
+
+  const writes = (r.httpWrites ?? {}) as Record<string, Record<string, Latency & { serverCpu?: number }>>;
+  if (writes.ours && writes.floor) {
+    lines.push(
+      '',
+      `## HTTP with writes flowing (${fmt(num(r.httpWrites && (r.httpWrites as Results).rate))} req/s, one instance on one core; bench/http-writes.ts)`,
+      '',
+      '| target | writes | p50 | p95 | p99 | max | server CPU (cores) |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const target of ['ours', 'floor'] as const)
+      for (const phase of ['noWrites', 'writes'] as const) {
+        const l = writes[target]?.[phase];
+        if (l)
+          lines.push(
+            `| ${target} | ${phase === 'writes' ? `${String((writes[target] as Results).writeRate ?? '-')}/s` : 'none'} | ${fmt(l.p50)} | ${fmt(l.p95)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${l.serverCpu ?? '-'} |`,
+          );
+      }
+  }
 
   lines.push(
     '',
@@ -155,6 +177,7 @@ function summary(r: Results, chartFile: string): string {
         cdc: r.cdc,
         processing: r.processing,
         restore: r.restore,
+        httpWrites: r.httpWrites,
         updateLatency: r.updateLatency,
         stalenessCacheAside: r.stalenessCacheAside,
         memory: r.memory,

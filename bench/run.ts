@@ -20,6 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { endOffsets } from '../src/kafka/admin.js';
 import { DATA_SHAPE } from './data-shape.js';
+import { memoryOf } from './memory.js';
 import { waitForQuietCpus } from './quiet.js';
 import { writeReport } from './report.js';
 import { kafka } from '../test/support/kafka.js';
@@ -155,17 +156,25 @@ async function startServer(name: string, argv: string[], readyUrl: string, core?
   }
 }
 
+/** Waits until `readyUrl` answers 200 (after the other instance left, this one owns every task). */
+async function waitReady(readyUrl: string): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < 3600_000; await sleep(500))
+    if (
+      (await fetch(readyUrl).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    )
+      return;
+  throw new Error(`${readyUrl} not ready after an hour`);
+}
+
 async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith(name) && !l.startsWith(`${name}_`))
     .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-}
-
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }
 
 function diskMiB(dir: string): number {
@@ -347,7 +356,7 @@ log(`processed ${processed} records in ${processingSeconds.toFixed(1)} s`);
 results.memory = Object.fromEntries(
   instances.map((c, i) => [
     `instance ${ports[i]}`,
-    { rssMiB: rssMiB(c.pid!), diskMiB: diskMiB(join(stateRoot, String(ports[i]))) },
+    { ...memoryOf(c.pid!), diskMiB: diskMiB(join(stateRoot, String(ports[i]))) },
   ]),
 );
 
@@ -365,25 +374,34 @@ results.updateLatency = await updateLatency(`http://127.0.0.1:${ports[1]}`, [
   String(size.updateSeconds),
 ]);
 
-log('restore: instance 3701 restarts with an empty state directory');
+log('HTTP with writes flowing: instance 3700 alone on core 0, vegeta and the stack on core 1, the floor after');
 instances[1]!.kill('SIGTERM');
 await new Promise((resolve) => instances[1]!.once('exit', resolve));
-const restoreDir = join(stateRoot, String(ports[1]));
-await run('rm', ['-rf', restoreDir]);
-started = Date.now();
-const restarted = await startServer(
-  'instance 3701 (restore)',
-  instanceArgs(ports[1]!),
-  `http://127.0.0.1:${ports[1]}/health/ready`,
+await sleep(10_000); // the leave's rebalance: 3700 takes 3701's tasks and restores them
+await waitReady(`http://127.0.0.1:${ports[0]}/health/ready`);
+results.httpWrites = lastJson(
+  await run(process.execPath, [
+    '--import',
+    'tsx',
+    'bench/http-writes.ts',
+    '--url',
+    `http://127.0.0.1:${ports[0]}`,
+    '--pid',
+    String(instances[0]!.pid),
+    '--seconds',
+    String(seconds),
+    '--write-rate',
+    String(size.updateRate),
+  ]),
 );
-results.restore = {
-  seconds: (Date.now() - started) / 1000,
-  restoredRecords: await metric(`http://127.0.0.1:${ports[1]}`, 'streams_restore_records_total'),
-  note: 'includes a rebalance; the restarted instance restores the tasks assigned to it',
-};
-log(`restore: ${JSON.stringify(results.restore)}`);
-restarted.kill('SIGTERM');
 instances[0]!.kill('SIGTERM');
+await new Promise((resolve) => instances[0]!.once('exit', resolve));
+
+log('restore as Kafka Streams is measured: one instance alone, empty state directory, every task');
+results.restore = lastJson(
+  await run(process.execPath, ['--import', 'tsx', 'bench/restore.ts', '--application-id', app], { echo: false }),
+);
+log(`restore: ${JSON.stringify(results.restore)}`);
 
 for (const [name, script, port] of [
   ['sql', 'bench/baselines/sql-service.ts', 3100],

@@ -176,7 +176,7 @@ function fetchRequest(
     .int32(-1) // replica id: a consumer
     .int32(100) // max wait (ms)
     .int32(1) // min bytes
-    .int32(options.maxBytes ?? 32 * 1024 * 1024)
+    .int32(options.maxBytes ?? 16 * 1024 * 1024)
     .int8(READ_COMMITTED)
     .int32(0) // no fetch session
     .int32(-1)
