@@ -321,7 +321,7 @@ const instanceArgs = (port: number) => [
 ];
 
 log('processing: two instances read every CDC topic from the start');
-let started = Date.now();
+const started = Date.now();
 const instances = await Promise.all(
   ports.map((p) => startServer(`instance ${p}`, instanceArgs(p), `http://127.0.0.1:${p}/health/ready`)),
 );
