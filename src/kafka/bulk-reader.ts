@@ -10,10 +10,22 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
-import type { PartitionRange } from './partition-reader.js';
-import { ReadAbandonedError } from './partition-reader.js';
 import { walkRecordBatches, type AbortedTransaction } from './record-batches.js';
 import { BrokerConnection, Reader, Writer, type BrokerAddress } from './wire.js';
+
+export interface PartitionRange {
+  topic: string;
+  partition: number;
+  /** First offset to read. */
+  from: bigint;
+  /** Read until the position reaches this offset (the end offset when the read started). */
+  to: bigint;
+}
+
+/** Thrown when a read is given up because `abandoned()` turned true. */
+export class ReadAbandonedError extends Error {
+  override name = 'ReadAbandonedError';
+}
 
 export interface RestoredRecords {
   /** Keys and values of the records, in offset order (tombstones have a null value). */
@@ -159,8 +171,11 @@ async function fetchLoop(
     }
     await Promise.all(writing.values());
     if (failure) throw failure;
-  } finally {
+  } catch (error) {
+    // A failed write wins over the error that stopped the loop: a retry must not move past its records.
     await Promise.all(writing.values());
+    throw failure ?? error;
+  } finally {
     connection.close();
   }
 }

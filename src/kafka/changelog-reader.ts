@@ -14,7 +14,12 @@
  */
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../util/logger.js';
-import type { ReadRecord } from './partition-reader.js';
+
+export interface ReadRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  offset: bigint;
+}
 
 export interface ChangelogSink {
   /** Applies records of the partition, in order; `next` is the offset after the last of them. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TopologyGraph } from '../dsl/graph.js';
 import { endOffsets } from '../kafka/admin.js';
 import { createKafka } from '../kafka/client.js';
-import { readPartitions, type PartitionRange } from '../kafka/partition-reader.js';
+import { readRangesBulk, type PartitionRange } from '../kafka/bulk-reader.js';
 import { compileTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
@@ -57,12 +57,18 @@ export async function rebuildLocalState(
       }
     }
     const progress = new RestoreProgress(logger, createStreamsMetrics(new Registry()), ranges);
-    await readPartitions(kafka, `${config.applicationId}-rebuild-${Date.now()}`, ranges, async (range, records) => {
-      const { state, store } = owner.get(`${range.topic}:${range.partition}`)!;
-      const rows = records.filter((r) => r.key !== null).map((r) => ({ key: r.key!, value: r.value }));
-      await state.applyRestored(store, rows, records[records.length - 1]!.offset + 1n);
-      progress.restored(records.length);
-    });
+    await readRangesBulk(
+      admin,
+      ranges,
+      async (range, records) => {
+        const { state, store } = owner.get(`${range.topic}:${range.partition}`)!;
+        const rows = records.keys.map((key, i) => ({ key, value: records.values[i]! }));
+        await state.applyRestored(store, rows, records.nextOffset);
+        progress.restored(records.keys.length);
+      },
+      () => false,
+      { clientId: `${config.applicationId}-rebuild` },
+    );
     // Partitions with nothing to read still get a checkpoint, so the next start skips them.
     for (const range of ranges) {
       const { state, store } = owner.get(`${range.topic}:${range.partition}`)!;

@@ -1,5 +1,5 @@
 /** Reports a restore's progress (records, %, rate, ETA) in logs, at most once a second, and in metrics. */
-import type { PartitionRange } from '../kafka/partition-reader.js';
+import type { PartitionRange } from '../kafka/bulk-reader.js';
 import type { Logger } from '../util/logger.js';
 import type { StreamsMetrics } from './metrics.js';
 

@@ -12,8 +12,7 @@ import { HangingTransactions, offsetsPartitionOf } from '../kafka/hanging-transa
 import { BrokerUnreachableError, type PartitionRef } from '../kafka/transaction-admin.js';
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
-import type { RestoredRecords } from '../kafka/bulk-reader.js';
-import type { PartitionRange } from '../kafka/partition-reader.js';
+import type { PartitionRange, RestoredRecords } from '../kafka/bulk-reader.js';
 import { TransactionalWriter } from '../kafka/transactional-writer.js';
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { OutgoingRecord } from '../processor/types.js';

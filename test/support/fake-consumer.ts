@@ -1,4 +1,4 @@
-// A fake kafkajs consumer for unit tests of our readers (partition-reader, changelog-reader): it records
+// A fake kafkajs consumer for unit tests of our readers (changelog-reader): it records
 // seeks, keeps the eachBatch handler for the test to call, and emits the events the test chooses.
 type Listener = (event: { payload: unknown }) => void;
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import type { Kafka } from 'kafkajs';
 import { ChangelogReader } from '../../src/kafka/changelog-reader.js';
-import type { ReadRecord } from '../../src/kafka/partition-reader.js';
+import type { ReadRecord } from '../../src/kafka/changelog-reader.js';
 import { createLogger } from '../../src/util/logger.js';
 import { fakeConsumer } from '../support/fake-consumer.js';
 
