@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
+import { rebuildLocalState } from '../../src/runtime/rebuild.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { Serdes } from '../../src/serdes/index.js';
 import { stack, uniqueName, eventually } from '../support/stack.js';
@@ -147,4 +148,21 @@ t.test('restore from checkpoint, task migration, and dead letters', async (t) =>
   });
   t.match(letters[0]!.headers['dlq.source.partition'], /^[0-3]$/);
   t.match(letters[0]!.headers['dlq.source.offset'], /^\d+$/);
+
+  // `uis rebuild-state` fills an empty state directory from the changelogs, outside the group: an
+  // instance started on it alone has nothing left to restore and serves the same result.
+  for (const s of [a2.streams, b.streams]) await s.stop();
+  running.length = 0;
+  const rebuilt = await rebuildLocalState(
+    countJoinTopology(prefix),
+    { applicationId: prefix, brokers: stack.kafkaBrokers, stateDir: join(stateDir, 'c'), endpoint: '127.0.0.1:4303' },
+    createLogger('error'),
+  );
+  t.ok(rebuilt >= 400, `rebuild read ${rebuilt} changelog records`);
+  const c = await startInstance('c', '127.0.0.1:4303');
+  await eventually('the instance on the rebuilt state to be ready', 60_000, async () =>
+    c.streams.ready ? true : undefined,
+  );
+  await eventually('it to serve the same result', 30_000, matches([c.streams], expected));
+  t.equal(await c.restored(), 0, 'nothing left to restore on a rebuilt state directory');
 });
