@@ -5,6 +5,7 @@
  * WriteTxnMarkers. Each is one request on a short-lived connection to the
  * broker that serves it, in the flexible (compact) encoding.
  */
+import { findCoordinator } from './group-transactions.js';
 import { BrokerUnreachableError, call, Writer, type BrokerAddress } from './wire.js';
 
 export { BrokerUnreachableError, type BrokerAddress };
@@ -30,24 +31,11 @@ export interface PartitionRef {
   partition: number;
 }
 
-const API = { findCoordinator: 10, writeTxnMarkers: 27, describeProducers: 61, describeTransactions: 65 } as const;
+const API = { writeTxnMarkers: 27, describeProducers: 61, describeTransactions: 65 } as const;
 
 /** The broker that coordinates a transactional id's transactions. */
-export async function findTransactionCoordinator(
-  broker: BrokerAddress,
-  transactionalId: string,
-): Promise<BrokerAddress> {
-  const body = new Writer().compactString(transactionalId).int8(1).noTags().buffer;
-  const r = await call(broker, API.findCoordinator, 3, body);
-  r.int32(); // throttle
-  const errorCode = r.int16();
-  const message = r.compactNullableString();
-  const nodeId = r.int32();
-  const host = r.compactString();
-  const port = r.int32();
-  if (errorCode !== 0 || nodeId < 0)
-    throw new Error(`FindCoordinator failed (${errorCode}${message ? `: ${message}` : ''})`);
-  return { host, port };
+export function findTransactionCoordinator(broker: BrokerAddress, transactionalId: string): Promise<BrokerAddress> {
+  return findCoordinator(broker, transactionalId, 'transaction');
 }
 
 export async function describeTransaction(

@@ -1,0 +1,96 @@
+// Exactly-once v2's fencing (KIP-447) on the real broker, through src/kafka/group-transactions.ts:
+// offsets committed in a transaction as a member of the group's current generation count; from a
+// replaced generation they are refused; and while such a transaction is open, a stable offset fetch
+// (what a task's new owner does) is refused until it ends.
+import t from 'tap';
+import type { Consumer } from 'kafkajs';
+import {
+  addOffsetsToTxn,
+  endTxn,
+  fetchStableOffsets,
+  findCoordinator,
+  initProducerId,
+  KafkaErrors,
+  KafkaProtocolError,
+  txnOffsetCommit,
+  type GroupMembership,
+} from '../../src/kafka/group-transactions.js';
+import type { BrokerAddress } from '../../src/kafka/wire.js';
+import { createTopics, kafka } from '../support/kafka.js';
+import { eventually, stack, uniqueName } from '../support/stack.js';
+
+const bootstrap: BrokerAddress = {
+  host: stack.kafkaBrokers[0]!.split(':')[0]!,
+  port: Number(stack.kafkaBrokers[0]!.split(':')[1]),
+};
+
+/** A kafkajs consumer in the group; resolves with its membership once it has joined. */
+async function join(
+  groupId: string,
+  topic: string,
+): Promise<{ consumer: Consumer; membership: () => GroupMembership | undefined }> {
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 });
+  let membership: GroupMembership | undefined;
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const generationId = (payload as { generationId?: number }).generationId; // added by patches/kafkajs
+    if (generationId !== undefined) membership = { groupId, generationId, memberId: payload.memberId };
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic });
+  await consumer.run({ eachMessage: async () => undefined });
+  return { consumer, membership: () => membership };
+}
+
+const errorCode = (error: unknown) => (error instanceof KafkaProtocolError ? error.code : undefined);
+
+t.test('offsets in a transaction: current generation counts, a replaced one is refused', async (t) => {
+  const topic = uniqueName('kip447');
+  const groupId = uniqueName('kip447-group');
+  await createTopics([topic], 1);
+  const first = await join(groupId, topic);
+  t.teardown(() => first.consumer.disconnect().catch(() => undefined));
+  const before = await eventually('the first member to join', 30_000, async () => first.membership());
+
+  const groupCoordinator = await findCoordinator(bootstrap, groupId, 'group');
+  const transactionalId = uniqueName('kip447-producer');
+  const txnCoordinator = await findCoordinator(bootstrap, transactionalId, 'transaction');
+  const producer = await initProducerId(txnCoordinator, transactionalId, 10_000);
+  const offsets = (offset: bigint) => new Map([[topic, new Map([[0, offset]])]]);
+
+  await addOffsetsToTxn(txnCoordinator, producer, groupId);
+  await txnOffsetCommit(groupCoordinator, producer, before, offsets(7n));
+  // While the transaction is open, a new owner cannot read the partition's offset yet.
+  const unstable = await fetchStableOffsets(groupCoordinator, groupId, new Map([[topic, [0]]])).catch(errorCode);
+  t.equal(unstable, KafkaErrors.UNSTABLE_OFFSET_COMMIT, 'a stable fetch is refused while the transaction is open');
+  await endTxn(txnCoordinator, producer, true);
+  const stable = await eventually('the offset to be stable', 30_000, () =>
+    fetchStableOffsets(groupCoordinator, groupId, new Map([[topic, [0]]])).catch(() => undefined),
+  );
+  t.equal(stable.get(topic)?.get(0), 7n, 'the committed transaction set the offset');
+
+  // A second member joins: the group moves to a new generation, and the first member's old one is void.
+  const second = await join(groupId, topic);
+  t.teardown(() => second.consumer.disconnect().catch(() => undefined));
+  const after = await eventually('the group to move to a new generation', 60_000, async () => {
+    const now = first.membership();
+    return now && now.generationId > before.generationId ? now : undefined;
+  });
+  await addOffsetsToTxn(txnCoordinator, producer, groupId);
+  const refused = await txnOffsetCommit(groupCoordinator, producer, before, offsets(9n)).catch(errorCode);
+  t.equal(refused, KafkaErrors.ILLEGAL_GENERATION, 'offsets of the replaced generation are refused');
+  await endTxn(txnCoordinator, producer, false);
+
+  await addOffsetsToTxn(txnCoordinator, producer, groupId);
+  await txnOffsetCommit(groupCoordinator, producer, after, offsets(11n));
+  await endTxn(txnCoordinator, producer, true);
+  const latest = await eventually('the new offset to be stable', 30_000, () =>
+    fetchStableOffsets(groupCoordinator, groupId, new Map([[topic, [0]]])).catch(() => undefined),
+  );
+  t.equal(latest.get(topic)?.get(0), 11n, 'offsets of the current generation count');
+
+  // A newer producer with the same transactional id fences this one.
+  const newer = await initProducerId(txnCoordinator, transactionalId, 10_000);
+  t.ok(newer.producerEpoch > producer.producerEpoch, 'the epoch moved on');
+  const fenced = await addOffsetsToTxn(txnCoordinator, producer, groupId).catch(errorCode);
+  t.equal(fenced, KafkaErrors.PRODUCER_FENCED, 'the older producer is fenced');
+});
