@@ -8,12 +8,15 @@
  *   task, where without it each task needs a producer of its own to be fenced.
  * - OffsetFetch v7 with require_stable: a task's new owner waits while a
  *   transaction with offsets for its partitions is still open.
- * - InitProducerId, AddOffsetsToTxn and EndTxn, to drive a transaction around
- *   them.
+ * - InitProducerId, AddPartitionsToTxn, Produce (record batches encoded
+ *   here), AddOffsetsToTxn and EndTxn, to drive a transaction around them.
  */
-import { call, Writer, type BrokerAddress } from './wire.js';
+import { encodeRecordBatch, type BatchRecord } from './record-batch-encoder.js';
+import { call, Writer, type BrokerAddress, type BrokerConnection } from './wire.js';
 
 const API = {
+  produce: 0,
+  addPartitionsToTxn: 24,
   findCoordinator: 10,
   offsetFetch: 9,
   initProducerId: 22,
@@ -220,4 +223,87 @@ export async function fetchStableOffsets(
   if (errorCode !== 0) throw new KafkaProtocolError('OffsetFetch', errorCode);
   if (failure) throw failure;
   return result;
+}
+
+/** Adds partitions to the producer's transaction (before producing to them). */
+export async function addPartitionsToTxn(
+  coordinator: BrokerAddress,
+  producer: ProducerIdentity,
+  partitions: ReadonlyMap<string, readonly number[]>,
+): Promise<void> {
+  const w = new Writer()
+    .compactString(producer.transactionalId)
+    .int64(producer.producerId)
+    .int16(producer.producerEpoch);
+  w.compactArray([...partitions], ([topic, ids]) => {
+    w.compactString(topic);
+    w.compactArray(ids, (id) => w.int32(id));
+    w.noTags();
+  });
+  w.noTags();
+  const r = await call(coordinator, API.addPartitionsToTxn, 3, w.buffer);
+  r.int32();
+  let failure: KafkaProtocolError | undefined;
+  r.compactArray(() => {
+    const topic = r.compactString();
+    r.compactArray(() => {
+      const partition = r.int32();
+      const errorCode = r.int16();
+      r.skipTags();
+      if (errorCode !== 0) failure ??= new KafkaProtocolError('AddPartitionsToTxn', errorCode, `${topic}-${partition}`);
+    });
+    r.skipTags();
+  });
+  if (failure) throw failure;
+}
+
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  records: readonly BatchRecord[];
+  /** Sequence of the first record on this partition for this producer epoch. */
+  baseSequence: number;
+}
+
+/**
+ * Produces one batch per partition, all led by the connection's broker, in the producer's
+ * transaction (acks=all). Returns the offset after each batch, by "topic:partition".
+ */
+export async function produceTransactional(
+  leader: BrokerConnection,
+  producer: ProducerIdentity,
+  batches: readonly PartitionBatch[],
+  timeoutMs = 30_000,
+): Promise<Map<string, bigint>> {
+  const byTopic = new Map<string, PartitionBatch[]>();
+  for (const b of batches) byTopic.set(b.topic, [...(byTopic.get(b.topic) ?? []), b]);
+  const w = new Writer().string(producer.transactionalId).int16(-1).int32(timeoutMs).int32(byTopic.size);
+  for (const [topic, partitionBatches] of byTopic) {
+    w.string(topic).int32(partitionBatches.length);
+    for (const b of partitionBatches) {
+      const bytes = encodeRecordBatch(b.records, { ...producer, baseSequence: b.baseSequence, transactional: true });
+      w.int32(b.partition).int32(bytes.length).push(bytes);
+    }
+  }
+  const r = await leader.request(API.produce, 8, w.buffer, timeoutMs + 5000);
+  const written = new Map<string, bigint>();
+  let failure: KafkaProtocolError | undefined;
+  r.array(() => {
+    const topic = r.nullableString() ?? '';
+    r.array(() => {
+      const partition = r.int32();
+      const errorCode = r.int16();
+      const baseOffset = r.int64();
+      r.int64(); // log append time
+      r.int64(); // log start offset
+      r.array(() => [r.int32(), r.nullableString()]); // record errors
+      const message = r.nullableString();
+      if (errorCode !== 0)
+        failure ??= new KafkaProtocolError('Produce', errorCode, `${topic}-${partition} ${message ?? ''}`);
+      const sent = batches.find((b) => b.topic === topic && b.partition === partition);
+      if (sent) written.set(`${topic}:${partition}`, baseOffset + BigInt(sent.records.length));
+    });
+  });
+  if (failure) throw failure;
+  return written;
 }

@@ -203,7 +203,8 @@ export class BrokerConnection {
   private readonly connected: Promise<void>;
   private chunks: Buffer[] = [];
   private received = 0;
-  private pending: { id: number; resolve: (r: Reader) => void; reject: (e: Error) => void } | undefined;
+  private pending:
+    { id: number; resolve: (r: Reader) => void; reject: (e: Error) => void; flexible: boolean } | undefined;
   private failure: Error | undefined;
 
   constructor(
@@ -224,16 +225,26 @@ export class BrokerConnection {
     this.socket.connect(broker.port, broker.host);
   }
 
-  /** Sends a request and resolves with its response body (after the correlation id). */
-  async request(apiKey: number, apiVersion: number, body: Buffer, timeoutMs: number): Promise<Reader> {
+  /**
+   * Sends a request and resolves with its response body (after the response header). `flexible`:
+   * the API version uses the compact encoding (request header v2, response header v1).
+   */
+  async request(
+    apiKey: number,
+    apiVersion: number,
+    body: Buffer,
+    timeoutMs: number,
+    flexible = false,
+  ): Promise<Reader> {
     await this.connected;
     if (this.failure) throw this.failure;
     if (this.pending) throw new Error('a request is already in flight on this connection');
     const id = ++correlation & 0x7fffffff;
-    const header = new Writer().int16(apiKey).int16(apiVersion).int32(id).string(this.clientId).buffer;
+    const headerWriter = new Writer().int16(apiKey).int16(apiVersion).int32(id).string(this.clientId);
+    const header = (flexible ? headerWriter.noTags() : headerWriter).buffer;
     const size = Buffer.alloc(4);
     size.writeInt32BE(header.length + body.length);
-    const answered = new Promise<Reader>((resolve, reject) => (this.pending = { id, resolve, reject }));
+    const answered = new Promise<Reader>((resolve, reject) => (this.pending = { id, resolve, reject, flexible }));
     const timer = setTimeout(
       () =>
         this.fail(
@@ -283,8 +294,9 @@ export class BrokerConnection {
     this.pending = undefined;
     if (!pending) return;
     const reader = new Reader(frame);
-    if (reader.int32() !== pending.id) pending.reject(new Error('Kafka answered another request'));
-    else pending.resolve(reader);
+    if (reader.int32() !== pending.id) return pending.reject(new Error('Kafka answered another request'));
+    if (pending.flexible) reader.skipTags();
+    pending.resolve(reader);
   }
 
   private fail(error: Error): void {

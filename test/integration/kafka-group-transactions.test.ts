@@ -1,11 +1,14 @@
 // Exactly-once v2's fencing (KIP-447) on the real broker, through src/kafka/group-transactions.ts:
 // offsets committed in a transaction as a member of the group's current generation count; from a
 // replaced generation they are refused; and while such a transaction is open, a stable offset fetch
-// (what a task's new owner does) is refused until it ends.
+// (what a task's new owner does) is refused until it ends. And a whole transaction driven by those
+// requests, with record batches encoded by record-batch-encoder.ts (the broker checks their CRC).
 import t from 'tap';
 import type { Consumer } from 'kafkajs';
 import {
   addOffsetsToTxn,
+  addPartitionsToTxn,
+  produceTransactional,
   endTxn,
   fetchStableOffsets,
   findCoordinator,
@@ -15,8 +18,8 @@ import {
   txnOffsetCommit,
   type GroupMembership,
 } from '../../src/kafka/group-transactions.js';
-import type { BrokerAddress } from '../../src/kafka/wire.js';
-import { createTopics, kafka } from '../support/kafka.js';
+import { BrokerConnection, type BrokerAddress } from '../../src/kafka/wire.js';
+import { createTopics, kafka, readTable } from '../support/kafka.js';
 import { eventually, stack, uniqueName } from '../support/stack.js';
 
 const bootstrap: BrokerAddress = {
@@ -93,4 +96,55 @@ t.test('offsets in a transaction: current generation counts, a replaced one is r
   t.ok(newer.producerEpoch > producer.producerEpoch, 'the epoch moved on');
   const fenced = await addOffsetsToTxn(txnCoordinator, producer, groupId).catch(errorCode);
   t.equal(fenced, KafkaErrors.PRODUCER_FENCED, 'the older producer is fenced');
+});
+
+t.test('a transaction driven by these requests alone: produced batches are read only once committed', async (t) => {
+  const topic = uniqueName('raw-txn');
+  await createTopics([topic], 2);
+  const transactionalId = uniqueName('raw-txn-producer');
+  const coordinator = await findCoordinator(bootstrap, transactionalId, 'transaction');
+  const producer = await initProducerId(coordinator, transactionalId, 10_000);
+  const admin = kafka.admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+  const { brokers } = await admin.describeCluster();
+  const leaderOf = (partition: number) =>
+    brokers.find((b) => b.nodeId === metadata.topics[0]!.partitions.find((p) => p.partitionId === partition)!.leader)!;
+  const leader = new BrokerConnection({ host: leaderOf(0).host, port: leaderOf(0).port }, 'uis-test');
+  t.teardown(() => leader.close());
+  const sequences = new Map<number, number>();
+  const transaction = async (keys: string[], commit: boolean) => {
+    const byPartition = new Map<number, string[]>();
+    for (const [i, key] of keys.entries()) byPartition.set(i % 2, [...(byPartition.get(i % 2) ?? []), key]);
+    await addPartitionsToTxn(coordinator, producer, new Map([[topic, [...byPartition.keys()]]]));
+    const written = await produceTransactional(
+      leader,
+      producer,
+      [...byPartition].map(([partition, partitionKeys]) => {
+        const baseSequence = sequences.get(partition) ?? 0;
+        sequences.set(partition, baseSequence + partitionKeys.length);
+        return {
+          topic,
+          partition,
+          baseSequence,
+          records: partitionKeys.map((key) => ({
+            key: Buffer.from(key),
+            value: Buffer.from(`v-${key}`),
+            timestamp: Date.now(),
+            headers: [{ key: 'source', value: Buffer.from('raw') }],
+          })),
+        };
+      }),
+    );
+    await endTxn(coordinator, producer, commit);
+    return written;
+  };
+  const first = await transaction(['a', 'b', 'c'], true);
+  t.equal(first.get(`${topic}:0`), 2n, 'offsets after the batch are reported');
+  await transaction(['aborted-1', 'aborted-2'], false);
+  await transaction(['d', 'e'], true);
+  const table = await readTable(topic);
+  t.same([...table.keys()].sort(), ['a', 'b', 'c', 'd', 'e'], 'committed records are read, aborted ones not');
+  t.equal(table.get('d')?.toString(), 'v-d');
 });

@@ -2,6 +2,7 @@
 // broker stores them (message format v2): plain and transactional batches, transaction markers,
 // aborted transactions, a batch cut off at the end of a fetch, and what the walker must refuse.
 import t from 'tap';
+import { crc32c, encodeRecordBatch } from '../../src/kafka/record-batch-encoder.js';
 import { UnsupportedBatchError, walkRecordBatches } from '../../src/kafka/record-batches.js';
 
 function varint(n: number): Buffer {
@@ -176,4 +177,25 @@ t.test('batches it cannot read are refused, not misread', async (t) => {
     transactional: true,
   });
   t.same(walk(abortedCompressed, [{ producerId: 3, firstOffset: 0 }]).seen, [], 'skipped batches need no reading');
+});
+
+t.test('the encoder writes what the walker reads, with the CRC-32C the broker checks', async (t) => {
+  t.equal(crc32c(Buffer.from('123456789')), 0xe3069283, 'the CRC-32C check value');
+  const records = [
+    { key: Buffer.from('a'), value: Buffer.from('1'), timestamp: 1_700_000_000_000 },
+    { key: null, value: Buffer.from('no key'), timestamp: 1_699_999_999_000 },
+    { key: Buffer.from('t'), value: null, timestamp: 1_700_000_005_000, headers: [{ key: 'h', value: Buffer.from('x') }] },
+  ];
+  const batch = encodeRecordBatch(records, { producerId: 42n, producerEpoch: 3, baseSequence: 7, transactional: true });
+  t.equal(batch.readUInt32BE(17), crc32c(batch, 21), 'the CRC covers attributes to the end');
+  t.equal(batch.readInt16BE(21) & 0x10, 0x10, 'transactional');
+  t.equal(batch.readBigInt64BE(43), 42n);
+  t.equal(batch.readInt32BE(53), 7, 'base sequence');
+  const { seen, next } = walk(batch);
+  t.same(seen, [
+    [0, 'a', '1'],
+    [1, null, 'no key'],
+    [2, 't', null],
+  ]);
+  t.equal(next, 3n);
 });
