@@ -184,7 +184,12 @@ t.test('the encoder writes what the walker reads, with the CRC-32C the broker ch
   const records = [
     { key: Buffer.from('a'), value: Buffer.from('1'), timestamp: 1_700_000_000_000 },
     { key: null, value: Buffer.from('no key'), timestamp: 1_699_999_999_000 },
-    { key: Buffer.from('t'), value: null, timestamp: 1_700_000_005_000, headers: [{ key: 'h', value: Buffer.from('x') }] },
+    {
+      key: Buffer.from('t'),
+      value: null,
+      timestamp: 1_700_000_005_000,
+      headers: [{ key: 'h', value: Buffer.from('x') }],
+    },
   ];
   const batch = encodeRecordBatch(records, { producerId: 42n, producerEpoch: 3, baseSequence: 7, transactional: true });
   t.equal(batch.readUInt32BE(17), crc32c(batch, 21), 'the CRC covers attributes to the end');
