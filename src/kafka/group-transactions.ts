@@ -12,7 +12,7 @@
  *   here), AddOffsetsToTxn and EndTxn, to drive a transaction around them.
  */
 import { encodeRecordBatch, type BatchRecord } from './record-batch-encoder.js';
-import { call, Writer, type BrokerAddress, type BrokerConnection } from './wire.js';
+import { BrokerConnection, call, Writer, type BrokerAddress, type Reader } from './wire.js';
 
 const API = {
   produce: 0,
@@ -24,6 +24,16 @@ const API = {
   endTxn: 26,
   txnOffsetCommit: 28,
 } as const;
+
+/** Where a request goes: a broker (a connection of its own) or an open connection to it. */
+export type RequestTarget = BrokerAddress | BrokerConnection;
+
+/** Sends a flexible-version request to the target. */
+function send(target: RequestTarget, apiKey: number, version: number, body: Buffer): Promise<Reader> {
+  return target instanceof BrokerConnection
+    ? target.request(apiKey, version, body, 30_000, true)
+    : call(target, apiKey, version, body);
+}
 
 /** Kafka's error codes that callers here act on. */
 export const KafkaErrors = {
@@ -87,7 +97,7 @@ export async function findCoordinator(
 
 /** A producer id and epoch for a transactional id; bumps the epoch, fencing older producers with that id. */
 export async function initProducerId(
-  coordinator: BrokerAddress,
+  coordinator: RequestTarget,
   transactionalId: string,
   transactionTimeoutMs: number,
 ): Promise<ProducerIdentity> {
@@ -97,7 +107,7 @@ export async function initProducerId(
     .int64(-1n)
     .int16(-1)
     .noTags().buffer;
-  const r = await call(coordinator, API.initProducerId, 4, body);
+  const r = await send(coordinator, API.initProducerId, 4, body);
   r.int32();
   const errorCode = r.int16();
   const producerId = r.int64();
@@ -108,7 +118,7 @@ export async function initProducerId(
 
 /** Adds the group's offsets partition to the producer's transaction (before TxnOffsetCommit). */
 export async function addOffsetsToTxn(
-  coordinator: BrokerAddress,
+  coordinator: RequestTarget,
   producer: ProducerIdentity,
   groupId: string,
 ): Promise<void> {
@@ -118,7 +128,7 @@ export async function addOffsetsToTxn(
     .int16(producer.producerEpoch)
     .compactString(groupId)
     .noTags().buffer;
-  const r = await call(coordinator, API.addOffsetsToTxn, 3, body);
+  const r = await send(coordinator, API.addOffsetsToTxn, 3, body);
   r.int32();
   const errorCode = r.int16();
   if (errorCode !== 0) throw new KafkaProtocolError('AddOffsetsToTxn', errorCode);
@@ -130,7 +140,7 @@ export async function addOffsetsToTxn(
  * FENCED_INSTANCE_ID) from a member the group no longer has.
  */
 export async function txnOffsetCommit(
-  groupCoordinator: BrokerAddress,
+  groupCoordinator: RequestTarget,
   producer: ProducerIdentity,
   member: GroupMembership,
   offsets: ReadonlyMap<string, ReadonlyMap<number, bigint>>,
@@ -152,7 +162,7 @@ export async function txnOffsetCommit(
     w.noTags();
   });
   w.noTags();
-  const r = await call(groupCoordinator, API.txnOffsetCommit, 3, w.buffer);
+  const r = await send(groupCoordinator, API.txnOffsetCommit, 3, w.buffer);
   r.int32();
   let failure: KafkaProtocolError | undefined;
   r.compactArray(() => {
@@ -169,14 +179,14 @@ export async function txnOffsetCommit(
 }
 
 /** Ends the producer's transaction: commit or abort. */
-export async function endTxn(coordinator: BrokerAddress, producer: ProducerIdentity, commit: boolean): Promise<void> {
+export async function endTxn(coordinator: RequestTarget, producer: ProducerIdentity, commit: boolean): Promise<void> {
   const body = new Writer()
     .compactString(producer.transactionalId)
     .int64(producer.producerId)
     .int16(producer.producerEpoch)
     .int8(commit ? 1 : 0)
     .noTags().buffer;
-  const r = await call(coordinator, API.endTxn, 3, body);
+  const r = await send(coordinator, API.endTxn, 3, body);
   r.int32();
   const errorCode = r.int16();
   if (errorCode !== 0) throw new KafkaProtocolError('EndTxn', errorCode);
@@ -188,7 +198,7 @@ export async function endTxn(coordinator: BrokerAddress, producer: ProducerIdent
  * KafkaProtocolError for the caller to retry. Partitions without a committed offset are absent.
  */
 export async function fetchStableOffsets(
-  groupCoordinator: BrokerAddress,
+  groupCoordinator: RequestTarget,
   groupId: string,
   partitions: ReadonlyMap<string, readonly number[]>,
 ): Promise<Map<string, Map<number, bigint>>> {
@@ -199,7 +209,7 @@ export async function fetchStableOffsets(
     w.noTags();
   });
   w.int8(1).noTags(); // require_stable
-  const r = await call(groupCoordinator, API.offsetFetch, 7, w.buffer);
+  const r = await send(groupCoordinator, API.offsetFetch, 7, w.buffer);
   r.int32();
   const result = new Map<string, Map<number, bigint>>();
   let failure: KafkaProtocolError | undefined;
@@ -227,7 +237,7 @@ export async function fetchStableOffsets(
 
 /** Adds partitions to the producer's transaction (before producing to them). */
 export async function addPartitionsToTxn(
-  coordinator: BrokerAddress,
+  coordinator: RequestTarget,
   producer: ProducerIdentity,
   partitions: ReadonlyMap<string, readonly number[]>,
 ): Promise<void> {
@@ -241,7 +251,7 @@ export async function addPartitionsToTxn(
     w.noTags();
   });
   w.noTags();
-  const r = await call(coordinator, API.addPartitionsToTxn, 3, w.buffer);
+  const r = await send(coordinator, API.addPartitionsToTxn, 3, w.buffer);
   r.int32();
   let failure: KafkaProtocolError | undefined;
   r.compactArray(() => {

@@ -9,6 +9,7 @@
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { OutgoingRecord } from '../processor/types.js';
+import { KafkaErrors, KafkaProtocolError } from './group-transactions.js';
 
 export interface ConsumedOffsets {
   groupId: string;
@@ -19,7 +20,18 @@ export interface ConsumedOffsets {
 /** The offset after the last record written, per "topic:partition" the commit wrote to. */
 export type WrittenOffsets = Map<string, bigint>;
 
-export class TransactionalWriter {
+/** What a task commits through: its own transactional producer, or its share of the instance's. */
+export interface CommitWriter {
+  /** Fences older producers of the task (its own producer), or nothing (the instance's producer). */
+  connect(): Promise<void>;
+  commit(
+    records: readonly (OutgoingRecord & { partition: number })[],
+    consumed: ConsumedOffsets,
+  ): Promise<WrittenOffsets>;
+  disconnect(): Promise<void>;
+}
+
+export class TransactionalWriter implements CommitWriter {
   private readonly producer: Producer;
 
   /**
@@ -183,5 +195,15 @@ const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PR
  * assignment says it is ours; reopening would fence the rightful owner in turn.
  */
 export function isFencedError(error: unknown): boolean {
+  if (error instanceof KafkaProtocolError) return FENCED_CODES.has(error.code);
   return errorTypes(error).some((type) => FENCED.has(type)) || /fenced/i.test(String((error as Error)?.message));
 }
+
+/** The same for exactly-once v2: this member's generation was replaced, or the instance's producer fenced. */
+const FENCED_CODES = new Set<number>([
+  KafkaErrors.ILLEGAL_GENERATION,
+  KafkaErrors.UNKNOWN_MEMBER_ID,
+  KafkaErrors.FENCED_INSTANCE_ID,
+  KafkaErrors.PRODUCER_FENCED,
+  47, // INVALID_PRODUCER_EPOCH
+]);

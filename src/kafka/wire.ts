@@ -264,6 +264,11 @@ export class BrokerConnection {
     this.fail(new Error('connection closed'));
   }
 
+  /** The connection broke (or was closed): open a new one. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** Size of the frame being received (after its 4-byte length), once known. */
   private expected = -1;
 

@@ -41,6 +41,12 @@ export interface StreamsConfig {
   probingRebalanceIntervalMs: number;
   /** At start, how long to keep trying to reach the brokers before giving up. */
   startupTimeoutMs: number;
+  /**
+   * exactly_once: a transactional producer per task (fenced by the task's next owner), the default.
+   * exactly_once_v2: one producer per instance, offsets committed with the group generation (KIP-447);
+   * experimental.
+   */
+  processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   /** LevelDB block cache of each task's store (anonymous memory, per open store). */
   storeCacheBytes: number;
   /** LevelDB memtable of each task's store (up to two at once, per open store). */
@@ -72,6 +78,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     maxWarmupReplicas: 2,
     probingRebalanceIntervalMs: 10 * 60_000,
     startupTimeoutMs: 120_000,
+    processingGuarantee: 'exactly_once',
     storeCacheBytes: 8 * 1024 * 1024,
     storeWriteBufferBytes: 4 * 1024 * 1024,
     ...settings,
@@ -100,6 +107,8 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   for (const key of ['cacheMaxEntries', 'numStandbyReplicas', 'acceptableRecoveryLag'] as const) {
     if (!Number.isInteger(config[key]) || config[key] < 0) problems.push(`${key} must be an integer, 0 or more`);
   }
+  if (!['exactly_once', 'exactly_once_v2'].includes(config.processingGuarantee))
+    problems.push('processingGuarantee must be exactly_once or exactly_once_v2');
   if (problems.length) throw new Error(`invalid streams configuration: ${problems.join('; ')}`);
   return config;
 }

@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { endOffsets } from '../kafka/admin.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { createKafka, type Admin, type Consumer, type EachBatchPayload } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import { readRangesBulk, type PartitionRange } from '../kafka/bulk-reader.js';
+import type { GroupMembership } from '../kafka/group-transactions.js';
+import { InstanceProducer } from '../kafka/instance-producer.js';
 import type { TopologyGraph } from '../dsl/graph.js';
 import type { Serde } from '../serdes/serde.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
@@ -71,6 +73,9 @@ export class KafkaStreams {
   private tasks!: TaskManager<StreamTask>;
   private standbys!: StandbyManager;
   private reader!: ChangelogReader;
+  /** Exactly-once v2: the producer every task commits through. */
+  private instanceProducer: InstanceProducer | undefined;
+  private membership: GroupMembership | undefined;
   private local!: LocalState;
   private readonly locks = new DirectoryLocks();
   /** The group's assignment as of the last rebalance: routing, and this member's standbys. */
@@ -124,6 +129,17 @@ export class KafkaStreams {
       this.log,
     );
     await this.local.scan();
+    if (this.config.processingGuarantee === 'exactly_once_v2') {
+      const [host, port] = this.config.brokers[0]!.split(':');
+      this.instanceProducer = new InstanceProducer({
+        admin: this.admin,
+        bootstrap: { host: host!, port: Number(port) },
+        transactionalId: `${this.config.applicationId}-${await this.processId()}`,
+        transactionTimeoutMs: 60_000,
+        membership: () => this.membership,
+        clientId: this.config.applicationId,
+      });
+    }
 
     this.tasks = new TaskManager<StreamTask>({
       openTask: (ref) => this.openActive(ref),
@@ -141,6 +157,9 @@ export class KafkaStreams {
       metrics: this.metrics,
       commitCheckMs: Math.max(5, Math.floor(this.config.commitIntervalMs / 2)),
       turnMs: this.config.turnMs,
+      // Exactly-once v2 commits with the current generation: a revoked task's work would land after
+      // its new owner read the offsets. Its new owner redoes it instead.
+      commitRevoked: this.config.processingGuarantee === 'exactly_once',
     });
     const changelogs = this.topology.subtopologies.flatMap((sub) => sub.stores.map((store) => store.changelogTopic));
     this.reader = new ChangelogReader(
@@ -183,9 +202,12 @@ export class KafkaStreams {
         }),
       ],
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) =>
-      this.onAssignment(payload.memberAssignment, payload.memberId),
-    );
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      const generationId = (payload as { generationId?: number }).generationId; // added by patches/kafkajs
+      if (generationId !== undefined)
+        this.membership = { groupId: this.config.applicationId, generationId, memberId: payload.memberId };
+      this.onAssignment(payload.memberAssignment, payload.memberId);
+    });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       this.metrics.consumerLag.set(
         { topic: payload.topic, partition: String(payload.partition) },
@@ -228,6 +250,7 @@ export class KafkaStreams {
     for (const timer of [this.sizeTimer, this.probeTimer]) clearInterval(timer);
     this.local?.stop();
     await this.tasks?.shutdown();
+    await this.instanceProducer?.close();
     await this.consumer?.disconnect().catch((error) => this.log.warn('leaving the group failed', { error }));
     await this.standbys?.shutdown();
     await this.reader?.stop(this.admin);
@@ -379,8 +402,23 @@ export class KafkaStreams {
     });
   }
 
+  /**
+   * This instance's id, kept in its state directory: the instance producer's transactional id, so a
+   * restarted instance fences what its previous run left open.
+   */
+  private async processId(): Promise<string> {
+    const file = join(this.config.stateDir, this.config.applicationId, 'process-id');
+    const known = await readFile(file, 'utf8').catch(() => '');
+    if (/^[0-9a-f-]{36}$/.test(known.trim())) return known.trim();
+    const id = randomUUID();
+    await mkdir(join(this.config.stateDir, this.config.applicationId), { recursive: true });
+    await writeFile(file, id);
+    return id;
+  }
+
   private taskDeps(): TaskDeps {
     return {
+      instanceProducer: this.instanceProducer,
       topology: this.topology,
       config: this.config,
       kafka: this.kafka,

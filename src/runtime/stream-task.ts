@@ -13,7 +13,8 @@ import { BrokerUnreachableError, type PartitionRef } from '../kafka/transaction-
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import type { PartitionRange, RestoredRecords } from '../kafka/bulk-reader.js';
-import { TransactionalWriter } from '../kafka/transactional-writer.js';
+import type { InstanceProducer } from '../kafka/instance-producer.js';
+import { TransactionalWriter, type CommitWriter } from '../kafka/transactional-writer.js';
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
@@ -42,6 +43,8 @@ export interface TaskDeps {
   logger: Logger;
   metrics: StreamsMetrics;
   partitionsOf: (topic: string) => number;
+  /** Exactly-once v2: the instance's producer, shared by every task (absent: a producer per task). */
+  instanceProducer?: InstanceProducer;
 }
 
 export class StreamTask {
@@ -76,7 +79,7 @@ export class StreamTask {
     readonly subtopology: SubTopology,
     readonly partition: number,
     private readonly backend: LevelDbBackend,
-    private readonly writer: TransactionalWriter,
+    private readonly writer: CommitWriter,
     /** Hands the task's directory back (see DirectoryLocks) once the store is closed. */
     private readonly releaseDirectory: () => void,
   ) {
@@ -109,7 +112,9 @@ export class StreamTask {
         join(deps.config.stateDir, deps.config.applicationId, id),
         storeMemory(deps.config),
       );
-      const writer = new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`); // = transactionalId
+      const writer =
+        deps.instanceProducer?.taskWriter() ??
+        new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`); // = transactionalId
       const task = new StreamTask(deps, subtopology, partition, backend, writer, store.releaseDirectory);
       task.currentAt = store.currentAt;
       return task;
@@ -136,6 +141,16 @@ export class StreamTask {
     ];
     if (!(await leadersAlive(this.deps.admin, written)))
       throw new Error('the brokers do not list a live leader for every partition the task writes yet');
+    if (this.deps.instanceProducer) {
+      // Exactly-once v2: no producer of the task to fence; the previous owner's last transaction
+      // (or a zombie's) must have ended before anything it wrote is read.
+      await this.deps.instanceProducer.waitForStableOffsets(
+        this.deps.config.applicationId,
+        this.inputTopics,
+        this.partition,
+      );
+      return;
+    }
     const hanging = new HangingTransactions(this.deps.admin, this.transactionalId, this.log);
     const before = await hanging.state().catch((error: unknown) => {
       // Unreachable just after a restart is when hanging transactions appear: try again later.

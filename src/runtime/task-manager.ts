@@ -71,6 +71,8 @@ export interface TaskManagerDeps<T extends ManagedTask> {
   commitCheckMs: number;
   /** Longest the engine processes records before it lets the event loop serve requests (ms). */
   turnMs: number;
+  /** Whether a task revoked by a rebalance commits its work before closing (false: its new owner redoes it). */
+  commitRevoked?: boolean;
   /** First wait before reopening a task that failed; it doubles with each failure. */
   retryBackoffMs?: number;
   /** Longest wait before reopening a task that failed. */
@@ -152,7 +154,8 @@ export class TaskManager<T extends ManagedTask> {
         tasks: [...this.tasks.keys()],
       });
     for (const task of [...this.tasks.values()]) {
-      if (memberChanged || !this.assigned.has(task.id)) this.closeTask(task, { commit: task.status === 'running' });
+      if (memberChanged || !this.assigned.has(task.id))
+        this.closeTask(task, { commit: task.status === 'running' && this.deps.commitRevoked !== false });
     }
     for (const ref of refs) {
       if (this.tasks.get(ref.id)?.status === 'running') continue;

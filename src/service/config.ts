@@ -23,6 +23,7 @@ export interface ServiceConfig {
   sessionTimeoutMs: number;
   storeCacheMiB: number;
   storeWriteBufferMiB: number;
+  processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -129,6 +130,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     default: '4',
     help: "LevelDB memtable of each task's store, in MiB (up to two at once per open store)",
   },
+  processingGuarantee: {
+    flag: 'processing-guarantee',
+    env: 'UIS_PROCESSING_GUARANTEE',
+    default: 'exactly_once',
+    help: 'exactly_once: a transactional producer per task; exactly_once_v2 (experimental): one per instance, KIP-447',
+  },
   corsOrigins: {
     flag: 'cors-origins',
     env: 'UIS_CORS_ORIGINS',
@@ -223,6 +230,13 @@ export function loadConfig(
     return text;
   };
 
+  const guarantee = (): ServiceConfig['processingGuarantee'] => {
+    const text = raw('processingGuarantee') ?? '';
+    if (text === 'exactly_once' || text === 'exactly_once_v2') return text;
+    problems.push(`${where('processingGuarantee')} must be exactly_once or exactly_once_v2, got "${text}"`);
+    return 'exactly_once';
+  };
+
   const host = raw('host') ?? '';
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) problems.push(`${where('host')} must be a host name or address, got "${host}"`);
   const port = integer('port', 0, 65535);
@@ -254,6 +268,7 @@ export function loadConfig(
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
+    processingGuarantee: guarantee(),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

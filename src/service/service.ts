@@ -49,6 +49,7 @@ function streamsSettings(config: ServiceConfig) {
     internalPartitions: config.partitions,
     storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
+    processingGuarantee: config.processingGuarantee,
   };
 }
 

@@ -1,0 +1,335 @@
+/**
+ * Exactly-once v2 (KIP-447, Kafka Streams' exactly_once_v2): one
+ * transactional producer for every task of the instance, driven without
+ * kafkajs (group-transactions.ts). The commits tasks ask for in the same turn
+ * of the event loop go into one transaction; a commit asked for while one is
+ * in flight goes into the next. Consumed offsets are committed with the
+ * group's generation and member id, so the coordinator refuses them once this
+ * member has been replaced (a zombie): that, and the stable offset fetch of a
+ * task's next owner, fence instead of a producer per task.
+ */
+import type { Admin } from 'kafkajs';
+import type { OutgoingRecord } from '../processor/types.js';
+import {
+  addOffsetsToTxn,
+  addPartitionsToTxn,
+  endTxn,
+  fetchStableOffsets,
+  findCoordinator,
+  initProducerId,
+  KafkaErrors,
+  KafkaProtocolError,
+  produceTransactional,
+  txnOffsetCommit,
+  type GroupMembership,
+  type PartitionBatch,
+  type ProducerIdentity,
+} from './group-transactions.js';
+import type { CommitWriter, ConsumedOffsets, WrittenOffsets } from './transactional-writer.js';
+import { BrokerConnection, type BrokerAddress } from './wire.js';
+
+export interface InstanceProducerOptions {
+  admin: Admin;
+  bootstrap: BrokerAddress;
+  transactionalId: string;
+  transactionTimeoutMs: number;
+  /** The consumer's current membership (generation and member id), once it has joined. */
+  membership: () => GroupMembership | undefined;
+  clientId: string;
+}
+
+type OutgoingWithPartition = OutgoingRecord & { partition: number };
+
+interface QueuedCommit {
+  records: readonly OutgoingWithPartition[];
+  consumed: ConsumedOffsets;
+  resolve: (written: WrittenOffsets) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Requests stay well under the broker's message.max.bytes (1 MB by default). */
+const MAX_REQUEST_BYTES = 512 * 1024;
+const RETRIABLE = new Set<number>([KafkaErrors.CONCURRENT_TRANSACTIONS, 14 /* COORDINATOR_LOAD_IN_PROGRESS */]);
+
+export class InstanceProducer {
+  private identity: ProducerIdentity | undefined;
+  private readonly connections = new Map<string, BrokerConnection>();
+  private readonly sequences = new Map<string, number>();
+  private queue: QueuedCommit[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private closed = false;
+
+  constructor(private readonly options: InstanceProducerOptions) {}
+
+  /** Joins the next transaction; resolves with the offset after the last record written per partition. */
+  commit(records: readonly OutgoingWithPartition[], consumed: ConsumedOffsets): Promise<WrittenOffsets> {
+    if (this.closed) return Promise.reject(new Error('the instance producer is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, consumed, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          void this.flush();
+        });
+      }
+    });
+  }
+
+  /**
+   * Waits until the group's offsets of a task's input partitions are stable: no transaction with
+   * offsets for them is still open (a previous owner's last commit, or a zombie's). Only then may a
+   * task's new owner read its changelog ends and committed offsets.
+   */
+  async waitForStableOffsets(groupId: string, topics: readonly string[], partition: number, timeoutMs = 120_000) {
+    const partitions = new Map(topics.map((topic) => [topic, [partition]]));
+    for (const deadline = Date.now() + timeoutMs; ;) {
+      try {
+        await fetchStableOffsets(await this.groupCoordinator(groupId), groupId, partitions);
+        return;
+      } catch (error) {
+        const code = error instanceof KafkaProtocolError ? error.code : undefined;
+        if (code === KafkaErrors.NOT_COORDINATOR || code === KafkaErrors.COORDINATOR_NOT_AVAILABLE)
+          this.groupCoordinators.delete(groupId);
+        else if (code !== KafkaErrors.UNSTABLE_OFFSET_COMMIT && code !== 14) throw error;
+        if (Date.now() > deadline) throw new Error(`offsets of ${topics.join(', ')}-${partition} still unstable`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  /** A task's view of this producer: nothing to fence or close per task. */
+  taskWriter(): CommitWriter {
+    return {
+      connect: async () => undefined,
+      commit: (records, consumed) => this.commit(records, consumed),
+      disconnect: async () => undefined,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const connection of this.connections.values()) connection.close();
+    this.connections.clear();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return; // the running flush takes the queue again when it is done
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const commits = this.queue.splice(0);
+        try {
+          const written = await this.transaction(
+            commits.flatMap((c) => c.records),
+            commits.map((c) => c.consumed),
+          );
+          for (const c of commits) c.resolve(written);
+        } catch (error) {
+          this.identity = undefined; // a new epoch before the next transaction aborts whatever is left open
+          for (const c of commits) c.reject(error);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async transaction(
+    records: readonly OutgoingWithPartition[],
+    consumed: readonly ConsumedOffsets[],
+  ): Promise<WrittenOffsets> {
+    const identity = this.identity ?? (await this.initialize());
+    const coordinator = await this.coordinator();
+    const partitions = new Map<string, number[]>();
+    for (const r of records) {
+      const list = partitions.get(r.topic) ?? [];
+      if (!list.includes(r.partition)) list.push(r.partition);
+      partitions.set(r.topic, list);
+    }
+    try {
+      const written: WrittenOffsets = new Map();
+      if (partitions.size > 0) {
+        await retrying(() => addPartitionsToTxn(coordinator, identity, partitions));
+        await this.produce(identity, records, written);
+      }
+      const offsets = mergeOffsets(consumed);
+      if (offsets.size > 0) {
+        const membership = this.options.membership();
+        if (!membership) throw new Error('not a member of the group: no offsets can be committed');
+        const groupId = consumed[0]!.groupId;
+        await retrying(() => addOffsetsToTxn(coordinator, identity, groupId));
+        await txnOffsetCommit(await this.groupCoordinator(groupId), identity, membership, offsets);
+      }
+      if (partitions.size > 0 || offsets.size > 0) await endTxn(coordinator, identity, true);
+      return written;
+    } catch (error) {
+      await endTxn(coordinator, identity, false).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** A producer id and a new epoch: aborts what a previous incarnation with this id left open. */
+  private async initialize(): Promise<ProducerIdentity> {
+    const coordinator = await this.coordinator();
+    this.identity = await retrying(() =>
+      initProducerId(coordinator, this.options.transactionalId, this.options.transactionTimeoutMs),
+    );
+    this.sequences.clear();
+    return this.identity;
+  }
+
+  private async produce(
+    identity: ProducerIdentity,
+    records: readonly OutgoingWithPartition[],
+    written: WrittenOffsets,
+  ): Promise<void> {
+    const leaders = await this.leaders([...new Set(records.map((r) => r.topic))]);
+    const byLeader = new Map<string, Map<string, OutgoingWithPartition[]>>();
+    for (const r of records) {
+      const leader = leaders.get(`${r.topic}:${r.partition}`);
+      if (!leader) throw new Error(`no leader known for ${r.topic}-${r.partition}`);
+      const key = `${leader.host}:${leader.port}`;
+      const byPartition = byLeader.get(key) ?? new Map<string, OutgoingWithPartition[]>();
+      const tp = `${r.topic}:${r.partition}`;
+      byPartition.set(tp, [...(byPartition.get(tp) ?? []), r]);
+      byLeader.set(key, byPartition);
+    }
+    await Promise.all(
+      [...byLeader].map(async ([address, byPartition]) => {
+        const connection = this.connection(address);
+        let request: PartitionBatch[] = [];
+        let bytes = 0;
+        const send = async () => {
+          if (request.length === 0) return;
+          const sent = request;
+          request = [];
+          bytes = 0;
+          for (const [tp, next] of await produceTransactional(connection, identity, sent)) written.set(tp, next);
+        };
+        for (const [tp, partitionRecords] of byPartition) {
+          for (const chunk of chunksOf(partitionRecords, MAX_REQUEST_BYTES)) {
+            const size = chunk.reduce((n, r) => n + recordSize(r), 0);
+            if (bytes + size > MAX_REQUEST_BYTES) await send();
+            const baseSequence = this.sequences.get(tp) ?? 0;
+            this.sequences.set(tp, (baseSequence + chunk.length) % 2 ** 31);
+            const [topic, partition] = [chunk[0]!.topic, chunk[0]!.partition];
+            request.push({
+              topic,
+              partition,
+              baseSequence,
+              records: chunk.map((r) => ({
+                key: r.key,
+                value: r.value,
+                timestamp: r.timestamp,
+                headers: r.headers,
+              })),
+            });
+            bytes += size;
+          }
+        }
+        await send();
+      }),
+    );
+  }
+
+  private async leaders(topics: string[]): Promise<Map<string, BrokerAddress>> {
+    const { brokers } = await this.options.admin.describeCluster();
+    const metadata = await this.options.admin.fetchTopicMetadata({ topics });
+    const result = new Map<string, BrokerAddress>();
+    for (const topic of metadata.topics)
+      for (const p of topic.partitions) {
+        const broker = brokers.find((b) => b.nodeId === p.leader);
+        if (broker) result.set(`${topic.name}:${p.partitionId}`, { host: broker.host, port: broker.port });
+      }
+    return result;
+  }
+
+  private coordinatorAddress: BrokerAddress | undefined;
+  private readonly groupCoordinators = new Map<string, BrokerAddress>();
+
+  private async coordinator(): Promise<BrokerConnection> {
+    this.coordinatorAddress ??= await findCoordinator(
+      this.options.bootstrap,
+      this.options.transactionalId,
+      'transaction',
+    );
+    return this.connection(`${this.coordinatorAddress.host}:${this.coordinatorAddress.port}`);
+  }
+
+  private async groupCoordinator(groupId: string): Promise<BrokerConnection> {
+    let address = this.groupCoordinators.get(groupId);
+    if (!address) {
+      address = await findCoordinator(this.options.bootstrap, groupId, 'group');
+      this.groupCoordinators.set(groupId, address);
+    }
+    return this.connection(`${address.host}:${address.port}`);
+  }
+
+  /** A persistent connection per broker; a failed one is replaced on next use. */
+  private connection(address: string): BrokerConnection {
+    const existing = this.connections.get(address);
+    if (existing && !existing.failed) return existing;
+    const [host, port] = [
+      address.slice(0, address.lastIndexOf(':')),
+      Number(address.slice(address.lastIndexOf(':') + 1)),
+    ];
+    const connection = new BrokerConnection({ host, port }, this.options.clientId);
+    this.connections.set(address, connection);
+    if (existing) {
+      // The coordinators may have moved with the broker that failed.
+      this.coordinatorAddress = undefined;
+      this.groupCoordinators.clear();
+    }
+    return connection;
+  }
+}
+
+/** Retries a request the coordinator refused for now (the previous transaction is still ending). */
+async function retrying<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      if (!(error instanceof KafkaProtocolError) || !RETRIABLE.has(error.code) || attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+    }
+  }
+}
+
+function mergeOffsets(consumed: readonly ConsumedOffsets[]): Map<string, Map<number, bigint>> {
+  const merged = new Map<string, Map<number, bigint>>();
+  for (const c of consumed)
+    for (const [topic, partitions] of c.offsets) {
+      const byPartition = merged.get(topic) ?? new Map<number, bigint>();
+      for (const [partition, offset] of partitions) byPartition.set(partition, offset);
+      merged.set(topic, byPartition);
+    }
+  return merged;
+}
+
+function recordSize(r: OutgoingRecord): number {
+  return (
+    64 +
+    (r.key?.length ?? 0) +
+    (r.value?.length ?? 0) +
+    (r.headers?.reduce((n, h) => n + h.key.length + h.value.length, 0) ?? 0)
+  );
+}
+
+function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): Generator<R[]> {
+  let chunk: R[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = recordSize(record);
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(record);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
