@@ -43,6 +43,12 @@ type OutgoingWithPartition = OutgoingRecord & { partition: number };
 interface QueuedCommit {
   records: readonly OutgoingWithPartition[];
   consumed: ConsumedOffsets;
+  /**
+   * The membership when the task asked to commit. Its offsets go out with this generation even if the
+   * group has moved on since: the coordinator then refuses them, and the task's new owner redoes the
+   * work. (With the membership of the moment they would be accepted for a task revoked meanwhile.)
+   */
+  membership: GroupMembership | undefined;
   resolve: (written: WrittenOffsets) => void;
   reject: (error: unknown) => void;
 }
@@ -66,7 +72,7 @@ export class InstanceProducer {
   commit(records: readonly OutgoingWithPartition[], consumed: ConsumedOffsets): Promise<WrittenOffsets> {
     if (this.closed) return Promise.reject(new Error('the instance producer is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ records, consumed, resolve, reject });
+      this.queue.push({ records, consumed, membership: this.options.membership(), resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => {
@@ -119,11 +125,17 @@ export class InstanceProducer {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
-        const commits = this.queue.splice(0);
+        // One transaction for the commits of one membership (in the order they were asked for).
+        const first = this.queue[0]!.membership;
+        const same = (m: GroupMembership | undefined) =>
+          m?.generationId === first?.generationId && m?.memberId === first?.memberId;
+        const commits = this.queue.filter((c) => same(c.membership));
+        this.queue = this.queue.filter((c) => !same(c.membership));
         try {
           const written = await this.transaction(
             commits.flatMap((c) => c.records),
             commits.map((c) => c.consumed),
+            first,
           );
           for (const c of commits) c.resolve(written);
         } catch (error) {
@@ -139,6 +151,7 @@ export class InstanceProducer {
   private async transaction(
     records: readonly OutgoingWithPartition[],
     consumed: readonly ConsumedOffsets[],
+    membership: GroupMembership | undefined,
   ): Promise<WrittenOffsets> {
     const identity = this.identity ?? (await this.initialize());
     const coordinator = await this.coordinator();
@@ -156,7 +169,6 @@ export class InstanceProducer {
       }
       const offsets = mergeOffsets(consumed);
       if (offsets.size > 0) {
-        const membership = this.options.membership();
         if (!membership) throw new Error('not a member of the group: no offsets can be committed');
         const groupId = consumed[0]!.groupId;
         await retrying(() => addOffsetsToTxn(coordinator, identity, groupId));
