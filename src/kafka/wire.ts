@@ -195,8 +195,9 @@ export async function call(
 }
 
 /**
- * A connection to one broker for a loop of classic-version requests (header v1, response header
- * v0), one at a time. Fails every pending and later request once the socket errors or closes.
+ * A persistent connection to one broker. Requests are sent one at a time, in the order they are
+ * made (callers may make them concurrently). Fails every pending and later request once the socket
+ * errors or closes.
  */
 export class BrokerConnection {
   private readonly socket = new Socket();
@@ -229,12 +230,24 @@ export class BrokerConnection {
    * Sends a request and resolves with its response body (after the response header). `flexible`:
    * the API version uses the compact encoding (request header v2, response header v1).
    */
-  async request(
+  request(apiKey: number, apiVersion: number, body: Buffer, timeoutMs: number, flexible = false): Promise<Reader> {
+    const result = this.queue.then(() => this.send(apiKey, apiVersion, body, timeoutMs, flexible));
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Settles when the requests made so far have been answered (or failed). */
+  private queue: Promise<void> = Promise.resolve();
+
+  private async send(
     apiKey: number,
     apiVersion: number,
     body: Buffer,
     timeoutMs: number,
-    flexible = false,
+    flexible: boolean,
   ): Promise<Reader> {
     await this.connected;
     if (this.failure) throw this.failure;
