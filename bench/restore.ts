@@ -91,6 +91,15 @@ for (;;) {
   await sleep(1000);
 }
 const secondsToReady = (Date.now() - started) / 1000;
+// Where the anonymous memory is: V8's heap, buffers outside it, and the rest (LevelDB, malloc).
+const metricsText = await fetch(`${instance.url}/metrics`).then((r) => r.text());
+const gauge = (name: string) =>
+  Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(metricsText)?.[1] ?? NaN) / 2 ** 20);
+const heapWhenReady = {
+  heapUsedMiB: gauge('nodejs_heap_size_used_bytes'),
+  heapTotalMiB: gauge('nodejs_heap_size_total_bytes'),
+  externalMiB: gauge('nodejs_external_memory_bytes'),
+};
 const all = lines();
 const begin = all.find((l) => l.msg === 'restoring stores from changelogs');
 const end = all.find((l) => l.msg === 'restore finished');
@@ -106,7 +115,7 @@ const result = {
     changelogOffsets: begin?.upToRecords,
   },
   memoryAtPeakAnon: peak,
-  memoryWhenReady: memoryOf(instance.child.pid!),
+  memoryWhenReady: { ...memoryOf(instance.child.pid!), ...heapWhenReady },
   ...(cgroup ? { memoryLimitMiB: limitMiB, cgroup: cgroup.stats() } : {}),
 };
 log(JSON.stringify(result));
