@@ -293,5 +293,5 @@ if (ours && floor) {
 const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}-http-writes.json`);
 writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
 log(`written to ${file}`);
-process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+process.stdout.write(JSON.stringify(results) + '\n');
 process.exit(0);

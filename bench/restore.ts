@@ -122,4 +122,4 @@ log(JSON.stringify(result));
 await stopInstance(instance.child);
 cgroup?.remove();
 rmSync(workDir, { recursive: true, force: true });
-process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+process.stdout.write(JSON.stringify(result) + '\n');
