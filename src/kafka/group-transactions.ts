@@ -35,8 +35,27 @@ function send(target: RequestTarget, apiKey: number, version: number, body: Buff
     : call(target, apiKey, version, body);
 }
 
+/**
+ * Sends a request again while the coordinator answers that it is busy: the previous transaction is
+ * still ending (CONCURRENT_TRANSACTIONS) or it is loading its state after a start.
+ */
+async function whileBusy<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      const busy =
+        error instanceof KafkaProtocolError &&
+        (error.code === KafkaErrors.CONCURRENT_TRANSACTIONS || error.code === KafkaErrors.COORDINATOR_LOAD_IN_PROGRESS);
+      if (!busy || attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+    }
+  }
+}
+
 /** Kafka's error codes that callers here act on. */
 export const KafkaErrors = {
+  COORDINATOR_LOAD_IN_PROGRESS: 14,
   COORDINATOR_NOT_AVAILABLE: 15,
   NOT_COORDINATOR: 16,
   ILLEGAL_GENERATION: 22,
@@ -96,7 +115,15 @@ export async function findCoordinator(
 }
 
 /** A producer id and epoch for a transactional id; bumps the epoch, fencing older producers with that id. */
-export async function initProducerId(
+export function initProducerId(
+  coordinator: RequestTarget,
+  transactionalId: string,
+  transactionTimeoutMs: number,
+): Promise<ProducerIdentity> {
+  return whileBusy(() => initProducerIdOnce(coordinator, transactionalId, transactionTimeoutMs));
+}
+
+async function initProducerIdOnce(
   coordinator: RequestTarget,
   transactionalId: string,
   transactionTimeoutMs: number,
@@ -117,7 +144,15 @@ export async function initProducerId(
 }
 
 /** Adds the group's offsets partition to the producer's transaction (before TxnOffsetCommit). */
-export async function addOffsetsToTxn(
+export function addOffsetsToTxn(
+  coordinator: RequestTarget,
+  producer: ProducerIdentity,
+  groupId: string,
+): Promise<void> {
+  return whileBusy(() => addOffsetsToTxnOnce(coordinator, producer, groupId));
+}
+
+async function addOffsetsToTxnOnce(
   coordinator: RequestTarget,
   producer: ProducerIdentity,
   groupId: string,
@@ -236,7 +271,15 @@ export async function fetchStableOffsets(
 }
 
 /** Adds partitions to the producer's transaction (before producing to them). */
-export async function addPartitionsToTxn(
+export function addPartitionsToTxn(
+  coordinator: RequestTarget,
+  producer: ProducerIdentity,
+  partitions: ReadonlyMap<string, readonly number[]>,
+): Promise<void> {
+  return whileBusy(() => addPartitionsToTxnOnce(coordinator, producer, partitions));
+}
+
+async function addPartitionsToTxnOnce(
   coordinator: RequestTarget,
   producer: ProducerIdentity,
   partitions: ReadonlyMap<string, readonly number[]>,

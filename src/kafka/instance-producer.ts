@@ -25,7 +25,14 @@ import {
   type PartitionBatch,
   type ProducerIdentity,
 } from './group-transactions.js';
-import type { CommitWriter, ConsumedOffsets, WrittenOffsets } from './transactional-writer.js';
+import {
+  chunksOf,
+  MAX_REQUEST_BYTES,
+  recordSize,
+  type CommitWriter,
+  type ConsumedOffsets,
+  type WrittenOffsets,
+} from './transactional-writer.js';
 import { BrokerConnection, type BrokerAddress } from './wire.js';
 
 export interface InstanceProducerOptions {
@@ -52,10 +59,6 @@ interface QueuedCommit {
   resolve: (written: WrittenOffsets) => void;
   reject: (error: unknown) => void;
 }
-
-/** Requests stay well under the broker's message.max.bytes (1 MB by default). */
-const MAX_REQUEST_BYTES = 512 * 1024;
-const RETRIABLE = new Set<number>([KafkaErrors.CONCURRENT_TRANSACTIONS, 14 /* COORDINATOR_LOAD_IN_PROGRESS */]);
 
 export class InstanceProducer {
   private identity: ProducerIdentity | undefined;
@@ -98,7 +101,8 @@ export class InstanceProducer {
         const code = error instanceof KafkaProtocolError ? error.code : undefined;
         if (code === KafkaErrors.NOT_COORDINATOR || code === KafkaErrors.COORDINATOR_NOT_AVAILABLE)
           this.groupCoordinators.delete(groupId);
-        else if (code !== KafkaErrors.UNSTABLE_OFFSET_COMMIT && code !== 14) throw error;
+        else if (code !== KafkaErrors.UNSTABLE_OFFSET_COMMIT && code !== KafkaErrors.COORDINATOR_LOAD_IN_PROGRESS)
+          throw error;
         if (Date.now() > deadline) throw new Error(`offsets of ${topics.join(', ')}-${partition} still unstable`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -164,14 +168,14 @@ export class InstanceProducer {
     try {
       const written: WrittenOffsets = new Map();
       if (partitions.size > 0) {
-        await retrying(() => addPartitionsToTxn(coordinator, identity, partitions));
+        await addPartitionsToTxn(coordinator, identity, partitions);
         await this.produce(identity, records, written);
       }
       const offsets = mergeOffsets(consumed);
       if (offsets.size > 0) {
         if (!membership) throw new Error('not a member of the group: no offsets can be committed');
         const groupId = consumed[0]!.groupId;
-        await retrying(() => addOffsetsToTxn(coordinator, identity, groupId));
+        await addOffsetsToTxn(coordinator, identity, groupId);
         await txnOffsetCommit(await this.groupCoordinator(groupId), identity, membership, offsets);
       }
       if (partitions.size > 0 || offsets.size > 0) await endTxn(coordinator, identity, true);
@@ -185,9 +189,7 @@ export class InstanceProducer {
   /** A producer id and a new epoch: aborts what a previous incarnation with this id left open. */
   private async initialize(): Promise<ProducerIdentity> {
     const coordinator = await this.coordinator();
-    this.identity = await retrying(() =>
-      initProducerId(coordinator, this.options.transactionalId, this.options.transactionTimeoutMs),
-    );
+    this.identity = await initProducerId(coordinator, this.options.transactionalId, this.options.transactionTimeoutMs);
     this.sequences.clear();
     return this.identity;
   }
@@ -298,18 +300,6 @@ export class InstanceProducer {
   }
 }
 
-/** Retries a request the coordinator refused for now (the previous transaction is still ending). */
-async function retrying<T>(request: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await request();
-    } catch (error) {
-      if (!(error instanceof KafkaProtocolError) || !RETRIABLE.has(error.code) || attempt >= 20) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
-    }
-  }
-}
-
 function mergeOffsets(consumed: readonly ConsumedOffsets[]): Map<string, Map<number, bigint>> {
   const merged = new Map<string, Map<number, bigint>>();
   for (const c of consumed)
@@ -319,29 +309,4 @@ function mergeOffsets(consumed: readonly ConsumedOffsets[]): Map<string, Map<num
       merged.set(topic, byPartition);
     }
   return merged;
-}
-
-function recordSize(r: OutgoingRecord): number {
-  return (
-    64 +
-    (r.key?.length ?? 0) +
-    (r.value?.length ?? 0) +
-    (r.headers?.reduce((n, h) => n + h.key.length + h.value.length, 0) ?? 0)
-  );
-}
-
-function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): Generator<R[]> {
-  let chunk: R[] = [];
-  let bytes = 0;
-  for (const record of records) {
-    const size = recordSize(record);
-    if (chunk.length > 0 && bytes + size > maxBytes) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(record);
-    bytes += size;
-  }
-  if (chunk.length > 0) yield chunk;
 }

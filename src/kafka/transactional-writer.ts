@@ -142,18 +142,25 @@ export class TransactionalWriter implements CommitWriter {
   }
 }
 
-const MAX_REQUEST_BYTES = 512 * 1024;
+/** Requests stay well under the broker's message.max.bytes (1 MB by default). */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** About how many bytes a record takes in a request: key, value, headers and overhead. */
+export function recordSize(record: OutgoingRecord): number {
+  return (
+    64 +
+    (record.key?.length ?? 0) +
+    (record.value?.length ?? 0) +
+    (record.headers?.reduce((n, h) => n + h.key.length + h.value.length, 0) ?? 0)
+  );
+}
 
 /** Splits records into runs of at most about `maxBytes` of keys, values and headers. */
-function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): Generator<R[]> {
+export function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): Generator<R[]> {
   let chunk: R[] = [];
   let bytes = 0;
   for (const record of records) {
-    const size =
-      64 +
-      (record.key?.length ?? 0) +
-      (record.value?.length ?? 0) +
-      (record.headers?.reduce((n, h) => n + h.key.length + h.value.length, 0) ?? 0);
+    const size = recordSize(record);
     if (chunk.length > 0 && bytes + size > maxBytes) {
       yield chunk;
       chunk = [];
