@@ -93,3 +93,19 @@ export async function leadersAlive(admin: Admin, topics: readonly string[]): Pro
   const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
   return metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => alive.has(p.leader)));
 }
+
+/** The leader of every partition of `topics` that has a live one, as "topic:partition" -> broker address. */
+export async function partitionLeaders(
+  admin: Admin,
+  topics: readonly string[],
+): Promise<Map<string, { nodeId: number; host: string; port: number }>> {
+  const { brokers } = await admin.describeCluster();
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
+  const leaders = new Map<string, { nodeId: number; host: string; port: number }>();
+  for (const topic of metadata)
+    for (const p of topic.partitions) {
+      const broker = brokers.find((b) => b.nodeId === p.leader);
+      if (broker) leaders.set(`${topic.name}:${p.partitionId}`, broker);
+    }
+  return leaders;
+}

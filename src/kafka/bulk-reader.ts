@@ -10,6 +10,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
+import { partitionLeaders } from './admin.js';
 import { walkRecordBatches, type AbortedTransaction } from './record-batches.js';
 import { BrokerConnection, Reader, Writer, type BrokerAddress } from './wire.js';
 
@@ -82,19 +83,14 @@ async function leadersOf(
   admin: Admin,
   ranges: readonly PartitionRange[],
 ): Promise<Map<number, { broker: BrokerAddress; ranges: PartitionRange[] }>> {
-  const { brokers } = await admin.describeCluster();
-  const metadata = await admin.fetchTopicMetadata({ topics: [...new Set(ranges.map((r) => r.topic))] });
-  const leaders = new Map<string, number>();
-  for (const topic of metadata.topics)
-    for (const p of topic.partitions) leaders.set(`${topic.name}:${p.partitionId}`, p.leader);
+  const leaders = await partitionLeaders(admin, [...new Set(ranges.map((r) => r.topic))]);
   const byLeader = new Map<number, { broker: BrokerAddress; ranges: PartitionRange[] }>();
   for (const range of ranges) {
-    const nodeId = leaders.get(`${range.topic}:${range.partition}`) ?? -1;
-    const broker = brokers.find((b) => b.nodeId === nodeId);
-    if (!broker) throw new LeaderMovedError(`no live leader for ${range.topic}-${range.partition}`);
-    const entry = byLeader.get(nodeId) ?? { broker: { host: broker.host, port: broker.port }, ranges: [] };
+    const leader = leaders.get(`${range.topic}:${range.partition}`);
+    if (!leader) throw new LeaderMovedError(`no live leader for ${range.topic}-${range.partition}`);
+    const entry = byLeader.get(leader.nodeId) ?? { broker: { host: leader.host, port: leader.port }, ranges: [] };
     entry.ranges.push(range);
-    byLeader.set(nodeId, entry);
+    byLeader.set(leader.nodeId, entry);
   }
   return byLeader;
 }

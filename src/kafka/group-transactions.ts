@@ -53,6 +53,15 @@ async function whileBusy<T>(request: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Throws the first partition's error, if any. */
+function throwFirstError(
+  request: string,
+  results: ReadonlyArray<{ topic: string; partition: number; errorCode: number }>,
+) {
+  const failed = results.find((p) => p.errorCode !== 0);
+  if (failed) throw new KafkaProtocolError(request, failed.errorCode, `${failed.topic}-${failed.partition}`);
+}
+
 /** Kafka's error codes that callers here act on. */
 export const KafkaErrors = {
   COORDINATOR_LOAD_IN_PROGRESS: 14,
@@ -199,18 +208,7 @@ export async function txnOffsetCommit(
   w.noTags();
   const r = await send(groupCoordinator, API.txnOffsetCommit, 3, w.buffer);
   r.int32();
-  let failure: KafkaProtocolError | undefined;
-  r.compactArray(() => {
-    const topic = r.compactString();
-    r.compactArray(() => {
-      const partition = r.int32();
-      const errorCode = r.int16();
-      r.skipTags();
-      if (errorCode !== 0) failure ??= new KafkaProtocolError('TxnOffsetCommit', errorCode, `${topic}-${partition}`);
-    });
-    r.skipTags();
-  });
-  if (failure) throw failure;
+  throwFirstError('TxnOffsetCommit', r.compactPartitionErrors());
 }
 
 /** Ends the producer's transaction: commit or abort. */
@@ -237,12 +235,7 @@ export async function fetchStableOffsets(
   groupId: string,
   partitions: ReadonlyMap<string, readonly number[]>,
 ): Promise<Map<string, Map<number, bigint>>> {
-  const w = new Writer().compactString(groupId);
-  w.compactArray([...partitions], ([topic, ids]) => {
-    w.compactString(topic);
-    w.compactArray(ids, (id) => w.int32(id));
-    w.noTags();
-  });
+  const w = new Writer().compactString(groupId).compactTopicPartitions(partitions);
   w.int8(1).noTags(); // require_stable
   const r = await send(groupCoordinator, API.offsetFetch, 7, w.buffer);
   r.int32();
@@ -288,26 +281,10 @@ async function addPartitionsToTxnOnce(
     .compactString(producer.transactionalId)
     .int64(producer.producerId)
     .int16(producer.producerEpoch);
-  w.compactArray([...partitions], ([topic, ids]) => {
-    w.compactString(topic);
-    w.compactArray(ids, (id) => w.int32(id));
-    w.noTags();
-  });
-  w.noTags();
+  w.compactTopicPartitions(partitions).noTags();
   const r = await send(coordinator, API.addPartitionsToTxn, 3, w.buffer);
   r.int32();
-  let failure: KafkaProtocolError | undefined;
-  r.compactArray(() => {
-    const topic = r.compactString();
-    r.compactArray(() => {
-      const partition = r.int32();
-      const errorCode = r.int16();
-      r.skipTags();
-      if (errorCode !== 0) failure ??= new KafkaProtocolError('AddPartitionsToTxn', errorCode, `${topic}-${partition}`);
-    });
-    r.skipTags();
-  });
-  if (failure) throw failure;
+  throwFirstError('AddPartitionsToTxn', r.compactPartitionErrors());
 }
 
 export interface PartitionBatch {

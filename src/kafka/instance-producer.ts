@@ -9,6 +9,7 @@
  * task's next owner, fence instead of a producer per task.
  */
 import type { Admin } from 'kafkajs';
+import { partitionLeaders } from './admin.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import {
   addOffsetsToTxn,
@@ -144,6 +145,8 @@ export class InstanceProducer {
           for (const c of commits) c.resolve(written);
         } catch (error) {
           this.identity = undefined; // a new epoch before the next transaction aborts whatever is left open
+          this.knownLeaders.clear(); // and the leaders may have moved
+          this.topicsWithLeaders.clear();
           for (const c of commits) c.reject(error);
         }
       }
@@ -248,16 +251,18 @@ export class InstanceProducer {
     );
   }
 
+  /** Partition leaders, looked up once per topic and again after a failed transaction (not per commit). */
+  private readonly knownLeaders = new Map<string, BrokerAddress>();
+  private readonly topicsWithLeaders = new Set<string>();
+
   private async leaders(topics: string[]): Promise<Map<string, BrokerAddress>> {
-    const { brokers } = await this.options.admin.describeCluster();
-    const metadata = await this.options.admin.fetchTopicMetadata({ topics });
-    const result = new Map<string, BrokerAddress>();
-    for (const topic of metadata.topics)
-      for (const p of topic.partitions) {
-        const broker = brokers.find((b) => b.nodeId === p.leader);
-        if (broker) result.set(`${topic.name}:${p.partitionId}`, { host: broker.host, port: broker.port });
-      }
-    return result;
+    const unknown = topics.filter((t) => !this.topicsWithLeaders.has(t));
+    if (unknown.length > 0) {
+      for (const [tp, leader] of await partitionLeaders(this.options.admin, unknown))
+        this.knownLeaders.set(tp, { host: leader.host, port: leader.port });
+      for (const topic of unknown) this.topicsWithLeaders.add(topic);
+    }
+    return this.knownLeaders;
   }
 
   private coordinatorAddress: BrokerAddress | undefined;

@@ -71,15 +71,7 @@ export async function describeProducers(
   leader: BrokerAddress,
   partitions: readonly PartitionRef[],
 ): Promise<Map<string, ActiveProducer[]>> {
-  const byTopic = groupByTopic(partitions);
-  const request = new Writer();
-  request
-    .compactArray([...byTopic], ([topic, ids]) => {
-      request.compactString(topic);
-      request.compactArray(ids, (id) => request.int32(id));
-      request.noTags();
-    })
-    .noTags();
+  const request = new Writer().compactTopicPartitions(groupByTopic(partitions)).noTags();
   const r = await call(leader, API.describeProducers, 0, request.buffer);
   r.int32(); // throttle
   const result = new Map<string, ActiveProducer[]>();
@@ -137,28 +129,16 @@ export async function writeTxnMarkers(
         .int64(m.producerId)
         .int16(m.producerEpoch)
         .int8(m.commit ? 1 : 0);
-      request.compactArray([...groupByTopic(partitions)], ([topic, ids]) => {
-        request.compactString(topic);
-        request.compactArray(ids, (id) => request.int32(id));
-        request.noTags();
-      });
+      request.compactTopicPartitions(groupByTopic(partitions));
       request.int32(m.coordinatorEpoch).noTags();
     })
     .noTags();
   const r = await call(leader, API.writeTxnMarkers, 1, request.buffer);
   const failures: string[] = [];
   r.compactArray(() => {
-    r.int64();
-    r.compactArray(() => {
-      const topic = r.compactString();
-      r.compactArray(() => {
-        const partition = r.int32();
-        const errorCode = r.int16();
-        r.skipTags();
-        if (errorCode !== 0) failures.push(`${topic}-${partition} (error ${errorCode})`);
-      });
-      r.skipTags();
-    });
+    r.int64(); // producer id
+    for (const p of r.compactPartitionErrors())
+      if (p.errorCode !== 0) failures.push(`${p.topic}-${p.partition} (error ${p.errorCode})`);
     r.skipTags();
   });
   if (failures.length) throw new Error(`writing transaction markers failed on ${failures.join(', ')}`);

@@ -60,6 +60,14 @@ export class Writer {
   noTags() {
     return this.uvarint(0);
   }
+  /** Topics with their partition ids (compact arrays), the list many requests carry. */
+  compactTopicPartitions(partitions: ReadonlyMap<string, readonly number[]>) {
+    return this.compactArray([...partitions], ([topic, ids]) => {
+      this.compactString(topic);
+      this.compactArray(ids, (id) => this.int32(id));
+      this.noTags();
+    });
+  }
   push(b: Buffer) {
     this.parts.push(b);
     return this;
@@ -129,6 +137,21 @@ export class Reader {
     const items: T[] = [];
     for (let i = 0; i < n - 1; i++) items.push(each());
     return items;
+  }
+  /** The per-partition results many responses carry: topics, then partition id and error code each. */
+  compactPartitionErrors(): Array<{ topic: string; partition: number; errorCode: number }> {
+    const results: Array<{ topic: string; partition: number; errorCode: number }> = [];
+    this.compactArray(() => {
+      const topic = this.compactString();
+      this.compactArray(() => {
+        const partition = this.int32();
+        const errorCode = this.int16();
+        this.skipTags();
+        results.push({ topic, partition, errorCode });
+      });
+      this.skipTags();
+    });
+    return results;
   }
   skipTags() {
     const count = this.uvarint();

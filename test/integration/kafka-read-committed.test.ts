@@ -2,21 +2,24 @@
 // delivered, also when aborted transactions interleave. kafkajs 2.2.4 delivered them then (the
 // broker lists aborted transactions in the order they ended, kafkajs assumed the order they began);
 // every restore, standby and repartition read of the engine depends on it. patches/kafkajs+2.2.4.patch.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { KafkaMessage } from 'kafkajs';
 import { readRangesBulk } from '../../src/kafka/bulk-reader.js';
 import { createTopics, kafka, readTable, readTopic } from '../support/kafka.js';
 import { uniqueName } from '../support/stack.js';
 
+/** A connected transactional producer, disconnected when the test ends. */
+async function transactionalProducer(t: Test, transactionalId: string) {
+  const p = kafka.producer({ transactionalId, maxInFlightRequests: 1 });
+  await p.connect();
+  t.teardown(() => p.disconnect());
+  return p;
+}
+
 t.test('interleaved aborted transactions are filtered out', async (t) => {
   const topic = uniqueName('aborted');
   await createTopics([topic], 1);
-  const producer = async (name: string) => {
-    const p = kafka.producer({ transactionalId: `${topic}-${name}`, maxInFlightRequests: 1 });
-    await p.connect();
-    t.teardown(() => p.disconnect());
-    return p;
-  };
+  const producer = (name: string) => transactionalProducer(t, `${topic}-${name}`);
   const [a, b, c] = [await producer('a'), await producer('b'), await producer('c')];
   // a begins first and ends last: its abort marker comes after b's.
   const ta = await a.transaction();
@@ -37,12 +40,7 @@ t.test('interleaved aborted transactions are filtered out', async (t) => {
 t.test('the bulk reader reads exactly the committed records of a range', async (t) => {
   const topic = uniqueName('bulk');
   await createTopics([topic], 2);
-  const producer = async (name: string) => {
-    const p = kafka.producer({ transactionalId: `${topic}-${name}`, maxInFlightRequests: 1 });
-    await p.connect();
-    t.teardown(() => p.disconnect());
-    return p;
-  };
+  const producer = (name: string) => transactionalProducer(t, `${topic}-${name}`);
   const [a, b] = [await producer('a'), await producer('b')];
   const expected: string[] = [];
   for (let round = 0; round < 20; round++) {
