@@ -78,7 +78,7 @@ export class HangingTransactions {
       }
     }
     if (hanging.length === 0) return [];
-    this.log.warn('Kafka left transactions of this task open without their markers; ending them', {
+    this.log.warn('Kafka left transactions of this producer open without their markers; ending them', {
       transactionalId: this.transactionalId,
       producerId: producerId.toString(),
       partitions: hanging.map(
@@ -112,6 +112,8 @@ export class HangingTransactions {
     return { brokers: byId, leaderOf: (p: PartitionRef) => leader.get(`${p.topic}:${p.partition}`) ?? -1 };
   }
 }
+
+export const OFFSETS_TOPIC = '__consumer_offsets';
 
 /** The __consumer_offsets partition that keeps a group's offsets (Kafka: abs(groupId.hashCode()) % partitions). */
 export function offsetsPartitionOf(groupId: string, partitions: number): number {

@@ -9,7 +9,9 @@
  * task's next owner, fence instead of a producer per task.
  */
 import type { Admin } from 'kafkajs';
-import { partitionLeaders } from './admin.js';
+import type { Logger } from '../util/logger.js';
+import { leadersAlive, partitionCounts, partitionLeaders } from './admin.js';
+import { HangingTransactions, OFFSETS_TOPIC, offsetsPartitionOf } from './hanging-transactions.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import {
   addOffsetsToTxn,
@@ -34,6 +36,7 @@ import {
   type ConsumedOffsets,
   type WrittenOffsets,
 } from './transactional-writer.js';
+import type { PartitionRef } from './transaction-admin.js';
 import { BrokerConnection, type BrokerAddress } from './wire.js';
 
 export interface InstanceProducerOptions {
@@ -44,6 +47,11 @@ export interface InstanceProducerOptions {
   /** The consumer's current membership (generation and member id), once it has joined. */
   membership: () => GroupMembership | undefined;
   clientId: string;
+  /** The group whose offsets the transactions commit. */
+  groupId: string;
+  /** Every topic a transaction may write (sinks, repartition topics, changelogs, dead letters). */
+  writtenTopics: readonly string[];
+  logger: Logger;
 }
 
 type OutgoingWithPartition = OutgoingRecord & { partition: number };
@@ -189,12 +197,34 @@ export class InstanceProducer {
     }
   }
 
-  /** A producer id and a new epoch: aborts what a previous incarnation with this id left open. */
+  /**
+   * A producer id and a new epoch: aborts what a previous incarnation with this id (this process
+   * before a failed transaction, or before a restart) left open. As for a task's producer under
+   * exactly_once (stream-task.ts), only once the broker lists live leaders for everything the
+   * producer writes, and then the transactions Kafka left open without their markers are ended.
+   */
   private async initialize(): Promise<ProducerIdentity> {
+    const { admin, transactionalId, writtenTopics, groupId, logger } = this.options;
+    if (!(await leadersAlive(admin, writtenTopics)))
+      throw new Error('the brokers do not list a live leader for every partition the instance writes yet');
+    const hanging = new HangingTransactions(admin, transactionalId, logger);
+    const before = await hanging.state();
     const coordinator = await this.coordinator();
-    this.identity = await initProducerId(coordinator, this.options.transactionalId, this.options.transactionTimeoutMs);
+    const identity = await initProducerId(coordinator, transactionalId, this.options.transactionTimeoutMs);
+    await hanging.repair(before, await this.writablePartitions(writtenTopics, groupId));
     this.sequences.clear();
-    return this.identity;
+    this.identity = identity;
+    return identity;
+  }
+
+  private async writablePartitions(topics: readonly string[], groupId: string): Promise<PartitionRef[]> {
+    const counts = await partitionCounts(this.options.admin, [...topics, OFFSETS_TOPIC]);
+    const refs: PartitionRef[] = [];
+    for (const topic of topics)
+      for (let partition = 0; partition < (counts.get(topic) ?? 0); partition++) refs.push({ topic, partition });
+    const offsets = counts.get(OFFSETS_TOPIC);
+    if (offsets) refs.push({ topic: OFFSETS_TOPIC, partition: offsetsPartitionOf(groupId, offsets) });
+    return refs;
   }
 
   private async produce(

@@ -135,9 +135,22 @@ export class KafkaStreams {
         admin: this.admin,
         bootstrap: { host: host!, port: Number(port) },
         transactionalId: `${this.config.applicationId}-${await this.processId()}`,
-        transactionTimeoutMs: 60_000,
+        // As Kafka Streams sets it under exactly-once: a dead instance's open transaction (which holds
+        // back its tasks' next owners, waiting for stable offsets) is aborted within seconds.
+        transactionTimeoutMs: 10_000,
         membership: () => this.membership,
         clientId: this.config.applicationId,
+        groupId: this.config.applicationId,
+        writtenTopics: [
+          ...new Set([
+            ...this.topology.subtopologies.flatMap((sub) => [
+              ...sub.sinkTopics,
+              ...sub.stores.map((store) => store.changelogTopic),
+            ]),
+            this.config.deadLetterTopic,
+          ]),
+        ],
+        logger: this.log.child({ component: 'instance-producer' }),
       });
     }
 

@@ -10,6 +10,7 @@ export interface StreamsMetrics {
   restoreRecords: Counter;
   restoreRemaining: Gauge;
   endToEndSeconds: Histogram<'topic'>;
+  recordAgeSeconds: Histogram<'topic'>;
   consumerLag: Gauge<'topic' | 'partition'>;
   storeBytes: Gauge<'task'>;
   standbyLagRecords: Gauge<'task'>;
@@ -63,6 +64,13 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
       help: 'From a record timestamp (for CDC: the source commit time) to its result committed to an output topic and the local stores.',
       labelNames: ['topic'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers,
+    }),
+    recordAgeSeconds: new Histogram({
+      name: 'streams_record_age_at_processing_seconds',
+      help: 'From a record timestamp to the moment a task processes it, per input topic (Kafka Streams: record-e2e-latency at the source node). Across sub-topologies it shows where an update waits.',
+      labelNames: ['topic'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1, 2, 5, 30],
       registers,
     }),
     consumerLag: new Gauge({

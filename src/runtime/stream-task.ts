@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { committedOffsets, endOffsets, leadersAlive, partitionCounts } from '../kafka/admin.js';
-import { HangingTransactions, offsetsPartitionOf } from '../kafka/hanging-transactions.js';
+import { HangingTransactions, OFFSETS_TOPIC, offsetsPartitionOf } from '../kafka/hanging-transactions.js';
 import { BrokerUnreachableError, type PartitionRef } from '../kafka/transaction-admin.js';
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
@@ -32,8 +32,6 @@ import { deadLetterRecord, TaskCore, type DeadLetter, type InputRecord } from '.
  * failed: a commit failed; nothing more is processed or committed, the task only closes.
  */
 export type TaskStatus = 'restoring' | 'running' | 'suspended' | 'failed' | 'closed';
-
-const OFFSETS_TOPIC = '__consumer_offsets';
 
 export interface TaskDeps {
   topology: CompiledTopology;
@@ -71,6 +69,8 @@ export class StreamTask {
   private currentAt: number | undefined;
   private lastCommit = Date.now();
   private readonly log: Logger;
+  private readonly processedCounter: { inc(): void };
+  private readonly ageByTopic = new Map<string, { observe(seconds: number): void }>();
   /** Output topics of the application (not repartition topics), whose records' latency is measured. */
   private readonly sinkTopics: Set<string>;
 
@@ -93,6 +93,7 @@ export class StreamTask {
     this.id = this.core.id;
     this.log = deps.logger.child({ task: this.id });
     this.sinkTopics = new Set(subtopology.sinkTopics.filter((t) => !deps.topology.repartitionTopics.includes(t)));
+    this.processedCounter = deps.metrics.recordsProcessed.labels({ subtopology: String(subtopology.id) });
   }
 
   /**
@@ -241,10 +242,11 @@ export class StreamTask {
   process(record: InputRecord): void {
     const offset = BigInt(record.offset);
     if (offset < (this.nextOffsets.get(record.topic) ?? 0n)) return;
+    this.ageOf(record.topic).observe(Math.max(0, Date.now() - record.timestamp) / 1000);
     const letter = this.core.process(record);
     if (letter) this.sendDeadLetter(letter);
     if (this.core.heldChanges >= this.deps.config.cacheMaxEntries) this.flushHeldChanges();
-    this.deps.metrics.recordsProcessed.inc({ subtopology: String(this.subtopology.id) });
+    this.processedCounter.inc();
     this.nextOffsets.set(record.topic, offset + 1n);
     this.offsetsAdvanced = true;
     this.processedSinceCommit++;
@@ -365,6 +367,12 @@ export class StreamTask {
       }
     }
     this.deps.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private ageOf(topic: string): { observe(seconds: number): void } {
+    let age = this.ageByTopic.get(topic);
+    if (!age) this.ageByTopic.set(topic, (age = this.deps.metrics.recordAgeSeconds.labels({ topic })));
+    return age;
   }
 
   private withPartition(record: OutgoingRecord): OutgoingRecord & { partition: number } {

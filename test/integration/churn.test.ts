@@ -2,9 +2,10 @@
 // fresh application, a steady write workload on PostgreSQL, 20+ seeded membership events of all four kinds
 // (join, leave with SIGTERM, kill -9, SIGSTOP past the session timeout then SIGCONT), one broker restart and
 // one Kafka Connect restart mid-load; then every user equals SQL on every instance and in the output topic.
-// About 5 minutes. The seed is fixed (CHURN_SEED to try another); the instances' logs and the whole result
-// are kept in .tap/churn-<time>-seed<seed>/. Long runs: `npm run soak` (bench/soak.ts, bench/README.md).
-import t from 'tap';
+// Once per processing guarantee (CHURN_GUARANTEES, default both), about 5 minutes each. The seed is fixed
+// (CHURN_SEED to try another); the instances' logs and the whole result are kept in
+// .tap/churn-<time>-seed<seed>-<guarantee>/. Long runs: `npm run soak` (bench/soak.ts, bench/README.md).
+import t, { type Test } from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEMBERSHIP_KINDS, runChurn } from '../support/churn.js';
@@ -14,12 +15,18 @@ const seed = Number(process.env.CHURN_SEED ?? 20261201);
 const root = new URL('../..', import.meta.url).pathname;
 const durationMs = 120_000;
 const ratePerSecond = 120;
+const guarantees = (process.env.CHURN_GUARANTEES ?? 'exactly_once,exactly_once_v2').split(',');
 
 // The run is bounded (workload 2 min, readiness and convergence bounds); this is the outer bound.
-t.setTimeout(12 * 60_000);
+t.setTimeout(guarantees.length * 12 * 60_000);
 
-t.test(`churn, seed ${seed}: the view equals SQL on every instance and in the output topic`, async (t) => {
-  const logDir = join(root, '.tap', `churn-${new Date().toISOString().replace(/[:.]/g, '-')}-seed${seed}`);
+for (const guarantee of guarantees)
+  t.test(`churn, seed ${seed}, ${guarantee}: the view equals SQL on every instance and in the output topic`, (t) =>
+    churn(t, guarantee),
+  );
+
+async function churn(t: Test, guarantee: string): Promise<void> {
+  const logDir = join(root, '.tap', `churn-${new Date().toISOString().replace(/[:.]/g, '-')}-seed${seed}-${guarantee}`);
   mkdirSync(logDir, { recursive: true });
   const result = await runChurn({
     seed,
@@ -33,6 +40,7 @@ t.test(`churn, seed ${seed}: the view equals SQL on every instance and in the ou
     restartConnect: true,
     convergenceTimeoutMs: 90_000,
     controlTimeoutMs: 120_000,
+    instanceFlags: { 'processing-guarantee': guarantee },
     logDir,
     onLog: (line) => process.stderr.write(`${line}\n`),
   });
@@ -104,4 +112,4 @@ t.test(`churn, seed ${seed}: the view equals SQL on every instance and in the ou
         ? ` (${JSON.stringify(check.outputTopic.kinds)}); first mismatch: ${describeMismatch(check.outputTopic.examples[0])}`
         : ''),
   );
-});
+}
