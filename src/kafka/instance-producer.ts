@@ -155,12 +155,29 @@ export class InstanceProducer {
           this.identity = undefined; // a new epoch before the next transaction aborts whatever is left open
           this.knownLeaders.clear(); // and the leaders may have moved
           this.topicsWithLeaders.clear();
-          for (const c of commits) c.reject(error);
+          const failure = this.movedOn(error, first) ? new GenerationMovedOnError(first!.generationId) : error;
+          for (const c of commits) c.reject(failure);
         }
       }
     } finally {
       this.flushing = false;
     }
+  }
+
+  /**
+   * The coordinator refused the offsets of a generation this member has already left for a newer
+   * one: the tasks were not taken over, their work is only to be redone from what is committed.
+   */
+  private movedOn(error: unknown, membership: GroupMembership | undefined): boolean {
+    const current = this.options.membership();
+    return (
+      error instanceof KafkaProtocolError &&
+      error.code === KafkaErrors.ILLEGAL_GENERATION &&
+      membership !== undefined &&
+      current !== undefined &&
+      current.memberId === membership.memberId &&
+      current.generationId > membership.generationId
+    );
   }
 
   private async transaction(
@@ -344,4 +361,14 @@ function mergeOffsets(consumed: readonly ConsumedOffsets[]): Map<string, Map<num
       merged.set(topic, byPartition);
     }
   return merged;
+}
+
+/** A commit asked for in a generation the member has since left; not a fence (see InstanceProducer.movedOn). */
+export class GenerationMovedOnError extends Error {
+  constructor(generationId: number) {
+    super(
+      `the group's generation moved on from ${generationId} while this commit was in flight; redo from the committed state`,
+    );
+    this.name = 'GenerationMovedOnError';
+  }
 }

@@ -530,10 +530,14 @@ export class KafkaStreams {
 
   /**
    * A task was taken over by another instance, so the group has moved on or is about to. If no
-   * new assignment arrives by itself within a few heartbeats, rejoin the group to get one.
+   * new assignment arrives by itself within a few heartbeats, rejoin the group to get one. A
+   * request restarts the wait: a task can be found taken over just after an assignment arrived
+   * (under exactly_once_v2, a commit made with the previous generation), and that assignment
+   * does not answer it.
    */
   private requestRejoin(): void {
-    if (this.rejoinTimer || this.state === 'stopping' || this.state === 'stopped') return;
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    clearTimeout(this.rejoinTimer);
     const joinsBefore = this.joins;
     this.rejoinTimer = setTimeout(() => {
       this.rejoinTimer = undefined;
