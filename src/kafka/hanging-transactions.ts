@@ -17,6 +17,7 @@ import {
   describeProducers,
   describeTransaction,
   findTransactionCoordinator,
+  listTransactions,
   writeTxnMarkers,
   type BrokerAddress,
   type PartitionRef,
@@ -38,7 +39,7 @@ export class HangingTransactions {
 
   /** The coordinator's state for the transactional id (call before fencing: it says how the last transaction ended). */
   async state(): Promise<TransactionState> {
-    const coordinator = await findTransactionCoordinator(await this.anyBroker(), this.transactionalId);
+    const coordinator = await findTransactionCoordinator(await anyBroker(this.admin), this.transactionalId);
     return describeTransaction(coordinator, this.transactionalId);
   }
 
@@ -52,7 +53,7 @@ export class HangingTransactions {
     partitions: readonly PartitionRef[],
   ): Promise<HangingTransaction[]> {
     const { producerId } = await this.state();
-    const { brokers, leaderOf } = await this.leaders(partitions);
+    const { brokers, leaderOf } = await leaders(this.admin, partitions);
     const hanging: Array<HangingTransaction & { leader: BrokerAddress }> = [];
     for (const [nodeId, refs] of groupBy(partitions, (p) => leaderOf(p))) {
       const leader = brokers.get(nodeId);
@@ -94,23 +95,122 @@ export class HangingTransactions {
     }
     return hanging.map(({ leader: _leader, ...rest }) => rest);
   }
+}
 
-  private async anyBroker(): Promise<BrokerAddress> {
-    const { brokers } = await this.admin.describeCluster();
-    const broker = brokers[0];
-    if (!broker) throw new Error('the cluster lists no broker');
-    return { host: broker.host, port: broker.port };
-  }
+async function anyBroker(admin: Admin): Promise<BrokerAddress> {
+  const { brokers } = await admin.describeCluster();
+  const broker = brokers[0];
+  if (!broker) throw new Error('the cluster lists no broker');
+  return { host: broker.host, port: broker.port };
+}
 
-  private async leaders(partitions: readonly PartitionRef[]) {
-    const { brokers } = await this.admin.describeCluster();
-    const byId = new Map(brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }]));
-    const topics = [...new Set(partitions.map((p) => p.topic))];
-    const { topics: metadata } = await this.admin.fetchTopicMetadata({ topics });
-    const leader = new Map<string, number>();
-    for (const t of metadata) for (const p of t.partitions) leader.set(`${t.name}:${p.partitionId}`, p.leader);
-    return { brokers: byId, leaderOf: (p: PartitionRef) => leader.get(`${p.topic}:${p.partition}`) ?? -1 };
+async function leaders(admin: Admin, partitions: readonly PartitionRef[]) {
+  const { brokers } = await admin.describeCluster();
+  const byId = new Map(brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }]));
+  const topics = [...new Set(partitions.map((p) => p.topic))];
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+  const leader = new Map<string, number>();
+  for (const t of metadata) for (const p of t.partitions) leader.set(`${t.name}:${p.partitionId}`, p.leader);
+  return { brokers: byId, leaderOf: (p: PartitionRef) => leader.get(`${p.topic}:${p.partition}`) ?? -1 };
+}
+
+/** A producer's transaction open on a partition. */
+interface OpenTransaction extends PartitionRef {
+  producerId: bigint;
+  producerEpoch: number;
+  coordinatorEpoch: number;
+  currentTxnStartOffset: bigint;
+  leader: BrokerAddress;
+}
+
+/**
+ * Under exactly_once_v2 a task's previous owner wrote with its instance's producer, not the task's:
+ * a transaction of that producer that Kafka left open without its markers (its instance gone, and
+ * the coordinator ending the transaction right as a single broker restarted) holds back everyone
+ * reading those partitions with read_committed, and a restore would stop short of what is committed
+ * after it. So before a task reads its committed offsets and changelogs, every transaction open on
+ * the partitions it writes is checked with its producer's coordinator (as Kafka's
+ * `kafka-transactions.sh find-hanging` does): one the coordinator no longer has under way there is
+ * ended with the outcome the coordinator recorded: commit if it committed that epoch, else abort.
+ * A transaction whose outcome cannot be known (its transactional id is not found, or the same epoch
+ * has moved on to another transaction) is left alone and reported.
+ */
+export async function endHangingTransactions(
+  admin: Admin,
+  partitions: readonly PartitionRef[],
+  log: Logger,
+): Promise<HangingTransaction[]> {
+  const { brokers, leaderOf } = await leaders(admin, partitions);
+  const open: OpenTransaction[] = [];
+  for (const [nodeId, refs] of groupBy(partitions, (p) => leaderOf(p))) {
+    const leader = brokers.get(nodeId);
+    if (!leader) throw new Error(`no live leader for ${refs.map((r) => `${r.topic}-${r.partition}`).join(', ')}`);
+    for (const [key, producers] of await describeProducers(leader, refs)) {
+      const [topic, partition] = splitKey(key);
+      for (const p of producers) if (p.currentTxnStartOffset >= 0n) open.push({ topic, partition, leader, ...p });
+    }
   }
+  if (open.length === 0) return [];
+  const producerIds = [...new Set(open.map((o) => o.producerId))];
+  const transactionalIds = new Map<bigint, string>();
+  for (const broker of brokers.values())
+    for (const t of await listTransactions(broker, producerIds)) transactionalIds.set(t.producerId, t.transactionalId);
+  const states = new Map<bigint, TransactionState>();
+  for (const [producerId, transactionalId] of transactionalIds) {
+    const coordinator = await findTransactionCoordinator(await anyBroker(admin), transactionalId);
+    states.set(producerId, await describeTransaction(coordinator, transactionalId));
+  }
+  const hanging: Array<OpenTransaction & { commit: boolean }> = [];
+  const unknown: string[] = [];
+  for (const o of open) {
+    const where = `${o.topic}-${o.partition} producer ${o.producerId} epoch ${o.producerEpoch}`;
+    const state = states.get(o.producerId);
+    if (!state || state.errorCode !== 0) {
+      unknown.push(`${where}: no transactional id found`);
+      continue;
+    }
+    const sameEpoch = state.producerEpoch === o.producerEpoch;
+    const underWay = ['Ongoing', 'PrepareCommit', 'PrepareAbort', 'PrepareEpochFence'].includes(state.state);
+    if (underWay && sameEpoch && state.partitions.has(`${o.topic}:${o.partition}`)) continue; // not hanging
+    if (state.state === 'Ongoing' && sameEpoch) {
+      unknown.push(`${where}: the producer has begun another transaction with the same epoch`);
+      continue;
+    }
+    const commit = sameEpoch && (state.state === 'PrepareCommit' || state.state === 'CompleteCommit');
+    hanging.push({ ...o, commit });
+  }
+  if (unknown.length > 0)
+    log.warn('transactions open whose outcome cannot be known; left to Kafka', { transactions: unknown });
+  // A look again at the partitions: a transaction that ended meanwhile (its markers were only late)
+  // or was followed by another one is not touched.
+  const stillOpen = new Set<string>();
+  for (const group of groupBy(hanging, (h) => `${h.leader.host}:${h.leader.port}`).values())
+    for (const [key, producers] of await describeProducers(group[0]!.leader, group))
+      for (const p of producers) stillOpen.add(`${key}|${p.producerId}|${p.producerEpoch}|${p.currentTxnStartOffset}`);
+  const confirmed = hanging.filter((h) =>
+    stillOpen.has(`${h.topic}:${h.partition}|${h.producerId}|${h.producerEpoch}|${h.currentTxnStartOffset}`),
+  );
+  if (confirmed.length === 0) return [];
+  log.warn("Kafka left other producers' transactions open without their markers; ending them", {
+    partitions: confirmed.map(
+      (h) =>
+        `${h.topic}-${h.partition} producer ${h.producerId} epoch ${h.producerEpoch} ${h.commit ? 'commit' : 'abort'}`,
+    ),
+  });
+  for (const group of groupBy(
+    confirmed,
+    (h) => `${h.leader.host}:${h.leader.port}|${h.producerId}|${h.producerEpoch}|${h.coordinatorEpoch}|${h.commit}`,
+  ).values()) {
+    const { leader, producerId, producerEpoch, coordinatorEpoch, commit } = group[0]!;
+    await writeTxnMarkers(leader, { producerId, producerEpoch, coordinatorEpoch, commit }, group);
+  }
+  return confirmed.map(({ topic, partition, producerEpoch, coordinatorEpoch, commit }) => ({
+    topic,
+    partition,
+    producerEpoch,
+    coordinatorEpoch,
+    commit,
+  }));
 }
 
 export const OFFSETS_TOPIC = '__consumer_offsets';

@@ -16,6 +16,8 @@ export interface TransactionState {
   state: string;
   producerId: bigint;
   producerEpoch: number;
+  /** The partitions of the transaction under way (as `topic:partition`). */
+  partitions: Set<string>;
 }
 
 export interface ActiveProducer {
@@ -31,7 +33,7 @@ export interface PartitionRef {
   partition: number;
 }
 
-const API = { writeTxnMarkers: 27, describeProducers: 61, describeTransactions: 65 } as const;
+const API = { writeTxnMarkers: 27, describeProducers: 61, describeTransactions: 65, listTransactions: 66 } as const;
 
 /** The broker that coordinates a transactional id's transactions. */
 export function findTransactionCoordinator(broker: BrokerAddress, transactionalId: string): Promise<BrokerAddress> {
@@ -54,16 +56,39 @@ export async function describeTransaction(
     r.int64(); // start time
     const producerId = r.int64();
     const producerEpoch = r.int16();
+    const partitions = new Set<string>();
     r.compactArray(() => {
-      r.compactString();
-      r.compactArray(() => r.int32());
+      const topic = r.compactString();
+      for (const partition of r.compactArray(() => r.int32())) partitions.add(`${topic}:${partition}`);
       r.skipTags();
     });
     r.skipTags();
-    return { errorCode, state: txnState, producerId, producerEpoch };
+    return { errorCode, state: txnState, producerId, producerEpoch, partitions };
   });
   if (!state) throw new Error('DescribeTransactions answered nothing');
   return state;
+}
+
+/** The transactional ids of the given producer ids that `broker` coordinates (ask every broker for all of them). */
+export async function listTransactions(
+  broker: BrokerAddress,
+  producerIds: readonly bigint[],
+): Promise<Array<{ transactionalId: string; producerId: bigint; state: string }>> {
+  const request = new Writer();
+  request.compactArray([], () => undefined); // no state filter
+  request.compactArray(producerIds, (id) => request.int64(id)).noTags();
+  const r = await call(broker, API.listTransactions, 0, request.buffer);
+  r.int32(); // throttle
+  const errorCode = r.int16();
+  if (errorCode !== 0) throw new Error(`ListTransactions failed (${errorCode})`);
+  r.compactArray(() => r.compactString()); // unknown state filters
+  const states = r.compactArray(() => {
+    const state = { transactionalId: r.compactString(), producerId: r.int64(), state: r.compactString() };
+    r.skipTags();
+    return state;
+  });
+  r.skipTags();
+  return states;
 }
 
 /** The producers the partition leader knows on each partition (all on `leader`). */

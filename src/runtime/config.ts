@@ -89,7 +89,6 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   if (config.brokers.length === 0) problems.push('brokers: give at least one host:port');
   if (!/^[^\s:/]+:\d{1,5}$/.test(config.endpoint)) problems.push(`endpoint "${config.endpoint}" must be host:port`);
   for (const key of [
-    'commitIntervalMs',
     'internalPartitions',
     'replicationFactor',
     'turnMs',
@@ -104,7 +103,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   ] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
   }
-  for (const key of ['cacheMaxEntries', 'numStandbyReplicas', 'acceptableRecoveryLag'] as const) {
+  for (const key of ['commitIntervalMs', 'cacheMaxEntries', 'numStandbyReplicas', 'acceptableRecoveryLag'] as const) {
     if (!Number.isInteger(config[key]) || config[key] < 0) problems.push(`${key} must be an integer, 0 or more`);
   }
   if (!['exactly_once', 'exactly_once_v2'].includes(config.processingGuarantee))

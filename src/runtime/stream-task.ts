@@ -8,7 +8,12 @@
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { committedOffsets, endOffsets, leadersAlive, partitionCounts } from '../kafka/admin.js';
-import { HangingTransactions, OFFSETS_TOPIC, offsetsPartitionOf } from '../kafka/hanging-transactions.js';
+import {
+  endHangingTransactions,
+  HangingTransactions,
+  OFFSETS_TOPIC,
+  offsetsPartitionOf,
+} from '../kafka/hanging-transactions.js';
 import { BrokerUnreachableError, type PartitionRef } from '../kafka/transaction-admin.js';
 import type { Admin } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
@@ -143,8 +148,11 @@ export class StreamTask {
     if (!(await leadersAlive(this.deps.admin, written)))
       throw new Error('the brokers do not list a live leader for every partition the task writes yet');
     if (this.deps.instanceProducer) {
-      // Exactly-once v2: no producer of the task to fence; the previous owner's last transaction
-      // (or a zombie's) must have ended before anything it wrote is read.
+      // Exactly-once v2: no producer of the task to fence. What the previous owners' producers left
+      // hanging is ended, and their last transaction (or a zombie's) must have ended before anything
+      // they wrote is read.
+      const inputs = this.inputTopics.map((topic) => ({ topic, partition: this.partition }));
+      await endHangingTransactions(this.deps.admin, [...(await this.writtenPartitions()), ...inputs], this.log);
       await this.deps.instanceProducer.waitForStableOffsets(
         this.deps.config.applicationId,
         this.inputTopics,

@@ -261,7 +261,7 @@ export function loadConfig(
     port,
     advertisedEndpoint,
     partitions: integer('partitions', 1, 1000),
-    commitIntervalMs: integer('commitIntervalMs', 1, 60_000),
+    commitIntervalMs: integer('commitIntervalMs', 0, 60_000),
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),

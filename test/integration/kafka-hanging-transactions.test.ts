@@ -6,8 +6,17 @@
 // marker), and the repair must end it as the coordinator decided.
 import t from 'tap';
 import { createKafka } from '../../src/kafka/client.js';
-import { HangingTransactions, offsetsPartitionOf } from '../../src/kafka/hanging-transactions.js';
-import { describeProducers, findTransactionCoordinator } from '../../src/kafka/transaction-admin.js';
+import {
+  endHangingTransactions,
+  HangingTransactions,
+  offsetsPartitionOf,
+} from '../../src/kafka/hanging-transactions.js';
+import {
+  describeProducers,
+  describeTransaction,
+  findTransactionCoordinator,
+  listTransactions,
+} from '../../src/kafka/transaction-admin.js';
 import { createLogger } from '../../src/util/logger.js';
 import { createTopics, kafka as testKafka, readTable } from '../support/kafka.js';
 import { stack, uniqueName } from '../support/stack.js';
@@ -64,6 +73,47 @@ t.test('an open transaction of our producer is found and aborted; the topic read
     ['kept'],
     'read_committed reads to the end; the aborted record is not there',
   );
+});
+
+// Under exactly_once_v2 a task looks at every producer's open transactions on the partitions it
+// writes; one its coordinator still has under way there must be left alone (waited for).
+t.test("another producer's transaction under way is found and left alone", async (t) => {
+  const topic = uniqueName('under-way');
+  await createTopics([topic], 2);
+  const transactionalId = uniqueName('instance');
+  const admin = kafka.admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+  const producer = testKafka.producer({ transactionalId, maxInFlightRequests: 1 });
+  await producer.connect();
+  t.teardown(() => producer.disconnect());
+  const open = await producer.transaction();
+  await open.send({ topic, messages: [{ partition: 1, key: 'under-way', value: 'v' }] });
+
+  const { producerId } = await new HangingTransactions(admin, transactionalId, createLogger('error')).state();
+  const [address] = stack.kafkaBrokers.map((b) => ({ host: b.split(':')[0]!, port: Number(b.split(':')[1]) }));
+  const listed = await listTransactions(address!, [producerId]);
+  t.same(
+    listed.map((l) => [l.transactionalId, l.state]),
+    [[transactionalId, 'Ongoing']],
+    'ListTransactions finds the transactional id of the producer id',
+  );
+  const coordinator = await findTransactionCoordinator(address!, transactionalId);
+  t.ok(
+    (await describeTransaction(coordinator, transactionalId)).partitions.has(`${topic}:1`),
+    'DescribeTransactions lists the partition in the transaction',
+  );
+  const ended = await endHangingTransactions(
+    admin,
+    [
+      { topic, partition: 0 },
+      { topic, partition: 1 },
+    ],
+    createLogger('error'),
+  );
+  t.same(ended, [], 'nothing is ended');
+  await open.commit();
+  t.same([...(await readTable(topic)).keys()], ['under-way'], 'and the transaction commits as its producer decides');
 });
 
 t.test('helpers', async (t) => {

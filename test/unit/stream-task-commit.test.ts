@@ -192,7 +192,7 @@ t.test('a fetch that finds nothing left counts once what was processed is commit
 t.test('a task does not start while the broker cannot say whether its transactions hang', async (t) => {
   const states: Array<Error | TransactionState> = [
     new BrokerUnreachableError('no answer from 127.0.0.1:9092'),
-    { errorCode: 0, state: 'CompleteAbort', producerId: 7n, producerEpoch: 3 },
+    { errorCode: 0, state: 'CompleteAbort', producerId: 7n, producerEpoch: 3, partitions: new Set<string>() },
   ];
   const repaired: unknown[] = [];
   class FakeHangingTransactions {
@@ -209,11 +209,17 @@ t.test('a task does not start while the broker cannot say whether its transactio
   const task = await openTask(t, {
     '../../src/kafka/hanging-transactions.js': {
       HangingTransactions: FakeHangingTransactions,
+      OFFSETS_TOPIC: '__consumer_offsets',
+      endHangingTransactions: async () => [],
       offsetsPartitionOf: () => 0,
     },
   });
   await t.rejects(task.initialize(), BrokerUnreachableError, 'initialize fails (the task manager retries it)');
   t.same(repaired, [], 'nothing was repaired or assumed');
   await task.initialize();
-  t.same(repaired, [{ errorCode: 0, state: 'CompleteAbort', producerId: 7n, producerEpoch: 3 }], 'the retry looks');
+  t.same(
+    repaired,
+    [{ errorCode: 0, state: 'CompleteAbort', producerId: 7n, producerEpoch: 3, partitions: new Set() }],
+    'the retry looks',
+  );
 });

@@ -1,0 +1,100 @@
+// Which transactions of other producers are hanging, and how each is ended (exactly_once_v2, where a
+// task's previous owner wrote with its instance's producer). The Kafka requests are stood in for;
+// the requests themselves are tested on the broker in test/integration/kafka-hanging-transactions.test.ts.
+import t from 'tap';
+import type * as HangingModule from '../../src/kafka/hanging-transactions.js';
+import type { ActiveProducer, PartitionRef, TransactionState } from '../../src/kafka/transaction-admin.js';
+import { createLogger } from '../../src/util/logger.js';
+
+const broker = { host: '127.0.0.1', port: 1 };
+const open = (producerId: bigint, producerEpoch: number, start: bigint): ActiveProducer => ({
+  producerId,
+  producerEpoch,
+  coordinatorEpoch: 3,
+  currentTxnStartOffset: start,
+});
+const state = (s: string, producerId: bigint, producerEpoch: number, partitions: string[] = []): TransactionState => ({
+  errorCode: 0,
+  state: s,
+  producerId,
+  producerEpoch,
+  partitions: new Set(partitions),
+});
+
+t.test('only transactions their coordinator no longer has under way are ended, as it decided', async (t) => {
+  // What the partitions show at the first look, and at the second look just before the markers.
+  const firstLook = new Map<string, ActiveProducer[]>([
+    ['t:0', [open(10n, 0, 5n)]], // under way: left alone
+    ['t:1', [open(11n, 0, 7n), open(14n, 0, -1n)]], // aborted by its coordinator's timeout (epoch bumped)
+    ['t:2', [open(12n, 2, 9n)]], // committed, markers lost
+    ['t:3', [open(13n, 0, 4n)]], // no transactional id known: left alone
+    ['t:4', [open(15n, 0, 2n)]], // ended meanwhile, and another began: left alone
+    ['t:5', [open(16n, 1, 8n)]], // same epoch, another transaction under way: outcome unknown
+  ]);
+  const secondLook = new Map<string, ActiveProducer[]>([
+    ['t:1', [open(11n, 0, 7n)]],
+    ['t:2', [open(12n, 2, 9n)]],
+    ['t:4', [open(15n, 0, 30n)]],
+  ]);
+  let looks = 0;
+  const markers: Array<{ producerId: bigint; producerEpoch: number; commit: boolean; partitions: string[] }> = [];
+  const { endHangingTransactions } = await t.mockImport<typeof HangingModule>(
+    '../../src/kafka/hanging-transactions.js',
+    {
+      '../../src/kafka/transaction-admin.js': {
+        describeProducers: async (_leader: unknown, refs: PartitionRef[]) => {
+          const look = looks++ === 0 ? firstLook : secondLook;
+          return new Map(refs.map((r) => [`${r.topic}:${r.partition}`, look.get(`${r.topic}:${r.partition}`) ?? []]));
+        },
+        listTransactions: async (_broker: unknown, ids: bigint[]) =>
+          ids
+            .filter((id) => id !== 13n)
+            .map((producerId) => ({ transactionalId: `id-${producerId}`, producerId, state: 'x' })),
+        findTransactionCoordinator: async () => broker,
+        describeTransaction: async (_coordinator: unknown, transactionalId: string) =>
+          ({
+            'id-10': state('Ongoing', 10n, 0, ['t:0']),
+            'id-11': state('CompleteAbort', 11n, 1),
+            'id-12': state('CompleteCommit', 12n, 2),
+            'id-14': state('Empty', 14n, 0),
+            'id-15': state('CompleteAbort', 15n, 1),
+            'id-16': state('Ongoing', 16n, 1, ['t:9']),
+          })[transactionalId],
+        writeTxnMarkers: async (
+          _leader: unknown,
+          m: { producerId: bigint; producerEpoch: number; commit: boolean },
+          refs: PartitionRef[],
+        ) => {
+          markers.push({ ...m, partitions: refs.map((r) => `${r.topic}:${r.partition}`) });
+        },
+      },
+    },
+  );
+  const admin = {
+    describeCluster: async () => ({ brokers: [{ nodeId: 1, ...broker }] }),
+    fetchTopicMetadata: async () => ({
+      topics: [{ name: 't', partitions: [0, 1, 2, 3, 4, 5].map((partitionId) => ({ partitionId, leader: 1 })) }],
+    }),
+  };
+  const ended = await endHangingTransactions(
+    admin as unknown as Parameters<typeof endHangingTransactions>[0], // only the two calls above are used
+    [0, 1, 2, 3, 4, 5].map((partition) => ({ topic: 't', partition })),
+    createLogger('error'),
+  );
+  t.same(
+    ended.map((h) => [h.partition, h.commit]),
+    [
+      [1, false],
+      [2, true],
+    ],
+    'the timed-out transaction is aborted, the committed one committed',
+  );
+  t.same(
+    markers.map((m) => [m.producerId, m.producerEpoch, m.commit, m.partitions]),
+    [
+      [11n, 0, false, ['t:1']],
+      [12n, 2, true, ['t:2']],
+    ],
+    'markers with the open transaction epoch, nothing for the others',
+  );
+});
