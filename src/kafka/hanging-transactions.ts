@@ -160,36 +160,43 @@ export async function endHangingTransactions(
     const coordinator = await findTransactionCoordinator(await anyBroker(admin), transactionalId);
     states.set(producerId, await describeTransaction(coordinator, transactionalId));
   }
-  const hanging: Array<OpenTransaction & { commit: boolean }> = [];
-  const unknown: string[] = [];
+  // Suspects: open where their coordinator has nothing under way (hanging, with a known outcome or
+  // not). A producer that commits often shows many, whose markers were only late: a second look at
+  // the partitions keeps those still open with the same first offset.
+  const suspects: Array<OpenTransaction & { commit: boolean | undefined; why: string }> = [];
   for (const o of open) {
-    const where = `${o.topic}-${o.partition} producer ${o.producerId} epoch ${o.producerEpoch}`;
     const state = states.get(o.producerId);
     if (!state || state.errorCode !== 0) {
-      unknown.push(`${where}: no transactional id found`);
+      suspects.push({ ...o, commit: undefined, why: 'no transactional id found' });
       continue;
     }
     const sameEpoch = state.producerEpoch === o.producerEpoch;
     const underWay = ['Ongoing', 'PrepareCommit', 'PrepareAbort', 'PrepareEpochFence'].includes(state.state);
     if (underWay && sameEpoch && state.partitions.has(`${o.topic}:${o.partition}`)) continue; // not hanging
-    if (state.state === 'Ongoing' && sameEpoch) {
-      unknown.push(`${where}: the producer has begun another transaction with the same epoch`);
-      continue;
-    }
-    const commit = sameEpoch && (state.state === 'PrepareCommit' || state.state === 'CompleteCommit');
-    hanging.push({ ...o, commit });
+    if (state.state === 'Ongoing' && sameEpoch)
+      suspects.push({ ...o, commit: undefined, why: 'the producer has begun another transaction with the same epoch' });
+    else
+      suspects.push({
+        ...o,
+        commit: sameEpoch && (state.state === 'PrepareCommit' || state.state === 'CompleteCommit'),
+        why: `its coordinator: ${state.state} at epoch ${state.producerEpoch}`,
+      });
   }
-  if (unknown.length > 0)
-    log.warn('transactions open whose outcome cannot be known; left to Kafka', { transactions: unknown });
-  // A look again at the partitions: a transaction that ended meanwhile (its markers were only late)
-  // or was followed by another one is not touched.
   const stillOpen = new Set<string>();
-  for (const group of groupBy(hanging, (h) => `${h.leader.host}:${h.leader.port}`).values())
+  for (const group of groupBy(suspects, (h) => `${h.leader.host}:${h.leader.port}`).values())
     for (const [key, producers] of await describeProducers(group[0]!.leader, group))
       for (const p of producers) stillOpen.add(`${key}|${p.producerId}|${p.producerEpoch}|${p.currentTxnStartOffset}`);
-  const confirmed = hanging.filter((h) =>
+  const lasting = suspects.filter((h) =>
     stillOpen.has(`${h.topic}:${h.partition}|${h.producerId}|${h.producerEpoch}|${h.currentTxnStartOffset}`),
   );
+  const unknown = lasting.filter((h) => h.commit === undefined);
+  if (unknown.length > 0)
+    log.warn('transactions open whose outcome cannot be known; left to Kafka', {
+      transactions: unknown.map(
+        (h) => `${h.topic}-${h.partition} producer ${h.producerId} epoch ${h.producerEpoch}: ${h.why}`,
+      ),
+    });
+  const confirmed = lasting.flatMap((h) => (h.commit === undefined ? [] : [{ ...h, commit: h.commit }]));
   if (confirmed.length === 0) return [];
   log.warn("Kafka left other producers' transactions open without their markers; ending them", {
     partitions: confirmed.map(
