@@ -91,8 +91,8 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
   commitIntervalMs: {
     flag: 'commit-interval-ms',
     env: 'UIS_COMMIT_INTERVAL_MS',
-    default: '100',
-    help: 'how often tasks commit (an upper bound on the engine latency of an update)',
+    default: 'auto',
+    help: 'least time between two commits of a task; 0: as soon as the previous one ended; auto: 25 under exactly_once_v2 (one transaction for the instance), 100 under exactly_once (one per task)',
   },
   cacheMaxEntries: {
     flag: 'cache-max-entries',
@@ -249,6 +249,14 @@ export function loadConfig(
     problems.push(`${where('logLevel')} must be debug, info, warn or error`);
   const stateDir = raw('stateDir') ?? '';
   if (!stateDir) problems.push(`${where('stateDir')} must name a directory`);
+  const processingGuarantee = guarantee();
+  // One transaction for the whole instance can follow the previous one closely; a transaction per task cannot.
+  const commitIntervalMs =
+    raw('commitIntervalMs') === 'auto'
+      ? processingGuarantee === 'exactly_once_v2'
+        ? 25
+        : 100
+      : integer('commitIntervalMs', 0, 60_000);
 
   const config: ServiceConfig = {
     brokers,
@@ -261,14 +269,14 @@ export function loadConfig(
     port,
     advertisedEndpoint,
     partitions: integer('partitions', 1, 1000),
-    commitIntervalMs: integer('commitIntervalMs', 0, 60_000),
+    commitIntervalMs,
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
-    processingGuarantee: guarantee(),
+    processingGuarantee,
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

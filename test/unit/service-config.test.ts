@@ -1,0 +1,15 @@
+// The service's configuration: the commit interval follows the processing guarantee unless it is set.
+import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/service/config.js';
+
+const load = (flags: Record<string, string>) => loadConfig(new Map(Object.entries(flags)), {});
+
+t.test('the commit interval by default, and set', async (t) => {
+  t.equal(load({}).processingGuarantee, 'exactly_once_v2', 'exactly_once_v2 by default');
+  t.equal(load({}).commitIntervalMs, 25, 'one transaction per instance: 25 ms');
+  t.equal(load({ 'processing-guarantee': 'exactly_once' }).commitIntervalMs, 100, 'one per task: 100 ms');
+  t.equal(load({ 'commit-interval-ms': '0' }).commitIntervalMs, 0, '0: as soon as the previous commit ended');
+  t.equal(load({ 'commit-interval-ms': '250', 'processing-guarantee': 'exactly_once' }).commitIntervalMs, 250);
+  t.throws(() => load({ 'commit-interval-ms': 'soon' }), ConfigError, 'anything else stops the start');
+  t.throws(() => load({ 'processing-guarantee': 'at_least_once' }), /exactly_once or exactly_once_v2/);
+});
