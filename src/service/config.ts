@@ -91,8 +91,8 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
   commitIntervalMs: {
     flag: 'commit-interval-ms',
     env: 'UIS_COMMIT_INTERVAL_MS',
-    default: 'auto',
-    help: 'least time between two commits of a task; 0: as soon as the previous one ended; auto: 25 under exactly_once_v2 (one transaction for the instance), 100 under exactly_once (one per task)',
+    default: '100',
+    help: 'least time between two commits of a task (an update waits up to this long per sub-topology); 0: as soon as the previous one ended',
   },
   cacheMaxEntries: {
     flag: 'cache-max-entries',
@@ -250,13 +250,7 @@ export function loadConfig(
   const stateDir = raw('stateDir') ?? '';
   if (!stateDir) problems.push(`${where('stateDir')} must name a directory`);
   const processingGuarantee = guarantee();
-  // One transaction for the whole instance can follow the previous one closely; a transaction per task cannot.
-  const commitIntervalMs =
-    raw('commitIntervalMs') === 'auto'
-      ? processingGuarantee === 'exactly_once_v2'
-        ? 25
-        : 100
-      : integer('commitIntervalMs', 0, 60_000);
+  const commitIntervalMs = integer('commitIntervalMs', 0, 60_000);
 
   const config: ServiceConfig = {
     brokers,

@@ -1,4 +1,4 @@
-// The service's configuration: the commit interval follows the processing guarantee unless it is set.
+// The service's configuration: the processing guarantee and the commit interval.
 import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/service/config.js';
 
@@ -6,8 +6,7 @@ const load = (flags: Record<string, string>) => loadConfig(new Map(Object.entrie
 
 t.test('the commit interval by default, and set', async (t) => {
   t.equal(load({}).processingGuarantee, 'exactly_once_v2', 'exactly_once_v2 by default');
-  t.equal(load({}).commitIntervalMs, 25, 'one transaction per instance: 25 ms');
-  t.equal(load({ 'processing-guarantee': 'exactly_once' }).commitIntervalMs, 100, 'one per task: 100 ms');
+  t.equal(load({}).commitIntervalMs, 100, '100 ms by default, as Kafka Streams');
   t.equal(load({ 'commit-interval-ms': '0' }).commitIntervalMs, 0, '0: as soon as the previous commit ended');
   t.equal(load({ 'commit-interval-ms': '250', 'processing-guarantee': 'exactly_once' }).commitIntervalMs, 250);
   t.throws(() => load({ 'commit-interval-ms': 'soon' }), ConfigError, 'anything else stops the start');
