@@ -98,6 +98,9 @@ t.test('stop: every task commits before the instance leaves the group', async (t
       stateDir: mkdtempSync(join(tmpdir(), 'uis-stop-')),
       endpoint: '127.0.0.1:1',
       commitIntervalMs: 60_000, // no commit but the final one
+      // The per-task producer is the one stood in for here; exactly_once_v2's instance producer talks
+      // to the broker itself (tested on it in test/integration/kafka-group-transactions.test.ts).
+      processingGuarantee: 'exactly_once',
     },
     { logger: createLogger('error') },
   );
