@@ -101,6 +101,9 @@ export class InstanceProducer {
    * task's new owner read its changelog ends and committed offsets.
    */
   async waitForStableOffsets(groupId: string, topics: readonly string[], partition: number, timeoutMs = 120_000) {
+    // After a failed transaction this instance's own may still be open (its abort could not be sent):
+    // a new epoch ends it now, instead of the coordinator's timeout.
+    await this.ensureIdentity();
     const partitions = new Map(topics.map((topic) => [topic, [partition]]));
     for (const deadline = Date.now() + timeoutMs; ;) {
       try {
@@ -185,7 +188,7 @@ export class InstanceProducer {
     consumed: readonly ConsumedOffsets[],
     membership: GroupMembership | undefined,
   ): Promise<WrittenOffsets> {
-    const identity = this.identity ?? (await this.initialize());
+    const identity = await this.ensureIdentity();
     const coordinator = await this.coordinator();
     const partitions = new Map<string, number[]>();
     for (const r of records) {
@@ -212,6 +215,15 @@ export class InstanceProducer {
       await endTxn(coordinator, identity, false).catch(() => undefined);
       throw error;
     }
+  }
+
+  private initializing: Promise<ProducerIdentity> | undefined;
+
+  /** The current identity, or a new epoch (one at a time: two would fence each other). */
+  private ensureIdentity(): Promise<ProducerIdentity> {
+    if (this.identity) return Promise.resolve(this.identity);
+    this.initializing ??= this.initialize().finally(() => (this.initializing = undefined));
+    return this.initializing;
   }
 
   /**
