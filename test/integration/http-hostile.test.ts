@@ -95,7 +95,11 @@ t.test('hostile requests get 4xx and never 5xx', async (t) => {
   );
 
   const ok = await fetch(`${service.url}/users/1`);
-  t.ok([200, 404].includes(ok.status), `a good request still answers (${ok.status})`);
+  // When it does not, the answer and the instance's readiness say why.
+  const why = [200, 404].includes(ok.status)
+    ? ''
+    : `: ${(await ok.text()).slice(0, 300)}; ready: ${await fetch(`${service.url}/health/ready`).then((r) => r.text())}`;
+  t.ok([200, 404].includes(ok.status), `a good request still answers (${ok.status}${why})`);
   const bad = await fetch(`${service.url}/users/abc`);
   t.equal(bad.status, 400);
   t.match(await bad.json(), { error: 'Bad Request', message: /64-bit integer/ });
