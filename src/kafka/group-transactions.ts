@@ -107,6 +107,28 @@ export async function findCoordinator(
   broker: BrokerAddress,
   key: string,
   keyType: 'group' | 'transaction',
+  timeoutMs = 30_000,
+): Promise<BrokerAddress> {
+  // On a new cluster the first lookup creates the coordinators' topic: "not available" until it is
+  // loaded, as just after a broker restart.
+  for (const deadline = Date.now() + timeoutMs; ;) {
+    try {
+      return await findCoordinatorOnce(broker, key, keyType);
+    } catch (error) {
+      const waiting =
+        error instanceof KafkaProtocolError &&
+        (error.code === KafkaErrors.COORDINATOR_NOT_AVAILABLE ||
+          error.code === KafkaErrors.COORDINATOR_LOAD_IN_PROGRESS);
+      if (!waiting || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+async function findCoordinatorOnce(
+  broker: BrokerAddress,
+  key: string,
+  keyType: 'group' | 'transaction',
 ): Promise<BrokerAddress> {
   const body = new Writer()
     .compactString(key)
