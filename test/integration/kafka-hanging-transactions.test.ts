@@ -4,7 +4,7 @@
 // then hold back read_committed readers and later read as committed. Here the hanging state is
 // made by leaving a transaction open (from the partition's side that is the same: records with no
 // marker), and the repair must end it as the coordinator decided.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createKafka } from '../../src/kafka/client.js';
 import {
   endHangingTransactions,
@@ -23,13 +23,19 @@ import { stack, uniqueName } from '../support/stack.js';
 
 const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: 'hanging-test', logger: createLogger('error') });
 
-t.test('an open transaction of our producer is found and aborted; the topic reads to its end', async (t) => {
-  const topic = uniqueName('hanging');
+/** A new two-partition topic, a connected admin client and a fresh transactional id, for one test. */
+async function setUp(t: Test, name: string, idPrefix: string) {
+  const topic = uniqueName(name);
   await createTopics([topic], 2);
-  const transactionalId = uniqueName('task');
+  const transactionalId = uniqueName(idPrefix);
   const admin = kafka.admin();
   await admin.connect();
   t.teardown(() => admin.disconnect());
+  return { topic, transactionalId, admin };
+}
+
+t.test('an open transaction of our producer is found and aborted; the topic reads to its end', async (t) => {
+  const { topic, transactionalId, admin } = await setUp(t, 'hanging', 'task');
 
   const producer = testKafka.producer({ transactionalId, maxInFlightRequests: 1, transactionTimeout: 600_000 });
   await producer.connect();
@@ -78,12 +84,7 @@ t.test('an open transaction of our producer is found and aborted; the topic read
 // Under exactly_once_v2 a task looks at every producer's open transactions on the partitions it
 // writes; one its coordinator still has under way there must be left alone (waited for).
 t.test("another producer's transaction under way is found and left alone", async (t) => {
-  const topic = uniqueName('under-way');
-  await createTopics([topic], 2);
-  const transactionalId = uniqueName('instance');
-  const admin = kafka.admin();
-  await admin.connect();
-  t.teardown(() => admin.disconnect());
+  const { topic, transactionalId, admin } = await setUp(t, 'under-way', 'instance');
   const producer = testKafka.producer({ transactionalId, maxInFlightRequests: 1 });
   await producer.connect();
   t.teardown(() => producer.disconnect());
