@@ -42,9 +42,9 @@ export interface StreamsConfig {
   /** At start, how long to keep trying to reach the brokers before giving up. */
   startupTimeoutMs: number;
   /**
-   * exactly_once (the default): a kafkajs transactional producer per task, fenced by the task's next
-   * owner. exactly_once_v2: one transactional producer per instance, offsets committed with the group
-   * generation (KIP-447), as Kafka Streams does (decision 0008: not the default yet).
+   * exactly_once_v2 (the default, decision 0008): one transactional producer per instance, offsets
+   * committed with the group generation (KIP-447), as Kafka Streams does. exactly_once: a kafkajs
+   * transactional producer per task, fenced by the task's next owner.
    */
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   /** LevelDB block cache of each task's store (anonymous memory, per open store). */
@@ -78,7 +78,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     maxWarmupReplicas: 2,
     probingRebalanceIntervalMs: 10 * 60_000,
     startupTimeoutMs: 120_000,
-    processingGuarantee: 'exactly_once',
+    processingGuarantee: 'exactly_once_v2',
     storeCacheBytes: 8 * 1024 * 1024,
     storeWriteBufferBytes: 4 * 1024 * 1024,
     ...settings,

@@ -133,8 +133,8 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
   processingGuarantee: {
     flag: 'processing-guarantee',
     env: 'UIS_PROCESSING_GUARANTEE',
-    default: 'exactly_once',
-    help: 'exactly_once: a kafkajs transactional producer per task; exactly_once_v2: one per instance (KIP-447, as Kafka Streams), faster, not yet the default',
+    default: 'exactly_once_v2',
+    help: 'exactly_once_v2: one transactional producer per instance (KIP-447, as Kafka Streams); exactly_once: a kafkajs transactional producer per task',
   },
   corsOrigins: {
     flag: 'cors-origins',

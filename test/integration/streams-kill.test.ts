@@ -1,6 +1,7 @@
 // kill -9 of instances at random moments while input flows: after restarts the
 // output equals the deterministic result exactly (no double counts, no lost updates).
-import t from 'tap';
+// Once per processing guarantee.
+import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,10 @@ import {
 const KILLS = 10;
 const worker = new URL('../support/streams-worker.ts', import.meta.url).pathname;
 
-t.test(`the result is exact after ${KILLS} kill -9 during processing`, async (t) => {
+for (const guarantee of ['exactly_once', 'exactly_once_v2'])
+  t.test(`${guarantee}: the result is exact after ${KILLS} kill -9 during processing`, (t) => killRun(t, guarantee));
+
+async function killRun(t: Test, guarantee: string): Promise<void> {
   const prefix = uniqueName('kill');
   const topics = topicsFor(prefix);
   await createTopics([topics.items, topics.labels], 4);
@@ -31,7 +35,7 @@ t.test(`the result is exact after ${KILLS} kill -9 during processing`, async (t)
   const startWorker = (endpoint: string) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', worker, prefix, endpoint, join(stateDir, endpoint.replace(':', '_'))],
+      ['--import', 'tsx', worker, prefix, endpoint, join(stateDir, endpoint.replace(':', '_')), guarantee],
       {
         stdio: ['ignore', 'ignore', 'inherit'],
       },
@@ -92,7 +96,7 @@ t.test(`the result is exact after ${KILLS} kill -9 during processing`, async (t)
     return JSON.stringify(last) === JSON.stringify(sortKeys(expected)) || sameTable(last, expected) ? true : undefined;
   }).catch(() => undefined);
   t.same(last, expected, 'every group has exactly the expected count, sum and label');
-});
+}
 
 function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));

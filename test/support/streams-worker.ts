@@ -1,12 +1,14 @@
 // A process running the count/join test topology, for tests that kill -9 it.
-// Usage: streams-worker.ts <prefix> <endpoint> <stateDir>
+// Usage: streams-worker.ts <prefix> <endpoint> <stateDir> [exactly_once|exactly_once_v2]
 import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { stack } from './stack.js';
 import { countJoinTopology, topicsFor } from './count-join-topology.js';
 
-const [prefix, endpoint, stateDir] = process.argv.slice(2);
-if (!prefix || !endpoint || !stateDir) throw new Error('usage: streams-worker.ts <prefix> <endpoint> <stateDir>');
+const [prefix, endpoint, stateDir, guarantee = 'exactly_once'] = process.argv.slice(2);
+if (!prefix || !endpoint || !stateDir)
+  throw new Error('usage: streams-worker.ts <prefix> <endpoint> <stateDir> [guarantee]');
+if (guarantee !== 'exactly_once' && guarantee !== 'exactly_once_v2') throw new Error(`unknown guarantee ${guarantee}`);
 const streams = new KafkaStreams(
   countJoinTopology(prefix),
   {
@@ -15,6 +17,7 @@ const streams = new KafkaStreams(
     stateDir,
     endpoint,
     commitIntervalMs: 50,
+    processingGuarantee: guarantee,
     sessionTimeoutMs: 6000,
   },
   {
