@@ -140,26 +140,8 @@ export async function endHangingTransactions(
   partitions: readonly PartitionRef[],
   log: Logger,
 ): Promise<HangingTransaction[]> {
-  const { brokers, leaderOf } = await leaders(admin, partitions);
-  const open: OpenTransaction[] = [];
-  for (const [nodeId, refs] of groupBy(partitions, (p) => leaderOf(p))) {
-    const leader = brokers.get(nodeId);
-    if (!leader) throw new Error(`no live leader for ${refs.map((r) => `${r.topic}-${r.partition}`).join(', ')}`);
-    for (const [key, producers] of await describeProducers(leader, refs)) {
-      const [topic, partition] = splitKey(key);
-      for (const p of producers) if (p.currentTxnStartOffset >= 0n) open.push({ topic, partition, leader, ...p });
-    }
-  }
+  const { open, states } = await openTransactions(admin, partitions);
   if (open.length === 0) return [];
-  const producerIds = [...new Set(open.map((o) => o.producerId))];
-  const transactionalIds = new Map<bigint, string>();
-  for (const broker of brokers.values())
-    for (const t of await listTransactions(broker, producerIds)) transactionalIds.set(t.producerId, t.transactionalId);
-  const states = new Map<bigint, TransactionState>();
-  for (const [producerId, transactionalId] of transactionalIds) {
-    const coordinator = await findTransactionCoordinator(await anyBroker(admin), transactionalId);
-    states.set(producerId, await describeTransaction(coordinator, transactionalId));
-  }
   // Suspects: open where their coordinator has nothing under way (hanging, with a known outcome or
   // not). A producer that commits often shows many, whose markers were only late: a second look at
   // the partitions keeps those still open with the same first offset.
@@ -218,6 +200,70 @@ export async function endHangingTransactions(
     coordinatorEpoch,
     commit,
   }));
+}
+
+/**
+ * Exactly-once v2: waits until every transaction open on `partitions` that its coordinator has
+ * decided (committing or aborting) has its markers there. A transaction's markers reach each
+ * partition on their own: the group's offsets can be stable while a changelog's marker is still on
+ * its way, and a restore would then stop short of the last committed transaction, whose input the
+ * committed offsets already count. A transaction still under way (a zombie's, to be aborted) is not
+ * waited for: its records are past the last stable offset, and its offsets cannot count (the group's
+ * generation refuses them).
+ */
+export async function awaitDecidedMarkers(
+  admin: Admin,
+  partitions: readonly PartitionRef[],
+  timeoutMs = 30_000,
+  pollMs = 50,
+): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; ;) {
+    const { open, states } = await openTransactions(admin, partitions);
+    const inFlight = open.filter((o) => {
+      const state = states.get(o.producerId);
+      return (
+        state?.errorCode === 0 &&
+        state.producerEpoch === o.producerEpoch &&
+        (state.state === 'PrepareCommit' || state.state === 'PrepareAbort')
+      );
+    });
+    if (inFlight.length === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `markers of decided transactions still missing after ${timeoutMs} ms on ${inFlight
+          .map((o) => `${o.topic}-${o.partition} (producer ${o.producerId})`)
+          .join(', ')}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/** Every transaction open on `partitions`, and the coordinator's state of each producer found (by producer id). */
+async function openTransactions(
+  admin: Admin,
+  partitions: readonly PartitionRef[],
+): Promise<{ open: OpenTransaction[]; states: Map<bigint, TransactionState> }> {
+  const { brokers, leaderOf } = await leaders(admin, partitions);
+  const open: OpenTransaction[] = [];
+  for (const [nodeId, refs] of groupBy(partitions, (p) => leaderOf(p))) {
+    const leader = brokers.get(nodeId);
+    if (!leader) throw new Error(`no live leader for ${refs.map((r) => `${r.topic}-${r.partition}`).join(', ')}`);
+    for (const [key, producers] of await describeProducers(leader, refs)) {
+      const [topic, partition] = splitKey(key);
+      for (const p of producers) if (p.currentTxnStartOffset >= 0n) open.push({ topic, partition, leader, ...p });
+    }
+  }
+  const states = new Map<bigint, TransactionState>();
+  if (open.length === 0) return { open, states };
+  const producerIds = [...new Set(open.map((o) => o.producerId))];
+  const transactionalIds = new Map<bigint, string>();
+  for (const broker of brokers.values())
+    for (const t of await listTransactions(broker, producerIds)) transactionalIds.set(t.producerId, t.transactionalId);
+  for (const [producerId, transactionalId] of transactionalIds) {
+    const coordinator = await findTransactionCoordinator(await anyBroker(admin), transactionalId);
+    states.set(producerId, await describeTransaction(coordinator, transactionalId));
+  }
+  return { open, states };
 }
 
 export const OFFSETS_TOPIC = '__consumer_offsets';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { committedOffsets, endOffsets, leadersAlive, partitionCounts } from '../kafka/admin.js';
 import {
+  awaitDecidedMarkers,
   endHangingTransactions,
   HangingTransactions,
   OFFSETS_TOPIC,
@@ -158,6 +159,9 @@ export class StreamTask {
         this.inputTopics,
         this.partition,
       );
+      // Stable offsets say the last transaction ended, not that its changelog markers are written.
+      const changelogs = this.subtopology.stores.map((s) => ({ topic: s.changelogTopic, partition: this.partition }));
+      if (changelogs.length > 0) await awaitDecidedMarkers(this.deps.admin, changelogs);
       return;
     }
     const hanging = new HangingTransactions(this.deps.admin, this.transactionalId, this.log);

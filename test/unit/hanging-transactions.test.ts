@@ -98,3 +98,58 @@ t.test('only transactions their coordinator no longer has under way are ended, a
     'markers with the open transaction epoch, nothing for the others',
   );
 });
+
+t.test('a task waits for the markers of decided transactions, not for transactions still under way', async (t) => {
+  // Looks at the changelog partitions: a commit's marker still on its way to c:0 (its coordinator is
+  // writing them), a zombie's transaction under way on c:1 the whole time.
+  const looks = [
+    new Map([
+      ['c:0', [open(20n, 4, 10n)]],
+      ['c:1', [open(21n, 0, 3n)]],
+    ]),
+    new Map([
+      ['c:0', [open(20n, 4, 10n)]],
+      ['c:1', [open(21n, 0, 3n)]],
+    ]),
+    new Map([['c:1', [open(21n, 0, 3n)]]]),
+  ];
+  const load = async (stuck: boolean) => {
+    let look = 0;
+    const module = await t.mockImport<typeof HangingModule>('../../src/kafka/hanging-transactions.js', {
+      '../../src/kafka/transaction-admin.js': {
+        describeProducers: async (_leader: unknown, refs: PartitionRef[]) => {
+          const now = looks[stuck ? 0 : Math.min(look++, looks.length - 1)]!;
+          return new Map(refs.map((r) => [`${r.topic}:${r.partition}`, now.get(`${r.topic}:${r.partition}`) ?? []]));
+        },
+        listTransactions: async (_broker: unknown, ids: bigint[]) =>
+          ids.map((producerId) => ({ transactionalId: `id-${producerId}`, producerId, state: 'x' })),
+        findTransactionCoordinator: async () => broker,
+        describeTransaction: async (_coordinator: unknown, transactionalId: string) =>
+          ({
+            'id-20': state('PrepareCommit', 20n, 4, ['c:0']),
+            'id-21': state('Ongoing', 21n, 0, ['c:1']),
+          })[transactionalId],
+        writeTxnMarkers: async () => t.fail('no marker is written here'),
+      },
+    });
+    return { module, looks: () => look };
+  };
+  const admin = {
+    describeCluster: async () => ({ brokers: [{ nodeId: 1, ...broker }] }),
+    fetchTopicMetadata: async () => ({
+      topics: [{ name: 'c', partitions: [0, 1].map((partitionId) => ({ partitionId, leader: 1 })) }],
+    }),
+  } as unknown as Parameters<typeof HangingModule.awaitDecidedMarkers>[0]; // only the two calls above are used
+  const changelogs = [0, 1].map((partition) => ({ topic: 'c', partition }));
+
+  const waiting = await load(false);
+  await waiting.module.awaitDecidedMarkers(admin, changelogs, 5_000, 1);
+  t.equal(waiting.looks(), 3, 'returns at the first look without the committing transaction, the zombie still open');
+
+  const stuck = await load(true);
+  await t.rejects(
+    stuck.module.awaitDecidedMarkers(admin, changelogs, 20, 1),
+    /markers of decided transactions still missing after 20 ms on c-0 \(producer 20\)/,
+    'a marker that never comes fails the task start (it is retried)',
+  );
+});
