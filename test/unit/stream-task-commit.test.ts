@@ -210,6 +210,7 @@ t.test('a task does not start while the broker cannot say whether its transactio
     '../../src/kafka/hanging-transactions.js': {
       HangingTransactions: FakeHangingTransactions,
       OFFSETS_TOPIC: '__consumer_offsets',
+      awaitDecidedMarkers: async () => undefined,
       endHangingTransactions: async () => [],
       offsetsPartitionOf: () => 0,
     },
