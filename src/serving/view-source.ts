@@ -21,17 +21,18 @@ export interface StandbyRead {
 
 export interface StandbyCopies {
   /** This instance's standby copy of the key, if it is at most `maxStalenessMs` behind its changelogs. */
-  readLocal(maxStalenessMs: number): StandbyRead | undefined;
+  readLocal(maxStalenessMs: number): Promise<StandbyRead | undefined>;
   /** host:port of other members that keep a standby copy. */
   hosts: string[];
 }
 
-export const noStandby: StandbyCopies = { readLocal: () => undefined, hosts: [] };
+export const noStandby: StandbyCopies = { readLocal: async () => undefined, hosts: [] };
 
 export interface ViewSource {
   /** host:port this instance is reached at. */
   readonly endpoint: string;
-  lookup(key: Buffer): Lookup;
+  /** Local rows are read off the event loop (see StateBackend.get). */
+  lookup(key: Buffer): Promise<Lookup>;
   /** Is `endpoint` a current member of the group? Requests are only ever forwarded to members. */
   isMember(endpoint: string): boolean;
   readiness(): { ready: boolean; reason?: string };
