@@ -332,7 +332,7 @@ export class KafkaStreams {
   }
 
   /** A committed row of a local, running task; undefined when the row does not exist. */
-  async getLocal(storeName: string, key: Buffer): Promise<Buffer | undefined> {
+  getLocal(storeName: string, key: Buffer): Buffer | undefined {
     const { taskId } = this.keyMetadata(storeName, key);
     const task = this.tasks.task(taskId);
     if (!task || task.status !== 'running') throw new Error(`task ${taskId} is not running here`);
@@ -343,7 +343,7 @@ export class KafkaStreams {
    * A row of this instance's standby copy of the key's task (as far as it has read its
    * changelogs), or of the task's store while it restores after taking over from that standby.
    */
-  async getStandby(storeName: string, key: Buffer): Promise<Buffer | undefined> {
+  getStandby(storeName: string, key: Buffer): Buffer | undefined {
     const { taskId } = this.keyMetadata(storeName, key);
     const copy =
       this.standbys.task(taskId) ??

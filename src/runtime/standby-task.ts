@@ -142,7 +142,7 @@ export class StandbyTask {
     return this.state.checkpointSum;
   }
 
-  readCommitted(storeName: string, key: Buffer): Promise<Buffer | undefined> {
+  readCommitted(storeName: string, key: Buffer): Buffer | undefined {
     return this.state.readCommitted(storeName, key);
   }
 

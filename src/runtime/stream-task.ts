@@ -394,7 +394,7 @@ export class StreamTask {
   }
 
   /** A committed row, for serving. */
-  readCommitted(storeName: string, key: Buffer): Promise<Buffer | undefined> {
+  readCommitted(storeName: string, key: Buffer): Buffer | undefined {
     return this.state.readCommitted(storeName, key);
   }
 

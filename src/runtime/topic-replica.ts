@@ -105,8 +105,8 @@ export class TopicReplica {
     return partitionForKey(key, this.partitions);
   }
 
-  get(key: Buffer): Promise<Buffer | undefined> {
-    return this.backend.get(Buffer.concat([ROW, key]));
+  get(key: Buffer): Buffer | undefined {
+    return this.backend.getSync(Buffer.concat([ROW, key]));
   }
 
   async stop(): Promise<void> {

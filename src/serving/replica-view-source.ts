@@ -9,9 +9,9 @@ export class ReplicaViewSource implements ViewSource {
     public endpoint: string,
   ) {}
 
-  async lookup(key: Buffer): Promise<Lookup> {
+  lookup(key: Buffer): Lookup {
     const partition = this.replica.partitionOf(key);
-    const value = await this.replica.get(key);
+    const value = this.replica.get(key);
     if (value === undefined && !this.replica.ready)
       return { kind: 'unavailable', partition, reason: 'the replica is catching up', standby: noStandby };
     return { kind: 'local', partition, value };

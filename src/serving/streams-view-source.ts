@@ -14,24 +14,13 @@ export class StreamsViewSource implements ViewSource {
     return this.streams.config.endpoint;
   }
 
-  async lookup(key: Buffer): Promise<Lookup> {
+  lookup(key: Buffer): Lookup {
     const meta = this.streams.keyMetadata(this.storeName, key);
     const standby = this.standbyCopies(key, meta);
     if (meta.local) {
       if (meta.status !== 'running')
         return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is being restored', standby };
-      let value: Buffer | undefined;
-      try {
-        value = await this.streams.getLocal(this.storeName, key);
-      } catch {
-        // The task closed while the row was read (it moved, or is being reopened): ask again.
-        return {
-          kind: 'unavailable',
-          partition: meta.partition,
-          reason: 'the partition moved while it was read',
-          standby,
-        };
-      }
+      const value = this.streams.getLocal(this.storeName, key);
       // Before the task caught up with its input, a missing row may only not have arrived yet.
       if (value === undefined && !meta.caughtUp) {
         return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is catching up', standby };
@@ -47,11 +36,13 @@ export class StreamsViewSource implements ViewSource {
     const local = meta.localStandby;
     return {
       hosts: meta.standbyHosts.filter((host) => host !== this.endpoint),
-      readLocal: async (maxStalenessMs) => {
+      readLocal: (maxStalenessMs) => {
         if (!local || local.stalenessMs === undefined || local.stalenessMs > maxStalenessMs) return undefined;
-        const value = await this.streams.getStandby(this.storeName, key).catch(() => null);
-        if (value === null) return undefined; // the copy closed while it was read
-        return { value, lagRecords: local.lagRecords, stalenessMs: local.stalenessMs };
+        return {
+          value: this.streams.getStandby(this.storeName, key),
+          lagRecords: local.lagRecords,
+          stalenessMs: local.stalenessMs,
+        };
       },
     };
   }

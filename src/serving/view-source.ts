@@ -21,18 +21,17 @@ export interface StandbyRead {
 
 export interface StandbyCopies {
   /** This instance's standby copy of the key, if it is at most `maxStalenessMs` behind its changelogs. */
-  readLocal(maxStalenessMs: number): Promise<StandbyRead | undefined>;
+  readLocal(maxStalenessMs: number): StandbyRead | undefined;
   /** host:port of other members that keep a standby copy. */
   hosts: string[];
 }
 
-export const noStandby: StandbyCopies = { readLocal: async () => undefined, hosts: [] };
+export const noStandby: StandbyCopies = { readLocal: () => undefined, hosts: [] };
 
 export interface ViewSource {
   /** host:port this instance is reached at. */
   readonly endpoint: string;
-  /** Local rows are read off the event loop (see StateBackend.get). */
-  lookup(key: Buffer): Promise<Lookup>;
+  lookup(key: Buffer): Lookup;
   /** Is `endpoint` a current member of the group? Requests are only ever forwarded to members. */
   isMember(endpoint: string): boolean;
   readiness(): { ready: boolean; reason?: string };

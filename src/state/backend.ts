@@ -11,13 +11,8 @@ export interface BatchEntry {
 }
 
 export interface StateBackend {
-  /** A synchronous point read (LevelDB's getSync): no event-loop turn per lookup, for processing. */
+  /** A synchronous point read (LevelDB's getSync): no event-loop turn per lookup. */
   getSync(key: Buffer): Buffer | undefined;
-  /**
-   * A point read off the event loop (LevelDB reads in the thread pool), for serving: a read that
-   * misses the page cache then waits for the disk without holding up every other request.
-   */
-  get(key: Buffer): Promise<Buffer | undefined>;
   /** Applies every entry, or none. */
   write(batch: readonly BatchEntry[]): Promise<void>;
   /** Entries whose key starts with `prefix`, in key order. */

@@ -26,10 +26,6 @@ export class LevelDbBackend implements StateBackend {
     return this.db.getSync(key) ?? undefined;
   }
 
-  async get(key: Buffer): Promise<Buffer | undefined> {
-    return (await this.db.get(key)) ?? undefined;
-  }
-
   /** One chained batch: about a third of the JavaScript work of an array of operations. */
   async write(batch: readonly BatchEntry[]): Promise<void> {
     if (batch.length === 0) return;

@@ -8,10 +8,6 @@ export class MemoryBackend implements StateBackend {
     return this.map.get(key.toString('latin1'));
   }
 
-  async get(key: Buffer): Promise<Buffer | undefined> {
-    return this.getSync(key);
-  }
-
   async write(batch: readonly BatchEntry[]): Promise<void> {
     for (const { key, value } of batch) {
       if (value === null) this.map.delete(key.toString('latin1'));

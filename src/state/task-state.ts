@@ -81,8 +81,8 @@ export class TaskState {
   }
 
   /** A committed row's bytes, for serving: never an uncommitted write. */
-  readCommitted(storeName: string, key: Buffer): Promise<Buffer | undefined> {
-    return this.backend.get(Buffer.concat([this.prefixOf(storeName), key]));
+  readCommitted(storeName: string, key: Buffer): Buffer | undefined {
+    return this.backend.getSync(Buffer.concat([this.prefixOf(storeName), key]));
   }
 
   beginRecord(): void {

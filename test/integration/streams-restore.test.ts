@@ -55,12 +55,12 @@ t.test('restore from checkpoint, task migration, and dead letters', async (t) =>
     return { streams, restored };
   };
   /** The summary a set of instances serves for a group (from whichever runs its task). */
-  const serve = async (instances: KafkaStreams[], group: string): Promise<GroupSummary | null | undefined> => {
+  const serve = (instances: KafkaStreams[], group: string): GroupSummary | null | undefined => {
     const key = Serdes.string.serialize(group);
     for (const s of instances) {
       const meta = s.keyMetadata('summaries', key);
       if (meta.status === 'running') {
-        const bytes = await s.getLocal('summaries', key);
+        const bytes = s.getLocal('summaries', key);
         return bytes ? summarySerdes.valueSerde.deserialize(bytes) : null;
       }
     }
@@ -68,8 +68,7 @@ t.test('restore from checkpoint, task migration, and dead letters', async (t) =>
   };
   const matches = (instances: KafkaStreams[], expected: Map<string, GroupSummary>) => async () => {
     for (let g = 0; g < GROUPS; g++) {
-      if (JSON.stringify(await serve(instances, `g${g}`)) !== JSON.stringify(expected.get(`g${g}`) ?? null))
-        return undefined;
+      if (JSON.stringify(serve(instances, `g${g}`)) !== JSON.stringify(expected.get(`g${g}`) ?? null)) return undefined;
     }
     return true;
   };
@@ -127,8 +126,7 @@ t.test('restore from checkpoint, task migration, and dead letters', async (t) =>
     (g) => b.streams.keyMetadata('summaries', Serdes.string.serialize(`g${g}`)).local,
   );
   t.ok(servedByB.length > 0 && servedByB.length < GROUPS, `b serves ${servedByB.length} of ${GROUPS} groups`);
-  for (const g of servedByB)
-    t.same(await serve([b.streams], `g${g}`), expected.get(`g${g}`), `b serves g${g} as a did`);
+  for (const g of servedByB) t.same(serve([b.streams], `g${g}`), expected.get(`g${g}`), `b serves g${g} as a did`);
 
   // The poison record is in the dead-letter topic with headers naming its origin.
   const letters: Array<{ key: string; headers: Record<string, string> }> = [];

@@ -84,12 +84,12 @@ t.test('two instances converge on the exact result and serve every key between t
   });
 
   const expected = expectedSummaries(items, labels);
-  const local = async (group: string): Promise<GroupSummary | null> => {
+  const local = (group: string): GroupSummary | null => {
     const key = Serdes.string.serialize(group);
     for (const instance of instances) {
       const meta = instance.keyMetadata('summaries', key);
       if (meta.local && meta.status === 'running') {
-        const bytes = await instance.getLocal('summaries', key);
+        const bytes = instance.getLocal('summaries', key);
         return bytes ? summarySerdes.valueSerde.deserialize(bytes) : null;
       }
     }
@@ -98,14 +98,14 @@ t.test('two instances converge on the exact result and serve every key between t
   await eventually('every group to match', 60_000, async () => {
     try {
       for (let g = 0; g < 14; g++) {
-        if (JSON.stringify(await local(`g${g}`)) !== JSON.stringify(expected.get(`g${g}`) ?? null)) return undefined;
+        if (JSON.stringify(local(`g${g}`)) !== JSON.stringify(expected.get(`g${g}`) ?? null)) return undefined;
       }
       return true;
     } catch {
       return undefined; // still rebalancing or restoring
     }
   });
-  for (let g = 0; g < 14; g++) t.same(await local(`g${g}`), expected.get(`g${g}`) ?? null, `g${g} in the store`);
+  for (let g = 0; g < 14; g++) t.same(local(`g${g}`), expected.get(`g${g}`) ?? null, `g${g} in the store`);
 
   const owners = new Set<string>();
   for (let g = 0; g < 14; g++) {

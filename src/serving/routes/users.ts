@@ -54,7 +54,7 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
         });
       }
       const key = Buffer.from(userId);
-      const found = await source.lookup(key);
+      const found = source.lookup(key);
       if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
       if (found.kind === 'local') return answer(request, reply, found.value, 'local');
 
@@ -73,7 +73,7 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
       }
 
       if (standbyRead !== undefined) {
-        const copy = await found.standby.readLocal(standbyRead);
+        const copy = found.standby.readLocal(standbyRead);
         if (copy) return answerFromStandby(request, reply, copy);
         if (!forwarded) {
           for (const host of found.standby.hosts.filter((h) => source.isMember(h))) {
