@@ -68,44 +68,17 @@ export async function withRetries<T>(call: () => Promise<T>, attempts = 10): Pro
   }
 }
 
-/**
- * kafkajs's admin asks about the partitions its cached metadata lists for a topic. That cache holds
- * only the topics of the last refresh, and fetchTopicMetadata({ topics }) refreshes it with just
- * those: a concurrent offsets call then finds no partitions and answers with none, which reads as
- * "nothing committed" (a task then reprocesses its input from the start on top of its restored
- * state). A topic always has partitions, so an empty answer is that race: asking again refreshes
- * the cache with every topic asked about, and answers in full.
- */
-class IncompleteMetadataError extends Error {
-  readonly retriable = true;
-  constructor(topic: string) {
-    super(`the admin client's metadata lists no partitions of ${topic} (a concurrent metadata refresh)`);
-    this.name = 'IncompleteMetadataError';
-  }
-}
-
-async function forEveryPartition<T>(topic: string, call: () => Promise<readonly T[]>): Promise<readonly T[]> {
-  return withRetries(async () => {
-    const partitions = await call();
-    if (partitions.length === 0) throw new IncompleteMetadataError(topic);
-    return partitions;
-  });
-}
-
 /** The high watermark (next offset to be written) of each partition of a topic. */
 export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
-  const offsets = await forEveryPartition(topic, () => admin.fetchTopicOffsets(topic));
+  const offsets = await withRetries(() => admin.fetchTopicOffsets(topic));
   return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
 }
 
 /** The group's committed offset (next offset to read) per partition of a topic; absent if none. */
 export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
-  const partitions = await forEveryPartition(topic, async () => {
-    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return result?.partitions ?? [];
-  });
+  const [result] = await withRetries(() => admin.fetchOffsets({ groupId, topics: [topic] }));
   const offsets = new Map<number, bigint>();
-  for (const p of partitions) if (p.offset !== '-1') offsets.set(p.partition, BigInt(p.offset));
+  for (const p of result?.partitions ?? []) if (p.offset !== '-1') offsets.set(p.partition, BigInt(p.offset));
   return offsets;
 }
 

@@ -53,31 +53,21 @@ export class HangingTransactions {
     partitions: readonly PartitionRef[],
   ): Promise<HangingTransaction[]> {
     const { producerId } = await this.state();
-    const { brokers, leaderOf } = await leaders(this.admin, partitions);
-    const hanging: Array<HangingTransaction & { leader: BrokerAddress }> = [];
-    for (const [nodeId, refs] of groupBy(partitions, (p) => leaderOf(p))) {
-      const leader = brokers.get(nodeId);
-      if (!leader) throw new Error(`no live leader for ${refs.map((r) => `${r.topic}-${r.partition}`).join(', ')}`);
-      for (const [key, producers] of await describeProducers(leader, refs)) {
-        const [topic, partition] = splitKey(key);
-        for (const p of producers) {
-          if (p.producerId !== producerId || p.currentTxnStartOffset < 0n) continue;
-          const commit =
-            before !== undefined &&
-            before.producerId === producerId &&
-            before.producerEpoch === p.producerEpoch &&
-            (before.state === 'PrepareCommit' || before.state === 'CompleteCommit');
-          hanging.push({
-            topic,
-            partition,
-            producerEpoch: p.producerEpoch,
-            coordinatorEpoch: p.coordinatorEpoch,
-            commit,
-            leader,
-          });
-        }
-      }
-    }
+    const { open } = await openOn(this.admin, partitions);
+    const hanging: Array<HangingTransaction & { leader: BrokerAddress }> = open
+      .filter((o) => o.producerId === producerId)
+      .map(({ topic, partition, producerEpoch, coordinatorEpoch, leader }) => ({
+        topic,
+        partition,
+        producerEpoch,
+        coordinatorEpoch,
+        commit:
+          before !== undefined &&
+          before.producerId === producerId &&
+          before.producerEpoch === producerEpoch &&
+          (before.state === 'PrepareCommit' || before.state === 'CompleteCommit'),
+        leader,
+      }));
     if (hanging.length === 0) return [];
     this.log.warn('Kafka left transactions of this producer open without their markers; ending them', {
       transactionalId: this.transactionalId,
@@ -238,11 +228,8 @@ export async function awaitDecidedMarkers(
   }
 }
 
-/** Every transaction open on `partitions`, and the coordinator's state of each producer found (by producer id). */
-async function openTransactions(
-  admin: Admin,
-  partitions: readonly PartitionRef[],
-): Promise<{ open: OpenTransaction[]; states: Map<bigint, TransactionState> }> {
+/** Every transaction open on `partitions` (DescribeProducers on their leaders), and the leaders. */
+async function openOn(admin: Admin, partitions: readonly PartitionRef[]) {
   const { brokers, leaderOf } = await leaders(admin, partitions);
   const open: OpenTransaction[] = [];
   for (const [nodeId, refs] of groupBy(partitions, (p) => leaderOf(p))) {
@@ -253,6 +240,15 @@ async function openTransactions(
       for (const p of producers) if (p.currentTxnStartOffset >= 0n) open.push({ topic, partition, leader, ...p });
     }
   }
+  return { open, brokers };
+}
+
+/** Every transaction open on `partitions`, and the coordinator's state of each producer found (by producer id). */
+async function openTransactions(
+  admin: Admin,
+  partitions: readonly PartitionRef[],
+): Promise<{ open: OpenTransaction[]; states: Map<bigint, TransactionState> }> {
+  const { open, brokers } = await openOn(admin, partitions);
   const states = new Map<bigint, TransactionState>();
   if (open.length === 0) return { open, states };
   const producerIds = [...new Set(open.map((o) => o.producerId))];

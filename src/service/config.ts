@@ -249,8 +249,6 @@ export function loadConfig(
     problems.push(`${where('logLevel')} must be debug, info, warn or error`);
   const stateDir = raw('stateDir') ?? '';
   if (!stateDir) problems.push(`${where('stateDir')} must name a directory`);
-  const processingGuarantee = guarantee();
-  const commitIntervalMs = integer('commitIntervalMs', 0, 60_000);
 
   const config: ServiceConfig = {
     brokers,
@@ -263,14 +261,14 @@ export function loadConfig(
     port,
     advertisedEndpoint,
     partitions: integer('partitions', 1, 1000),
-    commitIntervalMs,
+    commitIntervalMs: integer('commitIntervalMs', 0, 60_000),
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
-    processingGuarantee,
+    processingGuarantee: guarantee(),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())
