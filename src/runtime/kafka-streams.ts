@@ -301,10 +301,32 @@ export class KafkaStreams {
 
   /** Where a store's key lives. */
   keyMetadata(storeName: string, key: Buffer): KeyMetadata {
+    const { sub, partitions } = this.storeLayout(storeName);
+    return this.partitionMetadata(sub, partitionForKey(key, partitions), Date.now());
+  }
+
+  /** Where each partition of a store lives, and the directory of its local copy (for readers in other threads). */
+  storePartitions(storeName: string): Array<KeyMetadata & { directory: string }> {
+    const { sub, partitions } = this.storeLayout(storeName);
+    const now = Date.now();
+    return Array.from({ length: partitions }, (_, partition) => {
+      const meta = this.partitionMetadata(sub, partition, now);
+      return { ...meta, directory: this.taskDirectory(meta.taskId) };
+    });
+  }
+
+  taskDirectory(taskId: string): string {
+    return join(this.config.stateDir, this.config.applicationId, taskId);
+  }
+
+  private storeLayout(storeName: string): { sub: number; partitions: number } {
     const sub = this.topology.subtopologies.find((s) => s.stores.some((st) => st.name === storeName));
     if (!sub) throw new Error(`no store named ${storeName}`);
-    const partition = partitionForKey(key, this.layout.subtopologyPartitions.get(sub.id)!);
-    const taskId = taskIdOf(sub.id, partition);
+    return { sub: sub.id, partitions: this.layout.subtopologyPartitions.get(sub.id)! };
+  }
+
+  private partitionMetadata(sub: number, partition: number, now: number): KeyMetadata {
+    const taskId = taskIdOf(sub, partition);
     const task = this.tasks.task(taskId);
     // A task assigned here but not open (failed, being reopened) answers as restoring meanwhile.
     const status =
@@ -314,7 +336,7 @@ export class KafkaStreams {
           ? 'restoring'
           : undefined;
     const standby = this.standbys.task(taskId);
-    const restoringStaleness = task?.restoringStalenessMs();
+    const restoringStaleness = task?.restoringStalenessMs(now);
     return {
       partition,
       taskId,
@@ -324,7 +346,7 @@ export class KafkaStreams {
       caughtUp: task?.caughtUp ?? false,
       standbyHosts: this.plan.standbyHosts.get(taskId) ?? [],
       localStandby: standby
-        ? { lagRecords: standby.lagRecords, stalenessMs: standby.stalenessMs() }
+        ? { lagRecords: standby.lagRecords, stalenessMs: standby.stalenessMs(now) }
         : restoringStaleness !== undefined
           ? { lagRecords: undefined, stalenessMs: restoringStaleness }
           : undefined,
@@ -646,7 +668,7 @@ export class KafkaStreams {
   private async measureStores(): Promise<void> {
     this.metrics.storeBytes.reset();
     for (const task of [...this.tasks.openTasks, ...this.standbys.openTasks]) {
-      const dir = join(this.config.stateDir, this.config.applicationId, task.id);
+      const dir = this.taskDirectory(task.id);
       const files = await readdir(dir).catch(() => [] as string[]);
       let bytes = 0;
       for (const file of files) bytes += (await stat(join(dir, file)).catch(() => ({ size: 0 }))).size;

@@ -24,6 +24,7 @@ export interface ServiceConfig {
   storeCacheMiB: number;
   storeWriteBufferMiB: number;
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
+  engineThread: 'worker' | 'main';
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -136,6 +137,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     default: 'exactly_once_v2',
     help: 'exactly_once_v2: one transactional producer per instance (KIP-447, as Kafka Streams); exactly_once: a kafkajs transactional producer per task',
   },
+  engineThread: {
+    flag: 'engine-thread',
+    env: 'UIS_ENGINE_THREAD',
+    default: 'worker',
+    help: 'worker: the engine runs on its own thread, so HTTP never waits for processing; main: on the serving thread',
+  },
   corsOrigins: {
     flag: 'cors-origins',
     env: 'UIS_CORS_ORIGINS',
@@ -237,6 +244,13 @@ export function loadConfig(
     return 'exactly_once';
   };
 
+  const engineThread = (): ServiceConfig['engineThread'] => {
+    const text = raw('engineThread') ?? '';
+    if (text === 'worker' || text === 'main') return text;
+    problems.push(`${where('engineThread')} must be worker or main, got "${text}"`);
+    return 'worker';
+  };
+
   const host = raw('host') ?? '';
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) problems.push(`${where('host')} must be a host name or address, got "${host}"`);
   const port = integer('port', 0, 65535);
@@ -269,6 +283,7 @@ export function loadConfig(
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
     processingGuarantee: guarantee(),
+    engineThread: engineThread(),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

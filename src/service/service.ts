@@ -1,56 +1,35 @@
 /**
- * The User Information Service, assembled: the topology run by the engine,
- * the HTTP server in front of its view store, and the snapshot gate for
- * readiness. `startReplica` serves the view from the output topic instead.
+ * The User Information Service, assembled: the HTTP server in front of the
+ * view store the engine (engine.ts) keeps. `startReplica` serves the view
+ * from the output topic instead.
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createKafka } from '../kafka/client.js';
-import { KafkaStreams } from '../runtime/kafka-streams.js';
+import type { KafkaStreams } from '../runtime/kafka-streams.js';
 import { rebuildLocalState } from '../runtime/rebuild.js';
 import { TopicReplica } from '../runtime/topic-replica.js';
 import { UnknownSchemaIdError } from '../serdes/avro.js';
 import { ReplicaViewSource } from '../serving/replica-view-source.js';
 import { buildServer } from '../serving/server.js';
-import { StreamsViewSource } from '../serving/streams-view-source.js';
+import { storeViewOf, StreamsViewSource, type StoreView } from '../serving/streams-view-source.js';
 import type { Logger } from '../util/logger.js';
-import { userInformationTopology, viewSerde, VIEW_STORE } from '../../topology/user-information.js';
+import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
+import { startEngine, streamsSettings, topologyFor } from './engine.js';
+import { EngineThread } from './engine-thread.js';
 import { userInformationAvro } from './output-serde.js';
-import { kafkaGatePositions, SnapshotGate } from './snapshot-gate.js';
+
+export { topologyFor } from './engine.js';
 
 export interface RunningService {
   server: FastifyInstance;
+  /** The engine, when it runs on this thread (--engine-thread main). */
   streams?: KafkaStreams;
   /** The configuration in effect (with --port 0: the port the OS chose). */
   config: ServiceConfig;
   stop(): Promise<void>;
-}
-
-export function topologyFor(config: ServiceConfig) {
-  return userInformationTopology({
-    cdcTopicPrefix: config.cdcTopicPrefix,
-    outputTopic: config.outputTopic,
-    outputValueSerde: userInformationAvro(config.schemaRegistryUrl, config.outputTopic),
-  });
-}
-
-function streamsSettings(config: ServiceConfig) {
-  return {
-    applicationId: config.applicationId,
-    brokers: config.brokers,
-    stateDir: config.stateDir,
-    endpoint: config.advertisedEndpoint,
-    commitIntervalMs: config.commitIntervalMs,
-    cacheMaxEntries: config.cacheMaxEntries,
-    numStandbyReplicas: config.numStandbyReplicas,
-    sessionTimeoutMs: config.sessionTimeoutMs,
-    internalPartitions: config.partitions,
-    storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
-    storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
-    processingGuarantee: config.processingGuarantee,
-  };
 }
 
 function metricsRegistry(): Registry {
@@ -73,58 +52,68 @@ function withBoundPort(config: ServiceConfig, server: FastifyInstance): ServiceC
   return { ...config, port, advertisedEndpoint };
 }
 
+/**
+ * Serves the view while the engine keeps it: the engine on a worker thread (the default), so that
+ * processing never delays an answer, or on this thread.
+ */
 export async function startService(config: ServiceConfig, logger: Logger): Promise<RunningService> {
   const registry = metricsRegistry();
-  const streams = new KafkaStreams(topologyFor(config), streamsSettings(config), {
-    logger,
-    registry,
-    sinkTopicConfigs: { [config.outputTopic]: { 'cleanup.policy': 'compact' } },
-  });
-  let gate: SnapshotGate | undefined;
-  const source = new StreamsViewSource(streams, VIEW_STORE, () => gate?.status() ?? { ready: true });
+  let view: StoreView | undefined;
+  let gate = (): { ready: boolean; reason?: string } => ({ ready: false, reason: 'the engine is starting' });
+  let engineMetrics = async () => '';
+  const starting: StoreView = {
+    get endpoint() {
+      return config.advertisedEndpoint;
+    },
+    keyMetadata: (key) => view?.keyMetadata(key),
+    readActive: (key) => view!.readActive(key),
+    readStandby: (key) => view!.readStandby(key),
+    get members() {
+      return view?.members ?? [];
+    },
+    notReady: () => (view ? view.notReady() : 'the engine is starting'),
+  };
   const server = await buildServer({
-    source,
+    source: new StreamsViewSource(starting, () => gate()),
     registry,
+    moreMetrics: () => engineMetrics(),
     corsOrigins: config.corsOrigins,
     standbyMaxStalenessMs: config.standbyMaxStalenessMs,
   });
   await server.listen({ host: config.host, port: config.port });
   config = withBoundPort(config, server);
-  streams.advertise(config.advertisedEndpoint);
-  const admin = createKafka({ brokers: config.brokers, clientId: `${config.applicationId}-gate`, logger }).admin();
+  let stopEngine: () => Promise<void>;
+  let streams: KafkaStreams | undefined;
   try {
-    await streams.start();
-    if (config.connectUrl) {
-      await admin.connect();
-      gate = new SnapshotGate({
-        connector: config.connector,
-        cdcTopics: ['users', 'tweets', 'follows', 'likes'].map((t) => `${config.cdcTopicPrefix}.public.${t}`),
-        subtopologies: streams.topology.subtopologies,
-        positions: kafkaGatePositions({
-          connectUrl: config.connectUrl,
-          connector: config.connector,
-          groupId: config.applicationId,
-          admin,
-        }),
-        logger,
-      });
-      gate.start();
+    if (config.engineThread === 'worker') {
+      const thread = await EngineThread.start(config, logger);
+      view = thread;
+      gate = () => thread.gateStatus();
+      engineMetrics = () => thread.metrics();
+      stopEngine = () => thread.stop();
+    } else {
+      const engine = await startEngine(config, logger, registry);
+      streams = engine.streams;
+      view = storeViewOf(engine.streams, VIEW_STORE);
+      gate = () => engine.gateStatus();
+      stopEngine = () => engine.stop();
     }
   } catch (error) {
     await server.close();
-    await streams.stop().catch(() => undefined);
     throw error;
   }
-  logger.info('serving', { url: `http://${config.host}:${config.port}`, endpoint: config.advertisedEndpoint });
+  logger.info('serving', {
+    url: `http://${config.host}:${config.port}`,
+    endpoint: config.advertisedEndpoint,
+    engineThread: config.engineThread,
+  });
   return {
     server,
     streams,
     config,
     async stop() {
-      gate?.stop();
       await server.close();
-      await streams.stop();
-      await admin.disconnect().catch(() => undefined);
+      await stopEngine();
     },
   };
 }

@@ -15,6 +15,8 @@ import type { ViewSource } from './view-source.js';
 export interface ServerOptions {
   source: ViewSource;
   registry: Registry;
+  /** Metrics kept elsewhere (the engine's thread), appended to the registry's. */
+  moreMetrics?: () => Promise<string>;
   /** Origins allowed by CORS; empty: no CORS headers at all. */
   corsOrigins: string[];
   /** Staleness a request accepts from a standby copy when it does not say (0: none). */
@@ -24,6 +26,7 @@ export interface ServerOptions {
 export async function buildServer({
   source,
   registry,
+  moreMetrics = async () => '',
   corsOrigins,
   standbyMaxStalenessMs = 0,
 }: ServerOptions): Promise<FastifyInstance> {
@@ -71,6 +74,6 @@ export async function buildServer({
   if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD'] });
   await app.register(usersRoute, { source, forwarder, standbyMaxStalenessMs });
   await app.register(healthRoutes, { source });
-  await app.register(metricsRoute, { registry });
+  await app.register(metricsRoute, { registry, moreMetrics });
   return app;
 }

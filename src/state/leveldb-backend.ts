@@ -7,19 +7,62 @@ export interface StoreMemory {
   writeBufferBytes?: number;
 }
 
+/**
+ * How the thread that opens stores shares them with another thread. classic-level frees a shared
+ * database's block cache with the handle that opened it, so the opener must close last: before it
+ * closes, the other thread lets go (`beforeClose`), and it opens a store only while `opened`.
+ */
+export interface StoreSharing {
+  opened(directory: string): void;
+  beforeClose(directory: string): Promise<void>;
+}
+
+let sharing: StoreSharing | undefined;
+
+/** Sets how this thread's stores are shared (the engine's thread, when another thread serves them). */
+export function shareStores(how: StoreSharing): void {
+  sharing = how;
+}
+
 /** A task's state in its own LevelDB directory. */
 export class LevelDbBackend implements StateBackend {
-  private constructor(private readonly db: ClassicLevel<Buffer, Buffer>) {}
+  private constructor(
+    private readonly db: ClassicLevel<Buffer, Buffer>,
+    private readonly directory: string,
+    private readonly shared: StoreSharing | undefined,
+  ) {}
 
+  /**
+   * Opens (or creates) the store. Every open is multithreaded: the serving thread may open the
+   * engine thread's stores too, and then both share one LevelDB (classic-level counts the opens).
+   */
   static async open(directory: string, memory: StoreMemory = {}): Promise<LevelDbBackend> {
+    const backend = await LevelDbBackend.openWith(directory, memory, true, sharing);
+    sharing?.opened(directory);
+    return backend;
+  }
+
+  /** Opens a store that another thread has open (see StoreSharing), to read it: never creates one. */
+  static async openShared(directory: string): Promise<LevelDbBackend> {
+    return LevelDbBackend.openWith(directory, {}, false, undefined);
+  }
+
+  private static async openWith(
+    directory: string,
+    memory: StoreMemory,
+    createIfMissing: boolean,
+    shared: StoreSharing | undefined,
+  ): Promise<LevelDbBackend> {
     const db = new ClassicLevel<Buffer, Buffer>(directory, {
       keyEncoding: 'buffer',
       valueEncoding: 'buffer',
+      multithreading: true,
+      createIfMissing,
       ...(memory.cacheBytes !== undefined ? { cacheSize: memory.cacheBytes } : {}),
       ...(memory.writeBufferBytes !== undefined ? { writeBufferSize: memory.writeBufferBytes } : {}),
     });
     await db.open();
-    return new LevelDbBackend(db);
+    return new LevelDbBackend(db, directory, shared);
   }
 
   getSync(key: Buffer): Buffer | undefined {
@@ -46,6 +89,7 @@ export class LevelDbBackend implements StateBackend {
   }
 
   async close(): Promise<void> {
+    if (this.db.status === 'open') await this.shared?.beforeClose(this.directory);
     await this.db.close();
   }
 }

@@ -6,6 +6,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
+  /** The least severe level written. */
+  readonly level: LogLevel;
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -25,6 +27,7 @@ export function createLogger(
     );
   };
   return {
+    level,
     debug: log('debug'),
     info: log('info'),
     warn: log('warn'),

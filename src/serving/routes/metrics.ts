@@ -2,6 +2,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Registry } from 'prom-client';
 
-export const metricsRoute: FastifyPluginAsync<{ registry: Registry }> = async (app, { registry }) => {
-  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+export const metricsRoute: FastifyPluginAsync<{ registry: Registry; moreMetrics: () => Promise<string> }> = async (
+  app,
+  { registry, moreMetrics },
+) => {
+  app.get('/metrics', async (_request, reply) => {
+    const [own, more] = await Promise.all([registry.metrics(), moreMetrics()]);
+    return reply.type(registry.contentType).send(more ? `${own.trimEnd()}\n${more}` : own);
+  });
 };

@@ -1,0 +1,120 @@
+/**
+ * The engine's thread: runs the engine (engine.ts) and reports to the serving
+ * thread (engine-thread.ts), so that processing never holds up an HTTP answer.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Registry } from 'prom-client';
+import { shareStores } from '../state/leveldb-backend.js';
+import type { LogLevel, Logger } from '../util/logger.js';
+import { VIEW_STORE } from '../../topology/user-information.js';
+import { startEngine, type Engine } from './engine.js';
+import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine } from './engine-protocol.js';
+
+const SNAPSHOT_EVERY_MS = 10;
+const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+const port = parentPort!;
+const { config, logLevel } = workerData as EngineWorkerData;
+const post = (message: FromEngine) => port.postMessage(message);
+
+/** Log lines go to the serving thread's logger (one stream of lines, its fields). */
+function forwardingLogger(base: Record<string, unknown> = {}): Logger {
+  const log = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
+    if (order[level] < order[logLevel]) return;
+    post({ type: 'log', level, message, fields: JSON.stringify({ ...base, ...fields }, loggable) });
+  };
+  return {
+    level: logLevel,
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    child: (fields) => forwardingLogger({ ...base, ...fields }),
+  };
+}
+
+function loggable(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+const registry = new Registry();
+const releases = new Map<number, () => void>();
+let nextRelease = 0;
+let engine: Engine | undefined;
+let lastSnapshot = '';
+let snapshotTimer: NodeJS.Timeout | undefined;
+/** Directories of the stores this thread has open. */
+const openStores = new Set<string>();
+
+shareStores({
+  opened: (directory) => openStores.add(directory),
+  // From here on the snapshots say closed, so the serving thread does not open it again.
+  beforeClose: (directory) =>
+    new Promise<void>((resolve) => {
+      openStores.delete(directory);
+      const id = nextRelease++;
+      releases.set(id, resolve);
+      post({ type: 'release', id, directory });
+    }),
+});
+
+function snapshot(running: Engine): EngineSnapshot {
+  const { streams } = running;
+  const now = Date.now();
+  return {
+    state: streams.state,
+    ready: streams.ready,
+    gate: running.gateStatus(),
+    members: streams.members,
+    partitions: streams.storePartitions(VIEW_STORE).map((p) => ({
+      partition: p.partition,
+      taskId: p.taskId,
+      owner: p.owner,
+      status: p.status,
+      caughtUp: p.caughtUp,
+      standbyHosts: p.standbyHosts,
+      localCopy: p.localStandby && {
+        lagRecords: p.localStandby.lagRecords?.toString(),
+        currentAt: p.localStandby.stalenessMs === undefined ? undefined : now - p.localStandby.stalenessMs,
+      },
+      directory: p.directory,
+      open: openStores.has(p.directory),
+    })),
+  };
+}
+
+function publish(): void {
+  if (!engine) return;
+  const next = snapshot(engine);
+  const text = JSON.stringify(next);
+  if (text === lastSnapshot) return;
+  lastSnapshot = text;
+  post({ type: 'snapshot', snapshot: next });
+}
+
+port.on('message', (message: ToEngine) => {
+  if (message.type === 'released') {
+    releases.get(message.id)?.();
+    releases.delete(message.id);
+  } else if (message.type === 'metrics') {
+    void registry.metrics().then((text) => post({ type: 'metrics', id: message.id, text }));
+  } else if (message.type === 'stop') {
+    clearInterval(snapshotTimer);
+    void (engine?.stop() ?? Promise.resolve()).finally(() => {
+      post({ type: 'stopped' });
+      port.close();
+    });
+  }
+});
+
+try {
+  engine = await startEngine(config, forwardingLogger(), registry);
+  publish();
+  snapshotTimer = setInterval(publish, SNAPSHOT_EVERY_MS);
+  post({ type: 'started' });
+} catch (error) {
+  post({ type: 'failed', message: (error as Error)?.message ?? String(error) });
+  port.close();
+}
