@@ -20,10 +20,18 @@ const STOP_TIMEOUT_MS = 120_000;
 /** A store wanted but not open yet (its directory not created yet, say) is tried again this often. */
 const RETRY_OPEN_MS = 100;
 
-const workerFile = new URL(
-  import.meta.url.endsWith('.ts') ? './engine-worker.ts' : './engine-worker.js',
-  import.meta.url,
-);
+/**
+ * The worker, built (JavaScript) or from source: tsx's loader does not reach worker threads, so a
+ * TypeScript worker is started by a bootstrap that registers it first.
+ */
+function engineWorker(workerData: EngineWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./engine-worker.js', import.meta.url), { workerData });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const source = new URL('./engine-worker.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
 const viewPrefix = storePrefix(VIEW_STORE);
 
 interface StoreHandle {
@@ -52,7 +60,7 @@ export class EngineThread implements StoreView {
   /** Starts the engine in a worker thread; resolves once it has joined the group, rejects with its start error. */
   static async start(config: ServiceConfig, logger: Logger): Promise<EngineThread> {
     const data: EngineWorkerData = { config, logLevel: logger.level };
-    const worker = new Worker(workerFile, { workerData: data });
+    const worker = engineWorker(data);
     const thread = new EngineThread(worker, config, logger);
     await new Promise<void>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the engine thread exited (code ${code}) before it started`));
