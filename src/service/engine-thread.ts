@@ -4,13 +4,14 @@
  * the local stores (the same LevelDB databases, shared between the threads)
  * to read committed rows without asking the engine.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { KeyMetadata } from '../runtime/kafka-streams.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { storePrefix } from '../state/keys.js';
 import type { StoreView } from '../serving/streams-view-source.js';
 import type { Logger } from '../util/logger.js';
+import { siblingModule, startWorker } from '../util/worker.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
 import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine } from './engine-protocol.js';
@@ -20,18 +21,6 @@ const STOP_TIMEOUT_MS = 120_000;
 /** A store wanted but not open yet (its directory not created yet, say) is tried again this often. */
 const RETRY_OPEN_MS = 100;
 
-/**
- * The worker, built (JavaScript) or from source: tsx's loader does not reach worker threads, so a
- * TypeScript worker is started by a bootstrap that registers it first.
- */
-function engineWorker(workerData: EngineWorkerData): Worker {
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./engine-worker.js', import.meta.url), { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const source = new URL('./engine-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
 const viewPrefix = storePrefix(VIEW_STORE);
 
 interface StoreHandle {
@@ -60,7 +49,7 @@ export class EngineThread implements StoreView {
   /** Starts the engine in a worker thread; resolves once it has joined the group, rejects with its start error. */
   static async start(config: ServiceConfig, logger: Logger): Promise<EngineThread> {
     const data: EngineWorkerData = { config, logLevel: logger.level };
-    const worker = engineWorker(data);
+    const worker = startWorker(siblingModule(import.meta.url, 'engine-worker'), data);
     const thread = new EngineThread(worker, config, logger);
     await new Promise<void>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the engine thread exited (code ${code}) before it started`));
