@@ -881,7 +881,9 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
     await cleanUp([...slots, controlSlot], reaper);
     await Promise.all(restartTasks);
     await db.end().catch(() => undefined);
-    rmSync(stateRoot, { recursive: true, force: true });
+    // A failed run keeps the instances' stores, to read them offline.
+    if (result?.ok) rmSync(stateRoot, { recursive: true, force: true });
+    else onLog(`[churn] the instances' state directories are kept in ${stateRoot}`);
     stackHealthy = await ensureStackHealthy(join(options.logDir, 'stack.log'));
     if (!stackHealthy) onLog(`[churn] the stack is not healthy after the run; see ${options.logDir}/stack.log`);
   }
