@@ -140,7 +140,7 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
   engineThread: {
     flag: 'engine-thread',
     env: 'UIS_ENGINE_THREAD',
-    default: 'main',
+    default: 'worker',
     help: 'worker: the engine runs on its own thread, so HTTP never waits for processing; main: on the serving thread',
   },
   corsOrigins: {
