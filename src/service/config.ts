@@ -25,6 +25,7 @@ export interface ServiceConfig {
   storeWriteBufferMiB: number;
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   engineThread: 'worker' | 'main';
+  engineNice: number;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -142,6 +143,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_ENGINE_THREAD',
     default: 'worker',
     help: 'worker: the engine runs on its own thread, so HTTP never waits for processing; main: on the serving thread',
+  },
+  engineNice: {
+    flag: 'engine-nice',
+    env: 'UIS_ENGINE_NICE',
+    default: '0',
+    help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets HTTP preempt processing sooner when they share a core",
   },
   corsOrigins: {
     flag: 'cors-origins',
@@ -284,6 +291,7 @@ export function loadConfig(
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
     processingGuarantee: guarantee(),
     engineThread: engineThread(),
+    engineNice: integer('engineNice', 0, 19),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

@@ -2,6 +2,7 @@
  * The engine's thread: runs the engine (engine.ts) and reports to the serving
  * thread (engine-thread.ts), so that processing never holds up an HTTP answer.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Registry } from 'prom-client';
 import { shareStores } from '../state/leveldb-backend.js';
@@ -108,6 +109,9 @@ port.on('message', (message: ToEngine) => {
     });
   }
 });
+
+// Without a process id this sets the nice value of the calling thread only (Linux).
+if (config.engineNice > 0) setPriority(config.engineNice);
 
 try {
   engine = await startEngine(config, forwardingLogger(), registry);
