@@ -42,6 +42,8 @@ log.cleaner.backoff.ms=5000
 CONF
   if [[ ! -f $dir/data/meta.properties ]]; then
     local cluster_id; cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # An id starting with '-' would be read as an option by the storage tool (1 start in 64 failed so).
+    cluster_id=${cluster_id/#-/A}
     info "kafka: formatting storage (cluster $cluster_id)"
     kafka_java
     "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
