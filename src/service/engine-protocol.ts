@@ -41,7 +41,8 @@ export type FromEngine =
   | { type: 'started' }
   | { type: 'failed'; message: string }
   | { type: 'snapshot'; snapshot: EngineSnapshot }
-  | { type: 'log'; level: LogLevel; message: string; fields: string }
+  /** A JSON log line of the engine thread's logger (see createLogger). */
+  | { type: 'log'; line: string }
   /** The engine is about to close a store: the serving thread closes its handle first, then answers. */
   | { type: 'release'; id: number; directory: string }
   | { type: 'metrics'; id: number; text: string }

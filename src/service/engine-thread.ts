@@ -10,7 +10,7 @@ import { partitionForKey } from '../kafka/partitioner.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { storePrefix } from '../state/keys.js';
 import type { StoreView } from '../serving/streams-view-source.js';
-import type { Logger } from '../util/logger.js';
+import type { LogLevel, Logger } from '../util/logger.js';
 import { siblingModule, startWorker } from '../util/worker.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
@@ -194,9 +194,11 @@ export class EngineThread implements StoreView {
         this.snapshot = message.snapshot;
         this.syncHandles();
         break;
-      case 'log':
-        this.log[message.level](message.message, JSON.parse(message.fields) as Record<string, unknown>);
+      case 'log': {
+        const { level, msg, time: _time, ...fields } = JSON.parse(message.line) as Record<string, unknown>;
+        this.log[level as LogLevel](String(msg), fields);
         break;
+      }
       case 'release':
         void this.release(message.directory).then(() => this.send({ type: 'released', id: message.id }));
         break;

@@ -6,39 +6,16 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Registry } from 'prom-client';
 import { shareStores } from '../state/leveldb-backend.js';
-import type { LogLevel, Logger } from '../util/logger.js';
+import { createLogger } from '../util/logger.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
 import { startEngine, type Engine } from './engine.js';
 import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine } from './engine-protocol.js';
 
 const SNAPSHOT_EVERY_MS = 10;
-const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 const port = parentPort!;
 const { config, logLevel } = workerData as EngineWorkerData;
 const post = (message: FromEngine) => port.postMessage(message);
-
-/** Log lines go to the serving thread's logger (one stream of lines, its fields). */
-function forwardingLogger(base: Record<string, unknown> = {}): Logger {
-  const log = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
-    if (order[level] < order[logLevel]) return;
-    post({ type: 'log', level, message, fields: JSON.stringify({ ...base, ...fields }, loggable) });
-  };
-  return {
-    level: logLevel,
-    debug: log('debug'),
-    info: log('info'),
-    warn: log('warn'),
-    error: log('error'),
-    child: (fields) => forwardingLogger({ ...base, ...fields }),
-  };
-}
-
-function loggable(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return `${value.name}: ${value.message}`;
-  if (typeof value === 'bigint') return value.toString();
-  return value;
-}
 
 const registry = new Registry();
 const releases = new Map<number, () => void>();
@@ -114,7 +91,9 @@ port.on('message', (message: ToEngine) => {
 if (config.engineNice > 0) setPriority(config.engineNice);
 
 try {
-  engine = await startEngine(config, forwardingLogger(), registry);
+  // Log lines go to the serving thread's logger: one stream of lines, with its fields.
+  const logger = createLogger(logLevel, {}, (line) => post({ type: 'log', line }));
+  engine = await startEngine(config, logger, registry);
   publish();
   snapshotTimer = setInterval(publish, SNAPSHOT_EVERY_MS);
   post({ type: 'started' });
