@@ -9,7 +9,7 @@ import type { KeyMetadata } from '../runtime/kafka-streams.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { storePrefix } from '../state/keys.js';
-import type { StoreView } from '../serving/streams-view-source.js';
+import { notRestoredReason, type StoreView } from '../serving/streams-view-source.js';
 import type { LogLevel, Logger } from '../util/logger.js';
 import { siblingModule, startWorker } from '../util/worker.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
@@ -113,17 +113,17 @@ export class EngineThread implements StoreView {
     };
   }
 
-  readActive(key: Buffer): Buffer | undefined {
-    return this.read(key);
+  readActive(key: Buffer, partition: number): Buffer | undefined {
+    return this.read(key, partition);
   }
 
-  readStandby(key: Buffer): Buffer | undefined {
-    return this.read(key);
+  readStandby(key: Buffer, partition: number): Buffer | undefined {
+    return this.read(key, partition);
   }
 
   notReady(): string | undefined {
     const snapshot = this.snapshot;
-    if (!snapshot?.ready) return `streams ${snapshot?.state ?? 'starting'}; not every task is restored and caught up`;
+    if (!snapshot?.ready) return notRestoredReason(snapshot?.state ?? 'starting');
     const unopened = snapshot.partitions.filter(
       (p) => p.status === 'running' && !this.handles.get(p.directory)?.backend,
     );
@@ -176,11 +176,10 @@ export class EngineThread implements StoreView {
     return this.stopped;
   }
 
-  private read(key: Buffer): Buffer | undefined {
-    const partitions = this.snapshot?.partitions ?? [];
-    const p = partitions[partitionForKey(key, partitions.length)];
+  private read(key: Buffer, partition: number): Buffer | undefined {
+    const p = this.snapshot?.partitions[partition];
     const backend = p && this.handles.get(p.directory)?.backend;
-    if (!backend) throw new Error(`the store of partition ${p?.partition} is not open on the serving thread`);
+    if (!backend) throw new Error(`the store of partition ${partition} is not open on the serving thread`);
     return backend.getSync(Buffer.concat([viewPrefix, key]));
   }
 

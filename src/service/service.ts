@@ -13,7 +13,7 @@ import { TopicReplica } from '../runtime/topic-replica.js';
 import { UnknownSchemaIdError } from '../serdes/avro.js';
 import { ReplicaViewSource } from '../serving/replica-view-source.js';
 import { buildServer } from '../serving/server.js';
-import { storeViewOf, StreamsViewSource, type StoreView } from '../serving/streams-view-source.js';
+import { storeViewOf, StreamsViewSource } from '../serving/streams-view-source.js';
 import type { Logger } from '../util/logger.js';
 import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
@@ -58,23 +58,10 @@ function withBoundPort(config: ServiceConfig, server: FastifyInstance): ServiceC
  */
 export async function startService(config: ServiceConfig, logger: Logger): Promise<RunningService> {
   const registry = metricsRegistry();
-  let view: StoreView | undefined;
-  let gate = (): { ready: boolean; reason?: string } => ({ ready: false, reason: 'the engine is starting' });
   let engineMetrics = async () => '';
-  const starting: StoreView = {
-    get endpoint() {
-      return config.advertisedEndpoint;
-    },
-    keyMetadata: (key) => view?.keyMetadata(key),
-    readActive: (key) => view!.readActive(key),
-    readStandby: (key) => view!.readStandby(key),
-    get members() {
-      return view?.members ?? [];
-    },
-    notReady: () => (view ? view.notReady() : 'the engine is starting'),
-  };
+  const source = new StreamsViewSource(() => config.advertisedEndpoint);
   const server = await buildServer({
-    source: new StreamsViewSource(starting, () => gate()),
+    source,
     registry,
     moreMetrics: () => engineMetrics(),
     corsOrigins: config.corsOrigins,
@@ -87,15 +74,13 @@ export async function startService(config: ServiceConfig, logger: Logger): Promi
   try {
     if (config.engineThread === 'worker') {
       const thread = await EngineThread.start(config, logger);
-      view = thread;
-      gate = () => thread.gateStatus();
+      source.attach(thread, () => thread.gateStatus());
       engineMetrics = () => thread.metrics();
       stopEngine = () => thread.stop();
     } else {
       const engine = await startEngine(config, logger, registry);
       streams = engine.streams;
-      view = storeViewOf(engine.streams, VIEW_STORE);
-      gate = () => engine.gateStatus();
+      source.attach(storeViewOf(engine.streams, VIEW_STORE), () => engine.gateStatus());
       stopEngine = () => engine.stop();
     }
   } catch (error) {

@@ -10,14 +10,19 @@ export interface StoreView {
   readonly endpoint: string;
   /** undefined: the engine has not started yet. */
   keyMetadata(key: Buffer): KeyMetadata | undefined;
-  /** A committed row of the key's task, which runs here. */
-  readActive(key: Buffer): Buffer | undefined;
+  /** A committed row of the key's task, which runs here (`partition`: the key's, as keyMetadata found it). */
+  readActive(key: Buffer, partition: number): Buffer | undefined;
   /** A row of this instance's standby copy of the key's task (see KafkaStreams.getStandby). */
-  readStandby(key: Buffer): Buffer | undefined;
+  readStandby(key: Buffer, partition: number): Buffer | undefined;
   /** host:port of every instance in the group. */
   readonly members: string[];
   /** Why not every local task is restored and caught up; undefined once they are. */
   notReady(): string | undefined;
+}
+
+/** Why an engine in `state` is not ready, until every local task is restored and caught up. */
+export function notRestoredReason(state: string): string {
+  return `streams ${state}; not every task is restored and caught up`;
 }
 
 /** The view of a store of a KafkaStreams running on this thread. */
@@ -33,31 +38,53 @@ export function storeViewOf(streams: KafkaStreams, storeName: string): StoreView
     get members() {
       return streams.members;
     },
-    notReady: () => (streams.ready ? undefined : `streams ${streams.state}; not every task is restored and caught up`),
+    notReady: () => (streams.ready ? undefined : notRestoredReason(streams.state)),
   };
 }
 
-/** Rows of a store of a running streams application: local tasks, or the owner's address. */
+type Readiness = { ready: boolean; reason?: string };
+
+const ENGINE_STARTING = 'the engine is starting';
+
+/**
+ * Rows of a store of a running streams application: local tasks, or the owner's address. The
+ * server can listen before the engine has started: until `attach`, every key is unavailable.
+ */
 export class StreamsViewSource implements ViewSource {
+  private view: StoreView | undefined;
+  /** Extra readiness condition (e.g. the initial CDC snapshot applied). */
+  private gate: () => Readiness = () => ({ ready: true });
+
   constructor(
-    private readonly view: StoreView,
-    /** Extra readiness condition (e.g. the initial CDC snapshot applied). */
-    private readonly gate: () => { ready: boolean; reason?: string } = () => ({ ready: true }),
+    /** This instance's host:port while no engine is attached. */
+    private readonly startingEndpoint: () => string,
   ) {}
 
+  static of(view: StoreView, gate?: () => Readiness): StreamsViewSource {
+    const source = new StreamsViewSource(() => view.endpoint);
+    source.attach(view, gate);
+    return source;
+  }
+
+  attach(view: StoreView, gate: () => Readiness = () => ({ ready: true })): void {
+    this.view = view;
+    this.gate = gate;
+  }
+
   get endpoint(): string {
-    return this.view.endpoint;
+    return this.view?.endpoint ?? this.startingEndpoint();
   }
 
   lookup(key: Buffer): Lookup {
-    const meta = this.view.keyMetadata(key);
-    if (!meta)
-      return { kind: 'unavailable', partition: undefined, reason: 'the engine is starting', standby: noStandby };
-    const standby = this.standbyCopies(key, meta);
+    const view = this.view;
+    const meta = view?.keyMetadata(key);
+    if (!view || !meta)
+      return { kind: 'unavailable', partition: undefined, reason: ENGINE_STARTING, standby: noStandby };
+    const standby = this.standbyCopies(view, key, meta);
     if (meta.local) {
       if (meta.status !== 'running')
         return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is being restored', standby };
-      const value = this.view.readActive(key);
+      const value = view.readActive(key, meta.partition);
       // Before the task caught up with its input, a missing row may only not have arrived yet.
       if (value === undefined && !meta.caughtUp) {
         return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is catching up', standby };
@@ -69,22 +96,27 @@ export class StreamsViewSource implements ViewSource {
     return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is being reassigned', standby };
   }
 
-  private standbyCopies(key: Buffer, meta: KeyMetadata): StandbyCopies {
+  private standbyCopies(view: StoreView, key: Buffer, meta: KeyMetadata): StandbyCopies {
     const local = meta.localStandby;
     return {
       hosts: meta.standbyHosts.filter((host) => host !== this.endpoint),
       readLocal: (maxStalenessMs) => {
         if (!local || local.stalenessMs === undefined || local.stalenessMs > maxStalenessMs) return undefined;
-        return { value: this.view.readStandby(key), lagRecords: local.lagRecords, stalenessMs: local.stalenessMs };
+        return {
+          value: view.readStandby(key, meta.partition),
+          lagRecords: local.lagRecords,
+          stalenessMs: local.stalenessMs,
+        };
       },
     };
   }
 
   isMember(endpoint: string): boolean {
-    return this.view.members.includes(endpoint);
+    return this.view?.members.includes(endpoint) ?? false;
   }
 
-  readiness(): { ready: boolean; reason?: string } {
+  readiness(): Readiness {
+    if (!this.view) return { ready: false, reason: ENGINE_STARTING };
     const reason = this.view.notReady();
     return reason === undefined ? this.gate() : { ready: false, reason };
   }
