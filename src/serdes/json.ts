@@ -50,7 +50,38 @@ const isDigit = (code: number) => code >= ZERO && code <= NINE;
 
 /** Parses JSON text like JSON.parse, except that integers beyond Number.MAX_SAFE_INTEGER become bigint. */
 export function parseJson(text: string): JsonValue {
+  if (nativeParseIsExact(text)) {
+    try {
+      return JSON.parse(text) as JsonValue;
+    } catch {
+      // The exact parser below reports the error, with its position.
+    }
+  }
+  return parseJsonExact(text);
+}
+
+/** The hand-written parser alone (parseJson uses it where the built-in one could lose precision). */
+export function parseJsonExact(text: string): JsonValue {
   return new JsonParser(text).parseDocument();
+}
+
+/** Only a number with this many digits in a row can lose precision in a double. */
+const LONG_DIGIT_RUN = /\d{16}/;
+
+/**
+ * The built-in parser is 4-6x faster and gives the same result where no number has 16 digits or
+ * more and nothing nests deeper than JSON_MAX_DEPTH. Both are checked conservatively (digits or
+ * brackets inside strings count too): a text that might not qualify goes to the exact parser.
+ */
+function nativeParseIsExact(text: string): boolean {
+  if (LONG_DIGIT_RUN.test(text)) return false;
+  let brackets = 0;
+  for (const open of ['{', '[']) {
+    for (let at = text.indexOf(open); at !== -1; at = text.indexOf(open, at + 1)) {
+      if (++brackets > JSON_MAX_DEPTH) return false;
+    }
+  }
+  return true;
 }
 
 class JsonParser {

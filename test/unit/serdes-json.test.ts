@@ -1,7 +1,22 @@
 // parseJson/stringifyJson must behave like JSON.parse/JSON.stringify except that big integers stay exact.
+import { deepStrictEqual } from 'node:assert';
 import t from 'tap';
 import { DeserializationError } from '../../src/serdes/serde.js';
-import { JSON_MAX_DEPTH, JsonSyntaxError, jsonSerde, parseJson, stringifyJson } from '../../src/serdes/json.js';
+import {
+  JSON_MAX_DEPTH,
+  JsonSyntaxError,
+  jsonSerde,
+  parseJson as parseJsonEitherWay,
+  parseJsonExact,
+  stringifyJson,
+} from '../../src/serdes/json.js';
+
+/** parseJson, checked against the hand-written parser alone (parseJson takes the built-in one where it is exact). */
+function parseJson(text: string): unknown {
+  const parsed = parseJsonEitherWay(text);
+  deepStrictEqual(parsed, parseJsonExact(text), `both parsers agree on ${text.slice(0, 80)}`);
+  return parsed;
+}
 
 const debeziumEnvelope =
   '{"before":null,"after":{"user_id":9223372036854775807,"username":"x","joined_date":"2026-11-27T09:00:43.788156Z"},' +
@@ -239,4 +254,15 @@ t.test('jsonSerde', async (t) => {
   }
   t.throws(() => serde.deserialize(Buffer.from([0x22, 0xc3, 0x28, 0x22])), DeserializationError, 'invalid UTF-8');
   t.throws(() => serde.deserialize(Buffer.alloc(0)), DeserializationError, 'empty bytes');
+});
+
+t.test('the built-in parser is taken only where it is exact', async (t) => {
+  const digitsInAString = '{"a":"1234567890123456789","b":12345678901234567890}';
+  t.same(parseJson(digitsInAString), { a: '1234567890123456789', b: 12345678901234567890n });
+  const bracketsInStrings = `{"s":"${'{['.repeat(JSON_MAX_DEPTH)}","n":9007199254740993}`;
+  t.equal((parseJson(bracketsInStrings) as { n: bigint }).n, 9007199254740993n);
+  const manyShallow = `[${Array.from({ length: JSON_MAX_DEPTH + 1 }, () => '{}').join(',')}]`;
+  t.equal((parseJson(manyShallow) as unknown[]).length, JSON_MAX_DEPTH + 1, 'many brackets, little depth');
+  t.same(parseJson('[123456789012345,-0.5]'), [123456789012345, -0.5], 'fifteen digits stay a number');
+  t.match(syntaxErrorOf('{"a":1,}').message, /position 7/, 'a syntax error still carries its position');
 });
