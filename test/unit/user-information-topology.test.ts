@@ -20,18 +20,24 @@ function driver() {
 }
 
 type Row = Record<string, string | bigint | number | null>;
-/** Sends a change event the way Debezium's JsonConverter (schemas off) writes it. */
+/** How change() writes events: Debezium's envelope, or flattened by ExtractNewRecordState as the stack's connector does. */
+let shape: 'envelope' | 'flattened' = 'envelope';
+/** Sends a change event the way Debezium's JsonConverter (schemas off) writes it, in the current shape. */
 function change(d: TopologyTestDriver, table: string, pk: string, op: 'c' | 'u' | 'd' | 'r', row: Row, before?: Row) {
   const key = Buffer.from(stringifyJson({ [pk]: row[pk] }));
   const ts = ++clock;
-  const envelope = {
-    before: op === 'd' ? row : (before ?? null),
-    after: op === 'd' ? null : row,
-    source: { connector: 'postgresql', table, ts_ms: ts },
-    op,
-    ts_ms: ts + 5,
-  };
-  d.pipeRaw(`cdc.public.${table}`, key, Buffer.from(stringifyJson(envelope)));
+  const event =
+    shape === 'envelope'
+      ? {
+          before: op === 'd' ? row : (before ?? null),
+          after: op === 'd' ? null : row,
+          source: { connector: 'postgresql', table, ts_ms: ts },
+          op,
+          ts_ms: ts + 5,
+        }
+      : // delete.tombstone.handling.mode=rewrite-with-tombstone, add.fields=op,source.ts_ms
+        { ...row, __op: op, __source_ts_ms: ts, ...(op === 'd' ? { __deleted: 'true' } : {}) };
+  d.pipeRaw(`cdc.public.${table}`, key, Buffer.from(stringifyJson(event)));
   if (op === 'd') d.pipeRaw(`cdc.public.${table}`, key, null); // Debezium's tombstone
   return ts;
 }
@@ -129,4 +135,50 @@ t.test('bad change events become dead letters and processing goes on', async (t)
     ['DeserializationError', 'InvalidRecordError', 'InvalidRecordError', 'InvalidRecordError'],
   );
   t.match(view(d, 1n), { username: 'ok', tweetCount: 0 }, 'the good record after them is processed');
+});
+
+t.test('flattened events (ExtractNewRecordState) give the same view and output as envelopes', async (t) => {
+  const run = async (as: typeof shape) => {
+    shape = as;
+    clock = 1_800_000_000_000;
+    const d = driver();
+    change(d, 'users', 'user_id', 'r', user(BIG, 'big'));
+    change(d, 'users', 'user_id', 'c', user(2n, 'b'));
+    change(d, 'users', 'user_id', 'c', user(3n, 'c'));
+    change(d, 'tweets', 'tweet_id', 'c', { tweet_id: 10n, text: 'x', user_id: BIG });
+    change(d, 'tweets', 'tweet_id', 'u', { tweet_id: 10n, text: 'x', user_id: 2n });
+    change(d, 'follows', 'follow_id', 'c', { follow_id: 30n, follower_id: BIG, followee_id: 2n });
+    change(d, 'likes', 'like_id', 'c', { like_id: 20n, user_id: 2n, tweet_id: 10n });
+    change(d, 'likes', 'like_id', 'd', { like_id: 20n, user_id: 2n, tweet_id: 10n });
+    change(d, 'users', 'user_id', 'u', { ...user(2n, 'b'), name: 'Renamed' });
+    change(d, 'users', 'user_id', 'd', user(3n, 'c'));
+    shape = 'envelope';
+    t.same(d.deadLetters, [], `${as}: no dead letters`);
+    return {
+      view: await d.all<string, UserInformation>(VIEW_STORE),
+      output: d.readOutput('user-information', { keySerde: userIdSerde, valueSerde: viewSerde }),
+    };
+  };
+  const envelope = await run('envelope');
+  const flattened = await run('flattened');
+  t.same([...flattened.view.keys()].sort(), ['2', BIG.toString()]);
+  t.match(flattened.view.get('2'), { name: 'Renamed', tweetCount: 1, followerCount: 1, likeCount: 0 });
+  t.same(flattened.view, envelope.view, 'the same view, commit times included');
+  t.same(flattened.output, envelope.output, 'the same output records');
+});
+
+t.test('a flattened event without its op or commit time is a dead letter', async (t) => {
+  const d = driver();
+  const key = Buffer.from('{"user_id":1}');
+  d.pipeRaw('cdc.public.users', key, Buffer.from('{"user_id":1,"__op":"x","__source_ts_ms":1}'));
+  d.pipeRaw('cdc.public.users', key, Buffer.from('{"user_id":1,"username":"u","__op":"c"}'));
+  d.pipeRaw('cdc.public.users', key, Buffer.from('{"user_id":"abc","__op":"c","__source_ts_ms":1}'));
+  t.same(
+    d.deadLetters.map((l) => l.reason),
+    ['InvalidRecordError', 'InvalidRecordError', 'InvalidRecordError'],
+  );
+  t.match(
+    d.deadLetters.map((l) => l.error.message),
+    [/unknown op "x"/, /no source.ts_ms/, /not a 64-bit id/],
+  );
 });

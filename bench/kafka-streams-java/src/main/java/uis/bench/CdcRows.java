@@ -146,8 +146,8 @@ final class CdcRows {
   // ---- serdes ----------------------------------------------------------------------------------
 
   /**
-   * Reads a Debezium change event into the row it leaves behind: the mapped {@code after} image for
-   * c/u/r, null for d and for a Kafka tombstone (both mean "the row is gone"). Anything else is a
+   * Reads a Debezium change event (the envelope, or flattened by ExtractNewRecordState) into the row
+   * it leaves behind: the mapped {@code after} image for c/u/r, null for d and for a Kafka tombstone (both mean "the row is gone"). Anything else is a
    * SerializationException, which the deserialization exception handler logs, sends to the
    * dead-letter topic and skips.
    */
@@ -167,13 +167,17 @@ final class CdcRows {
           if (event == null || !event.isObject()) {
             throw new SerializationException("debezium(" + table + "): the event is not a JSON object");
           }
-          String op = event.path("op").asText("");
+          // Flattened by ExtractNewRecordState (add.fields=op,source.ts_ms): the row itself, with __op.
+          boolean flattened = event.has("__op");
+          String op = flattened ? event.path("__op").asText("") : event.path("op").asText("");
+          if (flattened && "true".equals(event.path("__deleted").asText(""))) op = "d";
           switch (op) {
             case "d":
               return null;
             case "c":
             case "u":
             case "r":
+              if (flattened) return mapRow.apply(event);
               JsonNode after = event.get("after");
               if (after == null || !after.isObject()) {
                 throw new SerializationException("debezium(" + table + "): op " + op + " without an \"after\" row");
