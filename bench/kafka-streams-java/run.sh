@@ -17,8 +17,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 JAR="$HERE/target/kafka-streams-uis.jar"
 MODE="${1:-process}"
 
-if [[ ! -f "$JAR" ]]; then
-  echo "[ks-java] building $JAR (mvn -q package)" >&2
+if [[ ! -f "$JAR" || -n "$(find "$HERE/src" "$HERE/pom.xml" -newer "$JAR" -print -quit)" ]]; then
+  echo "[ks-java] building $JAR (mvn -q package; missing or older than its sources)" >&2
   (cd "$HERE" && mvn -q -B package -DskipTests) >&2
 fi
 
