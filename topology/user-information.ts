@@ -15,6 +15,7 @@
 import { StreamsBuilder } from '../src/dsl/builder.js';
 import type { TopologyGraph } from '../src/dsl/graph.js';
 import { debeziumSerde, type CdcChange, type JsonObject } from '../src/serdes/debezium.js';
+import { answerRowSerde } from '../src/serdes/answer-row.js';
 import { Serdes, type Serde } from '../src/serdes/index.js';
 import { followRow, likeRow, tweetRow, userRow, type UserRow } from './cdc-rows.js';
 
@@ -42,7 +43,27 @@ export interface UserInformationOptions {
 }
 
 export const userIdSerde = Serdes.int64String;
-export const viewSerde = Serdes.json<UserInformation>('user-information');
+/** The view store keeps each row as the answer GET gives (document, ETag, Last-Modified). */
+export const viewSerde = answerRowSerde<UserInformation, UserDocument>({
+  name: 'user-information',
+  document: (v) => ({
+    userId: v.userId,
+    username: v.username,
+    name: v.name,
+    description: v.description,
+    location: v.location,
+    webPageUrl: v.webPageUrl,
+    joinedDate: v.joinedDate,
+    profileImageUrl: v.profileImageUrl,
+    backgroundImageUrl: v.backgroundImageUrl,
+    tweetCount: v.tweetCount,
+    followingCount: v.followingCount,
+    followerCount: v.followerCount,
+    likeCount: v.likeCount,
+  }),
+  changedAt: (v) => v.updatedAt,
+  value: (document, updatedAt) => ({ ...document, updatedAt }),
+});
 
 export function userInformationTopology(options: UserInformationOptions): TopologyGraph {
   const builder = new StreamsBuilder();

@@ -109,11 +109,11 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
       const { userId } = request.params as { userId: string };
       return reply.code(404).send({ error: 'Not Found', message: `user ${userId} does not exist` });
     }
-    const etag = entityTag(value);
-    const view = viewSerde.deserialize(value);
-    reply.header('etag', etag).header('last-modified', new Date(view.updatedAt).toUTCString());
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return view;
+    const row = viewSerde.answer(value);
+    reply.header('etag', row.etag).header('last-modified', row.lastModified);
+    if (request.headers['if-none-match'] === row.etag) return reply.code(304).send();
+    // The stored body is the answer as the response schema writes it: sent as it is.
+    return reply.type('application/json; charset=utf-8').send(row.body);
   }
 
   function answerFromStandby(request: FastifyRequest, reply: Reply, copy: StandbyRead) {
@@ -142,14 +142,4 @@ function standbyReadBound(request: FastifyRequest): number | undefined {
 
 function unavailable(reply: FastifyReply, reason: string) {
   return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: reason });
-}
-
-/**
- * A strong validator of the stored row: its length and a 32-bit FNV-1a hash.
- * (A crypto hash costs ~15 µs per call on this path; this costs well under 1 µs.)
- */
-export function entityTag(bytes: Buffer): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
-  return `"${bytes.length.toString(36)}-${(hash >>> 0).toString(36)}"`;
 }
