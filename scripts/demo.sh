@@ -14,6 +14,8 @@ echo "[demo] building"
 npm run -s build
 
 mkdir -p .uis-state/logs
+# glibc's malloc settings, as the Dockerfile sets them (docs/operations.md, Memory).
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
 pids=()
 for port in "${PORTS[@]}"; do
   node dist/src/cli/main.js run --port "$port" --state-dir ".uis-state/instance-$port" \

@@ -91,10 +91,21 @@ export function spawnInstance(
     ],
     {
       stdio: options.logFd === undefined ? ['ignore', 'ignore', 'inherit'] : ['ignore', options.logFd, options.logFd],
-      env: { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: stack.registryUrl },
+      env: {
+        ...MALLOC_ENV,
+        ...process.env,
+        KAFKA_BROKERS: stack.kafkaBrokers.join(','),
+        SCHEMA_REGISTRY_URL: stack.registryUrl,
+      },
     },
   );
 }
+
+/**
+ * glibc's malloc settings the Dockerfile gives the service (docs/operations.md, Memory), so that
+ * instances in tests and benchmarks use memory as in production. The caller's environment wins.
+ */
+export const MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
 
 /** The URL in an instance's "serving" log line (logged once it has joined the group), if `line` is that line. */
 export function servingUrl(line: string): string | undefined {
