@@ -75,7 +75,24 @@ cgroup?.release();
 const instance = await starting;
 let shown = 0;
 let peak = memoryOf(instance.child.pid!);
+let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+instance.child.once('exit', (code, signal) => (exit = { code, signal }));
 for (;;) {
+  if (exit) {
+    // Killed (by the cgroup's OOM killer, say): what it got to and why it ended is the result.
+    const result = {
+      command: `node --import tsx bench/restore.ts ${process.argv.slice(2).join(' ')}`,
+      applicationId,
+      died: { ...exit, afterSeconds: (Date.now() - started) / 1000, instanceLog: logFile },
+      restoredRecords: lines().filter((l) => l.msg === 'restore progress').at(-1)?.records,
+      memoryAtPeakAnon: peak,
+      ...(cgroup ? { memoryLimitMiB: limitMiB, cgroup: cgroup.stats() } : {}),
+    };
+    log(`the instance exited before it was ready: ${JSON.stringify(result)}`);
+    cgroup?.remove();
+    process.stdout.write(JSON.stringify(result) + '\n');
+    process.exit(1);
+  }
   const status = await fetch(`${instance.url}/health/ready`).then(
     (r) => r.status,
     () => 0,
@@ -85,6 +102,7 @@ for (;;) {
   for (const line of progress.slice(shown).filter((_, i, all) => i === all.length - 1))
     log(`  ${line.records} records (${line.percent}%), ${line.recordsPerSecond} records/s`);
   shown = progress.length;
+  if (exit) continue;
   const memory = memoryOf(instance.child.pid!);
   if (memory.anonMiB > peak.anonMiB) peak = memory;
   if (Date.now() - started > 3600_000) throw new Error('not ready after an hour');

@@ -93,7 +93,7 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
   commitIntervalMs: {
     flag: 'commit-interval-ms',
     env: 'UIS_COMMIT_INTERVAL_MS',
-    default: '100',
+    default: '25',
     help: 'least time between two commits of a task (an update waits up to this long per sub-topology); 0: as soon as the previous one ended',
   },
   cacheMaxEntries: {

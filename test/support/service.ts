@@ -48,7 +48,15 @@ export async function waitReady(services: Array<{ url: string }>, timeoutMs = 12
   });
 }
 
-const cli = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+/**
+ * The CLI an instance runs: from the TypeScript sources through tsx, or with UIS_RUN_BUILD=1 the
+ * build in dist/ (`npm run build`) as production runs it, without tsx's loader in either thread
+ * (what the memory benchmarks want).
+ */
+const cliArgs =
+  process.env.UIS_RUN_BUILD === '1'
+    ? [new URL('../../dist/src/cli/main.js', import.meta.url).pathname]
+    : ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname];
 
 export interface SpawnOptions {
   /** A file descriptor for the instance's stdout and stderr (its JSON log lines); default: stderr inherited. */
@@ -73,9 +81,7 @@ export function spawnInstance(
   return spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      cli,
+      ...cliArgs,
       'run',
       '--application-id',
       applicationId,
