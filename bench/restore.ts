@@ -84,7 +84,9 @@ for (;;) {
       command: `node --import tsx bench/restore.ts ${process.argv.slice(2).join(' ')}`,
       applicationId,
       died: { ...exit, afterSeconds: (Date.now() - started) / 1000, instanceLog: logFile },
-      restoredRecords: lines().filter((l) => l.msg === 'restore progress').at(-1)?.records,
+      restoredRecords: lines()
+        .filter((l) => l.msg === 'restore progress')
+        .at(-1)?.records,
       memoryAtPeakAnon: peak,
       ...(cgroup ? { memoryLimitMiB: limitMiB, cgroup: cgroup.stats() } : {}),
     };
