@@ -62,6 +62,7 @@ const cgroup = limitMiB ? memoryCgroup(`uis-restore-${process.pid}`, limitMiB) :
 log(
   `starting one instance of ${applicationId} with an empty state directory${limitMiB ? `, memory limit ${limitMiB} MiB` : ''}`,
 );
+const command = `node --import tsx bench/restore.ts ${process.argv.slice(2).join(' ')}`;
 const started = Date.now();
 cgroup?.enter(); // the instance is born in the cgroup
 const starting = startInstance(
@@ -81,7 +82,7 @@ for (;;) {
   if (exit) {
     // Killed (by the cgroup's OOM killer, say): what it got to and why it ended is the result.
     const result = {
-      command: `node --import tsx bench/restore.ts ${process.argv.slice(2).join(' ')}`,
+      command,
       applicationId,
       died: { ...exit, afterSeconds: (Date.now() - started) / 1000, instanceLog: logFile },
       restoredRecords: lines()
@@ -125,7 +126,7 @@ const begin = all.find((l) => l.msg === 'restoring stores from changelogs');
 const end = all.find((l) => l.msg === 'restore finished');
 const restoreSeconds = begin?.time && end?.time ? (Date.parse(end.time) - Date.parse(begin.time)) / 1000 : NaN;
 const result = {
-  command: `node --import tsx bench/restore.ts ${process.argv.slice(2).join(' ')}`,
+  command,
   applicationId,
   secondsToReady,
   restore: {

@@ -10,7 +10,7 @@
  *
  *   [0x01][last change, ms: float64 BE][u8 n][Last-Modified: n ASCII bytes][u8 m][ETag: m ASCII bytes][body]
  */
-import { parseJson, stringifyJson } from './json.js';
+import { jsonSerde, stringifyJson } from './json.js';
 import { DeserializationError, type Serde } from './serde.js';
 
 const FORMAT = 0x01;
@@ -56,13 +56,8 @@ export function answerRowSerde<T, D extends object>(options: AnswerRowOptions<T,
   const fail = (message: string): never => {
     throw new DeserializationError(name, message);
   };
-  const parse = <X>(text: string): X => {
-    try {
-      return parseJson(text) as X;
-    } catch (error) {
-      throw new DeserializationError(name, (error as Error).message, { cause: error });
-    }
-  };
+  const legacyRows = jsonSerde<T>(name);
+  const documents = jsonSerde<D>(name);
 
   /** Offsets of a stored row's parts; throws on bytes that are not a row of this format. */
   function layout(bytes: Buffer): { changedAt: number; lastModified: string; etag: string; bodyAt: number } {
@@ -95,9 +90,9 @@ export function answerRowSerde<T, D extends object>(options: AnswerRowOptions<T,
 
   const serialize = (value: T) => encode(options.document(value), options.changedAt(value));
   const deserialize = (bytes: Buffer): T => {
-    if (bytes[0] === LEGACY_JSON) return parse<T>(bytes.toString('utf8'));
+    if (bytes[0] === LEGACY_JSON) return legacyRows.deserialize(bytes);
     const { changedAt, bodyAt } = layout(bytes);
-    return options.value(parse<D>(bytes.toString('utf8', bodyAt)), changedAt);
+    return options.value(documents.deserialize(bytes.subarray(bodyAt)), changedAt);
   };
   const answer = (bytes: Buffer): AnswerRow => {
     const row = bytes[0] === LEGACY_JSON ? serialize(deserialize(bytes)) : bytes;
