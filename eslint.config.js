@@ -16,4 +16,19 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  {
+    // The Kafka client seam (src/kafka/client.ts): only its implementations import a client library.
+    files: ['src/**/*.ts'],
+    ignores: ['src/kafka/kafkajs/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'kafkajs', message: 'Use the seam in src/kafka/client.ts; kafkajs lives in src/kafka/kafkajs/.' },
+          ],
+        },
+      ],
+    },
+  },
 );

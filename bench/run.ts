@@ -19,6 +19,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { endOffsets } from '../src/kafka/admin.js';
+import { KafkajsAdmin } from '../src/kafka/kafkajs/admin.js';
 import { DATA_SHAPE } from './data-shape.js';
 import { memoryOf } from './memory.js';
 import { waitForQuietCpus } from './quiet.js';
@@ -248,7 +249,7 @@ const sourceRows = async () =>
       )
     ).rows[0]!.n,
   );
-const admin = kafka.admin();
+const admin = new KafkajsAdmin(kafka.admin());
 await admin.connect();
 const cdcTopics = ['users', 'tweets', 'follows', 'likes'].map((t) => `cdc.public.${t}`);
 const cdcRecords = async () => {

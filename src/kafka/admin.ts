@@ -1,21 +1,13 @@
-/** Topic and group operations the engine needs, on a kafkajs admin client. */
-import type { Admin } from 'kafkajs';
-
-export interface TopicSpec {
-  topic: string;
-  partitions: number;
-  replicationFactor: number;
-  configs: Record<string, string>;
-}
+/** Topic and group operations the engine needs, on the client's ClusterAdmin, with retries where Kafka asks for them. */
+import type { Broker, ClusterAdmin, TopicSpec } from './client.js';
 
 /** Partition count per topic; a topic that does not exist is absent. */
-export async function partitionCounts(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+export async function partitionCounts(admin: ClusterAdmin, topics: readonly string[]): Promise<Map<string, number>> {
   const existing = new Set(await admin.listTopics());
   const wanted = topics.filter((t) => existing.has(t));
   const counts = new Map<string, number>();
   if (wanted.length === 0) return counts;
-  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: wanted });
-  for (const t of metadata) counts.set(t.name, t.partitions.length);
+  for (const t of await admin.topicMetadata(wanted)) counts.set(t.name, t.partitions.length);
   return counts;
 }
 
@@ -23,7 +15,7 @@ export async function partitionCounts(admin: Admin, topics: readonly string[]): 
  * Creates the topics that do not exist. An existing topic with another
  * partition count is an error: its data is partitioned differently.
  */
-export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> {
+export async function ensureTopics(admin: ClusterAdmin, specs: readonly TopicSpec[]): Promise<string[]> {
   const counts = await partitionCounts(
     admin,
     specs.map((s) => s.topic),
@@ -37,15 +29,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
   }
   const missing = specs.filter((s) => !counts.has(s.topic));
   if (missing.length) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((s) => ({
-        topic: s.topic,
-        numPartitions: s.partitions,
-        replicationFactor: s.replicationFactor,
-        configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
-      })),
-    });
+    await admin.createTopics(missing);
   }
   return missing.map((s) => s.topic);
 }
@@ -69,17 +53,17 @@ export async function withRetries<T>(call: () => Promise<T>, attempts = 10): Pro
 }
 
 /** The high watermark (next offset to be written) of each partition of a topic. */
-export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
-  const offsets = await withRetries(() => admin.fetchTopicOffsets(topic));
-  return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+export async function endOffsets(admin: ClusterAdmin, topic: string): Promise<Map<number, bigint>> {
+  return withRetries(() => admin.highWatermarks(topic));
 }
 
 /** The group's committed offset (next offset to read) per partition of a topic; absent if none. */
-export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
-  const [result] = await withRetries(() => admin.fetchOffsets({ groupId, topics: [topic] }));
-  const offsets = new Map<number, bigint>();
-  for (const p of result?.partitions ?? []) if (p.offset !== '-1') offsets.set(p.partition, BigInt(p.offset));
-  return offsets;
+export async function committedOffsets(
+  admin: ClusterAdmin,
+  groupId: string,
+  topic: string,
+): Promise<Map<number, bigint>> {
+  return withRetries(() => admin.groupOffsets(groupId, topic));
 }
 
 /**
@@ -87,25 +71,20 @@ export async function committedOffsets(admin: Admin, groupId: string, topic: str
  * A broker that has just restarted serves requests before it counts itself alive; a transaction
  * aborted in that window can lose its abort markers (see docs/engine.md, hanging transactions).
  */
-export async function leadersAlive(admin: Admin, topics: readonly string[]): Promise<boolean> {
-  const { brokers } = await admin.describeCluster();
-  const alive = new Set(brokers.map((b) => b.nodeId));
-  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
+export async function leadersAlive(admin: ClusterAdmin, topics: readonly string[]): Promise<boolean> {
+  const alive = new Set((await admin.brokers()).map((b) => b.nodeId));
+  const metadata = await admin.topicMetadata(topics);
   return metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => alive.has(p.leader)));
 }
 
 /** The leader of every partition of `topics` that has a live one, as "topic:partition" -> broker address. */
-export async function partitionLeaders(
-  admin: Admin,
-  topics: readonly string[],
-): Promise<Map<string, { nodeId: number; host: string; port: number }>> {
-  const { brokers } = await admin.describeCluster();
-  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
-  const leaders = new Map<string, { nodeId: number; host: string; port: number }>();
-  for (const topic of metadata)
+export async function partitionLeaders(admin: ClusterAdmin, topics: readonly string[]): Promise<Map<string, Broker>> {
+  const brokers = await admin.brokers();
+  const leaders = new Map<string, Broker>();
+  for (const topic of await admin.topicMetadata(topics))
     for (const p of topic.partitions) {
       const broker = brokers.find((b) => b.nodeId === p.leader);
-      if (broker) leaders.set(`${topic.name}:${p.partitionId}`, broker);
+      if (broker) leaders.set(`${topic.name}:${p.partition}`, broker);
     }
   return leaders;
 }

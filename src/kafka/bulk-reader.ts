@@ -9,7 +9,7 @@
  * partitions in parallel.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { Admin } from 'kafkajs';
+import type { ClusterAdmin } from './client.js';
 import { partitionLeaders } from './admin.js';
 import { walkRecordBatches, type AbortedTransaction } from './record-batches.js';
 import { BrokerConnection, Reader, Writer, type BrokerAddress } from './wire.js';
@@ -64,7 +64,7 @@ export class LeaderMovedError extends Error {
 }
 
 export async function readRangesBulk(
-  admin: Admin,
+  admin: ClusterAdmin,
   ranges: readonly PartitionRange[],
   onRecords: (range: PartitionRange, records: RestoredRecords) => Promise<void>,
   abandoned: () => boolean,
@@ -90,7 +90,7 @@ export async function readRangesBulk(
 }
 
 async function leadersOf(
-  admin: Admin,
+  admin: ClusterAdmin,
   ranges: readonly PartitionRange[],
 ): Promise<Map<number, { broker: BrokerAddress; ranges: PartitionRange[] }>> {
   const leaders = await partitionLeaders(admin, [...new Set(ranges.map((r) => r.topic))]);

@@ -1,7 +1,7 @@
 /**
  * Follows changelog partitions outside the application's consumer group, for
- * as long as asked: it keeps standby tasks current. kafkajs has no manual
- * assignment, so this is one long-lived consumer in a group of its own (one
+ * as long as asked: it keeps standby tasks current. The client seam has no
+ * manual assignment, so this is one long-lived consumer in a group of its own (one
  * member: it gets every partition), with every partition paused except the
  * followed ones; each (re)join seeks the followed partitions back to where
  * they are.
@@ -10,9 +10,9 @@
  * last fetched (a standby reopened from its checkpoint, or wiped). A batch
  * fetched before that seek may still arrive; applying it would skip the
  * records in between. So a batch is applied only if it was fetched at or
- * before the follower's position (kafkajs keeps the fetch offset on the batch).
+ * before the follower's position.
  */
-import type { Consumer, Kafka } from 'kafkajs';
+import type { ConsumedBatch, GroupConsumer, KafkaClient } from './client.js';
 import type { Logger } from '../util/logger.js';
 
 export interface ReadRecord {
@@ -40,60 +40,59 @@ const key = (topic: string, partition: number) => `${topic}:${partition}`;
 
 export class ChangelogReader {
   private readonly followed = new Map<string, Followed>();
-  private readonly consumer: Consumer;
+  private readonly consumer: GroupConsumer;
   private running = false;
   private readonly log: Logger;
 
   constructor(
-    kafka: Kafka,
+    kafka: KafkaClient,
     private readonly groupId: string,
     private readonly topics: readonly string[],
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'changelog-reader' });
-    this.consumer = kafka.consumer({
+    this.consumer = kafka.groupConsumer({
       groupId,
-      readUncommitted: false,
-      maxWaitTimeInMs: 100,
-      allowAutoTopicCreation: false,
+      topics: [...topics],
+      fetchMaxWaitMs: 100,
+      concurrency: 4,
       retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
+      eachBatch: (batch) => this.onBatch(batch),
+      onJoin: ({ assignment }) => {
+        for (const [topic, partitions] of Object.entries(assignment)) {
+          for (const partition of partitions) {
+            const followed = this.followed.get(key(topic, partition));
+            if (followed) this.consumer.seek(topic, partition, followed.position);
+            else this.consumer.pause(topic, partition);
+          }
+        }
+      },
+      onBatchDone: (done) => {
+        const followed = this.followed.get(key(done.topic, done.partition));
+        if (!followed) return;
+        followed.end = done.highWatermark;
+        // Only transaction markers (or aborted records) right where the follower is: skip them.
+        if (done.records === 0 && done.firstOffset === followed.position) followed.position = done.nextOffset;
+        followed.sink.advanced?.(followed.position, followed.end);
+      },
+      // A fetch that brought nothing for a followed partition found it at its end.
+      onFetch: () => {
+        for (const followed of this.followed.values()) {
+          if (followed.end !== undefined && followed.position >= followed.end)
+            followed.sink.advanced?.(followed.position, followed.end);
+        }
+      },
+      onCrash: (error, restarting) => {
+        this.log.warn('the changelog consumer crashed', { error, restart: restarting });
+        if (!restarting && this.running) void this.restart();
+      },
     });
   }
 
   async start(): Promise<void> {
     if (this.topics.length === 0) return;
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-        for (const partition of partitions) {
-          const followed = this.followed.get(key(topic, partition));
-          if (followed) this.consumer.seek({ topic, partition, offset: followed.position.toString() });
-          else this.consumer.pause([{ topic, partitions: [partition] }]);
-        }
-      }
-    });
-    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      const followed = this.followed.get(key(payload.topic, payload.partition));
-      if (!followed) return;
-      followed.end = BigInt(payload.highWatermark);
-      // Only transaction markers (or aborted records) right where the follower is: skip them.
-      if (payload.batchSize === 0 && payload.firstOffset !== null && BigInt(payload.firstOffset) === followed.position)
-        followed.position = BigInt(payload.lastOffset) + 1n;
-      followed.sink.advanced?.(followed.position, followed.end);
-    });
-    // A fetch that brought nothing for a followed partition found it at its end.
-    this.consumer.on(this.consumer.events.FETCH, () => {
-      for (const followed of this.followed.values()) {
-        if (followed.end !== undefined && followed.position >= followed.end)
-          followed.sink.advanced?.(followed.position, followed.end);
-      }
-    });
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      this.log.warn('the changelog consumer crashed', { error: payload.error, restart: payload.restart });
-      if (!payload.restart && this.running) void this.restart();
-    });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true });
-    await this.run();
+    this.running = true;
+    await this.consumer.start();
   }
 
   /**
@@ -105,8 +104,8 @@ export class ChangelogReader {
     this.followed.set(key(topic, partition), { topic, partition, position: from, end, sink });
     if (!this.running) return;
     try {
-      this.consumer.seek({ topic, partition, offset: from.toString() });
-      this.consumer.resume([{ topic, partitions: [partition] }]);
+      this.consumer.seek(topic, partition, from);
+      this.consumer.resume(topic, partition);
     } catch (error) {
       // Between a crash and the restart: the next join seeks it.
       this.log.debug('follow before the consumer runs', { topic, partition, error });
@@ -115,11 +114,7 @@ export class ChangelogReader {
 
   unfollow(topic: string, partition: number): void {
     if (!this.followed.delete(key(topic, partition)) || !this.running) return;
-    try {
-      this.consumer.pause([{ topic, partitions: [partition] }]);
-    } catch {
-      // Not running: the next join pauses it.
-    }
+    this.consumer.pause(topic, partition); // not running: the next join pauses it
   }
 
   /** Where the reader is in a followed partition. */
@@ -130,53 +125,43 @@ export class ChangelogReader {
   async stop(admin?: { deleteGroups(groupIds: string[]): Promise<unknown> }): Promise<void> {
     this.running = false;
     this.followed.clear();
-    await this.consumer.disconnect().catch(() => undefined);
+    await this.consumer.stop().catch(() => undefined);
     await admin?.deleteGroups([this.groupId]).catch(() => undefined);
   }
 
-  private async run(): Promise<void> {
-    this.running = true;
-    await this.consumer.run({
-      autoCommit: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: async ({ batch, isStale }) => {
-        const followed = this.followed.get(key(batch.topic, batch.partition));
-        if (!followed) {
-          this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
-          return;
-        }
-        const from = followed.position;
-        // Not a kafkajs type, but kept on every batch: where the fetch that brought it began.
-        const fetchedAt = (batch as unknown as { fetchedOffset?: string }).fetchedOffset;
-        if (isStale() || fetchedAt === undefined) return;
-        if (BigInt(fetchedAt) > from) {
-          // Fetched from beyond the follower: it was followed again from further back, and kafkajs moved
-          // its fetch position past a batch fetched before that seek once a prefetch had applied it. Every
-          // later batch would be ahead too, and skipped, forever (a standby stuck at 1M users): seek again.
-          this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: from.toString() });
-          return;
-        }
-        const records: ReadRecord[] = [];
-        for (const m of batch.messages) {
-          const offset = BigInt(m.offset);
-          if (offset >= from) records.push({ key: m.key, value: m.value, offset });
-        }
-        // Past the last record, and past any markers behind it in the same fetch.
-        const next = BigInt(batch.lastOffset()) + 1n;
-        if (records.length > 0) await followed.sink.apply(records, next);
-        // Unfollowed (or followed anew) while applying: the position belongs to the new follower.
-        if (this.followed.get(key(batch.topic, batch.partition)) === followed && next > followed.position)
-          followed.position = next;
-      },
-    });
+  private async onBatch(batch: ConsumedBatch): Promise<void> {
+    const followed = this.followed.get(key(batch.topic, batch.partition));
+    if (!followed) {
+      this.consumer.pause(batch.topic, batch.partition);
+      return;
+    }
+    const from = followed.position;
+    if (!batch.stillValid()) return;
+    if (batch.fetchedOffset > from) {
+      // Fetched from beyond the follower: it was followed again from further back, and the consumer moved
+      // its fetch position past a batch fetched before that seek once a prefetch had applied it. Every
+      // later batch would be ahead too, and skipped, forever (a standby stuck at 1M users): seek again.
+      this.consumer.seek(batch.topic, batch.partition, from);
+      return;
+    }
+    const records: ReadRecord[] = [];
+    for (const r of batch.records) {
+      const offset = BigInt(r.offset);
+      if (offset >= from) records.push({ key: r.key, value: r.value, offset });
+    }
+    // Past the last record, and past any markers behind it in the same fetch.
+    const next = batch.nextOffset;
+    if (records.length > 0) await followed.sink.apply(records, next);
+    // Unfollowed (or followed anew) while applying: the position belongs to the new follower.
+    if (this.followed.get(key(batch.topic, batch.partition)) === followed && next > followed.position)
+      followed.position = next;
   }
 
   private async restart(attempt = 1): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 1000 * attempt)));
     if (!this.running) return;
     try {
-      await this.consumer.connect();
-      await this.run();
+      await this.consumer.restart();
     } catch (error) {
       this.log.warn('restarting the changelog consumer failed; retrying', { error, attempt });
       await this.restart(attempt + 1);

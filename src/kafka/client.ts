@@ -1,44 +1,187 @@
 /**
- * The one place that creates kafkajs clients. Everything Kafka-specific the
- * engine needs lives in src/kafka/, so the client library can be swapped.
+ * The seam between the engine and its Kafka client library. The runtime, the
+ * state and the service ask Kafka for what they need through these interfaces
+ * only; `kafkajs/` implements them on kafkajs. What no client library does the
+ * way the engine needs (exactly-once v2, bulk restore fetches, transaction
+ * repair) the engine sends itself (`wire.ts` and the files built on it).
  */
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import type { OutgoingRecord } from '../processor/types.js';
 import type { Logger } from '../util/logger.js';
+import { createKafkajsClient } from './kafkajs/client.js';
 
-export type { Admin, Consumer, EachBatchPayload, Producer, Transaction } from 'kafkajs';
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  replicationFactor: number;
+  configs: Record<string, string>;
+}
 
-const expected = new RegExp(
-  [
-    'rebalanc',
-    'concurrent operation on the same transaction',
-    'not the leader for that topic-partition',
-    'coordinator is loading',
-    'coordinator is not available',
-    'topic creation errors',
-  ].join('|'),
-  'i',
-);
+export interface Broker {
+  nodeId: number;
+  host: string;
+  port: number;
+}
 
-export function createKafka(options: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
-  const log = options.logger.child({ component: 'kafkajs' });
-  return new Kafka({
-    clientId: options.clientId,
-    brokers: options.brokers,
-    connectionTimeout: 3000,
-    retry: { initialRetryTime: 100, retries: 8 },
-    logLevel: logLevel.WARN,
-    logCreator:
-      () =>
-      ({ level, log: entry }: LogEntry) => {
-        const { message, ...fields } = entry;
-        const at = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
-        // kafkajs logs as errors conditions that are retried and expected: a rebalance in
-        // progress, a transaction begun while the broker completes the previous one, a leader
-        // still being elected for a partition just created, a coordinator still loading its
-        // state after a broker start, and a topic another instance created first (a real
-        // creation failure is thrown, and the caller reports it).
-        if (expected.test(`${message} ${String(fields.error ?? '')}`)) log.debug(message, fields);
-        else log[at](message, fields);
-      },
-  });
+export interface TopicMetadata {
+  name: string;
+  partitions: Array<{ partition: number; leader: number }>;
+}
+
+export interface GroupDescription {
+  /** Kafka's group state: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead. */
+  state: string;
+  /** Each member's subscription and assignment, as the consumer protocol encodes them (consumer-protocol.ts). */
+  members: Array<{ memberId: string; subscription: Buffer; assignment: Buffer }>;
+}
+
+/** The cluster operations the engine needs. Calls may fail with retriable errors (`retriable: true`). */
+export interface ClusterAdmin {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  listTopics(): Promise<string[]>;
+  /** Partitions and their leaders, of topics that exist. */
+  topicMetadata(topics: readonly string[]): Promise<TopicMetadata[]>;
+  /** The brokers the cluster counts as alive. */
+  brokers(): Promise<Broker[]>;
+  /** Creates the topics and waits for their leaders. */
+  createTopics(specs: readonly TopicSpec[]): Promise<void>;
+  /** The high watermark (next offset to be written) of each partition. */
+  highWatermarks(topic: string): Promise<Map<number, bigint>>;
+  /** The group's committed offset (next offset to read) per partition; absent where none. */
+  groupOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
+  describeGroup(groupId: string): Promise<GroupDescription | undefined>;
+  deleteGroups(groupIds: string[]): Promise<void>;
+}
+
+export interface ConsumedRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** Records of one partition from one fetch, read committed (no aborted records, no markers). */
+export interface ConsumedBatch {
+  topic: string;
+  partition: number;
+  records: ConsumedRecord[];
+  /** The offset the fetch that brought this batch started at. */
+  fetchedOffset: bigint;
+  /** The offset after the last record or transaction marker in the batch: where the next fetch starts. */
+  nextOffset: bigint;
+  /** False once a rebalance or a seek has made this batch out of date. */
+  stillValid(): boolean;
+  /** Marks records up to `offset` as processed, so a rebalance waits for no more than that. */
+  resolve(offset: string): void;
+  heartbeat(): Promise<void>;
+}
+
+/** What a consumer tells after handling a batch. */
+export interface BatchDone {
+  topic: string;
+  partition: number;
+  records: number;
+  /** First offset of the batch (records or markers); undefined for an empty fetch. */
+  firstOffset: bigint | undefined;
+  nextOffset: bigint;
+  highWatermark: bigint;
+  /** Records left to read in the partition after this batch. */
+  lag: bigint;
+}
+
+export interface GroupJoin {
+  memberId: string;
+  generationId: number;
+  /** This member's partitions per topic. */
+  assignment: Record<string, number[]>;
+}
+
+/** A group's partition assignor, run by the group leader (consumer-protocol.ts encodes what it sends and hands out). */
+export interface GroupAssignor {
+  name: string;
+  /** The member's subscription to send when joining. */
+  subscription(topics: string[]): Buffer;
+  assign(request: {
+    members: Array<{ memberId: string; subscription: Buffer }>;
+    partitionCount(topic: string): number;
+  }): Promise<Array<{ memberId: string; assignment: Buffer }>>;
+}
+
+export interface GroupConsumerOptions {
+  groupId: string;
+  /** Subscribed topics; a partition with no committed offset is read from its beginning. */
+  topics: string[];
+  fetchMaxWaitMs: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /** Partitions handed to the batch handler at once (default 1). */
+  concurrency?: number;
+  /** Resolve each batch's records when the handler returns (default true); false: the handler resolves. */
+  autoResolve?: boolean;
+  assignor?: GroupAssignor;
+  /** How failing requests are retried before the consumer crashes (the client's defaults otherwise). */
+  retry?: { retries: number; initialRetryTime: number; maxRetryTime: number };
+  eachBatch(batch: ConsumedBatch): Promise<void>;
+  onJoin?(join: GroupJoin): void;
+  onBatchDone?(done: BatchDone): void;
+  /** After every fetch, whatever it brought. */
+  onFetch?(): void;
+  /** The consumer failed; `restarting`: it rejoins by itself, else it stays stopped until `restart`. */
+  onCrash?(error: unknown, restarting: boolean): void;
+}
+
+/** A member of a consumer group that hands batches to `eachBatch`. Offsets are never committed by it. */
+export interface GroupConsumer {
+  /** Joins the group and starts fetching. */
+  start(): Promise<void>;
+  /** Leaves the group and joins it again (a new assignment). */
+  rejoin(): Promise<void>;
+  /** Joins again after a crash it did not recover from. */
+  restart(): Promise<void>;
+  /** Leaves the group. */
+  stop(): Promise<void>;
+  /** Pausing a partition the consumer does not hold (yet) is ignored. */
+  pause(topic: string, partition: number): void;
+  resume(topic: string, partition: number): void;
+  seek(topic: string, partition: number, offset: bigint): void;
+}
+
+/** The offset after the last record written, per "topic:partition" a commit wrote to. */
+export type WrittenOffsets = Map<string, bigint>;
+
+export interface ConsumedOffsets {
+  groupId: string;
+  /** Next offset to read, per input topic-partition. */
+  offsets: ReadonlyMap<string, ReadonlyMap<number, bigint>>;
+}
+
+/** What a task commits through: its own transactional producer, or its share of the instance's. */
+export interface CommitWriter {
+  /** Fences older producers of the task (its own producer), or nothing (the instance's producer). */
+  connect(): Promise<void>;
+  commit(
+    records: readonly (OutgoingRecord & { partition: number })[],
+    consumed: ConsumedOffsets,
+  ): Promise<WrittenOffsets>;
+  disconnect(): Promise<void>;
+}
+
+export interface KafkaClient {
+  admin(): ClusterAdmin;
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer;
+  /** A transactional producer of its own for one task (exactly_once, Kafka's EOS v1). */
+  taskWriter(transactionalId: string): CommitWriter;
+}
+
+export interface KafkaClientOptions {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+}
+
+export function createKafkaClient(options: KafkaClientOptions): KafkaClient {
+  return createKafkajsClient(options);
 }

@@ -11,7 +11,7 @@
  * ends them with the outcome the coordinator had decided, as Kafka's
  * `kafka-transactions.sh abort` would.
  */
-import type { Admin } from 'kafkajs';
+import type { ClusterAdmin } from './client.js';
 import type { Logger } from '../util/logger.js';
 import {
   describeProducers,
@@ -32,7 +32,7 @@ export interface HangingTransaction extends PartitionRef {
 
 export class HangingTransactions {
   constructor(
-    private readonly admin: Admin,
+    private readonly admin: ClusterAdmin,
     private readonly transactionalId: string,
     private readonly log: Logger,
   ) {}
@@ -87,20 +87,18 @@ export class HangingTransactions {
   }
 }
 
-async function anyBroker(admin: Admin): Promise<BrokerAddress> {
-  const { brokers } = await admin.describeCluster();
-  const broker = brokers[0];
+async function anyBroker(admin: ClusterAdmin): Promise<BrokerAddress> {
+  const broker = (await admin.brokers())[0];
   if (!broker) throw new Error('the cluster lists no broker');
   return { host: broker.host, port: broker.port };
 }
 
-async function leaders(admin: Admin, partitions: readonly PartitionRef[]) {
-  const { brokers } = await admin.describeCluster();
-  const byId = new Map(brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }]));
+async function leaders(admin: ClusterAdmin, partitions: readonly PartitionRef[]) {
+  const byId = new Map((await admin.brokers()).map((b) => [b.nodeId, { host: b.host, port: b.port }]));
   const topics = [...new Set(partitions.map((p) => p.topic))];
-  const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
   const leader = new Map<string, number>();
-  for (const t of metadata) for (const p of t.partitions) leader.set(`${t.name}:${p.partitionId}`, p.leader);
+  for (const t of await admin.topicMetadata(topics))
+    for (const p of t.partitions) leader.set(`${t.name}:${p.partition}`, p.leader);
   return { brokers: byId, leaderOf: (p: PartitionRef) => leader.get(`${p.topic}:${p.partition}`) ?? -1 };
 }
 
@@ -126,7 +124,7 @@ interface OpenTransaction extends PartitionRef {
  * has moved on to another transaction) is left alone and reported.
  */
 export async function endHangingTransactions(
-  admin: Admin,
+  admin: ClusterAdmin,
   partitions: readonly PartitionRef[],
   log: Logger,
 ): Promise<HangingTransaction[]> {
@@ -202,7 +200,7 @@ export async function endHangingTransactions(
  * generation refuses them).
  */
 export async function awaitDecidedMarkers(
-  admin: Admin,
+  admin: ClusterAdmin,
   partitions: readonly PartitionRef[],
   timeoutMs = 30_000,
   pollMs = 50,
@@ -229,7 +227,7 @@ export async function awaitDecidedMarkers(
 }
 
 /** Every transaction open on `partitions` (DescribeProducers on their leaders), and the leaders. */
-async function openOn(admin: Admin, partitions: readonly PartitionRef[]) {
+async function openOn(admin: ClusterAdmin, partitions: readonly PartitionRef[]) {
   const { brokers, leaderOf } = await leaders(admin, partitions);
   const open: OpenTransaction[] = [];
   for (const [nodeId, refs] of groupBy(partitions, (p) => leaderOf(p))) {
@@ -245,7 +243,7 @@ async function openOn(admin: Admin, partitions: readonly PartitionRef[]) {
 
 /** Every transaction open on `partitions`, and the coordinator's state of each producer found (by producer id). */
 async function openTransactions(
-  admin: Admin,
+  admin: ClusterAdmin,
   partitions: readonly PartitionRef[],
 ): Promise<{ open: OpenTransaction[]; states: Map<bigint, TransactionState> }> {
   const { open, brokers } = await openOn(admin, partitions);

@@ -8,7 +8,7 @@
  * member has been replaced (a zombie): that, and the stable offset fetch of a
  * task's next owner, fence instead of a producer per task.
  */
-import type { Admin } from 'kafkajs';
+import type { ClusterAdmin, CommitWriter, ConsumedOffsets, WrittenOffsets } from './client.js';
 import type { Logger } from '../util/logger.js';
 import { leadersAlive, partitionCounts, partitionLeaders } from './admin.js';
 import { HangingTransactions, OFFSETS_TOPIC, offsetsPartitionOf } from './hanging-transactions.js';
@@ -28,19 +28,12 @@ import {
   type PartitionBatch,
   type ProducerIdentity,
 } from './group-transactions.js';
-import {
-  chunksOf,
-  MAX_REQUEST_BYTES,
-  recordSize,
-  type CommitWriter,
-  type ConsumedOffsets,
-  type WrittenOffsets,
-} from './transactional-writer.js';
+import { chunksOf, MAX_REQUEST_BYTES, recordSize } from './commit-writer.js';
 import type { PartitionRef } from './transaction-admin.js';
 import { BrokerConnection, type BrokerAddress } from './wire.js';
 
 export interface InstanceProducerOptions {
-  admin: Admin;
+  admin: ClusterAdmin;
   bootstrap: BrokerAddress;
   transactionalId: string;
   transactionTimeoutMs: number;

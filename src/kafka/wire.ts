@@ -48,6 +48,11 @@ export class Writer {
     const b = Buffer.from(s);
     return this.int16(b.length).push(b);
   }
+  /** Bytes with an int32 length (-1: null). */
+  nullableBytes(b: Buffer | null) {
+    if (b === null) return this.int32(-1);
+    return this.int32(b.length).push(b);
+  }
   compactString(s: string) {
     const b = Buffer.from(s);
     return this.uvarint(b.length + 1).push(b);

@@ -10,7 +10,8 @@
  * member it should end up on warms up a copy (a warm-up replica) first;
  * standby replicas of each task are kept on other members.
  */
-import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
+import type { GroupAssignor } from '../kafka/client.js';
+import { decodeSubscription, encodeAssignment, encodeSubscription } from '../kafka/consumer-protocol.js';
 import type { CompiledTopology } from '../processor/compile.js';
 import { taskIdOf } from './task-core.js';
 
@@ -219,22 +220,15 @@ export function taskAssignor(
   topology: CompiledTopology,
   self: () => MemberInfo,
   options: { settings: HighAvailabilitySettings; changelogEnds: ChangelogEnds },
-): PartitionAssigner {
-  return ({ cluster }) => ({
+): GroupAssignor {
+  return {
     name: ASSIGNOR_NAME,
-    version: 2,
-    protocol: ({ topics }) => ({
-      name: ASSIGNOR_NAME,
-      metadata: AssignerProtocol.MemberMetadata.encode({ version: 2, topics, userData: encodeMemberInfo(self()) }),
-    }),
-    async assign({ members }) {
+    subscription: (topics) => encodeSubscription({ version: 2, topics, userData: encodeMemberInfo(self()) }),
+    async assign({ members, partitionCount }) {
       const infos = new Map(
-        members.map((m) => [
-          m.memberId,
-          decodeMemberInfo(AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData),
-        ]),
+        members.map((m) => [m.memberId, decodeMemberInfo(decodeSubscription(m.subscription)?.userData ?? undefined)]),
       );
-      const tasks = allTasks(topology, (topic) => cluster.findTopicPartitionMetadata(topic).length);
+      const tasks = allTasks(topology, partitionCount);
       const ends = await options.changelogEnds();
       const stateful = (task: TaskRef) => topology.subtopologies[task.subtopology]!.stores.length > 0;
       const lag = (memberId: string, task: TaskRef): bigint => {
@@ -246,17 +240,17 @@ export function taskAssignor(
       };
       const plan = planAssignment(tasks, infos, lag, stateful, options.settings);
       return [...plan].map(([memberId, owned]) => {
-        const assignment: Record<string, number[]> = {};
+        const partitions: Record<string, number[]> = {};
         for (const task of owned.active) {
           for (const source of topology.subtopologies[task.subtopology]!.sources) {
-            (assignment[source.topic] ??= []).push(task.partition);
+            (partitions[source.topic] ??= []).push(task.partition);
           }
         }
         return {
           memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          assignment: encodeAssignment({
             version: 2,
-            assignment,
+            partitions,
             userData: encodeAssignmentInfo({
               standby: owned.standby.map((t) => t.id),
               warmup: owned.warmup.map((t) => t.id),
@@ -265,7 +259,7 @@ export function taskAssignor(
         };
       });
     },
-  });
+  };
 }
 
 /** The tasks an assignment (topic -> partitions) stands for. */

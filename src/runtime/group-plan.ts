@@ -1,10 +1,11 @@
 /**
  * The whole group's assignment, read from the group description after a
- * rebalance: kafkajs hands a member only its own partitions, not the other
+ * rebalance: a consumer hands its member only its own partitions, not the other
  * members' assignments nor its own assignment's user data (its standby and
  * warm-up tasks). Request routing and standbys need both.
  */
-import { AssignerProtocol, type Admin } from 'kafkajs';
+import type { ClusterAdmin } from '../kafka/client.js';
+import { decodeAssignment, decodeSubscription } from '../kafka/consumer-protocol.js';
 import type { CompiledTopology } from '../processor/compile.js';
 import { decodeAssignmentInfo, decodeMemberInfo, tasksOfAssignment, type TaskRef } from './assignor.js';
 import { taskIdOf } from './task-core.js';
@@ -26,14 +27,13 @@ export const emptyPlan = (): GroupPlan => ({ owners: new Map(), standbyHosts: ne
  * member's part of it differs from `myActive` (the group has moved on: a newer join follows).
  */
 export async function readGroupPlan(
-  admin: Admin,
+  admin: ClusterAdmin,
   groupId: string,
   topology: CompiledTopology,
   memberId: string,
   myActive: readonly TaskRef[],
 ): Promise<GroupPlan | undefined> {
-  const { groups } = await admin.describeGroups([groupId]);
-  const group = groups[0];
+  const group = await admin.describeGroup(groupId);
   if (group?.state !== 'Stable' || group.members.length === 0) return undefined;
   const plan = emptyPlan();
   const refOf = (id: string): TaskRef | undefined => {
@@ -43,9 +43,9 @@ export async function readGroupPlan(
   };
   let mine = false;
   for (const member of group.members) {
-    const { endpoint } = decodeMemberInfo(AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData);
-    const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
-    const active = tasksOfAssignment(topology, decoded?.assignment ?? {});
+    const { endpoint } = decodeMemberInfo(decodeSubscription(member.subscription)?.userData ?? undefined);
+    const decoded = decodeAssignment(member.assignment);
+    const active = tasksOfAssignment(topology, decoded?.partitions ?? {});
     for (const ref of active) plan.owners.set(ref.id, endpoint);
     const info = decodeAssignmentInfo(decoded?.userData);
     for (const id of [...info.standby, ...info.warmup])

@@ -3,8 +3,8 @@
  * co-partitioning, and the internal topics (repartition, changelog,
  * dead-letter) created with the right counts and configs.
  */
-import type { Admin } from 'kafkajs';
-import { ensureTopics, partitionCounts, type TopicSpec } from '../kafka/admin.js';
+import { ensureTopics, partitionCounts } from '../kafka/admin.js';
+import type { ClusterAdmin, TopicSpec } from '../kafka/client.js';
 import type { CompiledTopology } from '../processor/compile.js';
 import type { StreamsConfig } from './config.js';
 
@@ -15,7 +15,7 @@ export interface TopicLayout {
 }
 
 export async function prepareTopics(
-  admin: Admin,
+  admin: ClusterAdmin,
   topology: CompiledTopology,
   config: StreamsConfig,
   sinkTopicConfigs: Record<string, Record<string, string>>,

@@ -6,12 +6,17 @@
  */
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { endOffsets } from '../kafka/admin.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
-import { createKafka, type Admin, type Consumer, type EachBatchPayload } from '../kafka/client.js';
+import {
+  createKafkaClient,
+  type ClusterAdmin,
+  type ConsumedBatch,
+  type GroupConsumer,
+  type KafkaClient,
+} from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import { readRangesBulk, type PartitionRange } from '../kafka/bulk-reader.js';
 import type { GroupMembership } from '../kafka/group-transactions.js';
@@ -31,7 +36,7 @@ import { RestoreProgress } from './restore-progress.js';
 import { StandbyManager } from './standby-manager.js';
 import { StandbyTask } from './standby-task.js';
 import { StreamTask, type TaskDeps } from './stream-task.js';
-import { TaskManager } from './task-manager.js';
+import { TaskManager, type InputBatch } from './task-manager.js';
 import { taskIdOf } from './task-core.js';
 
 export type StreamsState = 'created' | 'starting' | 'rebalancing' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -66,9 +71,9 @@ export class KafkaStreams {
   readonly metrics: StreamsMetrics;
   state: StreamsState = 'created';
   private readonly log: Logger;
-  private kafka!: Kafka;
-  private admin!: Admin;
-  private consumer!: Consumer;
+  private kafka!: KafkaClient;
+  private admin!: ClusterAdmin;
+  private consumer!: GroupConsumer;
   private layout!: TopicLayout;
   private tasks!: TaskManager<StreamTask>;
   private standbys!: StandbyManager;
@@ -114,7 +119,11 @@ export class KafkaStreams {
   async start(): Promise<void> {
     this.state = 'starting';
     await initSerdes(this.topology);
-    this.kafka = createKafka({ brokers: this.config.brokers, clientId: this.config.applicationId, logger: this.log });
+    this.kafka = createKafkaClient({
+      brokers: this.config.brokers,
+      clientId: this.config.applicationId,
+      logger: this.log,
+    });
     this.admin = this.kafka.admin();
     const { layout, created } = await this.untilBrokersAnswer(async () => {
       await this.admin.connect();
@@ -158,11 +167,9 @@ export class KafkaStreams {
       openTask: (ref) => this.openActive(ref),
       restore: (tasks, abandoned) => this.restore(tasks, abandoned),
       input: {
-        // A consumer between a crash and its restart has no partitions: nothing to pause then.
-        pause: (topic, partition) =>
-          ignoreMissingGroup(() => this.consumer.pause([{ topic, partitions: [partition] }])),
-        resume: (topic, partition) => this.consumer.resume([{ topic, partitions: [partition] }]),
-        seek: (topic, partition, offset) => this.consumer.seek({ topic, partition, offset: offset.toString() }),
+        pause: (topic, partition) => this.consumer.pause(topic, partition),
+        resume: (topic, partition) => this.consumer.resume(topic, partition),
+        seek: (topic, partition, offset) => this.consumer.seek(topic, partition, offset),
       },
       requestRejoin: () => this.requestRejoin(),
       inputTopicsOf: (ref) => this.topology.subtopologies[ref.subtopology]!.sources.map((s) => s.topic),
@@ -196,52 +203,43 @@ export class KafkaStreams {
     });
     await this.reader.start();
 
-    this.consumer = this.kafka.consumer({
+    this.consumer = this.kafka.groupConsumer({
       groupId: this.config.applicationId,
-      readUncommitted: false,
-      maxWaitTimeInMs: this.config.fetchMaxWaitMs,
-      sessionTimeout: this.config.sessionTimeoutMs,
-      heartbeatInterval: this.heartbeatIntervalMs,
-      rebalanceTimeout: 60_000,
-      allowAutoTopicCreation: false,
-      partitionAssigners: [
-        taskAssignor(this.topology, () => this.memberInfo(), {
-          settings: {
-            numStandbyReplicas: this.config.numStandbyReplicas,
-            acceptableRecoveryLag: BigInt(this.config.acceptableRecoveryLag),
-            maxWarmupReplicas: this.config.maxWarmupReplicas,
-          },
-          changelogEnds: () => this.changelogEnds(),
-        }),
-      ],
+      topics: [...new Set(this.topology.subtopologies.flatMap((s) => s.sources.map((src) => src.topic)))],
+      fetchMaxWaitMs: this.config.fetchMaxWaitMs,
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      heartbeatIntervalMs: this.heartbeatIntervalMs,
+      rebalanceTimeoutMs: 60_000,
+      autoResolve: false,
+      assignor: taskAssignor(this.topology, () => this.memberInfo(), {
+        settings: {
+          numStandbyReplicas: this.config.numStandbyReplicas,
+          acceptableRecoveryLag: BigInt(this.config.acceptableRecoveryLag),
+          maxWarmupReplicas: this.config.maxWarmupReplicas,
+        },
+        changelogEnds: () => this.changelogEnds(),
+      }),
+      eachBatch: (batch) => this.tasks.process(inputBatch(batch)),
+      onJoin: ({ memberId, generationId, assignment }) => {
+        this.membership = { groupId: this.config.applicationId, generationId, memberId };
+        this.onAssignment(assignment, memberId);
+      },
+      onBatchDone: (done) => {
+        this.metrics.consumerLag.set({ topic: done.topic, partition: String(done.partition) }, Number(done.lag));
+        if (done.lag === 0n)
+          this.tasks.markNoLag(done.topic, done.partition, {
+            lastOffset: (done.nextOffset - 1n).toString(),
+            records: done.records,
+          });
+      },
+      onCrash: (error, restarting) => {
+        if (this.state === 'stopping' || this.state === 'stopped') return;
+        this.log.error('consumer crashed', { error, restart: restarting });
+        if (!restarting) this.restartConsumer();
+      },
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      const generationId = (payload as { generationId?: number }).generationId; // added by patches/kafkajs
-      if (generationId !== undefined)
-        this.membership = { groupId: this.config.applicationId, generationId, memberId: payload.memberId };
-      this.onAssignment(payload.memberAssignment, payload.memberId);
-    });
-    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      this.metrics.consumerLag.set(
-        { topic: payload.topic, partition: String(payload.partition) },
-        Number(payload.offsetLag),
-      );
-      if (payload.offsetLag === '0')
-        this.tasks.markNoLag(payload.topic, payload.partition, {
-          lastOffset: payload.lastOffset,
-          records: payload.batchSize,
-        });
-    });
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      if (this.state === 'stopping' || this.state === 'stopped') return;
-      this.log.error('consumer crashed', { error: payload.error, restart: payload.restart });
-      if (!payload.restart) this.restartConsumer();
-    });
-    await this.consumer.connect();
-    const topics = [...new Set(this.topology.subtopologies.flatMap((s) => s.sources.map((src) => src.topic)))];
-    await this.consumer.subscribe({ topics, fromBeginning: true });
     this.state = 'rebalancing';
-    await this.runConsumer();
+    await this.consumer.start();
     this.sizeTimer = setInterval(() => void this.measureStores(), 30_000);
     this.sizeTimer.unref();
     this.probeTimer = setInterval(() => {
@@ -264,7 +262,7 @@ export class KafkaStreams {
     this.local?.stop();
     await this.tasks?.shutdown();
     await this.instanceProducer?.close();
-    await this.consumer?.disconnect().catch((error) => this.log.warn('leaving the group failed', { error }));
+    await this.consumer?.stop().catch((error) => this.log.warn('leaving the group failed', { error }));
     await this.standbys?.shutdown();
     await this.reader?.stop(this.admin);
     await this.admin?.disconnect().catch(() => undefined);
@@ -412,31 +410,6 @@ export class KafkaStreams {
     return ends;
   }
 
-  private async runConsumer(): Promise<void> {
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) =>
-        this.tasks.process({
-          topic: batch.topic,
-          partition: batch.partition,
-          records: batch.messages.map((message) => ({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-            timestamp: Number(message.timestamp),
-            key: message.key,
-            value: message.value,
-          })),
-          lastOffset: batch.lastOffset(),
-          stillValid: () => isRunning() && !isStale(),
-          resolve: resolveOffset,
-          heartbeat,
-        }),
-    });
-  }
-
   /**
    * This instance's id, kept in its state directory: the instance producer's transactional id, so a
    * restarted instance fences what its previous run left open.
@@ -456,7 +429,7 @@ export class KafkaStreams {
       instanceProducer: this.instanceProducer,
       topology: this.topology,
       config: this.config,
-      kafka: this.kafka,
+      client: this.kafka,
       admin: this.admin,
       logger: this.log,
       metrics: this.metrics,
@@ -568,15 +541,14 @@ export class KafkaStreams {
     this.rejoinTimer.unref();
   }
 
-  /** Leaves and rejoins the group (kafkajs cannot rejoin otherwise), keeping the tasks open meanwhile. */
+  /** Leaves and rejoins the group, keeping the tasks open meanwhile. */
   private rejoin(reason: string): void {
     if (this.rejoinInFlight || this.state === 'stopping' || this.state === 'stopped') return;
     this.log.info('rejoining the group', { reason });
     this.rejoinInFlight = true;
     this.rejoining = true;
     this.consumer
-      .stop()
-      .then(() => this.runConsumer())
+      .rejoin()
       .catch((error) => {
         this.log.warn('rejoining the group failed; restarting the consumer', { error });
         this.restartConsumer();
@@ -585,7 +557,7 @@ export class KafkaStreams {
   }
 
   /**
-   * The consumer crashed and kafkajs will not restart it: every task is given up (others may get
+   * The consumer crashed and will not restart by itself: every task is given up (others may get
    * them meanwhile), and the consumer joins the group again after a pause.
    */
   private restartConsumer(attempt = 1): void {
@@ -596,13 +568,10 @@ export class KafkaStreams {
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(
       () => {
-        this.consumer
-          .connect()
-          .then(() => this.runConsumer())
-          .catch((error) => {
-            this.log.warn('restarting the consumer failed; retrying', { error, attempt });
-            this.restartConsumer(attempt + 1);
-          });
+        this.consumer.restart().catch((error) => {
+          this.log.warn('restarting the consumer failed; retrying', { error, attempt });
+          this.restartConsumer(attempt + 1);
+        });
       },
       Math.min(10_000, 1000 * attempt),
     );
@@ -677,13 +646,17 @@ export class KafkaStreams {
   }
 }
 
-/** Runs `action`, ignoring kafkajs' error for a consumer whose group is not running (between a crash and its restart). */
-function ignoreMissingGroup(action: () => void): void {
-  try {
-    action();
-  } catch (error) {
-    if (!/consumer#run must be called first/.test(String((error as Error)?.message))) throw error;
-  }
+/** A consumed batch as the task manager takes it. */
+function inputBatch(batch: ConsumedBatch): InputBatch {
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    records: batch.records,
+    lastOffset: (batch.nextOffset - 1n).toString(),
+    stillValid: batch.stillValid,
+    resolve: batch.resolve,
+    heartbeat: batch.heartbeat,
+  };
 }
 
 /** Runs the one-time setup of every serde in the topology (e.g. registering Avro schemas). */

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { TopologyGraph } from '../dsl/graph.js';
 import { endOffsets } from '../kafka/admin.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafkaClient } from '../kafka/client.js';
 import { readRangesBulk, type PartitionRange } from '../kafka/bulk-reader.js';
 import { compileTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
@@ -25,7 +25,7 @@ export async function rebuildLocalState(
 ): Promise<number> {
   const config = streamsConfig(settings);
   const topology = compileTopology(graph, config.applicationId);
-  const kafka = createKafka({ brokers: config.brokers, clientId: `${config.applicationId}-rebuild`, logger });
+  const kafka = createKafkaClient({ brokers: config.brokers, clientId: `${config.applicationId}-rebuild`, logger });
   const admin = kafka.admin();
   await admin.connect();
   const states = new Map<string, TaskState>();

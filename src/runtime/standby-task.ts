@@ -10,9 +10,9 @@
  * how far behind is tracked per changelog (records, and since when).
  */
 import { join } from 'node:path';
-import type { Admin } from 'kafkajs';
 import { endOffsets } from '../kafka/admin.js';
 import type { ChangelogSink } from '../kafka/changelog-reader.js';
+import type { ClusterAdmin } from '../kafka/client.js';
 import type { SubTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
@@ -38,7 +38,7 @@ export interface StandbyHandOver {
 
 export interface StandbyDeps {
   config: StreamsConfig;
-  admin: Admin;
+  admin: ClusterAdmin;
   logger: Logger;
 }
 

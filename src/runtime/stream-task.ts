@@ -6,7 +6,6 @@
  * changelog offsets they correspond to (the checkpoint).
  */
 import { join } from 'node:path';
-import type { Kafka } from 'kafkajs';
 import { committedOffsets, endOffsets, leadersAlive, partitionCounts } from '../kafka/admin.js';
 import {
   awaitDecidedMarkers,
@@ -16,11 +15,10 @@ import {
   offsetsPartitionOf,
 } from '../kafka/hanging-transactions.js';
 import { BrokerUnreachableError, type PartitionRef } from '../kafka/transaction-admin.js';
-import type { Admin } from '../kafka/client.js';
+import type { ClusterAdmin, CommitWriter, KafkaClient } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import type { PartitionRange, RestoredRecords } from '../kafka/bulk-reader.js';
 import type { InstanceProducer } from '../kafka/instance-producer.js';
-import { TransactionalWriter, type CommitWriter } from '../kafka/transactional-writer.js';
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
@@ -42,8 +40,8 @@ export type TaskStatus = 'restoring' | 'running' | 'suspended' | 'failed' | 'clo
 export interface TaskDeps {
   topology: CompiledTopology;
   config: StreamsConfig;
-  kafka: Kafka;
-  admin: Admin;
+  client: KafkaClient;
+  admin: ClusterAdmin;
   logger: Logger;
   metrics: StreamsMetrics;
   partitionsOf: (topic: string) => number;
@@ -120,8 +118,7 @@ export class StreamTask {
         storeMemory(deps.config),
       );
       const writer =
-        deps.instanceProducer?.taskWriter() ??
-        new TransactionalWriter(deps.kafka, `${deps.config.applicationId}-${id}`); // = transactionalId
+        deps.instanceProducer?.taskWriter() ?? deps.client.taskWriter(`${deps.config.applicationId}-${id}`); // = transactionalId
       const task = new StreamTask(deps, subtopology, partition, backend, writer, store.releaseDirectory);
       task.currentAt = store.currentAt;
       return task;

@@ -21,7 +21,7 @@
  * What it needs from Kafka is given in TaskManagerDeps, so the lifecycle can be
  * tested without a broker.
  */
-import { isFencedError } from '../kafka/transactional-writer.js';
+import { isFencedError } from '../kafka/commit-writer.js';
 import type { Logger } from '../util/logger.js';
 import type { TaskRef } from './assignor.js';
 import type { StreamsMetrics } from './metrics.js';

@@ -4,8 +4,7 @@
  * a restart continues where it stopped. Used to serve a view from its output
  * topic without running the topology.
  */
-import type { Kafka } from 'kafkajs';
-import type { Consumer } from '../kafka/client.js';
+import type { GroupConsumer, KafkaClient } from '../kafka/client.js';
 import { endOffsets } from '../kafka/admin.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import type { BatchEntry } from '../state/backend.js';
@@ -16,7 +15,7 @@ const ROW = Buffer.from('r\0');
 const OFFSET = Buffer.from('o\0');
 
 export interface TopicReplicaOptions {
-  kafka: Kafka;
+  kafka: KafkaClient;
   topic: string;
   /** A group of its own: this replica reads every partition. Read when the replica starts. */
   groupId: () => string;
@@ -32,7 +31,7 @@ export class TopicReplica {
   private backend!: LevelDbBackend;
   private partitions = 0;
   private readonly caughtUp = new Set<number>();
-  private consumer!: Consumer;
+  private consumer: GroupConsumer | undefined;
   private readonly log: Logger;
 
   constructor(private readonly options: TopicReplicaOptions) {
@@ -40,11 +39,6 @@ export class TopicReplica {
   }
 
   async start(): Promise<void> {
-    this.consumer = this.options.kafka.consumer({
-      groupId: this.options.groupId(),
-      readUncommitted: false,
-      maxWaitTimeInMs: 50,
-    });
     this.backend = await LevelDbBackend.open(this.options.directory);
     const admin = this.options.kafka.admin();
     await admin.connect();
@@ -52,49 +46,49 @@ export class TopicReplica {
     this.partitions = ends.size;
     if (this.partitions === 0) throw new Error(`topic ${this.options.topic} does not exist`);
     // The next offset to read per partition, as stored with the rows. On every (re)join the consumer
-    // continues from here: it commits no offsets, so kafkajs would start from the beginning.
+    // continues from here: it commits no offsets, so it would start from the beginning.
     const positions = await this.storedOffsets();
     for (const [partition, end] of ends) if ((positions.get(partition) ?? 0n) >= end) this.caughtUp.add(partition);
 
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      for (const partition of payload.memberAssignment[this.options.topic] ?? []) {
-        this.consumer.seek({ topic: this.options.topic, partition, offset: String(positions.get(partition) ?? 0n) });
-      }
-    });
-    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.offsetLag === '0' && !this.caughtUp.has(payload.partition)) {
-        this.caughtUp.add(payload.partition);
-        if (this.ready) this.log.info('replica caught up with the topic');
-      }
-    });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
+    const consumer = this.options.kafka.groupConsumer({
+      groupId: this.options.groupId(),
+      topics: [this.options.topic],
+      fetchMaxWaitMs: 50,
+      onJoin: ({ assignment }) => {
+        for (const partition of assignment[this.options.topic] ?? [])
+          consumer.seek(this.options.topic, partition, positions.get(partition) ?? 0n);
+      },
+      onBatchDone: ({ partition, lag }) => {
+        if (lag === 0n && !this.caughtUp.has(partition)) {
+          this.caughtUp.add(partition);
+          if (this.ready) this.log.info('replica caught up with the topic');
+        }
+      },
+      eachBatch: async (batch) => {
         const entries: BatchEntry[] = [];
         const from = positions.get(batch.partition) ?? 0n;
-        for (const message of batch.messages) {
-          if (!message.key || BigInt(message.offset) < from) continue;
+        for (const record of batch.records) {
+          if (!record.key || BigInt(record.offset) < from) continue;
           try {
-            const value = message.value === null ? null : await this.convert(message.value);
-            entries.push({ key: Buffer.concat([ROW, message.key]), value });
+            const value = record.value === null ? null : await this.convert(record.value);
+            entries.push({ key: Buffer.concat([ROW, record.key]), value });
           } catch (error) {
             // The replica only reads: an unreadable record is reported and skipped, never retried forever.
             this.log.warn('skipped a record the replica cannot read', {
               partition: batch.partition,
-              offset: message.offset,
+              offset: record.offset,
               error,
             });
           }
         }
-        const next = BigInt(batch.lastOffset()) + 1n;
-        if (next <= from) return;
-        entries.push({ key: offsetKey(batch.partition), value: Buffer.from(next.toString()) });
+        if (batch.nextOffset <= from) return;
+        entries.push({ key: offsetKey(batch.partition), value: Buffer.from(batch.nextOffset.toString()) });
         await this.backend.write(entries);
-        positions.set(batch.partition, next);
+        positions.set(batch.partition, batch.nextOffset);
       },
     });
+    this.consumer = consumer;
+    await consumer.start();
   }
 
   get ready(): boolean {
@@ -110,7 +104,7 @@ export class TopicReplica {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.consumer?.stop().catch(() => undefined);
     await this.backend?.close();
   }
 

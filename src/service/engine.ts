@@ -5,7 +5,7 @@
  * --engine-thread main, on the serving thread.
  */
 import type { Registry } from 'prom-client';
-import { createKafka, type Admin } from '../kafka/client.js';
+import { createKafkaClient, type ClusterAdmin } from '../kafka/client.js';
 import { KafkaStreams } from '../runtime/kafka-streams.js';
 import type { Logger } from '../util/logger.js';
 import { userInformationTopology } from '../../topology/user-information.js';
@@ -52,11 +52,11 @@ export async function startEngine(config: ServiceConfig, logger: Logger, registr
     sinkTopicConfigs: { [config.outputTopic]: { 'cleanup.policy': 'compact' } },
   });
   let gate: SnapshotGate | undefined;
-  let admin: Admin | undefined;
+  let admin: ClusterAdmin | undefined;
   try {
     await streams.start();
     if (config.connectUrl) {
-      admin = createKafka({ brokers: config.brokers, clientId: `${config.applicationId}-gate`, logger }).admin();
+      admin = createKafkaClient({ brokers: config.brokers, clientId: `${config.applicationId}-gate`, logger }).admin();
       await admin.connect();
       gate = new SnapshotGate({
         connector: config.connector,

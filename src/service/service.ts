@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createKafka } from '../kafka/client.js';
+import { createKafkaClient } from '../kafka/client.js';
 import type { KafkaStreams } from '../runtime/kafka-streams.js';
 import { rebuildLocalState } from '../runtime/rebuild.js';
 import { TopicReplica } from '../runtime/topic-replica.js';
@@ -107,7 +107,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
   const registry = metricsRegistry();
   const avro = userInformationAvro(config.schemaRegistryUrl, config.outputTopic);
   const replica = new TopicReplica({
-    kafka: createKafka({ brokers: config.brokers, clientId: `${config.applicationId}-replica`, logger }),
+    kafka: createKafkaClient({ brokers: config.brokers, clientId: `${config.applicationId}-replica`, logger }),
     topic: config.outputTopic,
     // Read when the replica starts, after listening: with --port 0 the endpoint is known only then.
     groupId: () => `${config.applicationId}-replica-${config.advertisedEndpoint.replace(/[^A-Za-z0-9]/g, '_')}`,

@@ -8,8 +8,8 @@
  * Before that, a user missing from the view, or a count too low, may only not
  * have been processed yet.
  */
-import type { Admin } from 'kafkajs';
 import { committedOffsets, endOffsets, partitionCounts } from '../kafka/admin.js';
+import type { ClusterAdmin } from '../kafka/client.js';
 import type { SubTopology } from '../processor/compile.js';
 import type { Logger } from '../util/logger.js';
 
@@ -184,7 +184,7 @@ export function kafkaGatePositions(options: {
   connectUrl: string;
   connector: string;
   groupId: string;
-  admin: Admin;
+  admin: ClusterAdmin;
 }): GatePositions {
   return {
     async snapshotFinished() {

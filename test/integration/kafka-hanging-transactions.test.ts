@@ -5,7 +5,7 @@
 // made by leaving a transaction open (from the partition's side that is the same: records with no
 // marker), and the repair must end it as the coordinator decided.
 import t, { type Test } from 'tap';
-import { createKafka } from '../../src/kafka/client.js';
+import { createKafkaClient } from '../../src/kafka/client.js';
 import {
   endHangingTransactions,
   HangingTransactions,
@@ -21,7 +21,11 @@ import { createLogger } from '../../src/util/logger.js';
 import { createTopics, kafka as testKafka, readTable } from '../support/kafka.js';
 import { eventually, stack, uniqueName } from '../support/stack.js';
 
-const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: 'hanging-test', logger: createLogger('error') });
+const kafka = createKafkaClient({
+  brokers: stack.kafkaBrokers,
+  clientId: 'hanging-test',
+  logger: createLogger('error'),
+});
 
 /** A new two-partition topic, a connected admin client and a fresh transactional id, for one test. */
 async function setUp(t: Test, name: string, idPrefix: string) {

@@ -5,6 +5,7 @@
 import t, { type Test } from 'tap';
 import type { KafkaMessage } from 'kafkajs';
 import { readRangesBulk } from '../../src/kafka/bulk-reader.js';
+import { KafkajsAdmin } from '../../src/kafka/kafkajs/admin.js';
 import { createTopics, kafka, readTable, readTopic } from '../support/kafka.js';
 import { eventually, uniqueName } from '../support/stack.js';
 
@@ -77,7 +78,7 @@ t.test('the bulk reader reads exactly the committed records of a range', async (
     const keys: string[] = [];
     let position = from;
     await readRangesBulk(
-      admin,
+      new KafkajsAdmin(admin),
       [{ topic, partition: 0, from, to }],
       async (_range, records) => {
         keys.push(...records.keys.map((k) => k.toString()));

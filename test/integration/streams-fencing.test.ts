@@ -6,12 +6,16 @@
 // read its starting point (counts too high, and renames lost, in issue 10).
 import t from 'tap';
 import { createLogger } from '../../src/util/logger.js';
-import { createKafka } from '../../src/kafka/client.js';
-import { isFencedError, TransactionalWriter } from '../../src/kafka/transactional-writer.js';
+import { createKafkaClient } from '../../src/kafka/client.js';
+import { isFencedError } from '../../src/kafka/commit-writer.js';
 import { createTopics, kafka as testKafka, readTable } from '../support/kafka.js';
 import { stack, uniqueName } from '../support/stack.js';
 
-const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: 'fencing-test', logger: createLogger('error') });
+const kafka = createKafkaClient({
+  brokers: stack.kafkaBrokers,
+  clientId: 'fencing-test',
+  logger: createLogger('error'),
+});
 const record = (topic: string, key: string) => ({
   topic,
   partition: 0,
@@ -26,11 +30,11 @@ t.test('connecting fences the previous producer of the same transactional id', a
   await createTopics([topic], 1);
   const transactionalId = uniqueName('task');
 
-  const old = new TransactionalWriter(kafka, transactionalId);
+  const old = kafka.taskWriter(transactionalId);
   await old.connect();
   await old.commit([record(topic, 'before')], noOffsets);
 
-  const successor = new TransactionalWriter(kafka, transactionalId);
+  const successor = kafka.taskWriter(transactionalId);
   await successor.connect();
   t.teardown(async () => {
     await old.disconnect().catch(() => undefined);
@@ -58,7 +62,7 @@ t.test("connecting aborts the previous producer's open transaction at once", asy
   const transaction = await oldProducer.transaction();
   await transaction.send({ topic, messages: [{ partition: 0, key: 'open', value: 'v' }] });
 
-  const successor = new TransactionalWriter(kafka, transactionalId);
+  const successor = kafka.taskWriter(transactionalId);
   await successor.connect();
   t.teardown(async () => {
     await oldProducer.disconnect().catch(() => undefined);

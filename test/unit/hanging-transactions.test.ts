@@ -71,10 +71,10 @@ t.test('only transactions their coordinator no longer has under way are ended, a
     },
   );
   const admin = {
-    describeCluster: async () => ({ brokers: [{ nodeId: 1, ...broker }] }),
-    fetchTopicMetadata: async () => ({
-      topics: [{ name: 't', partitions: [0, 1, 2, 3, 4, 5].map((partitionId) => ({ partitionId, leader: 1 })) }],
-    }),
+    brokers: async () => [{ nodeId: 1, ...broker }],
+    topicMetadata: async () => [
+      { name: 't', partitions: [0, 1, 2, 3, 4, 5].map((partition) => ({ partition, leader: 1 })) },
+    ],
   };
   const ended = await endHangingTransactions(
     admin as unknown as Parameters<typeof endHangingTransactions>[0], // only the two calls above are used
@@ -135,10 +135,8 @@ t.test('a task waits for the markers of decided transactions, not for transactio
     return { module, looks: () => look };
   };
   const admin = {
-    describeCluster: async () => ({ brokers: [{ nodeId: 1, ...broker }] }),
-    fetchTopicMetadata: async () => ({
-      topics: [{ name: 'c', partitions: [0, 1].map((partitionId) => ({ partitionId, leader: 1 })) }],
-    }),
+    brokers: async () => [{ nodeId: 1, ...broker }],
+    topicMetadata: async () => [{ name: 'c', partitions: [0, 1].map((partition) => ({ partition, leader: 1 })) }],
   } as unknown as Parameters<typeof HangingModule.awaitDecidedMarkers>[0]; // only the two calls above are used
   const changelogs = [0, 1].map((partition) => ({ topic: 'c', partition }));
 

@@ -7,11 +7,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
-import type { Admin } from '../../src/kafka/client.js';
-import type { ConsumedOffsets } from '../../src/kafka/transactional-writer.js';
+import type { ClusterAdmin, ConsumedOffsets, KafkaClient } from '../../src/kafka/client.js';
 import { BrokerUnreachableError, type TransactionState } from '../../src/kafka/transaction-admin.js';
 import { compileTopology } from '../../src/processor/compile.js';
 import { streamsConfig } from '../../src/runtime/config.js';
@@ -50,7 +48,6 @@ class ManualWriter {
 async function openTask(t: Test, mocks: Record<string, unknown> = {}) {
   const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
     ...mocks,
-    '../../src/kafka/transactional-writer.js': { TransactionalWriter: ManualWriter },
     '../../src/kafka/admin.js': {
       committedOffsets: async () => new Map([[0, 0n]]),
       endOffsets: async () => new Map([[0, inputEnd]]),
@@ -73,8 +70,8 @@ async function openTask(t: Test, mocks: Record<string, unknown> = {}) {
     {
       topology,
       config,
-      kafka: {} as Kafka, // only handed to the (fake) writer
-      admin: {} as Admin, // only handed to the (fake) offset lookups
+      client: { taskWriter: () => new ManualWriter() } as unknown as KafkaClient, // only the task's writer
+      admin: {} as ClusterAdmin, // only handed to the (fake) offset lookups
       logger: createLogger('error'),
       metrics: createStreamsMetrics(new Registry()),
       partitionsOf: () => 1,

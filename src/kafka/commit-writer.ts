@@ -1,0 +1,73 @@
+/**
+ * What both commit paths share (a task's own kafkajs producer, and the
+ * instance's exactly-once v2 producer): requests sized under the broker's
+ * limit, and telling a fenced producer from other failures.
+ */
+import type { OutgoingRecord } from '../processor/types.js';
+import { KafkaErrors, KafkaProtocolError } from './group-transactions.js';
+
+/** Requests stay well under the broker's message.max.bytes (1 MB by default). */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** About how many bytes a record takes in a request: key, value, headers and overhead. */
+export function recordSize(record: OutgoingRecord): number {
+  return (
+    64 +
+    (record.key?.length ?? 0) +
+    (record.value?.length ?? 0) +
+    (record.headers?.reduce((n, h) => n + h.key.length + h.value.length, 0) ?? 0)
+  );
+}
+
+/** Splits records into runs of at most about `maxBytes` of keys, values and headers. */
+export function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): Generator<R[]> {
+  let chunk: R[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = recordSize(record);
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(record);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** The Kafka error types in an error and the errors it wraps (kafkajs nests them in `cause` or `originalError`). */
+export function errorTypes(error: unknown): string[] {
+  const types: string[] = [];
+  for (
+    let e: unknown = error;
+    e instanceof Error && types.length < 10;
+    e = (e as Error & { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError
+  ) {
+    const type = (e as { type?: string }).type;
+    if (type) types.push(type);
+  }
+  return types;
+}
+
+/** Errors that mean another producer with the same transactional id has taken over (or the broker dropped ours). */
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/**
+ * True when a commit failed because the task's producer was fenced: another instance opened the
+ * task (Kafka Streams' TaskMigratedException). The task must not be reopened here until a new
+ * assignment says it is ours; reopening would fence the rightful owner in turn.
+ */
+export function isFencedError(error: unknown): boolean {
+  if (error instanceof KafkaProtocolError) return FENCED_CODES.has(error.code);
+  return errorTypes(error).some((type) => FENCED.has(type)) || /fenced/i.test(String((error as Error)?.message));
+}
+
+/** The same for exactly-once v2: this member's generation was replaced, or the instance's producer fenced. */
+const FENCED_CODES = new Set<number>([
+  KafkaErrors.ILLEGAL_GENERATION,
+  KafkaErrors.UNKNOWN_MEMBER_ID,
+  KafkaErrors.FENCED_INSTANCE_ID,
+  KafkaErrors.PRODUCER_FENCED,
+  47, // INVALID_PRODUCER_EPOCH
+]);
