@@ -11,8 +11,9 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { ClusterAdmin } from './client.js';
 import { partitionLeaders } from './admin.js';
-import { walkRecordBatches, type AbortedTransaction } from './record-batches.js';
-import { BrokerConnection, Reader, Writer, type BrokerAddress } from './wire.js';
+import { walkRecordBatches } from './record-batches.js';
+import { FETCH, fetchRequest, LEADER_MOVED, parseFetchResponse } from './fetch-request.js';
+import { BrokerConnection, type BrokerAddress } from './wire.js';
 
 export interface PartitionRange {
   topic: string;
@@ -53,11 +54,6 @@ export interface BulkReadOptions {
 
 const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 const DEFAULT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
-
-const FETCH = { key: 1, version: 11 } as const;
-const READ_COMMITTED = 1;
-/** Errors after which the partition's leader is looked up again. */
-const LEADER_MOVED = new Set([3, 5, 6, 74, 75]);
 
 export class LeaderMovedError extends Error {
   override name = 'LeaderMovedError';
@@ -139,7 +135,14 @@ async function fetchLoop(
       const response = await connection.request(
         FETCH.key,
         FETCH.version,
-        fetchRequest(ready, positions, options),
+        fetchRequest(
+          ready.map((r) => ({ topic: r.topic, partition: r.partition, offset: positions.get(keyOf(r))! })),
+          {
+            maxWaitMs: 100,
+            maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+            partitionMaxBytes: options.partitionMaxBytes ?? 4 * 1024 * 1024,
+          },
+        ),
         30_000,
       );
       // The response stays in memory while any of its records waits to be written: it counts
@@ -203,71 +206,5 @@ async function fetchLoop(
     throw failure ?? error;
   } finally {
     connection.close();
-  }
-}
-
-function fetchRequest(
-  ranges: readonly PartitionRange[],
-  positions: ReadonlyMap<string, bigint>,
-  options: BulkReadOptions,
-): Buffer {
-  const byTopic = new Map<string, PartitionRange[]>();
-  for (const r of ranges) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-  const w = new Writer()
-    .int32(-1) // replica id: a consumer
-    .int32(100) // max wait (ms)
-    .int32(1) // min bytes
-    .int32(options.maxBytes ?? DEFAULT_MAX_BYTES)
-    .int8(READ_COMMITTED)
-    .int32(0) // no fetch session
-    .int32(-1)
-    .int32(byTopic.size);
-  for (const [topic, partitions] of byTopic) {
-    w.string(topic).int32(partitions.length);
-    for (const r of partitions)
-      w.int32(r.partition)
-        .int32(-1) // current leader epoch: not checked
-        .int64(positions.get(`${r.topic}:${r.partition}`)!)
-        .int64(-1n) // log start offset: a consumer sends -1
-        .int32(options.partitionMaxBytes ?? 4 * 1024 * 1024);
-  }
-  return w
-    .int32(0) // forgotten topics
-    .string(
-      '',
-    ) // rack id
-  .buffer;
-}
-
-interface FetchedPartition {
-  topic: string;
-  partition: number;
-  errorCode: number;
-  aborted: AbortedTransaction[];
-  records: Buffer | null;
-}
-
-function* parseFetchResponse(b: Buffer, start: number): Generator<FetchedPartition> {
-  const r = new Reader(b);
-  r.at = start;
-  r.int32(); // throttle time
-  const errorCode = r.int16();
-  r.int32(); // session id
-  if (errorCode !== 0) throw new Error(`fetch failed with error ${errorCode}`);
-  const topics = r.int32();
-  for (let t = 0; t < topics; t++) {
-    const topic = r.nullableString() ?? '';
-    const partitions = r.int32();
-    for (let p = 0; p < partitions; p++) {
-      const partition = r.int32();
-      const partitionError = r.int16();
-      r.int64(); // high watermark
-      r.int64(); // last stable offset
-      r.int64(); // log start offset
-      const aborted = r.array(() => ({ producerId: r.int64(), firstOffset: r.int64() }));
-      r.int32(); // preferred read replica
-      const records = r.nullableBytes();
-      yield { topic, partition, errorCode: partitionError, aborted, records };
-    }
   }
 }

@@ -8,6 +8,7 @@
 import type { OutgoingRecord } from '../processor/types.js';
 import type { Logger } from '../util/logger.js';
 import { createKafkajsClient } from './kafkajs/client.js';
+import { createPlatformaticClient } from './platformatic/client.js';
 
 export interface TopicSpec {
   topic: string;
@@ -98,15 +99,18 @@ export interface GroupJoin {
   assignment: Record<string, number[]>;
 }
 
-/** A group's partition assignor, run by the group leader (consumer-protocol.ts encodes what it sends and hands out). */
+/**
+ * A group's partition assignor, run by the group leader. The user data travel in the consumer
+ * protocol's subscription and assignment (consumer-protocol.ts), which the client encodes.
+ */
 export interface GroupAssignor {
   name: string;
-  /** The member's subscription to send when joining. */
-  subscription(topics: string[]): Buffer;
+  /** What this member tells the leader when it joins; asked anew for every join. */
+  userData(): Buffer;
   assign(request: {
-    members: Array<{ memberId: string; subscription: Buffer }>;
+    members: Array<{ memberId: string; userData: Buffer | null }>;
     partitionCount(topic: string): number;
-  }): Promise<Array<{ memberId: string; assignment: Buffer }>>;
+  }): Promise<Array<{ memberId: string; partitions: Record<string, number[]>; userData: Buffer }>>;
 }
 
 export interface GroupConsumerOptions {
@@ -176,12 +180,18 @@ export interface KafkaClient {
   taskWriter(transactionalId: string): CommitWriter;
 }
 
+/** kafkajs: the design's client. platformatic: @platformatic/kafka's group membership with our own fetch loop. */
+export type KafkaClientKind = 'kafkajs' | 'platformatic';
+export const KAFKA_CLIENTS: readonly KafkaClientKind[] = ['kafkajs', 'platformatic'];
+
 export interface KafkaClientOptions {
   brokers: string[];
   clientId: string;
   logger: Logger;
+  /** Which implementation (default kafkajs). */
+  kind?: KafkaClientKind;
 }
 
 export function createKafkaClient(options: KafkaClientOptions): KafkaClient {
-  return createKafkajsClient(options);
+  return options.kind === 'platformatic' ? createPlatformaticClient(options) : createKafkajsClient(options);
 }

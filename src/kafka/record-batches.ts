@@ -11,6 +11,9 @@ export interface AbortedTransaction {
   firstOffset: bigint;
 }
 
+/** Receives each committed record: its offset, key and value (views into the fetched bytes), timestamp (ms). */
+export type RecordVisitor = (offset: number, key: Buffer | null, value: Buffer | null, timestamp: number) => void;
+
 /** Thrown for batches this walker cannot read (compressed, or an old message format). */
 export class UnsupportedBatchError extends Error {
   override name = 'UnsupportedBatchError';
@@ -20,7 +23,7 @@ const BATCH_HEADER = 61;
 const ABORT_MARKER = 0;
 
 /**
- * Calls `each(offset, key, value)` for every committed record in `records` (the bytes of one
+ * Calls `each(offset, key, value, timestamp)` for every committed record in `records` (the bytes of one
  * partition in a fetch response), in offset order. Returns the offset after the last complete
  * batch (the next offset to fetch), or undefined when there was none: a fetch may end with part
  * of a batch, which the next fetch brings whole.
@@ -28,7 +31,7 @@ const ABORT_MARKER = 0;
 export function walkRecordBatches(
   records: Buffer,
   aborted: readonly AbortedTransaction[],
-  each: (offset: number, key: Buffer | null, value: Buffer | null) => void,
+  each: RecordVisitor,
 ): bigint | undefined {
   const pendingAborts = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1));
   const abortedProducers = new Set<bigint>();
@@ -54,7 +57,16 @@ export function walkRecordBatches(
     } else if (!(transactional && abortedProducers.has(producerId))) {
       if ((attributes & 0x07) !== 0)
         throw new UnsupportedBatchError(`compressed record batch (codec ${attributes & 0x07}) at offset ${baseOffset}`);
-      walkRecords(records, at + BATCH_HEADER, batchEnd, Number(baseOffset), records.readInt32BE(at + 57), each);
+      const firstTimestamp = Number(records.readBigInt64BE(at + 27));
+      walkRecords(
+        records,
+        at + BATCH_HEADER,
+        batchEnd,
+        Number(baseOffset),
+        firstTimestamp,
+        records.readInt32BE(at + 57),
+        each,
+      );
     }
     nextOffset = lastOffset + 1n;
     at = batchEnd;
@@ -67,19 +79,20 @@ function walkRecords(
   start: number,
   end: number,
   baseOffset: number,
+  firstTimestamp: number,
   count: number,
-  each: (offset: number, key: Buffer | null, value: Buffer | null) => void,
+  each: RecordVisitor,
 ): void {
   const cursor = { at: start };
   for (let i = 0; i < count && cursor.at < end; i++) {
     const length = varint(b, cursor);
     const recordEnd = cursor.at + length;
     cursor.at += 1; // attributes
-    skipVarint(b, cursor); // timestamp delta
+    const timestampDelta = varlong(b, cursor);
     const offsetDelta = varint(b, cursor);
     const key = bytes(b, cursor);
     const value = bytes(b, cursor);
-    each(baseOffset + offsetDelta, key, value);
+    each(baseOffset + offsetDelta, key, value, firstTimestamp + timestampDelta);
     cursor.at = recordEnd; // past the headers
   }
 }
@@ -90,7 +103,7 @@ function controlType(b: Buffer, start: number, end: number): number {
   if (start >= end) return -1;
   varint(b, cursor); // length
   cursor.at += 1;
-  skipVarint(b, cursor);
+  varlong(b, cursor); // timestamp delta
   varint(b, cursor);
   const key = bytes(b, cursor);
   return key && key.length >= 4 ? key.readInt16BE(2) : -1;
@@ -117,6 +130,15 @@ function varint(b: Buffer, cursor: { at: number }): number {
   return (raw >>> 1) ^ -(raw & 1);
 }
 
-function skipVarint(b: Buffer, cursor: { at: number }): void {
-  while ((b[cursor.at++]! & 0x80) !== 0);
+/** A zigzag-encoded 64-bit varint, as a number (exact up to 2^53, far beyond any timestamp delta). */
+function varlong(b: Buffer, cursor: { at: number }): number {
+  let raw = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = b[cursor.at++]!;
+    raw += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) break;
+    scale *= 128;
+  }
+  return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
 }

@@ -11,7 +11,6 @@
  * standby replicas of each task are kept on other members.
  */
 import type { GroupAssignor } from '../kafka/client.js';
-import { decodeSubscription, encodeAssignment, encodeSubscription } from '../kafka/consumer-protocol.js';
 import type { CompiledTopology } from '../processor/compile.js';
 import { taskIdOf } from './task-core.js';
 
@@ -223,11 +222,9 @@ export function taskAssignor(
 ): GroupAssignor {
   return {
     name: ASSIGNOR_NAME,
-    subscription: (topics) => encodeSubscription({ version: 2, topics, userData: encodeMemberInfo(self()) }),
+    userData: () => encodeMemberInfo(self()),
     async assign({ members, partitionCount }) {
-      const infos = new Map(
-        members.map((m) => [m.memberId, decodeMemberInfo(decodeSubscription(m.subscription)?.userData ?? undefined)]),
-      );
+      const infos = new Map(members.map((m) => [m.memberId, decodeMemberInfo(m.userData ?? undefined)]));
       const tasks = allTasks(topology, partitionCount);
       const ends = await options.changelogEnds();
       const stateful = (task: TaskRef) => topology.subtopologies[task.subtopology]!.stores.length > 0;
@@ -248,13 +245,10 @@ export function taskAssignor(
         }
         return {
           memberId,
-          assignment: encodeAssignment({
-            version: 2,
-            partitions,
-            userData: encodeAssignmentInfo({
-              standby: owned.standby.map((t) => t.id),
-              warmup: owned.warmup.map((t) => t.id),
-            }),
+          partitions,
+          userData: encodeAssignmentInfo({
+            standby: owned.standby.map((t) => t.id),
+            warmup: owned.warmup.map((t) => t.id),
           }),
         };
       });

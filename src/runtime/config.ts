@@ -1,3 +1,5 @@
+import { KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
+
 /** The engine's settings, with defaults, checked once at start. */
 export interface StreamsConfig {
   /** Names the consumer group, the internal topics and the state directory. */
@@ -47,6 +49,8 @@ export interface StreamsConfig {
    * transactional producer per task, fenced by the task's next owner.
    */
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
+  /** The Kafka client library behind src/kafka/client.ts (decision 0010). */
+  kafkaClient: KafkaClientKind;
   /** LevelDB block cache of each task's store (anonymous memory, per open store). */
   storeCacheBytes: number;
   /** LevelDB memtable of each task's store (up to two at once, per open store). */
@@ -79,6 +83,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     probingRebalanceIntervalMs: 10 * 60_000,
     startupTimeoutMs: 120_000,
     processingGuarantee: 'exactly_once_v2',
+    kafkaClient: 'kafkajs',
     storeCacheBytes: 8 * 1024 * 1024,
     storeWriteBufferBytes: 4 * 1024 * 1024,
     ...settings,
@@ -108,6 +113,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   }
   if (!['exactly_once', 'exactly_once_v2'].includes(config.processingGuarantee))
     problems.push('processingGuarantee must be exactly_once or exactly_once_v2');
+  if (!KAFKA_CLIENTS.includes(config.kafkaClient)) problems.push(`kafkaClient must be ${KAFKA_CLIENTS.join(' or ')}`);
   if (problems.length) throw new Error(`invalid streams configuration: ${problems.join('; ')}`);
   return config;
 }

@@ -123,6 +123,7 @@ export class KafkaStreams {
       brokers: this.config.brokers,
       clientId: this.config.applicationId,
       logger: this.log,
+      kind: this.config.kafkaClient,
     });
     this.admin = this.kafka.admin();
     const { layout, created } = await this.untilBrokersAnswer(async () => {

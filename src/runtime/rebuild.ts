@@ -25,7 +25,12 @@ export async function rebuildLocalState(
 ): Promise<number> {
   const config = streamsConfig(settings);
   const topology = compileTopology(graph, config.applicationId);
-  const kafka = createKafkaClient({ brokers: config.brokers, clientId: `${config.applicationId}-rebuild`, logger });
+  const kafka = createKafkaClient({
+    brokers: config.brokers,
+    clientId: `${config.applicationId}-rebuild`,
+    logger,
+    kind: config.kafkaClient,
+  });
   const admin = kafka.admin();
   await admin.connect();
   const states = new Map<string, TaskState>();

@@ -4,6 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { LogLevel } from '../util/logger.js';
+import { KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
 
 export interface ServiceConfig {
   brokers: string[];
@@ -24,6 +25,7 @@ export interface ServiceConfig {
   storeCacheMiB: number;
   storeWriteBufferMiB: number;
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
+  kafkaClient: KafkaClientKind;
   engineThread: 'worker' | 'main';
   engineNice: number;
   corsOrigins: string[];
@@ -138,6 +140,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     default: 'exactly_once_v2',
     help: 'exactly_once_v2: one transactional producer per instance (KIP-447, as Kafka Streams); exactly_once: a kafkajs transactional producer per task',
   },
+  kafkaClient: {
+    flag: 'kafka-client',
+    env: 'UIS_KAFKA_CLIENT',
+    default: 'kafkajs',
+    help: 'kafkajs (the default), or platformatic: @platformatic/kafka group membership with our own fetch loop (decision 0010)',
+  },
   engineThread: {
     flag: 'engine-thread',
     env: 'UIS_ENGINE_THREAD',
@@ -251,6 +259,14 @@ export function loadConfig(
     return 'exactly_once';
   };
 
+  const kafkaClient = (): KafkaClientKind => {
+    const text = raw('kafkaClient') ?? '';
+    const known = KAFKA_CLIENTS.find((kind) => kind === text);
+    if (known) return known;
+    problems.push(`${where('kafkaClient')} must be ${KAFKA_CLIENTS.join(' or ')}, got "${text}"`);
+    return 'kafkajs';
+  };
+
   const engineThread = (): ServiceConfig['engineThread'] => {
     const text = raw('engineThread') ?? '';
     if (text === 'worker' || text === 'main') return text;
@@ -290,6 +306,7 @@ export function loadConfig(
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
     processingGuarantee: guarantee(),
+    kafkaClient: kafkaClient(),
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
     corsOrigins: (raw('corsOrigins') ?? '')

@@ -41,6 +41,7 @@ export function streamsSettings(config: ServiceConfig) {
     storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
     processingGuarantee: config.processingGuarantee,
+    kafkaClient: config.kafkaClient,
   };
 }
 
@@ -56,7 +57,12 @@ export async function startEngine(config: ServiceConfig, logger: Logger, registr
   try {
     await streams.start();
     if (config.connectUrl) {
-      admin = createKafkaClient({ brokers: config.brokers, clientId: `${config.applicationId}-gate`, logger }).admin();
+      admin = createKafkaClient({
+        brokers: config.brokers,
+        clientId: `${config.applicationId}-gate`,
+        logger,
+        kind: config.kafkaClient,
+      }).admin();
       await admin.connect();
       gate = new SnapshotGate({
         connector: config.connector,

@@ -107,7 +107,12 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
   const registry = metricsRegistry();
   const avro = userInformationAvro(config.schemaRegistryUrl, config.outputTopic);
   const replica = new TopicReplica({
-    kafka: createKafkaClient({ brokers: config.brokers, clientId: `${config.applicationId}-replica`, logger }),
+    kafka: createKafkaClient({
+      brokers: config.brokers,
+      clientId: `${config.applicationId}-replica`,
+      logger,
+      kind: config.kafkaClient,
+    }),
     topic: config.outputTopic,
     // Read when the replica starts, after listening: with --port 0 the endpoint is known only then.
     groupId: () => `${config.applicationId}-replica-${config.advertisedEndpoint.replace(/[^A-Za-z0-9]/g, '_')}`,

@@ -3,13 +3,15 @@
 // (join, leave with SIGTERM, kill -9, SIGSTOP past the session timeout then SIGCONT), one broker restart and
 // one Kafka Connect restart mid-load; then every user equals SQL on every instance and in the output topic.
 // Once per processing guarantee in CHURN_GUARANTEES (default both: exactly_once_v2, the default, and
-// exactly_once), about 3 minutes each. The seed is fixed
+// exactly_once), about 3 minutes each, on the Kafka client UIS_KAFKA_CLIENT names (kafkajs by default).
+// The seed is fixed
 // (CHURN_SEED to try another); the instances' logs and the whole result are kept in
 // .tap/churn-<time>-seed<seed>-<guarantee>/. Long runs: `npm run soak` (bench/soak.ts, bench/README.md).
 import t, { type Test } from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEMBERSHIP_KINDS, runChurn } from '../support/churn.js';
+import { stack } from '../support/stack.js';
 import { describeMismatch } from '../support/view-check.js';
 
 const seed = Number(process.env.CHURN_SEED ?? 20261201);
@@ -22,12 +24,17 @@ const guarantees = (process.env.CHURN_GUARANTEES ?? 'exactly_once_v2,exactly_onc
 t.setTimeout(guarantees.length * 12 * 60_000);
 
 for (const guarantee of guarantees)
-  t.test(`churn, seed ${seed}, ${guarantee}: the view equals SQL on every instance and in the output topic`, (t) =>
-    churn(t, guarantee),
+  t.test(
+    `churn, seed ${seed}, ${guarantee}, ${stack.kafkaClient}: the view equals SQL on every instance and in the output topic`,
+    (t) => churn(t, guarantee),
   );
 
 async function churn(t: Test, guarantee: string): Promise<void> {
-  const logDir = join(root, '.tap', `churn-${new Date().toISOString().replace(/[:.]/g, '-')}-seed${seed}-${guarantee}`);
+  const logDir = join(
+    root,
+    '.tap',
+    `churn-${new Date().toISOString().replace(/[:.]/g, '-')}-seed${seed}-${guarantee}-${stack.kafkaClient}`,
+  );
   mkdirSync(logDir, { recursive: true });
   const result = await runChurn({
     seed,
@@ -41,7 +48,7 @@ async function churn(t: Test, guarantee: string): Promise<void> {
     restartConnect: true,
     convergenceTimeoutMs: 90_000,
     controlTimeoutMs: 120_000,
-    instanceFlags: { 'processing-guarantee': guarantee },
+    instanceFlags: { 'processing-guarantee': guarantee, 'kafka-client': stack.kafkaClient },
     logDir,
     onLog: (line) => process.stderr.write(`${line}\n`),
   });

@@ -45,6 +45,7 @@ t.test('restore from checkpoint, task migration, and dead letters', async (t) =>
         stateDir: join(stateDir, name),
         endpoint,
         commitIntervalMs: 50,
+        kafkaClient: stack.kafkaClient,
       },
       { logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel, { name }), registry },
     );

@@ -38,6 +38,7 @@ t.test('two instances converge on the exact result and serve every key between t
           stateDir: join(stateDir, `instance-${i}`),
           endpoint,
           commitIntervalMs: 50,
+          kafkaClient: stack.kafkaClient,
         },
         {
           logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel),

@@ -25,6 +25,7 @@ export async function startTestService(
     ['schema-registry', stack.registryUrl],
     ['state-dir', mkdtempSync(join(tmpdir(), 'uis-test-'))],
     ['commit-interval-ms', '50'],
+    ['kafka-client', stack.kafkaClient],
     ...Object.entries(options.flags ?? {}),
   ]);
   const config = loadConfig(flags, {});

@@ -18,6 +18,7 @@ const streams = new KafkaStreams(
     endpoint,
     commitIntervalMs: 50,
     processingGuarantee: guarantee,
+    kafkaClient: stack.kafkaClient,
     sessionTimeoutMs: 6000,
   },
   {

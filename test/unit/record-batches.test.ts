@@ -203,4 +203,11 @@ t.test('the encoder writes what the walker reads, with the CRC-32C the broker ch
     [2, 't', null],
   ]);
   t.equal(next, 3n);
+  const timestamps: number[] = [];
+  walkRecordBatches(batch, [], (_offset, _key, _value, timestamp) => void timestamps.push(timestamp));
+  t.same(
+    timestamps,
+    records.map((r) => r.timestamp),
+    'timestamps, an earlier one (a negative delta) too',
+  );
 });

@@ -1,6 +1,7 @@
 /** GroupConsumer on a kafkajs consumer (with the generation id patches/kafkajs adds to its join event). */
 import { type Consumer, type Kafka, type PartitionAssigner } from 'kafkajs';
 import type { GroupAssignor, GroupConsumer, GroupConsumerOptions } from '../client.js';
+import { decodeSubscription, encodeAssignment, encodeSubscription } from '../consumer-protocol.js';
 
 export class KafkajsGroupConsumer implements GroupConsumer {
   private readonly consumer: Consumer;
@@ -113,18 +114,28 @@ export class KafkajsGroupConsumer implements GroupConsumer {
   }
 }
 
-/** Our assignor as kafkajs calls one: it sends and reads the consumer protocol's bytes as they are. */
+/** Our assignor as kafkajs calls one, with the consumer protocol encoded by us (as kafkajs would). */
 function kafkajsAssigner(assignor: GroupAssignor): PartitionAssigner {
+  const version = 2;
   return ({ cluster }) => ({
     name: assignor.name,
-    version: 2,
-    protocol: ({ topics }) => ({ name: assignor.name, metadata: assignor.subscription(topics) }),
+    version,
+    protocol: ({ topics }) => ({
+      name: assignor.name,
+      metadata: encodeSubscription({ version, topics, userData: assignor.userData() }),
+    }),
     async assign({ members }) {
       const assignments = await assignor.assign({
-        members: members.map((m) => ({ memberId: m.memberId, subscription: m.memberMetadata })),
+        members: members.map((m) => ({
+          memberId: m.memberId,
+          userData: decodeSubscription(m.memberMetadata)?.userData ?? null,
+        })),
         partitionCount: (topic) => cluster.findTopicPartitionMetadata(topic).length,
       });
-      return assignments.map((a) => ({ memberId: a.memberId, memberAssignment: a.assignment }));
+      return assignments.map(({ memberId, partitions, userData }) => ({
+        memberId,
+        memberAssignment: encodeAssignment({ version, partitions, userData }),
+      }));
     },
   });
 }

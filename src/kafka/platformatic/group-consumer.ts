@@ -1,0 +1,331 @@
+/**
+ * GroupConsumer with @platformatic/kafka's group membership (join, sync,
+ * heartbeats on a timer of their own, static membership) and our own fetch
+ * loop: Fetch requests to each partition's leader, read_committed, the record
+ * batches walked in place (record-batches.ts) rather than decoded into objects.
+ * Each fetch's partitions go to the batch handler one at a time, in order.
+ *
+ * A batch is out of date (`stillValid` false) once the group starts a
+ * rebalance, a new assignment arrives, or its partition is sought.
+ */
+import { Consumer, type GroupPartitionsAssignments } from '@platformatic/kafka';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { partitionLeaders } from '../admin.js';
+import type {
+  Broker,
+  ClusterAdmin,
+  ConsumedRecord,
+  GroupAssignor,
+  GroupConsumer,
+  GroupConsumerOptions,
+} from '../client.js';
+import { FETCH, fetchRequest, LEADER_MOVED, parseFetchResponse, type FetchedPartition } from '../fetch-request.js';
+import { walkRecordBatches } from '../record-batches.js';
+import { BrokerConnection } from '../wire.js';
+import type { Logger } from '../../util/logger.js';
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  /** Next offset to fetch. */
+  position: bigint;
+  /** Bumped by every seek: a batch fetched before it is out of date. */
+  epoch: number;
+}
+
+const key = (topic: string, partition: number) => `${topic}:${partition}`;
+
+export interface PlatformaticConsumerSettings {
+  clientId: string;
+  brokers: string[];
+  logger: Logger;
+  /** This consumer's own admin client (offsets, leaders): connected by `start`, disconnected by `stop`. */
+  admin: ClusterAdmin;
+  /** Static membership (KIP-345): the member keeps its assignment across a restart within the session timeout. */
+  groupInstanceId?: string;
+}
+
+export class PlatformaticGroupConsumer implements GroupConsumer {
+  private readonly member: Consumer;
+  private assigned = new Map<string, PartitionState>();
+  private readonly paused = new Set<string>();
+  /** Bumped when a rebalance starts and when an assignment arrives: older batches are out of date. */
+  private generation = 0;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly connections = new Map<number, BrokerConnection>();
+  private leaders: Map<string, Broker> | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly options: GroupConsumerOptions,
+    private readonly settings: PlatformaticConsumerSettings,
+  ) {
+    this.log = settings.logger.child({ component: 'group-consumer', group: options.groupId });
+    this.member = new Consumer({
+      clientId: settings.clientId,
+      bootstrapBrokers: settings.brokers,
+      groupId: options.groupId,
+      groupInstanceId: settings.groupInstanceId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+      rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
+      autocommit: false,
+      retries: options.retry?.retries ?? 8,
+      retryDelay: options.retry?.initialRetryTime ?? 100,
+      ...(options.assignor ? membershipProtocol(options.assignor) : {}),
+    });
+    this.member.topics.trackAll(...options.topics);
+    this.member.on('consumer:group:rebalance', () => {
+      this.generation++;
+    });
+    this.member.on('consumer:group:join', (payload) => void this.onJoin(payload));
+    this.member.on('error', (error: Error) => {
+      if (!this.running) return;
+      this.options.onCrash?.(error, false);
+    });
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.settings.admin.connect();
+    await this.member.joinGroup({});
+    this.loop ??= this.fetchLoop();
+  }
+
+  async rejoin(): Promise<void> {
+    this.generation++;
+    await this.member.joinGroup({});
+  }
+
+  async restart(): Promise<void> {
+    this.running = true;
+    await this.member.joinGroup({});
+    this.loop ??= this.fetchLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.generation++;
+    await this.loop?.catch(() => undefined);
+    this.loop = undefined;
+    for (const connection of this.connections.values()) connection.close();
+    this.connections.clear();
+    // Closing leaves the group first.
+    await this.member.close().catch((error: unknown) => this.log.debug('leaving the group failed', { error }));
+    await this.settings.admin.disconnect().catch(() => undefined);
+  }
+
+  pause(topic: string, partition: number): void {
+    this.paused.add(key(topic, partition));
+  }
+
+  resume(topic: string, partition: number): void {
+    this.paused.delete(key(topic, partition));
+  }
+
+  seek(topic: string, partition: number, offset: bigint): void {
+    const state = this.assigned.get(key(topic, partition));
+    if (!state) return; // not ours: the next assignment starts it where the group committed
+    state.position = offset;
+    state.epoch++;
+  }
+
+  /** A new assignment: every assigned partition starts at the group's committed offset (its beginning if none). */
+  private async onJoin(payload: {
+    memberId: string;
+    generationId?: number;
+    assignments?: Array<{ topic: string; partitions: number[] }>;
+  }): Promise<void> {
+    const generation = ++this.generation;
+    this.assigned = new Map();
+    const assignment: Record<string, number[]> = {};
+    const states = new Map<string, PartitionState>();
+    try {
+      for (const { topic, partitions } of payload.assignments ?? []) {
+        assignment[topic] = partitions;
+        const committed =
+          partitions.length > 0 ? await this.settings.admin.groupOffsets(this.options.groupId, topic) : new Map();
+        for (const partition of partitions)
+          states.set(key(topic, partition), { topic, partition, position: committed.get(partition) ?? 0n, epoch: 0 });
+      }
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.log.warn('reading the committed offsets of a new assignment failed; rejoining', { error });
+      void this.rejoin().catch((rejoinError: unknown) => this.options.onCrash?.(rejoinError, false));
+      return;
+    }
+    if (generation !== this.generation) return; // a newer rebalance is under way
+    this.assigned = states;
+    this.options.onJoin?.({ memberId: payload.memberId, generationId: payload.generationId ?? -1, assignment });
+  }
+
+  private async fetchLoop(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      const generation = this.generation;
+      const wanted = [...this.assigned.values()].filter((s) => !this.paused.has(key(s.topic, s.partition)));
+      if (wanted.length === 0) {
+        await sleep(Math.min(50, this.options.fetchMaxWaitMs));
+        continue;
+      }
+      try {
+        await this.fetchOnce(generation, wanted);
+        failures = 0;
+      } catch (error) {
+        failures++;
+        this.leaders = undefined;
+        for (const connection of this.connections.values()) connection.close();
+        this.connections.clear();
+        if (!this.running) return;
+        this.options.onCrash?.(error, true);
+        await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  }
+
+  /** One fetch from every leader of the wanted partitions; each partition's records then go to the handler in turn. */
+  private async fetchOnce(generation: number, wanted: PartitionState[]): Promise<void> {
+    this.leaders ??= await partitionLeaders(this.settings.admin, this.options.topics);
+    const byLeader = new Map<number, { broker: Broker; states: PartitionState[] }>();
+    for (const state of wanted) {
+      const leader = this.leaders.get(key(state.topic, state.partition));
+      if (!leader) throw new Error(`no live leader for ${state.topic}-${state.partition}`);
+      const entry = byLeader.get(leader.nodeId) ?? { broker: leader, states: [] };
+      entry.states.push(state);
+      byLeader.set(leader.nodeId, entry);
+    }
+    const responses = await Promise.all(
+      [...byLeader].map(async ([nodeId, { broker, states }]) => {
+        const asked = states.map((s) => ({ state: s, offset: s.position, epoch: s.epoch }));
+        const response = await this.connection(nodeId, broker).request(
+          FETCH.key,
+          FETCH.version,
+          fetchRequest(
+            asked.map((a) => ({ topic: a.state.topic, partition: a.state.partition, offset: a.offset })),
+            { maxWaitMs: this.options.fetchMaxWaitMs, maxBytes: 8 * 1024 * 1024, partitionMaxBytes: 1024 * 1024 },
+          ),
+          this.options.fetchMaxWaitMs + 30_000,
+        );
+        return { asked, fetched: [...parseFetchResponse(response.b, response.at)] };
+      }),
+    );
+    for (const { asked, fetched } of responses) {
+      for (const partition of fetched) {
+        const ask = asked.find((a) => a.state.topic === partition.topic && a.state.partition === partition.partition);
+        if (!ask) continue;
+        if (partition.errorCode !== 0) {
+          if (LEADER_MOVED.has(partition.errorCode)) this.leaders = undefined;
+          else if (partition.errorCode === 1) {
+            // OFFSET_OUT_OF_RANGE: the records were deleted (retention); start from the earliest kept.
+            this.log.warn('fetch position out of range; reading from the earliest offset', {
+              topic: partition.topic,
+              partition: partition.partition,
+            });
+            ask.state.position = 0n;
+          } else
+            throw new Error(
+              `fetching ${partition.topic}-${partition.partition} failed with error ${partition.errorCode}`,
+            );
+          continue;
+        }
+        await this.deliver(generation, ask, partition);
+        if (!this.running) return;
+      }
+    }
+    this.options.onFetch?.();
+  }
+
+  private async deliver(
+    generation: number,
+    ask: { state: PartitionState; offset: bigint; epoch: number },
+    fetched: FetchedPartition,
+  ): Promise<void> {
+    const { state } = ask;
+    const current = () =>
+      this.running &&
+      generation === this.generation &&
+      state.epoch === ask.epoch &&
+      this.assigned.get(key(state.topic, state.partition)) === state;
+    if (!current() || !fetched.records) return;
+    const { topic, partition } = state;
+    const records: ConsumedRecord[] = [];
+    const from = Number(ask.offset);
+    let firstOffset: number | undefined;
+    const next = walkRecordBatches(fetched.records, fetched.aborted, (offset, recordKey, value, timestamp) => {
+      if (offset < from) return; // a batch starts before the position asked for
+      firstOffset ??= offset;
+      records.push({ topic, partition, offset: String(offset), timestamp, key: recordKey, value });
+    });
+    if (next === undefined || next <= ask.offset) return;
+    if (records.length > 0) {
+      await this.options.eachBatch({
+        topic,
+        partition,
+        records,
+        fetchedOffset: ask.offset,
+        nextOffset: next,
+        stillValid: current,
+        resolve: () => undefined,
+        heartbeat: async () => undefined, // heartbeats run on their own timer
+      });
+    }
+    if (!current()) return;
+    state.position = next;
+    this.options.onBatchDone?.({
+      topic,
+      partition,
+      records: records.length,
+      firstOffset: firstOffset === undefined ? ask.offset : BigInt(firstOffset),
+      nextOffset: next,
+      highWatermark: fetched.highWatermark,
+      lag: fetched.highWatermark > next ? fetched.highWatermark - next : 0n,
+    });
+  }
+
+  private connection(nodeId: number, broker: Broker): BrokerConnection {
+    let connection = this.connections.get(nodeId);
+    if (!connection) {
+      connection = new BrokerConnection({ host: broker.host, port: broker.port }, this.settings.clientId);
+      this.connections.set(nodeId, connection);
+    }
+    return connection;
+  }
+}
+
+/**
+ * The group protocol for our assignor. The subscription's user data are read anew for every join
+ * (a getter: the client reads `metadata` each time it joins); the assignor may answer with a
+ * promise and hand each member user data (both added by patches/@platformatic+kafka).
+ */
+function membershipProtocol(assignor: GroupAssignor) {
+  return {
+    protocols: [
+      {
+        name: assignor.name,
+        version: 2,
+        get metadata() {
+          return assignor.userData();
+        },
+      },
+    ],
+    partitionAssigner: ((
+      _self: string,
+      members: Map<string, { memberId: string; metadata?: Buffer | null }>,
+      _topics: Set<string>,
+      metadata: { topics: Map<string, { partitionsCount: number }> },
+    ) =>
+      assignor
+        .assign({
+          members: [...members.values()].map((m) => ({ memberId: m.memberId, userData: m.metadata ?? null })),
+          partitionCount: (topic) => metadata.topics.get(topic)?.partitionsCount ?? 0,
+        })
+        .then((assigned) =>
+          assigned.map(({ memberId, partitions, userData }) => ({
+            memberId,
+            userData,
+            assignments: new Map(Object.entries(partitions).map(([topic, ids]) => [topic, { topic, partitions: ids }])),
+          })),
+        )) as unknown as (...args: unknown[]) => GroupPartitionsAssignments[], // patched to take a promise
+  };
+}
