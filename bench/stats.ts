@@ -12,3 +12,10 @@ export function summarize(samples: number[]): Record<string, number> {
     max: round(sorted.at(-1) ?? NaN),
   };
 }
+
+/** The median of repeated measurements (the middle one, or the mean of the two middle ones). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

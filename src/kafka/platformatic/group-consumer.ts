@@ -89,7 +89,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
   async start(): Promise<void> {
     this.running = true;
     await this.settings.admin.connect();
-    await this.member.joinGroup({});
+    await this.join();
     this.loop ??= this.fetchLoop();
   }
 
@@ -100,7 +100,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
 
   async restart(): Promise<void> {
     this.running = true;
-    await this.member.joinGroup({});
+    await this.join();
     this.loop ??= this.fetchLoop();
   }
 
@@ -114,6 +114,25 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     // Closing leaves the group first.
     await this.member.close().catch((error: unknown) => this.log.debug('leaving the group failed', { error }));
     await this.settings.admin.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Joins the group, retrying what the client calls retriable for up to a minute: a topic another
+   * instance has just created may not be known to every broker yet (UNKNOWN_TOPIC_OR_PARTITION).
+   */
+  private async join(): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.member.joinGroup({});
+        return;
+      } catch (error) {
+        if (!this.running || !retriable(error) || Date.now() > deadline) throw error;
+        this.log.debug('joining the group failed; retrying', { attempt, error });
+        this.member.clearMetadata();
+        await sleep(Math.min(2_000, 100 * attempt));
+      }
+    }
   }
 
   pause(topic: string, partition: number): void {
@@ -328,4 +347,12 @@ function membershipProtocol(assignor: GroupAssignor) {
           })),
         )) as unknown as (...args: unknown[]) => GroupPartitionsAssignments[], // patched to take a promise
   };
+}
+
+/** True when the client says the error (or any error it aggregates) is worth retrying. */
+function retriable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  if ((error as { canRetry?: boolean }).canRetry === true) return true;
+  const nested = (error as { errors?: unknown[] }).errors;
+  return Array.isArray(nested) && nested.some(retriable);
 }

@@ -1,0 +1,103 @@
+/**
+ * Processing throughput, side by side: two instances of a fresh application read every CDC topic of
+ * the running stack from the start (as `npm run bench` measures it), once per Kafka client, in
+ * alternating rounds; with --java, Kafka Streams (Java) on the same topics in each round too.
+ * Prints progress on stderr and the medians and ratios as JSON on stdout.
+ *
+ *   node --import tsx bench/processing.ts [--clients kafkajs,platformatic] [--rounds 3] [--java]
+ *
+ * Load data first (e.g. `node --import tsx scripts/load-demo-data.ts --users 20000`); the records
+ * processed count the CDC topics' whole content.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KAFKA_CLIENTS, type KafkaClientKind } from '../src/kafka/client.js';
+import { lastJson, log, metric, run, sleep, startServer } from './processes.js';
+import { median } from './stats.js';
+import { stack } from '../test/support/stack.js';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i++) {
+  const [k, v] = process.argv[i]!.split('=');
+  args.set(k!, v ?? (process.argv[i + 1]?.startsWith('--') ? '' : (process.argv[++i] ?? '')));
+}
+const clients = (args.get('--clients') ?? 'kafkajs,platformatic').split(',') as KafkaClientKind[];
+for (const c of clients) if (!KAFKA_CLIENTS.includes(c)) throw new Error(`--clients: unknown client ${c}`);
+const rounds = Number(args.get('--rounds') ?? 3);
+const withJava = args.has('--java');
+
+/** Two instances of a fresh application on `client`: records processed per second until nothing moves for 5 s. */
+async function ours(client: KafkaClientKind, round: number): Promise<number> {
+  const app = `proc-${client}-${Date.now().toString(36)}`;
+  const stateRoot = mkdtempSync(join(tmpdir(), 'uis-proc-'));
+  const ports = [3710, 3711];
+  const started = Date.now();
+  const instances = await Promise.all(
+    ports.map((port) =>
+      startServer(
+        `${client} ${port}`,
+        [
+          'dist/src/cli/main.js',
+          'run',
+          ...['--application-id', app, '--port', String(port), '--state-dir', join(stateRoot, String(port))],
+          ...['--brokers', stack.kafkaBrokers.join(','), '--schema-registry', stack.registryUrl],
+          ...['--kafka-client', client, '--log-level', 'warn'],
+        ],
+        `http://127.0.0.1:${port}/health/ready`,
+      ),
+    ),
+  );
+  const processedNow = async () =>
+    (await Promise.all(ports.map((p) => metric(`http://127.0.0.1:${p}`, 'streams_records_processed_total')))).reduce(
+      (a, b) => a + b,
+      0,
+    );
+  let processed = await processedNow();
+  for (let still = 0; still < 5;) {
+    await sleep(1000);
+    const now = await processedNow();
+    still = now === processed ? still + 1 : 0;
+    processed = now;
+  }
+  const seconds = (Date.now() - started) / 1000 - 5;
+  for (const instance of instances) instance.kill('SIGTERM');
+  await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
+  rmSync(stateRoot, { recursive: true, force: true });
+  const perSecond = Math.round(processed / seconds);
+  log(`round ${round} ${client}: ${processed} records in ${seconds.toFixed(1)} s = ${perSecond}/s`);
+  return perSecond;
+}
+
+async function java(round: number): Promise<number> {
+  const result = lastJson(
+    await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], {
+      env: { KS_APPLICATION_ID: `proc-java-${Date.now().toString(36)}`, TIMEOUT_S: '3600' },
+    }),
+  );
+  const perSecond = Number(result.recordsPerSecond);
+  log(`round ${round} Kafka Streams (Java): ${perSecond}/s`);
+  return perSecond;
+}
+
+await run('npm', ['run', '-s', 'build']);
+const figures = new Map<string, number[]>();
+for (let round = 1; round <= rounds; round++) {
+  // Alternating order, so a drift of the machine does not favour one variant.
+  const order = round % 2 === 1 ? clients : [...clients].reverse();
+  for (const client of order) figures.set(client, [...(figures.get(client) ?? []), await ours(client, round)]);
+  if (withJava) figures.set('java', [...(figures.get('java') ?? []), await java(round)]);
+}
+const medians = Object.fromEntries([...figures].map(([name, values]) => [name, median(values)]));
+const baseline = withJava ? 'java' : clients[0]!;
+const summary = {
+  command: `node --import tsx bench/processing.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  recordsPerSecond: Object.fromEntries(figures),
+  medians,
+  ratioTo: baseline,
+  ratios: Object.fromEntries(
+    Object.entries(medians).map(([name, m]) => [name, Math.round((m / medians[baseline]!) * 100) / 100]),
+  ),
+};
+process.stdout.write(JSON.stringify(summary) + '\n');
+process.exit(0);
