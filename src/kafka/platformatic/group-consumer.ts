@@ -33,6 +33,27 @@ interface PartitionState {
   epoch: number;
 }
 
+/** A partition asked for in a fetch: from which offset, and as of which seek and assignment. */
+interface Ask {
+  state: PartitionState;
+  offset: bigint;
+  epoch: number;
+  generation: number;
+}
+
+interface FetchResult {
+  ask: Ask;
+  fetched: FetchedPartition;
+}
+
+interface Batch {
+  ask: Ask;
+  records: ConsumedRecord[];
+  firstOffset: bigint;
+  nextOffset: bigint;
+  highWatermark: bigint;
+}
+
 const key = (topic: string, partition: number) => `${topic}:${partition}`;
 
 export interface PlatformaticConsumerSettings {
@@ -179,19 +200,32 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     this.options.onJoin?.({ memberId: payload.memberId, generationId: payload.generationId ?? -1, assignment });
   }
 
+  /**
+   * Fetches and delivers until stopped. Each response is walked whole first, so the positions after it
+   * are known before any of its records is delivered: the next fetch is then on its way while they are
+   * processed. A prefetched partition is delivered only if nothing moved it meanwhile (a seek, a new
+   * assignment, or its previous records not all delivered).
+   */
   private async fetchLoop(): Promise<void> {
     let failures = 0;
+    let prefetched: Promise<FetchResult[]> | undefined;
     while (this.running) {
-      const generation = this.generation;
-      const wanted = [...this.assigned.values()].filter((s) => !this.paused.has(key(s.topic, s.partition)));
-      if (wanted.length === 0) {
-        await sleep(Math.min(50, this.options.fetchMaxWaitMs));
-        continue;
-      }
       try {
-        await this.fetchOnce(generation, wanted);
+        const results = await (prefetched ?? this.fetch(this.asks()));
+        prefetched = undefined;
+        const batches = results.map((result) => this.walk(result)).filter((batch) => batch !== undefined);
+        if (this.running) {
+          prefetched = this.fetch(this.asks(new Map(batches.map((batch) => [batch.ask.state, batch.nextOffset]))));
+          prefetched.catch(() => undefined); // awaited, and its failure handled, on the next turn
+        }
+        for (const batch of batches) {
+          await this.deliver(batch);
+          if (!this.running) return;
+        }
+        if (results.length > 0) this.options.onFetch?.();
         failures = 0;
       } catch (error) {
+        prefetched = undefined;
         failures++;
         this.leaders = undefined;
         for (const connection of this.connections.values()) connection.close();
@@ -203,71 +237,87 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     }
   }
 
-  /** One fetch from every leader of the wanted partitions; each partition's records then go to the handler in turn. */
-  private async fetchOnce(generation: number, wanted: PartitionState[]): Promise<void> {
+  /** What to fetch: every assigned partition not paused, from its position (or where `after` says its records end). */
+  private asks(after: ReadonlyMap<PartitionState, bigint> = new Map()): Ask[] {
+    const asks: Ask[] = [];
+    for (const state of this.assigned.values()) {
+      if (this.paused.has(key(state.topic, state.partition))) continue;
+      asks.push({ state, offset: after.get(state) ?? state.position, epoch: state.epoch, generation: this.generation });
+    }
+    return asks;
+  }
+
+  /** One Fetch to each leader of the asked partitions, at once; nothing asked: a short pause. */
+  private async fetch(asks: Ask[]): Promise<FetchResult[]> {
+    if (asks.length === 0) {
+      await sleep(Math.min(50, this.options.fetchMaxWaitMs));
+      return [];
+    }
     this.leaders ??= await partitionLeaders(this.settings.admin, this.options.topics);
-    const byLeader = new Map<number, { broker: Broker; states: PartitionState[] }>();
-    for (const state of wanted) {
-      const leader = this.leaders.get(key(state.topic, state.partition));
-      if (!leader) throw new Error(`no live leader for ${state.topic}-${state.partition}`);
-      const entry = byLeader.get(leader.nodeId) ?? { broker: leader, states: [] };
-      entry.states.push(state);
+    const byLeader = new Map<number, { broker: Broker; asks: Ask[] }>();
+    for (const ask of asks) {
+      const leader = this.leaders.get(key(ask.state.topic, ask.state.partition));
+      if (!leader) throw new Error(`no live leader for ${ask.state.topic}-${ask.state.partition}`);
+      const entry = byLeader.get(leader.nodeId) ?? { broker: leader, asks: [] };
+      entry.asks.push(ask);
       byLeader.set(leader.nodeId, entry);
     }
     const responses = await Promise.all(
-      [...byLeader].map(async ([nodeId, { broker, states }]) => {
-        const asked = states.map((s) => ({ state: s, offset: s.position, epoch: s.epoch }));
+      [...byLeader].map(async ([nodeId, { broker, asks: led }]) => {
         const response = await this.connection(nodeId, broker).request(
           FETCH.key,
           FETCH.version,
           fetchRequest(
-            asked.map((a) => ({ topic: a.state.topic, partition: a.state.partition, offset: a.offset })),
+            led.map((a) => ({ topic: a.state.topic, partition: a.state.partition, offset: a.offset })),
             { maxWaitMs: this.options.fetchMaxWaitMs, maxBytes: 8 * 1024 * 1024, partitionMaxBytes: 1024 * 1024 },
           ),
           this.options.fetchMaxWaitMs + 30_000,
         );
-        return { asked, fetched: [...parseFetchResponse(response.b, response.at)] };
+        const byPartition = new Map(led.map((a) => [key(a.state.topic, a.state.partition), a]));
+        const results: FetchResult[] = [];
+        for (const fetched of parseFetchResponse(response.b, response.at)) {
+          const ask = byPartition.get(key(fetched.topic, fetched.partition));
+          if (ask) results.push({ ask, fetched });
+        }
+        return results;
       }),
     );
-    for (const { asked, fetched } of responses) {
-      for (const partition of fetched) {
-        const ask = asked.find((a) => a.state.topic === partition.topic && a.state.partition === partition.partition);
-        if (!ask) continue;
-        if (partition.errorCode !== 0) {
-          if (LEADER_MOVED.has(partition.errorCode)) this.leaders = undefined;
-          else if (partition.errorCode === 1) {
-            // OFFSET_OUT_OF_RANGE: the records were deleted (retention); start from the earliest kept.
-            this.log.warn('fetch position out of range; reading from the earliest offset', {
-              topic: partition.topic,
-              partition: partition.partition,
-            });
-            ask.state.position = 0n;
-          } else
-            throw new Error(
-              `fetching ${partition.topic}-${partition.partition} failed with error ${partition.errorCode}`,
-            );
-          continue;
-        }
-        await this.deliver(generation, ask, partition);
-        if (!this.running) return;
-      }
-    }
-    this.options.onFetch?.();
+    return responses.flat();
   }
 
-  private async deliver(
-    generation: number,
-    ask: { state: PartitionState; offset: bigint; epoch: number },
-    fetched: FetchedPartition,
-  ): Promise<void> {
+  /** True while nothing has moved the asked partition since it was asked for. */
+  private current(ask: Ask): boolean {
     const { state } = ask;
-    const current = () =>
+    return (
       this.running &&
-      generation === this.generation &&
+      ask.generation === this.generation &&
       state.epoch === ask.epoch &&
-      this.assigned.get(key(state.topic, state.partition)) === state;
-    if (!current() || !fetched.records) return;
-    const { topic, partition } = state;
+      state.position === ask.offset &&
+      this.assigned.get(key(state.topic, state.partition)) === state
+    );
+  }
+
+  /** A fetched partition's committed records (views into the response), or undefined when there is nothing to deliver. */
+  private walk({ ask, fetched }: FetchResult): Batch | undefined {
+    if (!this.current(ask)) return undefined;
+    if (fetched.errorCode !== 0) {
+      if (LEADER_MOVED.has(fetched.errorCode)) {
+        this.leaders = undefined;
+        return undefined;
+      }
+      if (fetched.errorCode === 1) {
+        // OFFSET_OUT_OF_RANGE: the records were deleted (retention); start from the earliest kept.
+        this.log.warn('fetch position out of range; reading from the earliest offset', {
+          topic: fetched.topic,
+          partition: fetched.partition,
+        });
+        ask.state.position = 0n;
+        return undefined;
+      }
+      throw new Error(`fetching ${fetched.topic}-${fetched.partition} failed with error ${fetched.errorCode}`);
+    }
+    if (!fetched.records) return undefined;
+    const { topic, partition } = ask.state;
     const records: ConsumedRecord[] = [];
     const from = Number(ask.offset);
     let firstOffset: number | undefined;
@@ -276,29 +326,42 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       firstOffset ??= offset;
       records.push({ topic, partition, offset: String(offset), timestamp, key: recordKey, value });
     });
-    if (next === undefined || next <= ask.offset) return;
+    if (next === undefined || next <= ask.offset) return undefined;
+    return {
+      ask,
+      records,
+      firstOffset: firstOffset === undefined ? ask.offset : BigInt(firstOffset),
+      nextOffset: next,
+      highWatermark: fetched.highWatermark,
+    };
+  }
+
+  private async deliver(batch: Batch): Promise<void> {
+    const { ask, records, nextOffset } = batch;
+    const { topic, partition } = ask.state;
+    if (!this.current(ask)) return;
     if (records.length > 0) {
       await this.options.eachBatch({
         topic,
         partition,
         records,
         fetchedOffset: ask.offset,
-        nextOffset: next,
-        stillValid: current,
+        nextOffset,
+        stillValid: () => this.current(ask),
         resolve: () => undefined,
         heartbeat: async () => undefined, // heartbeats run on their own timer
       });
+      if (!this.current(ask)) return;
     }
-    if (!current()) return;
-    state.position = next;
+    ask.state.position = nextOffset;
     this.options.onBatchDone?.({
       topic,
       partition,
       records: records.length,
-      firstOffset: firstOffset === undefined ? ask.offset : BigInt(firstOffset),
-      nextOffset: next,
-      highWatermark: fetched.highWatermark,
-      lag: fetched.highWatermark > next ? fetched.highWatermark - next : 0n,
+      firstOffset: batch.firstOffset,
+      nextOffset,
+      highWatermark: batch.highWatermark,
+      lag: batch.highWatermark > nextOffset ? batch.highWatermark - nextOffset : 0n,
     });
   }
 
