@@ -2,6 +2,7 @@
  * The benchmark suite, one command:
  *
  *   npm run bench -- [--size smoke|medium|full] [--users N] [--rates 1000,5000,10000,20000] [--seconds 20]
+ *                    [--kafka-client kafkajs|platformatic] [--java]
  *
  * On the running local stack it loads data into PostgreSQL, runs two service
  * instances (a fresh application id), and measures: processing throughput
@@ -74,10 +75,12 @@ const users = Number(args.get('--users') ?? size.users);
 const rates = (args.get('--rates') ?? size.rates.join(',')).split(',').map(Number);
 const seconds = Number(args.get('--seconds') ?? size.seconds);
 const withJava = args.has('--java');
+const kafkaClient = args.get('--kafka-client') ?? 'kafkajs';
 
 const results: Record<string, unknown> = {
   size: sizeName,
   users,
+  kafkaClient,
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
   machine: {
     cpus: cpus().length,
@@ -228,6 +231,8 @@ const instanceArgs = (port: number) => [
   `http://127.0.0.1:${process.env.CONNECT_PORT ?? '8083'}`,
   '--log-level',
   'warn',
+  '--kafka-client',
+  kafkaClient,
 ];
 
 log('processing: two instances read every CDC topic from the start');
@@ -309,7 +314,11 @@ await new Promise((resolve) => instances[0]!.once('exit', resolve));
 
 log('restore as Kafka Streams is measured: one instance alone, empty state directory, every task');
 results.restore = lastJson(
-  await run(process.execPath, ['--import', 'tsx', 'bench/restore.ts', '--application-id', app], { echo: false }),
+  await run(
+    process.execPath,
+    ['--import', 'tsx', 'bench/restore.ts', '--application-id', app, '--flags', `kafka-client=${kafkaClient}`],
+    { echo: false },
+  ),
 );
 log(`restore: ${JSON.stringify(results.restore)}`);
 
