@@ -97,8 +97,11 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       ...(options.assignor ? membershipProtocol(options.assignor) : {}),
     });
     this.member.topics.trackAll(...options.topics);
+    // As kafkajs does (eager rebalancing): nothing is fetched or delivered between a rebalance's start and
+    // the next assignment, which starts every partition again where the group committed.
     this.member.on('consumer:group:rebalance', () => {
       this.generation++;
+      this.assigned = new Map();
     });
     this.member.on('consumer:group:join', (payload) => void this.onJoin(payload));
     this.member.on('error', (error: Error) => {
@@ -231,7 +234,8 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
         for (const connection of this.connections.values()) connection.close();
         this.connections.clear();
         if (!this.running) return;
-        this.options.onCrash?.(error, true);
+        // A broker restarting, a leader moving: retried here, as the group membership is by the client.
+        this.log.warn('fetching failed; retrying', { attempt: failures, error });
         await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
       }
     }
