@@ -91,7 +91,7 @@ t.test('offsets in a transaction: current generation counts, a replaced one is r
     (error: unknown) => errorCode(error) ?? String(error),
   );
   // ILLEGAL_GENERATION, or UNKNOWN_MEMBER_ID if the first member had to join again under a new id:
-  // either one is what the engine takes as "this task moved on" (transactional-writer.ts isFencedError).
+  // either one is what the engine takes as "this task moved on" (commit-writer.ts isFencedError).
   t.ok(
     refused === KafkaErrors.ILLEGAL_GENERATION || refused === KafkaErrors.UNKNOWN_MEMBER_ID,
     `offsets of the replaced generation are refused (answer: ${refused}, before: ${JSON.stringify(before)}, after: ${JSON.stringify(after)})`,

@@ -27,7 +27,7 @@ export function createKafkajsClient(options: KafkaClientOptions): KafkaClient {
 }
 
 /** A kafkajs client whose log goes to ours. */
-export function createKafka(options: KafkaClientOptions): Kafka {
+function createKafka(options: KafkaClientOptions): Kafka {
   const log = options.logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: options.clientId,
