@@ -62,8 +62,6 @@ export interface PlatformaticConsumerSettings {
   logger: Logger;
   /** This consumer's own admin client (offsets, leaders): connected by `start`, disconnected by `stop`. */
   admin: ClusterAdmin;
-  /** Static membership (KIP-345): the member keeps its assignment across a restart within the session timeout. */
-  groupInstanceId?: string;
 }
 
 export class PlatformaticGroupConsumer implements GroupConsumer {
@@ -87,7 +85,6 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       clientId: settings.clientId,
       bootstrapBrokers: settings.brokers,
       groupId: options.groupId,
-      groupInstanceId: settings.groupInstanceId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
