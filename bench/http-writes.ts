@@ -22,6 +22,8 @@ import { freshIdBase, removeWorkload, runWorkload } from '../test/support/worklo
 import { stack } from '../test/support/stack.js';
 import { startInstance, stopInstance } from '../test/support/service.js';
 import { memoryOf } from './memory.js';
+import { root, run, sleep } from './processes.js';
+import { attack as vegetaAttack, userIdsInRandomOrder, userUrls } from './vegeta.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -43,20 +45,8 @@ const seconds = Number(options.seconds);
 const writeRate = Number(options['write-rate']);
 const serverCore = options['server-core']!;
 const loadCore = options['load-core']!;
-const root = new URL('..', import.meta.url).pathname;
 const log = (message: string) =>
   process.stderr.write(`[http-writes ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function run(command: string, argv: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}`))));
-  });
-}
-
 /** A process and every process under it (PostgreSQL's backends, the JVMs' children). */
 function processTree(pid: number): number[] {
   let children: string[] = [];
@@ -94,62 +84,32 @@ await run('taskset', ['-p', '-c', loadCore, String(process.pid)]);
 const allCores = `0-${cpus().length - 1}`;
 pinStack(loadCore);
 process.on('exit', () => pinStack(allCores));
-const vegeta = (await run('bash', [join(root, 'bench/tools/vegeta.sh')])).trim();
-
 const db = new pg.Client(stack.postgres);
 await db.connect();
-const ids = (await db.query<{ id: string }>('SELECT user_id::text AS id FROM users')).rows.map((r) => r.id);
-if (ids.length === 0) throw new Error('no users: load data first (npm run demo loads demo data)');
-for (let i = ids.length - 1; i > 0; i--) {
-  const j = Math.floor(Math.random() * (i + 1));
-  [ids[i], ids[j]] = [ids[j]!, ids[i]!];
-}
+const ids = await userIdsInRandomOrder();
 log(`${ids.length} users, in random order`);
 
 interface Latency {
   requests: number;
+  sentPerSecond: number;
   p50: number;
   p95: number;
   p99: number;
+  'p99.9': number;
   max: number;
   statuses: Record<string, number>;
 }
 
-/** One vegeta attack at `rate` for `duration` s; latencies in ms. */
+/** One vegeta attack at `rate` for `duration` s over every user, from the load core; latencies in ms. */
 async function attack(baseUrl: string, duration: number): Promise<Latency> {
-  const targets = ids.map((id) => `GET ${baseUrl}/users/${id}`).join('\n\n') + '\n';
-  const targetsFile = join(workDir, 'targets.txt');
-  writeFileSync(targetsFile, targets);
-  await run('taskset', [
-    '-c',
-    loadCore,
-    vegeta,
-    'attack',
-    `-rate=${rate}/1s`,
-    `-duration=${duration}s`,
-    `-targets=${targetsFile}`,
-    '-keepalive=true',
-    '-timeout=30s',
-    // Unbounded, vegeta starts a worker per request in flight; on this 2-core machine at 10k req/s
-    // that collapsed it to under 200 req/s, against any server (the floor too). 50 workers send all
-    // of it; a stall longer than 50 requests' worth then shows as requests sent late (see `requests`).
-    ...(rate >= 5000 ? ['-max-workers=50'] : []),
-    `-output=${join(workDir, 'results.bin')}`,
-  ]);
-  const report = JSON.parse(await run(vegeta, ['report', '-type=json', join(workDir, 'results.bin')])) as {
-    requests: number;
-    latencies: Record<string, number>;
-    status_codes: Record<string, number>;
-  };
-  const ms = (ns: number | undefined) => Math.round((ns ?? NaN) / 1e3) / 1e3;
-  return {
-    requests: report.requests,
-    p50: ms(report.latencies['50th']),
-    p95: ms(report.latencies['95th']),
-    p99: ms(report.latencies['99th']),
-    max: ms(report.latencies.max),
-    statuses: report.status_codes,
-  };
+  const { all, statuses } = await vegetaAttack({
+    urls: userUrls(baseUrl, ids),
+    rate,
+    seconds: duration,
+    core: loadCore,
+  });
+  const { requests, sentPerSecond, p50, p95, p99, max } = all;
+  return { requests, sentPerSecond, p50: p50!, p95: p95!, p99: p99!, 'p99.9': all['p99.9']!, max: max!, statuses };
 }
 
 /** Runs the write workload at `writeRate` until the signal aborts it. */

@@ -57,8 +57,8 @@ function summary(r: Results, chartFile: string): string {
     .sort((a, b) => a - b);
   const row = (name: string, x: Latency | undefined) =>
     x
-      ? `| ${name} | ${fmt(x.p50)} | ${fmt(x.p95)} | ${fmt(x.p99)} | ${fmt(x['p99.9'])} | ${fmt(x.max)} | ${x.unanswered ?? 0} |`
-      : `| ${name} | - | - | - | - | - | - |`;
+      ? `| ${name} | ${fmt(x.p50)} | ${fmt(x.p95)} | ${fmt(x.p99)} | ${fmt(x['p99.9'])} | ${fmt(x.max)} | ${x.unanswered ?? 0} | ${fmt(x.sentPerSecond, 0)} |`
+      : `| ${name} | - | - | - | - | - | - | - |`;
   const lines = [
     `# Benchmark results (${r.size}, ${Number(r.users).toLocaleString('en-US')} users)`,
     '',
@@ -67,12 +67,12 @@ function summary(r: Results, chartFile: string): string {
     `Run: ${r.startedAt} to ${r.finishedAt}  `,
     `Data: ${JSON.stringify((r.data as Results | undefined)?.loader ?? [])}`,
     '',
-    '## HTTP latency, open loop (ms, from the scheduled send time)',
+    '## HTTP latency, open loop (ms; vegeta on core 1, the servers on core 0)',
     '',
     `![HTTP latency by rate](${chartFile})`,
     '',
-    '| target @ rate | p50 | p95 | p99 | p99.9 | max | unanswered |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| target @ rate | p50 | p95 | p99 | p99.9 | max | unanswered | sent/s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const rate of rates) {
     const ours = http('httpOurs')[rate];
@@ -129,7 +129,9 @@ function summary(r: Results, chartFile: string): string {
     '',
     '| | rate | p50 | p95 | p99 | max |',
     '| --- | --- | --- | --- | --- | --- |',
-    `| ours | ${update.rate ?? '-'}/s | ${fmt(update.p50)} | ${fmt(update.p95)} | ${fmt(update.p99)} | ${fmt(update.max)} |`,
+    ...[update, (r.updateLatencyHigh ?? undefined) as Latency | undefined]
+      .filter((u): u is Latency => u !== undefined)
+      .map((u) => `| ours | ${u.rate ?? '-'}/s | ${fmt(u.p50)} | ${fmt(u.p95)} | ${fmt(u.p99)} | ${fmt(u.max)} |`),
     `| cache-aside Redis (staleness, TTL ${stale.warmWithinS ?? '-'} s) | ${stale.rate ?? '-'}/s | ${fmt(stale.p50)} | ${fmt(stale.p95)} | ${fmt(stale.p99)} | ${fmt(stale.max)} |`,
     '| five SQL queries | | 0 (reads the database) | | | |',
   );
@@ -148,23 +150,49 @@ function summary(r: Results, chartFile: string): string {
   for (const [name, m] of Object.entries(memory))
     lines.push(`| ${name} | ${m.rssMiB} | ${m.anonMiB ?? '-'} | ${m.fileMiB ?? '-'} | ${m.diskMiB} |`);
 
-  const writes = (r.httpWrites ?? {}) as Record<string, Record<string, Latency & { serverCpu?: number }>>;
-  if (writes.ours && writes.floor) {
+  const restoreMemory = [
+    ['at the peak of the restore', restore.memoryAtPeakAnon],
+    ['ready, after the restore', restore.memoryWhenReady],
+  ] as const;
+  lines.push(
+    '',
+    '## Memory of one instance restoring every task from empty (bench/restore.ts)',
+    '',
+    '| when | RSS (MiB) | anonymous | file-backed (reclaimable) |',
+    '| --- | --- | --- | --- |',
+    ...restoreMemory.map(([when, m]) => {
+      const x = (m ?? {}) as Record<string, number | undefined>;
+      return `| ${when} | ${x.rssMiB ?? '-'} | ${x.anonMiB ?? '-'} | ${x.fileMiB ?? '-'} |`;
+    }),
+  );
+
+  type WritesRun = Results & Record<'ours' | 'floor', Record<string, Latency & { serverCpu?: number }> | undefined>;
+  const writesRuns = (r.httpWrites ?? {}) as Record<string, WritesRun>;
+  // Results from before several rates were run hold one run, not one per rate.
+  const byRate = 'ours' in writesRuns ? { [String(writesRuns.rate)]: writesRuns as unknown as WritesRun } : writesRuns;
+  for (const [rate, writes] of Object.entries(byRate)) {
+    if (!writes.ours || !writes.floor) continue;
     lines.push(
       '',
-      `## HTTP with writes flowing (${fmt(num(r.httpWrites && (r.httpWrites as Results).rate))} req/s, one instance on one core; bench/http-writes.ts)`,
+      `## HTTP with writes flowing (${fmt(Number(rate))} req/s, one instance on one core; bench/http-writes.ts)`,
       '',
-      '| target | writes | p50 | p95 | p99 | max | server CPU (cores) |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+      '| target | writes | p50 | p95 | p99 | p99.9 | max | sent/s | server CPU (cores) |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const target of ['ours', 'floor'] as const)
       for (const phase of ['noWrites', 'writes'] as const) {
         const l = writes[target]?.[phase];
         if (l)
           lines.push(
-            `| ${target} | ${phase === 'writes' ? `${String((writes[target] as Results).writeRate ?? '-')}/s` : 'none'} | ${fmt(l.p50)} | ${fmt(l.p95)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${l.serverCpu ?? '-'} |`,
+            `| ${target} | ${phase === 'writes' ? `${String(writes[target]?.writeRate ?? '-')}/s` : 'none'} | ${fmt(l.p50)} | ${fmt(l.p95)} | ${fmt(l.p99)} | ${fmt(l['p99.9'])} | ${fmt(l.max)} | ${fmt(l.sentPerSecond, 0)} | ${l.serverCpu ?? '-'} |`,
           );
       }
+    const ratios = writes.ratios as Record<string, Record<string, number>> | undefined;
+    if (ratios)
+      lines.push(
+        '',
+        `Ours / floor: no writes p95 ${ratios.noWrites?.p95}x, p99 ${ratios.noWrites?.p99}x; with writes p95 ${ratios.writes?.p95}x, p99 ${ratios.writes?.p99}x, max ${ratios.writes?.max}x.`,
+      );
   }
 
   lines.push(
@@ -179,6 +207,7 @@ function summary(r: Results, chartFile: string): string {
         restore: r.restore,
         httpWrites: r.httpWrites,
         updateLatency: r.updateLatency,
+        updateLatencyHigh: r.updateLatencyHigh,
         stalenessCacheAside: r.stalenessCacheAside,
         memory: r.memory,
         kafkaStreamsJava: r.kafkaStreamsJava,

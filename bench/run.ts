@@ -1,7 +1,7 @@
 /**
  * The benchmark suite, one command:
  *
- *   npm run bench -- [--size smoke|medium|full] [--users N] [--rates 1000,5000,10000,20000] [--seconds 20]
+ *   npm run bench -- [--size smoke|medium|full] [--users N] [--rates 1000,5000,10000] [--seconds 20]
  *                    [--kafka-client kafkajs|platformatic] [--java]
  *
  * On the running local stack it loads data into PostgreSQL, runs two service
@@ -25,6 +25,7 @@ import { memoryOf } from './memory.js';
 import { lastJson, log, metric, root, run, sleep, startServer, waitReady } from './processes.js';
 import { waitForQuietCpus } from './quiet.js';
 import { writeReport } from './report.js';
+import { attack, userIdsInRandomOrder, userUrls } from './vegeta.js';
 import { kafka } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
@@ -34,26 +35,42 @@ for (let i = 2; i < process.argv.length; i++) {
   args.set(k!, v ?? process.argv[++i] ?? '');
 }
 /**
- * cacheTtl: the cache-aside baseline's TTL (s), how stale it may answer. quietWaitS: how long each HTTP
+ * updateRate: changes/s for update latency, and the writes under the one-core HTTP runs; highUpdateRate: a
+ * second update-latency run at that rate. oneCoreRates: request rates of bench/http-writes.ts (one instance
+ * on one core, with and without writes, against the floor). cacheTtl: the cache-aside baseline's TTL (s), how stale it may answer. quietWaitS: how long each HTTP
  * measurement may wait for idle CPUs first (bench/quiet.ts).
  */
 const sizes = {
-  smoke: { users: 1000, rates: [200, 1000], seconds: 5, updateRate: 10, updateSeconds: 3, cacheTtl: 5, quietWaitS: 15 },
+  smoke: {
+    users: 1000,
+    rates: [200, 1000],
+    seconds: 5,
+    updateRate: 10,
+    updateSeconds: 3,
+    highUpdateRate: undefined,
+    oneCoreRates: [1000],
+    cacheTtl: 5,
+    quietWaitS: 15,
+  },
   medium: {
     users: 20_000,
     rates: [1000, 5000, 10000],
     seconds: 15,
     updateRate: 20,
     updateSeconds: 20,
+    highUpdateRate: 200,
+    oneCoreRates: [1000, 10000],
     cacheTtl: 60,
     quietWaitS: 120,
   },
   full: {
     users: 1_000_000,
-    rates: [1000, 5000, 10000, 20000],
+    rates: [1000, 5000, 10000],
     seconds: 30,
     updateRate: 50,
     updateSeconds: 30,
+    highUpdateRate: 500,
+    oneCoreRates: [1000, 10000],
     cacheTtl: 60,
     quietWaitS: 300,
   },
@@ -103,23 +120,14 @@ function diskMiB(dir: string): number {
   return Math.round((bytes / 2 ** 20) * 10) / 10;
 }
 
+/** vegeta from core 1 at `rate` over every user in random order; the servers are on core 0. */
 async function httpLoad(url: string, rate: number): Promise<Record<string, unknown>> {
-  const out = await run('taskset', [
-    '-c',
-    '1',
-    process.execPath,
-    '--import',
-    'tsx',
-    'bench/http-load.ts',
-    '--url',
-    url,
-    '--rate',
-    String(rate),
-    '--seconds',
-    String(seconds),
-  ]);
-  return lastJson(out);
+  userIds ??= await userIdsInRandomOrder();
+  await attack({ urls: userUrls(url, userIds), rate, seconds: 3, core: '1' }); // warm-up, not counted
+  const { all, statuses, local, forwarded } = await attack({ urls: userUrls(url, userIds), rate, seconds, core: '1' });
+  return { url, rate, seconds, ...all, statuses, ...(local ? { local } : {}), ...(forwarded ? { forwarded } : {}) };
 }
+let userIds: string[] | undefined;
 
 /**
  * Open-loop HTTP load at every rate of this size, each logged as it finishes. Each starts once the CPUs
@@ -289,26 +297,44 @@ results.updateLatency = await updateLatency(`http://127.0.0.1:${ports[1]}`, [
   String(size.updateSeconds),
 ]);
 
+if (size.highUpdateRate) {
+  log(`update latency at ${size.highUpdateRate} changes/s`);
+  results.updateLatencyHigh = await updateLatency(`http://127.0.0.1:${ports[1]}`, [
+    '--rate',
+    String(size.highUpdateRate),
+    '--seconds',
+    String(size.updateSeconds),
+    '--measure-every',
+    String(Math.max(1, Math.round(size.highUpdateRate / size.updateRate))),
+  ]);
+}
+
 log('HTTP with writes flowing: instance 3700 alone on core 0, vegeta and the stack on core 1, the floor after');
 instances[1]!.kill('SIGTERM');
 await new Promise((resolve) => instances[1]!.once('exit', resolve));
 await sleep(10_000); // the leave's rebalance: 3700 takes 3701's tasks and restores them
 await waitReady(`http://127.0.0.1:${ports[0]}/health/ready`);
-results.httpWrites = lastJson(
-  await run(process.execPath, [
-    '--import',
-    'tsx',
-    'bench/http-writes.ts',
-    '--url',
-    `http://127.0.0.1:${ports[0]}`,
-    '--pid',
-    String(instances[0]!.pid),
-    '--seconds',
-    String(seconds),
-    '--write-rate',
-    String(size.updateRate),
-  ]),
-);
+const httpWrites: Record<string, unknown> = {};
+for (const rate of size.oneCoreRates) {
+  httpWrites[String(rate)] = lastJson(
+    await run(process.execPath, [
+      '--import',
+      'tsx',
+      'bench/http-writes.ts',
+      '--url',
+      `http://127.0.0.1:${ports[0]}`,
+      '--pid',
+      String(instances[0]!.pid),
+      '--rate',
+      String(rate),
+      '--seconds',
+      String(seconds),
+      '--write-rate',
+      String(size.updateRate),
+    ]),
+  );
+}
+results.httpWrites = httpWrites;
 instances[0]!.kill('SIGTERM');
 await new Promise((resolve) => instances[0]!.once('exit', resolve));
 
