@@ -126,6 +126,12 @@ export interface GroupConsumerOptions {
   /** Resolve each batch's records when the handler returns (default true); false: the handler resolves. */
   autoResolve?: boolean;
   assignor?: GroupAssignor;
+  /**
+   * Static membership (group.instance.id, KIP-345): stopping does not leave the group, and joining again
+   * under the same id within the session timeout gets the same partitions without a rebalance.
+   * platformatic has it; kafkajs refuses it.
+   */
+  groupInstanceId?: string;
   /** How failing requests are retried before the consumer crashes (the client's defaults otherwise). */
   retry?: { retries: number; initialRetryTime: number; maxRetryTime: number };
   eachBatch(batch: ConsumedBatch): Promise<void>;
@@ -145,7 +151,7 @@ export interface GroupConsumer {
   rejoin(): Promise<void>;
   /** Joins again after a crash it did not recover from. */
   restart(): Promise<void>;
-  /** Leaves the group. */
+  /** Stops fetching and leaves the group (a static member does not leave: it is expected back). */
   stop(): Promise<void>;
   /** Pausing a partition the consumer does not hold (yet) is ignored. */
   pause(topic: string, partition: number): void;

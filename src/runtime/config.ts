@@ -51,6 +51,12 @@ export interface StreamsConfig {
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   /** The Kafka client library behind src/kafka/client.ts (decision 0010). */
   kafkaClient: KafkaClientKind;
+  /**
+   * Static membership (Kafka's group.instance.id, KIP-345): unique to the instance and kept across its
+   * restarts. A static member does not leave the group when it stops; its tasks wait for it until the
+   * session times out, so a restart moves nothing. Needs a client that has it (platformatic).
+   */
+  groupInstanceId?: string;
   /** LevelDB block cache of each task's store (anonymous memory, per open store). */
   storeCacheBytes: number;
   /** LevelDB memtable of each task's store (up to two at once, per open store). */
@@ -114,6 +120,12 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   if (!['exactly_once', 'exactly_once_v2'].includes(config.processingGuarantee))
     problems.push('processingGuarantee must be exactly_once or exactly_once_v2');
   if (!KAFKA_CLIENTS.includes(config.kafkaClient)) problems.push(`kafkaClient must be ${KAFKA_CLIENTS.join(' or ')}`);
+  if (config.groupInstanceId !== undefined) {
+    if (!/^[a-zA-Z0-9._-]{1,200}$/.test(config.groupInstanceId))
+      problems.push('groupInstanceId may only contain letters, digits, ".", "_" and "-"');
+    if (config.kafkaClient !== 'platformatic')
+      problems.push('groupInstanceId (static membership) needs kafkaClient platformatic: kafkajs has none');
+  }
   if (problems.length) throw new Error(`invalid streams configuration: ${problems.join('; ')}`);
   return config;
 }

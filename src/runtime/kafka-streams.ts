@@ -212,6 +212,7 @@ export class KafkaStreams {
       heartbeatIntervalMs: this.heartbeatIntervalMs,
       rebalanceTimeoutMs: 60_000,
       autoResolve: false,
+      ...(this.config.groupInstanceId !== undefined ? { groupInstanceId: this.config.groupInstanceId } : {}),
       assignor: taskAssignor(this.topology, () => this.memberInfo(), {
         settings: {
           numStandbyReplicas: this.config.numStandbyReplicas,
@@ -222,7 +223,12 @@ export class KafkaStreams {
       }),
       eachBatch: (batch) => this.tasks.process(inputBatch(batch)),
       onJoin: ({ memberId, generationId, assignment }) => {
-        this.membership = { groupId: this.config.applicationId, generationId, memberId };
+        this.membership = {
+          groupId: this.config.applicationId,
+          generationId,
+          memberId,
+          ...(this.config.groupInstanceId !== undefined ? { groupInstanceId: this.config.groupInstanceId } : {}),
+        };
         this.onAssignment(assignment, memberId);
       },
       onBatchDone: (done) => {

@@ -26,6 +26,7 @@ export interface ServiceConfig {
   storeWriteBufferMiB: number;
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   kafkaClient: KafkaClientKind;
+  groupInstanceId: string | undefined;
   engineThread: 'worker' | 'main';
   engineNice: number;
   corsOrigins: string[];
@@ -145,6 +146,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_KAFKA_CLIENT',
     default: 'kafkajs',
     help: 'kafkajs (the default), or platformatic: @platformatic/kafka group membership with our own fetch loop (decision 0010)',
+  },
+  groupInstanceId: {
+    flag: 'group-instance-id',
+    env: 'UIS_GROUP_INSTANCE_ID',
+    default: undefined,
+    help: "static membership (Kafka's group.instance.id; --kafka-client platformatic): a name unique to this instance and kept across its restarts; a restart within the session timeout then moves no task",
   },
   engineThread: {
     flag: 'engine-thread',
@@ -307,6 +314,7 @@ export function loadConfig(
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
     processingGuarantee: guarantee(),
     kafkaClient: kafkaClient(),
+    groupInstanceId: raw('groupInstanceId') ? name('groupInstanceId') : undefined,
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
     corsOrigins: (raw('corsOrigins') ?? '')
@@ -320,6 +328,10 @@ export function loadConfig(
   if (!config.schemaRegistryUrl && !problems.some((p) => p.includes('schema-registry'))) {
     problems.push(`${where('schemaRegistryUrl')} is required`);
   }
+  if (config.groupInstanceId !== undefined && config.kafkaClient !== 'platformatic')
+    problems.push(
+      `${where('groupInstanceId')} needs --kafka-client platformatic (kafkajs has no static membership)`,
+    );
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin))
       problems.push(`${where('corsOrigins')}: "${origin}" is not an origin like https://example.com`);

@@ -41,6 +41,15 @@ export function readiness(url: string): Promise<number> {
     .catch(() => 0);
 }
 
+/** The sum of a metric's samples on an instance's /metrics (every label set), e.g. streams_tasks. */
+export async function metricSum(url: string, name: string): Promise<number> {
+  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
 /** Waits until every instance answers 200 on /health/ready. */
 export async function waitReady(services: Array<{ url: string }>, timeoutMs = 120_000): Promise<void> {
   await eventually('every instance ready', timeoutMs, async () => {

@@ -1,4 +1,4 @@
-// The service's configuration: the processing guarantee and the commit interval.
+// The service's configuration: the processing guarantee, the commit interval, static membership.
 import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/service/config.js';
 
@@ -15,4 +15,19 @@ t.test('the commit interval by default, and set', async (t) => {
   t.equal(load({ 'commit-interval-ms': '250', 'processing-guarantee': 'exactly_once' }).commitIntervalMs, 250);
   t.throws(() => load({ 'commit-interval-ms': 'soon' }), ConfigError, 'anything else stops the start');
   t.throws(() => load({ 'processing-guarantee': 'at_least_once' }), /exactly_once or exactly_once_v2/);
+});
+
+t.test('static membership: a group instance id, only on a client that has it', async (t) => {
+  t.equal(load({}).groupInstanceId, undefined, 'dynamic membership by default');
+  t.equal(
+    load({ 'kafka-client': 'platformatic', 'group-instance-id': 'uis-0' }).groupInstanceId,
+    'uis-0',
+    'taken with --kafka-client platformatic',
+  );
+  t.throws(
+    () => load({ 'group-instance-id': 'uis-0' }),
+    /UIS_GROUP_INSTANCE_ID\) needs --kafka-client platformatic/,
+    'kafkajs has none: the start stops and says what to fix',
+  );
+  t.throws(() => load({ 'kafka-client': 'platformatic', 'group-instance-id': 'uis 0' }), /may only contain/);
 });

@@ -10,6 +10,7 @@ export class KafkajsGroupConsumer implements GroupConsumer {
     kafka: Kafka,
     private readonly options: GroupConsumerOptions,
   ) {
+    if (options.groupInstanceId !== undefined) throw new Error('kafkajs has no static membership (groupInstanceId)');
     this.consumer = kafka.consumer({
       groupId: options.groupId,
       readUncommitted: false,

@@ -85,6 +85,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       clientId: settings.clientId,
       bootstrapBrokers: settings.brokers,
       groupId: options.groupId,
+      ...(options.groupInstanceId !== undefined ? { groupInstanceId: options.groupInstanceId } : {}),
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
@@ -132,7 +133,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     this.loop = undefined;
     for (const connection of this.connections.values()) connection.close();
     this.connections.clear();
-    // Closing leaves the group first.
+    // Closing leaves the group first; a static member does not leave (patches/@platformatic+kafka).
     await this.member.close().catch((error: unknown) => this.log.debug('leaving the group failed', { error }));
     await this.settings.admin.disconnect().catch(() => undefined);
   }
