@@ -329,9 +329,7 @@ export function loadConfig(
     problems.push(`${where('schemaRegistryUrl')} is required`);
   }
   if (config.groupInstanceId !== undefined && config.kafkaClient !== 'platformatic')
-    problems.push(
-      `${where('groupInstanceId')} needs --kafka-client platformatic (kafkajs has no static membership)`,
-    );
+    problems.push(`${where('groupInstanceId')} needs --kafka-client platformatic (kafkajs has no static membership)`);
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin))
       problems.push(`${where('corsOrigins')}: "${origin}" is not an origin like https://example.com`);
