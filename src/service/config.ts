@@ -330,6 +330,11 @@ export function loadConfig(
   }
   if (config.groupInstanceId !== undefined && config.kafkaClient !== 'platformatic')
     problems.push(`${where('groupInstanceId')} needs --kafka-client platformatic (kafkajs has no static membership)`);
+  // Other instances learn an instance's endpoint at rebalances, and a static member's restart has none.
+  if (config.groupInstanceId !== undefined && port === 0 && raw('advertisedEndpoint') === undefined)
+    problems.push(
+      `${where('groupInstanceId')} needs an endpoint kept across restarts: set --port (not 0) or --advertised-endpoint`,
+    );
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin))
       problems.push(`${where('corsOrigins')}: "${origin}" is not an origin like https://example.com`);

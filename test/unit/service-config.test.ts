@@ -20,7 +20,7 @@ t.test('the commit interval by default, and set', async (t) => {
 t.test('static membership: a group instance id, only on a client that has it', async (t) => {
   t.equal(load({}).groupInstanceId, undefined, 'dynamic membership by default');
   t.equal(
-    load({ 'kafka-client': 'platformatic', 'group-instance-id': 'uis-0' }).groupInstanceId,
+    load({ 'kafka-client': 'platformatic', 'group-instance-id': 'uis-0', port: '3000' }).groupInstanceId,
     'uis-0',
     'taken with --kafka-client platformatic',
   );
@@ -30,4 +30,19 @@ t.test('static membership: a group instance id, only on a client that has it', a
     'kafkajs has none: the start stops and says what to fix',
   );
   t.throws(() => load({ 'kafka-client': 'platformatic', 'group-instance-id': 'uis 0' }), /may only contain/);
+  t.throws(
+    () => load({ 'kafka-client': 'platformatic', 'group-instance-id': 'uis-0', port: '0' }),
+    /needs an endpoint kept across restarts/,
+    'port 0 would change the endpoint at each restart, which other instances would not learn',
+  );
+  t.equal(
+    load({
+      'kafka-client': 'platformatic',
+      'group-instance-id': 'uis-0',
+      port: '0',
+      'advertised-endpoint': 'uis-0:3000',
+    }).groupInstanceId,
+    'uis-0',
+    'an advertised endpoint will do',
+  );
 });
