@@ -1,4 +1,5 @@
 import { KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
+import type { StoreMemory } from '../state/leveldb-backend.js';
 
 /** The engine's settings, with defaults, checked once at start. */
 export interface StreamsConfig {
@@ -61,11 +62,23 @@ export interface StreamsConfig {
   storeCacheBytes: number;
   /** LevelDB memtable of each task's store (up to two at once, per open store). */
   storeWriteBufferBytes: number;
+  /**
+   * A task restoring at least `bulkRestoreMinRecords` records is bulk loaded: its store gets a memtable
+   * of `bulkRestoreWriteBufferBytes` (0: never) while it restores, and `bulkRestoreTasks` such tasks
+   * restore at once (runtime/restore-waves.ts).
+   */
+  bulkRestoreMinRecords: number;
+  bulkRestoreWriteBufferBytes: number;
+  bulkRestoreTasks: number;
 }
 
 /** The LevelDB memory settings of a task store, from the configuration. */
-export function storeMemory(config: StreamsConfig): { cacheBytes: number; writeBufferBytes: number } {
-  return { cacheBytes: config.storeCacheBytes, writeBufferBytes: config.storeWriteBufferBytes };
+export function storeMemory(config: StreamsConfig): StoreMemory {
+  return {
+    cacheBytes: config.storeCacheBytes,
+    writeBufferBytes: config.storeWriteBufferBytes,
+    bulkWriteBufferBytes: config.bulkRestoreWriteBufferBytes,
+  };
 }
 
 export type StreamsSettings = Pick<StreamsConfig, 'applicationId' | 'brokers' | 'stateDir' | 'endpoint'> &
@@ -92,6 +105,9 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     kafkaClient: 'kafkajs',
     storeCacheBytes: 8 * 1024 * 1024,
     storeWriteBufferBytes: 4 * 1024 * 1024,
+    bulkRestoreMinRecords: 50_000,
+    bulkRestoreWriteBufferBytes: 32 * 1024 * 1024,
+    bulkRestoreTasks: 1,
     ...settings,
   };
   const problems: string[] = [];
@@ -111,10 +127,18 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     'startupTimeoutMs',
     'storeCacheBytes',
     'storeWriteBufferBytes',
+    'bulkRestoreTasks',
   ] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
   }
-  for (const key of ['commitIntervalMs', 'cacheMaxEntries', 'numStandbyReplicas', 'acceptableRecoveryLag'] as const) {
+  for (const key of [
+    'commitIntervalMs',
+    'cacheMaxEntries',
+    'numStandbyReplicas',
+    'acceptableRecoveryLag',
+    'bulkRestoreMinRecords',
+    'bulkRestoreWriteBufferBytes',
+  ] as const) {
     if (!Number.isInteger(config[key]) || config[key] < 0) problems.push(`${key} must be an integer, 0 or more`);
   }
   if (!['exactly_once', 'exactly_once_v2'].includes(config.processingGuarantee))

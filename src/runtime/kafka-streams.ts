@@ -18,7 +18,6 @@ import {
   type KafkaClient,
 } from '../kafka/client.js';
 import { partitionForKey } from '../kafka/partitioner.js';
-import { readRangesBulk, type PartitionRange } from '../kafka/bulk-reader.js';
 import type { GroupMembership } from '../kafka/group-transactions.js';
 import { InstanceProducer } from '../kafka/instance-producer.js';
 import type { TopologyGraph } from '../dsl/graph.js';
@@ -33,6 +32,7 @@ import { prepareTopics, type TopicLayout } from './internal-topics.js';
 import { LocalState } from './local-state.js';
 import { createStreamsMetrics, type StreamsMetrics } from './metrics.js';
 import { RestoreProgress } from './restore-progress.js';
+import { restoreInWaves, type TaskRestore } from './restore-waves.js';
 import { StandbyManager } from './standby-manager.js';
 import { StandbyTask } from './standby-task.js';
 import { StreamTask, type TaskDeps } from './stream-task.js';
@@ -585,35 +585,34 @@ export class KafkaStreams {
     this.restartTimer.unref();
   }
 
-  /** Reads the tasks' changelogs from their checkpoints into their stores, in one reader. */
+  /** Reads the tasks' changelogs from their checkpoints into their stores (large restores a few tasks at a time). */
   private async restore(tasks: readonly StreamTask[], abandoned: () => boolean): Promise<void> {
-    const ranges: Array<{ task: StreamTask; range: PartitionRange }> = [];
+    const restores: Array<TaskRestore & { task: StreamTask }> = [];
     for (const task of tasks) {
-      const taskRanges = await task.restoreRanges();
-      for (const range of taskRanges) ranges.push({ task, range });
+      const ranges = await task.restoreRanges();
+      restores.push({
+        task,
+        backend: task.state.backend,
+        ranges,
+        apply: (range, records) => task.applyRestored(range, records),
+      });
       this.log.info('restoring task', {
         task: task.id,
-        changelogs: Object.fromEntries(taskRanges.map((r) => [r.topic, `${r.from}-${r.to}`])),
+        changelogs: Object.fromEntries(ranges.map((r) => [r.topic, `${r.from}-${r.to}`])),
       });
     }
     const progress = new RestoreProgress(
       this.log,
       this.metrics,
-      ranges.map((r) => r.range),
+      restores.flatMap((r) => r.ranges),
     );
-    const byChangelog = new Map(ranges.map((r) => [`${r.range.topic}:${r.range.partition}`, r.task]));
-    await readRangesBulk(
-      this.admin,
-      ranges.map((r) => r.range),
-      async (range, records) => {
-        await byChangelog.get(`${range.topic}:${range.partition}`)!.applyRestored(range, records);
-        progress.restored(records.keys.length);
-      },
-      abandoned,
-      { clientId: `${this.config.applicationId}-restore` },
-    );
+    await restoreInWaves(this.admin, restores, progress, abandoned, {
+      clientId: `${this.config.applicationId}-restore`,
+      bulkMinRecords: this.config.bulkRestoreMinRecords,
+      bulkTasks: this.config.bulkRestoreTasks,
+    });
     // Only a read that reached every range's end may mark the stores as restored to it.
-    for (const { task, range } of ranges) await task.finishRestore(range);
+    for (const { task, ranges } of restores) for (const range of ranges) await task.finishRestore(range);
     progress.done();
   }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TopologyGraph } from '../dsl/graph.js';
 import { endOffsets } from '../kafka/admin.js';
 import { createKafkaClient } from '../kafka/client.js';
-import { readRangesBulk, type PartitionRange } from '../kafka/bulk-reader.js';
+import type { PartitionRange } from '../kafka/bulk-reader.js';
 import { compileTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
@@ -15,6 +15,7 @@ import type { Logger } from '../util/logger.js';
 import { storeMemory, streamsConfig, type StreamsSettings } from './config.js';
 import { createStreamsMetrics } from './metrics.js';
 import { RestoreProgress } from './restore-progress.js';
+import { restoreInWaves, type TaskRestore } from './restore-waves.js';
 import { taskIdOf } from './task-core.js';
 import { Registry } from 'prom-client';
 
@@ -33,11 +34,12 @@ export async function rebuildLocalState(
   });
   const admin = kafka.admin();
   await admin.connect();
-  const states = new Map<string, TaskState>();
+  const restores = new Map<
+    string,
+    TaskRestore & { state: TaskState; ranges: PartitionRange[]; storeOf: Map<string, string> }
+  >();
   const backends: LevelDbBackend[] = [];
   try {
-    const ranges: PartitionRange[] = [];
-    const owner = new Map<string, { state: TaskState; store: string }>();
     for (const sub of topology.subtopologies) {
       for (const store of sub.stores) {
         const ends = await endOffsets(admin, store.changelogTopic);
@@ -45,40 +47,50 @@ export async function rebuildLocalState(
           throw new Error(`changelog ${store.changelogTopic} does not exist; has the application run?`);
         for (const [partition, end] of ends) {
           const taskId = taskIdOf(sub.id, partition);
-          let state = states.get(taskId);
-          if (!state) {
+          let restore = restores.get(taskId);
+          if (!restore) {
             const backend = await LevelDbBackend.open(
               join(config.stateDir, config.applicationId, taskId),
               storeMemory(config),
             );
             backends.push(backend);
-            state = new TaskState(backend, sub.stores, partition);
-            states.set(taskId, state);
+            const state = new TaskState(backend, sub.stores, partition);
+            const storeOf = new Map(sub.stores.map((s) => [s.changelogTopic, s.name]));
+            restore = {
+              state,
+              storeOf,
+              backend,
+              ranges: [],
+              apply: async (range, records) => {
+                const rows = records.keys.map((key, i) => ({ key, value: records.values[i]! }));
+                await state.applyRestored(storeOf.get(range.topic)!, rows, records.nextOffset);
+              },
+            };
+            restores.set(taskId, restore);
           }
-          await state.wipe(store.name);
-          ranges.push({ topic: store.changelogTopic, partition, from: 0n, to: end });
-          owner.set(`${store.changelogTopic}:${partition}`, { state, store: store.name });
+          await restore.state.wipe(store.name);
+          restore.ranges.push({ topic: store.changelogTopic, partition, from: 0n, to: end });
         }
       }
     }
-    const progress = new RestoreProgress(logger, createStreamsMetrics(new Registry()), ranges);
-    await readRangesBulk(
-      admin,
-      ranges,
-      async (range, records) => {
-        const { state, store } = owner.get(`${range.topic}:${range.partition}`)!;
-        const rows = records.keys.map((key, i) => ({ key, value: records.values[i]! }));
-        await state.applyRestored(store, rows, records.nextOffset);
-        progress.restored(records.keys.length);
-      },
-      () => false,
-      { clientId: `${config.applicationId}-rebuild` },
+    const all = [...restores.values()];
+    const progress = new RestoreProgress(
+      logger,
+      createStreamsMetrics(new Registry()),
+      all.flatMap((r) => r.ranges),
     );
+    await restoreInWaves(admin, all, progress, () => false, {
+      clientId: `${config.applicationId}-rebuild`,
+      bulkMinRecords: config.bulkRestoreMinRecords,
+      bulkTasks: config.bulkRestoreTasks,
+    });
     // Partitions with nothing to read still get a checkpoint, so the next start skips them.
-    for (const range of ranges) {
-      const { state, store } = owner.get(`${range.topic}:${range.partition}`)!;
-      const checkpoint = (await state.checkpoints()).get(range.topic);
-      if (checkpoint === undefined || checkpoint < range.to) await state.applyRestored(store, [], range.to);
+    for (const { state, ranges, storeOf } of all) {
+      for (const range of ranges) {
+        const checkpoint = (await state.checkpoints()).get(range.topic);
+        if (checkpoint === undefined || checkpoint < range.to)
+          await state.applyRestored(storeOf.get(range.topic)!, [], range.to);
+      }
     }
     progress.done();
     return progress.restoredRecords;

@@ -24,6 +24,8 @@ export interface ServiceConfig {
   sessionTimeoutMs: number;
   storeCacheMiB: number;
   storeWriteBufferMiB: number;
+  bulkRestoreMiB: number;
+  bulkRestoreTasks: number;
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   kafkaClient: KafkaClientKind;
   groupInstanceId: string | undefined;
@@ -134,6 +136,18 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_STORE_WRITE_BUFFER_MIB',
     default: '4',
     help: "LevelDB memtable of each task's store, in MiB (up to two at once per open store)",
+  },
+  bulkRestoreMiB: {
+    flag: 'bulk-restore-mib',
+    env: 'UIS_BULK_RESTORE_MIB',
+    default: '32',
+    help: "LevelDB memtable of a task's store while it restores 50,000 records or more, in MiB (0: the usual one); see --bulk-restore-tasks",
+  },
+  bulkRestoreTasks: {
+    flag: 'bulk-restore-tasks',
+    env: 'UIS_BULK_RESTORE_TASKS',
+    default: '1',
+    help: 'tasks restoring 50,000 records or more that restore at once (each with a --bulk-restore-mib memtable, up to two at once)',
   },
   processingGuarantee: {
     flag: 'processing-guarantee',
@@ -312,6 +326,8 @@ export function loadConfig(
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
+    bulkRestoreMiB: integer('bulkRestoreMiB', 0, 4096),
+    bulkRestoreTasks: integer('bulkRestoreTasks', 1, 1000),
     processingGuarantee: guarantee(),
     kafkaClient: kafkaClient(),
     groupInstanceId: raw('groupInstanceId') ? name('groupInstanceId') : undefined,

@@ -40,6 +40,8 @@ export function streamsSettings(config: ServiceConfig) {
     internalPartitions: config.partitions,
     storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
+    bulkRestoreWriteBufferBytes: config.bulkRestoreMiB * 1024 * 1024,
+    bulkRestoreTasks: config.bulkRestoreTasks,
     processingGuarantee: config.processingGuarantee,
     kafkaClient: config.kafkaClient,
     ...(config.groupInstanceId !== undefined ? { groupInstanceId: config.groupInstanceId } : {}),

@@ -19,5 +19,11 @@ export interface StateBackend {
   entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]>;
   /** Deletes every entry whose key starts with `prefix`. */
   clear(prefix: Buffer): Promise<void>;
+  /**
+   * A large load begins (a restore from scratch): until `endBulkLoad` the backend may trade memory for
+   * write speed. Nothing else may use the backend while either runs.
+   */
+  startBulkLoad(): Promise<void>;
+  endBulkLoad(): Promise<void>;
   close(): Promise<void>;
 }

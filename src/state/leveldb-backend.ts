@@ -5,6 +5,8 @@ import type { BatchEntry, StateBackend } from './backend.js';
 export interface StoreMemory {
   cacheBytes?: number;
   writeBufferBytes?: number;
+  /** The memtable while bulk loading (see startBulkLoad). */
+  bulkWriteBufferBytes?: number;
 }
 
 /**
@@ -26,10 +28,13 @@ export function shareStores(how: StoreSharing): void {
 
 /** A task's state in its own LevelDB directory. */
 export class LevelDbBackend implements StateBackend {
+  private bulkLoading = false;
+
   private constructor(
-    private readonly db: ClassicLevel<Buffer, Buffer>,
+    private db: ClassicLevel<Buffer, Buffer>,
     private readonly directory: string,
     private readonly shared: StoreSharing | undefined,
+    private readonly memory: StoreMemory,
   ) {}
 
   /**
@@ -62,7 +67,40 @@ export class LevelDbBackend implements StateBackend {
       ...(memory.writeBufferBytes !== undefined ? { writeBufferSize: memory.writeBufferBytes } : {}),
     });
     await db.open();
-    return new LevelDbBackend(db, directory, shared);
+    return new LevelDbBackend(db, directory, shared, memory);
+  }
+
+  /**
+   * Reopens the store with a memtable of `bulkWriteBufferBytes`. LevelDB compacts every store of the
+   * process on one background thread; a restore written through small memtables makes many small
+   * level-0 tables that must be merged again and again, and writes stall behind that one thread. A
+   * memtable the size of much of the store writes it out in a few large tables (the first of a new
+   * store straight to a lower level), with little left to compact.
+   */
+  async startBulkLoad(): Promise<void> {
+    const bulk = this.memory.bulkWriteBufferBytes;
+    if (this.bulkLoading || bulk === undefined || bulk <= (this.memory.writeBufferBytes ?? 0)) return;
+    this.bulkLoading = true;
+    await this.reopen({ ...this.memory, writeBufferBytes: bulk });
+  }
+
+  /**
+   * Writes the large memtable out to one table, then reopens the store with its own settings. (Reopened
+   * without that, LevelDB would replay the memtable's log into small memtables: many small tables.)
+   */
+  async endBulkLoad(): Promise<void> {
+    if (!this.bulkLoading) return;
+    this.bulkLoading = false;
+    // Compacting a key range first writes the memtable out; a range beyond every key (ours start with
+    // a letter) then compacts nothing.
+    await this.db.compactRange(BEYOND_EVERY_KEY, Buffer.concat([BEYOND_EVERY_KEY, BEYOND_EVERY_KEY]));
+    await this.reopen(this.memory);
+  }
+
+  private async reopen(memory: StoreMemory): Promise<void> {
+    await this.close();
+    this.db = (await LevelDbBackend.openWith(this.directory, memory, false, this.shared)).db;
+    this.shared?.opened(this.directory);
   }
 
   getSync(key: Buffer): Buffer | undefined {
@@ -93,6 +131,8 @@ export class LevelDbBackend implements StateBackend {
     await this.db.close();
   }
 }
+
+const BEYOND_EVERY_KEY = Buffer.alloc(8, 0xff);
 
 /** The smallest key greater than every key starting with `prefix` (prefixes here never end in 0xff). */
 function prefixEnd(prefix: Buffer): Buffer {

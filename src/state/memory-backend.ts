@@ -26,5 +26,9 @@ export class MemoryBackend implements StateBackend {
     for (const k of [...this.map.keys()]) if (k.startsWith(p)) this.map.delete(k);
   }
 
+  async startBulkLoad(): Promise<void> {}
+
+  async endBulkLoad(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

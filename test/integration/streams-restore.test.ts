@@ -25,6 +25,11 @@ import {
 } from '../support/count-join-topology.js';
 
 const GROUPS = 10;
+/**
+ * Every restore here is bulk loaded (a large memtable, a task at a time: runtime/restore-waves.ts), as
+ * a restore from scratch at scale is; the other tests' small restores take the usual path.
+ */
+const bulkRestore = { bulkRestoreMinRecords: 1, bulkRestoreWriteBufferBytes: 8 * 1024 * 1024, bulkRestoreTasks: 2 };
 
 t.test('restore from checkpoint, task migration, and dead letters', async (t) => {
   const prefix = uniqueName('restore');
@@ -46,6 +51,7 @@ t.test('restore from checkpoint, task migration, and dead letters', async (t) =>
         endpoint,
         commitIntervalMs: 50,
         kafkaClient: stack.kafkaClient,
+        ...bulkRestore,
       },
       { logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel, { name }), registry },
     );
@@ -156,7 +162,13 @@ t.test('restore from checkpoint, task migration, and dead letters', async (t) =>
   running.length = 0;
   const rebuilt = await rebuildLocalState(
     countJoinTopology(prefix),
-    { applicationId: prefix, brokers: stack.kafkaBrokers, stateDir: join(stateDir, 'c'), endpoint: '127.0.0.1:4303' },
+    {
+      applicationId: prefix,
+      brokers: stack.kafkaBrokers,
+      stateDir: join(stateDir, 'c'),
+      endpoint: '127.0.0.1:4303',
+      ...bulkRestore,
+    },
     createLogger('error'),
   );
   t.ok(rebuilt >= 400, `rebuild read ${rebuilt} changelog records`);
