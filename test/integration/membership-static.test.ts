@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stack, uniqueName, eventually } from '../support/stack.js';
 import { metricSum, startInstance, stopInstance, waitReady, type SpawnedInstance } from '../support/service.js';
-import { freshIdBase, removeWorkload, runWorkload } from '../support/workload.js';
+import { WorkloadRuns } from '../support/workload.js';
 import { compareTopicWithOracle, compareWithOracle, describeMismatch, type Mismatch } from '../support/view-check.js';
 
 /** A port nothing listens on now (the OS's choice). */
@@ -34,18 +34,13 @@ const sessionTimeoutMs = 45_000;
 t.test('a static member restarted within the session timeout keeps its tasks without a rebalance', async (t) => {
   const db = new pg.Client(stack.postgres);
   await db.connect();
-  const idBases: bigint[] = [];
+  const runs = new WorkloadRuns(db, seed);
   t.teardown(async () => {
-    for (const idBase of idBases) await removeWorkload(db, idBase);
+    await runs.removeAll();
     await db.end();
   });
-  const created = new Set<string>();
-  const workload = async (operations: number, ratePerSecond: number) => {
-    const idBase = freshIdBase();
-    idBases.push(idBase);
-    const result = await runWorkload(db, { seed: seed + idBases.length, operations, idBase, ratePerSecond });
-    for (const id of result.userIds) created.add(id);
-  };
+  const created = runs.created;
+  const workload = (operations: number, ratePerSecond?: number) => runs.run(operations, ratePerSecond);
   const app = uniqueName('static');
   const outputTopic = `${app}-user-information`;
   const root = mkdtempSync(join(tmpdir(), 'uis-static-'));

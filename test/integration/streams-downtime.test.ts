@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stack, uniqueName, eventually } from '../support/stack.js';
 import { startInstance, stopInstance, waitReady, type SpawnedInstance } from '../support/service.js';
-import { freshIdBase, removeWorkload, runWorkload } from '../support/workload.js';
+import { WorkloadRuns } from '../support/workload.js';
 import { compareTopicWithOracle, compareWithOracle, describeMismatch, type Mismatch } from '../support/view-check.js';
 
 const seed = Number(process.env.WORKLOAD_SEED ?? '20261201');
@@ -19,19 +19,13 @@ const seed = Number(process.env.WORKLOAD_SEED ?? '20261201');
 t.test('restarting both instances after downtime loses no change', async (t) => {
   const db = new pg.Client(stack.postgres);
   await db.connect();
-  const idBases: bigint[] = [];
+  const runs = new WorkloadRuns(db, seed);
   t.teardown(async () => {
-    for (const idBase of idBases) await removeWorkload(db, idBase);
+    await runs.removeAll();
     await db.end();
   });
-  const created = new Set<string>();
-  /** One workload run in an id range of its own; the users it created join `created`. */
-  const workload = async (operations: number, ratePerSecond?: number) => {
-    const idBase = freshIdBase();
-    idBases.push(idBase);
-    const result = await runWorkload(db, { seed: seed + idBases.length, operations, idBase, ratePerSecond });
-    for (const id of result.userIds) created.add(id);
-  };
+  const created = runs.created;
+  const workload = (operations: number, ratePerSecond?: number) => runs.run(operations, ratePerSecond);
   const app = uniqueName('downtime');
   const outputTopic = `${app}-user-information`;
   const root = mkdtempSync(join(tmpdir(), 'uis-downtime-'));

@@ -758,3 +758,32 @@ export async function runWorkload(db: Client, options: WorkloadOptions): Promise
     skipped,
   };
 }
+
+/** Workload runs for one test, each in an id range of its own, all removed by `removeAll`. */
+export class WorkloadRuns {
+  private readonly idBases: bigint[] = [];
+  /** Ids of the users the runs created. */
+  readonly created = new Set<string>();
+
+  constructor(
+    private readonly db: Client,
+    private readonly seed: number,
+  ) {}
+
+  /** One more run (seeded by the test's seed and the run's number). */
+  async run(operations: number, ratePerSecond?: number): Promise<void> {
+    const idBase = freshIdBase();
+    this.idBases.push(idBase);
+    const result = await runWorkload(this.db, {
+      seed: this.seed + this.idBases.length,
+      operations,
+      idBase,
+      ratePerSecond,
+    });
+    for (const id of result.userIds) this.created.add(id);
+  }
+
+  async removeAll(): Promise<void> {
+    for (const idBase of this.idBases) await removeWorkload(this.db, idBase);
+  }
+}
