@@ -95,6 +95,18 @@ async function churn(t: Test, guarantee: string): Promise<void> {
     'no instance exited by itself',
   );
 
+  // Why, when the view is wrong: where the group stood and what the instances logged (CI shows only this output).
+  if (!result.ok) {
+    t.comment(`group at the check: ${JSON.stringify(check.group)}`);
+    for (const { slot, messages } of result.logs.summary)
+      t.comment(
+        `slot ${slot} warnings and errors: ${messages
+          .slice(0, 8)
+          .map((m) => `${m.count}x ${m.level} ${m.msg}`)
+          .join('; ')}`,
+      );
+  }
+
   // The view.
   for (const instance of check.instances) {
     t.ok(instance.ready, `${instance.url} (slot ${instance.slot}) ready`);

@@ -15,6 +15,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { groupLag, type GroupLag } from './kafka.js';
 import { readiness, servingUrl, spawnInstance } from './service.js';
 import { stack, uniqueName } from './stack.js';
 import { compareTopicWithOracle, compareWithOracle, mismatchKinds, userIdsInCdc, type Mismatch } from './view-check.js';
@@ -223,6 +224,8 @@ export interface ChurnResult {
     };
     /** Mismatched users (on any instance or in the topic) this run's workload did not create: older users. */
     mismatchedUsersFromEarlierRuns: number;
+    /** When the instances did not converge: the group's state and the input partitions it had not caught up on. */
+    group: GroupLag | { error: string } | null;
     /** The control (see ChurnOptions.control), or null when it did not run. */
     control: {
       applicationId: string;
@@ -760,6 +763,10 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
         ? `instances: ${mismatches.length} mismatches left after ${rounds} rounds (${scope})`
         : `instances: all equal SQL after ${(convergenceMs / 1000).toFixed(1)} s, ${rounds} rounds (${scope})`,
     );
+    const group =
+      convergenceMs === null
+        ? await groupLag(applicationId).catch((error: unknown) => ({ error: String(error) }))
+        : null;
     const instances: InstanceCheck[] = checked.map((slot, n) => {
       const own = mismatches.filter((m) => m.url === urls[n]);
       const ready = !notReady.includes(slot.index);
@@ -860,6 +867,7 @@ export async function runChurn(input: ChurnOptions): Promise<ChurnResult> {
           ...(topicError === undefined ? {} : { error: topicError }),
         },
         control,
+        group,
         mismatchedUsersFromEarlierRuns: new Set(
           [...mismatches, ...topicMismatches].map((m) => m.userId).filter((id) => !createdHere.has(id)),
         ).size,

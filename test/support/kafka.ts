@@ -81,3 +81,34 @@ export async function readTable(topic: string, timeoutMs = 60_000): Promise<Map<
   );
   return table;
 }
+
+/** A consumer group's state and the input partitions where its committed offset is behind the end. */
+export interface GroupLag {
+  state: string;
+  members: number;
+  /** Partitions whose committed offset is more than one behind the end (one: a transaction marker). */
+  behind: Array<{ topic: string; partition: number; committed: string; end: string }>;
+}
+
+/** Where a group stands: for a failed run's report, so that it says which partitions stopped moving. */
+export async function groupLag(groupId: string): Promise<GroupLag> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    const group = groups[0];
+    const committed = await admin.fetchOffsets({ groupId });
+    const behind: GroupLag['behind'] = [];
+    for (const { topic, partitions } of committed) {
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+      for (const { partition, offset } of partitions) {
+        const end = ends.get(partition) ?? 0n;
+        const at = BigInt(offset) < 0n ? 0n : BigInt(offset);
+        if (end - at > 1n) behind.push({ topic, partition, committed: offset, end: end.toString() });
+      }
+    }
+    return { state: group?.state ?? 'unknown', members: group?.members.length ?? 0, behind };
+  } finally {
+    await admin.disconnect();
+  }
+}

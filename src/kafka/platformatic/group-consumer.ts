@@ -102,6 +102,9 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       this.assigned = new Map();
     });
     this.member.on('consumer:group:join', (payload) => void this.onJoin(payload));
+    this.member.on('consumer:heartbeat:error', ({ error }: { error: unknown }) =>
+      this.log.warn('heartbeat failed; the next one follows on its timer', { error }),
+    );
     this.member.on('error', (error: Error) => {
       if (!this.running) return;
       this.options.onCrash?.(error, false);
