@@ -5,6 +5,10 @@
  * Prints progress on stderr and the medians and ratios as JSON on stdout.
  *
  *   node --import tsx bench/processing.ts [--clients kafkajs,platformatic] [--rounds 3] [--java]
+ *   node --import tsx bench/processing.ts --variants 'c25=--commit-interval-ms 25;c100=--commit-interval-ms 100'
+ *
+ * --variants compares any `uis run` flags instead of clients: name=flags, separated by ';'. The rate of
+ * each half minute is logged and kept, to show whether processing slows down as the stores grow.
  *
  * Load data first (e.g. `node --import tsx scripts/load-demo-data.ts --users 20000`); the records
  * processed count the CDC topics' whole content.
@@ -24,25 +28,43 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 const clients = (args.get('--clients') ?? 'kafkajs,platformatic').split(',') as KafkaClientKind[];
 for (const c of clients) if (!KAFKA_CLIENTS.includes(c)) throw new Error(`--clients: unknown client ${c}`);
+
+/** A way of running the instances: its name and the `uis run` flags it adds. */
+interface Variant {
+  name: string;
+  flags: string[];
+}
+const variants: Variant[] = args.has('--variants')
+  ? args
+      .get('--variants')!
+      .split(';')
+      .map((spec) => {
+        const [name, flags] = spec.split(/=(.*)/s);
+        if (!name || flags === undefined) throw new Error(`--variants: "${spec}" is not name=flags`);
+        return { name: name.trim(), flags: flags.trim().split(/\s+/) };
+      })
+  : clients.map((client) => ({ name: client, flags: ['--kafka-client', client] }));
+/** Records per second in each half minute of each run, by variant. */
+const halfMinuteRates = new Map<string, number[][]>();
 const rounds = Number(args.get('--rounds') ?? 3);
 const withJava = args.has('--java');
 
 /** Two instances of a fresh application on `client`: records processed per second until nothing moves for 5 s. */
-async function ours(client: KafkaClientKind, round: number): Promise<number> {
-  const app = `proc-${client}-${Date.now().toString(36)}`;
+async function ours(variant: Variant, round: number): Promise<number> {
+  const app = `proc-${variant.name}-${Date.now().toString(36)}`;
   const stateRoot = mkdtempSync(join(tmpdir(), 'uis-proc-'));
   const ports = [3710, 3711];
   const started = Date.now();
   const instances = await Promise.all(
     ports.map((port) =>
       startServer(
-        `${client} ${port}`,
+        `${variant.name} ${port}`,
         [
           'dist/src/cli/main.js',
           'run',
           ...['--application-id', app, '--port', String(port), '--state-dir', join(stateRoot, String(port))],
           ...['--brokers', stack.kafkaBrokers.join(','), '--schema-registry', stack.registryUrl],
-          ...['--kafka-client', client, '--log-level', 'warn'],
+          ...['--log-level', 'warn', ...variant.flags],
         ],
         `http://127.0.0.1:${port}/health/ready`,
       ),
@@ -54,18 +76,27 @@ async function ours(client: KafkaClientKind, round: number): Promise<number> {
       0,
     );
   let processed = await processedNow();
+  const rates: number[] = [];
+  let halfMinuteFrom = { at: Date.now(), processed };
   for (let still = 0; still < 5;) {
     await sleep(1000);
     const now = await processedNow();
     still = now === processed ? still + 1 : 0;
     processed = now;
+    if (Date.now() - halfMinuteFrom.at >= 30_000) {
+      const rate = Math.round(((now - halfMinuteFrom.processed) * 1000) / (Date.now() - halfMinuteFrom.at));
+      rates.push(rate);
+      log(`round ${round} ${variant.name}: ${now} records, ${rate}/s in the last half minute`);
+      halfMinuteFrom = { at: Date.now(), processed: now };
+    }
   }
+  halfMinuteRates.set(variant.name, [...(halfMinuteRates.get(variant.name) ?? []), rates]);
   const seconds = (Date.now() - started) / 1000 - 5;
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
   rmSync(stateRoot, { recursive: true, force: true });
   const perSecond = Math.round(processed / seconds);
-  log(`round ${round} ${client}: ${processed} records in ${seconds.toFixed(1)} s = ${perSecond}/s`);
+  log(`round ${round} ${variant.name}: ${processed} records in ${seconds.toFixed(1)} s = ${perSecond}/s`);
   return perSecond;
 }
 
@@ -87,15 +118,17 @@ await run('npm', ['run', '-s', 'build']);
 const figures = new Map<string, number[]>();
 for (let round = 1; round <= rounds; round++) {
   // Alternating order, so a drift of the machine does not favour one variant.
-  const order = round % 2 === 1 ? clients : [...clients].reverse();
-  for (const client of order) figures.set(client, [...(figures.get(client) ?? []), await ours(client, round)]);
+  const order = round % 2 === 1 ? variants : [...variants].reverse();
+  for (const variant of order)
+    figures.set(variant.name, [...(figures.get(variant.name) ?? []), await ours(variant, round)]);
   if (withJava) figures.set('java', [...(figures.get('java') ?? []), await java(round)]);
 }
 const medians = Object.fromEntries([...figures].map(([name, values]) => [name, median(values)]));
-const baseline = withJava ? 'java' : clients[0]!;
+const baseline = withJava ? 'java' : variants[0]!.name;
 const summary = {
   command: `node --import tsx bench/processing.ts ${process.argv.slice(2).join(' ')}`.trim(),
   recordsPerSecond: Object.fromEntries(figures),
+  halfMinuteRates: Object.fromEntries(halfMinuteRates),
   medians,
   ratioTo: baseline,
   ratios: Object.fromEntries(
