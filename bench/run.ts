@@ -38,7 +38,8 @@ for (let i = 2; i < process.argv.length; i++) {
  * updateRate: changes/s for update latency, and the writes under the one-core HTTP runs; highUpdateRate: a
  * second update-latency run at that rate. oneCoreRates: request rates of bench/http-writes.ts (one instance
  * on one core, with and without writes, against the floor). cacheTtl: the cache-aside baseline's TTL (s), how stale it may answer. quietWaitS: how long each HTTP
- * measurement may wait for idle CPUs first (bench/quiet.ts).
+ * measurement may wait for idle CPUs first (bench/quiet.ts), quietForS: how many idle seconds it waits for,
+ * warmUpS: the unmeasured load before it (the smoke run proves the phases work, and keeps both short).
  */
 const sizes = {
   smoke: {
@@ -51,6 +52,8 @@ const sizes = {
     oneCoreRates: [1000],
     cacheTtl: 5,
     quietWaitS: 15,
+    quietForS: 1,
+    warmUpS: 1,
   },
   medium: {
     users: 20_000,
@@ -62,6 +65,8 @@ const sizes = {
     oneCoreRates: [1000, 10000],
     cacheTtl: 60,
     quietWaitS: 120,
+    quietForS: 5,
+    warmUpS: 3,
   },
   full: {
     users: 1_000_000,
@@ -73,6 +78,8 @@ const sizes = {
     oneCoreRates: [1000, 10000],
     cacheTtl: 60,
     quietWaitS: 300,
+    quietForS: 5,
+    warmUpS: 3,
   },
 } as const;
 if (args.has('--report')) {
@@ -123,7 +130,7 @@ function diskMiB(dir: string): number {
 /** vegeta from core 1 at `rate` over every user in random order; the servers are on core 0. */
 async function httpLoad(url: string, rate: number): Promise<Record<string, unknown>> {
   userIds ??= await userIdsInRandomOrder();
-  await attack({ urls: userUrls(url, userIds), rate, seconds: 3, core: '1' }); // warm-up, not counted
+  await attack({ urls: userUrls(url, userIds), rate, seconds: size.warmUpS, core: '1' }); // warm-up, not counted
   const { all, statuses, local, forwarded } = await attack({ urls: userUrls(url, userIds), rate, seconds, core: '1' });
   return { url, rate, seconds, ...all, statuses, ...(local ? { local } : {}), ...(forwarded ? { forwarded } : {}) };
 }
@@ -138,7 +145,7 @@ async function httpLoadAtRates(url: string): Promise<Record<string, unknown>> {
   for (const rate of rates) {
     const cpusBefore = await waitForQuietCpus({
       busyBelow: 0.25,
-      forSeconds: 5,
+      forSeconds: size.quietForS,
       giveUpAfterS: size.quietWaitS,
       progress: log,
     });
