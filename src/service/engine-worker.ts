@@ -3,8 +3,9 @@
  * thread (engine-thread.ts), so that processing never holds up an HTTP answer.
  */
 import { setPriority } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { shareStores } from '../state/leveldb-backend.js';
 import { createLogger } from '../util/logger.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
@@ -18,6 +19,23 @@ const { config, logLevel } = workerData as EngineWorkerData;
 const post = (message: FromEngine) => port.postMessage(message);
 
 const registry = new Registry();
+// The serving thread's nodejs_* metrics do not see this thread's heap.
+new Gauge({
+  name: 'uis_engine_heap_used_bytes',
+  help: "V8 heap in use on the engine's thread",
+  registers: [registry],
+  collect() {
+    this.set(getHeapStatistics().used_heap_size);
+  },
+});
+new Gauge({
+  name: 'uis_engine_heap_total_bytes',
+  help: "V8 heap allocated on the engine's thread",
+  registers: [registry],
+  collect() {
+    this.set(getHeapStatistics().total_heap_size);
+  },
+});
 const releases = new Map<number, () => void>();
 let nextRelease = 0;
 let engine: Engine | undefined;

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { runWorkload } from '../support/workload.js';
 import { compareWithOracle, type Mismatch } from '../support/view-check.js';
-import { startTestService, waitReady, type TestService } from '../support/service.js';
+import { metricSum, startTestService, waitReady, type TestService } from '../support/service.js';
 import { connectedProducer, kafka, readTable } from '../support/kafka.js';
 import { stack, uniqueName, eventually } from '../support/stack.js';
 
@@ -91,6 +91,8 @@ t.test('three instances match the oracle, each answering every key', async (t) =
     }
   }
   t.ok(servedBy.size > 1, `answers came from ${servedBy.size} instances`);
+  const engineHeap = await metricSum(services[0]!.url, 'uis_engine_heap_used_bytes');
+  t.ok(engineHeap > 1_000_000, `/metrics reports the engine thread's heap (${engineHeap} bytes)`);
 
   // The output topic, read from the beginning by a fresh consumer, equals the view.
   const registry = new SchemaRegistry({ host: stack.registryUrl });
