@@ -41,7 +41,9 @@ export interface BulkReadOptions {
   clientId: string;
   /** Give up when no partition moved for this long. */
   stallTimeoutMs?: number;
+  /** Per Fetch request; default: half of maxBytesInFlight, at most 8 MiB. */
   maxBytes?: number;
+  /** Per partition in a Fetch; default: an eighth of maxBytesInFlight, at most 4 MiB. */
   partitionMaxBytes?: number;
   /**
    * Fetched bytes whose records are not written yet, at most (per broker): the next fetch waits
@@ -52,7 +54,8 @@ export interface BulkReadOptions {
   maxBytesInFlight?: number;
 }
 
-const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
+const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+const MAX_PARTITION_BYTES = 4 * 1024 * 1024;
 const DEFAULT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 
 export class LeaderMovedError extends Error {
@@ -139,8 +142,9 @@ async function fetchLoop(
           ready.map((r) => ({ topic: r.topic, partition: r.partition, offset: positions.get(keyOf(r))! })),
           {
             maxWaitMs: 100,
-            maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
-            partitionMaxBytes: options.partitionMaxBytes ?? 4 * 1024 * 1024,
+            maxBytes: options.maxBytes ?? Math.min(MAX_REQUEST_BYTES, Math.floor(maxBytesInFlight / 2)),
+            partitionMaxBytes:
+              options.partitionMaxBytes ?? Math.min(MAX_PARTITION_BYTES, Math.floor(maxBytesInFlight / 8)),
           },
         ),
         30_000,

@@ -70,6 +70,11 @@ export interface StreamsConfig {
   bulkRestoreMinRecords: number;
   bulkRestoreWriteBufferBytes: number;
   bulkRestoreTasks: number;
+  /**
+   * Fetched changelog bytes a restore holds per broker before they are written: the restore's memory
+   * (its records are views into them, each an object on the heap) against its speed.
+   */
+  restoreFetchBytes: number;
 }
 
 /** The LevelDB memory settings of a task store, from the configuration. */
@@ -108,6 +113,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     bulkRestoreMinRecords: 50_000,
     bulkRestoreWriteBufferBytes: 32 * 1024 * 1024,
     bulkRestoreTasks: 1,
+    restoreFetchBytes: 32 * 1024 * 1024,
     ...settings,
   };
   const problems: string[] = [];
@@ -128,6 +134,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     'storeCacheBytes',
     'storeWriteBufferBytes',
     'bulkRestoreTasks',
+    'restoreFetchBytes',
   ] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) problems.push(`${key} must be a positive integer`);
   }

@@ -610,6 +610,7 @@ export class KafkaStreams {
       clientId: `${this.config.applicationId}-restore`,
       bulkMinRecords: this.config.bulkRestoreMinRecords,
       bulkTasks: this.config.bulkRestoreTasks,
+      fetchBytes: this.config.restoreFetchBytes,
     });
     // Only a read that reached every range's end may mark the stores as restored to it.
     for (const { task, ranges } of restores) for (const range of ranges) await task.finishRestore(range);

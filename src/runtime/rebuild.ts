@@ -83,6 +83,7 @@ export async function rebuildLocalState(
       clientId: `${config.applicationId}-rebuild`,
       bulkMinRecords: config.bulkRestoreMinRecords,
       bulkTasks: config.bulkRestoreTasks,
+      fetchBytes: config.restoreFetchBytes,
     });
     // Partitions with nothing to read still get a checkpoint, so the next start skips them.
     for (const { state, ranges, storeOf } of all) {

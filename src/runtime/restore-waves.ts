@@ -23,6 +23,8 @@ export interface RestoreWaveOptions {
   bulkMinRecords: number;
   /** Tasks bulk loaded at once. */
   bulkTasks: number;
+  /** Fetched bytes held per broker, not yet written (bulk-reader.ts' maxBytesInFlight). */
+  fetchBytes: number;
 }
 
 export async function restoreInWaves(
@@ -35,7 +37,7 @@ export async function restoreInWaves(
   const records = (task: TaskRestore) => task.ranges.reduce((sum, r) => sum + Number(r.to - r.from), 0);
   const large = tasks.filter((task) => records(task) >= options.bulkMinRecords);
   const small = tasks.filter((task) => !large.includes(task));
-  await read(admin, small, progress, abandoned, options.clientId);
+  await read(admin, small, progress, abandoned, options);
   for (let i = 0; i < large.length; i += options.bulkTasks) {
     const wave = large.slice(i, i + options.bulkTasks);
     const loading: StateBackend[] = [];
@@ -44,7 +46,7 @@ export async function restoreInWaves(
         await task.backend.startBulkLoad();
         loading.push(task.backend);
       }
-      await read(admin, wave, progress, abandoned, options.clientId);
+      await read(admin, wave, progress, abandoned, options);
     } finally {
       // Also when the read failed or was given up: the stores go back to their own settings.
       await Promise.all(loading.map((backend) => backend.endBulkLoad()));
@@ -57,7 +59,7 @@ async function read(
   tasks: readonly TaskRestore[],
   progress: RestoreProgress,
   abandoned: () => boolean,
-  clientId: string,
+  options: RestoreWaveOptions,
 ): Promise<void> {
   if (tasks.length === 0) return;
   const byChangelog = new Map(tasks.flatMap((task) => task.ranges.map((r) => [`${r.topic}:${r.partition}`, task])));
@@ -69,6 +71,6 @@ async function read(
       progress.restored(records.keys.length);
     },
     abandoned,
-    { clientId },
+    { clientId: options.clientId, maxBytesInFlight: options.fetchBytes },
   );
 }

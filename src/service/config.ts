@@ -26,6 +26,7 @@ export interface ServiceConfig {
   storeWriteBufferMiB: number;
   bulkRestoreMiB: number;
   bulkRestoreTasks: number;
+  restoreFetchMiB: number;
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   kafkaClient: KafkaClientKind;
   groupInstanceId: string | undefined;
@@ -148,6 +149,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_BULK_RESTORE_TASKS',
     default: '1',
     help: 'tasks restoring 50,000 records or more that restore at once (each with a --bulk-restore-mib memtable, up to two at once)',
+  },
+  restoreFetchMiB: {
+    flag: 'restore-fetch-mib',
+    env: 'UIS_RESTORE_FETCH_MIB',
+    default: '32',
+    help: 'changelog bytes a restore holds per broker before writing them, in MiB: less memory, slower restores (8 fits a 256 MiB limit at 250k users)',
   },
   processingGuarantee: {
     flag: 'processing-guarantee',
@@ -328,6 +335,7 @@ export function loadConfig(
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
     bulkRestoreMiB: integer('bulkRestoreMiB', 0, 4096),
     bulkRestoreTasks: integer('bulkRestoreTasks', 1, 1000),
+    restoreFetchMiB: integer('restoreFetchMiB', 1, 1024),
     processingGuarantee: guarantee(),
     kafkaClient: kafkaClient(),
     groupInstanceId: raw('groupInstanceId') ? name('groupInstanceId') : undefined,

@@ -42,6 +42,7 @@ export function streamsSettings(config: ServiceConfig) {
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
     bulkRestoreWriteBufferBytes: config.bulkRestoreMiB * 1024 * 1024,
     bulkRestoreTasks: config.bulkRestoreTasks,
+    restoreFetchBytes: config.restoreFetchMiB * 1024 * 1024,
     processingGuarantee: config.processingGuarantee,
     kafkaClient: config.kafkaClient,
     ...(config.groupInstanceId !== undefined ? { groupInstanceId: config.groupInstanceId } : {}),

@@ -1,4 +1,4 @@
-// The service's configuration: the processing guarantee, the commit interval, static membership.
+// The service's configuration: the processing guarantee, the commit interval, static membership, restore memory.
 import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/service/config.js';
 
@@ -45,4 +45,10 @@ t.test('static membership: a group instance id, only on a client that has it', a
     'uis-0',
     'an advertised endpoint will do',
   );
+});
+
+t.test("the restore's fetched bytes held per broker: 32 MiB by default, and set", async (t) => {
+  t.equal(load({}).restoreFetchMiB, 32);
+  t.equal(load({ 'restore-fetch-mib': '8' }).restoreFetchMiB, 8);
+  t.throws(() => load({ 'restore-fetch-mib': '0' }), ConfigError, 'at least 1 MiB');
 });
