@@ -31,13 +31,22 @@ const bootstrap: BrokerAddress = {
 async function join(
   groupId: string,
   topic: string,
+  events: string[],
 ): Promise<{ consumer: Consumer; membership: () => GroupMembership | undefined }> {
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 });
+  // A rebalance timeout well under the wait below: a member that fails to rejoin is dropped and the
+  // group settles without it, rather than the group waiting the default minute for it.
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 20_000 });
+  const started = Date.now();
+  const note = (what: string) => events.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${what}`);
   let membership: GroupMembership | undefined;
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     const generationId = (payload as { generationId?: number }).generationId; // added by patches/kafkajs
+    note(`joined generation ${generationId} as ${payload.memberId}`);
     if (generationId !== undefined) membership = { groupId, generationId, memberId: payload.memberId };
   });
+  consumer.on(consumer.events.REBALANCING, () => note('rebalancing'));
+  consumer.on(consumer.events.CRASH, ({ payload }) => note(`crashed: ${payload.error.message}`));
+  consumer.on(consumer.events.STOP, () => note('stopped'));
   await consumer.connect();
   await consumer.subscribe({ topic });
   await consumer.run({ eachMessage: async () => undefined });
@@ -50,7 +59,9 @@ t.test('offsets in a transaction: current generation counts, a replaced one is r
   const topic = uniqueName('kip447');
   const groupId = uniqueName('kip447-group');
   await createTopics([topic], 1);
-  const first = await join(groupId, topic);
+  const firstEvents: string[] = [];
+  const secondEvents: string[] = [];
+  const first = await join(groupId, topic, firstEvents);
   t.teardown(() => first.consumer.disconnect().catch(() => undefined));
   const before = await eventually('the first member to join', 30_000, async () => first.membership());
 
@@ -72,18 +83,23 @@ t.test('offsets in a transaction: current generation counts, a replaced one is r
   t.equal(stable.get(topic)?.get(0), 7n, 'the committed transaction set the offset');
 
   // A second member joins: the group moves to a new generation, and the first member's old one is void.
-  const second = await join(groupId, topic);
+  const second = await join(groupId, topic, secondEvents);
   t.teardown(() => second.consumer.disconnect().catch(() => undefined));
   // Waits for a stable group: the first member's view alone can be a generation the group already left
   // (under load a join can take more than one round), and then the commits below would be refused.
   const admin = kafka.admin();
   await admin.connect();
   t.teardown(() => admin.disconnect());
-  const after = await eventually('the group to settle on a new generation', 60_000, async () => {
+  let lastState = '';
+  const after = await eventually('the group to settle on a new generation', 90_000, async () => {
     const [now, other] = [first.membership(), second.membership()];
-    if (!now || !other || now.generationId <= before.generationId || now.generationId !== other.generationId) return;
     const { groups } = await admin.describeGroups([groupId]);
+    lastState = `${groups[0]?.state} with ${groups[0]?.members.length} members`;
+    if (!now || !other || now.generationId <= before.generationId || now.generationId !== other.generationId) return;
     return groups[0]?.state === 'Stable' && groups[0].members.length === 2 ? now : undefined;
+  }).catch((error: unknown) => {
+    t.comment(`group: ${lastState}; first member: ${firstEvents.join(' | ')}; second: ${secondEvents.join(' | ')}`);
+    throw error;
   });
   await addOffsetsToTxn(txnCoordinator, producer, groupId);
   const refused = await txnOffsetCommit(groupCoordinator, producer, before, offsets(9n)).then(
