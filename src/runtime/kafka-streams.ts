@@ -640,10 +640,12 @@ export class KafkaStreams {
     }
   }
 
-  /** Disk size of every local task store, for the store-size metric. */
+  /** Disk size and level-0 files of every local task store, for the store metrics. */
   private async measureStores(): Promise<void> {
     this.metrics.storeBytes.reset();
+    this.metrics.storeLevelZeroFiles.reset();
     for (const task of [...this.tasks.openTasks, ...this.standbys.openTasks]) {
+      this.metrics.storeLevelZeroFiles.set({ task: task.id }, task.levelZeroFiles);
       const dir = this.taskDirectory(task.id);
       const files = await readdir(dir).catch(() => [] as string[]);
       let bytes = 0;

@@ -13,6 +13,7 @@ export interface StreamsMetrics {
   recordAgeSeconds: Histogram<'topic'>;
   consumerLag: Gauge<'topic' | 'partition'>;
   storeBytes: Gauge<'task'>;
+  storeLevelZeroFiles: Gauge<'task'>;
   standbyLagRecords: Gauge<'task'>;
   standbyStalenessSeconds: Gauge<'task'>;
 }
@@ -82,6 +83,12 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
     storeBytes: new Gauge({
       name: 'streams_store_size_bytes',
       help: 'Size on disk of each task store (LevelDB directory).',
+      labelNames: ['task'],
+      registers,
+    }),
+    storeLevelZeroFiles: new Gauge({
+      name: 'streams_store_level0_files',
+      help: 'Level-0 table files of each task store: LevelDB slows every write from 8 on and stops them at 12, when its compaction thread falls behind.',
       labelNames: ['task'],
       registers,
     }),

@@ -138,6 +138,11 @@ export class StandbyTask {
   }
 
   /** How far this copy of the task's state is: the sum of its changelog checkpoints. */
+  /** Level-0 table files of the task's store (the store-files metric). */
+  get levelZeroFiles(): number {
+    return this.backend.levelZeroFiles();
+  }
+
   get checkpointSum(): bigint {
     return this.state.checkpointSum;
   }

@@ -191,6 +191,11 @@ export class StreamTask {
   }
 
   /** How far this task's stores are: the sum of their changelog checkpoints. */
+  /** Level-0 table files of the task's store (the store-files metric). */
+  get levelZeroFiles(): number {
+    return this.backend.levelZeroFiles();
+  }
+
   get checkpointSum(): bigint {
     return this.state.checkpointSum;
   }

@@ -103,6 +103,15 @@ export class LevelDbBackend implements StateBackend {
     this.shared?.opened(this.directory);
   }
 
+  /**
+   * Table files in level 0. LevelDB's one compaction thread per process merges them into the lower
+   * levels; when it falls behind they pile up, and from 8 on every write is slowed (stopped at 12).
+   */
+  levelZeroFiles(): number {
+    if (this.db.status !== 'open') return 0;
+    return Number(this.db.getProperty('leveldb.num-files-at-level0')) || 0;
+  }
+
   getSync(key: Buffer): Buffer | undefined {
     return this.db.getSync(key) ?? undefined;
   }

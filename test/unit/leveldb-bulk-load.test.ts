@@ -81,3 +81,22 @@ t.test('no bulk memtable configured, or one no larger than the usual: nothing is
   await backend.close();
   t.same(events, ['opened', 'beforeClose'], 'opened and closed once');
 });
+
+t.test('the level-0 files of a store are counted (the store metric)', async (t) => {
+  const directory = join(mkdtempSync(join(tmpdir(), 'uis-bulk-')), 'levels');
+  const backend = await LevelDbBackend.open(directory, { writeBufferBytes: 1 * MiB, bulkWriteBufferBytes: 8 * MiB });
+  const writeOut = async () => {
+    await backend.startBulkLoad();
+    await backend.write(Array.from({ length: 5000 }, (_, i) => row(i)));
+    await backend.endBulkLoad();
+  };
+  t.equal(backend.levelZeroFiles(), 0, 'an empty store has none');
+  // A table written out from the memtable goes to the lowest of levels 0-2 above every table it overlaps.
+  await writeOut();
+  await writeOut();
+  t.equal(backend.levelZeroFiles(), 0, 'the first two tables go below level 0');
+  await writeOut();
+  t.equal(backend.levelZeroFiles(), 1, 'a table overlapping one in level 1 lands in level 0');
+  await backend.close();
+  t.equal(backend.levelZeroFiles(), 0, 'a closed store reports none');
+});
