@@ -95,9 +95,14 @@ export async function waitReady(readyUrl: string): Promise<void> {
 }
 
 export async function metric(url: string, name: string): Promise<number> {
+  return (await metricValues(url, name)).reduce((sum, value) => sum + value, 0);
+}
+
+/** Every sample of a metric (each label set) an instance reports. */
+export async function metricValues(url: string, name: string): Promise<number[]> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith(name) && !l.startsWith(`${name}_`))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+    .map((l) => Number(l.split(' ').at(-1)));
 }

@@ -8,7 +8,9 @@
  *   node --import tsx bench/processing.ts --variants 'c25=--commit-interval-ms 25;c100=--commit-interval-ms 100'
  *
  * --variants compares any `uis run` flags instead of clients: name=flags, separated by ';'. The rate of
- * each half minute is logged and kept, to show whether processing slows down as the stores grow.
+ * each half minute is logged and kept, to show whether processing slows down as the stores grow, with
+ * what may explain it: the most level-0 tables of any task store (LevelDB slows writes from 8), the
+ * engine threads' heap and the stores' size on disk (both instances together).
  *
  * Load data first (e.g. `node --import tsx scripts/load-demo-data.ts --users 20000`); the records
  * processed count the CDC topics' whole content.
@@ -17,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KAFKA_CLIENTS, type KafkaClientKind } from '../src/kafka/client.js';
-import { lastJson, log, metric, run, sleep, startServer } from './processes.js';
+import { lastJson, log, metric, metricValues, run, sleep, startServer } from './processes.js';
 import { median } from './stats.js';
 import { stack } from '../test/support/stack.js';
 
@@ -46,6 +48,13 @@ const variants: Variant[] = args.has('--variants')
   : clients.map((client) => ({ name: client, flags: ['--kafka-client', client] }));
 /** Records per second in each half minute of each run, by variant. */
 const halfMinuteRates = new Map<string, number[][]>();
+/** At the end of each half minute: level-0 tables (most of any store), engine heap and stores (MiB). */
+interface StoreSample {
+  level0Max: number;
+  engineHeapMiB: number;
+  storesMiB: number;
+}
+const halfMinuteStores = new Map<string, StoreSample[][]>();
 const rounds = Number(args.get('--rounds') ?? 3);
 const withJava = args.has('--java');
 
@@ -77,6 +86,18 @@ async function ours(variant: Variant, round: number): Promise<number> {
     );
   let processed = await processedNow();
   const rates: number[] = [];
+  const samples: StoreSample[] = [];
+  const sampleStores = async (): Promise<StoreSample> => {
+    const urls = ports.map((p) => `http://127.0.0.1:${p}`);
+    const all = async (name: string) => (await Promise.all(urls.map((u) => metricValues(u, name)))).flat();
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    const MiB = 1024 * 1024;
+    return {
+      level0Max: Math.max(0, ...(await all('streams_store_level0_files'))),
+      engineHeapMiB: Math.round(sum(await all('uis_engine_heap_used_bytes')) / MiB),
+      storesMiB: Math.round(sum(await all('streams_store_size_bytes')) / MiB),
+    };
+  };
   let halfMinuteFrom = { at: Date.now(), processed };
   for (let still = 0; still < 5;) {
     await sleep(1000);
@@ -86,11 +107,17 @@ async function ours(variant: Variant, round: number): Promise<number> {
     if (Date.now() - halfMinuteFrom.at >= 30_000) {
       const rate = Math.round(((now - halfMinuteFrom.processed) * 1000) / (Date.now() - halfMinuteFrom.at));
       rates.push(rate);
-      log(`round ${round} ${variant.name}: ${now} records, ${rate}/s in the last half minute`);
+      const stores = await sampleStores();
+      samples.push(stores);
+      log(
+        `round ${round} ${variant.name}: ${now} records, ${rate}/s in the last half minute; ` +
+          `level-0 tables at most ${stores.level0Max}, engine heaps ${stores.engineHeapMiB} MiB, stores ${stores.storesMiB} MiB`,
+      );
       halfMinuteFrom = { at: Date.now(), processed: now };
     }
   }
   halfMinuteRates.set(variant.name, [...(halfMinuteRates.get(variant.name) ?? []), rates]);
+  halfMinuteStores.set(variant.name, [...(halfMinuteStores.get(variant.name) ?? []), samples]);
   const seconds = (Date.now() - started) / 1000 - 5;
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
@@ -129,6 +156,7 @@ const summary = {
   command: `node --import tsx bench/processing.ts ${process.argv.slice(2).join(' ')}`.trim(),
   recordsPerSecond: Object.fromEntries(figures),
   halfMinuteRates: Object.fromEntries(halfMinuteRates),
+  halfMinuteStores: Object.fromEntries(halfMinuteStores),
   medians,
   ratioTo: baseline,
   ratios: Object.fromEntries(
