@@ -1,10 +1,13 @@
 /**
  * Walks fetched record batches (message format v2) without decoding them
- * into objects: keys and values are views into the fetched bytes. With
+ * into objects: keys and values are views into the fetched bytes (or, for a
+ * compressed batch, into its decompressed records). With
  * read_committed semantics: records of aborted transactions (the fetch
  * response lists them) and control records (transaction markers) are
  * skipped, as Kafka's own consumer does.
  */
+
+import { decompressRecords } from './compression.js';
 
 export interface AbortedTransaction {
   producerId: bigint;
@@ -14,7 +17,7 @@ export interface AbortedTransaction {
 /** Receives each committed record: its offset, key and value (views into the fetched bytes), timestamp (ms). */
 export type RecordVisitor = (offset: number, key: Buffer | null, value: Buffer | null, timestamp: number) => void;
 
-/** Thrown for batches this walker cannot read (compressed, or an old message format). */
+/** Thrown for batches this walker cannot read (an old message format, or a codec this process lacks). */
 export class UnsupportedBatchError extends Error {
   override name = 'UnsupportedBatchError';
 }
@@ -55,23 +58,30 @@ export function walkRecordBatches(
       if (transactional && controlType(records, at + BATCH_HEADER, batchEnd) === ABORT_MARKER)
         abortedProducers.delete(producerId);
     } else if (!(transactional && abortedProducers.has(producerId))) {
-      if ((attributes & 0x07) !== 0)
-        throw new UnsupportedBatchError(`compressed record batch (codec ${attributes & 0x07}) at offset ${baseOffset}`);
       const firstTimestamp = Number(records.readBigInt64BE(at + 27));
-      walkRecords(
-        records,
-        at + BATCH_HEADER,
-        batchEnd,
-        Number(baseOffset),
-        firstTimestamp,
-        records.readInt32BE(at + 57),
-        each,
-      );
+      const count = records.readInt32BE(at + 57);
+      const codec = attributes & 0x07;
+      if (codec === 0)
+        walkRecords(records, at + BATCH_HEADER, batchEnd, Number(baseOffset), firstTimestamp, count, each);
+      else {
+        const inflated = inflate(codec, records.subarray(at + BATCH_HEADER, batchEnd), baseOffset);
+        walkRecords(inflated, 0, inflated.length, Number(baseOffset), firstTimestamp, count, each);
+      }
     }
     nextOffset = lastOffset + 1n;
     at = batchEnd;
   }
   return nextOffset;
+}
+
+function inflate(codec: number, data: Buffer, baseOffset: bigint): Buffer {
+  try {
+    return decompressRecords(codec, data);
+  } catch (error) {
+    throw new UnsupportedBatchError(
+      `record batch at offset ${baseOffset} compressed with codec ${codec}: ${(error as Error).message}`,
+    );
+  }
 }
 
 function walkRecords(
