@@ -53,7 +53,14 @@ export async function startServer(
   readyUrl: string,
   core?: string,
 ): Promise<ChildProcess> {
-  const [command, commandArgs] = core ? ['taskset', ['-c', core, process.execPath, ...argv]] : [process.execPath, argv];
+  // BENCH_CPU_PROF_DIR: every thread of the instance writes a V8 CPU profile there when it exits.
+  const profile = process.env.BENCH_CPU_PROF_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+    : [];
+  const nodeArgs = [...profile, ...argv];
+  const [command, commandArgs] = core
+    ? ['taskset', ['-c', core, process.execPath, ...nodeArgs]]
+    : [process.execPath, nodeArgs];
   const child = spawn(command, commandArgs, {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
