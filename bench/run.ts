@@ -2,7 +2,7 @@
  * The benchmark suite, one command:
  *
  *   npm run bench -- [--size smoke|medium|full] [--users N] [--rates 1000,5000,10000] [--seconds 20]
- *                    [--kafka-client kafkajs|platformatic] [--java]
+ *                    [--kafka-client platformatic|kafkajs] [--java]
  *
  * On the running local stack it loads data into PostgreSQL, runs two service
  * instances (a fresh application id), and measures: processing throughput
@@ -20,6 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { endOffsets } from '../src/kafka/admin.js';
 import { KafkajsAdmin } from '../src/kafka/kafkajs/admin.js';
+import { DEFAULT_KAFKA_CLIENT } from '../src/kafka/client.js';
 import { DATA_SHAPE } from './data-shape.js';
 import { memoryOf } from './memory.js';
 import { lastJson, log, metric, root, run, sleep, startServer, waitReady } from './processes.js';
@@ -99,7 +100,7 @@ const users = Number(args.get('--users') ?? size.users);
 const rates = (args.get('--rates') ?? size.rates.join(',')).split(',').map(Number);
 const seconds = Number(args.get('--seconds') ?? size.seconds);
 const withJava = args.has('--java');
-const kafkaClient = args.get('--kafka-client') ?? 'kafkajs';
+const kafkaClient = args.get('--kafka-client') ?? DEFAULT_KAFKA_CLIENT;
 
 const results: Record<string, unknown> = {
   size: sizeName,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: the whole suite. Installs what is missing, starts the local
 # stack if it is not up (it is left running), checks types and lint, then runs
-# the unit and integration tests, then the engine's tests on the second Kafka
-# client. The last line is "N passed, N failed".
+# the unit and integration tests, then the engine's tests on the other Kafka
+# client (kafkajs; platformatic is the default). The last line is "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tap
@@ -20,15 +20,15 @@ npx tap "$@" 2>&1 | tee .tap/last-run.tap
 status=${PIPESTATUS[0]}
 runs=(.tap/last-run.tap)
 
-# The whole suite runs the engine's tests once more on the second Kafka client (decision 0010):
+# The whole suite runs the engine's tests once more on the other Kafka client (decisions 0010, 0012):
 # every test that runs the engine, the churn test on the default guarantee.
 if ((whole)); then
-  echo "[test] the engine's tests on the platformatic Kafka client"
-  UIS_KAFKA_CLIENT=platformatic CHURN_GUARANTEES=exactly_once_v2 npx tap \
+  echo "[test] the engine's tests on the kafkajs Kafka client"
+  UIS_KAFKA_CLIENT=kafkajs CHURN_GUARANTEES=exactly_once_v2 npx tap \
     test/integration/churn.test.ts test/integration/service-oracle.test.ts test/integration/service-replica.test.ts \
-    test/integration/streams-*.test.ts 2>&1 | tee .tap/last-run-platformatic.tap
+    test/integration/streams-*.test.ts 2>&1 | tee .tap/last-run-kafkajs.tap
   ((PIPESTATUS[0] == 0)) || status=1
-  runs+=(.tap/last-run-platformatic.tap)
+  runs+=(.tap/last-run-kafkajs.tap)
 fi
 node scripts/tap-summary.mjs "${runs[@]}" | tee "$summary"
 exit "$status"

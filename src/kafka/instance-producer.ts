@@ -260,10 +260,12 @@ export class InstanceProducer {
       const leader = leaders.get(`${r.topic}:${r.partition}`);
       if (!leader) throw new Error(`no leader known for ${r.topic}-${r.partition}`);
       const key = `${leader.host}:${leader.port}`;
-      const byPartition = byLeader.get(key) ?? new Map<string, OutgoingWithPartition[]>();
+      let byPartition = byLeader.get(key);
+      if (!byPartition) byLeader.set(key, (byPartition = new Map<string, OutgoingWithPartition[]>()));
       const tp = `${r.topic}:${r.partition}`;
-      byPartition.set(tp, [...(byPartition.get(tp) ?? []), r]);
-      byLeader.set(key, byPartition);
+      const partitionRecords = byPartition.get(tp);
+      if (partitionRecords) partitionRecords.push(r);
+      else byPartition.set(tp, [r]);
     }
     await Promise.all(
       [...byLeader].map(async ([address, byPartition]) => {

@@ -1,4 +1,4 @@
-import { KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
+import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
 import type { StoreMemory } from '../state/leveldb-backend.js';
 
 /** The engine's settings, with defaults, checked once at start. */
@@ -107,7 +107,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     probingRebalanceIntervalMs: 10 * 60_000,
     startupTimeoutMs: 120_000,
     processingGuarantee: 'exactly_once_v2',
-    kafkaClient: 'kafkajs',
+    kafkaClient: DEFAULT_KAFKA_CLIENT,
     storeCacheBytes: 8 * 1024 * 1024,
     storeWriteBufferBytes: 4 * 1024 * 1024,
     bulkRestoreMinRecords: 50_000,

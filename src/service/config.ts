@@ -4,7 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { LogLevel } from '../util/logger.js';
-import { KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
+import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
 
 export interface ServiceConfig {
   brokers: string[];
@@ -165,8 +165,8 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
   kafkaClient: {
     flag: 'kafka-client',
     env: 'UIS_KAFKA_CLIENT',
-    default: 'kafkajs',
-    help: 'kafkajs (the default), or platformatic: @platformatic/kafka group membership with our own fetch loop (decision 0010)',
+    default: DEFAULT_KAFKA_CLIENT,
+    help: 'platformatic (the default): @platformatic/kafka group membership with our own fetch loop; or kafkajs (decisions 0010, 0012)',
   },
   groupInstanceId: {
     flag: 'group-instance-id',

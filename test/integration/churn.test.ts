@@ -4,7 +4,7 @@
 // one Kafka Connect restart mid-load; then every user equals SQL on every instance and in the output topic.
 // Once per processing guarantee in CHURN_GUARANTEES (default exactly_once_v2, the default; exactly_once
 // too when named: CHURN_GUARANTEES=exactly_once_v2,exactly_once), about 3 minutes each, on the Kafka
-// client UIS_KAFKA_CLIENT names (kafkajs by default; `npm test` runs it on both, decision 0010).
+// client UIS_KAFKA_CLIENT names (platformatic by default; `npm test` runs it on both, decisions 0010, 0012).
 // The seed is fixed
 // (CHURN_SEED to try another); the instances' logs and the whole result are kept in
 // .tap/churn-<time>-seed<seed>-<guarantee>/. Long runs: `npm run soak` (bench/soak.ts, bench/README.md).

@@ -1,5 +1,5 @@
 // Where the integration tests find the running local stack (stack/env.sh has the same defaults).
-import type { KafkaClientKind } from '../../src/kafka/client.js';
+import { DEFAULT_KAFKA_CLIENT, type KafkaClientKind } from '../../src/kafka/client.js';
 
 export const stack = {
   kafkaBrokers: (process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`).split(','),
@@ -7,7 +7,7 @@ export const stack = {
     process.env.SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${process.env.REGISTRY_PORT ?? '8081'}/apis/ccompat/v7`,
   cdcTopicPrefix: process.env.CDC_TOPIC_PREFIX ?? 'cdc',
   /** The Kafka client the engine runs on in these tests (UIS_KAFKA_CLIENT, as the service reads it). */
-  kafkaClient: (process.env.UIS_KAFKA_CLIENT ?? 'kafkajs') as KafkaClientKind,
+  kafkaClient: (process.env.UIS_KAFKA_CLIENT ?? DEFAULT_KAFKA_CLIENT) as KafkaClientKind,
   prometheusUrl: `http://127.0.0.1:${process.env.PROMETHEUS_PORT ?? '9090'}`,
   alertmanagerUrl: `http://127.0.0.1:${process.env.ALERTMANAGER_PORT ?? '9093'}`,
   connectUrl: `http://127.0.0.1:${process.env.CONNECT_PORT ?? '8083'}`,

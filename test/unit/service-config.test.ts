@@ -19,13 +19,14 @@ t.test('the commit interval by default, and set', async (t) => {
 
 t.test('static membership: a group instance id, only on a client that has it', async (t) => {
   t.equal(load({}).groupInstanceId, undefined, 'dynamic membership by default');
+  t.equal(load({}).kafkaClient, 'platformatic', 'platformatic is the default client');
   t.equal(
-    load({ 'kafka-client': 'platformatic', 'group-instance-id': 'uis-0', port: '3000' }).groupInstanceId,
+    load({ 'group-instance-id': 'uis-0', port: '3000' }).groupInstanceId,
     'uis-0',
-    'taken with --kafka-client platformatic',
+    'taken on the default client (platformatic)',
   );
   t.throws(
-    () => load({ 'group-instance-id': 'uis-0' }),
+    () => load({ 'kafka-client': 'kafkajs', 'group-instance-id': 'uis-0' }),
     /UIS_GROUP_INSTANCE_ID\) needs --kafka-client platformatic/,
     'kafkajs has none: the start stops and says what to fix',
   );
