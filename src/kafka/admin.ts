@@ -7,7 +7,8 @@ export async function partitionCounts(admin: ClusterAdmin, topics: readonly stri
   const wanted = topics.filter((t) => existing.has(t));
   const counts = new Map<string, number>();
   if (wanted.length === 0) return counts;
-  for (const t of await admin.topicMetadata(wanted)) counts.set(t.name, t.partitions.length);
+  // A topic another instance has just created can be listed before every metadata answer knows it.
+  for (const t of await withRetries(() => admin.topicMetadata(wanted))) counts.set(t.name, t.partitions.length);
   return counts;
 }
 
@@ -36,7 +37,9 @@ export async function ensureTopics(admin: ClusterAdmin, specs: readonly TopicSpe
 
 /**
  * Retries an admin call on errors Kafka calls retriable (e.g. a partition
- * whose leader is still being elected just after the topic was created).
+ * whose leader is still being elected just after the topic was created), also
+ * when the client has given up on them itself (kafkajs then reports its last
+ * error as not retriable; a soak saw a start fail so on UNKNOWN_TOPIC_OR_PARTITION).
  */
 export async function withRetries<T>(call: () => Promise<T>, attempts = 10): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -45,7 +48,7 @@ export async function withRetries<T>(call: () => Promise<T>, attempts = 10): Pro
     } catch (error) {
       const retriable =
         (error as { retriable?: boolean }).retriable === true ||
-        /not the leader|leader not available/i.test(String(error));
+        /not the leader|leader not available|does not host this topic-partition/i.test(String(error));
       if (!retriable || attempt >= attempts) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
     }
