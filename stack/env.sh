@@ -15,7 +15,7 @@ PROJECT_ROOT="$(cd "$STACK_HOME/.." && pwd)"
 : "${KAFKA_HEAP:=1g}"
 
 : "${CONNECT_PORT:=8083}"
-: "${CONNECT_HEAP:=768m}"
+: "${CONNECT_HEAP:=2g}"                      # 768m: a 12.9M-row load in one transaction thrashed its GC, no CDC for 6 min
 : "${CONNECTOR_NAME:=uis-postgres}"
 : "${CDC_TOPIC_PREFIX:=cdc}"
 : "${CDC_PARTITIONS:=4}"
