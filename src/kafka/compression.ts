@@ -7,8 +7,6 @@
 import zlib from 'node:zlib';
 import { lz4Decompress, snappyDecompress } from '@platformatic/wasm-utils';
 
-export const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
-
 /** Thrown for a codec this process cannot decompress. */
 export class UnsupportedCodecError extends Error {
   override name = 'UnsupportedCodecError';
