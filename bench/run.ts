@@ -2,7 +2,7 @@
  * The benchmark suite, one command:
  *
  *   npm run bench -- [--size smoke|medium|full] [--users N] [--rates 1000,5000,10000] [--seconds 20]
- *                    [--kafka-client platformatic|kafkajs] [--java]
+ *                    [--kafka-client platformatic|kafkajs] [--java] [--baselines sql,cacheAside,floor]
  *
  * On the running local stack it loads data into PostgreSQL, runs two service
  * instances (a fresh application id), and measures: processing throughput
@@ -101,6 +101,13 @@ const rates = (args.get('--rates') ?? size.rates.join(',')).split(',').map(Numbe
 const seconds = Number(args.get('--seconds') ?? size.seconds);
 const withJava = args.has('--java');
 const kafkaClient = args.get('--kafka-client') ?? DEFAULT_KAFKA_CLIENT;
+const baselineNames = ['sql', 'cacheAside', 'floor'] as const;
+const baselines = (args.get('--baselines') ?? baselineNames.join(',')).split(',').filter(Boolean);
+for (const name of baselines) {
+  if (!(baselineNames as readonly string[]).includes(name)) {
+    throw new Error(`--baselines takes a comma-separated subset of ${baselineNames.join(',')}; got ${name}`);
+  }
+}
 
 const results: Record<string, unknown> = {
   size: sizeName,
@@ -115,6 +122,13 @@ const results: Record<string, unknown> = {
   },
   startedAt: new Date().toISOString(),
 };
+const outDir = join(root, 'bench/results');
+const stem = `${new Date().toISOString().slice(0, 10)}-${sizeName}`;
+/** Writes every figure so far, so a run cut short keeps the phases it finished. */
+function saveResults(): void {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `${stem}.json`), JSON.stringify(results, null, 2) + '\n');
+}
 function diskMiB(dir: string): number {
   let bytes = 0;
   const walk = (d: string) => {
@@ -283,6 +297,7 @@ results.processing = {
   note: 'all records the two instances processed (CDC + repartition), from start until the count stopped moving',
 };
 log(`processed ${processed} records in ${processingSeconds.toFixed(1)} s`);
+saveResults();
 
 results.memory = Object.fromEntries(
   instances.map((c, i) => [
@@ -343,6 +358,7 @@ for (const rate of size.oneCoreRates) {
   );
 }
 results.httpWrites = httpWrites;
+saveResults();
 instances[0]!.kill('SIGTERM');
 await new Promise((resolve) => instances[0]!.once('exit', resolve));
 
@@ -356,12 +372,14 @@ results.restore = lastJson(
   ),
 );
 log(`restore: ${JSON.stringify(results.restore)}`);
+saveResults();
 
 for (const [name, script, port] of [
   ['sql', 'bench/baselines/sql-service.ts', 3100],
   ['cacheAside', 'bench/baselines/cache-aside-service.ts', 3200],
   ['floor', 'bench/baselines/floor-service.ts', 3300],
 ] as const) {
+  if (!baselines.includes(name)) continue;
   if (!existsSync(join(root, script))) {
     log(`baseline ${name}: ${script} missing, skipped`);
     continue;
@@ -400,30 +418,24 @@ for (const [name, script, port] of [
     log(`  ${JSON.stringify(results.stalenessCacheAside)}`);
   }
   child.kill('SIGTERM');
+  saveResults();
 }
 
 if (withJava && existsSync(join(root, 'bench/kafka-streams-java/run.sh'))) {
   log('Kafka Streams (Java): the same topology on the same topics');
-  results.kafkaStreamsJava = {
-    process: lastJson(
-      await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], {
-        env: { KS_APPLICATION_ID: `${app}-java`, TIMEOUT_S: String(4 * 3600) },
-      }),
-    ),
-    restore: lastJson(
-      await run('bash', ['bench/kafka-streams-java/run.sh', 'restore'], {
-        env: { KS_APPLICATION_ID: `${app}-java`, TIMEOUT_S: String(4 * 3600) },
-      }),
-    ),
-  };
+  const java = (mode: 'process' | 'restore') =>
+    run('bash', ['bench/kafka-streams-java/run.sh', mode], {
+      env: { KS_APPLICATION_ID: `${app}-java`, TIMEOUT_S: String(4 * 3600) },
+    });
+  const kafkaStreamsJava: Record<string, unknown> = { process: lastJson(await java('process')) };
+  results.kafkaStreamsJava = kafkaStreamsJava;
+  saveResults();
+  kafkaStreamsJava.restore = lastJson(await java('restore'));
 }
 await db.end();
 
 results.finishedAt = new Date().toISOString();
-const outDir = join(root, 'bench/results');
-mkdirSync(outDir, { recursive: true });
-const stem = `${new Date().toISOString().slice(0, 10)}-${sizeName}`;
-writeFileSync(join(outDir, `${stem}.json`), JSON.stringify(results, null, 2) + '\n');
+saveResults();
 writeReport(results, outDir, stem);
 log(`results: bench/results/${stem}.json, .md and -http.svg`);
 process.exit(0);
