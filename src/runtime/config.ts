@@ -60,6 +60,11 @@ export interface StreamsConfig {
   groupInstanceId?: string;
   /** LevelDB block cache of each task's store (anonymous memory, per open store). */
   storeCacheBytes: number;
+  /**
+   * Committed rows each active task keeps on the engine's heap after reading or writing them (RowCache),
+   * so hot keys skip LevelDB; 0 turns it off.
+   */
+  storeRowCacheBytes: number;
   /** LevelDB memtable of each task's store (up to two at once, per open store). */
   storeWriteBufferBytes: number;
   /**
@@ -109,6 +114,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     processingGuarantee: 'exactly_once_v2',
     kafkaClient: DEFAULT_KAFKA_CLIENT,
     storeCacheBytes: 8 * 1024 * 1024,
+    storeRowCacheBytes: 0,
     storeWriteBufferBytes: 4 * 1024 * 1024,
     bulkRestoreMinRecords: 50_000,
     bulkRestoreWriteBufferBytes: 32 * 1024 * 1024,
@@ -141,6 +147,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   for (const key of [
     'commitIntervalMs',
     'cacheMaxEntries',
+    'storeRowCacheBytes',
     'numStandbyReplicas',
     'acceptableRecoveryLag',
     'bulkRestoreMinRecords',

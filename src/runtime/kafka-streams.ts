@@ -640,10 +640,18 @@ export class KafkaStreams {
     }
   }
 
-  /** Disk size and level-0 files of every local task store, for the store metrics. */
+  /** Disk size and level-0 files of every local task store, and the row caches, for the store metrics. */
   private async measureStores(): Promise<void> {
     this.metrics.storeBytes.reset();
     this.metrics.storeLevelZeroFiles.reset();
+    this.metrics.rowCacheBytes.reset();
+    for (const task of this.tasks.openTasks) {
+      const cache = task.rowCache;
+      this.metrics.rowCacheLookups.inc({ result: 'hit' }, cache.hits);
+      this.metrics.rowCacheLookups.inc({ result: 'miss' }, cache.misses);
+      cache.hits = cache.misses = 0;
+      this.metrics.rowCacheBytes.set({ task: task.id }, cache.sizeBytes);
+    }
     for (const task of [...this.tasks.openTasks, ...this.standbys.openTasks]) {
       this.metrics.storeLevelZeroFiles.set({ task: task.id }, task.levelZeroFiles);
       const dir = this.taskDirectory(task.id);

@@ -14,6 +14,8 @@ export interface StreamsMetrics {
   consumerLag: Gauge<'topic' | 'partition'>;
   storeBytes: Gauge<'task'>;
   storeLevelZeroFiles: Gauge<'task'>;
+  rowCacheLookups: Counter<'result'>;
+  rowCacheBytes: Gauge<'task'>;
   standbyLagRecords: Gauge<'task'>;
   standbyStalenessSeconds: Gauge<'task'>;
 }
@@ -89,6 +91,18 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
     storeLevelZeroFiles: new Gauge({
       name: 'streams_store_level0_files',
       help: 'Level-0 table files of each task store: LevelDB slows every write from 8 on and stops them at 12, when its compaction thread falls behind.',
+      labelNames: ['task'],
+      registers,
+    }),
+    rowCacheLookups: new Counter({
+      name: 'streams_row_cache_lookups_total',
+      help: 'Store reads of active tasks that went past their uncommitted writes, by whether the row cache had the row (hit) or LevelDB was read (miss); counted every 30 s.',
+      labelNames: ['result'],
+      registers,
+    }),
+    rowCacheBytes: new Gauge({
+      name: 'streams_row_cache_bytes',
+      help: "Bytes each active task's row cache holds (rows and their keys, with an estimate of their overhead).",
       labelNames: ['task'],
       registers,
     }),

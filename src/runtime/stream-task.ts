@@ -22,6 +22,7 @@ import type { InstanceProducer } from '../kafka/instance-producer.js';
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
+import type { RowCache } from '../state/row-cache.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
 import { storeMemory, type StreamsConfig } from './config.js';
@@ -91,7 +92,7 @@ export class StreamTask {
       deps.topology,
       subtopology,
       partition,
-      new TaskState(backend, subtopology.stores, partition),
+      new TaskState(backend, subtopology.stores, partition, { rowCacheBytes: deps.config.storeRowCacheBytes }),
       { cacheChanges: deps.config.cacheMaxEntries > 0 },
     );
     this.id = this.core.id;
@@ -190,12 +191,16 @@ export class StreamTask {
     return `${this.deps.config.applicationId}-${this.id}`;
   }
 
-  /** How far this task's stores are: the sum of their changelog checkpoints. */
   /** Level-0 table files of the task's store (the store-files metric). */
   get levelZeroFiles(): number {
     return this.backend.levelZeroFiles();
   }
 
+  get rowCache(): RowCache {
+    return this.core.state.rowCache;
+  }
+
+  /** How far this task's stores are: the sum of their changelog checkpoints. */
   get checkpointSum(): bigint {
     return this.state.checkpointSum;
   }

@@ -23,6 +23,7 @@ export interface ServiceConfig {
   standbyMaxStalenessMs: number;
   sessionTimeoutMs: number;
   storeCacheMiB: number;
+  storeRowCacheMiB: number;
   storeWriteBufferMiB: number;
   bulkRestoreMiB: number;
   bulkRestoreTasks: number;
@@ -131,6 +132,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_STORE_CACHE_MIB',
     default: '8',
     help: "LevelDB block cache of each task's store, in MiB (anonymous memory per open store)",
+  },
+  storeRowCacheMiB: {
+    flag: 'store-row-cache-mib',
+    env: 'UIS_STORE_ROW_CACHE_MIB',
+    default: '0',
+    help: "rows each task keeps on the engine's heap after reading or writing them, in MiB, so hot keys skip LevelDB (0: none)",
   },
   storeWriteBufferMiB: {
     flag: 'store-write-buffer-mib',
@@ -332,6 +339,7 @@ export function loadConfig(
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
+    storeRowCacheMiB: integer('storeRowCacheMiB', 0, 1024),
     storeWriteBufferMiB: integer('storeWriteBufferMiB', 1, 1024),
     bulkRestoreMiB: integer('bulkRestoreMiB', 0, 4096),
     bulkRestoreTasks: integer('bulkRestoreTasks', 1, 1000),

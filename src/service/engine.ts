@@ -39,6 +39,7 @@ export function streamsSettings(config: ServiceConfig) {
     sessionTimeoutMs: config.sessionTimeoutMs,
     internalPartitions: config.partitions,
     storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
+    storeRowCacheBytes: config.storeRowCacheMiB * 1024 * 1024,
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
     bulkRestoreWriteBufferBytes: config.bulkRestoreMiB * 1024 * 1024,
     bulkRestoreTasks: config.bulkRestoreTasks,

@@ -9,6 +9,7 @@ import type { CompiledStore } from '../processor/compile.js';
 import type { KeyValueStore, OutgoingRecord } from '../processor/types.js';
 import type { BatchEntry, StateBackend } from './backend.js';
 import { CHECKPOINT_PREFIX, checkpointKey, storePrefix } from './keys.js';
+import { RowCache } from './row-cache.js';
 
 interface PendingWrite {
   readonly store: CompiledStore;
@@ -28,18 +29,24 @@ export class TaskState {
   private pending = new Map<string, PendingWrite>();
   /** Writes of the commit in flight: still readable until applied. */
   private committing = new Map<string, PendingWrite>();
+  /** A commit was started and is neither applied nor discarded yet: the next must wait for it. */
+  private commitOpen = false;
   /** Undo log of the record being processed, to take back a failed record's writes. */
   private undo: Array<[string, PendingWrite | undefined]> | null = null;
   private readonly stores = new Map<string, CompiledStore>();
   private readonly prefixes = new Map<string, Buffer>();
   /** The checkpoints written last, per changelog topic (known once read or written). */
   private readonly knownCheckpoints = new Map<string, bigint>();
+  /** Committed rows read or written lately (see RowCache): what the backend holds for them. */
+  readonly rowCache: RowCache;
 
   constructor(
     readonly backend: StateBackend,
     stores: readonly CompiledStore[],
     private readonly partition: number,
+    options: { rowCacheBytes?: number } = {},
   ) {
+    this.rowCache = new RowCache(options.rowCacheBytes ?? 0);
     for (const store of stores) {
       this.stores.set(store.name, store);
       this.prefixes.set(store.name, storePrefix(store.name));
@@ -107,6 +114,10 @@ export class TaskState {
    * written key (its last value), which is all a compacted changelog keeps.
    */
   startCommit(): CommitSnapshot {
+    // The writes of a commit shadow the backend until they are in it; a second commit would take
+    // that shadow away from the first's writes while they may not have landed.
+    if (this.commitOpen) throw new Error('a commit is in flight: apply (or discard) it before starting the next');
+    this.commitOpen = true;
     this.committing = this.pending;
     this.pending = new Map();
     const writes = this.committing;
@@ -128,7 +139,12 @@ export class TaskState {
           batch.push({ key: checkpointKey(topic), value: Buffer.from(offset.toString()) });
         await this.backend.write(batch);
         for (const [topic, offset] of checkpoints) this.knownCheckpoints.set(topic, offset);
-        if (this.committing === writes) this.committing = new Map();
+        // Before the writes stop shadowing the backend, so no read in between caches an older row.
+        for (const [fullKey, w] of writes) this.rowCache.set(fullKey, w.value);
+        if (this.committing === writes) {
+          this.committing = new Map();
+          this.commitOpen = false;
+        }
       },
     };
   }
@@ -137,7 +153,9 @@ export class TaskState {
   discardUncommitted(): void {
     this.pending = new Map();
     this.committing = new Map();
+    this.commitOpen = false;
     this.undo = null;
+    this.rowCache.clear(); // the task starts again as after a restart, with nothing cached
   }
 
   /** Offsets the backend is restored up to, per changelog topic (absent: restore from the beginning). */
@@ -190,6 +208,7 @@ export class TaskState {
     batch.push({ key: checkpointKey(topic), value: Buffer.from(nextOffset.toString()) });
     await this.backend.write(batch);
     this.knownCheckpoints.set(topic, nextOffset);
+    if (this.rowCache.size > 0) this.rowCache.clear();
   }
 
   /**
@@ -202,6 +221,7 @@ export class TaskState {
     await this.backend.write([{ key: checkpointKey(topic), value: null }]);
     this.knownCheckpoints.delete(topic);
     await this.backend.clear(this.prefixOf(storeName));
+    this.rowCache.clear();
   }
 
   private spec(name: string): CompiledStore {
@@ -219,7 +239,11 @@ export class TaskState {
     const k = fullKey.toString('latin1');
     const write = this.pending.get(k) ?? this.committing.get(k);
     if (write) return write.value ?? undefined;
-    return this.backend.getSync(fullKey);
+    const cached = this.rowCache.get(k);
+    if (cached !== undefined) return cached ?? undefined;
+    const row = this.backend.getSync(fullKey);
+    this.rowCache.set(k, row ?? null);
+    return row;
   }
 
   private write(store: CompiledStore, fullKey: Buffer, key: Buffer, value: Buffer | null): void {

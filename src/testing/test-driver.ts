@@ -26,12 +26,21 @@ export class TopologyTestDriver {
   private readonly offsets = new Map<string, number>();
   readonly deadLetters: DeadLetter[] = [];
   private clock = 0;
+  /** The commits started so far, one after another (a task commits one at a time). */
+  private commits: Promise<void> = Promise.resolve();
 
   constructor(graph: TopologyGraph, applicationId = 'test-app') {
     this.topology = compileTopology(graph, applicationId);
     this.tasks = this.topology.subtopologies.map(
       (sub) =>
-        new TaskCore(this.topology, sub, 0, new TaskState(new MemoryBackend(), sub.stores, 0), { cacheChanges: true }),
+        new TaskCore(
+          this.topology,
+          sub,
+          0,
+          // A row cache small enough to evict often, so tests go through its misses, hits and evictions.
+          new TaskState(new MemoryBackend(), sub.stores, 0, { rowCacheBytes: 16 * 1024 }),
+          { cacheChanges: true },
+        ),
     );
   }
 
@@ -67,7 +76,7 @@ export class TopologyTestDriver {
         else this.outputs.set(out.topic, [...(this.outputs.get(out.topic) ?? []), out]);
       }
     }
-    void this.commitAll();
+    this.commits = this.commits.then(() => this.commitAll());
   }
 
   /** Every record written to a topic so far, decoded (tombstones have a null value). */
@@ -101,7 +110,8 @@ export class TopologyTestDriver {
   async all<K, V>(storeName: string): Promise<Map<K, V>> {
     const store = this.topology.store(storeName);
     const task = this.tasks.find((t) => t.state.storeNames.includes(storeName))!;
-    await this.commitAll();
+    this.commits = this.commits.then(() => this.commitAll());
+    await this.commits;
     const rows = new Map<K, V>();
     const prefix = storePrefix(storeName);
     for await (const [key, value] of task.state.backend.entries(prefix)) {
