@@ -1,4 +1,7 @@
-/** JSON schemas of the HTTP answers: fastify validates and serializes with them (only these fields leave). */
+/**
+ * JSON schemas of the HTTP routes: fastify validates and serializes with them (only these fields leave),
+ * and the OpenAPI document (openapi.ts) is generated from them.
+ */
 export const userSchema = {
   type: 'object',
   required: [
@@ -36,5 +39,90 @@ export const userSchema = {
 
 export const errorSchema = {
   type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
+  required: ['error', 'message'],
+  properties: {
+    error: { type: 'string', description: 'the status text' },
+    message: { type: 'string', description: 'what went wrong, and what to change where the caller can' },
+  },
+} as const;
+
+const string = (description: string) => ({ type: 'string', description }) as const;
+
+/** Headers of every answer about a user, whichever instance or copy gave it. */
+const answerHeaders = {
+  'x-uis-partition': string("the partition the user's key belongs to"),
+  'x-uis-served-by': string('host:port of the instance whose store answered (after forwarding: the owner)'),
+  'x-uis-standby': string('"true" when a standby copy answered (the request accepted a stale answer)'),
+  'x-uis-staleness-ms': string('with x-uis-standby: how long ago the copy was last at the end of its changelogs'),
+  'x-uis-standby-lag-records': string('with x-uis-standby: changelog records the copy had not read yet'),
+} as const;
+
+/** GET /users/:userId: parameters and every answer it can give. */
+export const userRouteSchema = {
+  tags: ['users'],
+  summary: "A user's profile and counts",
+  description:
+    "Answered from the store of the instance that owns the user's partition; another instance forwards the " +
+    'request to it. Counts are exact as of the last commit of the owning task.',
+  params: {
+    type: 'object',
+    required: ['userId'],
+    properties: { userId: string('a 64-bit integer in canonical decimal form, e.g. 42') },
+  },
+  headers: {
+    type: 'object',
+    properties: {
+      'if-none-match': string('an ETag from an earlier answer: 304 when the row has not changed since'),
+      'cache-control': string(
+        'max-stale[=<seconds>] accepts an answer from a standby copy at most that far behind when the owner cannot answer',
+      ),
+    },
+  },
+  response: {
+    200: {
+      ...userSchema,
+      description: 'The user',
+      headers: {
+        ...answerHeaders,
+        etag: string("the row's version"),
+        'last-modified': string('source commit time of the newest change in the row'),
+      },
+    },
+    304: { type: 'null', description: 'Not modified since the ETag in If-None-Match' },
+    400: { ...errorSchema, description: 'The id is not a 64-bit integer in canonical form' },
+    404: { ...errorSchema, description: 'No such user', headers: answerHeaders },
+    503: {
+      ...errorSchema,
+      description: 'The partition is restoring or moving, or its owner did not answer: retry',
+      headers: { 'retry-after': string('seconds to wait before retrying') },
+    },
+  },
+} as const;
+
+const statusSchema = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string' }, reason: { type: 'string' } },
+} as const;
+
+export const liveRouteSchema = {
+  tags: ['operations'],
+  summary: 'The process answers',
+  response: { 200: { ...statusSchema, description: 'Live' } },
+} as const;
+
+export const readyRouteSchema = {
+  tags: ['operations'],
+  summary: 'Every task of this instance is restored and its starting backlog processed',
+  response: {
+    200: { ...statusSchema, description: 'Ready' },
+    503: { ...statusSchema, description: 'Not ready yet, and why' },
+  },
+} as const;
+
+export const metricsRouteSchema = {
+  tags: ['operations'],
+  summary: 'Metrics in the Prometheus text format (docs/operations.md lists them)',
+  produces: ['text/plain'],
+  response: { 200: { description: 'The metrics', type: 'string' } },
 } as const;

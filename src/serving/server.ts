@@ -1,6 +1,6 @@
 /**
  * The HTTP server: fastify's small core with each concern a plugin (users,
- * health, metrics, CORS). CORS is off unless origins are configured.
+ * health, metrics, CORS, the OpenAPI document). CORS is off unless origins are configured.
  */
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { Forwarder } from './forwarder.js';
 import { createHttpMetrics } from './http-metrics.js';
 import { healthRoutes } from './routes/health.js';
+import { registerOpenApi } from './openapi.js';
 import { metricsRoute } from './routes/metrics.js';
 import { usersRoute } from './routes/users.js';
 import type { ViewSource } from './view-source.js';
@@ -72,6 +73,7 @@ export async function buildServer({
   });
 
   if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD'] });
+  await registerOpenApi(app);
   await app.register(usersRoute, { source, forwarder, standbyMaxStalenessMs });
   await app.register(healthRoutes, { source });
   await app.register(metricsRoute, { registry, moreMetrics });

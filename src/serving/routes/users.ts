@@ -17,7 +17,7 @@ import { viewSerde } from '../../../topology/user-information.js';
 import type { ForwardedResponse, Forwarder } from '../forwarder.js';
 import type { Served } from '../http-metrics.js';
 import type { StandbyRead, ViewSource } from '../view-source.js';
-import { errorSchema, userSchema } from '../schemas.js';
+import { userRouteSchema } from '../schemas.js';
 
 export const FORWARDED_HEADER = 'x-uis-forwarded';
 /** On a forwarded request: answer from a standby copy at most this many ms behind. */
@@ -42,65 +42,59 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
   app,
   { source, forwarder, standbyMaxStalenessMs },
 ) => {
-  app.get<{ Params: { userId: string } }>(
-    '/users/:userId',
-    { schema: { response: { 200: userSchema, 400: errorSchema, 404: errorSchema, 503: errorSchema } } },
-    async (request, reply) => {
-      const { userId } = request.params;
-      if (!isInt64String(userId)) {
-        return reply.code(400).send({
-          error: 'Bad Request',
-          message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
-        });
-      }
-      const key = Buffer.from(userId);
-      const found = source.lookup(key);
-      if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
-      if (found.kind === 'local') return answer(request, reply, found.value, 'local');
+  app.get<{ Params: { userId: string } }>('/users/:userId', { schema: userRouteSchema }, async (request, reply) => {
+    const { userId } = request.params;
+    if (!isInt64String(userId)) {
+      return reply.code(400).send({
+        error: 'Bad Request',
+        message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
+      });
+    }
+    const key = Buffer.from(userId);
+    const found = source.lookup(key);
+    if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
+    if (found.kind === 'local') return answer(request, reply, found.value, 'local');
 
-      const forwarded = request.headers[FORWARDED_HEADER] !== undefined;
-      const standbyRead = forwarded ? standbyReadBound(request) : maxStaleness(request, standbyMaxStalenessMs);
-      let reason = found.kind === 'unavailable' ? found.reason : '';
-      if (found.kind === 'remote') {
-        if (forwarded) reason = 'the partition moved while the request was forwarded';
-        else if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
-        else {
-          const response = await forwardTo(found.owner, {}).catch(() => undefined);
-          // The owner's 503 says it cannot answer now: a standby may, if the request allows it.
-          if (response && (response.status !== 503 || standbyRead === undefined)) return relay(reply, response);
-          reason = response ? 'the owner of the partition is restoring it' : `the owner ${found.owner} did not answer`;
+    const forwarded = request.headers[FORWARDED_HEADER] !== undefined;
+    const standbyRead = forwarded ? standbyReadBound(request) : maxStaleness(request, standbyMaxStalenessMs);
+    let reason = found.kind === 'unavailable' ? found.reason : '';
+    if (found.kind === 'remote') {
+      if (forwarded) reason = 'the partition moved while the request was forwarded';
+      else if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
+      else {
+        const response = await forwardTo(found.owner, {}).catch(() => undefined);
+        // The owner's 503 says it cannot answer now: a standby may, if the request allows it.
+        if (response && (response.status !== 503 || standbyRead === undefined)) return relay(reply, response);
+        reason = response ? 'the owner of the partition is restoring it' : `the owner ${found.owner} did not answer`;
+      }
+    }
+
+    if (standbyRead !== undefined) {
+      const copy = found.standby.readLocal(standbyRead);
+      if (copy) return answerFromStandby(request, reply, copy);
+      if (!forwarded) {
+        for (const host of found.standby.hosts.filter((h) => source.isMember(h))) {
+          const response = await forwardTo(host, { [STANDBY_READ_HEADER]: String(standbyRead) }).catch(() => undefined);
+          if (response && response.status !== 503) return relay(reply, response);
         }
       }
+    }
+    return unavailable(reply, reason);
 
-      if (standbyRead !== undefined) {
-        const copy = found.standby.readLocal(standbyRead);
-        if (copy) return answerFromStandby(request, reply, copy);
-        if (!forwarded) {
-          for (const host of found.standby.hosts.filter((h) => source.isMember(h))) {
-            const response = await forwardTo(host, { [STANDBY_READ_HEADER]: String(standbyRead) }).catch(
-              () => undefined,
-            );
-            if (response && response.status !== 503) return relay(reply, response);
-          }
-        }
-      }
-      return unavailable(reply, reason);
+    function forwardTo(endpoint: string, extra: Record<string, string>): Promise<ForwardedResponse> {
+      return forwarder.get(endpoint, `/users/${userId}`, {
+        [FORWARDED_HEADER]: source.endpoint,
+        ...(request.headers['if-none-match'] ? { 'if-none-match': String(request.headers['if-none-match']) } : {}),
+        ...extra,
+      });
+    }
 
-      function forwardTo(endpoint: string, extra: Record<string, string>): Promise<ForwardedResponse> {
-        return forwarder.get(endpoint, `/users/${userId}`, {
-          [FORWARDED_HEADER]: source.endpoint,
-          ...(request.headers['if-none-match'] ? { 'if-none-match': String(request.headers['if-none-match']) } : {}),
-          ...extra,
-        });
-      }
-
-      function relay(reply: Reply, response: ForwardedResponse) {
-        request.served = 'forwarded';
-        reply.headers(response.headers).code(response.status);
-        return reply.serializer((payload: unknown) => payload as string).send(response.body.toString('utf8'));
-      }
-    },
-  );
+    function relay(reply: Reply, response: ForwardedResponse) {
+      request.served = 'forwarded';
+      reply.headers(response.headers).code(response.status);
+      return reply.serializer((payload: unknown) => payload as string).send(response.body.toString('utf8'));
+    }
+  });
 
   function answer(request: FastifyRequest, reply: Reply, value: Buffer | undefined, served: Served) {
     request.served = served;
