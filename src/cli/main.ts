@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 /**
  * uis: run the User Information Service, a read replica, print the topology,
- * or rebuild local state. `uis --help` lists every option.
+ * rebuild local state, or reset the application. `uis --help` lists every option.
  */
 import { compileTopology } from '../processor/compile.js';
 import { describeMermaid, describeText } from '../processor/describe.js';
 import { ConfigError, loadConfig, optionsHelp, parseArgs } from '../service/config.js';
-import { rebuildState, startReplica, startService, topologyFor, type RunningService } from '../service/service.js';
+import { ResetRefusedError } from '../runtime/reset.js';
+import {
+  rebuildState,
+  resetState,
+  startReplica,
+  startService,
+  topologyFor,
+  type RunningService,
+} from '../service/service.js';
 import { createLogger } from '../util/logger.js';
 
 const HELP = `uis — the User Information Service
@@ -19,12 +27,16 @@ Commands:
   replica         serve every user from the output topic, without processing
   describe        print the topology (add --mermaid for a Mermaid flowchart)
   rebuild-state   rebuild the local stores from their changelogs, then exit
+  reset           so the next start processes every input from the beginning: delete the
+                  application's internal topics, its consumer group (committed offsets) and
+                  this machine's state directory of it; input, output and dead-letter topics
+                  stay. Stop every instance first. --dry-run lists what it would delete
   help            this text
 
 Options (a flag wins over its environment variable):
 ${optionsHelp()}
 
-HTTP: GET /users/:userId, /health/live, /health/ready, /metrics.
+HTTP: GET /users/:userId, /health/live, /health/ready, /metrics, /openapi.json.
 Stop with SIGTERM or Ctrl-C: the current batch finishes, tasks commit, stores close.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -34,13 +46,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  if (!['run', 'replica', 'describe', 'rebuild-state'].includes(command)) {
+  if (!['run', 'replica', 'describe', 'rebuild-state', 'reset'].includes(command)) {
     process.stderr.write(`uis: unknown command "${command}" (see uis --help)\n`);
     return 2;
   }
   let config;
   try {
-    config = loadConfig(flags, process.env, command === 'describe' ? ['mermaid'] : []);
+    config = loadConfig(
+      flags,
+      process.env,
+      command === 'describe' ? ['mermaid'] : command === 'reset' ? ['dry-run'] : [],
+    );
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`uis: ${error.message}\n`);
@@ -54,6 +70,25 @@ async function main(argv: string[]): Promise<number> {
     const topology = compileTopology(topologyFor(config), config.applicationId);
     process.stdout.write((flags.has('mermaid') ? describeMermaid(topology) : describeText(topology)) + '\n');
     return 0;
+  }
+  if (command === 'reset') {
+    const dryRun = flags.has('dry-run');
+    try {
+      const plan = await resetState(config, logger, dryRun);
+      const lines = [
+        dryRun ? 'would delete (dry run; nothing deleted):' : 'deleted:',
+        ...plan.topics.map((t) => `  topic ${t}`),
+        ...(plan.group ? [`  consumer group ${plan.group} (its committed offsets)`] : []),
+        ...(plan.stateDirectory ? [`  state directory ${plan.stateDirectory}`] : []),
+      ];
+      if (lines.length === 1) lines.push('  nothing: the application has no internal topics, group or local state');
+      process.stdout.write(lines.join('\n') + '\n');
+      return 0;
+    } catch (error) {
+      if (!(error instanceof ResetRefusedError)) throw error;
+      process.stderr.write(`uis: reset refused: ${error.message}\n`);
+      return 2;
+    }
   }
   if (command === 'rebuild-state') {
     const records = await rebuildState(config, logger);

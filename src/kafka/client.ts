@@ -52,6 +52,8 @@ export interface ClusterAdmin {
   groupOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
   describeGroup(groupId: string): Promise<GroupDescription | undefined>;
   deleteGroups(groupIds: string[]): Promise<void>;
+  /** Deletes the topics (all their partitions and records). */
+  deleteTopics(topics: string[]): Promise<void>;
 }
 
 export interface ConsumedRecord {

@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createKafkaClient } from '../kafka/client.js';
 import type { KafkaStreams } from '../runtime/kafka-streams.js';
 import { rebuildLocalState } from '../runtime/rebuild.js';
+import { resetApplication, type ResetPlan } from '../runtime/reset.js';
 import { TopicReplica } from '../runtime/topic-replica.js';
 import { UnknownSchemaIdError } from '../serdes/avro.js';
 import { ReplicaViewSource } from '../serving/replica-view-source.js';
@@ -149,4 +150,8 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
 
 export async function rebuildState(config: ServiceConfig, logger: Logger): Promise<number> {
   return rebuildLocalState(topologyFor(config), streamsSettings(config), logger);
+}
+
+export async function resetState(config: ServiceConfig, logger: Logger, dryRun: boolean): Promise<ResetPlan> {
+  return resetApplication(topologyFor(config), streamsSettings(config), logger, { dryRun });
 }

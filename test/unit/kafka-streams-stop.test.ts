@@ -67,6 +67,7 @@ const admin: ClusterAdmin = {
   groupOffsets: async () => new Map([[0, 0n]]),
   describeGroup: async () => undefined,
   deleteGroups: async () => undefined,
+  deleteTopics: async () => undefined,
 };
 
 t.test('stop: every task commits before the instance leaves the group', async (t) => {

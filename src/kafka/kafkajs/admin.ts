@@ -71,4 +71,8 @@ export class KafkajsAdmin implements ClusterAdmin {
   async deleteGroups(groupIds: string[]): Promise<void> {
     await this.admin.deleteGroups(groupIds);
   }
+
+  async deleteTopics(topics: string[]): Promise<void> {
+    await this.admin.deleteTopics({ topics });
+  }
 }
