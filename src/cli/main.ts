@@ -108,16 +108,22 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
 
+  let fatal: Error | undefined;
+  const onFatal = (error: Error) => {
+    fatal = error;
+    logger.error('the engine stopped for good; stopping', { error: error.message });
+    requestStop('fatal');
+  };
   let service: RunningService;
   try {
-    service = command === 'run' ? await startService(config, logger) : await startReplica(config, logger);
+    service = command === 'run' ? await startService(config, logger, onFatal) : await startReplica(config, logger);
   } catch (error) {
     logger.error('could not start', { error, hint: startHint(error) });
     return 1;
   }
   await stopSignal;
   await service.stop().catch((error) => logger.error('stopping failed', { error }));
-  return 0;
+  return fatal ? 1 : 0;
 }
 
 function startHint(error: unknown): string | undefined {

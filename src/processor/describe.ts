@@ -1,4 +1,5 @@
-/** The topology as text and as a Mermaid flowchart, for `describe()` and the CLI. */
+/** The topology as text and as a Mermaid flowchart, for `describe()` and the CLI; and its fingerprint. */
+import { createHash } from 'node:crypto';
 import type { GraphNode } from '../dsl/graph.js';
 import type { CompiledTopology } from './compile.js';
 
@@ -31,6 +32,15 @@ export function describeText(topology: CompiledTopology): string {
     for (const store of sub.stores) lines.push(`    store ${store.name}, changelog ${store.changelogTopic}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * A short hash of the topology's description (its processors, topics and stores): instances of one
+ * application must run the same one, or their tasks would read and write each other's stores and
+ * topics differently.
+ */
+export function topologyFingerprint(topology: CompiledTopology): string {
+  return createHash('sha256').update(describeText(topology)).digest('hex').slice(0, 16);
 }
 
 export function describeMermaid(topology: CompiledTopology): string {

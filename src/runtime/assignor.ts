@@ -24,6 +24,8 @@ export interface MemberInfo {
   standbys?: string[];
   /** Per task with state on the member's disk: the sum of its changelog offsets there (decimal). */
   offsets?: Record<string, string>;
+  /** The fingerprint of the topology the member runs (topologyFingerprint); absent from older members. */
+  topology?: string;
 }
 
 export function encodeMemberInfo(info: MemberInfo): Buffer {
@@ -43,6 +45,7 @@ export function decodeMemberInfo(userData: Buffer | undefined): MemberInfo {
       tasks: Array.isArray(parsed.tasks) ? parsed.tasks.map(String) : [],
       standbys: Array.isArray(parsed.standbys) ? parsed.standbys.map(String) : [],
       offsets,
+      ...(typeof parsed.topology === 'string' ? { topology: parsed.topology } : {}),
     };
   } catch {
     return { endpoint: '', tasks: [], standbys: [], offsets: {} };
@@ -53,6 +56,8 @@ export function decodeMemberInfo(userData: Buffer | undefined): MemberInfo {
 export interface MemberAssignmentInfo {
   standby: string[];
   warmup: string[];
+  /** Why the member got no task at all: it runs a topology other than the group's. */
+  refused?: string;
 }
 
 export function encodeAssignmentInfo(info: MemberAssignmentInfo): Buffer {
@@ -65,6 +70,7 @@ export function decodeAssignmentInfo(userData: Buffer | undefined | null): Membe
     return {
       standby: Array.isArray(parsed.standby) ? parsed.standby.map(String) : [],
       warmup: Array.isArray(parsed.warmup) ? parsed.warmup.map(String) : [],
+      ...(typeof parsed.refused === 'string' ? { refused: parsed.refused } : {}),
     };
   } catch {
     return { standby: [], warmup: [] };
@@ -208,6 +214,26 @@ export function planAssignment(
   return plan;
 }
 
+/**
+ * The topology fingerprint the group runs: the one most members that owned tasks before this rebalance
+ * run (the group already working), else the one most members run; on a tie the leader's own. Members
+ * that do not say (older versions) count for none.
+ */
+export function groupTopology(
+  members: ReadonlyMap<string, MemberInfo>,
+  leaders: string | undefined,
+): string | undefined {
+  const mostCommon = (infos: MemberInfo[]): string | undefined => {
+    const counts = new Map<string, number>();
+    for (const info of infos) if (info.topology) counts.set(info.topology, (counts.get(info.topology) ?? 0) + 1);
+    const top = Math.max(0, ...counts.values());
+    const tied = [...counts].filter(([, n]) => n === top).map(([fingerprint]) => fingerprint);
+    return tied.length === 1 ? tied[0] : leaders !== undefined && tied.includes(leaders) ? leaders : tied.sort()[0];
+  };
+  const infos = [...members.values()];
+  return mostCommon(infos.filter((info) => info.tasks.length > 0)) ?? mostCommon(infos);
+}
+
 function compareLag(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -224,7 +250,35 @@ export function taskAssignor(
     name: ASSIGNOR_NAME,
     userData: () => encodeMemberInfo(self()),
     async assign({ members, partitionCount }) {
-      const infos = new Map(members.map((m) => [m.memberId, decodeMemberInfo(m.userData ?? undefined)]));
+      const all = new Map(members.map((m) => [m.memberId, decodeMemberInfo(m.userData ?? undefined)]));
+      // A member running another topology gets no task: its processors would read and write this
+      // topology's stores and topics as if they were its own.
+      const own = self().topology;
+      const reference = groupTopology(all, own);
+      const refused = new Map<string, string>();
+      for (const [memberId, info] of all) {
+        if (reference !== undefined && info.topology !== undefined && info.topology !== reference)
+          refused.set(
+            memberId,
+            `this instance's topology (fingerprint ${info.topology}) differs from the one the group runs (${reference}): ` +
+              'run the same build of the application on every instance, or reset the application (uis reset) to start it anew with the new topology',
+          );
+      }
+      const refusal = (memberId: string) => ({
+        memberId,
+        partitions: {},
+        userData: encodeAssignmentInfo({ standby: [], warmup: [], refused: refused.get(memberId)! }),
+      });
+      // A leader that is refused itself cannot work out the others' tasks from its topology: this time
+      // nobody gets any; it stops on reading its refusal, and the next leader assigns.
+      if (reference !== undefined && own !== undefined && own !== reference) {
+        return members.map(({ memberId }) =>
+          refused.has(memberId)
+            ? refusal(memberId)
+            : { memberId, partitions: {}, userData: encodeAssignmentInfo({ standby: [], warmup: [] }) },
+        );
+      }
+      const infos = new Map([...all].filter(([memberId]) => !refused.has(memberId)));
       const tasks = allTasks(topology, partitionCount);
       const ends = await options.changelogEnds();
       const stateful = (task: TaskRef) => topology.subtopologies[task.subtopology]!.stores.length > 0;
@@ -236,7 +290,7 @@ export function taskAssignor(
         return offset > end ? end : end - offset; // beyond the end: the changelog was recreated
       };
       const plan = planAssignment(tasks, infos, lag, stateful, options.settings);
-      return [...plan].map(([memberId, owned]) => {
+      const assignments = [...plan].map(([memberId, owned]) => {
         const partitions: Record<string, number[]> = {};
         for (const task of owned.active) {
           for (const source of topology.subtopologies[task.subtopology]!.sources) {
@@ -252,6 +306,7 @@ export function taskAssignor(
           }),
         };
       });
+      return [...assignments, ...[...refused.keys()].map(refusal)];
     },
   };
 }

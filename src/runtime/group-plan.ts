@@ -18,6 +18,8 @@ export interface GroupPlan {
   /** This member's standby and warm-up tasks. */
   standby: TaskRef[];
   warmup: TaskRef[];
+  /** Why the group's assignor gave this member nothing (it runs another topology), if it did. */
+  refused?: string;
 }
 
 export const emptyPlan = (): GroupPlan => ({ owners: new Map(), standbyHosts: new Map(), standby: [], warmup: [] });
@@ -60,6 +62,7 @@ export async function readGroupPlan(
       mine = true;
       plan.standby = info.standby.map(refOf).filter((r): r is TaskRef => r !== undefined);
       plan.warmup = info.warmup.map(refOf).filter((r): r is TaskRef => r !== undefined);
+      if (info.refused !== undefined) plan.refused = info.refused;
     }
   }
   return mine ? plan : undefined;

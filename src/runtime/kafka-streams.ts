@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { endOffsets } from '../kafka/admin.js';
+import { endOffsets, withRetries } from '../kafka/admin.js';
+import { decodeSubscription } from '../kafka/consumer-protocol.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import {
   createKafkaClient,
@@ -23,8 +24,16 @@ import { InstanceProducer } from '../kafka/instance-producer.js';
 import type { TopologyGraph } from '../dsl/graph.js';
 import type { Serde } from '../serdes/serde.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
+import { topologyFingerprint } from '../processor/describe.js';
 import { createLogger, type Logger } from '../util/logger.js';
-import { taskAssignor, tasksOfAssignment, type MemberInfo, type TaskRef } from './assignor.js';
+import {
+  decodeMemberInfo,
+  groupTopology,
+  taskAssignor,
+  tasksOfAssignment,
+  type MemberInfo,
+  type TaskRef,
+} from './assignor.js';
 import { streamsConfig, type StreamsConfig, type StreamsSettings } from './config.js';
 import { DirectoryLocks } from './directory-locks.js';
 import { emptyPlan, readGroupPlan, type GroupPlan } from './group-plan.js';
@@ -63,10 +72,22 @@ export interface KafkaStreamsOptions {
   registry?: Registry;
   /** Configs for sink topics the application creates when they are missing (e.g. cleanup.policy=compact). */
   sinkTopicConfigs?: Record<string, Record<string, string>>;
+  /**
+   * Called once the application has stopped for good after its start, e.g. because the group refused
+   * this instance (it runs another topology than the group). The error says why.
+   */
+  onFatal?: (error: Error) => void;
+}
+
+/** This instance runs a topology other than the one its group runs. */
+export class TopologyMismatchError extends Error {
+  override name = 'TopologyMismatchError';
 }
 
 export class KafkaStreams {
   readonly topology: CompiledTopology;
+  /** Identifies the topology among the group's members (topologyFingerprint). */
+  readonly fingerprint: string;
   config: StreamsConfig;
   readonly metrics: StreamsMetrics;
   state: StreamsState = 'created';
@@ -106,6 +127,7 @@ export class KafkaStreams {
   ) {
     this.config = streamsConfig(settings);
     this.topology = compileTopology(graph, this.config.applicationId);
+    this.fingerprint = topologyFingerprint(this.topology);
     this.log = (options.logger ?? createLogger()).child({ component: 'streams', app: this.config.applicationId });
     this.metrics = createStreamsMetrics(options.registry ?? new Registry());
   }
@@ -128,6 +150,7 @@ export class KafkaStreams {
     this.admin = this.kafka.admin();
     const { layout, created } = await this.untilBrokersAnswer(async () => {
       await this.admin.connect();
+      await this.checkGroupTopology();
       return prepareTopics(this.admin, this.topology, this.config, this.options.sinkTopicConfigs ?? {});
     });
     this.layout = layout;
@@ -400,7 +423,39 @@ export class KafkaStreams {
       tasks: this.tasks.openTasks.map((t) => t.id),
       standbys: this.standbys.openTasks.map((t) => t.id),
       offsets,
+      topology: this.fingerprint,
     };
+  }
+
+  /**
+   * Refuses to start (before creating any topic) when the group's members run another topology: it
+   * would take part in their work with other stores and topics. The group's own assignor refuses such
+   * a member too, if two start at once (taskAssignor).
+   */
+  private async checkGroupTopology(): Promise<void> {
+    const group = await withRetries(() => this.admin.describeGroup(this.config.applicationId));
+    const members = new Map(
+      (group?.members ?? []).map((m) => [
+        m.memberId,
+        decodeMemberInfo(decodeSubscription(m.subscription)?.userData ?? undefined),
+      ]),
+    );
+    const theirs = groupTopology(members, undefined);
+    if (theirs !== undefined && theirs !== this.fingerprint) {
+      throw new TopologyMismatchError(
+        `the group ${this.config.applicationId} runs another topology (fingerprint ${theirs}; this instance's is ` +
+          `${this.fingerprint}): run the same build of the application on every instance, or stop them all and ` +
+          'reset the application (uis reset) to start it anew with the new topology',
+      );
+    }
+  }
+
+  /** The group refused this instance: it stops (leaving the group, so the others rebalance at once). */
+  private refuse(reason: string): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    const error = new TopologyMismatchError(`the group refused this instance: ${reason}`);
+    this.log.error('stopping: the group refused this instance', { reason });
+    void this.stop().finally(() => this.options.onFatal?.(error));
   }
 
   /** The end offsets of every changelog, summed per task: what a copy of each task's state has to reach. */
@@ -491,6 +546,7 @@ export class KafkaStreams {
     for (let attempt = 1; generation === this.joins && this.state === 'running'; attempt++) {
       try {
         const plan = await readGroupPlan(this.admin, this.config.applicationId, this.topology, memberId, assigned);
+        if (plan?.refused !== undefined) return this.refuse(plan.refused);
         if (plan && generation === this.joins) {
           this.plan = plan;
           const active = new Set(assigned.map((ref) => ref.id));

@@ -40,6 +40,8 @@ export interface EngineSnapshot {
 export type FromEngine =
   | { type: 'started' }
   | { type: 'failed'; message: string }
+  /** After the start: the engine stopped for good (e.g. the group refused this instance). */
+  | { type: 'fatal'; message: string }
   | { type: 'snapshot'; snapshot: EngineSnapshot }
   /** A JSON log line of the engine thread's logger (see createLogger). */
   | { type: 'log'; line: string }

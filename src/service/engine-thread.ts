@@ -44,13 +44,18 @@ export class EngineThread implements StoreView {
     private readonly worker: Worker,
     private readonly config: ServiceConfig,
     private readonly log: Logger,
+    private readonly onFatal: (error: Error) => void,
   ) {}
 
   /** Starts the engine in a worker thread; resolves once it has joined the group, rejects with its start error. */
-  static async start(config: ServiceConfig, logger: Logger): Promise<EngineThread> {
+  static async start(
+    config: ServiceConfig,
+    logger: Logger,
+    onFatal: (error: Error) => void = () => undefined,
+  ): Promise<EngineThread> {
     const data: EngineWorkerData = { config, logLevel: logger.level };
     const worker = startWorker(siblingModule(import.meta.url, 'engine-worker'), data);
-    const thread = new EngineThread(worker, config, logger);
+    const thread = new EngineThread(worker, config, logger, onFatal);
     await new Promise<void>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the engine thread exited (code ${code}) before it started`));
       worker.once('exit', onExit);
@@ -204,6 +209,9 @@ export class EngineThread implements StoreView {
       case 'metrics':
         this.metricsWaiters.get(message.id)?.(message.text);
         this.metricsWaiters.delete(message.id);
+        break;
+      case 'fatal':
+        this.onFatal(new Error(message.message));
         break;
     }
   }

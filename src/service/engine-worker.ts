@@ -111,7 +111,7 @@ if (config.engineNice > 0) setPriority(config.engineNice);
 try {
   // Log lines go to the serving thread's logger: one stream of lines, with its fields.
   const logger = createLogger(logLevel, {}, (line) => post({ type: 'log', line }));
-  engine = await startEngine(config, logger, registry);
+  engine = await startEngine(config, logger, registry, (error) => post({ type: 'fatal', message: error.message }));
   publish();
   snapshotTimer = setInterval(publish, SNAPSHOT_EVERY_MS);
   post({ type: 'started' });

@@ -51,10 +51,16 @@ export function streamsSettings(config: ServiceConfig) {
 }
 
 /** Starts the engine; `config.advertisedEndpoint` must be final (the HTTP server listens already). */
-export async function startEngine(config: ServiceConfig, logger: Logger, registry: Registry): Promise<Engine> {
+export async function startEngine(
+  config: ServiceConfig,
+  logger: Logger,
+  registry: Registry,
+  onFatal?: (error: Error) => void,
+): Promise<Engine> {
   const streams = new KafkaStreams(topologyFor(config), streamsSettings(config), {
     logger,
     registry,
+    ...(onFatal ? { onFatal } : {}),
     sinkTopicConfigs: { [config.outputTopic]: { 'cleanup.policy': 'compact' } },
   });
   let gate: SnapshotGate | undefined;

@@ -57,7 +57,12 @@ function withBoundPort(config: ServiceConfig, server: FastifyInstance): ServiceC
  * Serves the view while the engine keeps it: the engine on a worker thread (the default), so that
  * processing never delays an answer, or on this thread.
  */
-export async function startService(config: ServiceConfig, logger: Logger): Promise<RunningService> {
+export async function startService(
+  config: ServiceConfig,
+  logger: Logger,
+  /** The engine stopped for good after the start (e.g. the group refused this instance): stop the service. */
+  onFatal?: (error: Error) => void,
+): Promise<RunningService> {
   const registry = metricsRegistry();
   let engineMetrics = async () => '';
   const source = new StreamsViewSource(() => config.advertisedEndpoint);
@@ -74,12 +79,12 @@ export async function startService(config: ServiceConfig, logger: Logger): Promi
   let streams: KafkaStreams | undefined;
   try {
     if (config.engineThread === 'worker') {
-      const thread = await EngineThread.start(config, logger);
+      const thread = await EngineThread.start(config, logger, onFatal);
       source.attach(thread, () => thread.gateStatus());
       engineMetrics = () => thread.metrics();
       stopEngine = () => thread.stop();
     } else {
-      const engine = await startEngine(config, logger, registry);
+      const engine = await startEngine(config, logger, registry, onFatal);
       streams = engine.streams;
       source.attach(storeViewOf(engine.streams, VIEW_STORE), () => engine.gateStatus());
       stopEngine = () => engine.stop();

@@ -2,8 +2,12 @@
 import t from 'tap';
 import {
   allTasks,
+  decodeAssignmentInfo,
   distributeTasks,
+  encodeMemberInfo,
+  groupTopology,
   planAssignment,
+  taskAssignor,
   tasksOfAssignment,
   type MemberInfo,
 } from '../../src/runtime/assignor.js';
@@ -169,4 +173,89 @@ t.test('when no member is caught up, the one with the least to restore gets the 
   ]);
   const plan = planAssignment([task], members, lagFrom(members), statefulTask, { ...ha, numStandbyReplicas: 0 });
   t.same(ids(plan.get('m2')!.active), [task.id]);
+});
+
+// The topology fingerprint: a member running another topology than the group's gets no task.
+const running = (topology: string, owned: string[] = []): MemberInfo => ({ endpoint: 'h:1', tasks: owned, topology });
+
+t.test("the group's topology: the one its task owners run, else the most common, else the leader's", async (t) => {
+  const group = (entries: Array<[string, MemberInfo]>) => new Map(entries);
+  t.equal(
+    groupTopology(
+      group([
+        ['a', running('old', ['0_0'])],
+        ['b', running('new')],
+        ['c', running('new')],
+      ]),
+      'new',
+    ),
+    'old',
+    'the members that own tasks decide, even outnumbered',
+  );
+  t.equal(
+    groupTopology(
+      group([
+        ['a', running('x')],
+        ['b', running('y')],
+        ['c', running('y')],
+      ]),
+      'x',
+    ),
+    'y',
+  );
+  t.equal(
+    groupTopology(
+      group([
+        ['a', running('x')],
+        ['b', running('y')],
+      ]),
+      'x',
+    ),
+    'x',
+    "a tie: the leader's",
+  );
+  t.equal(groupTopology(group([['a', { endpoint: 'h:1', tasks: [] }]]), 'x'), undefined, 'nobody says: none');
+});
+
+const assignor = (own: string) =>
+  taskAssignor(topology, () => running(own), {
+    settings: { numStandbyReplicas: 0, acceptableRecoveryLag: 100n, maxWarmupReplicas: 2 },
+    changelogEnds: async () => new Map(),
+  });
+const join = (entries: Array<[string, MemberInfo]>) =>
+  entries.map(([memberId, info]) => ({ memberId, userData: encodeMemberInfo(info) }));
+
+t.test('a member running another topology gets no task, and is told why', async (t) => {
+  const result = await assignor('same').assign({
+    members: join([
+      ['leader', running('same', ['0_0'])],
+      ['peer', running('same', ['0_1'])],
+      ['odd', running('other')],
+    ]),
+    partitionCount: () => 4,
+  });
+  const of = (id: string) => result.find((r) => r.memberId === id)!;
+  t.same(of('odd').partitions, {}, 'the odd member gets no partition');
+  t.match(decodeAssignmentInfo(of('odd').userData).refused, /topology \(fingerprint other\) differs .* \(same\)/);
+  const assigned = ['leader', 'peer'].flatMap((id) => tasksOfAssignment(topology, of(id).partitions).map((r) => r.id));
+  t.same(assigned.sort(), tasks.map((r) => r.id).sort(), 'the others share every task');
+  t.equal(decodeAssignmentInfo(of('peer').userData).refused, undefined);
+});
+
+t.test('a leader running another topology assigns nothing to anyone, and refuses itself', async (t) => {
+  const result = await assignor('other').assign({
+    members: join([
+      ['leader', running('other')],
+      ['a', running('same', ['0_0'])],
+      ['b', running('same', ['0_1'])],
+    ]),
+    partitionCount: () => 4,
+  });
+  t.same(
+    result.map((r) => Object.keys(r.partitions).length),
+    [0, 0, 0],
+    'no member gets a partition from a topology it does not run',
+  );
+  t.match(decodeAssignmentInfo(result.find((r) => r.memberId === 'leader')!.userData).refused, /differs/);
+  t.equal(decodeAssignmentInfo(result.find((r) => r.memberId === 'a')!.userData).refused, undefined);
 });
