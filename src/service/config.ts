@@ -21,6 +21,7 @@ export interface ServiceConfig {
   cacheMaxEntries: number;
   numStandbyReplicas: number;
   standbyMaxStalenessMs: number;
+  batchMaxIds: number;
   sessionTimeoutMs: number;
   storeCacheMiB: number;
   storeRowCacheMiB: number;
@@ -114,6 +115,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_NUM_STANDBY_REPLICAS',
     default: '0',
     help: "standby copies of each task's state kept current on other instances, for fast takeover",
+  },
+  batchMaxIds: {
+    flag: 'batch-max-ids',
+    env: 'UIS_BATCH_MAX_IDS',
+    default: '100',
+    help: 'the most ids one POST /users:batchGet may ask for (1-1000)',
   },
   standbyMaxStalenessMs: {
     flag: 'standby-max-staleness-ms',
@@ -337,6 +344,7 @@ export function loadConfig(
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
+    batchMaxIds: integer('batchMaxIds', 1, 1000),
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeRowCacheMiB: integer('storeRowCacheMiB', 0, 1024),

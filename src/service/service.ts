@@ -72,6 +72,7 @@ export async function startService(
     moreMetrics: () => engineMetrics(),
     corsOrigins: config.corsOrigins,
     standbyMaxStalenessMs: config.standbyMaxStalenessMs,
+    batchMaxIds: config.batchMaxIds,
   });
   await server.listen({ host: config.host, port: config.port });
   config = withBoundPort(config, server);
@@ -132,7 +133,12 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     },
   });
   const source = new ReplicaViewSource(replica, config.advertisedEndpoint);
-  const server = await buildServer({ source, registry, corsOrigins: config.corsOrigins });
+  const server = await buildServer({
+    source,
+    registry,
+    corsOrigins: config.corsOrigins,
+    batchMaxIds: config.batchMaxIds,
+  });
   await server.listen({ host: config.host, port: config.port });
   config = withBoundPort(config, server);
   source.endpoint = config.advertisedEndpoint;

@@ -29,7 +29,27 @@ export class Forwarder {
 
   constructor(private readonly timeoutMs = 2000) {}
 
-  async get(endpoint: string, path: string, headers: Record<string, string>): Promise<ForwardedResponse> {
+  get(endpoint: string, path: string, headers: Record<string, string>): Promise<ForwardedResponse> {
+    return this.send('GET', endpoint, path, headers);
+  }
+
+  /** A POST with a JSON body. */
+  post(endpoint: string, path: string, headers: Record<string, string>, body: string): Promise<ForwardedResponse> {
+    const withBody = {
+      ...headers,
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+    };
+    return this.send('POST', endpoint, path, withBody, body);
+  }
+
+  private async send(
+    method: 'GET' | 'POST',
+    endpoint: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<ForwardedResponse> {
     const [host, port] = [
       endpoint.slice(0, endpoint.lastIndexOf(':')),
       Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)),
@@ -40,7 +60,7 @@ export class Forwarder {
       this.agents.set(endpoint, agent);
     }
     return new Promise((resolve, reject) => {
-      const req = request({ host, port, path, method: 'GET', agent, headers, timeout: this.timeoutMs }, (res) => {
+      const req = request({ host, port, path, method, agent, headers, timeout: this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -55,7 +75,7 @@ export class Forwarder {
       });
       req.on('timeout', () => req.destroy(new Error(`no answer from ${endpoint} within ${this.timeoutMs} ms`)));
       req.on('error', reject);
-      req.end();
+      req.end(body);
     });
   }
 

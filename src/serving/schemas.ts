@@ -126,3 +126,63 @@ export const metricsRouteSchema = {
   produces: ['text/plain'],
   response: { 200: { description: 'The metrics', type: 'string' } },
 } as const;
+
+/** POST /users:batchGet, for a request of at most `maxIds` ids. */
+export function batchRouteSchema(maxIds: number) {
+  return {
+    tags: ['users'],
+    summary: 'Many users at once',
+    description:
+      'One result per id, in the order asked, each with its own status. Ids owned by other instances are ' +
+      'fetched from each owner in one batch, all owners at once.',
+    body: {
+      type: 'object',
+      required: ['ids'],
+      additionalProperties: false,
+      properties: {
+        ids: {
+          type: 'array',
+          minItems: 1,
+          maxItems: maxIds,
+          items: { type: 'string', maxLength: 20 },
+          description: `64-bit integers in canonical decimal form; at most ${maxIds} (--batch-max-ids)`,
+        },
+      },
+    },
+    headers: {
+      type: 'object',
+      properties: {
+        'cache-control': string(
+          'max-stale[=<seconds>] accepts answers from standby copies on this instance for ids whose owner cannot answer',
+        ),
+      },
+    },
+    response: {
+      200: {
+        description: 'A result per id',
+        type: 'object',
+        required: ['results'],
+        properties: {
+          results: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['id', 'status'],
+              properties: {
+                id: { type: 'string' },
+                status: { type: 'integer', description: '200 found, 404 no such user, 503 unavailable now: retry' },
+                user: userSchema,
+                partition: { type: 'integer' },
+                servedBy: string('host:port of the instance whose store answered'),
+                standby: string('"true" when a standby copy answered'),
+                stalenessMs: { type: 'integer', description: 'with standby: how far behind the copy was' },
+                message: string('with 503: why'),
+              },
+            },
+          },
+        },
+      },
+      400: { ...errorSchema, description: 'No ids, too many, or one that is not a 64-bit integer' },
+    },
+  } as const;
+}

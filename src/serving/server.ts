@@ -11,6 +11,7 @@ import { healthRoutes } from './routes/health.js';
 import { registerOpenApi } from './openapi.js';
 import { metricsRoute } from './routes/metrics.js';
 import { usersRoute } from './routes/users.js';
+import { usersBatchRoute } from './routes/users-batch.js';
 import type { ViewSource } from './view-source.js';
 
 export interface ServerOptions {
@@ -22,6 +23,8 @@ export interface ServerOptions {
   corsOrigins: string[];
   /** Staleness a request accepts from a standby copy when it does not say (0: none). */
   standbyMaxStalenessMs?: number;
+  /** The most ids a POST /users:batchGet may ask for. */
+  batchMaxIds?: number;
 }
 
 export async function buildServer({
@@ -30,6 +33,7 @@ export async function buildServer({
   moreMetrics = async () => '',
   corsOrigins,
   standbyMaxStalenessMs = 0,
+  batchMaxIds = 100,
 }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -72,9 +76,10 @@ export async function buildServer({
     });
   });
 
-  if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD'] });
+  if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD', 'POST'] });
   await registerOpenApi(app);
   await app.register(usersRoute, { source, forwarder, standbyMaxStalenessMs });
+  await app.register(usersBatchRoute, { source, forwarder, standbyMaxStalenessMs, maxIds: batchMaxIds });
   await app.register(healthRoutes, { source });
   await app.register(metricsRoute, { registry, moreMetrics });
   return app;
