@@ -2,6 +2,7 @@
  * The service's settings: each from a flag, else an environment variable,
  * else a default; all checked at start, with a message that says what to fix.
  */
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { LogLevel } from '../util/logger.js';
 import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
@@ -32,6 +33,8 @@ export interface ServiceConfig {
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   kafkaClient: KafkaClientKind;
   groupInstanceId: string | undefined;
+  /** Read from --forward-secret-file: authenticates forwarded requests between instances. Never logged. */
+  forwardSecret: string | undefined;
   engineThread: 'worker' | 'main';
   engineNice: number;
   corsOrigins: string[];
@@ -182,6 +185,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     default: DEFAULT_KAFKA_CLIENT,
     help: 'platformatic (the default): @platformatic/kafka group membership with our own fetch loop; or kafkajs (decisions 0010, 0012)',
   },
+  forwardSecret: {
+    flag: 'forward-secret-file',
+    env: 'UIS_FORWARD_SECRET_FILE',
+    default: undefined,
+    help: 'a file holding a secret (16 bytes or more) shared by every instance of the application: requests forwarded between instances are signed with it, and a forwarded marker without a valid signature is ignored',
+  },
   groupInstanceId: {
     flag: 'group-instance-id',
     env: 'UIS_GROUP_INSTANCE_ID',
@@ -294,6 +303,21 @@ export function loadConfig(
     return text;
   };
 
+  /** A secret read from the file an option names (trailing newline dropped); never echoed in a problem. */
+  const secretFile = (key: keyof ServiceConfig): string | undefined => {
+    const path = raw(key);
+    if (path === undefined || path === '') return undefined;
+    let secret: string;
+    try {
+      secret = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.push(`${where(key)}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+    if (Buffer.byteLength(secret) < 16) problems.push(`${where(key)}: the secret in ${path} must be 16 bytes or more`);
+    return secret;
+  };
+
   const guarantee = (): ServiceConfig['processingGuarantee'] => {
     const text = raw('processingGuarantee') ?? '';
     if (text === 'exactly_once' || text === 'exactly_once_v2') return text;
@@ -355,6 +379,7 @@ export function loadConfig(
     processingGuarantee: guarantee(),
     kafkaClient: kafkaClient(),
     groupInstanceId: raw('groupInstanceId') ? name('groupInstanceId') : undefined,
+    forwardSecret: secretFile('forwardSecret'),
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
     corsOrigins: (raw('corsOrigins') ?? '')

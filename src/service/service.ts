@@ -73,7 +73,12 @@ export async function startService(
     corsOrigins: config.corsOrigins,
     standbyMaxStalenessMs: config.standbyMaxStalenessMs,
     batchMaxIds: config.batchMaxIds,
+    ...(config.forwardSecret !== undefined ? { forwardSecret: config.forwardSecret } : {}),
   });
+  if (config.forwardSecret === undefined)
+    logger.warn(
+      'requests forwarded between instances are not authenticated: a client can send the forwarded marker (set --forward-secret-file)',
+    );
   await server.listen({ host: config.host, port: config.port });
   config = withBoundPort(config, server);
   let stopEngine: () => Promise<void>;

@@ -5,6 +5,7 @@
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { ForwardAuth } from './forward-auth.js';
 import { Forwarder } from './forwarder.js';
 import { createHttpMetrics } from './http-metrics.js';
 import { healthRoutes } from './routes/health.js';
@@ -25,6 +26,8 @@ export interface ServerOptions {
   standbyMaxStalenessMs?: number;
   /** The most ids a POST /users:batchGet may ask for. */
   batchMaxIds?: number;
+  /** Shared by every instance of the application: authenticates forwarded requests (ForwardAuth). */
+  forwardSecret?: string;
 }
 
 export async function buildServer({
@@ -34,6 +37,7 @@ export async function buildServer({
   corsOrigins,
   standbyMaxStalenessMs = 0,
   batchMaxIds = 100,
+  forwardSecret,
 }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -44,6 +48,7 @@ export async function buildServer({
   });
   const metrics = createHttpMetrics(registry);
   const forwarder = new Forwarder();
+  const forwardAuth = new ForwardAuth(forwardSecret);
 
   app.addHook('onRequest', async (request) => {
     (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
@@ -78,8 +83,8 @@ export async function buildServer({
 
   if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD', 'POST'] });
   await registerOpenApi(app);
-  await app.register(usersRoute, { source, forwarder, standbyMaxStalenessMs });
-  await app.register(usersBatchRoute, { source, forwarder, standbyMaxStalenessMs, maxIds: batchMaxIds });
+  await app.register(usersRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs });
+  await app.register(usersBatchRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs, maxIds: batchMaxIds });
   await app.register(healthRoutes, { source });
   await app.register(metricsRoute, { registry, moreMetrics });
   return app;

@@ -53,3 +53,24 @@ t.test("the restore's fetched bytes held per broker: 32 MiB by default, and set"
   t.equal(load({ 'restore-fetch-mib': '8' }).restoreFetchMiB, 8);
   t.throws(() => load({ 'restore-fetch-mib': '0' }), ConfigError, 'at least 1 MiB');
 });
+
+t.test('the forward secret: read from its file, at least 16 bytes, never echoed in an error', async (t) => {
+  const dir = t.testdir({ good: 'a secret of more than 16 bytes\n', short: 'too short\n' });
+  t.equal(load({}).forwardSecret, undefined, 'none by default');
+  t.equal(
+    load({ 'forward-secret-file': `${dir}/good` }).forwardSecret,
+    'a secret of more than 16 bytes',
+    'the trailing newline is not part of it',
+  );
+  t.throws(() => load({ 'forward-secret-file': `${dir}/missing` }), /cannot read .*missing \(ENOENT\)/);
+  const error = (() => {
+    try {
+      load({ 'forward-secret-file': `${dir}/short` });
+    } catch (caught) {
+      return String(caught);
+    }
+    return '';
+  })();
+  t.match(error, /must be 16 bytes or more/);
+  t.notMatch(error, /too short/, 'the secret itself is not in the message');
+});

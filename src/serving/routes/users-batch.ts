@@ -9,16 +9,18 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { isInt64String } from '../../serdes/primitive.js';
 import { viewSerde } from '../../../topology/user-information.js';
+import type { ForwardAuth } from '../forward-auth.js';
 import type { Forwarder } from '../forwarder.js';
 import { batchRouteSchema } from '../schemas.js';
 import type { ViewSource } from '../view-source.js';
-import { FORWARDED_HEADER, maxStaleness } from './users.js';
+import { maxStaleness } from './users.js';
 
 export const BATCH_PATH = '/users:batchGet';
 
 export interface UsersBatchRouteOptions {
   source: ViewSource;
   forwarder: Forwarder;
+  forwardAuth: ForwardAuth;
   standbyMaxStalenessMs: number;
   /** The most ids one request may ask for. */
   maxIds: number;
@@ -34,7 +36,7 @@ const result = (id: string, status: number, fields: Record<string, string | numb
 
 export const usersBatchRoute: FastifyPluginAsync<UsersBatchRouteOptions> = async (
   app,
-  { source, forwarder, standbyMaxStalenessMs, maxIds },
+  { source, forwarder, forwardAuth, standbyMaxStalenessMs, maxIds },
 ) => {
   app.post<{ Body: { ids: string[] } }>(
     // '::' is a literal ':' in a fastify path.
@@ -50,7 +52,7 @@ export const usersBatchRoute: FastifyPluginAsync<UsersBatchRouteOptions> = async
           message: `ids must be 64-bit integers in canonical decimal form, e.g. "42"; not: ${invalid.slice(0, 5).join(', ')}`,
         });
       }
-      const forwarded = request.headers[FORWARDED_HEADER] !== undefined;
+      const forwarded = forwardAuth.forwardedBy(request) !== undefined;
       const standbyRead = forwarded ? undefined : maxStaleness(request, standbyMaxStalenessMs);
       const results: Result[] = new Array<Result>(ids.length);
       const byOwner = new Map<string, number[]>();
@@ -93,7 +95,12 @@ export const usersBatchRoute: FastifyPluginAsync<UsersBatchRouteOptions> = async
         [...byOwner].map(async ([owner, positions]) => {
           const asked = positions.map((i) => ids[i]!);
           const answered = await forwarder
-            .post(owner, BATCH_PATH, { [FORWARDED_HEADER]: source.endpoint }, JSON.stringify({ ids: asked }))
+            .post(
+              owner,
+              BATCH_PATH,
+              forwardAuth.headers('POST', BATCH_PATH, source.endpoint),
+              JSON.stringify({ ids: asked }),
+            )
             .then((response) =>
               response.status === 200
                 ? (JSON.parse(response.body.toString('utf8')) as { results: Array<{ id: string }> }).results

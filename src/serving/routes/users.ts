@@ -14,14 +14,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isInt64String } from '../../serdes/primitive.js';
 import { viewSerde } from '../../../topology/user-information.js';
+import { STANDBY_READ_HEADER, type ForwardAuth } from '../forward-auth.js';
 import type { ForwardedResponse, Forwarder } from '../forwarder.js';
 import type { Served } from '../http-metrics.js';
 import type { StandbyRead, ViewSource } from '../view-source.js';
 import { userRouteSchema } from '../schemas.js';
-
-export const FORWARDED_HEADER = 'x-uis-forwarded';
-/** On a forwarded request: answer from a standby copy at most this many ms behind. */
-export const STANDBY_READ_HEADER = 'x-uis-standby-read';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,6 +29,8 @@ declare module 'fastify' {
 export interface UsersRouteOptions {
   source: ViewSource;
   forwarder: Forwarder;
+  /** Which requests are honoured forwards from other instances. */
+  forwardAuth: ForwardAuth;
   /** Staleness a request accepts from a standby copy when it does not say (0: none). */
   standbyMaxStalenessMs: number;
 }
@@ -40,7 +39,7 @@ type Reply = FastifyReply;
 
 export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
   app,
-  { source, forwarder, standbyMaxStalenessMs },
+  { source, forwarder, forwardAuth, standbyMaxStalenessMs },
 ) => {
   app.get<{ Params: { userId: string } }>('/users/:userId', { schema: userRouteSchema }, async (request, reply) => {
     const { userId } = request.params;
@@ -55,7 +54,7 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
     if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
     if (found.kind === 'local') return answer(request, reply, found.value, 'local');
 
-    const forwarded = request.headers[FORWARDED_HEADER] !== undefined;
+    const forwarded = forwardAuth.forwardedBy(request) !== undefined;
     const standbyRead = forwarded ? standbyReadBound(request) : maxStaleness(request, standbyMaxStalenessMs);
     let reason = found.kind === 'unavailable' ? found.reason : '';
     if (found.kind === 'remote') {
@@ -82,10 +81,10 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
     return unavailable(reply, reason);
 
     function forwardTo(endpoint: string, extra: Record<string, string>): Promise<ForwardedResponse> {
-      return forwarder.get(endpoint, `/users/${userId}`, {
-        [FORWARDED_HEADER]: source.endpoint,
+      const path = `/users/${userId}`;
+      return forwarder.get(endpoint, path, {
+        ...forwardAuth.headers('GET', path, source.endpoint, extra),
         ...(request.headers['if-none-match'] ? { 'if-none-match': String(request.headers['if-none-match']) } : {}),
-        ...extra,
       });
     }
 
