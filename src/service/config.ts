@@ -23,6 +23,8 @@ export interface ServiceConfig {
   numStandbyReplicas: number;
   standbyMaxStalenessMs: number;
   batchMaxIds: number;
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
   sessionTimeoutMs: number;
   storeCacheMiB: number;
   storeRowCacheMiB: number;
@@ -124,6 +126,18 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     env: 'UIS_BATCH_MAX_IDS',
     default: '100',
     help: 'the most ids one POST /users:batchGet may ask for (1-1000)',
+  },
+  rateLimitMax: {
+    flag: 'rate-limit-max',
+    env: 'UIS_RATE_LIMIT_MAX',
+    default: '0',
+    help: 'requests one client address may make per --rate-limit-window-ms; beyond, 429 with Retry-After (0: no limit). Health, metrics and forwards between instances are not counted',
+  },
+  rateLimitWindowMs: {
+    flag: 'rate-limit-window-ms',
+    env: 'UIS_RATE_LIMIT_WINDOW_MS',
+    default: '1000',
+    help: 'the window of --rate-limit-max, in ms',
   },
   standbyMaxStalenessMs: {
     flag: 'standby-max-staleness-ms',
@@ -369,6 +383,8 @@ export function loadConfig(
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
     batchMaxIds: integer('batchMaxIds', 1, 1000),
+    rateLimitMax: integer('rateLimitMax', 0, 10_000_000),
+    rateLimitWindowMs: integer('rateLimitWindowMs', 100, 3_600_000),
     sessionTimeoutMs: integer('sessionTimeoutMs', 6000, 300_000),
     storeCacheMiB: integer('storeCacheMiB', 1, 1024),
     storeRowCacheMiB: integer('storeRowCacheMiB', 0, 1024),
@@ -399,6 +415,11 @@ export function loadConfig(
   if (config.groupInstanceId !== undefined && port === 0 && raw('advertisedEndpoint') === undefined)
     problems.push(
       `${where('groupInstanceId')} needs an endpoint kept across restarts: set --port (not 0) or --advertised-endpoint`,
+    );
+  // Forwards from other instances are not counted, which needs them told apart from clients' requests.
+  if (config.rateLimitMax > 0 && config.forwardSecret === undefined && raw('forwardSecret') === undefined)
+    problems.push(
+      `${where('rateLimitMax')} needs ${where('forwardSecret')}, so forwards between instances are not limited as a client`,
     );
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin))

@@ -74,6 +74,7 @@ export async function startService(
     standbyMaxStalenessMs: config.standbyMaxStalenessMs,
     batchMaxIds: config.batchMaxIds,
     ...(config.forwardSecret !== undefined ? { forwardSecret: config.forwardSecret } : {}),
+    ...(config.rateLimitMax > 0 ? { rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs } } : {}),
   });
   if (config.forwardSecret === undefined)
     logger.warn(

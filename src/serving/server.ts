@@ -3,6 +3,8 @@
  * health, metrics, CORS, the OpenAPI document). CORS is off unless origins are configured.
  */
 import cors from '@fastify/cors';
+import rateLimitPlugin from '@fastify/rate-limit';
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { ForwardAuth } from './forward-auth.js';
@@ -28,6 +30,8 @@ export interface ServerOptions {
   batchMaxIds?: number;
   /** Shared by every instance of the application: authenticates forwarded requests (ForwardAuth). */
   forwardSecret?: string;
+  /** At most `max` requests per client address in each `windowMs`; beyond, 429 with Retry-After. Off when absent. */
+  rateLimit?: { max: number; windowMs: number };
 }
 
 export async function buildServer({
@@ -38,6 +42,7 @@ export async function buildServer({
   standbyMaxStalenessMs = 0,
   batchMaxIds = 100,
   forwardSecret,
+  rateLimit,
 }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -76,12 +81,28 @@ export async function buildServer({
         : 500;
     if (status === 500) app.log.error(error);
     return reply.code(status).send({
-      error: status === 500 ? 'Internal Server Error' : 'Bad Request',
+      error: STATUS_CODES[status] ?? 'Bad Request',
       message: status === 500 ? 'unexpected error' : error.message,
     });
   });
 
   if (corsOrigins.length > 0) await app.register(cors, { origin: corsOrigins, methods: ['GET', 'HEAD', 'POST'] });
+  if (rateLimit) {
+    await app.register(rateLimitPlugin, {
+      global: true,
+      max: rateLimit.max,
+      timeWindow: rateLimit.windowMs,
+      // Per client address. Probes, scrapes and forwards from other instances are not counted.
+      allowList: (request) =>
+        request.url.startsWith('/health/') ||
+        request.url === '/metrics' ||
+        (forwardAuth.enabled && forwardAuth.forwardedBy(request) !== undefined),
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: 429,
+        message: `more than ${context.max} requests in ${rateLimit.windowMs} ms from this client: retry in ${context.after}`,
+      }),
+    });
+  }
   await registerOpenApi(app);
   await app.register(usersRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs });
   await app.register(usersBatchRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs, maxIds: batchMaxIds });
