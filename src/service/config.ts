@@ -16,6 +16,8 @@ export interface ServiceConfig {
   stateDir: string;
   host: string;
   port: number;
+  /** Where /health/* and /metrics are served instead of the public port; undefined: on the public port. */
+  adminPort: number | undefined;
   advertisedEndpoint: string;
   partitions: number;
   commitIntervalMs: number;
@@ -91,6 +93,12 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
   },
   host: { flag: 'host', env: 'UIS_HTTP_HOST', default: '127.0.0.1', help: 'HTTP listen address' },
   port: { flag: 'port', env: 'UIS_HTTP_PORT', default: '3000', help: 'HTTP listen port' },
+  adminPort: {
+    flag: 'admin-port',
+    env: 'UIS_ADMIN_PORT',
+    default: undefined,
+    help: 'serve /health/* and /metrics on this port (same host) and not on the public one (0: the OS chooses; default: on the public port)',
+  },
   advertisedEndpoint: {
     flag: 'advertised-endpoint',
     env: 'UIS_ADVERTISED_ENDPOINT',
@@ -376,6 +384,7 @@ export function loadConfig(
     stateDir: isAbsolute(stateDir) ? stateDir : resolve(stateDir),
     host,
     port,
+    adminPort: raw('adminPort') === undefined || raw('adminPort') === '' ? undefined : integer('adminPort', 0, 65535),
     advertisedEndpoint,
     partitions: integer('partitions', 1, 1000),
     commitIntervalMs: integer('commitIntervalMs', 0, 60_000),

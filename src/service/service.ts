@@ -13,7 +13,7 @@ import { resetApplication, type ResetPlan } from '../runtime/reset.js';
 import { TopicReplica } from '../runtime/topic-replica.js';
 import { UnknownSchemaIdError } from '../serdes/avro.js';
 import { ReplicaViewSource } from '../serving/replica-view-source.js';
-import { buildServer } from '../serving/server.js';
+import { buildAdminServer, buildServer } from '../serving/server.js';
 import { storeViewOf, StreamsViewSource } from '../serving/streams-view-source.js';
 import type { Logger } from '../util/logger.js';
 import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
@@ -26,6 +26,8 @@ export { topologyFor } from './engine.js';
 
 export interface RunningService {
   server: FastifyInstance;
+  /** The server of /health/* and /metrics, when they have a port of their own (--admin-port). */
+  admin?: FastifyInstance;
   /** The engine, when it runs on this thread (--engine-thread main). */
   streams?: KafkaStreams;
   /** The configuration in effect (with --port 0: the port the OS chose). */
@@ -75,13 +77,19 @@ export async function startService(
     batchMaxIds: config.batchMaxIds,
     ...(config.forwardSecret !== undefined ? { forwardSecret: config.forwardSecret } : {}),
     ...(config.rateLimitMax > 0 ? { rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs } } : {}),
+    adminApart: config.adminPort !== undefined,
   });
+  const admin =
+    config.adminPort === undefined
+      ? undefined
+      : await buildAdminServer({ source, registry, moreMetrics: () => engineMetrics() });
   if (config.forwardSecret === undefined)
     logger.warn(
       'requests forwarded between instances are not authenticated: a client can send the forwarded marker (set --forward-secret-file)',
     );
   await server.listen({ host: config.host, port: config.port });
   config = withBoundPort(config, server);
+  const adminUrl = admin ? await admin.listen({ host: config.host, port: config.adminPort ?? 0 }) : undefined;
   let stopEngine: () => Promise<void>;
   let streams: KafkaStreams | undefined;
   try {
@@ -98,19 +106,23 @@ export async function startService(
     }
   } catch (error) {
     await server.close();
+    await admin?.close();
     throw error;
   }
   logger.info('serving', {
     url: `http://${config.host}:${config.port}`,
+    ...(adminUrl ? { adminUrl } : {}),
     endpoint: config.advertisedEndpoint,
     engineThread: config.engineThread,
   });
   return {
     server,
+    ...(admin ? { admin } : {}),
     streams,
     config,
     async stop() {
       await server.close();
+      await admin?.close();
       await stopEngine();
     },
   };
@@ -144,22 +156,32 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     registry,
     corsOrigins: config.corsOrigins,
     batchMaxIds: config.batchMaxIds,
+    adminApart: config.adminPort !== undefined,
   });
+  const admin = config.adminPort === undefined ? undefined : await buildAdminServer({ source, registry });
   await server.listen({ host: config.host, port: config.port });
   config = withBoundPort(config, server);
+  const adminUrl = admin ? await admin.listen({ host: config.host, port: config.adminPort ?? 0 }) : undefined;
   source.endpoint = config.advertisedEndpoint;
   try {
     await replica.start();
   } catch (error) {
     await server.close();
+    await admin?.close();
     throw error;
   }
-  logger.info('serving a read replica', { url: `http://${config.host}:${config.port}`, topic: config.outputTopic });
+  logger.info('serving a read replica', {
+    url: `http://${config.host}:${config.port}`,
+    ...(adminUrl ? { adminUrl } : {}),
+    topic: config.outputTopic,
+  });
   return {
     server,
+    ...(admin ? { admin } : {}),
     config,
     async stop() {
       await server.close();
+      await admin?.close();
       await replica.stop();
     },
   };

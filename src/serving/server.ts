@@ -32,6 +32,8 @@ export interface ServerOptions {
   forwardSecret?: string;
   /** At most `max` requests per client address in each `windowMs`; beyond, 429 with Retry-After. Off when absent. */
   rateLimit?: { max: number; windowMs: number };
+  /** Health and metrics are served by the admin server (buildAdminServer), not on this one. */
+  adminApart?: boolean;
 }
 
 export async function buildServer({
@@ -43,6 +45,7 @@ export async function buildServer({
   batchMaxIds = 100,
   forwardSecret,
   rateLimit,
+  adminApart = false,
 }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -106,6 +109,23 @@ export async function buildServer({
   await registerOpenApi(app);
   await app.register(usersRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs });
   await app.register(usersBatchRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs, maxIds: batchMaxIds });
+  if (!adminApart) {
+    await app.register(healthRoutes, { source });
+    await app.register(metricsRoute, { registry, moreMetrics });
+  }
+  return app;
+}
+
+/** Health and metrics on a port of their own (--admin-port), for probes and scrapes only. */
+export async function buildAdminServer({
+  source,
+  registry,
+  moreMetrics = async () => '',
+}: Pick<ServerOptions, 'source' | 'registry' | 'moreMetrics'>): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 1024, return503OnClosing: true, forceCloseConnections: true });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.slice(0, 100)}` }),
+  );
   await app.register(healthRoutes, { source });
   await app.register(metricsRoute, { registry, moreMetrics });
   return app;
