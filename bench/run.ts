@@ -3,6 +3,7 @@
  *
  *   npm run bench -- [--size smoke|medium|full] [--users N] [--rates 1000,5000,10000] [--seconds 20]
  *                    [--kafka-client platformatic|kafkajs] [--java] [--baselines sql,cacheAside,floor]
+ *                    [--resume bench/results/<file>.json]
  *
  * On the running local stack it loads data into PostgreSQL, runs two service
  * instances (a fresh application id), and measures: processing throughput
@@ -109,7 +110,21 @@ for (const name of baselines) {
   }
 }
 
-const results: Record<string, unknown> = {
+/**
+ * --resume: a run cut short after its processing phase goes on from there, on the same application and
+ * state directories (recorded in its results file), and adds the other phases' figures to that file.
+ */
+const resumeFile = args.get('--resume');
+const resumed = resumeFile ? (JSON.parse(readFileSync(resumeFile, 'utf8')) as Record<string, unknown>) : undefined;
+if (
+  resumed &&
+  (typeof resumed.application !== 'string' || typeof resumed.stateRoot !== 'string' || !resumed.processing)
+)
+  throw new Error(
+    `--resume ${resumeFile}: not a run that got through its processing phase (application, stateRoot, processing)`,
+  );
+
+const results: Record<string, unknown> = resumed ?? {
   size: sizeName,
   users,
   kafkaClient,
@@ -122,8 +137,12 @@ const results: Record<string, unknown> = {
   },
   startedAt: new Date().toISOString(),
 };
-const outDir = join(root, 'bench/results');
-const stem = `${new Date().toISOString().slice(0, 10)}-${sizeName}`;
+if (resumed) {
+  results.resumedAt = new Date().toISOString();
+  results.resumedWith = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+}
+const outDir = resumeFile ? dirname(resumeFile) : join(root, 'bench/results');
+const stem = resumeFile ? basename(resumeFile, '.json') : `${new Date().toISOString().slice(0, 10)}-${sizeName}`;
 /** Writes every figure so far, so a run cut short keeps the phases it finished. */
 function saveResults(): void {
   mkdirSync(outDir, { recursive: true });
@@ -172,9 +191,11 @@ async function httpLoadAtRates(url: string): Promise<Record<string, unknown>> {
 
 /** bench/update-latency.ts against `url` with the given options; its JSON result. */
 async function updateLatency(url: string, options: string[]): Promise<Record<string, unknown>> {
-  return lastJson(
+  const result = lastJson(
     await run(process.execPath, ['--import', 'tsx', 'bench/update-latency.ts', '--url', url, ...options]),
   );
+  log(`  ${JSON.stringify(result)}`);
+  return result;
 }
 
 // ---------------------------------------------------------------------------
@@ -199,50 +220,56 @@ const cdcRecords = async () => {
   for (const topic of cdcTopics) for (const end of (await endOffsets(admin, topic)).values()) sum += end;
   return Number(sum);
 };
-const rowsBefore = await sourceRows();
-const cdcBefore = await cdcRecords();
-log(`loading data (${users} users)`);
-const load = (
-  await run(
-    process.execPath,
-    ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...DATA_SHAPE],
-    {
-      echo: true,
-    },
+/** Loads the size's data into PostgreSQL and waits until Debezium has put all of it into the CDC topics. */
+async function loadData(): Promise<void> {
+  const rowsBefore = await sourceRows();
+  const cdcBefore = await cdcRecords();
+  log(`loading data (${users} users)`);
+  const load = (
+    await run(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/load-demo-data.ts', '--users', String(users), ...DATA_SHAPE],
+      {
+        echo: true,
+      },
+    )
   )
-)
-  .trim()
-  .split('\n')
-  .slice(-3);
-const rows = await sourceRows();
-results.data = { sourceRows: rows, loader: load };
+    .trim()
+    .split('\n')
+    .slice(-3);
+  const rows = await sourceRows();
+  results.data = { sourceRows: rows, loader: load };
 
-// Debezium streams the load from the WAL; processing is measured once it is all in Kafka, so it is not
-// Debezium's pace that is measured.
-log('waiting for Debezium to put the load into the CDC topics');
-// A large load is one transaction: PostgreSQL decodes all of it before Debezium sees the first row, so
-// the topics must have grown by the rows added, and then stand still.
-const cdcExpected = cdcBefore + Math.max(0, rows - rowsBefore);
-const cdcStarted = Date.now();
-let cdcCount = await cdcRecords();
-for (let still = 0; still < 5 || cdcCount < cdcExpected;) {
-  await sleep(2000);
-  const now = await cdcRecords();
-  still = now === cdcCount ? still + 1 : 0;
-  if (now !== cdcCount || still % 15 === 14) log(`  CDC topics: ${now} of ${cdcExpected} records`);
-  cdcCount = now;
-  if (Date.now() - cdcStarted > 3 * 3600_000) throw new Error('Debezium did not deliver the load within 3 hours');
+  // Debezium streams the load from the WAL; processing is measured once it is all in Kafka, so it is not
+  // Debezium's pace that is measured.
+  log('waiting for Debezium to put the load into the CDC topics');
+  // A large load is one transaction: PostgreSQL decodes all of it before Debezium sees the first row, so
+  // the topics must have grown by the rows added, and then stand still.
+  const cdcExpected = cdcBefore + Math.max(0, rows - rowsBefore);
+  const cdcStarted = Date.now();
+  let cdcCount = await cdcRecords();
+  for (let still = 0; still < 5 || cdcCount < cdcExpected;) {
+    await sleep(2000);
+    const now = await cdcRecords();
+    still = now === cdcCount ? still + 1 : 0;
+    if (now !== cdcCount || still % 15 === 14) log(`  CDC topics: ${now} of ${cdcExpected} records`);
+    cdcCount = now;
+    if (Date.now() - cdcStarted > 3 * 3600_000) throw new Error('Debezium did not deliver the load within 3 hours');
+  }
+  results.cdc = {
+    records: cdcCount,
+    secondsUntilStill: (Date.now() - cdcStarted) / 1000 - 10,
+    recordsPerSecond: Math.round((cdcCount - cdcBefore) / ((Date.now() - cdcStarted) / 1000 - 10)),
+    note: 'records in the CDC topics (all data, not only this load); time from the end of the load until they stopped growing',
+  };
 }
+if (!resumed) await loadData();
 await admin.disconnect();
-results.cdc = {
-  records: cdcCount,
-  secondsUntilStill: (Date.now() - cdcStarted) / 1000 - 10,
-  recordsPerSecond: Math.round((cdcCount - cdcBefore) / ((Date.now() - cdcStarted) / 1000 - 10)),
-  note: 'records in the CDC topics (all data, not only this load); time from the end of the load until they stopped growing',
-};
 
-const app = `bench-${Date.now().toString(36)}`;
-const stateRoot = mkdtempSync(join(tmpdir(), 'uis-bench-'));
+const app = resumed ? String(resumed.application) : `bench-${Date.now().toString(36)}`;
+const stateRoot = resumed ? String(resumed.stateRoot) : mkdtempSync(join(tmpdir(), 'uis-bench-'));
+results.application = app;
+results.stateRoot = stateRoot;
 const ports = [3700, 3701];
 const instanceArgs = (port: number) => [
   'dist/src/cli/main.js',
@@ -265,40 +292,51 @@ const instanceArgs = (port: number) => [
   kafkaClient,
 ];
 
-log('processing: two instances read every CDC topic from the start');
+log(
+  resumed
+    ? `resuming ${resumeFile}: two instances start again on their state directories`
+    : 'processing: two instances read every CDC topic from the start',
+);
 const started = Date.now();
 const instances = await Promise.all(
   ports.map((p) => startServer(`instance ${p}`, instanceArgs(p), `http://127.0.0.1:${p}/health/ready`)),
 );
-// Ready means the initial snapshot and every task's starting backlog are processed; data loaded
-// later (as here) may still flow through the repartition topics: wait until nothing moves.
-const processedNow = async () =>
-  (await Promise.all(ports.map((p) => metric(`http://127.0.0.1:${p}`, 'streams_records_processed_total')))).reduce(
-    (a, b) => a + b,
-    0,
-  );
-let processed = await processedNow();
-let nextReport = Date.now() + 30_000;
-for (let still = 0; still < 5;) {
-  await sleep(1000);
-  const now = await processedNow();
-  still = now === processed ? still + 1 : 0;
-  if (Date.now() >= nextReport) {
-    nextReport += 30_000;
-    log(`  ${now} records processed`);
-  }
-  processed = now;
-}
-const processingSeconds = (Date.now() - started) / 1000 - 5;
-results.processing = {
-  seconds: processingSeconds,
-  recordsProcessed: processed,
-  recordsPerSecond: Math.round(processed / processingSeconds),
-  note: 'all records the two instances processed (CDC + repartition), from start until the count stopped moving',
-};
-log(`processed ${processed} records in ${processingSeconds.toFixed(1)} s`);
-saveResults();
+if (!resumed) await measureProcessing();
 
+/** Counts the records the instances process until the count stands still: the processing figure. */
+async function measureProcessing(): Promise<void> {
+  // Ready means the initial snapshot and every task's starting backlog are processed; data loaded
+  // later (as here) may still flow through the repartition topics: wait until nothing moves.
+  const processedNow = async () =>
+    (await Promise.all(ports.map((p) => metric(`http://127.0.0.1:${p}`, 'streams_records_processed_total')))).reduce(
+      (a, b) => a + b,
+      0,
+    );
+  let processed = await processedNow();
+  let nextReport = Date.now() + 30_000;
+  for (let still = 0; still < 5;) {
+    await sleep(1000);
+    const now = await processedNow();
+    still = now === processed ? still + 1 : 0;
+    if (Date.now() >= nextReport) {
+      nextReport += 30_000;
+      log(`  ${now} records processed`);
+    }
+    processed = now;
+  }
+  const processingSeconds = (Date.now() - started) / 1000 - 5;
+  results.processing = {
+    seconds: processingSeconds,
+    recordsProcessed: processed,
+    recordsPerSecond: Math.round(processed / processingSeconds),
+    note: 'all records the two instances processed (CDC + repartition), from start until the count stopped moving',
+  };
+  log(`processed ${processed} records in ${processingSeconds.toFixed(1)} s`);
+  saveResults();
+}
+
+// After a resume the instances have restarted on their stores: their memory is not the processing's.
+results.memoryMeasuredAfter = resumed ? 'a restart on the stores the processing phase left (--resume)' : 'processing';
 results.memory = Object.fromEntries(
   instances.map((c, i) => [
     `instance ${ports[i]}`,
@@ -311,6 +349,7 @@ results.memory = Object.fromEntries(
 for (const instance of instances) await run('taskset', ['-a', '-p', '-c', '0', String(instance.pid)]);
 log('HTTP latency of our service (open loop; local and forwarded apart)');
 results.httpOurs = await httpLoadAtRates(`http://127.0.0.1:${ports[0]}`);
+saveResults();
 
 log('update latency under a steady change rate');
 results.updateLatency = await updateLatency(`http://127.0.0.1:${ports[1]}`, [
@@ -331,6 +370,7 @@ if (size.highUpdateRate) {
     String(Math.max(1, Math.round(size.highUpdateRate / size.updateRate))),
   ]);
 }
+saveResults();
 
 log('HTTP with writes flowing: instance 3700 alone on core 0, vegeta and the stack on core 1, the floor after');
 instances[1]!.kill('SIGTERM');
