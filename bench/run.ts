@@ -32,9 +32,11 @@ import { kafka } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
 const args = new Map<string, string>();
+/** Options that take no value: each is followed by the next option, not by its value. */
+const FLAGS = new Set(['--java']);
 for (let i = 2; i < process.argv.length; i++) {
   const [k, v] = process.argv[i]!.split('=');
-  args.set(k!, v ?? process.argv[++i] ?? '');
+  args.set(k!, v ?? (FLAGS.has(k!) ? '' : (process.argv[++i] ?? '')));
 }
 /**
  * updateRate: changes/s for update latency, and the writes under the one-core HTTP runs; highUpdateRate: a
