@@ -161,6 +161,9 @@ try {
     // Deterministic random(): the session is ours and nothing here runs in parallel workers.
     await db.query('SELECT setseed(0.4242)');
 
+    // The nullable columns are sometimes unset: NULL for some users, '' for others (NULLIF(location, x) is NULL
+    // where x is '' and the location is empty, and the location itself where x is NULL). Which one is chosen
+    // by i, not by random(), so that the random draws, and with them every other value, stay as they were.
     await step(
       'users',
       `INSERT INTO users (user_id, username, name, description, location, web_page_url, joined_date,
@@ -172,22 +175,25 @@ try {
                                'Olu','Priya','Tomás','Hana'])[1 + floor(random() * 16)::int] || ' ' ||
                         (ARRAY['Lovelace','Hopper','Müller','García','Kowalski','Nakamura','Nguyễn','Smith','Okafor',
                                'Rossi','Haddad','Silva'])[1 + floor(random() * 12)::int] END,
-              CASE WHEN random() < 0.1 THEN ''
+              CASE WHEN random() < 0.1 THEN (CASE WHEN i % 2 = 0 THEN NULL ELSE '' END)
                    ELSE (ARRAY['Engineer','Writer','Photographer','Student','Designer','Researcher','Chef','Runner'])
                           [1 + floor(random() * 8)::int] || ' who posts about ' ||
                         (ARRAY['streams','databases','coffee','cats','football','jazz','rust','typescript','space',
                                'gardening'])[1 + floor(random() * 10)::int] || ' and ' ||
                         (ARRAY['travel','books','music','cycling','open source','food','art','history'])
                           [1 + floor(random() * 8)::int] || '.' END,
-              (ARRAY['', 'Berlin', 'São Paulo', 'Tōkyō', 'San Francisco, CA', 'Lagos', 'Zürich', 'Montréal', 'Mumbai',
-                     'Sydney', 'Nairobi', 'Seoul'])[1 + floor(random() * 12)::int],
-              CASE WHEN random() < 0.3 THEN '' ELSE 'https://example.com/~user_' || i END,
+              NULLIF((ARRAY['', 'Berlin', 'São Paulo', 'Tōkyō', 'San Francisco, CA', 'Lagos', 'Zürich', 'Montréal',
+                            'Mumbai', 'Sydney', 'Nairobi', 'Seoul'])[1 + floor(random() * 12)::int],
+                     CASE WHEN i % 3 = 0 THEN '' END),
+              CASE WHEN random() < 0.3 THEN (CASE WHEN i % 2 = 1 THEN NULL ELSE '' END)
+                   ELSE 'https://example.com/~user_' || i END,
               CASE WHEN i = 1 THEN timestamptz '2006-03-21 20:50:14+00'
                    WHEN random() < 0.2
                      THEN date_trunc('second', timestamptz '2006-03-21+00' + random() * interval '7200 days')
                    ELSE timestamptz '2006-03-21+00' + random() * interval '7200 days' END,
-              'https://images.example.com/profile/' || i || '.jpg',
-              CASE WHEN random() < 0.4 THEN '' ELSE 'https://images.example.com/banner/' || i || '.png' END
+              CASE WHEN i % 50 = 7 THEN NULL ELSE 'https://images.example.com/profile/' || i || '.jpg' END,
+              CASE WHEN random() < 0.4 THEN (CASE WHEN i % 3 = 1 THEN NULL ELSE '' END)
+                   ELSE 'https://images.example.com/banner/' || i || '.png' END
        FROM generate_series(1, ${all}) AS i`,
     );
 

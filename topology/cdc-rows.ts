@@ -8,12 +8,13 @@ export interface UserRow {
   userId: string;
   username: string;
   name: string;
-  description: string;
-  location: string;
-  webPageUrl: string;
+  /** Nullable columns: null when the column is NULL (not set), which is not the same as ''. */
+  description: string | null;
+  location: string | null;
+  webPageUrl: string | null;
   joinedDate: string;
-  profileImageUrl: string;
-  backgroundImageUrl: string;
+  profileImageUrl: string | null;
+  backgroundImageUrl: string | null;
 }
 export interface TweetRow {
   tweetId: string;
@@ -38,9 +39,15 @@ function id(row: JsonObject, column: string): string {
   }
 }
 
+/** A NOT NULL text column (username, name): '' if the event does not carry it. */
 function text(row: JsonObject, column: string): string {
+  return nullableText(row, column) ?? '';
+}
+
+/** A nullable text column: NULL (or a column the event does not carry) is null, never ''. */
+function nullableText(row: JsonObject, column: string): string | null {
   const value = row[column];
-  if (value === null || value === undefined) return '';
+  if (value === null || value === undefined) return null;
   if (typeof value !== 'string') throw new InvalidRecordError(`column ${column} is not text`);
   return value;
 }
@@ -58,12 +65,12 @@ export const userRow = (r: JsonObject): UserRow => ({
   userId: id(r, 'user_id'),
   username: text(r, 'username'),
   name: text(r, 'name'),
-  description: text(r, 'description'),
-  location: text(r, 'location'),
-  webPageUrl: text(r, 'web_page_url'),
+  description: nullableText(r, 'description'),
+  location: nullableText(r, 'location'),
+  webPageUrl: nullableText(r, 'web_page_url'),
   joinedDate: isoDate(r, 'joined_date'),
-  profileImageUrl: text(r, 'profile_image_url'),
-  backgroundImageUrl: text(r, 'background_image_url'),
+  profileImageUrl: nullableText(r, 'profile_image_url'),
+  backgroundImageUrl: nullableText(r, 'background_image_url'),
 });
 
 export const tweetRow = (r: JsonObject): TweetRow => ({ tweetId: id(r, 'tweet_id'), userId: id(r, 'user_id') });

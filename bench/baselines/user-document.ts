@@ -17,12 +17,12 @@ interface UserRow {
   user_id: string;
   username: string;
   name: string;
-  description: string;
-  location: string;
-  web_page_url: string;
+  description: string | null;
+  location: string | null;
+  web_page_url: string | null;
   joined_date: string;
-  profile_image_url: string;
-  background_image_url: string;
+  profile_image_url: string | null;
+  background_image_url: string | null;
 }
 
 // The id is read as text (ids exceed 2^53); joined_date as Debezium renders a timestamptz: UTC, six fractional

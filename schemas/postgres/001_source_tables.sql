@@ -1,6 +1,7 @@
 -- Source tables owned by other teams. The User Information Service never
 -- queries these; it reads their change stream (Debezium, pgoutput).
 -- Ids are 64-bit (bigint); Twitter's ids exceed 2^53.
+-- 002_nullable_profile_columns.sql makes description, location and the three URLs nullable.
 
 CREATE TABLE IF NOT EXISTS users (
   user_id              bigint      PRIMARY KEY,

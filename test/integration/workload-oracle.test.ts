@@ -129,6 +129,15 @@ t.test('the workload keeps its promises and the oracle agrees with the seed quer
   }
 
   const expected = await expectedUsers(check, result.userIds);
+  // Nullable columns NULL, empty and set, so that the tests comparing the view with the oracle cover each.
+  const nullable = ['description', 'location', 'webPageUrl', 'profileImageUrl', 'backgroundImageUrl'] as const;
+  const values = [...expected.values()].flatMap((user) => nullable.map((field) => user[field]));
+  t.ok(values.includes(null), 'some nullable columns are NULL');
+  t.ok(values.includes(''), 'some are empty strings');
+  t.ok(
+    values.some((value) => value !== null && value !== ''),
+    'some are set',
+  );
   const deleted = new Set(result.deletedUserIds);
   t.ok(deleted.size > 0, 'some users stay deleted');
   t.equal(expected.size, result.userIds.length - deleted.size, 'every user that was not deleted exists');

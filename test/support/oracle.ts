@@ -79,16 +79,17 @@ export function debeziumTimestampFromEpoch(epoch: string): string {
   return `${yearText}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}.${pad(microsecond, 6)}Z`;
 }
 
+/** A users row as pg returns it: a NULL column is null, as the service must serve it (JSON null, not ''). */
 interface ProfileRow {
   user_id: string;
   username: string;
   name: string;
-  description: string;
-  location: string;
-  web_page_url: string;
+  description: string | null;
+  location: string | null;
+  web_page_url: string | null;
   joined_date: string;
-  profile_image_url: string;
-  background_image_url: string;
+  profile_image_url: string | null;
+  background_image_url: string | null;
 }
 
 interface CountedRow extends ProfileRow {

@@ -298,7 +298,18 @@ const LAST_NAMES = [
   '',
   'D"Angelo',
 ];
-const LOCATIONS = ['', 'Berlin', 'São Paulo', 'Tōkyō', 'San Francisco, CA', 'Zürich', 'Lagos', 'Montréal', 'Earth 🌍'];
+const LOCATIONS = [
+  null,
+  '',
+  'Berlin',
+  'São Paulo',
+  'Tōkyō',
+  'San Francisco, CA',
+  'Zürich',
+  'Lagos',
+  'Montréal',
+  'Earth 🌍',
+];
 const WORDS = ['stream', 'table', 'join', 'kafka', 'change', 'event', 'coffee', 'deploy', 'friday', 'offset', 'replay'];
 const EDGE_TIMESTAMPS = ['1969-12-31T23:59:59.999999Z', '1970-01-01T00:00:00Z', '2000-02-29T12:00:00.5Z'];
 const FROM_MS = Date.UTC(2006, 2, 21);
@@ -361,14 +372,27 @@ export async function runWorkload(db: Client, options: WorkloadOptions): Promise
         : `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
     return `${local}${fraction}${zone}`;
   };
-  const profile = (): Record<string, string> => ({
+  /**
+   * A nullable column: with probability p not set, as NULL or as '' (half each, from the same draw, so a seed
+   * draws as many numbers as before NULLs existed), else value().
+   */
+  const unsetOr = (p: number, value: () => string): string | null => {
+    const r = random();
+    return r >= p ? value() : r < p / 2 ? null : '';
+  };
+  /** NULL for one user in 20 (no image), from the one draw the URL always took. */
+  const profileImageUrl = (): string | null => {
+    const n = Math.floor(random() * 1e9);
+    return n % 20 === 0 ? null : `https://img.example.org/p/${n}.jpg`;
+  };
+  const profile = (): Record<string, string | null> => ({
     name: chance(0.05) ? '' : `${choose(FIRST_NAMES)} ${choose(LAST_NAMES)}`.trim(),
-    description: chance(0.1) ? '' : `${words(3 + Math.floor(random() * 8))}${chance(0.2) ? ' ✨\n#cdc' : ''}`,
+    description: unsetOr(0.1, () => `${words(3 + Math.floor(random() * 8))}${chance(0.2) ? ' ✨\n#cdc' : ''}`),
     location: choose(LOCATIONS),
-    web_page_url: chance(0.3) ? '' : `https://example.org/~${Math.floor(random() * 1e6)}`,
+    web_page_url: unsetOr(0.3, () => `https://example.org/~${Math.floor(random() * 1e6)}`),
     joined_date: joinedDate(),
-    profile_image_url: `https://img.example.org/p/${Math.floor(random() * 1e9)}.jpg`,
-    background_image_url: chance(0.3) ? '' : `https://img.example.org/b/${Math.floor(random() * 1e9)}.png`,
+    profile_image_url: profileImageUrl(),
+    background_image_url: unsetOr(0.3, () => `https://img.example.org/b/${Math.floor(random() * 1e9)}.png`),
   });
 
   /** Runs the statements (in one transaction if more than one, or if `rollback`); false after a unique violation. */
@@ -393,7 +417,7 @@ export async function runWorkload(db: Client, options: WorkloadOptions): Promise
     await options.onNotable?.(operation);
   };
 
-  const insertUser = (user: string, username: string, fields: Record<string, string>): Statement => [
+  const insertUser = (user: string, username: string, fields: Record<string, string | null>): Statement => [
     `INSERT INTO users (user_id, username, name, description, location, web_page_url, joined_date,
                         profile_image_url, background_image_url)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,

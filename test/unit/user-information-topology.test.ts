@@ -2,11 +2,15 @@
 import t from 'tap';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
 import { stringifyJson } from '../../src/serdes/json.js';
+import { Serdes } from '../../src/serdes/index.js';
+import { InvalidRecordError } from '../../src/processor/errors.js';
+import { userRow } from '../../topology/cdc-rows.js';
 import {
   userInformationTopology,
   viewSerde,
   userIdSerde,
   VIEW_STORE,
+  type UserDocument,
   type UserInformation,
 } from '../../topology/user-information.js';
 
@@ -181,4 +185,53 @@ t.test('a flattened event without its op or commit time is a dead letter', async
     d.deadLetters.map((l) => l.error.message),
     [/unknown op "x"/, /no source.ts_ms/, /not a 64-bit id/],
   );
+});
+
+t.test('nullable columns: NULL is null, an empty string stays empty, a value stays itself', async (t) => {
+  const nullable = ['description', 'location', 'web_page_url', 'profile_image_url', 'background_image_url'];
+  const fields = ['description', 'location', 'webPageUrl', 'profileImageUrl', 'backgroundImageUrl'] as const;
+  const row = (value: string | null) => ({
+    ...user(1n, 'u'),
+    ...Object.fromEntries(nullable.map((column) => [column, value])),
+  });
+  for (const value of [null, '', 'x y']) {
+    const mapped = userRow(row(value));
+    for (const field of fields) t.equal(mapped[field], value, `${field} from ${JSON.stringify(value)}`);
+  }
+  const { description: _absent, ...withoutDescription } = user(1n, 'u');
+  t.equal(userRow(withoutDescription).description, null, 'a column the event does not carry is null');
+  t.equal(userRow({ ...user(1n, 'u'), name: null }).name, '', 'name is NOT NULL: a missing value stays ""');
+  t.throws(() => userRow({ ...user(1n, 'u'), location: 5 }), InvalidRecordError, 'a number is not text');
+});
+
+t.test('NULL columns reach the view, its stored answer and the output as null, and back to values', async (t) => {
+  for (const as of ['envelope', 'flattened'] as const) {
+    shape = as;
+    const d = driver();
+    const unset = { ...user(8n, 'n'), description: null, location: '', web_page_url: null, profile_image_url: null };
+    change(d, 'users', 'user_id', 'c', unset);
+    const row = view(d, 8n);
+    t.strictSame(
+      row && [row.description, row.location, row.webPageUrl, row.profileImageUrl, row.backgroundImageUrl],
+      [null, '', null, null, 'b.png'],
+      `${as}: the view row has null where the column is NULL, "" where it is empty`,
+    );
+    change(d, 'users', 'user_id', 'u', { ...unset, description: 'now set', location: null });
+    t.strictSame(
+      d
+        .readOutput('user-information', { keySerde: userIdSerde, valueSerde: Serdes.bytes })
+        .flatMap(({ value }) => (value === null ? [] : [viewSerde.answer(value).body.toString('utf8')]))
+        .map((body) => {
+          const document = JSON.parse(body) as UserDocument;
+          return [document.description, document.location, document.webPageUrl];
+        }),
+      [
+        [null, '', null],
+        ['now set', null, null],
+      ],
+      `${as}: the stored answers (the HTTP bodies) have JSON null, NULL <-> value both ways`,
+    );
+    t.same(d.deadLetters, []);
+  }
+  shape = 'envelope';
 });

@@ -96,12 +96,12 @@ final class CdcRows {
           id(r, "user_id"),
           text(r, "username"),
           text(r, "name"),
-          text(r, "description"),
-          text(r, "location"),
-          text(r, "web_page_url"),
+          nullableText(r, "description"),
+          nullableText(r, "location"),
+          nullableText(r, "web_page_url"),
           isoDate(r, "joined_date"),
-          text(r, "profile_image_url"),
-          text(r, "background_image_url"));
+          nullableText(r, "profile_image_url"),
+          nullableText(r, "background_image_url"));
 
   static final Function<JsonNode, TweetRow> TWEET = r -> new TweetRow(id(r, "tweet_id"), id(r, "user_id"));
 
@@ -127,9 +127,16 @@ final class CdcRows {
     throw new SerializationException("column " + column + " is not a 64-bit id: " + v);
   }
 
+  /** A NOT NULL text column (username, name): "" if the event does not carry it. */
   static String text(JsonNode row, String column) {
+    String v = nullableText(row, column);
+    return v == null ? "" : v;
+  }
+
+  /** A nullable text column: NULL (or a column the event does not carry) is null, never "". */
+  static String nullableText(JsonNode row, String column) {
     JsonNode v = row.get(column);
-    if (v == null || v.isNull()) return "";
+    if (v == null || v.isNull()) return null;
     if (!v.isTextual()) throw new SerializationException("column " + column + " is not text");
     return v.textValue();
   }
