@@ -6,6 +6,7 @@
  *
  *   node --import tsx bench/processing.ts [--clients kafkajs,platformatic] [--rounds 3] [--java]
  *   node --import tsx bench/processing.ts --variants 'c25=--commit-interval-ms 25;c100=--commit-interval-ms 100'
+ *   node --import tsx bench/processing.ts --max-seconds 240 --java   # a bounded sample of each rate
  *
  * --variants compares any `uis run` flags instead of clients: name=flags, separated by ';'. The rate of
  * each half minute is logged and kept, to show whether processing slows down as the stores grow, with
@@ -57,6 +58,8 @@ interface StoreSample {
 const halfMinuteStores = new Map<string, StoreSample[][]>();
 const rounds = Number(args.get('--rounds') ?? 3);
 const withJava = args.has('--java');
+/** 0: each run processes everything; else each stops after this long and its rate so far counts. */
+const maxSeconds = Number(args.get('--max-seconds') ?? 0);
 
 /** Two instances of a fresh application on `client`: records processed per second until nothing moves for 5 s. */
 async function ours(variant: Variant, round: number): Promise<number> {
@@ -99,7 +102,8 @@ async function ours(variant: Variant, round: number): Promise<number> {
     };
   };
   let halfMinuteFrom = { at: Date.now(), processed };
-  for (let still = 0; still < 5;) {
+  const sampled = () => maxSeconds > 0 && Date.now() - started >= maxSeconds * 1000;
+  for (let still = 0; still < 5 && !sampled();) {
     await sleep(1000);
     const now = await processedNow();
     still = now === processed ? still + 1 : 0;
@@ -118,7 +122,8 @@ async function ours(variant: Variant, round: number): Promise<number> {
   }
   halfMinuteRates.set(variant.name, [...(halfMinuteRates.get(variant.name) ?? []), rates]);
   halfMinuteStores.set(variant.name, [...(halfMinuteStores.get(variant.name) ?? []), samples]);
-  const seconds = (Date.now() - started) / 1000 - 5;
+  // Done: the count stood still for the last 5 s, which do not count. Sampled: every second counts.
+  const seconds = (Date.now() - started) / 1000 - (sampled() ? 0 : 5);
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
   rmSync(stateRoot, { recursive: true, force: true });
@@ -130,7 +135,11 @@ async function ours(variant: Variant, round: number): Promise<number> {
 async function java(round: number): Promise<number> {
   const result = lastJson(
     await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], {
-      env: { KS_APPLICATION_ID: `proc-java-${Date.now().toString(36)}`, TIMEOUT_S: '3600' },
+      env: {
+        KS_APPLICATION_ID: `proc-java-${Date.now().toString(36)}`,
+        TIMEOUT_S: '3600',
+        MAX_SECONDS: String(maxSeconds),
+      },
     }),
   );
   // Like ours: every record processed (CDC and repartition), as bench/report.ts compares them.
@@ -153,6 +162,9 @@ for (let round = 1; round <= rounds; round++) {
 const medians = Object.fromEntries([...figures].map(([name, values]) => [name, median(values)]));
 const baseline = withJava ? 'java' : variants[0]!.name;
 const summary = {
+  ...(maxSeconds > 0
+    ? { note: `each run stopped after ${maxSeconds} s: rates of a sample, not of the whole topics` }
+    : {}),
   command: `node --import tsx bench/processing.ts ${process.argv.slice(2).join(' ')}`.trim(),
   recordsPerSecond: Object.fromEntries(figures),
   halfMinuteRates: Object.fromEntries(halfMinuteRates),

@@ -8,7 +8,7 @@
 # Settings (environment): KAFKA_BROKERS (127.0.0.1:9092), CDC_TOPIC_PREFIX (cdc),
 # APPLICATION_ID (ks-java-uis; KS_APPLICATION_ID wins when set), OUTPUT_TOPIC (ks-java-user-information),
 # STATE_DIR (bench/kafka-streams-java/target/state), STREAM_THREADS (1), TOPIC_PARTITIONS (4, for the
-# output and dead-letter topics it creates), TIMEOUT_S (1800), ALLOW_COMMITTED_OFFSETS (0),
+# output and dead-letter topics it creates), TIMEOUT_S (1800), MAX_SECONDS (0: until done; else stop after that long and report the rate so far), ALLOW_COMMITTED_OFFSETS (0),
 # JAVA_HEAP (1g), JAVA_OPTS (extra JVM options), STREAMS_CONFIG (k=v,k=v: Kafka Streams overrides).
 # Progress goes to stderr; the result is one JSON line on stdout.
 set -euo pipefail
