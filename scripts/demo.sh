@@ -50,5 +50,7 @@ cat <<TRY
   curl -s http://127.0.0.1:${PORTS[0]}/metrics | grep uis_http
   psql postgresql://uis:uis@127.0.0.1:${PG_PORT:-5432}/twitter -c "UPDATE users SET name = 'Renamed' WHERE user_id = 1000000000001"
 TRY
+echo "[demo] and read-your-writes: the demo just renamed the celebrity; this answers only once the view has it:"
+node --import tsx scripts/demo-write.ts "${PORTS[1]}"
 echo "[demo] Ctrl-C stops the instances."
 wait "${pids[@]}"

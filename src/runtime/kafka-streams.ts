@@ -67,6 +67,14 @@ export interface KeyMetadata {
   localStandby: { lagRecords: bigint | undefined; stalenessMs: number | undefined } | undefined;
 }
 
+/** A running task's place in its input partitions. */
+export interface TaskPosition {
+  /** Per input topic, the offset before which every record's results are committed and readable. */
+  applied: Map<string, bigint>;
+  /** Records left to read in its input partitions at their last fetches (undefined: none fetched yet). */
+  lagRecords: bigint | undefined;
+}
+
 export interface KafkaStreamsOptions {
   logger?: Logger;
   registry?: Registry;
@@ -104,6 +112,8 @@ export class KafkaStreams {
   private membership: GroupMembership | undefined;
   private local!: LocalState;
   private readonly locks = new DirectoryLocks();
+  /** Records left after the last fetch, per input partition (`topic:partition`). */
+  private readonly inputLag = new Map<string, bigint>();
   /** The group's assignment as of the last rebalance: routing, and this member's standbys. */
   private plan: GroupPlan = emptyPlan();
   private memberId: string | undefined;
@@ -256,6 +266,7 @@ export class KafkaStreams {
       },
       onBatchDone: (done) => {
         this.metrics.consumerLag.set({ topic: done.topic, partition: String(done.partition) }, Number(done.lag));
+        this.inputLag.set(`${done.topic}:${done.partition}`, done.lag);
         if (done.lag === 0n)
           this.tasks.markNoLag(done.topic, done.partition, {
             lastOffset: (done.nextOffset - 1n).toString(),
@@ -334,13 +345,31 @@ export class KafkaStreams {
   }
 
   /** Where each partition of a store lives, and the directory of its local copy (for readers in other threads). */
-  storePartitions(storeName: string): Array<KeyMetadata & { directory: string }> {
+  storePartitions(storeName: string): Array<KeyMetadata & { directory: string; position: TaskPosition | undefined }> {
     const { sub, partitions } = this.storeLayout(storeName);
     const now = Date.now();
     return Array.from({ length: partitions }, (_, partition) => {
       const meta = this.partitionMetadata(sub, partition, now);
-      return { ...meta, directory: this.taskDirectory(meta.taskId) };
+      return { ...meta, directory: this.taskDirectory(meta.taskId), position: this.taskPosition(meta.taskId) };
     });
+  }
+
+  /** Where the task of a store's partition stands in its input, when it runs here. */
+  storePosition(storeName: string, partition: number): TaskPosition | undefined {
+    return this.taskPosition(taskIdOf(this.storeLayout(storeName).sub, partition));
+  }
+
+  /** Where a task running here stands in its input: what reads of its stores reflect, and what is left. */
+  private taskPosition(taskId: string): TaskPosition | undefined {
+    const task = this.tasks.task(taskId);
+    if (!task || task.status !== 'running') return undefined;
+    // Over the partitions fetched so far (a partition with nothing to read may not have been yet).
+    let lag: bigint | undefined;
+    for (const topic of task.inputTopics) {
+      const behind = this.inputLag.get(`${topic}:${task.partition}`);
+      if (behind !== undefined) lag = (lag ?? 0n) + behind;
+    }
+    return { applied: new Map(task.appliedPositions), lagRecords: lag };
   }
 
   taskDirectory(taskId: string): string {

@@ -300,6 +300,22 @@ export class StreamTask {
     );
   }
 
+  /**
+   * Every record of an input partition before `next` is processed: the consumer's position, past the
+   * transaction markers that end a fetch (records are never at those offsets). Committing it, as Kafka
+   * Streams commits the consumer's position, makes the committed and applied offsets exact positions.
+   */
+  markRead(topic: string, next: bigint): void {
+    if (this.status !== 'running' || next <= (this.nextOffsets.get(topic) ?? 0n)) return;
+    this.nextOffsets.set(topic, next);
+    this.offsetsAdvanced = true;
+  }
+
+  /** Per input topic, the offset before which every record's results are committed and in LevelDB. */
+  get appliedPositions(): ReadonlyMap<string, bigint> {
+    return this.appliedOffsets;
+  }
+
   /** The consumer found no records left in this input partition: what is processed now is all there is. */
   markNoLag(topic: string): void {
     if (this.status !== 'running') return;

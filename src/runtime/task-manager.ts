@@ -42,6 +42,8 @@ export interface ManagedTask {
   start(): Promise<Map<string, bigint>>;
   process(record: InputRecord): void;
   markNoLag(topic: string): void;
+  /** Every record of the input partition before `next` is processed (see StreamTask.markRead). */
+  markRead(topic: string, next: bigint): void;
   commit(): Promise<void>;
   commitSettled(): Promise<void>;
   suspend(): void;
@@ -190,7 +192,10 @@ export class TaskManager<T extends ManagedTask> {
         turnEnds = performance.now() + this.deps.turnMs;
       }
     }
-    if (task.status === 'running') this.completedBatches.set(`${batch.topic}:${batch.partition}`, batch.lastOffset);
+    if (task.status === 'running') {
+      this.completedBatches.set(`${batch.topic}:${batch.partition}`, batch.lastOffset);
+      if (batch.stillValid()) task.markRead(batch.topic, BigInt(batch.lastOffset) + 1n);
+    }
     await this.commitInBackground(task, batch);
   }
 

@@ -24,6 +24,10 @@ export interface ServiceConfig {
   cacheMaxEntries: number;
   numStandbyReplicas: number;
   standbyMaxStalenessMs: number;
+  /** The longest a read may wait for the freshness it asks for (minPosition, maxStalenessMs). */
+  maxReadWaitMs: number;
+  /** How often the view's position against the source database is established (with --connect-url). */
+  positionIntervalMs: number;
   batchMaxIds: number;
   rateLimitMax: number;
   rateLimitWindowMs: number;
@@ -153,6 +157,18 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     default: '0',
     help: 'when the owner cannot answer, a standby copy at most this far behind may (0: only if the request says Cache-Control: max-stale)',
   },
+  maxReadWaitMs: {
+    flag: 'max-read-wait-ms',
+    env: 'UIS_MAX_READ_WAIT_MS',
+    default: '10000',
+    help: 'the longest a read asking for minPosition or maxStalenessMs waits for it (its ?wait= is capped to this)',
+  },
+  positionIntervalMs: {
+    flag: 'position-interval-ms',
+    env: 'UIS_POSITION_INTERVAL_MS',
+    default: '1000',
+    help: 'how often the view position (x-uis-position) is established against the source database (needs --connect-url); reads asking for more do it at once',
+  },
   sessionTimeoutMs: {
     flag: 'session-timeout-ms',
     env: 'UIS_SESSION_TIMEOUT_MS',
@@ -241,7 +257,7 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     flag: 'connect-url',
     env: 'CONNECT_URL',
     default: undefined,
-    help: 'Kafka Connect REST URL; when set, readiness waits for the initial Debezium snapshot',
+    help: 'Kafka Connect REST URL; when set, readiness waits for the initial Debezium snapshot, and answers carry the view position (read-your-writes)',
   },
   connector: {
     flag: 'connector',
@@ -391,6 +407,8 @@ export function loadConfig(
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),
+    maxReadWaitMs: integer('maxReadWaitMs', 0, 600_000),
+    positionIntervalMs: integer('positionIntervalMs', 100, 3_600_000),
     batchMaxIds: integer('batchMaxIds', 1, 1000),
     rateLimitMax: integer('rateLimitMax', 0, 10_000_000),
     rateLimitWindowMs: integer('rateLimitWindowMs', 100, 3_600_000),

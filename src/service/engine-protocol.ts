@@ -26,6 +26,8 @@ export interface ViewPartition {
   directory: string;
   /** The engine has the store open: the serving thread may open it too (see StoreSharing). */
   open: boolean;
+  /** The active task running here: per input topic the offset its committed rows reflect; records left. */
+  position: { applied: Record<string, string>; lagRecords: string | undefined } | undefined;
 }
 
 export interface EngineSnapshot {

@@ -5,7 +5,7 @@
  * to read committed rows without asking the engine.
  */
 import type { Worker } from 'node:worker_threads';
-import type { KeyMetadata } from '../runtime/kafka-streams.js';
+import type { KeyMetadata, TaskPosition } from '../runtime/kafka-streams.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { storePrefix } from '../state/keys.js';
@@ -92,6 +92,10 @@ export class EngineThread implements StoreView {
     return this.snapshot?.members ?? [];
   }
 
+  get partitionCount(): number {
+    return this.snapshot?.partitions.length ?? 0;
+  }
+
   keyMetadata(key: Buffer): KeyMetadata | undefined {
     const partitions = this.snapshot?.partitions ?? [];
     if (partitions.length === 0) return undefined;
@@ -124,6 +128,15 @@ export class EngineThread implements StoreView {
 
   readStandby(key: Buffer, partition: number): Buffer | undefined {
     return this.read(key, partition);
+  }
+
+  position(partition: number): TaskPosition | undefined {
+    const position = this.snapshot?.partitions[partition]?.position;
+    if (!position) return undefined;
+    return {
+      applied: new Map(Object.entries(position.applied).map(([topic, offset]) => [topic, BigInt(offset)])),
+      lagRecords: position.lagRecords === undefined ? undefined : BigInt(position.lagRecords),
+    };
   }
 
   notReady(): string | undefined {

@@ -77,6 +77,10 @@ function snapshot(running: Engine): EngineSnapshot {
       },
       directory: p.directory,
       open: openStores.has(p.directory),
+      position: p.position && {
+        applied: Object.fromEntries([...p.position.applied].map(([topic, offset]) => [topic, offset.toString()])),
+        lagRecords: p.position.lagRecords?.toString(),
+      },
     })),
   };
 }

@@ -7,20 +7,24 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createKafkaClient } from '../kafka/client.js';
-import type { KafkaStreams } from '../runtime/kafka-streams.js';
+import { compileTopology } from '../processor/compile.js';
+import type { KafkaStreams, TaskPosition } from '../runtime/kafka-streams.js';
 import { rebuildLocalState } from '../runtime/rebuild.js';
 import { resetApplication, type ResetPlan } from '../runtime/reset.js';
 import { TopicReplica } from '../runtime/topic-replica.js';
 import { UnknownSchemaIdError } from '../serdes/avro.js';
 import { ReplicaViewSource } from '../serving/replica-view-source.js';
 import { buildAdminServer, buildServer } from '../serving/server.js';
-import { storeViewOf, StreamsViewSource } from '../serving/streams-view-source.js';
+import { registerFreshnessMetrics } from '../serving/freshness.js';
+import { storeViewOf, StreamsViewSource, type StoreView } from '../serving/streams-view-source.js';
 import type { Logger } from '../util/logger.js';
 import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
 import { startEngine, streamsSettings, topologyFor } from './engine.js';
 import { EngineThread } from './engine-thread.js';
 import { userInformationAvro } from './output-serde.js';
+import { kafkaGatePositions } from './snapshot-gate.js';
+import { ViewPositions } from './view-positions.js';
 
 export { topologyFor } from './engine.js';
 
@@ -68,6 +72,11 @@ export async function startService(
   const registry = metricsRegistry();
   let engineMetrics = async () => '';
   const source = new StreamsViewSource(() => config.advertisedEndpoint);
+  let view: StoreView | undefined;
+  const positions = config.connectUrl
+    ? await viewPositions(config, config.connectUrl, logger, (partition) => view?.position(partition))
+    : undefined;
+  if (positions) registerFreshnessMetrics(registry, positions.tracker, () => view?.partitionCount ?? 0);
   const server = await buildServer({
     source,
     registry,
@@ -78,6 +87,8 @@ export async function startService(
     ...(config.forwardSecret !== undefined ? { forwardSecret: config.forwardSecret } : {}),
     ...(config.rateLimitMax > 0 ? { rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs } } : {}),
     adminApart: config.adminPort !== undefined,
+    ...(positions ? { freshness: positions.tracker } : {}),
+    maxReadWaitMs: config.maxReadWaitMs,
   });
   const admin =
     config.adminPort === undefined
@@ -95,18 +106,22 @@ export async function startService(
   try {
     if (config.engineThread === 'worker') {
       const thread = await EngineThread.start(config, logger, onFatal);
+      view = thread;
       source.attach(thread, () => thread.gateStatus());
       engineMetrics = () => thread.metrics();
       stopEngine = () => thread.stop();
     } else {
       const engine = await startEngine(config, logger, registry, onFatal);
       streams = engine.streams;
-      source.attach(storeViewOf(engine.streams, VIEW_STORE), () => engine.gateStatus());
+      view = storeViewOf(engine.streams, VIEW_STORE);
+      source.attach(view, () => engine.gateStatus());
       stopEngine = () => engine.stop();
     }
+    positions?.tracker.start();
   } catch (error) {
     await server.close();
     await admin?.close();
+    await positions?.stop();
     throw error;
   }
   logger.info('serving', {
@@ -123,7 +138,41 @@ export async function startService(
     async stop() {
       await server.close();
       await admin?.close();
+      await positions?.stop();
       await stopEngine();
+    },
+  };
+}
+
+/** The view's positions against the source database, from Kafka Connect's offsets and the group's. */
+async function viewPositions(
+  config: ServiceConfig,
+  connectUrl: string,
+  logger: Logger,
+  local: (partition: number) => TaskPosition | undefined,
+): Promise<{ tracker: ViewPositions; stop(): Promise<void> }> {
+  const topology = compileTopology(topologyFor(config), config.applicationId);
+  const viewSub = topology.subtopologies.find((s) => s.stores.some((store) => store.name === VIEW_STORE))!;
+  const admin = createKafkaClient({
+    brokers: config.brokers,
+    clientId: `${config.applicationId}-positions`,
+    logger,
+    kind: config.kafkaClient,
+  }).admin();
+  await admin.connect();
+  const tracker = new ViewPositions({
+    subtopologies: topology.subtopologies,
+    viewSubtopology: viewSub.id,
+    positions: kafkaGatePositions({ connectUrl, connector: config.connector, groupId: config.applicationId, admin }),
+    local,
+    intervalMs: config.positionIntervalMs,
+    logger,
+  });
+  return {
+    tracker,
+    async stop() {
+      await tracker.stop();
+      await admin.disconnect().catch(() => undefined);
     },
   };
 }

@@ -12,6 +12,7 @@ import { committedOffsets, endOffsets, partitionCounts } from '../kafka/admin.js
 import type { ClusterAdmin } from '../kafka/client.js';
 import type { SubTopology } from '../processor/compile.js';
 import type { Logger } from '../util/logger.js';
+import type { ConnectorPosition, PositionSource } from './view-positions.js';
 
 /** Where the gate reads positions from: Kafka in the service, a table in unit tests. */
 export interface GatePositions {
@@ -185,18 +186,41 @@ export function kafkaGatePositions(options: {
   connector: string;
   groupId: string;
   admin: ClusterAdmin;
-}): GatePositions {
+}): GatePositions & PositionSource {
+  /** The connector's stored source offsets (Kafka Connect stores them once the records before are in Kafka). */
+  const connectorOffsets = async (): Promise<Array<Record<string, unknown>>> => {
+    const url = `${options.connectUrl}/connectors/${encodeURIComponent(options.connector)}/offsets`;
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) throw new Error(`Kafka Connect answered ${response.status} for the connector's offsets`);
+    const body = (await response.json()) as { offsets?: Array<{ offset?: Record<string, unknown> }> };
+    return (body.offsets ?? []).map((o) => o.offset ?? {});
+  };
   return {
     async snapshotFinished() {
-      const url = `${options.connectUrl}/connectors/${encodeURIComponent(options.connector)}/offsets`;
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (!response.ok) throw new Error(`Kafka Connect answered ${response.status} for the connector's offsets`);
-      const body = (await response.json()) as { offsets?: Array<{ offset?: Record<string, unknown> }> };
-      const offsets = body.offsets ?? [];
-      return offsets.length > 0 && offsets.every((o) => o.offset && !('snapshot' in o.offset));
+      const offsets = await connectorOffsets();
+      return offsets.length > 0 && offsets.every((o) => Object.keys(o).length > 0 && !('snapshot' in o));
+    },
+    async connectorPosition() {
+      const [offset] = await connectorOffsets();
+      if (!offset) throw new Error(`the connector ${options.connector} has stored no offsets yet`);
+      return debeziumPosition(offset);
     },
     endOffsets: (topic) => endOffsets(options.admin, topic),
     committedOffsets: (topic) => committedOffsets(options.admin, options.groupId, topic),
     partitions: async (topic) => (await partitionCounts(options.admin, [topic])).get(topic) ?? 0,
   };
+}
+
+/**
+ * Debezium's PostgreSQL source offset as a position: `lsn` is the last change it read, `lsn_commit`
+ * the end of the last transaction it finished (exactly `pg_current_wal_lsn()` after that commit, in
+ * a database that wrote nothing else). PostgreSQL sends transactions in commit order, so every
+ * transaction that ended at or before the larger of the two has been read whole.
+ */
+export function debeziumPosition(offset: Record<string, unknown>): ConnectorPosition {
+  const lsns = [offset.lsn, offset.lsn_commit].filter((v) => typeof v === 'number' || typeof v === 'string');
+  if (lsns.length === 0) throw new Error("the connector's offset has no lsn");
+  const lsn = lsns.map((v) => BigInt(v as number | string)).reduce((a, b) => (a > b ? a : b));
+  const usec = Number(offset.ts_usec);
+  return { lsn, committedAt: Number.isFinite(usec) && usec > 0 ? Math.floor(usec / 1000) : undefined };
 }

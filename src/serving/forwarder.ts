@@ -4,6 +4,7 @@
  * endpoint; never to a host taken from the request.
  */
 import { Agent, request } from 'node:http';
+import { FRESHNESS_HEADERS } from './freshness.js';
 
 export interface ForwardedResponse {
   status: number;
@@ -21,7 +22,7 @@ const PASSED_HEADERS = [
   'x-uis-served-by',
   'x-uis-standby',
   'x-uis-standby-lag-records',
-  'x-uis-staleness-ms',
+  ...FRESHNESS_HEADERS,
 ];
 
 export class Forwarder {
@@ -29,8 +30,9 @@ export class Forwarder {
 
   constructor(private readonly timeoutMs = 2000) {}
 
-  get(endpoint: string, path: string, headers: Record<string, string>): Promise<ForwardedResponse> {
-    return this.send('GET', endpoint, path, headers);
+  /** `extraTimeoutMs`: how much longer than usual the answer may take (the owner may wait that long). */
+  get(endpoint: string, path: string, headers: Record<string, string>, extraTimeoutMs = 0): Promise<ForwardedResponse> {
+    return this.send('GET', endpoint, path, headers, undefined, extraTimeoutMs);
   }
 
   /** A POST with a JSON body. */
@@ -49,7 +51,9 @@ export class Forwarder {
     path: string,
     headers: Record<string, string>,
     body?: string,
+    extraTimeoutMs = 0,
   ): Promise<ForwardedResponse> {
+    const timeout = this.timeoutMs + extraTimeoutMs;
     const [host, port] = [
       endpoint.slice(0, endpoint.lastIndexOf(':')),
       Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)),
@@ -60,7 +64,7 @@ export class Forwarder {
       this.agents.set(endpoint, agent);
     }
     return new Promise((resolve, reject) => {
-      const req = request({ host, port, path, method, agent, headers, timeout: this.timeoutMs }, (res) => {
+      const req = request({ host, port, path, method, agent, headers, timeout }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -73,7 +77,7 @@ export class Forwarder {
         });
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${endpoint} within ${this.timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${endpoint} within ${timeout} ms`)));
       req.on('error', reject);
       req.end(body);
     });

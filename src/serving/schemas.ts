@@ -53,8 +53,39 @@ const answerHeaders = {
   'x-uis-partition': string("the partition the user's key belongs to"),
   'x-uis-served-by': string('host:port of the instance whose store answered (after forwarding: the owner)'),
   'x-uis-standby': string('"true" when a standby copy answered (the request accepted a stale answer)'),
-  'x-uis-staleness-ms': string('with x-uis-standby: how long ago the copy was last at the end of its changelogs'),
+  'x-uis-staleness-ms': string(
+    'the answer reflects the source database as of at most this long ago (ms); with x-uis-standby: how long ago ' +
+      'the copy was last at the end of its changelogs',
+  ),
   'x-uis-standby-lag-records': string('with x-uis-standby: changelog records the copy had not read yet'),
+  'x-uis-position': string(
+    'PostgreSQL LSN (e.g. 0/16B6C50): the answer reflects every transaction the source committed before it',
+  ),
+  'x-uis-position-committed-at': string(
+    'source commit time of the newest transaction the connector had read at x-uis-position',
+  ),
+  'x-uis-lag-records': string("records the partition's task had left to read in its input at its last fetches"),
+} as const;
+
+/** Freshness a caller can ask of an answer (read-your-writes): the query parameters. */
+const freshnessQuery = {
+  type: 'object',
+  properties: {
+    minPosition: string(
+      'a PostgreSQL LSN (SELECT pg_current_wal_lsn() right after your commit): answer only once every ' +
+        'transaction committed before it is reflected (same as the X-Min-Position header)',
+    ),
+    maxStalenessMs: {
+      type: 'integer',
+      minimum: 0,
+      description: 'answer only with a view at most this stale (ms), as x-uis-staleness-ms says',
+    },
+    wait: {
+      type: 'integer',
+      minimum: 0,
+      description: 'how long to wait (ms) for minPosition or maxStalenessMs to be met; capped by --max-read-wait-ms',
+    },
+  },
 } as const;
 
 /** GET /users/:userId: parameters and every answer it can give. */
@@ -76,8 +107,10 @@ export const userRouteSchema = {
       'cache-control': string(
         'max-stale[=<seconds>] accepts an answer from a standby copy at most that far behind when the owner cannot answer',
       ),
+      'x-min-position': string('as the minPosition query parameter'),
     },
   },
+  querystring: freshnessQuery,
   response: {
     200: {
       ...userSchema,
@@ -89,12 +122,22 @@ export const userRouteSchema = {
       },
     },
     304: { type: 'null', description: 'Not modified since the ETag in If-None-Match' },
-    400: { ...errorSchema, description: 'The id is not a 64-bit integer in canonical form' },
+    400: { ...errorSchema, description: 'The id is not a 64-bit integer in canonical form, or minPosition not an LSN' },
     404: { ...errorSchema, description: 'No such user', headers: answerHeaders },
+    501: {
+      ...errorSchema,
+      description: 'minPosition or maxStalenessMs on an instance that tracks no source positions',
+    },
     503: {
       ...errorSchema,
-      description: 'The partition is restoring or moving, or its owner did not answer: retry',
-      headers: { 'retry-after': string('seconds to wait before retrying') },
+      properties: {
+        ...errorSchema.properties,
+        position: string('with minPosition or maxStalenessMs unmet: the LSN the partition had reached'),
+      },
+      description:
+        'The partition is restoring or moving, its owner did not answer, or minPosition / maxStalenessMs were not met ' +
+        'within the wait: retry',
+      headers: { ...answerHeaders, 'retry-after': string('seconds to wait before retrying') },
     },
   },
 } as const;
@@ -175,7 +218,11 @@ export function batchRouteSchema(maxIds: number) {
                 partition: { type: 'integer' },
                 servedBy: string('host:port of the instance whose store answered'),
                 standby: string('"true" when a standby copy answered'),
-                stalenessMs: { type: 'integer', description: 'with standby: how far behind the copy was' },
+                stalenessMs: {
+                  type: 'integer',
+                  description: 'as the x-uis-staleness-ms header: how stale the answer may be (with standby: the copy)',
+                },
+                position: string('as the x-uis-position header: the LSN of the source the answer reflects all before'),
                 message: string('with 503: why'),
               },
             },

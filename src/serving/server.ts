@@ -16,6 +16,7 @@ import { metricsRoute } from './routes/metrics.js';
 import { usersRoute } from './routes/users.js';
 import { usersBatchRoute } from './routes/users-batch.js';
 import type { ViewSource } from './view-source.js';
+import type { Freshness } from './freshness.js';
 
 export interface ServerOptions {
   source: ViewSource;
@@ -34,6 +35,10 @@ export interface ServerOptions {
   rateLimit?: { max: number; windowMs: number };
   /** Health and metrics are served by the admin server (buildAdminServer), not on this one. */
   adminApart?: boolean;
+  /** The view's positions against the source database (freshness headers, read-your-writes). */
+  freshness?: Freshness;
+  /** The longest a request may wait for the freshness it asks for (ms). */
+  maxReadWaitMs?: number;
 }
 
 export async function buildServer({
@@ -46,6 +51,8 @@ export async function buildServer({
   forwardSecret,
   rateLimit,
   adminApart = false,
+  freshness,
+  maxReadWaitMs = 10_000,
 }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -107,8 +114,22 @@ export async function buildServer({
     });
   }
   await registerOpenApi(app);
-  await app.register(usersRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs });
-  await app.register(usersBatchRoute, { source, forwarder, forwardAuth, standbyMaxStalenessMs, maxIds: batchMaxIds });
+  await app.register(usersRoute, {
+    source,
+    ...(freshness ? { freshness } : {}),
+    maxReadWaitMs,
+    forwarder,
+    forwardAuth,
+    standbyMaxStalenessMs,
+  });
+  await app.register(usersBatchRoute, {
+    source,
+    forwarder,
+    forwardAuth,
+    standbyMaxStalenessMs,
+    maxIds: batchMaxIds,
+    ...(freshness ? { freshness } : {}),
+  });
   if (!adminApart) {
     await app.register(healthRoutes, { source });
     await app.register(metricsRoute, { registry, moreMetrics });

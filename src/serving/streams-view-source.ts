@@ -1,4 +1,4 @@
-import type { KafkaStreams, KeyMetadata } from '../runtime/kafka-streams.js';
+import type { KafkaStreams, KeyMetadata, TaskPosition } from '../runtime/kafka-streams.js';
 import { noStandby, type Lookup, type StandbyCopies, type ViewSource } from './view-source.js';
 
 /**
@@ -14,8 +14,12 @@ export interface StoreView {
   readActive(key: Buffer, partition: number): Buffer | undefined;
   /** A row of this instance's standby copy of the key's task (see KafkaStreams.getStandby). */
   readStandby(key: Buffer, partition: number): Buffer | undefined;
+  /** Where the partition's active task stands in its input, when it runs here; what readActive reflects at least. */
+  position(partition: number): TaskPosition | undefined;
   /** host:port of every instance in the group. */
   readonly members: string[];
+  /** Partitions of the store (0 until the engine has started). */
+  readonly partitionCount: number;
   /** Why not every local task is restored and caught up; undefined once they are. */
   notReady(): string | undefined;
 }
@@ -35,8 +39,14 @@ export function storeViewOf(streams: KafkaStreams, storeName: string): StoreView
       streams.state === 'created' || streams.state === 'starting' ? undefined : streams.keyMetadata(storeName, key),
     readActive: (key) => streams.getLocal(storeName, key),
     readStandby: (key) => streams.getStandby(storeName, key),
+    position: (partition) => streams.storePosition(storeName, partition),
     get members() {
       return streams.members;
+    },
+    get partitionCount() {
+      return streams.state === 'created' || streams.state === 'starting'
+        ? 0
+        : streams.storePartitions(storeName).length;
     },
     notReady: () => (streams.ready ? undefined : notRestoredReason(streams.state)),
   };

@@ -53,7 +53,7 @@ t.test('GET /openapi.json is a valid OpenAPI 3.1 document of every public route'
     'every public route, and no other (not the document itself)',
   );
   const getUser = document.paths['/users/{userId}'].get;
-  t.same(Object.keys(getUser.responses).sort(), ['200', '304', '400', '404', '503']);
+  t.same(Object.keys(getUser.responses).sort(), ['200', '304', '400', '404', '501', '503']);
   const ok = getUser.responses['200'];
   t.same(
     Object.keys(ok.content['application/json'].schema.properties),
@@ -63,7 +63,16 @@ t.test('GET /openapi.json is a valid OpenAPI 3.1 document of every public route'
   t.ok(ok.headers.etag && ok.headers['last-modified'] && ok.headers['x-uis-served-by'], 'its headers are described');
   t.ok(getUser.responses['503'].headers['retry-after'], '503 says when to retry');
   const parameters = getUser.parameters.map((p: { in: string; name: string }) => `${p.in}:${p.name}`).sort();
-  t.same(parameters, ['header:cache-control', 'header:if-none-match', 'path:userId']);
+  t.same(parameters, [
+    'header:cache-control',
+    'header:if-none-match',
+    'header:x-min-position',
+    'path:userId',
+    'query:maxStalenessMs',
+    'query:minPosition',
+    'query:wait',
+  ]);
+  t.ok(ok.headers['x-uis-position'] && ok.headers['x-uis-staleness-ms'], 'the freshness headers are described');
   t.ok(document.paths['/metrics'].get.responses['200'].content['text/plain'], 'metrics are plain text');
 });
 

@@ -70,6 +70,11 @@ class FakeTask implements ManagedTask {
   markNoLag() {
     this.noLag++;
   }
+  /** Positions reported read to, per topic. */
+  readTo = new Map<string, bigint>();
+  markRead(topic: string, next: bigint) {
+    this.readTo.set(topic, next);
+  }
   async commit() {
     this.commits++;
     try {
@@ -347,4 +352,17 @@ t.test('a batch at the end of its partition counts as caught up only if its task
   t.equal(task.noLag, 1, 'caught up once processed');
   h.manager.markNoLag('in', 0, { lastOffset: '9', records: 0 });
   t.equal(task.noLag, 2, 'a batch of transaction markers only: nothing to process');
+});
+
+t.test("a batch processed to its end moves its task's position past the markers after its last record", async (t) => {
+  const h = harness(t);
+  h.manager.handleAssignment([ref(0)], { lost: false });
+  await until('running', running(h, '0_0'));
+  const task = h.manager.task('0_0')!;
+  // Records 7 and 8, then transaction markers up to offset 10: the fetch's next offset is 11.
+  await h.manager.process({ ...batch(0, ['7', '8']), lastOffset: '10' });
+  t.equal(task.readTo.get('in'), 11n, 'read to the offset after the last marker');
+  let checks = 0;
+  await h.manager.process({ ...batch(0, ['11', '12']), lastOffset: '14', stillValid: () => ++checks === 1 });
+  t.equal(task.readTo.get('in'), 11n, 'a batch cut short moves nothing');
 });

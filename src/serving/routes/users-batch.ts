@@ -11,6 +11,7 @@ import { isInt64String } from '../../serdes/primitive.js';
 import { viewSerde } from '../../../topology/user-information.js';
 import type { ForwardAuth } from '../forward-auth.js';
 import type { Forwarder } from '../forwarder.js';
+import { formatLsn, type Freshness } from '../freshness.js';
 import { batchRouteSchema } from '../schemas.js';
 import type { ViewSource } from '../view-source.js';
 import { maxStaleness } from './users.js';
@@ -24,6 +25,8 @@ export interface UsersBatchRouteOptions {
   standbyMaxStalenessMs: number;
   /** The most ids one request may ask for. */
   maxIds: number;
+  /** The view's positions: each local result says the position and staleness of its partition. */
+  freshness?: Freshness;
 }
 
 /** One id's result, as JSON text: the user's document is spliced in as the stored bytes. */
@@ -36,8 +39,16 @@ const result = (id: string, status: number, fields: Record<string, string | numb
 
 export const usersBatchRoute: FastifyPluginAsync<UsersBatchRouteOptions> = async (
   app,
-  { source, forwarder, forwardAuth, standbyMaxStalenessMs, maxIds },
+  { source, forwarder, forwardAuth, standbyMaxStalenessMs, maxIds, freshness },
 ) => {
+  const localFields = (partition: number, now: number) => {
+    const position = freshness?.of(partition).position;
+    return {
+      partition,
+      servedBy: source.endpoint,
+      ...(position ? { position: formatLsn(position.lsn), stalenessMs: Math.max(0, now - position.observedAt) } : {}),
+    };
+  };
   app.post<{ Body: { ids: string[] } }>(
     // '::' is a literal ':' in a fastify path.
     BATCH_PATH.replace(':', '::'),
@@ -56,12 +67,12 @@ export const usersBatchRoute: FastifyPluginAsync<UsersBatchRouteOptions> = async
       const standbyRead = forwarded ? undefined : maxStaleness(request, standbyMaxStalenessMs);
       const results: Result[] = new Array<Result>(ids.length);
       const byOwner = new Map<string, number[]>();
+      const now = Date.now();
       ids.forEach((id, i) => {
         const found = source.lookup(Buffer.from(id));
         if (found.kind === 'local') {
-          results[i] = found.value
-            ? result(id, 200, { partition: found.partition, servedBy: source.endpoint }, answerBody(found.value))
-            : result(id, 404, { partition: found.partition, servedBy: source.endpoint });
+          const fields = localFields(found.partition, now);
+          results[i] = found.value ? result(id, 200, fields, answerBody(found.value)) : result(id, 404, fields);
           return;
         }
         if (found.kind === 'remote' && !forwarded && source.isMember(found.owner)) {

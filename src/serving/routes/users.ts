@@ -16,6 +16,7 @@ import { isInt64String } from '../../serdes/primitive.js';
 import { viewSerde } from '../../../topology/user-information.js';
 import { STANDBY_READ_HEADER, type ForwardAuth } from '../forward-auth.js';
 import type { ForwardedResponse, Forwarder } from '../forwarder.js';
+import { formatLsn, freshnessHeaders, parseLsn, type Freshness, type FreshnessWant } from '../freshness.js';
 import type { Served } from '../http-metrics.js';
 import type { StandbyRead, ViewSource } from '../view-source.js';
 import { userRouteSchema } from '../schemas.js';
@@ -28,6 +29,10 @@ declare module 'fastify' {
 
 export interface UsersRouteOptions {
   source: ViewSource;
+  /** The view's positions against the source database; absent, requests cannot ask for freshness. */
+  freshness?: Freshness;
+  /** The longest a request may wait for the freshness it asks for (ms). */
+  maxReadWaitMs: number;
   forwarder: Forwarder;
   /** Which requests are honoured forwards from other instances. */
   forwardAuth: ForwardAuth;
@@ -39,61 +44,115 @@ type Reply = FastifyReply;
 
 export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
   app,
-  { source, forwarder, forwardAuth, standbyMaxStalenessMs },
+  { source, freshness, maxReadWaitMs, forwarder, forwardAuth, standbyMaxStalenessMs },
 ) => {
-  app.get<{ Params: { userId: string } }>('/users/:userId', { schema: userRouteSchema }, async (request, reply) => {
-    const { userId } = request.params;
-    if (!isInt64String(userId)) {
-      return reply.code(400).send({
-        error: 'Bad Request',
-        message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
-      });
-    }
-    const key = Buffer.from(userId);
-    const found = source.lookup(key);
-    if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
-    if (found.kind === 'local') return answer(request, reply, found.value, 'local');
-
-    const forwarded = forwardAuth.forwardedBy(request) !== undefined;
-    const standbyRead = forwarded ? standbyReadBound(request) : maxStaleness(request, standbyMaxStalenessMs);
-    let reason = found.kind === 'unavailable' ? found.reason : '';
-    if (found.kind === 'remote') {
-      if (forwarded) reason = 'the partition moved while the request was forwarded';
-      else if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
-      else {
-        const response = await forwardTo(found.owner, {}).catch(() => undefined);
-        // The owner's 503 says it cannot answer now: a standby may, if the request allows it.
-        if (response && (response.status !== 503 || standbyRead === undefined)) return relay(reply, response);
-        reason = response ? 'the owner of the partition is restoring it' : `the owner ${found.owner} did not answer`;
+  app.get<{ Params: { userId: string }; Querystring: FreshnessQuery }>(
+    '/users/:userId',
+    { schema: userRouteSchema },
+    async (request, reply) => {
+      const { userId } = request.params;
+      if (!isInt64String(userId)) {
+        return reply.code(400).send({
+          error: 'Bad Request',
+          message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
+        });
       }
-    }
+      const asked = freshnessWant(request);
+      if (typeof asked === 'string') return reply.code(400).send({ error: 'Bad Request', message: asked });
+      const want = asked;
+      if (want && !freshness)
+        return reply.code(501).send({
+          error: 'Not Implemented',
+          message:
+            'this instance tracks no source positions (it runs without --connect-url): minPosition and maxStalenessMs cannot be met',
+        });
+      const waitMs = Math.min(request.query.wait ?? maxReadWaitMs, maxReadWaitMs);
+      const key = Buffer.from(userId);
+      let found = source.lookup(key);
+      if (want && found.kind === 'local' && freshness) {
+        const met = await freshness.waitFor(found.partition, want, waitMs);
+        const partition = found.partition;
+        // The partition may have moved away while the request waited.
+        found = source.lookup(key);
+        if (!met && found.kind === 'local') return notFreshEnough(reply, partition, want);
+      }
+      if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
+      if (found.kind === 'local') {
+        if (freshness) reply.headers(freshnessHeaders(freshness.of(found.partition)));
+        return answer(request, reply, found.value, 'local');
+      }
 
-    if (standbyRead !== undefined) {
-      const copy = found.standby.readLocal(standbyRead);
-      if (copy) return answerFromStandby(request, reply, copy);
-      if (!forwarded) {
-        for (const host of found.standby.hosts.filter((h) => source.isMember(h))) {
-          const response = await forwardTo(host, { [STANDBY_READ_HEADER]: String(standbyRead) }).catch(() => undefined);
-          if (response && response.status !== 503) return relay(reply, response);
+      const forwarded = forwardAuth.forwardedBy(request) !== undefined;
+      // A standby copy proves no position: a request asking for freshness is answered by the owner or not at all.
+      const standbyRead = want
+        ? undefined
+        : forwarded
+          ? standbyReadBound(request)
+          : maxStaleness(request, standbyMaxStalenessMs);
+      let reason = found.kind === 'unavailable' ? found.reason : '';
+      if (found.kind === 'remote') {
+        if (forwarded) reason = 'the partition moved while the request was forwarded';
+        else if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
+        else {
+          const response = await forwardTo(found.owner, {}).catch(() => undefined);
+          // The owner's 503 says it cannot answer now: a standby may, if the request allows it.
+          if (response && (response.status !== 503 || standbyRead === undefined)) return relay(reply, response);
+          reason = response ? 'the owner of the partition is restoring it' : `the owner ${found.owner} did not answer`;
         }
       }
-    }
-    return unavailable(reply, reason);
 
-    function forwardTo(endpoint: string, extra: Record<string, string>): Promise<ForwardedResponse> {
-      const path = `/users/${userId}`;
-      return forwarder.get(endpoint, path, {
-        ...forwardAuth.headers('GET', path, source.endpoint, extra),
-        ...(request.headers['if-none-match'] ? { 'if-none-match': String(request.headers['if-none-match']) } : {}),
-      });
-    }
+      if (standbyRead !== undefined) {
+        const copy = found.standby.readLocal(standbyRead);
+        if (copy) return answerFromStandby(request, reply, copy);
+        if (!forwarded) {
+          for (const host of found.standby.hosts.filter((h) => source.isMember(h))) {
+            const response = await forwardTo(host, { [STANDBY_READ_HEADER]: String(standbyRead) }).catch(
+              () => undefined,
+            );
+            if (response && response.status !== 503) return relay(reply, response);
+          }
+        }
+      }
+      return unavailable(reply, reason);
 
-    function relay(reply: Reply, response: ForwardedResponse) {
-      request.served = 'forwarded';
-      reply.headers(response.headers).code(response.status);
-      return reply.serializer((payload: unknown) => payload as string).send(response.body.toString('utf8'));
-    }
-  });
+      function forwardTo(endpoint: string, extra: Record<string, string>): Promise<ForwardedResponse> {
+        const path = `/users/${userId}${want ? freshnessQueryString(want, waitMs) : ''}`;
+        return forwarder.get(
+          endpoint,
+          path,
+          {
+            ...forwardAuth.headers('GET', path, source.endpoint, extra),
+            ...(request.headers['if-none-match'] ? { 'if-none-match': String(request.headers['if-none-match']) } : {}),
+          },
+          // The owner may wait that long for the freshness asked for.
+          want ? waitMs : 0,
+        );
+      }
+
+      function relay(reply: Reply, response: ForwardedResponse) {
+        request.served = 'forwarded';
+        reply.headers(response.headers).code(response.status);
+        return reply.serializer((payload: unknown) => payload as string).send(response.body.toString('utf8'));
+      }
+
+      function notFreshEnough(reply: Reply, partition: number, want: FreshnessWant) {
+        const now = freshness!.of(partition);
+        const reached = now.position ? formatLsn(now.position.lsn) : 'none yet';
+        const asked = [
+          want.minLsn !== undefined ? `position ${formatLsn(want.minLsn)}` : '',
+          want.maxStalenessMs !== undefined ? `staleness at most ${want.maxStalenessMs} ms` : '',
+        ].filter(Boolean);
+        return reply
+          .code(503)
+          .headers({ ...freshnessHeaders(now), 'retry-after': '1' })
+          .send({
+            error: 'Service Unavailable',
+            message: `partition ${partition} did not reach ${asked.join(' and ')} within ${waitMs} ms (its position: ${reached})`,
+            ...(now.position ? { position: formatLsn(now.position.lsn) } : {}),
+          });
+      }
+    },
+  );
 
   function answer(request: FastifyRequest, reply: Reply, value: Buffer | undefined, served: Served) {
     request.served = served;
@@ -125,6 +184,34 @@ export function maxStaleness(request: FastifyRequest, instanceDefaultMs: number)
   const match = typeof header === 'string' ? /(?:^|,)\s*max-stale(?:\s*=\s*"?(\d+)"?)?\s*(?:,|$)/i.exec(header) : null;
   if (match) return match[1] === undefined ? Number.MAX_SAFE_INTEGER : Number(match[1]) * 1000;
   return instanceDefaultMs > 0 ? instanceDefaultMs : undefined;
+}
+
+interface FreshnessQuery {
+  minPosition?: string;
+  maxStalenessMs?: number;
+  wait?: number;
+}
+
+/** The freshness a request asks for (undefined: none), or why what it asks is malformed. */
+function freshnessWant(request: FastifyRequest<{ Querystring: FreshnessQuery }>): FreshnessWant | undefined | string {
+  const header = request.headers['x-min-position'];
+  const text = request.query.minPosition ?? (typeof header === 'string' ? header : undefined);
+  const want: FreshnessWant = {};
+  if (text !== undefined) {
+    const lsn = parseLsn(text);
+    if (lsn === undefined) return `minPosition must be a PostgreSQL LSN such as 0/16B6C50, not "${text.slice(0, 40)}"`;
+    want.minLsn = lsn;
+  }
+  if (request.query.maxStalenessMs !== undefined) want.maxStalenessMs = request.query.maxStalenessMs;
+  return want.minLsn === undefined && want.maxStalenessMs === undefined ? undefined : want;
+}
+
+function freshnessQueryString(want: FreshnessWant, waitMs: number): string {
+  const query = new URLSearchParams();
+  if (want.minLsn !== undefined) query.set('minPosition', formatLsn(want.minLsn));
+  if (want.maxStalenessMs !== undefined) query.set('maxStalenessMs', String(want.maxStalenessMs));
+  query.set('wait', String(waitMs));
+  return `?${query}`;
 }
 
 /** The bound a forwarding member put on a standby read, if it asked for one. */
