@@ -121,6 +121,17 @@ function summary(r: Results, chartFile: string): string {
     `| restore from changelogs, records/s (one instance, every task, from empty) | ${fmt(oursRestoreRate)} (${fmt(num(restorePhase.records))} in ${fmt(num(restorePhase.seconds), 1)} s; ready after ${fmt(num(restore.secondsToReady), 1)} s) | ${fmt(num(java.restore?.recordsPerSecond))} (${fmt(num(java.restore?.restoredRecords))} in ${fmt(num(java.restore?.seconds), 1)} s) | ${ratio(oursRestoreRate, num(java.restore?.recordsPerSecond))} |`,
   );
 
+  const batchReads = r.batchReads as Results | undefined;
+  if (batchReads)
+    lines.push(
+      '',
+      '## Batch reads (two instances; closed loop, ids per second)',
+      '',
+      '| POST /users:batchGet, ids per request | in flight | batch ids/s | single GETs ids/s | batch / single |',
+      '| --- | --- | --- | --- | --- |',
+      `| ${batchReads.batch} | ${batchReads.concurrency} | ${fmt(num(batchReads.batchIdsPerSecond))} | ${fmt(num(batchReads.singleIdsPerSecond))} | ${batchReads.ratio}x |`,
+    );
+
   const update = (r.updateLatency ?? {}) as Latency;
   const stale = (r.stalenessCacheAside ?? {}) as Latency;
   lines.push(

@@ -374,6 +374,25 @@ if (size.highUpdateRate) {
 }
 saveResults();
 
+log('batch reads: POST /users:batchGet at 100 ids against single GETs (closed loop, ids per second)');
+results.batchReads = lastJson(
+  await run(process.execPath, [
+    '--import',
+    'tsx',
+    'bench/batch-reads.ts',
+    '--url',
+    `http://127.0.0.1:${ports[0]}`,
+    '--batch',
+    '100',
+    '--seconds',
+    String(Math.min(seconds, 10)),
+    '--rounds',
+    '3',
+  ]),
+);
+log(`  ${JSON.stringify(results.batchReads)}`);
+saveResults();
+
 log('HTTP with writes flowing: instance 3700 alone on core 0, vegeta and the stack on core 1, the floor after');
 instances[1]!.kill('SIGTERM');
 await new Promise((resolve) => instances[1]!.once('exit', resolve));
