@@ -96,9 +96,10 @@ t.test('read-your-writes through both instances, and the freshness headers', asy
   t.ok((await metricSum(services[0]!.url, 'uis_view_position_lsn')) > 0, 'uis_view_position_lsn in /metrics');
 
   // A staleness bound is met by a fresh round.
-  const fresh = await fetch(`${services[1]!.url}/users/${userIds[1]}?maxStalenessMs=200&wait=10000`);
+  // (A round takes a commit or two after it reads Connect's offsets: a bound far under a second may not be met.)
+  const fresh = await fetch(`${services[1]!.url}/users/${userIds[1]}?maxStalenessMs=2000&wait=10000`);
   t.equal(fresh.status, 200);
-  t.ok(Number(fresh.headers.get('x-uis-staleness-ms')) <= 200 + 100, 'staleness within the bound');
+  t.ok(Number(fresh.headers.get('x-uis-staleness-ms')) <= 2000 + 100, 'staleness within the bound');
 
   // A position the database has not reached is answered 503 with the position reached, after the wait.
   const { rows } = await (async () => {
