@@ -7,6 +7,7 @@
  *   node --import tsx bench/processing.ts [--clients kafkajs,platformatic] [--rounds 3] [--java]
  *   node --import tsx bench/processing.ts --variants 'c25=--commit-interval-ms 25;c100=--commit-interval-ms 100'
  *   node --import tsx bench/processing.ts --max-seconds 240 --java   # a bounded sample of each rate
+ *   node --import tsx bench/processing.ts --from-seconds 600 --max-seconds 840 --java   # a later sample
  *
  * --variants compares any `uis run` flags instead of clients: name=flags, separated by ';'. The rate of
  * each half minute is logged and kept, to show whether processing slows down as the stores grow, with
@@ -60,6 +61,9 @@ const rounds = Number(args.get('--rounds') ?? 3);
 const withJava = args.has('--java');
 /** 0: each run processes everything; else each stops after this long and its rate so far counts. */
 const maxSeconds = Number(args.get('--max-seconds') ?? 0);
+/** With --max-seconds: the rate counts only from this many seconds on (leaves out the start). */
+const fromSeconds = Number(args.get('--from-seconds') ?? 0);
+if (fromSeconds > 0 && !(maxSeconds > fromSeconds)) throw new Error('--from-seconds needs a larger --max-seconds');
 
 /** Two instances of a fresh application on `client`: records processed per second until nothing moves for 5 s. */
 async function ours(variant: Variant, round: number): Promise<number> {
@@ -103,9 +107,12 @@ async function ours(variant: Variant, round: number): Promise<number> {
   };
   let halfMinuteFrom = { at: Date.now(), processed };
   const sampled = () => maxSeconds > 0 && Date.now() - started >= maxSeconds * 1000;
+  let from: { at: number; processed: number } | undefined;
   for (let still = 0; still < 5 && !sampled();) {
     await sleep(1000);
     const now = await processedNow();
+    if (fromSeconds > 0 && !from && Date.now() - started >= fromSeconds * 1000)
+      from = { at: Date.now(), processed: now };
     still = now === processed ? still + 1 : 0;
     processed = now;
     if (Date.now() - halfMinuteFrom.at >= 30_000) {
@@ -127,6 +134,14 @@ async function ours(variant: Variant, round: number): Promise<number> {
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
   rmSync(stateRoot, { recursive: true, force: true });
+  if (from && sampled()) {
+    const since = (Date.now() - from.at) / 1000;
+    const perSecond = Math.round((processed - from.processed) / since);
+    log(
+      `round ${round} ${variant.name}: ${processed - from.processed} records in the ${since.toFixed(1)} s after ${fromSeconds} s = ${perSecond}/s`,
+    );
+    return perSecond;
+  }
   const perSecond = Math.round(processed / seconds);
   log(`round ${round} ${variant.name}: ${processed} records in ${seconds.toFixed(1)} s = ${perSecond}/s`);
   return perSecond;
@@ -139,11 +154,16 @@ async function java(round: number): Promise<number> {
         KS_APPLICATION_ID: `proc-java-${Date.now().toString(36)}`,
         TIMEOUT_S: '3600',
         MAX_SECONDS: String(maxSeconds),
+        FROM_SECONDS: String(fromSeconds),
       },
     }),
   );
   // Like ours: every record processed (CDC and repartition), as bench/report.ts compares them.
-  const perSecond = Math.round(Number(result.allRecordsProcessed) / Number(result.seconds));
+  const fromAt = Number(result.fromSeconds ?? 0);
+  const perSecond =
+    fromAt > 0
+      ? Math.round(Number(result.processedSinceFrom) / (Number(result.seconds) - fromAt))
+      : Math.round(Number(result.allRecordsProcessed) / Number(result.seconds));
   log(
     `round ${round} Kafka Streams (Java): ${result.allRecordsProcessed} records in ${result.seconds} s = ${perSecond}/s`,
   );
@@ -163,7 +183,12 @@ const medians = Object.fromEntries([...figures].map(([name, values]) => [name, m
 const baseline = withJava ? 'java' : variants[0]!.name;
 const summary = {
   ...(maxSeconds > 0
-    ? { note: `each run stopped after ${maxSeconds} s: rates of a sample, not of the whole topics` }
+    ? {
+        note:
+          `each run stopped after ${maxSeconds} s` +
+          (fromSeconds > 0 ? `, its rate counted from ${fromSeconds} s on` : '') +
+          ': rates of a sample, not of the whole topics',
+      }
     : {}),
   command: `node --import tsx bench/processing.ts ${process.argv.slice(2).join(' ')}`.trim(),
   recordsPerSecond: Object.fromEntries(figures),

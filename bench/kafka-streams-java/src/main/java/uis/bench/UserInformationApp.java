@@ -70,6 +70,7 @@ public final class UserInformationApp {
       int topicPartitions,
       long timeoutSeconds,
       long maxSeconds,
+      long fromSeconds,
       boolean allowCommittedOffsets) {
 
     static Settings fromEnv() {
@@ -83,6 +84,7 @@ public final class UserInformationApp {
           Integer.parseInt(env("TOPIC_PARTITIONS", "4")),
           Long.parseLong(env("TIMEOUT_S", "1800")),
           Long.parseLong(env("MAX_SECONDS", "0")),
+          Long.parseLong(env("FROM_SECONDS", "0")),
           env("ALLOW_COMMITTED_OFFSETS", "0").equals("1"));
     }
 
@@ -174,6 +176,9 @@ public final class UserInformationApp {
       streams.start();
 
       long firstRecord = 0;
+      // FROM_SECONDS: the records processed until then, so a sample can leave out the start.
+      long fromNanos = 0;
+      long processedAtFrom = 0;
       long lastPrint = start;
       long lastCount = 0;
       long lag = -1;
@@ -196,16 +201,23 @@ public final class UserInformationApp {
           lastPrint = now;
           lastCount = count;
         }
+        if (s.fromSeconds() > 0 && fromNanos == 0 && now - start >= TimeUnit.SECONDS.toNanos(s.fromSeconds())) {
+          fromNanos = now;
+          processedAtFrom = processedRecords(streams);
+        }
         // MAX_SECONDS: a bounded sample of the rate, for comparisons that need not process everything.
         boolean sampled = s.maxSeconds() > 0 && now - start >= TimeUnit.SECONDS.toNanos(s.maxSeconds());
         if (lag == 0 || sampled) {
           double secs = seconds(now - start);
+          long all = processedRecords(streams);
           System.out.printf(Locale.ROOT,
               "{\"mode\":\"process\",\"records\":%d,\"seconds\":%.3f,\"recordsPerSecond\":%.1f,"
                   + "\"allRecordsProcessed\":%d,\"firstRecordAfterSeconds\":%.3f,"
-                  + "\"applicationId\":\"%s\",\"streamThreads\":%d,\"complete\":%b}%n",
-              count, secs, count / secs, processedRecords(streams),
-              seconds((firstRecord == 0 ? now : firstRecord) - start), s.applicationId(), s.threads(), lag == 0);
+                  + "\"applicationId\":\"%s\",\"streamThreads\":%d,\"complete\":%b,"
+                  + "\"fromSeconds\":%.3f,\"processedSinceFrom\":%d}%n",
+              count, secs, count / secs, all,
+              seconds((firstRecord == 0 ? now : firstRecord) - start), s.applicationId(), s.threads(), lag == 0,
+              fromNanos == 0 ? 0.0 : seconds(fromNanos - start), fromNanos == 0 ? all : all - processedAtFrom);
           System.out.flush();
           close(streams);
           return 0;
