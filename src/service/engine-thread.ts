@@ -34,6 +34,7 @@ interface StoreHandle {
 
 export class EngineThread implements StoreView {
   private snapshot: EngineSnapshot | undefined;
+  private positions: Array<TaskPosition | undefined> = [];
   private readonly handles = new Map<string, StoreHandle>();
   private readonly metricsWaiters = new Map<number, (text: string) => void>();
   private nextMetricsId = 0;
@@ -131,12 +132,18 @@ export class EngineThread implements StoreView {
   }
 
   position(partition: number): TaskPosition | undefined {
-    const position = this.snapshot?.partitions[partition]?.position;
-    if (!position) return undefined;
-    return {
-      applied: new Map(Object.entries(position.applied).map(([topic, offset]) => [topic, BigInt(offset)])),
-      lagRecords: position.lagRecords === undefined ? undefined : BigInt(position.lagRecords),
-    };
+    return this.positions[partition];
+  }
+
+  /** The snapshot's task positions, parsed once per snapshot (answers ask for them on every request). */
+  private parsePositions(snapshot: EngineSnapshot): Array<TaskPosition | undefined> {
+    return snapshot.partitions.map(
+      ({ position }) =>
+        position && {
+          applied: new Map(Object.entries(position.applied).map(([topic, offset]) => [topic, BigInt(offset)])),
+          lagRecords: position.lagRecords === undefined ? undefined : BigInt(position.lagRecords),
+        },
+    );
   }
 
   notReady(): string | undefined {
@@ -209,6 +216,7 @@ export class EngineThread implements StoreView {
     switch (message.type) {
       case 'snapshot':
         this.snapshot = message.snapshot;
+        this.positions = this.parsePositions(message.snapshot);
         this.syncHandles();
         break;
       case 'log': {
