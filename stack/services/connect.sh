@@ -27,7 +27,8 @@ status.storage.topic=uis-connect-status
 config.storage.replication.factor=1
 offset.storage.replication.factor=1
 status.storage.replication.factor=1
-offset.flush.interval.ms=1000
+# How soon the connector's position is stored: a read-your-writes read waits for it (docs/operations.md).
+offset.flush.interval.ms=250
 # Low latency: hand each change to the broker at once.
 producer.linger.ms=0
 topic.creation.enable=true
