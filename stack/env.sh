@@ -12,6 +12,12 @@ PROJECT_ROOT="$(cd "$STACK_HOME/.." && pwd)"
 
 : "${KAFKA_PORT:=9092}"
 : "${KAFKA_CONTROLLER_PORT:=19093}"            # not 9093: that is Alertmanager's
+# A second, authenticated listener: SASL_SSL with SCRAM-SHA-512, TLS with a self-signed certificate
+# for $STACK_HOST made on first start (clients trust $UIS_STACK_DIR/kafka/tls/ca.pem), and one SCRAM
+# user whose random password is in $UIS_STACK_DIR/kafka/sasl/<user>.password (mode 600, never logged).
+# Everything else (Connect, the tests by default) uses the PLAINTEXT listener on KAFKA_PORT.
+: "${KAFKA_SASL_PORT:=9094}"
+: "${KAFKA_SASL_USER:=uis}"
 : "${KAFKA_HEAP:=1g}"
 
 : "${CONNECT_PORT:=8083}"
@@ -35,4 +41,4 @@ PROJECT_ROOT="$(cd "$STACK_HOME/.." && pwd)"
 
 : "${UIS_DIST_DIR:=$UIS_STACK_DIR/dist}"       # jars resolved from Maven Central
 PG_BIN=/usr/lib/postgresql/15/bin
-export UIS_STACK_DIR STACK_HOST PROMETHEUS_PORT ALERTMANAGER_PORT PG_PORT PG_DB PG_USER PG_PASSWORD KAFKA_PORT CONNECT_PORT REGISTRY_PORT CDC_TOPIC_PREFIX CDC_PARTITIONS
+export UIS_STACK_DIR STACK_HOST PROMETHEUS_PORT ALERTMANAGER_PORT PG_PORT PG_DB PG_USER PG_PASSWORD KAFKA_PORT KAFKA_SASL_PORT KAFKA_SASL_USER CONNECT_PORT REGISTRY_PORT CDC_TOPIC_PREFIX CDC_PARTITIONS

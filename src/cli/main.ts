@@ -129,6 +129,10 @@ async function main(argv: string[]): Promise<number> {
 function startHint(error: unknown): string | undefined {
   const text = String((error as Error)?.message ?? error);
   if (/EADDRINUSE/.test(text)) return 'the HTTP port is in use: choose another with --port';
+  if (/SASL|authentication failed/i.test(text))
+    return 'Kafka refused the credentials: check --kafka-sasl-username, the password (--kafka-sasl-password-file) and --kafka-sasl-mechanism';
+  if (/certificate|TLS/i.test(text))
+    return "Kafka's TLS certificate is not trusted or not for this address: check --kafka-ssl-ca-file and --brokers";
   if (/Connection|ECONNREFUSED|broker/i.test(text))
     return 'is Kafka running at --brokers? (npm run stack:up starts the local stack)';
   if (/does not exist/.test(text))

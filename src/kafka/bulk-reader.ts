@@ -97,7 +97,7 @@ async function leadersOf(
   for (const range of ranges) {
     const leader = leaders.get(`${range.topic}:${range.partition}`);
     if (!leader) throw new LeaderMovedError(`no live leader for ${range.topic}-${range.partition}`);
-    const entry = byLeader.get(leader.nodeId) ?? { broker: { host: leader.host, port: leader.port }, ranges: [] };
+    const entry = byLeader.get(leader.nodeId) ?? { broker: leader, ranges: [] };
     entry.ranges.push(range);
     byLeader.set(leader.nodeId, entry);
   }

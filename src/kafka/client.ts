@@ -9,6 +9,8 @@ import type { OutgoingRecord } from '../processor/types.js';
 import type { Logger } from '../util/logger.js';
 import { createKafkajsClient } from './kafkajs/client.js';
 import { createPlatformaticClient } from './platformatic/client.js';
+import type { KafkaSecurity } from './security.js';
+import type { BrokerAddress } from './wire-codec.js';
 
 export interface TopicSpec {
   topic: string;
@@ -17,10 +19,9 @@ export interface TopicSpec {
   configs: Record<string, string>;
 }
 
-export interface Broker {
+/** A broker as the cluster lists it, with the security of the listener the client reached it on. */
+export interface Broker extends BrokerAddress {
   nodeId: number;
-  host: string;
-  port: number;
 }
 
 export interface TopicMetadata {
@@ -200,6 +201,8 @@ export interface KafkaClientOptions {
   logger: Logger;
   /** Which implementation (default kafkajs). */
   kind?: KafkaClientKind;
+  /** TLS and SASL for every connection (absent: PLAINTEXT). */
+  security?: KafkaSecurity;
 }
 
 export function createKafkaClient(options: KafkaClientOptions): KafkaClient {

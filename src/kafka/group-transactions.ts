@@ -142,7 +142,8 @@ async function findCoordinatorOnce(
   const host = r.compactString();
   const port = r.int32();
   if (errorCode !== 0 || nodeId < 0) throw new KafkaProtocolError('FindCoordinator', errorCode, message ?? '');
-  return { host, port };
+  // On the same listener as the broker asked, so reached the same way.
+  return { host, port, ...(broker.security ? { security: broker.security } : {}) };
 }
 
 /** A producer id and epoch for a transactional id; bumps the epoch, fencing older producers with that id. */

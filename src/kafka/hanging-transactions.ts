@@ -90,11 +90,11 @@ export class HangingTransactions {
 async function anyBroker(admin: ClusterAdmin): Promise<BrokerAddress> {
   const broker = (await admin.brokers())[0];
   if (!broker) throw new Error('the cluster lists no broker');
-  return { host: broker.host, port: broker.port };
+  return broker;
 }
 
 async function leaders(admin: ClusterAdmin, partitions: readonly PartitionRef[]) {
-  const byId = new Map((await admin.brokers()).map((b) => [b.nodeId, { host: b.host, port: b.port }]));
+  const byId = new Map<number, BrokerAddress>((await admin.brokers()).map((b) => [b.nodeId, b]));
   const topics = [...new Set(partitions.map((p) => p.topic))];
   const leader = new Map<string, number>();
   for (const t of await admin.topicMetadata(topics))

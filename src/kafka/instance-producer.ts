@@ -312,8 +312,7 @@ export class InstanceProducer {
   private async leaders(topics: string[]): Promise<Map<string, BrokerAddress>> {
     const unknown = topics.filter((t) => !this.topicsWithLeaders.has(t));
     if (unknown.length > 0) {
-      for (const [tp, leader] of await partitionLeaders(this.options.admin, unknown))
-        this.knownLeaders.set(tp, { host: leader.host, port: leader.port });
+      for (const [tp, leader] of await partitionLeaders(this.options.admin, unknown)) this.knownLeaders.set(tp, leader);
       for (const topic of unknown) this.topicsWithLeaders.add(topic);
     }
     return this.knownLeaders;
@@ -348,7 +347,8 @@ export class InstanceProducer {
       address.slice(0, address.lastIndexOf(':')),
       Number(address.slice(address.lastIndexOf(':') + 1)),
     ];
-    const connection = new BrokerConnection({ host, port }, this.options.clientId);
+    const security = this.options.bootstrap.security;
+    const connection = new BrokerConnection({ host, port, ...(security ? { security } : {}) }, this.options.clientId);
     this.connections.set(address, connection);
     if (existing) {
       // The coordinators may have moved with the broker that failed.

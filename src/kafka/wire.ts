@@ -2,177 +2,17 @@
  * Kafka's wire protocol, for the few requests the engine sends itself rather
  * than through kafkajs: request and response encoding, a one-shot call on a
  * connection of its own (admin requests), and a persistent connection for
- * request loops (bulk fetches).
+ * request loops (bulk fetches). The encoding is in wire-codec.ts; each
+ * connection is opened as its broker address says (TLS, SASL) by broker-socket.ts.
  */
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { openBrokerSocket } from './broker-socket.js';
+import { BrokerUnreachableError, Reader, Writer, type BrokerAddress } from './wire-codec.js';
 
-export interface BrokerAddress {
-  host: string;
-  port: number;
-}
-
-/** Builds a request body: fixed-width integers, and both the classic and the compact (flexible) encodings. */
-export class Writer {
-  private readonly parts: Buffer[] = [];
-  int8(v: number) {
-    const b = Buffer.alloc(1);
-    b.writeInt8(v);
-    return this.push(b);
-  }
-  int16(v: number) {
-    const b = Buffer.alloc(2);
-    b.writeInt16BE(v);
-    return this.push(b);
-  }
-  int32(v: number) {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(v);
-    return this.push(b);
-  }
-  int64(v: bigint) {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64BE(v);
-    return this.push(b);
-  }
-  uvarint(v: number) {
-    const bytes: number[] = [];
-    while (v > 0x7f) {
-      bytes.push((v & 0x7f) | 0x80);
-      v >>>= 7;
-    }
-    bytes.push(v);
-    return this.push(Buffer.from(bytes));
-  }
-  /** A string with an int16 length (request header client id). */
-  string(s: string) {
-    const b = Buffer.from(s);
-    return this.int16(b.length).push(b);
-  }
-  /** Bytes with an int32 length (-1: null). */
-  nullableBytes(b: Buffer | null) {
-    if (b === null) return this.int32(-1);
-    return this.int32(b.length).push(b);
-  }
-  compactString(s: string) {
-    const b = Buffer.from(s);
-    return this.uvarint(b.length + 1).push(b);
-  }
-  compactArray<T>(items: readonly T[], each: (item: T) => void) {
-    this.uvarint(items.length + 1);
-    for (const item of items) each(item);
-    return this;
-  }
-  noTags() {
-    return this.uvarint(0);
-  }
-  /** Topics with their partition ids (compact arrays), the list many requests carry. */
-  compactTopicPartitions(partitions: ReadonlyMap<string, readonly number[]>) {
-    return this.compactArray([...partitions], ([topic, ids]) => {
-      this.compactString(topic);
-      this.compactArray(ids, (id) => this.int32(id));
-      this.noTags();
-    });
-  }
-  push(b: Buffer) {
-    this.parts.push(b);
-    return this;
-  }
-  get buffer(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-}
-
-/** Reads a response: fixed-width integers, and both the classic and the compact (flexible) encodings. */
-export class Reader {
-  at = 0;
-  constructor(readonly b: Buffer) {}
-  int8() {
-    return this.b.readInt8((this.at += 1) - 1);
-  }
-  int16() {
-    return this.b.readInt16BE((this.at += 2) - 2);
-  }
-  int32() {
-    return this.b.readInt32BE((this.at += 4) - 4);
-  }
-  int64() {
-    return this.b.readBigInt64BE((this.at += 8) - 8);
-  }
-  /** A string with an int16 length (-1: null). */
-  nullableString(): string | null {
-    const n = this.int16();
-    if (n < 0) return null;
-    return this.b.toString('utf8', this.at, (this.at += n));
-  }
-  /** An array with an int32 count (-1: null, read as empty). */
-  array<T>(each: () => T): T[] {
-    const n = this.int32();
-    const items: T[] = [];
-    for (let i = 0; i < n; i++) items.push(each());
-    return items;
-  }
-  /** Bytes with an int32 length (-1: null), without copying. */
-  nullableBytes(): Buffer | null {
-    const n = this.int32();
-    if (n < 0) return null;
-    return this.b.subarray(this.at, (this.at += n));
-  }
-  uvarint() {
-    let value = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = this.b[this.at++]!;
-      value |= (byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) return value >>> 0;
-      shift += 7;
-    }
-  }
-  compactNullableString(): string | null {
-    const n = this.uvarint();
-    if (n === 0) return null;
-    const s = this.b.toString('utf8', this.at, this.at + n - 1);
-    this.at += n - 1;
-    return s;
-  }
-  compactString(): string {
-    return this.compactNullableString() ?? '';
-  }
-  compactArray<T>(each: () => T): T[] {
-    const n = this.uvarint();
-    const items: T[] = [];
-    for (let i = 0; i < n - 1; i++) items.push(each());
-    return items;
-  }
-  /** The per-partition results many responses carry: topics, then partition id and error code each. */
-  compactPartitionErrors(): Array<{ topic: string; partition: number; errorCode: number }> {
-    const results: Array<{ topic: string; partition: number; errorCode: number }> = [];
-    this.compactArray(() => {
-      const topic = this.compactString();
-      this.compactArray(() => {
-        const partition = this.int32();
-        const errorCode = this.int16();
-        this.skipTags();
-        results.push({ topic, partition, errorCode });
-      });
-      this.skipTags();
-    });
-    return results;
-  }
-  skipTags() {
-    const count = this.uvarint();
-    for (let i = 0; i < count; i++) {
-      this.uvarint(); // tag
-      this.at += this.uvarint(); // size, then skip the data
-    }
-  }
-}
+export { BrokerUnreachableError, Reader, Writer, type BrokerAddress };
+export { KafkaAuthenticationError } from './broker-socket.js';
 
 let correlation = 0;
-
-/** The broker could not be reached or did not answer in time (worth retrying, unlike an error it answered). */
-export class BrokerUnreachableError extends Error {
-  override name = 'BrokerUnreachableError';
-}
 
 /** Sends one flexible-version request (header v2) on a connection of its own; returns the body after the response header (v1). */
 export async function call(
@@ -187,13 +27,14 @@ export async function call(
   const payload = Buffer.concat([header, body]);
   const frame = Buffer.concat([Buffer.alloc(4), payload]);
   frame.writeInt32BE(payload.length, 0);
+  const started = Date.now();
+  const socket = await openBrokerSocket(broker, 'uis-transaction-admin', timeoutMs);
   const response = await new Promise<Buffer>((resolve, reject) => {
-    const socket = new Socket();
     const chunks: Buffer[] = [];
     let received = 0;
     const timer = setTimeout(
       () => socket.destroy(new BrokerUnreachableError(`no answer from ${broker.host}:${broker.port}`)),
-      timeoutMs,
+      Math.max(timeoutMs - (Date.now() - started), 1),
     );
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
@@ -214,7 +55,7 @@ export async function call(
       clearTimeout(timer);
       reject(new Error(`${broker.host}:${broker.port} closed the connection without answering`));
     });
-    socket.connect(broker.port, broker.host, () => socket.write(frame));
+    socket.write(frame);
   });
   const reader = new Reader(response);
   if (reader.int32() !== id) throw new Error('Kafka answered another request');
@@ -228,7 +69,7 @@ export async function call(
  * errors or closes.
  */
 export class BrokerConnection {
-  private readonly socket = new Socket();
+  private socket: Socket | undefined;
   private readonly connected: Promise<void>;
   private chunks: Buffer[] = [];
   private received = 0;
@@ -240,18 +81,16 @@ export class BrokerConnection {
     readonly broker: BrokerAddress,
     private readonly clientId: string,
   ) {
-    this.connected = new Promise((resolve, reject) => {
-      this.socket.once('connect', () => resolve());
-      this.socket.once('error', (error) => reject(new BrokerUnreachableError(error.message)));
+    this.connected = openBrokerSocket(broker, clientId, 10_000).then((socket) => {
+      this.socket = socket;
+      if (this.failure) return void socket.destroy();
+      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      socket.on('error', (error) => this.fail(new BrokerUnreachableError(error.message)));
+      socket.on('close', () =>
+        this.fail(new BrokerUnreachableError(`${broker.host}:${broker.port} closed the connection`)),
+      );
     });
-    this.connected.catch(() => undefined);
-    this.socket.setNoDelay(true);
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', (error) => this.fail(new BrokerUnreachableError(error.message)));
-    this.socket.on('close', () =>
-      this.fail(new BrokerUnreachableError(`${broker.host}:${broker.port} closed the connection`)),
-    );
-    this.socket.connect(broker.port, broker.host);
+    this.connected.catch((error: Error) => this.fail(error));
   }
 
   /**
@@ -293,7 +132,7 @@ export class BrokerConnection {
         ),
       timeoutMs,
     );
-    this.socket.write(Buffer.concat([size, header, body]));
+    this.socket!.write(Buffer.concat([size, header, body]));
     try {
       return await answered;
     } finally {
@@ -350,6 +189,6 @@ export class BrokerConnection {
     const pending = this.pending;
     this.pending = undefined;
     pending?.reject(error);
-    this.socket.destroy();
+    this.socket?.destroy();
   }
 }

@@ -1,4 +1,5 @@
 import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
+import type { KafkaSecurity } from '../kafka/security.js';
 import type { StoreMemory } from '../state/leveldb-backend.js';
 
 /** The engine's settings, with defaults, checked once at start. */
@@ -52,6 +53,8 @@ export interface StreamsConfig {
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   /** The Kafka client library behind src/kafka/client.ts (decision 0010). */
   kafkaClient: KafkaClientKind;
+  /** TLS and SASL for every connection to Kafka, the client library's and the engine's own (absent: PLAINTEXT). */
+  security?: KafkaSecurity;
   /**
    * Static membership (Kafka's group.instance.id, KIP-345): unique to the instance and kept across its
    * restarts. A static member does not leave the group when it stops; its tasks wait for it until the

@@ -156,6 +156,7 @@ export class KafkaStreams {
       clientId: this.config.applicationId,
       logger: this.log,
       kind: this.config.kafkaClient,
+      security: this.config.security,
     });
     this.admin = this.kafka.admin();
     const { layout, created } = await this.untilBrokersAnswer(async () => {
@@ -176,7 +177,7 @@ export class KafkaStreams {
       const [host, port] = this.config.brokers[0]!.split(':');
       this.instanceProducer = new InstanceProducer({
         admin: this.admin,
-        bootstrap: { host: host!, port: Number(port) },
+        bootstrap: { host: host!, port: Number(port), security: this.config.security },
         transactionalId: `${this.config.applicationId}-${await this.processId()}`,
         // As Kafka Streams sets it under exactly-once: a dead instance's open transaction (which holds
         // back its tasks' next owners, waiting for stable offsets) is aborted within seconds.

@@ -31,6 +31,7 @@ export async function rebuildLocalState(
     clientId: `${config.applicationId}-rebuild`,
     logger,
     kind: config.kafkaClient,
+    security: config.security,
   });
   const admin = kafka.admin();
   await admin.connect();

@@ -47,6 +47,7 @@ export async function resetApplication(
     clientId: `${config.applicationId}-reset`,
     logger,
     kind: config.kafkaClient,
+    security: config.security,
   });
   const admin = kafka.admin();
   await admin.connect();

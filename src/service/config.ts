@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { LogLevel } from '../util/logger.js';
 import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
+import type { KafkaSecurity } from '../kafka/security.js';
+import { KAFKA_SECURITY_OPTIONS, readKafkaSecurity, type KafkaSecurityOption } from './kafka-security-config.js';
 
 export interface ServiceConfig {
   brokers: string[];
@@ -40,6 +42,8 @@ export interface ServiceConfig {
   restoreFetchMiB: number;
   processingGuarantee: 'exactly_once' | 'exactly_once_v2';
   kafkaClient: KafkaClientKind;
+  /** TLS and SASL for every Kafka connection (undefined: PLAINTEXT); from the --kafka-security-* options. Its password is never logged. */
+  kafkaSecurity: KafkaSecurity | undefined;
   groupInstanceId: string | undefined;
   /** Read from --forward-secret-file: authenticates forwarded requests between instances. Never logged. */
   forwardSecret: string | undefined;
@@ -51,14 +55,17 @@ export interface ServiceConfig {
   logLevel: LogLevel;
 }
 
-interface Option {
+export interface Option {
   flag: string;
   env: string;
   default: string | undefined;
   help: string;
 }
 
-export const OPTIONS: Record<keyof ServiceConfig, Option> = {
+/** Every option: one per setting, and the security settings that make up `kafkaSecurity`. */
+type OptionKey = Exclude<keyof ServiceConfig, 'kafkaSecurity'> | KafkaSecurityOption;
+
+export const OPTIONS: Record<OptionKey, Option> = {
   brokers: {
     flag: 'brokers',
     env: 'KAFKA_BROKERS',
@@ -223,6 +230,7 @@ export const OPTIONS: Record<keyof ServiceConfig, Option> = {
     default: DEFAULT_KAFKA_CLIENT,
     help: 'platformatic (the default): @platformatic/kafka group membership with our own fetch loop; or kafkajs (decisions 0010, 0012)',
   },
+  ...KAFKA_SECURITY_OPTIONS,
   forwardSecret: {
     flag: 'forward-secret-file',
     env: 'UIS_FORWARD_SECRET_FILE',
@@ -300,12 +308,12 @@ export function loadConfig(
   if (unknown.length) throw new ConfigError(`unknown option ${unknown.map((f) => `--${f}`).join(', ')} (see --help)`);
 
   const problems: string[] = [];
-  const raw = (key: keyof ServiceConfig): string | undefined => {
+  const raw = (key: OptionKey): string | undefined => {
     const o = OPTIONS[key];
     return flags.get(o.flag) ?? env[o.env] ?? o.default;
   };
-  const where = (key: keyof ServiceConfig) => `--${OPTIONS[key].flag} (or ${OPTIONS[key].env})`;
-  const integer = (key: keyof ServiceConfig, min: number, max: number): number => {
+  const where = (key: OptionKey) => `--${OPTIONS[key].flag} (or ${OPTIONS[key].env})`;
+  const integer = (key: OptionKey, min: number, max: number): number => {
     const text = raw(key) ?? '';
     const value = Number(text);
     if (!/^\d+$/.test(text) || value < min || value > max) {
@@ -322,7 +330,7 @@ export function loadConfig(
   if (brokers.length === 0 || !brokers.every((b) => hostPort.test(b))) {
     problems.push(`${where('brokers')} must be host:port[,host:port...], got "${raw('brokers')}"`);
   }
-  const url = (key: keyof ServiceConfig): string | undefined => {
+  const url = (key: OptionKey): string | undefined => {
     const text = raw(key);
     if (text === undefined || text === '') return undefined;
     try {
@@ -334,7 +342,7 @@ export function loadConfig(
       return undefined;
     }
   };
-  const name = (key: keyof ServiceConfig): string => {
+  const name = (key: OptionKey): string => {
     const text = raw(key) ?? '';
     if (!/^[A-Za-z0-9._-]{1,200}$/.test(text))
       problems.push(`${where(key)} may only contain letters, digits, '.', '_' and '-', got "${text}"`);
@@ -342,7 +350,7 @@ export function loadConfig(
   };
 
   /** A secret read from the file an option names (trailing newline dropped); never echoed in a problem. */
-  const secretFile = (key: keyof ServiceConfig): string | undefined => {
+  const secretFile = (key: OptionKey): string | undefined => {
     const path = raw(key);
     if (path === undefined || path === '') return undefined;
     let secret: string;
@@ -421,6 +429,7 @@ export function loadConfig(
     restoreFetchMiB: integer('restoreFetchMiB', 1, 1024),
     processingGuarantee: guarantee(),
     kafkaClient: kafkaClient(),
+    kafkaSecurity: readKafkaSecurity({ raw, where, env, problems }),
     groupInstanceId: raw('groupInstanceId') ? name('groupInstanceId') : undefined,
     forwardSecret: secretFile('forwardSecret'),
     engineThread: engineThread(),

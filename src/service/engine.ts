@@ -46,6 +46,7 @@ export function streamsSettings(config: ServiceConfig) {
     restoreFetchBytes: config.restoreFetchMiB * 1024 * 1024,
     processingGuarantee: config.processingGuarantee,
     kafkaClient: config.kafkaClient,
+    security: config.kafkaSecurity,
     ...(config.groupInstanceId !== undefined ? { groupInstanceId: config.groupInstanceId } : {}),
   };
 }
@@ -73,6 +74,7 @@ export async function startEngine(
         clientId: `${config.applicationId}-gate`,
         logger,
         kind: config.kafkaClient,
+        security: config.kafkaSecurity,
       }).admin();
       await admin.connect();
       gate = new SnapshotGate({

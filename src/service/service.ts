@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createKafkaClient } from '../kafka/client.js';
+import { describeSecurity } from '../kafka/security.js';
 import { compileTopology } from '../processor/compile.js';
 import type { KafkaStreams, TaskPosition } from '../runtime/kafka-streams.js';
 import { rebuildLocalState } from '../runtime/rebuild.js';
@@ -129,6 +130,7 @@ export async function startService(
     ...(adminUrl ? { adminUrl } : {}),
     endpoint: config.advertisedEndpoint,
     engineThread: config.engineThread,
+    kafka: describeSecurity(config.kafkaSecurity),
   });
   return {
     server,
@@ -158,6 +160,7 @@ async function viewPositions(
     clientId: `${config.applicationId}-positions`,
     logger,
     kind: config.kafkaClient,
+    security: config.kafkaSecurity,
   }).admin();
   await admin.connect();
   const tracker = new ViewPositions({
@@ -186,6 +189,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
       clientId: `${config.applicationId}-replica`,
       logger,
       kind: config.kafkaClient,
+      security: config.kafkaSecurity,
     }),
     topic: config.outputTopic,
     // Read when the replica starts, after listening: with --port 0 the endpoint is known only then.
@@ -223,6 +227,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     url: `http://${config.host}:${config.port}`,
     ...(adminUrl ? { adminUrl } : {}),
     topic: config.outputTopic,
+    kafka: describeSecurity(config.kafkaSecurity),
   });
   return {
     server,

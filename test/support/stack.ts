@@ -1,6 +1,9 @@
 // Where the integration tests find the running local stack (stack/env.sh has the same defaults).
 import { DEFAULT_KAFKA_CLIENT, type KafkaClientKind } from '../../src/kafka/client.js';
 
+const stateDir = process.env.UIS_STACK_DIR ?? new URL('../../.stack', import.meta.url).pathname;
+const saslUser = process.env.KAFKA_SASL_USER ?? 'uis';
+
 export const stack = {
   kafkaBrokers: (process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`).split(','),
   registryUrl:
@@ -12,7 +15,14 @@ export const stack = {
   alertmanagerUrl: `http://127.0.0.1:${process.env.ALERTMANAGER_PORT ?? '9093'}`,
   connectUrl: `http://127.0.0.1:${process.env.CONNECT_PORT ?? '8083'}`,
   /** The stack's state dir (stack/env.sh): Prometheus reads scrape targets from prometheus/targets/ in it. */
-  stateDir: process.env.UIS_STACK_DIR ?? new URL('../../.stack', import.meta.url).pathname,
+  stateDir,
+  /** The broker's second listener: SASL_SSL, SCRAM-SHA-512 over TLS (stack/services/kafka.sh). */
+  kafkaSasl: {
+    brokers: (process.env.KAFKA_SASL_BROKERS ?? `127.0.0.1:${process.env.KAFKA_SASL_PORT ?? '9094'}`).split(','),
+    username: saslUser,
+    passwordFile: process.env.KAFKA_SASL_PASSWORD_FILE ?? `${stateDir}/kafka/sasl/${saslUser}.password`,
+    caFile: process.env.KAFKA_SSL_CA_FILE ?? `${stateDir}/kafka/tls/ca.pem`,
+  },
   postgres: {
     host: '127.0.0.1',
     port: Number(process.env.PG_PORT ?? '5432'),

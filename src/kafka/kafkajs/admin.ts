@@ -1,9 +1,14 @@
 /** ClusterAdmin on a kafkajs admin client. */
 import type { Admin } from 'kafkajs';
 import type { Broker, ClusterAdmin, GroupDescription, TopicMetadata, TopicSpec } from '../client.js';
+import type { KafkaSecurity } from '../security.js';
 
 export class KafkajsAdmin implements ClusterAdmin {
-  constructor(private readonly admin: Admin) {}
+  constructor(
+    private readonly admin: Admin,
+    /** The listener's security, which the brokers listed share: our own connections to them use it. */
+    private readonly security?: KafkaSecurity,
+  ) {}
 
   connect(): Promise<void> {
     return this.admin.connect();
@@ -27,7 +32,8 @@ export class KafkajsAdmin implements ClusterAdmin {
 
   async brokers(): Promise<Broker[]> {
     const { brokers } = await this.admin.describeCluster();
-    return brokers.map(({ nodeId, host, port }) => ({ nodeId, host, port }));
+    const security = this.security;
+    return brokers.map(({ nodeId, host, port }) => ({ nodeId, host, port, ...(security ? { security } : {}) }));
   }
 
   async createTopics(specs: readonly TopicSpec[]): Promise<void> {

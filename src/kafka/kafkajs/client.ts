@@ -1,6 +1,7 @@
 /** The engine's Kafka client on kafkajs (the design's client): the one place kafkajs clients are created. */
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { KafkaClient, KafkaClientOptions } from '../client.js';
+import type { KafkaSecurity } from '../security.js';
 import { KafkajsAdmin } from './admin.js';
 import { KafkajsGroupConsumer } from './group-consumer.js';
 import { TransactionalWriter } from './transactional-writer.js';
@@ -20,7 +21,7 @@ const expected = new RegExp(
 export function createKafkajsClient(options: KafkaClientOptions): KafkaClient {
   const kafka = createKafka(options);
   return {
-    admin: () => new KafkajsAdmin(kafka.admin()),
+    admin: () => new KafkajsAdmin(kafka.admin(), options.security),
     groupConsumer: (consumerOptions) => new KafkajsGroupConsumer(kafka, consumerOptions),
     taskWriter: (transactionalId) => new TransactionalWriter(kafka, transactionalId),
   };
@@ -32,6 +33,7 @@ function createKafka(options: KafkaClientOptions): Kafka {
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
+    ...kafkajsSecurity(options.security),
     connectionTimeout: 3000,
     retry: { initialRetryTime: 100, retries: 8 },
     logLevel: logLevel.WARN,
@@ -49,4 +51,21 @@ function createKafka(options: KafkaClientOptions): Kafka {
         else log[at](message, fields);
       },
   });
+}
+
+/** kafkajs' `ssl` and `sasl` for our settings. */
+export function kafkajsSecurity(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  if (!security?.tls) return {};
+  const ssl = security.tls.ca !== undefined ? { ca: [security.tls.ca] } : true;
+  const sasl = security.sasl;
+  if (!sasl) return { ssl };
+  const { username, password } = sasl;
+  switch (sasl.mechanism) {
+    case 'SCRAM-SHA-512':
+      return { ssl, sasl: { mechanism: 'scram-sha-512', username, password } };
+    case 'SCRAM-SHA-256':
+      return { ssl, sasl: { mechanism: 'scram-sha-256', username, password } };
+    case 'PLAIN':
+      return { ssl, sasl: { mechanism: 'plain', username, password } };
+  }
 }

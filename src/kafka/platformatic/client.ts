@@ -15,6 +15,7 @@ export function createPlatformaticClient(options: KafkaClientOptions): KafkaClie
       new PlatformaticGroupConsumer(consumerOptions, {
         clientId: options.clientId,
         brokers: options.brokers,
+        ...(options.security ? { security: options.security } : {}),
         admin: kafkajs.admin(),
         logger: options.logger,
       }),

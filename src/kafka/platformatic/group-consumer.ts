@@ -9,6 +9,8 @@
  * rebalance, a new assignment arrives, or its partition is sought.
  */
 import { Consumer, type GroupPartitionsAssignments } from '@platformatic/kafka';
+import type { KafkaSecurity } from '../security.js';
+import { platformaticSecurity } from './security.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { partitionLeaders } from '../admin.js';
 import type {
@@ -59,6 +61,8 @@ const key = (topic: string, partition: number) => `${topic}:${partition}`;
 export interface PlatformaticConsumerSettings {
   clientId: string;
   brokers: string[];
+  /** TLS and SASL for the group membership's connections (absent: PLAINTEXT). */
+  security?: KafkaSecurity;
   logger: Logger;
   /** This consumer's own admin client (offsets, leaders): connected by `start`, disconnected by `stop`. */
   admin: ClusterAdmin;
@@ -84,6 +88,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     this.member = new Consumer({
       clientId: settings.clientId,
       bootstrapBrokers: settings.brokers,
+      ...platformaticSecurity(settings.security),
       groupId: options.groupId,
       ...(options.groupInstanceId !== undefined ? { groupInstanceId: options.groupInstanceId } : {}),
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
@@ -373,7 +378,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
   private connection(nodeId: number, broker: Broker): BrokerConnection {
     let connection = this.connections.get(nodeId);
     if (!connection) {
-      connection = new BrokerConnection({ host: broker.host, port: broker.port }, this.settings.clientId);
+      connection = new BrokerConnection(broker, this.settings.clientId);
       this.connections.set(nodeId, connection);
     }
     return connection;
