@@ -16,7 +16,7 @@ import { TopicReplica } from '../runtime/topic-replica.js';
 import { UnknownSchemaIdError } from '../serdes/avro.js';
 import { ReplicaViewSource } from '../serving/replica-view-source.js';
 import { buildAdminServer, buildServer } from '../serving/server.js';
-import { registerFreshnessMetrics } from '../serving/freshness.js';
+import { positionRoundMetric, registerFreshnessMetrics } from '../serving/freshness.js';
 import { storeViewOf, StreamsViewSource, type StoreView } from '../serving/streams-view-source.js';
 import type { Logger } from '../util/logger.js';
 import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
@@ -75,7 +75,7 @@ export async function startService(
   const source = new StreamsViewSource(() => config.advertisedEndpoint);
   let view: StoreView | undefined;
   const positions = config.connectUrl
-    ? await viewPositions(config, config.connectUrl, logger, (partition) => view?.position(partition))
+    ? await viewPositions(config, config.connectUrl, logger, registry, (partition) => view?.position(partition))
     : undefined;
   if (positions) registerFreshnessMetrics(registry, positions.tracker, () => view?.partitionCount ?? 0);
   const server = await buildServer({
@@ -151,6 +151,7 @@ async function viewPositions(
   config: ServiceConfig,
   connectUrl: string,
   logger: Logger,
+  registry: Registry,
   local: (partition: number) => TaskPosition | undefined,
 ): Promise<{ tracker: ViewPositions; stop(): Promise<void> }> {
   const topology = compileTopology(topologyFor(config), config.applicationId);
@@ -169,6 +170,7 @@ async function viewPositions(
     positions: kafkaGatePositions({ connectUrl, connector: config.connector, groupId: config.applicationId, admin }),
     local,
     intervalMs: config.positionIntervalMs,
+    onRound: positionRoundMetric(registry),
     logger,
   });
   return {

@@ -50,6 +50,8 @@ export interface ViewPositionsOptions {
   /** How long a round may wait for the group to commit before it gives up. */
   roundTimeoutMs?: number;
   logger: Logger;
+  /** Each round's duration (s), and whether it established a position. */
+  onRound?(seconds: number, ok: boolean): void;
 }
 
 interface Round extends ViewPosition {
@@ -197,19 +199,24 @@ export class ViewPositions implements Freshness {
   private round(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running) return this.running;
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
     this.running = this.runRound()
       .then((round) => {
         this.rounds.push(round);
         if (this.rounds.length > ROUNDS_KEPT) this.rounds.shift();
+        this.options.onRound?.(took(), true);
       })
       .catch((error: unknown) => {
-        if (!this.stopped) this.failed(error);
+        if (this.stopped) return;
+        this.options.onRound?.(took(), false);
+        this.failed(error);
       })
       .finally(() => {
         this.running = undefined;
         if (this.again && !this.stopped) {
           this.again = false;
-          // Kafka Connect stores its position about once a second: no sooner than that is worth asking again.
+          // Kafka Connect stores its position every offset flush: asking again at once would mostly find the same.
           setTimeout(() => this.requestRound(), 50).unref();
         }
       });

@@ -5,7 +5,7 @@
  * before P. Callers pass the LSN of their commit (`SELECT pg_current_wal_lsn()`
  * after it) as `X-Min-Position` or `?minPosition=`, and `?maxStalenessMs=`.
  */
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 
 /** What an answer of a partition reflects at least. */
 export interface ViewPosition {
@@ -118,4 +118,16 @@ export function registerFreshnessMetrics(registry: Registry, freshness: Freshnes
       each((p, f) => f.lagRecords !== undefined && this.set({ partition: String(p) }, Number(f.lagRecords)));
     },
   });
+}
+
+/** How long establishing the view position takes (`ViewPositions`' rounds), by result (ok, failed). */
+export function positionRoundMetric(registry: Registry): (seconds: number, ok: boolean) => void {
+  const histogram = new Histogram({
+    name: 'uis_view_position_round_seconds',
+    help: "Rounds establishing the view's position: Kafka Connect's offsets, then the group's commits through the topology.",
+    labelNames: ['result'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  return (seconds, ok) => histogram.observe({ result: ok ? 'ok' : 'failed' }, seconds);
 }

@@ -94,6 +94,10 @@ t.test('read-your-writes through both instances, and the freshness headers', asy
   t.match(plain.headers.get('x-uis-lag-records'), /^\d+$/);
   t.match(plain.headers.get('x-uis-position-committed-at'), /^\d{4}-\d\d-\d\dT/);
   t.ok((await metricSum(services[0]!.url, 'uis_view_position_lsn')) > 0, 'uis_view_position_lsn in /metrics');
+  const rounds = await metricSum(services[0]!.url, 'uis_view_position_round_seconds_count');
+  const roundSeconds = await metricSum(services[0]!.url, 'uis_view_position_round_seconds_sum');
+  t.ok(rounds > 0, 'rounds counted in /metrics');
+  t.comment(`instance 0: ${rounds} rounds, ${((roundSeconds / rounds) * 1000).toFixed(0)} ms each on average`);
 
   // A staleness bound is met by a fresh round.
   // (A round takes a commit or two after it reads Connect's offsets: a bound far under a second may not be met.)

@@ -81,6 +81,8 @@ function harness() {
     ]),
     rounds: 0,
     reads: [] as string[],
+    /** What the tracker reported of each round: ok or not. */
+    reported: [] as boolean[],
   };
   const positions: PositionSource = {
     async connectorPosition() {
@@ -111,6 +113,9 @@ function harness() {
     local,
     intervalMs: 60_000,
     logger,
+    onRound: (seconds, ok) => {
+      if (seconds >= 0) state.reported.push(ok);
+    },
   });
   return { state, tracker };
 }
@@ -136,6 +141,7 @@ t.test('a round follows the data: CDC ends, their commits, then the repartition 
   state.applied.set(1, 4n);
   t.equal(tracker.of(1).position?.lsn, 10n);
   t.equal(tracker.of(7).position, undefined, 'a partition not held here has no position');
+  t.same(state.reported, [true], 'the round was reported');
 });
 
 t.test('a round waits for the group to commit past the CDC ends before it reads the next ends', async (t) => {
