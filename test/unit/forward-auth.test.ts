@@ -13,7 +13,8 @@ import {
 } from '../../src/serving/forward-auth.js';
 import { buildServer } from '../../src/serving/server.js';
 import { noStandby, type Lookup, type ViewSource } from '../../src/serving/view-source.js';
-import { viewSerde, type UserInformation } from '../../topology/user-information.js';
+import { viewSerde } from '../../topology/user-information.js';
+import { viewRow } from '../support/view-rows.js';
 
 const SECRET = 'a shared secret of 32 bytes.....';
 
@@ -92,22 +93,7 @@ class OneKeySource implements ViewSource {
   readiness = () => ({ ready: true });
 }
 
-const user: UserInformation = {
-  userId: '1',
-  username: 'u',
-  name: 'U',
-  description: '',
-  location: '',
-  webPageUrl: '',
-  joinedDate: '2020-01-01',
-  profileImageUrl: '',
-  backgroundImageUrl: '',
-  tweetCount: 0,
-  followingCount: 0,
-  followerCount: 0,
-  likeCount: 0,
-  updatedAt: 0,
-};
+const user = viewRow('1', { username: 'u', name: 'U', joinedDate: '2020-01-01' });
 
 async function pair(secret?: string) {
   const owner = new OneKeySource(true);

@@ -7,24 +7,11 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { buildServer } from '../../src/serving/server.js';
 import { noStandby, type Lookup, type ViewSource } from '../../src/serving/view-source.js';
-import { viewSerde, type UserInformation } from '../../topology/user-information.js';
+import { viewSerde } from '../../topology/user-information.js';
+import { viewRow } from '../support/view-rows.js';
 
-const user = (id: string): UserInformation => ({
-  userId: id,
-  username: `user${id}`,
-  name: `User ${id}`,
-  description: '',
-  location: '',
-  webPageUrl: '',
-  joinedDate: '2020-01-02',
-  profileImageUrl: '',
-  backgroundImageUrl: '',
-  tweetCount: Number(id) % 7,
-  followingCount: 1,
-  followerCount: 2,
-  likeCount: 3,
-  updatedAt: 0,
-});
+const user = (id: string) =>
+  viewRow(id, { tweetCount: Number(id) % 7, followingCount: 1, followerCount: 2, likeCount: 3 });
 
 /** Even ids live on server "even", odd ones on "odd"; ids from 900 on do not exist; 13 is restoring. */
 class HalfSource implements ViewSource {

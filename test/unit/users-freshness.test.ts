@@ -15,24 +15,10 @@ import {
   type ViewPosition,
 } from '../../src/serving/freshness.js';
 import { noStandby, type Lookup, type ViewSource } from '../../src/serving/view-source.js';
-import { viewSerde, type UserInformation } from '../../topology/user-information.js';
+import { viewSerde } from '../../topology/user-information.js';
+import { viewRow } from '../support/view-rows.js';
 
-const user = (id: string, name: string): UserInformation => ({
-  userId: id,
-  username: `user${id}`,
-  name,
-  description: '',
-  location: '',
-  webPageUrl: '',
-  joinedDate: '2020-01-02',
-  profileImageUrl: '',
-  backgroundImageUrl: '',
-  tweetCount: 0,
-  followingCount: 0,
-  followerCount: 0,
-  likeCount: 0,
-  updatedAt: 0,
-});
+const user = (id: string, name: string) => viewRow(id, { name });
 
 /** Even ids live on server 0, odd ones on server 1; the row's name is what the test last set. */
 class HalfSource implements ViewSource {
