@@ -4,22 +4,11 @@
 // The registry accepts version 2, a record written with version 1 is read with version 2, and a change that
 // version 2's records cannot be read with (the nulls taken back) is refused.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { AvroSerde } from '../../src/serdes/avro.js';
-import { projectFile } from '../../src/util/project-file.js';
+import { v1, v2 } from '../support/avro-schemas.js';
 import type { UserInformation } from '../../topology/user-information.js';
 import { stack, uniqueName } from '../support/stack.js';
-
-interface RecordSchema {
-  type: 'record';
-  name: string;
-  namespace: string;
-  fields: { name: string; type: unknown; default?: unknown }[];
-}
-const schemaFile = (path: string) => JSON.parse(readFileSync(projectFile(path), 'utf8')) as RecordSchema;
-const v1 = schemaFile('test/fixtures/avro/user-information.v1.avsc');
-const v2 = schemaFile('schemas/avro/user-information.avsc');
 
 const CONTENT_TYPE = { 'content-type': 'application/vnd.schemaregistry.v1+json' };
 

@@ -5,25 +5,15 @@
 import t from 'tap';
 import avro from 'avsc';
 import Fastify from 'fastify';
-import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { AvroSerde } from '../../src/serdes/avro.js';
 import { buildServer } from '../../src/serving/server.js';
 import { userSchema } from '../../src/serving/schemas.js';
 import type { ViewSource } from '../../src/serving/view-source.js';
-import { projectFile } from '../../src/util/project-file.js';
+import { v1, v2 } from '../support/avro-schemas.js';
 import { viewSerde, type UserInformation } from '../../topology/user-information.js';
 
 type AvroSchema = Parameters<typeof avro.Type.forSchema>[0];
-interface RecordSchema {
-  type: 'record';
-  name: string;
-  namespace: string;
-  fields: { name: string; type: unknown; default?: unknown }[];
-}
-const schemaFile = (path: string) => JSON.parse(readFileSync(projectFile(path), 'utf8')) as RecordSchema;
-const v1 = schemaFile('test/fixtures/avro/user-information.v1.avsc');
-const v2 = schemaFile('schemas/avro/user-information.avsc');
 const NULLABLE = ['description', 'location', 'webPageUrl', 'profileImageUrl', 'backgroundImageUrl'];
 
 const base: UserInformation = {
