@@ -14,7 +14,7 @@
  */
 import { StreamsBuilder } from '../src/dsl/builder.js';
 import type { TopologyGraph } from '../src/dsl/graph.js';
-import { debeziumSerde, type CdcChange, type JsonObject } from '../src/serdes/debezium.js';
+import { debeziumLineage, debeziumSerde, type CdcChange, type JsonObject } from '../src/serdes/debezium.js';
 import { answerRowSerde } from '../src/serdes/answer-row.js';
 import { Serdes, type Serde } from '../src/serdes/index.js';
 import { followRow, likeRow, tweetRow, userRow, type UserRow } from './cdc-rows.js';
@@ -40,6 +40,8 @@ export interface UserInformationOptions {
   outputTopic: string;
   /** The output topic's value serde: Avro with the schema registry in production. */
   outputValueSerde: Serde<UserInformation>;
+  /** Keep each row's lineage (GET /users/:userId/lineage; default true). */
+  lineage?: boolean;
 }
 
 export const userIdSerde = Serdes.int64String;
@@ -65,14 +67,30 @@ export const viewSerde = answerRowSerde<UserInformation, UserDocument>({
   value: (document, updatedAt) => ({ ...document, updatedAt }),
 });
 
+/**
+ * The parts of a row GET /users/:userId/lineage explains, by the regrouping (repartition topic) their
+ * changes reach the view's task through.
+ */
+export const VIEW_LINEAGE_PARTS = [
+  { field: 'profile', grouping: 'users-by-id' },
+  { field: 'tweetCount', grouping: 'tweets-by-user' },
+  { field: 'followingCount', grouping: 'follows-by-follower' },
+  { field: 'followerCount', grouping: 'follows-by-followee' },
+  { field: 'likeCount', grouping: 'likes-by-user' },
+] as const;
+const grouping = (field: (typeof VIEW_LINEAGE_PARTS)[number]['field']) =>
+  VIEW_LINEAGE_PARTS.find((p) => p.field === field)!.grouping;
+
 export function userInformationTopology(options: UserInformationOptions): TopologyGraph {
   const builder = new StreamsBuilder();
+  const lineage = options.lineage ?? true;
   const table = <R extends object>(name: string, mapRow: (after: JsonObject) => R) =>
     builder
       .stream(`${options.cdcTopicPrefix}.public.${name}`, {
         keySerde: Serdes.bytes,
         valueSerde: debeziumSerde(name, mapRow),
         timestampExtractor: (change: CdcChange<R> | null, recordTime) => change?.committedAt ?? recordTime,
+        ...(lineage ? { lineage: debeziumLineage<R>(name) } : {}),
       })
       .mapValues((change) => change?.row ?? null)
       .toTable({ storeName: `${name}-source`, keySerde: Serdes.bytes, valueSerde: Serdes.json<R>(name) });
@@ -80,7 +98,7 @@ export function userInformationTopology(options: UserInformationOptions): Topolo
 
   const users = table('users', userRow)
     .groupBy((_k, user) => ({ key: user.userId, value: user }), {
-      name: 'users-by-id',
+      name: grouping('profile'),
       keySerde: userIdSerde,
       valueSerde: Serdes.json<UserRow>('user'),
     })
@@ -91,17 +109,17 @@ export function userInformationTopology(options: UserInformationOptions): Topolo
       { storeName: 'users', valueSerde: Serdes.json<UserRow | null>('user') },
     );
   const tweetCount = table('tweets', tweetRow)
-    .groupBy((_k, t) => ({ key: t.userId, value: t.tweetId }), byUser('tweets-by-user'))
+    .groupBy((_k, t) => ({ key: t.userId, value: t.tweetId }), byUser(grouping('tweetCount')))
     .count({ storeName: 'tweet-count' });
   const follows = table('follows', followRow);
   const followingCount = follows
-    .groupBy((_k, f) => ({ key: f.followerId, value: f.followId }), byUser('follows-by-follower'))
+    .groupBy((_k, f) => ({ key: f.followerId, value: f.followId }), byUser(grouping('followingCount')))
     .count({ storeName: 'following-count' });
   const followerCount = follows
-    .groupBy((_k, f) => ({ key: f.followeeId, value: f.followId }), byUser('follows-by-followee'))
+    .groupBy((_k, f) => ({ key: f.followeeId, value: f.followId }), byUser(grouping('followerCount')))
     .count({ storeName: 'follower-count' });
   const likeCount = table('likes', likeRow)
-    .groupBy((_k, l) => ({ key: l.userId, value: l.likeId }), byUser('likes-by-user'))
+    .groupBy((_k, l) => ({ key: l.userId, value: l.likeId }), byUser(grouping('likeCount')))
     .count({ storeName: 'like-count' });
 
   users
@@ -114,6 +132,8 @@ export function userInformationTopology(options: UserInformationOptions): Topolo
       storeName: VIEW_STORE,
       keySerde: userIdSerde,
       valueSerde: viewSerde,
+      // Which source change last moved the row and each count: GET /users/:userId/lineage.
+      lineage,
     })
     .toStream()
     .to(options.outputTopic, { keySerde: userIdSerde, valueSerde: options.outputValueSerde });

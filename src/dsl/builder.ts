@@ -19,6 +19,7 @@ export class StreamsBuilder {
       keySerde: consumed.keySerde,
       valueSerde: consumed.valueSerde,
       timestampExtractor: consumed.timestampExtractor,
+      lineage: consumed.lineage,
     });
     return new KStream(this.graph, id);
   }

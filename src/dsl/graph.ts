@@ -14,6 +14,8 @@ export interface StoreSpec {
   readonly name: string;
   readonly keySerde: Serde<unknown>;
   readonly valueSerde: Serde<unknown>;
+  /** Keeps the lineage of each row (a companion store; see src/processor/lineage.ts). */
+  readonly lineage?: boolean;
 }
 
 interface NodeBase {
@@ -31,6 +33,7 @@ export type GraphNode =
       keySerde: Serde<unknown>;
       valueSerde: Serde<unknown>;
       timestampExtractor?: AnyFn;
+      lineage?: AnyFn;
     })
   | (NodeBase & { kind: 'to-table'; store: StoreSpec })
   | (NodeBase & { kind: 'map-values'; fn: AnyFn; store?: StoreSpec })

@@ -120,5 +120,6 @@ export function storeSpec<K, V>(
     name: checkName('store', materialized.storeName ?? graph.nextName(`${prefix}-store`)),
     keySerde: materialized.keySerde as StoreSpec['keySerde'],
     valueSerde: materialized.valueSerde as StoreSpec['valueSerde'],
+    ...(materialized.lineage ? { lineage: true } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { LineageFacts } from '../processor/lineage.js';
 import type { Serde } from '../serdes/serde.js';
 
 export interface Consumed<K, V> {
@@ -8,6 +9,12 @@ export interface Consumed<K, V> {
    * record's timestamp), e.g. the source database's commit time of a change.
    */
   timestampExtractor?: (value: V | null, recordTimestamp: number) => number;
+  /**
+   * Facts about each record for its lineage (see src/processor/lineage.ts), e.g. a CDC event's
+   * table, primary key and source position; the record's topic, partition and offset are always in.
+   * Set, every record derived from this source carries its lineage through the topology.
+   */
+  lineage?: (value: V | null, key: Buffer | null) => LineageFacts;
 }
 
 export interface Produced<K, V> {
@@ -20,6 +27,11 @@ export interface Materialized<K, V> {
   storeName?: string;
   keySerde: Serde<K>;
   valueSerde: Serde<V>;
+  /**
+   * Keep, per key and per input topic of the store's task, the lineage of the record that last
+   * changed the row: in a companion store `<storeName>-lineage` with its own changelog.
+   */
+  lineage?: boolean;
 }
 
 export interface TableOptions<K, V> extends Consumed<K, V> {

@@ -9,6 +9,7 @@ import type { OutgoingRecord } from '../processor/types.js';
 import type { Logger } from '../util/logger.js';
 import { createKafkajsClient } from './kafkajs/client.js';
 import { createPlatformaticClient } from './platformatic/client.js';
+import type { RecordHeader } from './record-batches.js';
 import type { KafkaSecurity } from './security.js';
 import type { BrokerAddress } from './wire-codec.js';
 
@@ -49,6 +50,8 @@ export interface ClusterAdmin {
   createTopics(specs: readonly TopicSpec[]): Promise<void>;
   /** The high watermark (next offset to be written) of each partition. */
   highWatermarks(topic: string): Promise<Map<number, bigint>>;
+  /** Per partition, the first offset whose record's timestamp is at least `timestamp` (the end where none is). */
+  offsetsForTime(topic: string, timestamp: number): Promise<Map<number, bigint>>;
   /** The group's committed offset (next offset to read) per partition; absent where none. */
   groupOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
   describeGroup(groupId: string): Promise<GroupDescription | undefined>;
@@ -64,6 +67,8 @@ export interface ConsumedRecord {
   timestamp: number;
   key: Buffer | null;
   value: Buffer | null;
+  /** Absent when the record has none. */
+  headers?: RecordHeader[];
 }
 
 /** Records of one partition from one fetch, read committed (no aborted records, no markers). */

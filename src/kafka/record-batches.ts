@@ -14,8 +14,22 @@ export interface AbortedTransaction {
   firstOffset: bigint;
 }
 
-/** Receives each committed record: its offset, key and value (views into the fetched bytes), timestamp (ms). */
-export type RecordVisitor = (offset: number, key: Buffer | null, value: Buffer | null, timestamp: number) => void;
+/**
+ * Receives each committed record: its offset, key and value (views into the fetched bytes), timestamp
+ * (ms), and its headers (undefined when it has none, which costs nothing to read).
+ */
+export type RecordVisitor = (
+  offset: number,
+  key: Buffer | null,
+  value: Buffer | null,
+  timestamp: number,
+  headers: RecordHeader[] | undefined,
+) => void;
+
+export interface RecordHeader {
+  readonly key: string;
+  readonly value: Buffer;
+}
 
 /** Thrown for batches this walker cannot read (an old message format, or a codec this process lacks). */
 export class UnsupportedBatchError extends Error {
@@ -102,9 +116,21 @@ function walkRecords(
     const offsetDelta = varint(b, cursor);
     const key = bytes(b, cursor);
     const value = bytes(b, cursor);
-    each(baseOffset + offsetDelta, key, value, firstTimestamp + timestampDelta);
-    cursor.at = recordEnd; // past the headers
+    const headerCount = varint(b, cursor);
+    const headers = headerCount > 0 ? readHeaders(b, cursor, headerCount) : undefined;
+    each(baseOffset + offsetDelta, key, value, firstTimestamp + timestampDelta, headers);
+    cursor.at = recordEnd;
   }
+}
+
+function readHeaders(b: Buffer, cursor: { at: number }, count: number): RecordHeader[] {
+  const headers: RecordHeader[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = bytes(b, cursor);
+    const value = bytes(b, cursor);
+    headers.push({ key: key ? key.toString('utf8') : '', value: value ?? Buffer.alloc(0) });
+  }
+  return headers;
 }
 
 /** The type of a control batch's record (its key: version int16, type int16). */

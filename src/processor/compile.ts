@@ -4,6 +4,8 @@
  * one task per partition of its (co-partitioned) source topics.
  */
 import type { GraphNode, StoreSpec, TopologyGraph } from '../dsl/graph.js';
+import { bytesSerde } from '../serdes/primitive.js';
+import { lineageStoreName } from './lineage.js';
 
 export interface SourceTopic {
   readonly topic: string;
@@ -95,10 +97,11 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
       if (node.kind === 'sink') sinkTopics.push(node.topic);
       if (node.kind === 'group-by') sinkTopics.push(repartitionOf(node.id));
       const spec = 'store' in node ? node.store : undefined;
-      if (spec) {
-        if (stores.has(spec.name)) throw new Error(`topology: the store name "${spec.name}" is used twice`);
-        const compiled = { ...spec, changelogTopic: changelogTopicName(applicationId, spec.name) };
-        stores.set(spec.name, compiled);
+      const specs = spec?.lineage ? [spec, lineageStoreSpec(spec)] : spec ? [spec] : [];
+      for (const s of specs) {
+        if (stores.has(s.name)) throw new Error(`topology: the store name "${s.name}" is used twice`);
+        const compiled = { ...s, changelogTopic: changelogTopicName(applicationId, s.name) };
+        stores.set(s.name, compiled);
         subStores.push(compiled);
       }
     }
@@ -124,6 +127,11 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
       return store;
     },
   };
+}
+
+/** The companion store that keeps a store's lineage: raw keys (row key and input topic) and lineage bytes. */
+function lineageStoreSpec(spec: StoreSpec): StoreSpec {
+  return { name: lineageStoreName(spec.name), keySerde: bytesSerde as StoreSpec['keySerde'], valueSerde: bytesSerde as StoreSpec['valueSerde'] };
 }
 
 function dedupeSources(sources: SourceTopic[]): SourceTopic[] {

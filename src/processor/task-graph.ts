@@ -3,7 +3,7 @@
  * task's stores and output. Used by the runtime's tasks and by the test driver,
  * so both run exactly the same processing code.
  */
-import type { GraphNode } from '../dsl/graph.js';
+import type { GraphNode, StoreSpec } from '../dsl/graph.js';
 import { decodeChangePair } from './change-pair.js';
 import type { CompiledTopology, SubTopology } from './compile.js';
 import { GroupBy, Sink } from './nodes/io.js';
@@ -11,7 +11,8 @@ import { TableJoin } from './nodes/join.js';
 import type { ForwardingProcessor } from './nodes/node.js';
 import { StreamFilter, StreamMapValues, StreamSelectKey, TableToStream, TableTransform } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
-import type { ChangeCache, Processor, ProcessorContext, ValueGetter } from './types.js';
+import { describeRecord, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
+import type { ChangeCache, KeyValueStore, Processor, ProcessorContext, ValueGetter } from './types.js';
 
 /** Decodes a source topic's raw record and hands it to the first processor. */
 type SourceHandler = (key: Buffer | null, value: Buffer | null, timestamp: number) => void;
@@ -41,6 +42,8 @@ export class TaskGraph {
   process(topic: string, key: Buffer | null, value: Buffer | null, timestamp: number): void {
     const handler = this.sources.get(topic);
     if (!handler) throw new Error(`task ${this.context.taskId}: not a source topic: ${topic}`);
+    const origin = this.context.origin;
+    if (origin.headers) origin.lineage = lineageHeader(origin.headers);
     handler(key, value, timestamp);
   }
 
@@ -49,13 +52,15 @@ export class TaskGraph {
     const processors = nodeIds.map((id) => this.processors.get(id)!);
     if (node.kind === 'stream-source') {
       const extract = node.timestampExtractor;
+      const lineage = node.lineage;
       return (key, value, timestamp) => {
         const decoded = value === null ? null : node.valueSerde.deserialize(value);
-        processors[0]!.process(
-          key === null ? null : node.keySerde.deserialize(key),
-          decoded,
-          extract ? extract(decoded, timestamp) : timestamp,
-        );
+        const time = extract ? extract(decoded, timestamp) : timestamp;
+        if (lineage) {
+          const origin = this.context.origin;
+          origin.lineage = describeRecord(origin, time, lineage(decoded, key));
+        }
+        processors[0]!.process(key === null ? null : node.keySerde.deserialize(key), decoded, time);
       };
     }
     if (node.kind === 'aggregate') {
@@ -74,7 +79,8 @@ export class TaskGraph {
   }
 
   private create(node: GraphNode): ForwardingProcessor {
-    const store = 'store' in node && node.store ? this.context.store<unknown, unknown>(node.store.name) : undefined;
+    const spec = 'store' in node ? node.store : undefined;
+    const store = spec && (spec.lineage ? this.storeWithLineage(spec) : this.context.store<unknown, unknown>(spec.name));
     switch (node.kind) {
       case 'stream-source':
         return new StreamMapValues((value: unknown) => value);
@@ -119,6 +125,31 @@ export class TaskGraph {
       case 'sink':
         return new Sink(this.context, node.topic, node.keySerde, node.valueSerde);
     }
+  }
+
+  /**
+   * The store, writing beside each row the lineage of the record that wrote it, under the row's key
+   * and the record's input topic; a deleted row takes every input topic's lineage with it.
+   */
+  private storeWithLineage(spec: StoreSpec): KeyValueStore<unknown, unknown> {
+    const store = this.context.store<unknown, unknown>(spec.name);
+    const lineage = this.context.store<Buffer, Buffer>(lineageStoreName(spec.name));
+    const inputTopics = this.subtopology.sources.map((s) => s.topic);
+    const context = this.context;
+    return {
+      name: store.name,
+      get: (key) => store.get(key),
+      put(key, value) {
+        store.put(key, value);
+        const origin = context.origin;
+        const keyBytes = spec.keySerde.serialize(key);
+        if (value === null) {
+          for (const topic of inputTopics) lineage.put(lineageKey(keyBytes, topic), null);
+          return;
+        }
+        lineage.put(lineageKey(keyBytes, origin.topic), origin.lineage ?? describeRecord(origin, origin.timestamp));
+      },
+    };
   }
 
   /** Connects a node to its parents' processors (a join to each side). */

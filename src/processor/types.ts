@@ -22,6 +22,12 @@ export interface RecordOrigin {
   readonly timestamp: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  readonly headers?: readonly Header[];
+  /**
+   * The source record this one derives from, encoded (see lineage.ts): set while the task processes
+   * it, by its source node or from the lineage header a repartition record carries.
+   */
+  lineage?: Buffer;
 }
 
 export interface Header {

@@ -63,6 +63,8 @@ export interface StreamsConfig {
   groupInstanceId?: string;
   /** LevelDB block cache of each task's store (anonymous memory, per open store). */
   storeCacheBytes: number;
+  /** Snappy compression of LevelDB's table blocks (reads that miss the block cache then decompress). */
+  storeCompression: boolean;
   /**
    * Committed rows each active task keeps on the engine's heap after reading or writing them (RowCache),
    * so hot keys skip LevelDB; 0 turns it off.
@@ -89,6 +91,7 @@ export interface StreamsConfig {
 export function storeMemory(config: StreamsConfig): StoreMemory {
   return {
     cacheBytes: config.storeCacheBytes,
+    compression: config.storeCompression,
     writeBufferBytes: config.storeWriteBufferBytes,
     bulkWriteBufferBytes: config.bulkRestoreWriteBufferBytes,
   };
@@ -117,6 +120,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     processingGuarantee: 'exactly_once_v2',
     kafkaClient: DEFAULT_KAFKA_CLIENT,
     storeCacheBytes: 8 * 1024 * 1024,
+    storeCompression: true,
     storeRowCacheBytes: 0,
     storeWriteBufferBytes: 4 * 1024 * 1024,
     bulkRestoreMinRecords: 50_000,

@@ -49,6 +49,10 @@ export interface ServiceConfig {
   forwardSecret: string | undefined;
   engineThread: 'worker' | 'main';
   engineNice: number;
+  /** Keep each view row's lineage (GET /users/:userId/lineage). */
+  lineage: boolean;
+  /** Snappy compression of LevelDB's table blocks. */
+  storeCompression: boolean;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -255,6 +259,18 @@ export const OPTIONS: Record<OptionKey, Option> = {
     default: '0',
     help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets HTTP preempt processing sooner when they share a core",
   },
+  lineage: {
+    flag: 'lineage',
+    env: 'UIS_LINEAGE',
+    default: 'on',
+    help: 'on: keep which source change last moved each part of a row (GET /users/:userId/lineage; decision 0016); off: no lineage, a little faster. A different topology: switching needs `uis reset` or a new application id',
+  },
+  storeCompression: {
+    flag: 'store-compression',
+    env: 'UIS_STORE_COMPRESSION',
+    default: 'on',
+    help: "on: LevelDB compresses its table blocks (snappy); off: larger files, and reads that miss LevelDB's block cache skip decompressing",
+  },
   corsOrigins: {
     flag: 'cors-origins',
     env: 'UIS_CORS_ORIGINS',
@@ -379,6 +395,13 @@ export function loadConfig(
     return 'kafkajs';
   };
 
+  const onOff = (key: 'lineage' | 'storeCompression'): boolean => {
+    const text = raw(key) ?? '';
+    if (text === 'on' || text === 'off') return text === 'on';
+    problems.push(`${where(key)} must be on or off, got "${text}"`);
+    return true;
+  };
+
   const engineThread = (): ServiceConfig['engineThread'] => {
     const text = raw('engineThread') ?? '';
     if (text === 'worker' || text === 'main') return text;
@@ -434,6 +457,8 @@ export function loadConfig(
     forwardSecret: secretFile('forwardSecret'),
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
+    lineage: onOff('lineage'),
+    storeCompression: onOff('storeCompression'),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

@@ -36,6 +36,8 @@ export class EngineThread implements StoreView {
   private snapshot: EngineSnapshot | undefined;
   private positions: Array<TaskPosition | undefined> = [];
   private readonly handles = new Map<string, StoreHandle>();
+  /** Key prefixes of the stores read besides the view, by store name. */
+  private readonly prefixes = new Map<string, Buffer>();
   private readonly metricsWaiters = new Map<number, (text: string) => void>();
   private nextMetricsId = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -124,11 +126,17 @@ export class EngineThread implements StoreView {
   }
 
   readActive(key: Buffer, partition: number): Buffer | undefined {
-    return this.read(key, partition);
+    return this.read(viewPrefix, key, partition);
+  }
+
+  readActiveIn(storeName: string, key: Buffer, partition: number): Buffer | undefined {
+    let prefix = this.prefixes.get(storeName);
+    if (!prefix) this.prefixes.set(storeName, (prefix = storePrefix(storeName)));
+    return this.read(prefix, key, partition);
   }
 
   readStandby(key: Buffer, partition: number): Buffer | undefined {
-    return this.read(key, partition);
+    return this.read(viewPrefix, key, partition);
   }
 
   position(partition: number): TaskPosition | undefined {
@@ -201,11 +209,11 @@ export class EngineThread implements StoreView {
     return this.stopped;
   }
 
-  private read(key: Buffer, partition: number): Buffer | undefined {
+  private read(prefix: Buffer, key: Buffer, partition: number): Buffer | undefined {
     const p = this.snapshot?.partitions[partition];
     const backend = p && this.handles.get(p.directory)?.backend;
     if (!backend) throw new Error(`the store of partition ${partition} is not open on the serving thread`);
-    return backend.getSync(Buffer.concat([viewPrefix, key]));
+    return backend.getSync(Buffer.concat([prefix, key]));
   }
 
   private send(message: ToEngine): void {

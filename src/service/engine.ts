@@ -24,6 +24,7 @@ export function topologyFor(config: ServiceConfig) {
     cdcTopicPrefix: config.cdcTopicPrefix,
     outputTopic: config.outputTopic,
     outputValueSerde: userInformationAvro(config.schemaRegistryUrl, config.outputTopic),
+    lineage: config.lineage,
   });
 }
 
@@ -39,6 +40,7 @@ export function streamsSettings(config: ServiceConfig) {
     sessionTimeoutMs: config.sessionTimeoutMs,
     internalPartitions: config.partitions,
     storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
+    storeCompression: config.storeCompression,
     storeRowCacheBytes: config.storeRowCacheMiB * 1024 * 1024,
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
     bulkRestoreWriteBufferBytes: config.bulkRestoreMiB * 1024 * 1024,

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createKafkaClient } from '../kafka/client.js';
+import { createKafkaClient, type ClusterAdmin } from '../kafka/client.js';
 import { describeSecurity } from '../kafka/security.js';
 import { compileTopology } from '../processor/compile.js';
 import type { KafkaStreams, TaskPosition } from '../runtime/kafka-streams.js';
@@ -26,6 +26,8 @@ import { EngineThread } from './engine-thread.js';
 import { userInformationAvro } from './output-serde.js';
 import { kafkaGatePositions } from './snapshot-gate.js';
 import { ViewPositions } from './view-positions.js';
+
+import { viewLineage } from './view-lineage.js';
 
 export { topologyFor } from './engine.js';
 
@@ -74,6 +76,7 @@ export async function startService(
   let engineMetrics = async () => '';
   const source = new StreamsViewSource(() => config.advertisedEndpoint);
   let view: StoreView | undefined;
+  const lineageAdmin = lazyAdmin(config, logger, 'lineage');
   const positions = config.connectUrl
     ? await viewPositions(config, config.connectUrl, logger, registry, (partition) => view?.position(partition))
     : undefined;
@@ -90,6 +93,7 @@ export async function startService(
     adminApart: config.adminPort !== undefined,
     ...(positions ? { freshness: positions.tracker } : {}),
     maxReadWaitMs: config.maxReadWaitMs,
+    lineage: viewLineage(config.applicationId, () => view, lineageAdmin.get),
   });
   const admin =
     config.adminPort === undefined
@@ -123,6 +127,7 @@ export async function startService(
     await server.close();
     await admin?.close();
     await positions?.stop();
+    await lineageAdmin.stop();
     throw error;
   }
   logger.info('serving', {
@@ -141,7 +146,38 @@ export async function startService(
       await server.close();
       await admin?.close();
       await positions?.stop();
+      await lineageAdmin.stop();
       await stopEngine();
+    },
+  };
+}
+
+/** An admin client for occasional requests, connected on first use (again after a failed connect). */
+function lazyAdmin(
+  config: ServiceConfig,
+  logger: Logger,
+  purpose: string,
+): { get: () => Promise<ClusterAdmin>; stop: () => Promise<void> } {
+  let connected: Promise<ClusterAdmin> | undefined;
+  return {
+    get: () =>
+      (connected ??= (async () => {
+        const admin = createKafkaClient({
+          brokers: config.brokers,
+          clientId: `${config.applicationId}-${purpose}`,
+          logger,
+          kind: config.kafkaClient,
+          security: config.kafkaSecurity,
+        }).admin();
+        await admin.connect();
+        return admin;
+      })().catch((error: unknown) => {
+        connected = undefined;
+        throw error;
+      })),
+    async stop() {
+      const admin = await connected?.catch(() => undefined);
+      await admin?.disconnect().catch(() => undefined);
     },
   };
 }

@@ -4,6 +4,7 @@
  * endpoint; never to a host taken from the request.
  */
 import { Agent, request } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import { FRESHNESS_HEADERS } from './freshness.js';
 
 export interface ForwardedResponse {
@@ -24,6 +25,13 @@ const PASSED_HEADERS = [
   'x-uis-standby-lag-records',
   ...FRESHNESS_HEADERS,
 ];
+
+/** Answers a request with the owner's answer to its forward, as the owner gave it. */
+export function relay(reply: FastifyReply, response: ForwardedResponse) {
+  reply.request.served = 'forwarded';
+  reply.headers(response.headers).code(response.status);
+  return reply.serializer((payload: unknown) => payload as string).send(response.body.toString('utf8'));
+}
 
 export class Forwarder {
   private readonly agents = new Map<string, Agent>();

@@ -233,3 +233,83 @@ export function batchRouteSchema(maxIds: number) {
     },
   } as const;
 }
+
+/** The source change that last moved a part of a row (lineage). */
+const sourceChangeSchema = {
+  type: ['object', 'null'],
+  description: 'null when no change of this part has been recorded (e.g. a count still at 0)',
+  required: ['cdc'],
+  properties: {
+    table: string('the source table'),
+    primaryKey: {
+      type: 'object',
+      description: "the changed row's primary key columns (ids as decimal strings)",
+      additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+    },
+    op: { type: 'string', enum: ['insert', 'update', 'delete', 'snapshot'] },
+    lsn: { type: ['string', 'null'], description: 'PostgreSQL LSN of the change (e.g. 0/16B6C50)' },
+    committedAt: { type: ['string', 'null'], description: 'source commit time (ISO 8601)' },
+    cdc: {
+      type: 'object',
+      required: ['topic', 'partition', 'offset'],
+      description: 'the change event in Kafka',
+      properties: { topic: { type: 'string' }, partition: { type: 'integer' }, offset: { type: 'string' } },
+    },
+  },
+} as const;
+
+/** GET /users/:userId/lineage. */
+export const lineageRouteSchema = {
+  tags: ['users'],
+  summary: 'Which source change last moved the row and each count',
+  description:
+    "For the user's row: the changelog record that holds it, and for its profile and each count the source " +
+    'change (table, primary key, LSN, commit time, CDC record) that last moved it. Answered by the owner of ' +
+    "the user's partition, as GET /users/:userId is.",
+  params: userRouteSchema.params,
+  response: {
+    200: {
+      description: "The row's lineage",
+      type: 'object',
+      required: ['userId', 'partition', 'servedBy', 'lastModified', 'changelog', 'fields'],
+      properties: {
+        userId: { type: 'string' },
+        partition: { type: 'integer' },
+        servedBy: string('host:port of the instance whose store answered'),
+        lastModified: string('source commit time of the newest change in the row (ISO 8601)'),
+        changelog: {
+          type: 'object',
+          required: ['topic', 'partition', 'offset'],
+          properties: {
+            topic: { type: 'string' },
+            partition: { type: 'integer' },
+            offset: {
+              type: ['string', 'null'],
+              description: 'the offset of the record holding the row as served; null when not found in a bounded search',
+            },
+          },
+        },
+        fields: {
+          type: 'object',
+          description: 'per part of the row (profile, tweetCount, followingCount, followerCount, likeCount)',
+          additionalProperties: {
+            type: 'object',
+            required: ['lastChange'],
+            properties: {
+              value: { type: 'integer', description: 'the count as served' },
+              lastChange: sourceChangeSchema,
+            },
+          },
+        },
+      },
+    },
+    400: { ...errorSchema, description: 'The id is not a 64-bit integer in canonical form' },
+    404: { ...errorSchema, description: 'No such user' },
+    501: { ...errorSchema, description: 'This instance keeps no lineage (a read replica)' },
+    503: {
+      ...errorSchema,
+      description: 'The partition is restoring or moving, or its owner did not answer: retry',
+      headers: { 'retry-after': string('seconds to wait before retrying') },
+    },
+  },
+} as const;

@@ -15,6 +15,7 @@ import { registerOpenApi } from './openapi.js';
 import { metricsRoute } from './routes/metrics.js';
 import { usersRoute } from './routes/users.js';
 import { usersBatchRoute } from './routes/users-batch.js';
+import { usersLineageRoute, type ViewLineage } from './routes/users-lineage.js';
 import type { ViewSource } from './view-source.js';
 import type { Freshness } from './freshness.js';
 
@@ -39,6 +40,8 @@ export interface ServerOptions {
   freshness?: Freshness;
   /** The longest a request may wait for the freshness it asks for (ms). */
   maxReadWaitMs?: number;
+  /** The lineage of the view's rows (GET /users/:userId/lineage); absent: that route answers 501. */
+  lineage?: ViewLineage;
 }
 
 export async function buildServer({
@@ -53,6 +56,7 @@ export async function buildServer({
   adminApart = false,
   freshness,
   maxReadWaitMs = 10_000,
+  lineage,
 }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -130,6 +134,7 @@ export async function buildServer({
     maxIds: batchMaxIds,
     ...(freshness ? { freshness } : {}),
   });
+  await app.register(usersLineageRoute, { source, lineage, forwarder, forwardAuth });
   if (!adminApart) {
     await app.register(healthRoutes, { source });
     await app.register(metricsRoute, { registry, moreMetrics });

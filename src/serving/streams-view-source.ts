@@ -12,6 +12,8 @@ export interface StoreView {
   keyMetadata(key: Buffer): KeyMetadata | undefined;
   /** A committed row of the key's task, which runs here (`partition`: the key's, as keyMetadata found it). */
   readActive(key: Buffer, partition: number): Buffer | undefined;
+  /** A committed row of another store of the key's task, which runs here (e.g. a lineage store). */
+  readActiveIn(storeName: string, key: Buffer, partition: number): Buffer | undefined;
   /** A row of this instance's standby copy of the key's task (see KafkaStreams.getStandby). */
   readStandby(key: Buffer, partition: number): Buffer | undefined;
   /** Where the partition's active task stands in its input, when it runs here; what readActive reflects at least. */
@@ -38,6 +40,7 @@ export function storeViewOf(streams: KafkaStreams, storeName: string): StoreView
     keyMetadata: (key) =>
       streams.state === 'created' || streams.state === 'starting' ? undefined : streams.keyMetadata(storeName, key),
     readActive: (key) => streams.getLocal(storeName, key),
+    readActiveIn: (otherStore, key) => streams.getLocal(otherStore, key),
     readStandby: (key) => streams.getStandby(storeName, key),
     position: (partition) => streams.storePosition(storeName, partition),
     get members() {

@@ -1,9 +1,11 @@
 import { ClassicLevel } from 'classic-level';
 import type { BatchEntry, StateBackend } from './backend.js';
 
-/** LevelDB's memory per store: its block cache, and its memtable (LevelDB may hold two at once). */
+/** LevelDB's memory per store: its block cache, and its memtable (LevelDB may hold two at once); and its compression. */
 export interface StoreMemory {
   cacheBytes?: number;
+  /** Snappy-compressed table blocks (LevelDB's default). */
+  compression?: boolean;
   writeBufferBytes?: number;
   /** The memtable while bulk loading (see startBulkLoad). */
   bulkWriteBufferBytes?: number;
@@ -64,6 +66,7 @@ export class LevelDbBackend implements StateBackend {
       multithreading: true,
       createIfMissing,
       ...(memory.cacheBytes !== undefined ? { cacheSize: memory.cacheBytes } : {}),
+      ...(memory.compression !== undefined ? { compression: memory.compression } : {}),
       ...(memory.writeBufferBytes !== undefined ? { writeBufferSize: memory.writeBufferBytes } : {}),
     });
     await db.open();

@@ -6,7 +6,7 @@
  */
 import type { TopologyGraph } from '../dsl/graph.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
-import type { OutgoingRecord } from '../processor/types.js';
+import type { Header, OutgoingRecord } from '../processor/types.js';
 import type { Serde } from '../serdes/serde.js';
 import { storePrefix } from '../state/keys.js';
 import { MemoryBackend } from '../state/memory-backend.js';
@@ -59,7 +59,7 @@ export class TopologyTestDriver {
   }
 
   pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, timestamp = ++this.clock): void {
-    const queue: Array<{ topic: string; key: Buffer | null; value: Buffer | null; timestamp: number }> = [
+    const queue: Array<Pick<OutgoingRecord, 'topic' | 'key' | 'value' | 'timestamp' | 'headers'>> = [
       { topic, key, value, timestamp },
     ];
     while (queue.length > 0) {
@@ -86,6 +86,11 @@ export class TopologyTestDriver {
       value: r.value === null ? null : serdes.valueSerde.deserialize(r.value),
       timestamp: r.timestamp,
     }));
+  }
+
+  /** The headers of every record written to a topic so far (an empty list where a record has none). */
+  outputHeaders(topic: string): Array<readonly Header[]> {
+    return (this.outputs.get(topic) ?? []).map((r) => r.headers ?? []);
   }
 
   /** The latest value per key written to a topic, as a compacted topic would keep it. */

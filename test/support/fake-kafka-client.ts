@@ -25,6 +25,7 @@ export function fakeClient(endOffsets: Map<number, bigint> = new Map()) {
     connect: async () => undefined,
     disconnect: async () => undefined,
     highWatermarks: async () => endOffsets,
+    offsetsForTime: async () => endOffsets,
   } as unknown as ClusterAdmin; // only what the readers call
   const client: KafkaClient = {
     admin: () => admin,

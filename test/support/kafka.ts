@@ -67,6 +67,34 @@ export async function readTopic(
   await done.finally(() => consumer.disconnect());
 }
 
+/** The record at `offset` of a partition (read_committed). */
+export async function readRecordAt(
+  topic: string,
+  partition: number,
+  offset: string,
+  timeoutMs = 30_000,
+): Promise<KafkaMessage> {
+  const consumer = kafka.consumer({ groupId: `read-at-${Date.now()}-${Math.random()}`, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: false });
+  const found = new Promise<KafkaMessage>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no record at ${topic}-${partition}@${offset} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    void consumer.run({
+      eachMessage: async ({ partition: p, message }) => {
+        if (p !== partition || BigInt(message.offset) < BigInt(offset)) return;
+        clearTimeout(timer);
+        if (message.offset === offset) resolve(message);
+        else reject(new Error(`${topic}-${partition} has no record at ${offset} (next: ${message.offset})`));
+      },
+    });
+    consumer.seek({ topic, partition, offset });
+  });
+  return found.finally(() => consumer.disconnect());
+}
+
 /** Reads a whole topic (read_committed) and keeps the latest value per key; tombstones delete. */
 export async function readTable(topic: string, timeoutMs = 60_000): Promise<Map<string, Buffer>> {
   const table = new Map<string, Buffer>();

@@ -64,6 +64,7 @@ const admin: ClusterAdmin = {
   brokers: async () => [{ nodeId: 1, host: '127.0.0.1', port: brokerPort }],
   createTopics: async () => undefined,
   highWatermarks: async () => new Map([[0, 0n]]),
+  offsetsForTime: async () => new Map([[0, 0n]]),
   groupOffsets: async () => new Map([[0, 0n]]),
   describeGroup: async () => undefined,
   deleteGroups: async () => undefined,

@@ -53,6 +53,11 @@ export class KafkajsAdmin implements ClusterAdmin {
     return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
   }
 
+  async offsetsForTime(topic: string, timestamp: number): Promise<Map<number, bigint>> {
+    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.offset)]));
+  }
+
   async groupOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
     const [result] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
     const offsets = new Map<number, bigint>();

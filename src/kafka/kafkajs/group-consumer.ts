@@ -1,6 +1,7 @@
 /** GroupConsumer on a kafkajs consumer (with the generation id patches/kafkajs adds to its join event). */
-import { type Consumer, type Kafka, type PartitionAssigner } from 'kafkajs';
+import { type Consumer, type IHeaders, type Kafka, type PartitionAssigner } from 'kafkajs';
 import type { GroupAssignor, GroupConsumer, GroupConsumerOptions } from '../client.js';
+import type { RecordHeader } from '../record-batches.js';
 import { decodeSubscription, encodeAssignment, encodeSubscription } from '../consumer-protocol.js';
 
 export class KafkajsGroupConsumer implements GroupConsumer {
@@ -103,6 +104,7 @@ export class KafkajsGroupConsumer implements GroupConsumer {
             timestamp: Number(message.timestamp),
             key: message.key,
             value: message.value,
+            ...headersOf(message.headers),
           })),
           fetchedOffset: BigInt(fetchedOffset ?? batch.lastOffset()),
           nextOffset: BigInt(batch.lastOffset()) + 1n,
@@ -139,4 +141,15 @@ function kafkajsAssigner(assignor: GroupAssignor): PartitionAssigner {
       }));
     },
   });
+}
+
+/** kafkajs' headers as the engine's (a header kafkajs gives as a list keeps its last value). */
+function headersOf(headers: IHeaders | undefined): { headers?: RecordHeader[] } {
+  if (!headers) return {};
+  const list: RecordHeader[] = [];
+  for (const [key, value] of Object.entries(headers)) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last !== undefined) list.push({ key, value: Buffer.isBuffer(last) ? last : Buffer.from(last) });
+  }
+  return list.length > 0 ? { headers: list } : {};
 }

@@ -331,10 +331,11 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     const records: ConsumedRecord[] = [];
     const from = Number(ask.offset);
     let firstOffset: number | undefined;
-    const next = walkRecordBatches(fetched.records, fetched.aborted, (offset, recordKey, value, timestamp) => {
+    const next = walkRecordBatches(fetched.records, fetched.aborted, (offset, recordKey, value, timestamp, headers) => {
       if (offset < from) return; // a batch starts before the position asked for
       firstOffset ??= offset;
-      records.push({ topic, partition, offset: String(offset), timestamp, key: recordKey, value });
+      const record = { topic, partition, offset: String(offset), timestamp, key: recordKey, value };
+      records.push(headers ? { ...record, headers } : record);
     });
     if (next === undefined || next <= ask.offset) return undefined;
     return {

@@ -3,6 +3,7 @@ import type { AnyFn } from '../../dsl/graph.js';
 import type { Serde } from '../../serdes/serde.js';
 import { encodeChangePair } from '../change-pair.js';
 import { InvalidRecordError } from '../errors.js';
+import { lineageHeaders } from '../lineage.js';
 import { isChange, type ProcessorContext } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 
@@ -23,6 +24,7 @@ export class Sink extends ForwardingProcessor {
       key: key === null || key === undefined ? null : this.keySerde.serialize(key),
       value: value === null || value === undefined ? null : this.valueSerde.serialize(value),
       timestamp,
+      headers: lineageHeaders(this.context.origin),
     });
   }
 }
@@ -65,6 +67,12 @@ export class GroupBy extends ForwardingProcessor {
   }
 
   private send(key: Buffer, newValue: Buffer | null, oldValue: Buffer | null, timestamp: number): void {
-    this.context.send({ topic: this.topic, key, value: encodeChangePair(newValue, oldValue), timestamp });
+    this.context.send({
+      topic: this.topic,
+      key,
+      value: encodeChangePair(newValue, oldValue),
+      timestamp,
+      headers: lineageHeaders(this.context.origin),
+    });
   }
 }

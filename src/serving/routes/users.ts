@@ -15,7 +15,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isInt64String } from '../../serdes/primitive.js';
 import { viewSerde } from '../../../topology/user-information.js';
 import { STANDBY_READ_HEADER, type ForwardAuth } from '../forward-auth.js';
-import type { ForwardedResponse, Forwarder } from '../forwarder.js';
+import { relay, type ForwardedResponse, type Forwarder } from '../forwarder.js';
 import { formatLsn, freshnessHeaders, parseLsn, type Freshness, type FreshnessWant } from '../freshness.js';
 import type { Served } from '../http-metrics.js';
 import type { StandbyRead, ViewSource } from '../view-source.js';
@@ -127,12 +127,6 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
           // The owner may wait that long for the freshness asked for.
           want ? waitMs : 0,
         );
-      }
-
-      function relay(reply: Reply, response: ForwardedResponse) {
-        request.served = 'forwarded';
-        reply.headers(response.headers).code(response.status);
-        return reply.serializer((payload: unknown) => payload as string).send(response.body.toString('utf8'));
       }
 
       function notFreshEnough(reply: Reply, partition: number, want: FreshnessWant) {

@@ -174,7 +174,7 @@ final class CdcRows {
           if (event == null || !event.isObject()) {
             throw new SerializationException("debezium(" + table + "): the event is not a JSON object");
           }
-          // Flattened by ExtractNewRecordState (add.fields=op,source.ts_ms): the row itself, with __op.
+          // Flattened by ExtractNewRecordState (add.fields=op,source.ts_ms,source.lsn): the row itself, with __op.
           boolean flattened = event.has("__op");
           String op = flattened ? event.path("__op").asText("") : event.path("op").asText("");
           if (flattened && "true".equals(event.path("__deleted").asText(""))) op = "d";

@@ -1,0 +1,153 @@
+/**
+ * GET /users/:userId/lineage — why the row is what it is: for its profile and
+ * each count, the source change that last moved it (table, primary key, LSN,
+ * commit time, and the CDC record in Kafka), and the changelog record that
+ * holds the row. Answered by the owner of the user's partition from its
+ * stores (the view's lineage store, see src/processor/lineage.ts); another
+ * instance forwards the request to it.
+ *
+ * The row and its lineage are read one after the other: a commit in between
+ * can make the lineage newer than the row read (never older).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { decodeLineage, type Lineage } from '../../processor/lineage.js';
+import { isInt64String, parseJson, type JsonValue } from '../../serdes/index.js';
+import { viewSerde, type UserInformation } from '../../../topology/user-information.js';
+import type { ForwardAuth } from '../forward-auth.js';
+import { relay, type Forwarder } from '../forwarder.js';
+import { formatLsn } from '../freshness.js';
+import { lineageRouteSchema } from '../schemas.js';
+import type { ViewSource } from '../view-source.js';
+
+/** The lineage kept for the view's rows, on an instance that runs the view's tasks. */
+export interface ViewLineage {
+  /** The parts of a row it explains: the field, and the input topic of the view's task its changes arrive on. */
+  readonly parts: ReadonlyArray<{ field: string; inputTopic: string }>;
+  readonly changelogTopic: string;
+  /** The lineage stored for a part of a row of a partition whose task runs here. */
+  read(key: Buffer, partition: number, inputTopic: string): Buffer | undefined;
+  /** The offset of the changelog record that wrote `value` for `key`, looked for from the time `since` (ms) on. */
+  changelogOffset(key: Buffer, partition: number, value: Buffer, since: number): Promise<bigint | undefined>;
+}
+
+export interface LineageRouteOptions {
+  source: ViewSource;
+  /** Absent where no lineage is kept (a read replica): 501. */
+  lineage: ViewLineage | undefined;
+  forwarder: Forwarder;
+  forwardAuth: ForwardAuth;
+}
+
+/** The owner may search its changelog for the row: a forward may take this much longer than a GET. */
+const FORWARD_EXTRA_MS = 10_000;
+
+const OPS: Record<string, string> = { c: 'insert', u: 'update', d: 'delete', r: 'snapshot' };
+
+export const usersLineageRoute: FastifyPluginAsync<LineageRouteOptions> = async (
+  app,
+  { source, lineage, forwarder, forwardAuth },
+) => {
+  app.get<{ Params: { userId: string } }>(
+    '/users/:userId/lineage',
+    { schema: lineageRouteSchema },
+    async (request, reply) => {
+      const { userId } = request.params;
+      if (!isInt64String(userId))
+        return reply.code(400).send({
+          error: 'Bad Request',
+          message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
+        });
+      if (!lineage)
+        return reply.code(501).send({
+          error: 'Not Implemented',
+          message: 'this instance keeps no lineage (a read replica); ask an instance of the application',
+        });
+      const key = Buffer.from(userId);
+      const found = source.lookup(key);
+      reply.header('cache-control', 'no-cache');
+      if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
+      if (found.kind === 'local') {
+        request.served = 'local';
+        reply.header('x-uis-served-by', source.endpoint);
+        if (!found.value) return reply.code(404).send({ error: 'Not Found', message: `user ${userId} does not exist` });
+        const row = viewSerde.deserialize(found.value);
+        const offset = await lineage
+          .changelogOffset(key, found.partition, found.value, row.updatedAt)
+          .catch((error: unknown) => {
+            request.log.warn({ err: error }, 'looking for the row in its changelog failed');
+            return undefined;
+          });
+        const fields: Record<string, { value?: number; lastChange: ReturnType<typeof sourceChange> | null }> = {};
+        for (const part of lineage.parts) {
+          const stored = lineage.read(key, found.partition, part.inputTopic);
+          const value = row[part.field as keyof UserInformation];
+          fields[part.field] = {
+            ...(typeof value === 'number' ? { value } : {}),
+            lastChange: stored ? sourceChange(decodeLineage(stored)) : null,
+          };
+        }
+        return reply.send({
+          userId,
+          partition: found.partition,
+          servedBy: source.endpoint,
+          lastModified: new Date(row.updatedAt).toISOString(),
+          changelog: {
+            topic: lineage.changelogTopic,
+            partition: found.partition,
+            offset: offset === undefined ? null : offset.toString(),
+          },
+          fields,
+        });
+      }
+      const forwarded = forwardAuth.forwardedBy(request) !== undefined;
+      let reason = found.kind === 'unavailable' ? found.reason : 'the partition moved while the request was forwarded';
+      if (found.kind === 'remote' && !forwarded) {
+        if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
+        else {
+          const path = `/users/${userId}/lineage`;
+          const response = await forwarder
+            .get(found.owner, path, forwardAuth.headers('GET', path, source.endpoint), FORWARD_EXTRA_MS)
+            .catch(() => undefined);
+          if (response) return relay(reply, response);
+          reason = `the owner ${found.owner} did not answer`;
+        }
+      }
+      return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: reason });
+    },
+  );
+};
+
+/** A stored lineage as the answer gives it: the source's facts, when it gave them, and the record in Kafka. */
+function sourceChange(lineage: Lineage) {
+  const cdc = { topic: lineage.topic, partition: lineage.partition, offset: lineage.offset };
+  if (typeof lineage.table !== 'string') return { cdc };
+  return {
+    table: lineage.table,
+    primaryKey: typeof lineage.primaryKey === 'string' ? primaryKey(lineage.primaryKey) : {},
+    op: OPS[String(lineage.op)] ?? String(lineage.op),
+    lsn: typeof lineage.lsn === 'string' ? formatLsn(BigInt(lineage.lsn)) : null,
+    committedAt: typeof lineage.committedAt === 'number' ? new Date(lineage.committedAt).toISOString() : null,
+    cdc,
+  };
+}
+
+/** The key columns, ids as decimal strings (exact beyond 2^53). */
+function primaryKey(text: string): Record<string, string | boolean | null> {
+  let parsed: JsonValue;
+  try {
+    parsed = parseJson(text);
+  } catch {
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof parsed === 'bigint') return {};
+  const columns: Record<string, string | boolean | null> = {};
+  for (const [column, value] of Object.entries(parsed)) {
+    columns[column] =
+      typeof value === 'number' || typeof value === 'bigint'
+        ? String(value)
+        : typeof value === 'string' || typeof value === 'boolean' || value === null
+          ? value
+          : JSON.stringify(value);
+  }
+  return columns;
+}

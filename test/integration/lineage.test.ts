@@ -1,0 +1,126 @@
+// GET /users/:userId/lineage against the running stack: a user is created, followed twice, unfollowed
+// once and renamed, each in its own transaction; the lineage (asked of both instances, so once through
+// forwarding) must name, for the profile and for each count, exactly the source change that last moved
+// it: table, primary key, operation, an LSN within that transaction's bounds, and the CDC record in
+// Kafka, which is read back; and the changelog offset must hold the row as served.
+import t from 'tap';
+import pg from 'pg';
+import { parseLsn } from '../../src/serving/freshness.js';
+import { readRecordAt } from '../support/kafka.js';
+import { startTestService, waitReady, type TestService } from '../support/service.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+interface SourceChange {
+  table: string;
+  primaryKey: Record<string, string>;
+  op: string;
+  lsn: string;
+  committedAt: string;
+  cdc: { topic: string; partition: number; offset: string };
+}
+interface LineageAnswer {
+  userId: string;
+  partition: number;
+  servedBy: string;
+  lastModified: string;
+  changelog: { topic: string; partition: number; offset: string | null };
+  fields: Record<string, { value?: number; lastChange: SourceChange | null }>;
+}
+
+t.test('lineage names the source change behind the row and each count', async (t) => {
+  const app = uniqueName('lineage');
+  const flags = { 'connect-url': stack.connectUrl, 'max-read-wait-ms': '30000' };
+  const services: TestService[] = [];
+  t.teardown(async () => {
+    await Promise.all(services.map((s) => s.stop()));
+  });
+  services.push(await startTestService(app, { flags }), await startTestService(app, { flags }));
+  await waitReady(services, 180_000);
+
+  const base = 7_200_000_000_000_000_000n + BigInt(Date.now() % 1_000_000) * 1000n;
+  const [userId, fan1, fan2] = [base, base + 1n, base + 2n].map(String) as [string, string, string];
+  const [follow1, follow2] = [base + 10n, base + 11n].map(String) as [string, string];
+  const db = new pg.Client(stack.postgres);
+  await db.connect();
+  t.teardown(() => db.end());
+  /** Runs one transaction; returns the WAL positions just before and just after it. */
+  const transaction = async (...statements: Array<[string, unknown[]]>) => {
+    const before = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+    await db.query('BEGIN');
+    for (const [sql, values] of statements) await db.query(sql, values);
+    await db.query('COMMIT');
+    const after = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+    return { before: parseLsn(before)!, after: parseLsn(after)! };
+  };
+  const insertUser = 'INSERT INTO users (user_id, username, name) VALUES ($1, $2, $3)';
+  const created = await transaction(
+    [insertUser, [userId, `lineage_${userId}`, 'first']],
+    [insertUser, [fan1, `lineage_${fan1}`, 'fan one']],
+    [insertUser, [fan2, `lineage_${fan2}`, 'fan two']],
+  );
+  const followed = await transaction(
+    ['INSERT INTO follows (follow_id, follower_id, followee_id) VALUES ($1, $2, $3)', [follow1, fan1, userId]],
+    ['INSERT INTO follows (follow_id, follower_id, followee_id) VALUES ($1, $2, $3)', [follow2, fan2, userId]],
+  );
+  const unfollowed = await transaction(['DELETE FROM follows WHERE follow_id = $1', [follow1]]);
+  const renamed = await transaction(['UPDATE users SET name = $1 WHERE user_id = $2', ['second', userId]]);
+  t.ok(created.after <= followed.before && unfollowed.after <= renamed.before, 'the transactions follow each other');
+
+  // Read-your-writes: both instances answer once the rename is in the view.
+  const position = `${(renamed.after >> 32n).toString(16)}/${(renamed.after & 0xffffffffn).toString(16)}`;
+  for (const service of services) {
+    const user = await fetch(`${service.url}/users/${userId}?wait=30000`, { headers: { 'x-min-position': position } });
+    t.equal(user.status, 200, 'the view has the rename');
+    t.match(await user.json(), { name: 'second', followerCount: 1 });
+  }
+
+  const answers: LineageAnswer[] = [];
+  const servedBy = new Set<string>();
+  for (const service of services) {
+    const response = await fetch(`${service.url}/users/${userId}/lineage`);
+    t.equal(response.status, 200);
+    const answer = (await response.json()) as LineageAnswer;
+    answers.push(answer);
+    servedBy.add(response.headers.get('x-uis-served-by') ?? '');
+  }
+  t.equal(servedBy.size, 1, 'both answers come from the owner: one of them was forwarded');
+  t.same(answers[0], answers[1], 'the same lineage through either instance');
+  const lineage = answers[0]!;
+  t.equal(lineage.userId, userId);
+
+  const within = (change: SourceChange | null, bounds: { before: bigint; after: bigint }, what: string) => {
+    const lsn = change ? parseLsn(change.lsn) : undefined;
+    t.ok(lsn !== undefined && lsn >= bounds.before && lsn <= bounds.after, `${what}: LSN ${change?.lsn} within its transaction`);
+  };
+  const profile = lineage.fields.profile!.lastChange;
+  t.match(profile, { table: 'users', primaryKey: { user_id: userId }, op: 'update', cdc: { topic: 'cdc.public.users' } });
+  within(profile, renamed, 'profile');
+  const followers = lineage.fields.followerCount!;
+  t.equal(followers.value, 1);
+  t.match(followers.lastChange, { table: 'follows', primaryKey: { follow_id: follow1 }, op: 'delete' });
+  within(followers.lastChange, unfollowed, 'followerCount');
+  t.same(lineage.fields.followingCount, { value: 0, lastChange: null }, 'no change ever moved followingCount');
+  t.same(lineage.fields.tweetCount, { value: 0, lastChange: null });
+  t.same(lineage.fields.likeCount, { value: 0, lastChange: null });
+  t.ok(Date.parse(profile!.committedAt) <= Date.parse(lineage.lastModified), 'the profile change is in the row');
+
+  // The CDC records named are the changes themselves.
+  for (const [change, key] of [
+    [profile!, { user_id: userId }],
+    [followers.lastChange!, { follow_id: follow1 }],
+  ] as const) {
+    const record = await readRecordAt(change.cdc.topic, change.cdc.partition, change.cdc.offset);
+    const recordKey = JSON.parse(record.key!.toString().replace(/(\d{16,})/g, '"$1"')) as Record<string, string>;
+    t.same(Object.fromEntries(Object.entries(recordKey).map(([k, v]) => [k, String(v)])), key, `${change.table} CDC key`);
+  }
+
+  // The changelog record at the offset given holds the row as served.
+  t.not(lineage.changelog.offset, null, 'the row was found in its changelog');
+  const row = await readRecordAt(lineage.changelog.topic, lineage.changelog.partition, lineage.changelog.offset!);
+  t.equal(row.key?.toString(), userId);
+  t.match(row.value?.toString('latin1'), /"name":"second"/);
+
+  const missing = await fetch(`${services[0]!.url}/users/${base + 99n}/lineage`);
+  t.equal(missing.status, 404);
+  t.equal((await fetch(`${services[0]!.url}/users/abc/lineage`)).status, 400);
+});

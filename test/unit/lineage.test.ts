@@ -1,0 +1,117 @@
+// Lineage through the user-information topology, in the test driver: which source change last moved
+// each part of a row, carried through the repartition topics and kept in the view's lineage store.
+import t from 'tap';
+import { TopologyTestDriver } from '../../src/testing/test-driver.js';
+import { stringifyJson } from '../../src/serdes/json.js';
+import { decodeLineage, LINEAGE_HEADER, lineageKey, lineageStoreName } from '../../src/processor/lineage.js';
+import { repartitionTopicName } from '../../src/processor/compile.js';
+import {
+  userInformationTopology,
+  viewSerde,
+  VIEW_LINEAGE_PARTS,
+  VIEW_STORE,
+} from '../../topology/user-information.js';
+
+const APP = 'lineage-app';
+let clock = 1_700_000_000_000;
+let lsn = 0x16b6c50;
+
+function driver() {
+  return new TopologyTestDriver(
+    userInformationTopology({ cdcTopicPrefix: 'cdc', outputTopic: 'user-information', outputValueSerde: viewSerde }),
+    APP,
+  );
+}
+
+/** A flattened Debezium event (add.fields=op,source.ts_ms,source.lsn), as the stack's connector writes it. */
+function change(d: TopologyTestDriver, table: string, pk: string, op: 'c' | 'u' | 'd', row: Record<string, unknown>) {
+  const key = Buffer.from(stringifyJson({ [pk]: row[pk] as bigint }));
+  const event = { ...row, __op: op, __source_ts_ms: ++clock, __source_lsn: (lsn += 0x100), ...(op === 'd' ? { __deleted: 'true' } : {}) };
+  d.pipeRaw(`cdc.public.${table}`, key, Buffer.from(stringifyJson(event as never)));
+  return { committedAt: clock, lsn: String(lsn) };
+}
+const user = (id: bigint, name: string) => ({
+  user_id: id,
+  username: name,
+  name,
+  description: null,
+  location: null,
+  web_page_url: null,
+  joined_date: '2020-01-02T03:04:05Z',
+  profile_image_url: null,
+  background_image_url: null,
+});
+const follow = (id: bigint, follower: bigint, followee: bigint) => ({
+  follow_id: id,
+  follower_id: follower,
+  followee_id: followee,
+});
+
+function lineageOf(d: TopologyTestDriver, userId: string, field: (typeof VIEW_LINEAGE_PARTS)[number]['field']) {
+  const grouping = VIEW_LINEAGE_PARTS.find((p) => p.field === field)!.grouping;
+  const key = lineageKey(Buffer.from(userId), repartitionTopicName(APP, grouping));
+  const stored = d.get<Buffer, Buffer>(lineageStoreName(VIEW_STORE), key);
+  return stored === null ? null : decodeLineage(stored);
+}
+
+t.test('each part of a row names the source change that last moved it', async (t) => {
+  const d = driver();
+  const created = change(d, 'users', 'user_id', 'c', user(1n, 'ann'));
+  change(d, 'users', 'user_id', 'c', user(2n, 'bob'));
+  change(d, 'follows', 'follow_id', 'c', follow(10n, 2n, 1n));
+  const second = change(d, 'follows', 'follow_id', 'c', follow(11n, 9007199254740993n, 1n));
+
+  t.match(lineageOf(d, '1', 'profile'), {
+    table: 'users',
+    primaryKey: '{"user_id":1}',
+    op: 'c',
+    lsn: created.lsn,
+    committedAt: created.committedAt,
+    topic: 'cdc.public.users',
+    partition: 0,
+    offset: '0',
+  });
+  // The second follow moved ann's followerCount last; the CDC record, not the repartition record.
+  t.match(lineageOf(d, '1', 'followerCount'), {
+    table: 'follows',
+    primaryKey: '{"follow_id":11}',
+    op: 'c',
+    lsn: second.lsn,
+    committedAt: second.committedAt,
+    topic: 'cdc.public.follows',
+    offset: '1',
+  });
+  t.equal(lineageOf(d, '1', 'followingCount'), null, 'ann follows no one: no change moved that count');
+  t.match(lineageOf(d, '2', 'followingCount'), { table: 'follows', primaryKey: '{"follow_id":10}' });
+
+  // A later profile change moves only the profile's lineage.
+  const renamed = change(d, 'users', 'user_id', 'u', user(1n, 'anne'));
+  t.match(lineageOf(d, '1', 'profile'), { op: 'u', lsn: renamed.lsn });
+  t.match(lineageOf(d, '1', 'followerCount'), { lsn: second.lsn });
+
+  // A delete of a follow is a change that moved the count too.
+  const unfollowed = change(d, 'follows', 'follow_id', 'd', follow(11n, 9007199254740993n, 1n));
+  t.match(lineageOf(d, '1', 'followerCount'), { op: 'd', lsn: unfollowed.lsn, primaryKey: '{"follow_id":11}' });
+
+  t.same(d.deadLetters, []);
+});
+
+t.test('a deleted row takes its lineage with it', async (t) => {
+  const d = driver();
+  change(d, 'users', 'user_id', 'c', user(1n, 'ann'));
+  change(d, 'follows', 'follow_id', 'c', follow(10n, 2n, 1n));
+  t.not(lineageOf(d, '1', 'followerCount'), null);
+  change(d, 'users', 'user_id', 'd', user(1n, 'ann'));
+  t.equal(d.get(VIEW_STORE, '1'), null);
+  for (const { field } of VIEW_LINEAGE_PARTS) t.equal(lineageOf(d, '1', field), null, field);
+});
+
+t.test('records sent on carry the lineage header of their source change', async (t) => {
+  const d = driver();
+  change(d, 'users', 'user_id', 'c', user(1n, 'ann'));
+  const headers = d.outputHeaders('user-information');
+  t.equal(headers.length, 1);
+  const header = headers[0]?.find((h) => h.key === LINEAGE_HEADER);
+  t.ok(header, 'the output record has the lineage header');
+  t.match(decodeLineage(header!.value), { table: 'users', topic: 'cdc.public.users', op: 'c' });
+});
