@@ -18,7 +18,7 @@ mkdir -p .uis-state/logs
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
 pids=()
 for port in "${PORTS[@]}"; do
-  node dist/src/cli/main.js run --port "$port" --state-dir ".uis-state/instance-$port" \
+  node dist/src/cli/main.js run --port "$port" --state-dir ".uis-state/instance-$port" --lineage on \
     --connect-url "http://127.0.0.1:${CONNECT_PORT:-8083}" >".uis-state/logs/instance-$port.log" 2>&1 &
   pids+=($!)
   echo "[demo] instance on 127.0.0.1:$port (pid $!, log .uis-state/logs/instance-$port.log)"
@@ -44,6 +44,7 @@ cat <<TRY
   curl -i http://127.0.0.1:${PORTS[0]}/users/1000000000001        # the celebrity, followed by most users
   curl -i http://127.0.0.1:${PORTS[1]}/users/1000000000001        # same answer from the other instance (one of them forwards)
   curl -i http://127.0.0.1:${PORTS[0]}/users/9007199254740993     # an id above 2^53, exact
+  curl -s http://127.0.0.1:${PORTS[0]}/users/1000000000001/lineage  # which source change last moved the row and each count
   curl -i http://127.0.0.1:${PORTS[0]}/users/1                    # 404: no such user
   curl -i http://127.0.0.1:${PORTS[0]}/users/abc                  # 400: not an id
   curl -s http://127.0.0.1:${PORTS[0]}/health/ready

@@ -40,7 +40,7 @@ export interface UserInformationOptions {
   outputTopic: string;
   /** The output topic's value serde: Avro with the schema registry in production. */
   outputValueSerde: Serde<UserInformation>;
-  /** Keep each row's lineage (GET /users/:userId/lineage; default true). */
+  /** Keep each row's lineage (GET /users/:userId/lineage; default false). */
   lineage?: boolean;
 }
 
@@ -83,7 +83,7 @@ const grouping = (field: (typeof VIEW_LINEAGE_PARTS)[number]['field']) =>
 
 export function userInformationTopology(options: UserInformationOptions): TopologyGraph {
   const builder = new StreamsBuilder();
-  const lineage = options.lineage ?? true;
+  const lineage = options.lineage ?? false;
   const table = <R extends object>(name: string, mapRow: (after: JsonObject) => R) =>
     builder
       .stream(`${options.cdcTopicPrefix}.public.${name}`, {

@@ -39,7 +39,8 @@ for (let i = 0; i < argv.length; i++) {
   const arg = argv[i]!;
   const number = () => {
     const value = Number(argv[++i]);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`${arg} needs a number of seconds (or a count)\n${usage}`);
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`${arg} needs a number of seconds (or a count)\n${usage}`);
     return value;
   };
   if (arg === '--from') from = number();

@@ -1,4 +1,3 @@
-import type { LineageFacts } from '../processor/lineage.js';
 import type { Serde } from '../serdes/serde.js';
 
 export interface Consumed<K, V> {
@@ -10,11 +9,12 @@ export interface Consumed<K, V> {
    */
   timestampExtractor?: (value: V | null, recordTimestamp: number) => number;
   /**
-   * Facts about each record for its lineage (see src/processor/lineage.ts), e.g. a CDC event's
-   * table, primary key and source position; the record's topic, partition and offset are always in.
-   * Set, every record derived from this source carries its lineage through the topology.
+   * Facts about each record for its lineage (see src/processor/lineage.ts), in a short form of the
+   * source's own, e.g. a CDC event's table, operation and source position; the record's topic,
+   * partition, offset, key and timestamp are always in. Set, every record derived from this source
+   * carries its lineage through the topology.
    */
-  lineage?: (value: V | null, key: Buffer | null) => LineageFacts;
+  lineage?: (value: V | null) => string;
 }
 
 export interface Produced<K, V> {

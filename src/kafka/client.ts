@@ -68,7 +68,9 @@ export interface ConsumedRecord {
   key: Buffer | null;
   value: Buffer | null;
   /** Absent when the record has none. */
-  headers?: RecordHeader[];
+  headers?: RecordHeader[] | undefined;
+  /** Set while the engine processes the record (RecordOrigin.lineage); undefined until then. */
+  lineage?: Buffer | undefined;
 }
 
 /** Records of one partition from one fetch, read committed (no aborted records, no markers). */

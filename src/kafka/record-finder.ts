@@ -35,7 +35,7 @@ export async function findRecordOffset(
   const connection = new BrokerConnection(leader, clientId);
   try {
     let position = sought.from;
-    for (let read = 0; read < maxBytes; ) {
+    for (let read = 0; read < maxBytes;) {
       const response = await connection.request(
         FETCH.key,
         FETCH.version,

@@ -131,7 +131,11 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
 
 /** The companion store that keeps a store's lineage: raw keys (row key and input topic) and lineage bytes. */
 function lineageStoreSpec(spec: StoreSpec): StoreSpec {
-  return { name: lineageStoreName(spec.name), keySerde: bytesSerde as StoreSpec['keySerde'], valueSerde: bytesSerde as StoreSpec['valueSerde'] };
+  return {
+    name: lineageStoreName(spec.name),
+    keySerde: bytesSerde as StoreSpec['keySerde'],
+    valueSerde: bytesSerde as StoreSpec['valueSerde'],
+  };
 }
 
 function dedupeSources(sources: SourceTopic[]): SourceTopic[] {

@@ -58,7 +58,7 @@ export class TaskGraph {
         const time = extract ? extract(decoded, timestamp) : timestamp;
         if (lineage) {
           const origin = this.context.origin;
-          origin.lineage = describeRecord(origin, time, lineage(decoded, key));
+          origin.lineage = describeRecord(origin, time, lineage(decoded));
         }
         processors[0]!.process(key === null ? null : node.keySerde.deserialize(key), decoded, time);
       };
@@ -80,7 +80,8 @@ export class TaskGraph {
 
   private create(node: GraphNode): ForwardingProcessor {
     const spec = 'store' in node ? node.store : undefined;
-    const store = spec && (spec.lineage ? this.storeWithLineage(spec) : this.context.store<unknown, unknown>(spec.name));
+    const store =
+      spec && (spec.lineage ? this.storeWithLineage(spec) : this.context.store<unknown, unknown>(spec.name));
     switch (node.kind) {
       case 'stream-source':
         return new StreamMapValues((value: unknown) => value);
@@ -134,7 +135,7 @@ export class TaskGraph {
   private storeWithLineage(spec: StoreSpec): KeyValueStore<unknown, unknown> {
     const store = this.context.store<unknown, unknown>(spec.name);
     const lineage = this.context.store<Buffer, Buffer>(lineageStoreName(spec.name));
-    const inputTopics = this.subtopology.sources.map((s) => s.topic);
+    const inputIndex = new Map(this.subtopology.sources.map((s, i) => [s.topic, i]));
     const context = this.context;
     return {
       name: store.name,
@@ -144,10 +145,13 @@ export class TaskGraph {
         const origin = context.origin;
         const keyBytes = spec.keySerde.serialize(key);
         if (value === null) {
-          for (const topic of inputTopics) lineage.put(lineageKey(keyBytes, topic), null);
+          for (const index of inputIndex.values()) lineage.put(lineageKey(keyBytes, index), null);
           return;
         }
-        lineage.put(lineageKey(keyBytes, origin.topic), origin.lineage ?? describeRecord(origin, origin.timestamp));
+        lineage.put(
+          lineageKey(keyBytes, inputIndex.get(origin.topic)!),
+          origin.lineage ?? describeRecord(origin, origin.timestamp),
+        );
       },
     };
   }

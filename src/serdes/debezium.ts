@@ -11,7 +11,6 @@
  * value (bigint-safe JSON).
  */
 import { InvalidRecordError } from '../processor/errors.js';
-import type { LineageFacts } from '../processor/lineage.js';
 import { parseJson, stringifyJson, type JsonValue } from './json.js';
 import { DeserializationError, type Serde } from './serde.js';
 
@@ -84,8 +83,7 @@ function fromFlattened<R>(name: string, row: JsonObject, mapRow: (after: JsonObj
   const op = changeOp(name, row.__op);
   const committedAt = commitTime(name, row.__source_ts_ms);
   const lsn = logPosition(row.__source_lsn);
-  if (op === 'd' || row.__deleted === 'true' || row.__deleted === true)
-    return { op: 'd', row: null, committedAt, lsn };
+  if (op === 'd' || row.__deleted === 'true' || row.__deleted === true) return { op: 'd', row: null, committedAt, lsn };
   return { op, row: mapRow(row), committedAt, lsn };
 }
 
@@ -94,27 +92,29 @@ function logPosition(value: JsonValue | undefined): string | undefined {
 }
 
 /**
- * The lineage facts of a change event (see src/processor/lineage.ts): the table, the row's primary
- * key (the event's key, as JSON with exact ids), the operation, the commit time and the LSN.
+ * The lineage facts of a change event (see src/processor/lineage.ts), as `op|lsn|table`: the
+ * lineage itself carries the event's key (the row's primary key) and its timestamp (the commit time).
  */
-export function debeziumLineage<R>(table: string): (change: CdcChange<R> | null, key: Buffer | null) => LineageFacts {
-  return (change, key) => ({
-    table,
-    primaryKey: key === null ? null : primaryKeyText(key),
-    op: change?.op ?? 'd',
-    committedAt: change?.committedAt ?? null,
-    lsn: change?.lsn ?? null,
-  });
+export function debeziumLineage<R>(table: string): (change: CdcChange<R> | null) => string {
+  return (change) => `${change?.op ?? 'd'}|${change?.lsn ?? ''}|${table}`;
 }
 
-/** The event key's columns as JSON text; a key written with its schema is reduced to its payload. */
-function primaryKeyText(key: Buffer): string {
-  const text = key.toString('utf8');
-  if (!text.startsWith('{"schema"')) return text;
+/** What debeziumLineage wrote, read back; undefined for facts of another form. */
+export function readDebeziumLineage(
+  facts: string,
+): { op: CdcChange<unknown>['op']; lsn: string | undefined; table: string } | undefined {
+  const match = /^([cudr])\|(\d*)\|(.+)$/s.exec(facts);
+  if (!match) return undefined;
+  return { op: match[1] as CdcChange<unknown>['op'], lsn: match[2] || undefined, table: match[3]! };
+}
+
+/** A change event's key: the row's primary key columns (a key written with its schema gives its payload). */
+export function debeziumKeyColumns(key: Buffer): JsonObject | undefined {
   try {
-    const parsed = parseJson(text);
-    return isObject(parsed) && isObject(parsed.payload) ? stringifyJson(parsed.payload) : text;
+    const parsed = parseJson(key.toString('utf8'));
+    if (!isObject(parsed)) return undefined;
+    return 'schema' in parsed && isObject(parsed.payload) ? parsed.payload : parsed;
   } catch {
-    return text;
+    return undefined;
   }
 }

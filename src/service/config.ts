@@ -262,8 +262,8 @@ export const OPTIONS: Record<OptionKey, Option> = {
   lineage: {
     flag: 'lineage',
     env: 'UIS_LINEAGE',
-    default: 'on',
-    help: 'on: keep which source change last moved each part of a row (GET /users/:userId/lineage; decision 0016); off: no lineage, a little faster. A different topology: switching needs `uis reset` or a new application id',
+    default: 'off',
+    help: 'on: keep which source change last moved each part of a row (GET /users/:userId/lineage; decision 0016), at a cost in processing rate; off: none (that route answers 501). A different topology: switching needs `uis reset` or a new application id',
   },
   storeCompression: {
     flag: 'store-compression',

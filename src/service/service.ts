@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createKafkaClient, type ClusterAdmin } from '../kafka/client.js';
 import { describeSecurity } from '../kafka/security.js';
-import { compileTopology } from '../processor/compile.js';
+import { compileTopology, type CompiledTopology, type SubTopology } from '../processor/compile.js';
 import type { KafkaStreams, TaskPosition } from '../runtime/kafka-streams.js';
 import { rebuildLocalState } from '../runtime/rebuild.js';
 import { resetApplication, type ResetPlan } from '../runtime/reset.js';
@@ -93,7 +93,9 @@ export async function startService(
     adminApart: config.adminPort !== undefined,
     ...(positions ? { freshness: positions.tracker } : {}),
     maxReadWaitMs: config.maxReadWaitMs,
-    lineage: viewLineage(config.applicationId, () => view, lineageAdmin.get),
+    ...(config.lineage
+      ? { lineage: viewLineage(config.applicationId, viewInputTopics(config), () => view, lineageAdmin.get) }
+      : {}),
   });
   const admin =
     config.adminPort === undefined
@@ -152,6 +154,17 @@ export async function startService(
   };
 }
 
+/** The compiled topology, and the sub-topology whose tasks keep the view. */
+function compiledView(config: ServiceConfig): { topology: CompiledTopology; view: SubTopology } {
+  const topology = compileTopology(topologyFor(config), config.applicationId);
+  return { topology, view: topology.subtopologies.find((s) => s.stores.some((store) => store.name === VIEW_STORE))! };
+}
+
+/** The source topics of the view's task, in the compiled topology's order. */
+function viewInputTopics(config: ServiceConfig): string[] {
+  return compiledView(config).view.sources.map((s) => s.topic);
+}
+
 /** An admin client for occasional requests, connected on first use (again after a failed connect). */
 function lazyAdmin(
   config: ServiceConfig,
@@ -190,8 +203,7 @@ async function viewPositions(
   registry: Registry,
   local: (partition: number) => TaskPosition | undefined,
 ): Promise<{ tracker: ViewPositions; stop(): Promise<void> }> {
-  const topology = compileTopology(topologyFor(config), config.applicationId);
-  const viewSub = topology.subtopologies.find((s) => s.stores.some((store) => store.name === VIEW_STORE))!;
+  const { topology, view: viewSub } = compiledView(config);
   const admin = createKafkaClient({
     brokers: config.brokers,
     clientId: `${config.applicationId}-positions`,

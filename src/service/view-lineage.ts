@@ -13,6 +13,8 @@ import { VIEW_LINEAGE_PARTS, VIEW_STORE } from '../../topology/user-information.
 
 export function viewLineage(
   applicationId: string,
+  /** The source topics of the view's task, in the compiled topology's order (the lineage store's key suffix). */
+  inputTopics: readonly string[],
   /** undefined until the engine has started. */
   view: () => StoreView | undefined,
   /** A connected admin client, made on first use. */
@@ -26,13 +28,22 @@ export function viewLineage(
       inputTopic: repartitionTopicName(applicationId, p.grouping),
     })),
     changelogTopic,
-    read: (key, partition, inputTopic) => view()?.readActiveIn(store, lineageKey(key, inputTopic), partition),
+    read(key, partition, inputTopic) {
+      const index = inputTopics.indexOf(inputTopic);
+      return index < 0 ? undefined : view()?.readActiveIn(store, lineageKey(key, index), partition);
+    },
     async changelogOffset(key, partition, value, since) {
       const cluster = await admin();
       // Changelog records carry the time of their commit, which is after the source's commit time.
       const from = (await cluster.offsetsForTime(changelogTopic, since)).get(partition);
       if (from === undefined || from < 0n) return undefined;
-      return findRecordOffset(cluster, `${applicationId}-lineage`, { topic: changelogTopic, partition, from, key, value });
+      return findRecordOffset(cluster, `${applicationId}-lineage`, {
+        topic: changelogTopic,
+        partition,
+        from,
+        key,
+        value,
+      });
     },
   };
 }

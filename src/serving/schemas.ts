@@ -238,7 +238,7 @@ export function batchRouteSchema(maxIds: number) {
 const sourceChangeSchema = {
   type: ['object', 'null'],
   description: 'null when no change of this part has been recorded (e.g. a count still at 0)',
-  required: ['cdc'],
+  required: ['committedAt', 'cdc'],
   properties: {
     table: string('the source table'),
     primaryKey: {
@@ -285,7 +285,8 @@ export const lineageRouteSchema = {
             partition: { type: 'integer' },
             offset: {
               type: ['string', 'null'],
-              description: 'the offset of the record holding the row as served; null when not found in a bounded search',
+              description:
+                'the offset of the record holding the row as served; null when not found in a bounded search',
             },
           },
         },
@@ -305,7 +306,7 @@ export const lineageRouteSchema = {
     },
     400: { ...errorSchema, description: 'The id is not a 64-bit integer in canonical form' },
     404: { ...errorSchema, description: 'No such user' },
-    501: { ...errorSchema, description: 'This instance keeps no lineage (a read replica)' },
+    501: { ...errorSchema, description: 'This instance keeps no lineage (a read replica, or --lineage off)' },
     503: {
       ...errorSchema,
       description: 'The partition is restoring or moving, or its owner did not answer: retry',

@@ -73,13 +73,13 @@ export class TopologyTestDriver {
       this.deadLetters.push(...task.flush());
       for (const out of task.drainOutbox()) {
         if (this.topology.repartitionTopics.includes(out.topic)) queue.push(out);
-        else this.outputs.set(out.topic, [...(this.outputs.get(out.topic) ?? []), out]);
+        this.outputs.set(out.topic, [...(this.outputs.get(out.topic) ?? []), out]);
       }
     }
     this.commits = this.commits.then(() => this.commitAll());
   }
 
-  /** Every record written to a topic so far, decoded (tombstones have a null value). */
+  /** Every record written to a topic so far (repartition topics too), decoded (tombstones have a null value). */
   readOutput<K, V>(topic: string, serdes: { keySerde: Serde<K>; valueSerde: Serde<V> }): DriverRecord<K, V>[] {
     return (this.outputs.get(topic) ?? []).map((r) => ({
       key: r.key === null ? null : serdes.keySerde.deserialize(r.key),

@@ -29,7 +29,7 @@ interface LineageAnswer {
 
 t.test('lineage names the source change behind the row and each count', async (t) => {
   const app = uniqueName('lineage');
-  const flags = { 'connect-url': stack.connectUrl, 'max-read-wait-ms': '30000' };
+  const flags = { 'connect-url': stack.connectUrl, 'max-read-wait-ms': '30000', lineage: 'on' };
   const services: TestService[] = [];
   t.teardown(async () => {
     await Promise.all(services.map((s) => s.stop()));
@@ -90,10 +90,18 @@ t.test('lineage names the source change behind the row and each count', async (t
 
   const within = (change: SourceChange | null, bounds: { before: bigint; after: bigint }, what: string) => {
     const lsn = change ? parseLsn(change.lsn) : undefined;
-    t.ok(lsn !== undefined && lsn >= bounds.before && lsn <= bounds.after, `${what}: LSN ${change?.lsn} within its transaction`);
+    t.ok(
+      lsn !== undefined && lsn >= bounds.before && lsn <= bounds.after,
+      `${what}: LSN ${change?.lsn} within its transaction`,
+    );
   };
   const profile = lineage.fields.profile!.lastChange;
-  t.match(profile, { table: 'users', primaryKey: { user_id: userId }, op: 'update', cdc: { topic: 'cdc.public.users' } });
+  t.match(profile, {
+    table: 'users',
+    primaryKey: { user_id: userId },
+    op: 'update',
+    cdc: { topic: 'cdc.public.users' },
+  });
   within(profile, renamed, 'profile');
   const followers = lineage.fields.followerCount!;
   t.equal(followers.value, 1);
@@ -111,7 +119,11 @@ t.test('lineage names the source change behind the row and each count', async (t
   ] as const) {
     const record = await readRecordAt(change.cdc.topic, change.cdc.partition, change.cdc.offset);
     const recordKey = JSON.parse(record.key!.toString().replace(/(\d{16,})/g, '"$1"')) as Record<string, string>;
-    t.same(Object.fromEntries(Object.entries(recordKey).map(([k, v]) => [k, String(v)])), key, `${change.table} CDC key`);
+    t.same(
+      Object.fromEntries(Object.entries(recordKey).map(([k, v]) => [k, String(v)])),
+      key,
+      `${change.table} CDC key`,
+    );
   }
 
   // The changelog record at the offset given holds the row as served.

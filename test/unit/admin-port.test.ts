@@ -26,5 +26,9 @@ t.test('with the admin server apart, probes and scrapes are only there', async (
   t.match(metrics.body, /engine_metric 1/, "the engine thread's metrics too");
   t.equal((await admin.inject({ method: 'GET', url: '/users/1' })).statusCode, 404, 'and nothing else');
   const openapi = (await pub.inject({ method: 'GET', url: '/openapi.json' })).json();
-  t.same(Object.keys(openapi.paths).sort(), ['/users/{userId}', '/users/{userId}/lineage', '/users:batchGet'], 'the public API document');
+  t.same(
+    Object.keys(openapi.paths).sort(),
+    ['/users/{userId}', '/users/{userId}/lineage', '/users:batchGet'],
+    'the public API document',
+  );
 });

@@ -3,14 +3,16 @@
 import t from 'tap';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
 import { stringifyJson } from '../../src/serdes/json.js';
-import { decodeLineage, LINEAGE_HEADER, lineageKey, lineageStoreName } from '../../src/processor/lineage.js';
-import { repartitionTopicName } from '../../src/processor/compile.js';
 import {
-  userInformationTopology,
-  viewSerde,
-  VIEW_LINEAGE_PARTS,
-  VIEW_STORE,
-} from '../../topology/user-information.js';
+  decodeLineage,
+  describeRecord,
+  LINEAGE_HEADER,
+  lineageKey,
+  lineageStoreName,
+} from '../../src/processor/lineage.js';
+import { repartitionTopicName } from '../../src/processor/compile.js';
+import { readDebeziumLineage } from '../../src/serdes/debezium.js';
+import { userInformationTopology, viewSerde, VIEW_LINEAGE_PARTS, VIEW_STORE } from '../../topology/user-information.js';
 
 const APP = 'lineage-app';
 let clock = 1_700_000_000_000;
@@ -18,7 +20,12 @@ let lsn = 0x16b6c50;
 
 function driver() {
   return new TopologyTestDriver(
-    userInformationTopology({ cdcTopicPrefix: 'cdc', outputTopic: 'user-information', outputValueSerde: viewSerde }),
+    userInformationTopology({
+      cdcTopicPrefix: 'cdc',
+      outputTopic: 'user-information',
+      outputValueSerde: viewSerde,
+      lineage: true,
+    }),
     APP,
   );
 }
@@ -26,7 +33,13 @@ function driver() {
 /** A flattened Debezium event (add.fields=op,source.ts_ms,source.lsn), as the stack's connector writes it. */
 function change(d: TopologyTestDriver, table: string, pk: string, op: 'c' | 'u' | 'd', row: Record<string, unknown>) {
   const key = Buffer.from(stringifyJson({ [pk]: row[pk] as bigint }));
-  const event = { ...row, __op: op, __source_ts_ms: ++clock, __source_lsn: (lsn += 0x100), ...(op === 'd' ? { __deleted: 'true' } : {}) };
+  const event = {
+    ...row,
+    __op: op,
+    __source_ts_ms: ++clock,
+    __source_lsn: (lsn += 0x100),
+    ...(op === 'd' ? { __deleted: 'true' } : {}),
+  };
   d.pipeRaw(`cdc.public.${table}`, key, Buffer.from(stringifyJson(event as never)));
   return { committedAt: clock, lsn: String(lsn) };
 }
@@ -49,9 +62,13 @@ const follow = (id: bigint, follower: bigint, followee: bigint) => ({
 
 function lineageOf(d: TopologyTestDriver, userId: string, field: (typeof VIEW_LINEAGE_PARTS)[number]['field']) {
   const grouping = VIEW_LINEAGE_PARTS.find((p) => p.field === field)!.grouping;
-  const key = lineageKey(Buffer.from(userId), repartitionTopicName(APP, grouping));
+  const sources = d.topology.subtopologies.find((s) => s.stores.some((st) => st.name === VIEW_STORE))!.sources;
+  const index = sources.findIndex((s) => s.topic === repartitionTopicName(APP, grouping));
+  const key = lineageKey(Buffer.from(userId), index);
   const stored = d.get<Buffer, Buffer>(lineageStoreName(VIEW_STORE), key);
-  return stored === null ? null : decodeLineage(stored);
+  if (stored === null) return null;
+  const { key: sourceKey, facts, ...rest } = decodeLineage(stored);
+  return { ...rest, key: sourceKey?.toString(), ...readDebeziumLineage(facts) };
 }
 
 t.test('each part of a row names the source change that last moved it', async (t) => {
@@ -61,28 +78,29 @@ t.test('each part of a row names the source change that last moved it', async (t
   change(d, 'follows', 'follow_id', 'c', follow(10n, 2n, 1n));
   const second = change(d, 'follows', 'follow_id', 'c', follow(11n, 9007199254740993n, 1n));
 
-  t.match(lineageOf(d, '1', 'profile'), {
+  t.same(lineageOf(d, '1', 'profile'), {
     table: 'users',
-    primaryKey: '{"user_id":1}',
+    key: '{"user_id":1}',
     op: 'c',
     lsn: created.lsn,
-    committedAt: created.committedAt,
+    timestamp: created.committedAt,
     topic: 'cdc.public.users',
     partition: 0,
     offset: '0',
   });
   // The second follow moved ann's followerCount last; the CDC record, not the repartition record.
-  t.match(lineageOf(d, '1', 'followerCount'), {
+  t.same(lineageOf(d, '1', 'followerCount'), {
     table: 'follows',
-    primaryKey: '{"follow_id":11}',
+    key: '{"follow_id":11}',
     op: 'c',
     lsn: second.lsn,
-    committedAt: second.committedAt,
+    timestamp: second.committedAt,
     topic: 'cdc.public.follows',
+    partition: 0,
     offset: '1',
   });
   t.equal(lineageOf(d, '1', 'followingCount'), null, 'ann follows no one: no change moved that count');
-  t.match(lineageOf(d, '2', 'followingCount'), { table: 'follows', primaryKey: '{"follow_id":10}' });
+  t.match(lineageOf(d, '2', 'followingCount'), { table: 'follows', key: '{"follow_id":10}' });
 
   // A later profile change moves only the profile's lineage.
   const renamed = change(d, 'users', 'user_id', 'u', user(1n, 'anne'));
@@ -91,7 +109,7 @@ t.test('each part of a row names the source change that last moved it', async (t
 
   // A delete of a follow is a change that moved the count too.
   const unfollowed = change(d, 'follows', 'follow_id', 'd', follow(11n, 9007199254740993n, 1n));
-  t.match(lineageOf(d, '1', 'followerCount'), { op: 'd', lsn: unfollowed.lsn, primaryKey: '{"follow_id":11}' });
+  t.match(lineageOf(d, '1', 'followerCount'), { op: 'd', lsn: unfollowed.lsn, key: '{"follow_id":11}' });
 
   t.same(d.deadLetters, []);
 });
@@ -106,12 +124,53 @@ t.test('a deleted row takes its lineage with it', async (t) => {
   for (const { field } of VIEW_LINEAGE_PARTS) t.equal(lineageOf(d, '1', field), null, field);
 });
 
-t.test('records sent on carry the lineage header of their source change', async (t) => {
+t.test('repartition records carry the lineage header of their source change; output records do not', async (t) => {
   const d = driver();
   change(d, 'users', 'user_id', 'c', user(1n, 'ann'));
-  const headers = d.outputHeaders('user-information');
-  t.equal(headers.length, 1);
-  const header = headers[0]?.find((h) => h.key === LINEAGE_HEADER);
-  t.ok(header, 'the output record has the lineage header');
-  t.match(decodeLineage(header!.value), { table: 'users', topic: 'cdc.public.users', op: 'c' });
+  const repartitioned = d.outputHeaders(repartitionTopicName(APP, 'users-by-id'));
+  t.equal(repartitioned.length, 1);
+  const header = repartitioned[0]?.find((h) => h.key === LINEAGE_HEADER);
+  t.ok(header, 'the repartition record has the lineage header');
+  t.match(decodeLineage(header!.value), { topic: 'cdc.public.users', facts: /^c\|\d+\|users$/ });
+  t.same(d.outputHeaders('user-information'), [[]], 'the output record has no headers');
+});
+
+t.test('the encoding keeps every field exactly, ids and offsets beyond 32 bits included', async (t) => {
+  const origin = {
+    topic: 'cdc.public.likes',
+    partition: 300,
+    offset: String(2 ** 40 + 7),
+    timestamp: 0,
+    key: Buffer.from('{"like_id":9007199254740993}'),
+    value: null,
+  };
+  const encoded = describeRecord(origin, 1_733_000_000_123, 'u|123456789012|likes');
+  t.ok(encoded.length < 100, `${encoded.length} bytes`);
+  t.same(decodeLineage(encoded), {
+    topic: 'cdc.public.likes',
+    partition: 300,
+    offset: String(2 ** 40 + 7),
+    timestamp: 1_733_000_000_123,
+    key: Buffer.from('{"like_id":9007199254740993}'),
+    facts: 'u|123456789012|likes',
+  });
+  t.same(decodeLineage(describeRecord({ ...origin, key: null }, 5)), {
+    ...decodeLineage(encoded),
+    key: null,
+    timestamp: 5,
+    facts: '',
+  });
+  t.throws(() => decodeLineage(Buffer.from([9, 1, 2])), /unknown encoding version 9/);
+  t.same(readDebeziumLineage('d||users'), { op: 'd', lsn: undefined, table: 'users' });
+  t.equal(readDebeziumLineage('something else'), undefined);
+});
+
+t.test('without lineage the topology keeps none and sends no lineage headers', async (t) => {
+  const d = new TopologyTestDriver(
+    userInformationTopology({ cdcTopicPrefix: 'cdc', outputTopic: 'user-information', outputValueSerde: viewSerde }),
+    APP,
+  );
+  change(d, 'users', 'user_id', 'c', user(1n, 'ann'));
+  t.notOk(d.topology.subtopologies.some((s) => s.stores.some((st) => st.name === lineageStoreName(VIEW_STORE))));
+  t.same(d.outputHeaders(repartitionTopicName(APP, 'users-by-id')), [[]]);
 });

@@ -104,7 +104,8 @@ export class KafkajsGroupConsumer implements GroupConsumer {
             timestamp: Number(message.timestamp),
             key: message.key,
             value: message.value,
-            ...headersOf(message.headers),
+            headers: headersOf(message.headers),
+            lineage: undefined,
           })),
           fetchedOffset: BigInt(fetchedOffset ?? batch.lastOffset()),
           nextOffset: BigInt(batch.lastOffset()) + 1n,
@@ -144,12 +145,12 @@ function kafkajsAssigner(assignor: GroupAssignor): PartitionAssigner {
 }
 
 /** kafkajs' headers as the engine's (a header kafkajs gives as a list keeps its last value). */
-function headersOf(headers: IHeaders | undefined): { headers?: RecordHeader[] } {
-  if (!headers) return {};
+function headersOf(headers: IHeaders | undefined): RecordHeader[] | undefined {
+  if (!headers) return undefined;
   const list: RecordHeader[] = [];
   for (const [key, value] of Object.entries(headers)) {
     const last = Array.isArray(value) ? value[value.length - 1] : value;
     if (last !== undefined) list.push({ key, value: Buffer.isBuffer(last) ? last : Buffer.from(last) });
   }
-  return list.length > 0 ? { headers: list } : {};
+  return list.length > 0 ? list : undefined;
 }

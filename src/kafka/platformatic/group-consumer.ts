@@ -334,8 +334,17 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     const next = walkRecordBatches(fetched.records, fetched.aborted, (offset, recordKey, value, timestamp, headers) => {
       if (offset < from) return; // a batch starts before the position asked for
       firstOffset ??= offset;
-      const record = { topic, partition, offset: String(offset), timestamp, key: recordKey, value };
-      records.push(headers ? { ...record, headers } : record);
+      // Every record has the same fields (and so one hidden class in V8), headers or not.
+      records.push({
+        topic,
+        partition,
+        offset: String(offset),
+        timestamp,
+        key: recordKey,
+        value,
+        headers,
+        lineage: undefined,
+      });
     });
     if (next === undefined || next <= ask.offset) return undefined;
     return {

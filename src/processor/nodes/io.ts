@@ -24,7 +24,6 @@ export class Sink extends ForwardingProcessor {
       key: key === null || key === undefined ? null : this.keySerde.serialize(key),
       value: value === null || value === undefined ? null : this.valueSerde.serialize(value),
       timestamp,
-      headers: lineageHeaders(this.context.origin),
     });
   }
 }

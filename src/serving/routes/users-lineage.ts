@@ -11,7 +11,8 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { decodeLineage, type Lineage } from '../../processor/lineage.js';
-import { isInt64String, parseJson, type JsonValue } from '../../serdes/index.js';
+import { debeziumKeyColumns, readDebeziumLineage, type JsonObject } from '../../serdes/debezium.js';
+import { isInt64String, stringifyJson } from '../../serdes/index.js';
 import { viewSerde, type UserInformation } from '../../../topology/user-information.js';
 import type { ForwardAuth } from '../forward-auth.js';
 import { relay, type Forwarder } from '../forwarder.js';
@@ -32,7 +33,7 @@ export interface ViewLineage {
 
 export interface LineageRouteOptions {
   source: ViewSource;
-  /** Absent where no lineage is kept (a read replica): 501. */
+  /** Absent where no lineage is kept (a read replica, or --lineage off): 501. */
   lineage: ViewLineage | undefined;
   forwarder: Forwarder;
   forwardAuth: ForwardAuth;
@@ -60,7 +61,8 @@ export const usersLineageRoute: FastifyPluginAsync<LineageRouteOptions> = async 
       if (!lineage)
         return reply.code(501).send({
           error: 'Not Implemented',
-          message: 'this instance keeps no lineage (a read replica); ask an instance of the application',
+          message:
+            'this instance keeps no lineage: it is a read replica, or runs with --lineage off; ask an instance of the application that keeps it',
         });
       const key = Buffer.from(userId);
       const found = source.lookup(key);
@@ -120,34 +122,29 @@ export const usersLineageRoute: FastifyPluginAsync<LineageRouteOptions> = async 
 /** A stored lineage as the answer gives it: the source's facts, when it gave them, and the record in Kafka. */
 function sourceChange(lineage: Lineage) {
   const cdc = { topic: lineage.topic, partition: lineage.partition, offset: lineage.offset };
-  if (typeof lineage.table !== 'string') return { cdc };
+  const facts = readDebeziumLineage(lineage.facts);
+  if (!facts) return { committedAt: new Date(lineage.timestamp).toISOString(), cdc };
+  const columns = lineage.key ? debeziumKeyColumns(lineage.key) : undefined;
   return {
-    table: lineage.table,
-    primaryKey: typeof lineage.primaryKey === 'string' ? primaryKey(lineage.primaryKey) : {},
-    op: OPS[String(lineage.op)] ?? String(lineage.op),
-    lsn: typeof lineage.lsn === 'string' ? formatLsn(BigInt(lineage.lsn)) : null,
-    committedAt: typeof lineage.committedAt === 'number' ? new Date(lineage.committedAt).toISOString() : null,
+    table: facts.table,
+    primaryKey: columns ? primaryKey(columns) : {},
+    op: OPS[facts.op] ?? facts.op,
+    lsn: facts.lsn === undefined ? null : formatLsn(BigInt(facts.lsn)),
+    committedAt: new Date(lineage.timestamp).toISOString(),
     cdc,
   };
 }
 
 /** The key columns, ids as decimal strings (exact beyond 2^53). */
-function primaryKey(text: string): Record<string, string | boolean | null> {
-  let parsed: JsonValue;
-  try {
-    parsed = parseJson(text);
-  } catch {
-    return {};
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof parsed === 'bigint') return {};
-  const columns: Record<string, string | boolean | null> = {};
-  for (const [column, value] of Object.entries(parsed)) {
-    columns[column] =
+function primaryKey(columns: JsonObject): Record<string, string | boolean | null> {
+  const result: Record<string, string | boolean | null> = {};
+  for (const [column, value] of Object.entries(columns)) {
+    result[column] =
       typeof value === 'number' || typeof value === 'bigint'
         ? String(value)
         : typeof value === 'string' || typeof value === 'boolean' || value === null
           ? value
-          : JSON.stringify(value);
+          : stringifyJson(value);
   }
-  return columns;
+  return result;
 }
