@@ -1,3 +1,4 @@
+import type { LineageFacts } from '../processor/lineage.js';
 import type { Serde } from '../serdes/serde.js';
 
 export interface Consumed<K, V> {
@@ -10,11 +11,11 @@ export interface Consumed<K, V> {
   timestampExtractor?: (value: V | null, recordTimestamp: number) => number;
   /**
    * Facts about each record for its lineage (see src/processor/lineage.ts), in a short form of the
-   * source's own, e.g. a CDC event's table, operation and source position; the record's topic,
-   * partition, offset, key and timestamp are always in. Set, every record derived from this source
+   * source's own, e.g. a CDC event's table, operation and source position, and an order among records
+   * of one timestamp (the LSN); the record's topic, partition, offset, key and timestamp are always in. Set, every record derived from this source
    * carries its lineage through the topology.
    */
-  lineage?: (value: V | null) => string;
+  lineage?: (value: V | null) => LineageFacts;
 }
 
 export interface Produced<K, V> {

@@ -7,8 +7,9 @@
  * short form of its own (for a CDC event: table, operation, LSN). Records sent to repartition and sink topics
  * carry the description in the `uis-lineage` header, so the tasks downstream
  * see the original source record, not the repartition record. A store
- * materialized with `lineage: true` keeps the description per key and per
- * input topic of its task in a companion store (`<store>-lineage`, with its
+ * materialized with `lineage: true` keeps, per key and per input topic of
+ * its task, the description of the latest source record (by timestamp, then
+ * order) that changed the row, in a companion store (`<store>-lineage`, with its
  * own changelog, so it is restored, replicated and transactional like the
  * store itself).
  */
@@ -23,20 +24,31 @@ export interface Lineage {
   readonly offset: string;
   /** The record's timestamp in the topology (ms), e.g. the source database's commit time. */
   readonly timestamp: number;
+  /** Orders records of the same timestamp (e.g. a CDC event's LSN); 0 when the source gives none. */
+  readonly order: number;
   /** The source record's key (for a CDC event: the row's primary key). */
   readonly key: Buffer | null;
   /** What the source's `lineage` option said about the record, in its own short form (see debeziumLineage). */
   readonly facts: string;
 }
 
-// The encoding: a version byte (1), then the topic (length-prefixed UTF-8), partition, offset and
-// timestamp (unsigned varints), the key (length + 1, 0 for none, then its bytes), and the facts (the
-// rest, UTF-8). About 60 bytes for a CDC event: it rides on every repartition record.
+/** What a source says about a record: facts in its own short form, and an order within a timestamp. */
+export interface LineageFacts {
+  readonly facts: string;
+  /** A whole number up to 2^53, e.g. the LSN of a CDC event. */
+  readonly order?: number;
+}
+
+// The encoding: a version byte (1), then the topic (length-prefixed UTF-8), partition, offset,
+// timestamp and order (unsigned varints), the key (length + 1, 0 for none, then its bytes), and the
+// facts (the rest, UTF-8). About 65 bytes for a CDC event: it rides on every repartition record.
 const VERSION = 1;
 const topicBytes = new Map<string, Buffer>();
 
 /** Encodes the lineage of `origin`: its coordinates, key and timestamp, and the source's facts about it. */
-export function describeRecord(origin: RecordOrigin, timestamp: number, facts = ''): Buffer {
+export function describeRecord(origin: RecordOrigin, timestamp: number, source?: LineageFacts): Buffer {
+  const facts = source?.facts ?? '';
+  const order = source?.order ?? 0;
   let topic = topicBytes.get(origin.topic);
   if (!topic) topicBytes.set(origin.topic, (topic = Buffer.from(origin.topic)));
   const offset = Number(origin.offset);
@@ -49,6 +61,7 @@ export function describeRecord(origin: RecordOrigin, timestamp: number, facts = 
     varintSize(origin.partition) +
     varintSize(offset) +
     varintSize(timestamp) +
+    varintSize(order) +
     varintSize(keyLength + 1) +
     Math.max(0, keyLength) +
     factsLength;
@@ -59,6 +72,7 @@ export function describeRecord(origin: RecordOrigin, timestamp: number, facts = 
   at = writeVarint(b, at, origin.partition);
   at = writeVarint(b, at, offset);
   at = writeVarint(b, at, timestamp);
+  at = writeVarint(b, at, order);
   at = writeVarint(b, at, keyLength + 1);
   if (origin.key) at += origin.key.copy(b, at);
   b.write(facts, at, 'utf8');
@@ -73,9 +87,30 @@ export function decodeLineage(b: Buffer): Lineage {
   const partition = readVarint(b, cursor);
   const offset = String(readVarint(b, cursor));
   const timestamp = readVarint(b, cursor);
+  const order = readVarint(b, cursor);
   const keyLength = readVarint(b, cursor) - 1;
   const key = keyLength < 0 ? null : Buffer.from(b.subarray(cursor.at, (cursor.at += keyLength)));
-  return { topic, partition, offset, timestamp, key, facts: b.toString('utf8', cursor.at) };
+  return { topic, partition, offset, timestamp, order, key, facts: b.toString('utf8', cursor.at) };
+}
+
+/**
+ * Is the record `a` describes later in its source than the one `b` describes: by timestamp, then by
+ * order. (Records of different source partitions are processed in no particular order between them.)
+ */
+export function isLater(a: Buffer, b: Buffer): boolean {
+  const x = timeOf(a);
+  const y = timeOf(b);
+  return x.timestamp > y.timestamp || (x.timestamp === y.timestamp && x.order > y.order);
+}
+
+function timeOf(b: Buffer): { timestamp: number; order: number } {
+  if (b[0] !== VERSION) throw new Error(`lineage: unknown encoding version ${b[0]}`);
+  const cursor = { at: 1 };
+  const topicLength = readVarint(b, cursor);
+  cursor.at += topicLength; // past the topic
+  readVarint(b, cursor); // partition
+  readVarint(b, cursor); // offset
+  return { timestamp: readVarint(b, cursor), order: readVarint(b, cursor) };
 }
 
 function varintSize(n: number): number {

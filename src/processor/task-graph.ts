@@ -11,7 +11,7 @@ import { TableJoin } from './nodes/join.js';
 import type { ForwardingProcessor } from './nodes/node.js';
 import { StreamFilter, StreamMapValues, StreamSelectKey, TableToStream, TableTransform } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
-import { describeRecord, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
+import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
 import type { ChangeCache, KeyValueStore, Processor, ProcessorContext, ValueGetter } from './types.js';
 
 /** Decodes a source topic's raw record and hands it to the first processor. */
@@ -148,10 +148,11 @@ export class TaskGraph {
           for (const index of inputIndex.values()) lineage.put(lineageKey(keyBytes, index), null);
           return;
         }
-        lineage.put(
-          lineageKey(keyBytes, inputIndex.get(origin.topic)!),
-          origin.lineage ?? describeRecord(origin, origin.timestamp),
-        );
+        const partKey = lineageKey(keyBytes, inputIndex.get(origin.topic)!);
+        const next = origin.lineage ?? describeRecord(origin, origin.timestamp);
+        // Changes from different source partitions arrive in no set order: keep the later in the source.
+        const kept = lineage.get(partKey);
+        if (kept === null || !isLater(kept, next)) lineage.put(partKey, next);
       },
     };
   }

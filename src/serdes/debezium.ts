@@ -11,6 +11,7 @@
  * value (bigint-safe JSON).
  */
 import { InvalidRecordError } from '../processor/errors.js';
+import type { LineageFacts } from '../processor/lineage.js';
 import { parseJson, stringifyJson, type JsonValue } from './json.js';
 import { DeserializationError, type Serde } from './serde.js';
 
@@ -92,11 +93,19 @@ function logPosition(value: JsonValue | undefined): string | undefined {
 }
 
 /**
- * The lineage facts of a change event (see src/processor/lineage.ts), as `op|lsn|table`: the
- * lineage itself carries the event's key (the row's primary key) and its timestamp (the commit time).
+ * The lineage facts of a change event (see src/processor/lineage.ts), as `op|lsn|table`, ordered by
+ * the LSN: the lineage itself carries the event's key (the row's primary key) and its timestamp (the
+ * commit time).
  */
-export function debeziumLineage<R>(table: string): (change: CdcChange<R> | null) => string {
-  return (change) => `${change?.op ?? 'd'}|${change?.lsn ?? ''}|${table}`;
+export function debeziumLineage<R>(table: string): (change: CdcChange<R> | null) => LineageFacts {
+  return (change) => {
+    const lsn = change?.lsn;
+    const order = lsn === undefined ? undefined : Number(lsn);
+    return {
+      facts: `${change?.op ?? 'd'}|${lsn ?? ''}|${table}`,
+      ...(order !== undefined && Number.isSafeInteger(order) ? { order } : {}),
+    };
+  };
 }
 
 /** What debeziumLineage wrote, read back; undefined for facts of another form. */

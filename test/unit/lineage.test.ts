@@ -6,6 +6,7 @@ import { stringifyJson } from '../../src/serdes/json.js';
 import {
   decodeLineage,
   describeRecord,
+  isLater,
   LINEAGE_HEADER,
   lineageKey,
   lineageStoreName,
@@ -31,17 +32,24 @@ function driver() {
 }
 
 /** A flattened Debezium event (add.fields=op,source.ts_ms,source.lsn), as the stack's connector writes it. */
-function change(d: TopologyTestDriver, table: string, pk: string, op: 'c' | 'u' | 'd', row: Record<string, unknown>) {
+function change(
+  d: TopologyTestDriver,
+  table: string,
+  pk: string,
+  op: 'c' | 'u' | 'd',
+  row: Record<string, unknown>,
+  at = { committedAt: ++clock, lsn: (lsn += 0x100) },
+) {
   const key = Buffer.from(stringifyJson({ [pk]: row[pk] as bigint }));
   const event = {
     ...row,
     __op: op,
-    __source_ts_ms: ++clock,
-    __source_lsn: (lsn += 0x100),
+    __source_ts_ms: at.committedAt,
+    __source_lsn: at.lsn,
     ...(op === 'd' ? { __deleted: 'true' } : {}),
   };
   d.pipeRaw(`cdc.public.${table}`, key, Buffer.from(stringifyJson(event as never)));
-  return { committedAt: clock, lsn: String(lsn) };
+  return { committedAt: at.committedAt, lsn: String(at.lsn) };
 }
 const user = (id: bigint, name: string) => ({
   user_id: id,
@@ -84,6 +92,7 @@ t.test('each part of a row names the source change that last moved it', async (t
     op: 'c',
     lsn: created.lsn,
     timestamp: created.committedAt,
+    order: Number(created.lsn),
     topic: 'cdc.public.users',
     partition: 0,
     offset: '0',
@@ -95,6 +104,7 @@ t.test('each part of a row names the source change that last moved it', async (t
     op: 'c',
     lsn: second.lsn,
     timestamp: second.committedAt,
+    order: Number(second.lsn),
     topic: 'cdc.public.follows',
     partition: 0,
     offset: '1',
@@ -112,6 +122,17 @@ t.test('each part of a row names the source change that last moved it', async (t
   t.match(lineageOf(d, '1', 'followerCount'), { op: 'd', lsn: unfollowed.lsn, key: '{"follow_id":11}' });
 
   t.same(d.deadLetters, []);
+});
+
+t.test('changes of different source partitions applied out of order: the later in the source is kept', async (t) => {
+  const d = driver();
+  change(d, 'users', 'user_id', 'c', user(1n, 'ann'));
+  const earlier = { committedAt: ++clock, lsn: (lsn += 0x100) };
+  const later = { committedAt: ++clock, lsn: (lsn += 0x100) };
+  change(d, 'follows', 'follow_id', 'c', follow(11n, 3n, 1n), later);
+  change(d, 'follows', 'follow_id', 'c', follow(10n, 2n, 1n), earlier);
+  t.equal(d.get<string, { followerCount: number }>(VIEW_STORE, '1')?.followerCount, 2);
+  t.match(lineageOf(d, '1', 'followerCount'), { key: '{"follow_id":11}', lsn: String(later.lsn) });
 });
 
 t.test('a deleted row takes its lineage with it', async (t) => {
@@ -144,13 +165,14 @@ t.test('the encoding keeps every field exactly, ids and offsets beyond 32 bits i
     key: Buffer.from('{"like_id":9007199254740993}'),
     value: null,
   };
-  const encoded = describeRecord(origin, 1_733_000_000_123, 'u|123456789012|likes');
+  const encoded = describeRecord(origin, 1_733_000_000_123, { facts: 'u|123456789012|likes', order: 123456789012 });
   t.ok(encoded.length < 100, `${encoded.length} bytes`);
   t.same(decodeLineage(encoded), {
     topic: 'cdc.public.likes',
     partition: 300,
     offset: String(2 ** 40 + 7),
     timestamp: 1_733_000_000_123,
+    order: 123456789012,
     key: Buffer.from('{"like_id":9007199254740993}'),
     facts: 'u|123456789012|likes',
   });
@@ -158,8 +180,12 @@ t.test('the encoding keeps every field exactly, ids and offsets beyond 32 bits i
     ...decodeLineage(encoded),
     key: null,
     timestamp: 5,
+    order: 0,
     facts: '',
   });
+  const later = describeRecord(origin, 1_733_000_000_123, { facts: '', order: 123456789013 });
+  t.ok(isLater(later, encoded) && !isLater(encoded, later), 'same time: the order decides');
+  t.ok(isLater(describeRecord(origin, 1_733_000_000_124), later), 'a later time wins whatever the order');
   t.throws(() => decodeLineage(Buffer.from([9, 1, 2])), /unknown encoding version 9/);
   t.same(readDebeziumLineage('d||users'), { op: 'd', lsn: undefined, table: 'users' });
   t.equal(readDebeziumLineage('something else'), undefined);

@@ -39,7 +39,7 @@ const followChange = describeRecord(
     value: null,
   },
   COMMITTED,
-  'd|23456789|follows',
+  { facts: 'd|23456789|follows', order: 23456789 },
 );
 const lineage: ViewLineage = {
   parts: [
