@@ -140,3 +140,17 @@ export async function groupLag(groupId: string): Promise<GroupLag> {
     await admin.disconnect();
   }
 }
+
+/** Deletes every topic whose name starts with `prefix` (an application's internal topics); returns how many. */
+export async function deleteTopicsWithPrefix(prefix: string): Promise<number> {
+  if (prefix.length < 4) throw new Error(`refusing to delete topics by the short prefix "${prefix}"`);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 60_000 });
+    return topics.length;
+  } finally {
+    await admin.disconnect();
+  }
+}
