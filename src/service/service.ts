@@ -77,8 +77,11 @@ export async function startService(
   const source = new StreamsViewSource(() => config.advertisedEndpoint);
   let view: StoreView | undefined;
   const lineageAdmin = lazyAdmin(config, logger, 'lineage');
+  const compiled = compiledView(config);
   const positions = config.connectUrl
-    ? await viewPositions(config, config.connectUrl, logger, registry, (partition) => view?.position(partition))
+    ? await viewPositions(config, compiled, config.connectUrl, logger, registry, (partition) =>
+        view?.position(partition),
+      )
     : undefined;
   if (positions) registerFreshnessMetrics(registry, positions.tracker, () => view?.partitionCount ?? 0);
   const server = await buildServer({
@@ -94,7 +97,14 @@ export async function startService(
     ...(positions ? { freshness: positions.tracker } : {}),
     maxReadWaitMs: config.maxReadWaitMs,
     ...(config.lineage
-      ? { lineage: viewLineage(config.applicationId, viewInputTopics(config), () => view, lineageAdmin.get) }
+      ? {
+          lineage: viewLineage(
+            config.applicationId,
+            compiled.view.sources.map((s) => s.topic),
+            () => view,
+            lineageAdmin.get,
+          ),
+        }
       : {}),
   });
   const admin =
@@ -160,9 +170,15 @@ function compiledView(config: ServiceConfig): { topology: CompiledTopology; view
   return { topology, view: topology.subtopologies.find((s) => s.stores.some((store) => store.name === VIEW_STORE))! };
 }
 
-/** The source topics of the view's task, in the compiled topology's order. */
-function viewInputTopics(config: ServiceConfig): string[] {
-  return compiledView(config).view.sources.map((s) => s.topic);
+/** A Kafka client of this instance for one purpose (its client id says which), with the instance's security. */
+function kafkaClientFor(config: ServiceConfig, logger: Logger, purpose: string) {
+  return createKafkaClient({
+    brokers: config.brokers,
+    clientId: `${config.applicationId}-${purpose}`,
+    logger,
+    kind: config.kafkaClient,
+    security: config.kafkaSecurity,
+  });
 }
 
 /** An admin client for occasional requests, connected on first use (again after a failed connect). */
@@ -175,13 +191,7 @@ function lazyAdmin(
   return {
     get: () =>
       (connected ??= (async () => {
-        const admin = createKafkaClient({
-          brokers: config.brokers,
-          clientId: `${config.applicationId}-${purpose}`,
-          logger,
-          kind: config.kafkaClient,
-          security: config.kafkaSecurity,
-        }).admin();
+        const admin = kafkaClientFor(config, logger, purpose).admin();
         await admin.connect();
         return admin;
       })().catch((error: unknown) => {
@@ -198,19 +208,13 @@ function lazyAdmin(
 /** The view's positions against the source database, from Kafka Connect's offsets and the group's. */
 async function viewPositions(
   config: ServiceConfig,
+  { topology, view: viewSub }: { topology: CompiledTopology; view: SubTopology },
   connectUrl: string,
   logger: Logger,
   registry: Registry,
   local: (partition: number) => TaskPosition | undefined,
 ): Promise<{ tracker: ViewPositions; stop(): Promise<void> }> {
-  const { topology, view: viewSub } = compiledView(config);
-  const admin = createKafkaClient({
-    brokers: config.brokers,
-    clientId: `${config.applicationId}-positions`,
-    logger,
-    kind: config.kafkaClient,
-    security: config.kafkaSecurity,
-  }).admin();
+  const admin = kafkaClientFor(config, logger, 'positions').admin();
   await admin.connect();
   const tracker = new ViewPositions({
     subtopologies: topology.subtopologies,
@@ -234,13 +238,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
   const registry = metricsRegistry();
   const avro = userInformationAvro(config.schemaRegistryUrl, config.outputTopic);
   const replica = new TopicReplica({
-    kafka: createKafkaClient({
-      brokers: config.brokers,
-      clientId: `${config.applicationId}-replica`,
-      logger,
-      kind: config.kafkaClient,
-      security: config.kafkaSecurity,
-    }),
+    kafka: kafkaClientFor(config, logger, 'replica'),
     topic: config.outputTopic,
     // Read when the replica starts, after listening: with --port 0 the endpoint is known only then.
     groupId: () => `${config.applicationId}-replica-${config.advertisedEndpoint.replace(/[^A-Za-z0-9]/g, '_')}`,
