@@ -103,6 +103,16 @@ export function isLater(a: Buffer, b: Buffer): boolean {
   return x.timestamp > y.timestamp || (x.timestamp === y.timestamp && x.order > y.order);
 }
 
+/**
+ * The origin a held change keeps when `next` changes it again: `next`, but with the lineage the change
+ * already had where that one is later in the source (changes of different source partitions arrive in
+ * no set order, and a held change is forwarded once, with one origin).
+ */
+export function laterInSource(next: RecordOrigin, held: RecordOrigin | undefined): RecordOrigin {
+  if (!held?.lineage || !next.lineage || !isLater(held.lineage, next.lineage)) return next;
+  return { ...next, lineage: held.lineage };
+}
+
 function timeOf(b: Buffer): { timestamp: number; order: number } {
   if (b[0] !== VERSION) throw new Error(`lineage: unknown encoding version ${b[0]}`);
   const cursor = { at: 1 };

@@ -90,7 +90,12 @@ export class TopologyTestDriver {
 
   /** The headers of every record written to a topic so far (an empty list where a record has none). */
   outputHeaders(topic: string): Array<readonly Header[]> {
-    return (this.outputs.get(topic) ?? []).map((r) => r.headers ?? []);
+    return this.outputRecords(topic).map((r) => r.headers ?? []);
+  }
+
+  /** Every record written to a topic so far, as written: bytes, timestamp and headers. */
+  outputRecords(topic: string): readonly OutgoingRecord[] {
+    return this.outputs.get(topic) ?? [];
   }
 
   /** The latest value per key written to a topic, as a compacted topic would keep it. */

@@ -2,6 +2,10 @@
 // each part of a row, carried through the repartition topics and kept in the view's lineage store.
 import t from 'tap';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
+import type { OutgoingRecord } from '../../src/processor/types.js';
+import { TaskCore, type InputRecord } from '../../src/runtime/task-core.js';
+import { MemoryBackend } from '../../src/state/memory-backend.js';
+import { TaskState } from '../../src/state/task-state.js';
 import { stringifyJson } from '../../src/serdes/json.js';
 import {
   decodeLineage,
@@ -133,6 +137,44 @@ t.test('changes of different source partitions applied out of order: the later i
   change(d, 'follows', 'follow_id', 'c', follow(10n, 2n, 1n), earlier);
   t.equal(d.get<string, { followerCount: number }>(VIEW_STORE, '1')?.followerCount, 2);
   t.match(lineageOf(d, '1', 'followerCount'), { key: '{"follow_id":11}', lsn: String(later.lsn) });
+});
+
+t.test('held count changes keep the later change in the source, whatever order they arrive in', async (t) => {
+  // The changes as the source made them: ann followed by 2, then by 3, then 2 unfollows.
+  const source = driver();
+  change(source, 'users', 'user_id', 'c', user(1n, 'ann'));
+  change(source, 'follows', 'follow_id', 'c', follow(10n, 2n, 1n));
+  change(source, 'follows', 'follow_id', 'c', follow(11n, 3n, 1n));
+  const unfollowed = change(source, 'follows', 'follow_id', 'd', follow(10n, 2n, 1n));
+  const followee = repartitionTopicName(APP, 'follows-by-followee');
+  const [follow10, follow11, unfollow10] = source.outputRecords(followee);
+
+  // The view's task gets them with follow 11 last (it came from another source partition), all
+  // within one commit interval: the count's held change is forwarded once, at the flush.
+  const view = source.topology.subtopologies.find((s) => s.stores.some((st) => st.name === VIEW_STORE))!;
+  const task = new TaskCore(source.topology, view, 0, new TaskState(new MemoryBackend(), view.stores, 0), {
+    cacheChanges: true,
+  });
+  const offsets = new Map<string, number>();
+  const input = (record: OutgoingRecord): InputRecord => {
+    const offset = offsets.get(record.topic) ?? 0;
+    offsets.set(record.topic, offset + 1);
+    return { ...record, partition: 0, offset: String(offset) };
+  };
+  for (const record of [
+    ...source.outputRecords(repartitionTopicName(APP, 'users-by-id')),
+    follow10!,
+    unfollow10!,
+    follow11!,
+  ]) {
+    t.equal(task.process(input(record)), undefined);
+  }
+  t.ok(task.heldChanges > 0, 'the count changes are held');
+  t.same(task.flush(), []);
+  t.equal(task.state.store<string, { followerCount: number }>(VIEW_STORE).get('1')?.followerCount, 1);
+  const index = view.sources.findIndex((s) => s.topic === followee);
+  const kept = task.state.store<Buffer, Buffer>(lineageStoreName(VIEW_STORE)).get(lineageKey(Buffer.from('1'), index));
+  t.match(readDebeziumLineage(decodeLineage(kept!).facts), { op: 'd', lsn: unfollowed.lsn });
 });
 
 t.test('a deleted row takes its lineage with it', async (t) => {

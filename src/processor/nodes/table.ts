@@ -2,6 +2,7 @@
 import type { AnyFn } from '../../dsl/graph.js';
 import type { Serde } from '../../serdes/serde.js';
 import type { Change, ChangeCache, KeyValueStore, ProcessorContext, RecordOrigin } from '../types.js';
+import { laterInSource } from '../lineage.js';
 import { ForwardingProcessor } from './node.js';
 
 /** Upserts each record into the table's store and forwards the change. */
@@ -67,7 +68,7 @@ export class Aggregate extends ForwardingProcessor implements ChangeCache {
     const id = this.caching.keySerde.serialize(key).toString('latin1');
     const held = this.held.get(id);
     this.undo.push([id, held && { ...held }]);
-    const origin = this.caching.context.origin;
+    const origin = laterInSource(this.caching.context.origin, held?.origin);
     if (held) {
       held.newValue = aggregate;
       held.timestamp = timestamp;
