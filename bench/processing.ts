@@ -8,6 +8,7 @@
  *   node --import tsx bench/processing.ts --variants 'c25=--commit-interval-ms 25;c100=--commit-interval-ms 100'
  *   node --import tsx bench/processing.ts --max-seconds 240 --java   # a bounded sample of each rate
  *   node --import tsx bench/processing.ts --from-seconds 600 --max-seconds 840 --java   # a later sample
+ *   node --import tsx bench/processing.ts --clients platformatic --rounds 1 --keep-topics   # then bench/restore.ts
  *
  * --variants compares any `uis run` flags instead of clients: name=flags, separated by ';'. The rate of
  * each half minute is logged and kept, to show whether processing slows down as the stores grow, with
@@ -58,6 +59,10 @@ interface StoreSample {
   storesMiB: number;
 }
 const halfMinuteStores = new Map<string, StoreSample[][]>();
+/** Per run: held changes the aggregates forwarded (the rest were replaced by newer ones before a commit). */
+const heldForwarded = new Map<string, number[]>();
+/** Keep each run's internal topics (their changelogs are what bench/restore.ts restores from). */
+const keepTopics = args.has('--keep-topics');
 const rounds = Number(args.get('--rounds') ?? 3);
 const withJava = args.has('--java');
 /** 0: each run processes everything; else each stops after this long and its rate so far counts. */
@@ -132,10 +137,18 @@ async function ours(variant: Variant, round: number): Promise<number> {
   halfMinuteStores.set(variant.name, [...(halfMinuteStores.get(variant.name) ?? []), samples]);
   // Done: the count stood still for the last 5 s, which do not count. Sampled: every second counts.
   const seconds = (Date.now() - started) / 1000 - (sampled() ? 0 : 5);
+  const forwarded = (
+    await Promise.all(ports.map((p) => metric(`http://127.0.0.1:${p}`, 'streams_held_changes_forwarded_total')))
+  ).reduce((a, b) => a + b, 0);
+  log(
+    `round ${round} ${variant.name}: held count changes forwarded to the joins: ${forwarded} (of ${processed} records)`,
+  );
+  heldForwarded.set(variant.name, [...(heldForwarded.get(variant.name) ?? []), forwarded]);
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
   rmSync(stateRoot, { recursive: true, force: true });
-  await dropTopics(app);
+  if (keepTopics) log(`kept the internal topics of ${app} (e.g. for bench/restore.ts --application-id ${app})`);
+  else await dropTopics(app);
   if (from && sampled()) {
     const since = (Date.now() - from.at) / 1000;
     const perSecond = Math.round((processed - from.processed) / since);
@@ -210,6 +223,7 @@ const summary = {
   recordsPerSecond: Object.fromEntries(figures),
   halfMinuteRates: Object.fromEntries(halfMinuteRates),
   halfMinuteStores: Object.fromEntries(halfMinuteStores),
+  heldChangesForwarded: Object.fromEntries(heldForwarded),
   medians,
   ratioTo: baseline,
   ratios: Object.fromEntries(

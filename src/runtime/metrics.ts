@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface StreamsMetrics {
   recordsProcessed: Counter<'subtopology'>;
+  heldChangesForwarded: Counter<'subtopology'>;
   deadLetters: Counter<'topic' | 'reason'>;
   commitSeconds: Histogram;
   rebalances: Counter;
@@ -26,6 +27,12 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
     recordsProcessed: new Counter({
       name: 'streams_records_processed_total',
       help: 'Input records processed, per sub-topology.',
+      labelNames: ['subtopology'],
+      registers,
+    }),
+    heldChangesForwarded: new Counter({
+      name: 'streams_held_changes_forwarded_total',
+      help: 'Changes of aggregates held until a commit and then forwarded downstream, per sub-topology (a change replaced by a newer one of the same key before that is not forwarded).',
       labelNames: ['subtopology'],
       registers,
     }),

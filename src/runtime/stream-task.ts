@@ -75,6 +75,7 @@ export class StreamTask {
   private lastCommit = Date.now();
   private readonly log: Logger;
   private readonly processedCounter: { inc(): void };
+  private readonly forwardedCounter: { inc(by: number): void };
   private readonly ageByTopic = new Map<string, { observe(seconds: number): void }>();
   /** Output topics of the application (not repartition topics), whose records' latency is measured. */
   private readonly sinkTopics: Set<string>;
@@ -99,6 +100,7 @@ export class StreamTask {
     this.log = deps.logger.child({ task: this.id });
     this.sinkTopics = new Set(subtopology.sinkTopics.filter((t) => !deps.topology.repartitionTopics.includes(t)));
     this.processedCounter = deps.metrics.recordsProcessed.labels({ subtopology: String(subtopology.id) });
+    this.forwardedCounter = deps.metrics.heldChangesForwarded.labels({ subtopology: String(subtopology.id) });
   }
 
   /**
@@ -272,6 +274,8 @@ export class StreamTask {
   }
 
   private flushHeldChanges(): void {
+    const held = this.core.heldChanges;
+    if (held > 0) this.forwardedCounter.inc(held);
     for (const letter of this.core.flush()) this.sendDeadLetter(letter);
   }
 
