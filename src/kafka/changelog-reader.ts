@@ -13,12 +13,14 @@
  * before the follower's position.
  */
 import type { ConsumedBatch, GroupConsumer, KafkaClient } from './client.js';
+import type { RecordHeader } from './record-batches.js';
 import type { Logger } from '../util/logger.js';
 
 export interface ReadRecord {
   key: Buffer | null;
   value: Buffer | null;
   offset: bigint;
+  headers?: RecordHeader[] | undefined;
 }
 
 export interface ChangelogSink {
@@ -147,7 +149,7 @@ export class ChangelogReader {
     const records: ReadRecord[] = [];
     for (const r of batch.records) {
       const offset = BigInt(r.offset);
-      if (offset >= from) records.push({ key: r.key, value: r.value, offset });
+      if (offset >= from) records.push({ key: r.key, value: r.value, offset, headers: r.headers });
     }
     // Past the last record, and past any markers behind it in the same fetch.
     const next = batch.nextOffset;

@@ -346,18 +346,36 @@ export class KafkaStreams {
   }
 
   /** Where each partition of a store lives, and the directory of its local copy (for readers in other threads). */
-  storePartitions(storeName: string): Array<KeyMetadata & { directory: string; position: TaskPosition | undefined }> {
+  storePartitions(
+    storeName: string,
+  ): Array<
+    KeyMetadata & { directory: string; position: TaskPosition | undefined; standbyPosition: TaskPosition | undefined }
+  > {
     const { sub, partitions } = this.storeLayout(storeName);
     const now = Date.now();
     return Array.from({ length: partitions }, (_, partition) => {
       const meta = this.partitionMetadata(sub, partition, now);
-      return { ...meta, directory: this.taskDirectory(meta.taskId), position: this.taskPosition(meta.taskId) };
+      return {
+        ...meta,
+        directory: this.taskDirectory(meta.taskId),
+        position: this.taskPosition(meta.taskId),
+        standbyPosition: this.standbyPosition(storeName, partition),
+      };
     });
   }
 
   /** Where the task of a store's partition stands in its input, when it runs here. */
   storePosition(storeName: string, partition: number): TaskPosition | undefined {
     return this.taskPosition(taskIdOf(this.storeLayout(storeName).sub, partition));
+  }
+
+  /**
+   * What this instance's standby copy of a store's partition is proven to reflect of the task's input
+   * (StandbyTask.provenInputs); undefined when there is no copy here or nothing is proven yet.
+   */
+  standbyPosition(storeName: string, partition: number): TaskPosition | undefined {
+    const proven = this.standbys.task(taskIdOf(this.storeLayout(storeName).sub, partition))?.provenInputs(storeName);
+    return proven && { applied: new Map(proven), lagRecords: undefined };
   }
 
   /** Where a task running here stands in its input: what reads of its stores reflect, and what is left. */

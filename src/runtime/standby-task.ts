@@ -17,6 +17,7 @@ import type { SubTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
+import { committedInputsHeader, decodeCommittedInputs } from './committed-inputs.js';
 import { storeMemory, type StreamsConfig } from './config.js';
 import { taskIdOf } from './task-core.js';
 
@@ -26,6 +27,10 @@ interface ChangelogProgress {
   end: bigint | undefined;
   /** When the standby was last seen at the end of this changelog. */
   caughtUpAt: number | undefined;
+  /** The committed inputs of the last commit applied (committed-inputs.ts), not proven yet. */
+  appliedInputs: Map<string, bigint> | undefined;
+  /** The committed inputs the store's rows are proven to reflect (see provenInputs). */
+  provenInputs: Map<string, bigint> | undefined;
 }
 
 /** What a standby hands to its task becoming active: the open store, its directory lock, and how current it was. */
@@ -46,6 +51,8 @@ export class StandbyTask {
   readonly id: string;
   closed = false;
   private readonly progress = new Map<string, ChangelogProgress>();
+  /** The task's input topics, in the order committed inputs are written. */
+  private readonly sources: string[];
 
   private constructor(
     readonly subtopology: SubTopology,
@@ -55,6 +62,7 @@ export class StandbyTask {
     private readonly releaseDirectory: () => void,
   ) {
     this.id = taskIdOf(subtopology.id, partition);
+    this.sources = subtopology.sources.map((s) => s.topic);
   }
 
   /** Opens the store and works out where each changelog is to be followed from. */
@@ -84,6 +92,8 @@ export class StandbyTask {
           position: range.from,
           end: range.to,
           caughtUpAt: range.from >= range.to ? Date.now() : undefined,
+          appliedInputs: undefined,
+          provenInputs: undefined,
         });
       }
       return task;
@@ -108,11 +118,20 @@ export class StandbyTask {
         const rows = records.filter((r) => r.key !== null).map((r) => ({ key: r.key!, value: r.value }));
         await this.state.applyRestored(progress.storeName, rows, next);
         progress.position = next;
+        for (let i = records.length - 1; i >= 0; i--) {
+          const inputs = committedInputsHeader(records[i]!.headers);
+          if (!inputs) continue;
+          progress.appliedInputs = decodeCommittedInputs(this.sources, inputs) ?? progress.appliedInputs;
+          break;
+        }
       },
       advanced: (position, end) => {
         if (position > progress.position) progress.position = position;
         if (end !== undefined) progress.end = end;
-        if (progress.end !== undefined && progress.position >= progress.end) progress.caughtUpAt = Date.now();
+        if (progress.end !== undefined && progress.position >= progress.end) {
+          progress.caughtUpAt = Date.now();
+          progress.provenInputs = progress.appliedInputs;
+        }
       },
     };
   }
@@ -137,12 +156,28 @@ export class StandbyTask {
     return oldest === Infinity ? 0 : Math.max(0, now - oldest);
   }
 
-  /** How far this copy of the task's state is: the sum of its changelog checkpoints. */
+  /**
+   * The input offsets the rows of a store are proven to reflect: per input topic of the task, the
+   * offset before which every record's changes are in this copy (undefined: none proven yet).
+   *
+   * Those of the last commit the copy had applied when it was last at the end of the changelog. Only
+   * there: a changelog is compacted, and a copy reading it may miss a row's change that a later record
+   * of the same key superseded, so until it has read up to that later record the row can be older than
+   * the commit it has reached. At the end of the changelog it has read every such later record (the
+   * cleaner compacts only up to the last stable offset), so its rows are exactly the task's as of then;
+   * and reading on never takes a row back to before that.
+   */
+  provenInputs(storeName: string): Map<string, bigint> | undefined {
+    for (const p of this.progress.values()) if (p.storeName === storeName) return p.provenInputs;
+    return undefined;
+  }
+
   /** Level-0 table files of the task's store (the store-files metric). */
   get levelZeroFiles(): number {
     return this.backend.levelZeroFiles();
   }
 
+  /** How far this copy of the task's state is: the sum of its changelog checkpoints. */
   get checkpointSum(): bigint {
     return this.state.checkpointSum;
   }

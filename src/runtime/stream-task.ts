@@ -23,6 +23,7 @@ import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { RowCache } from '../state/row-cache.js';
+import { encodeCommittedInputs, withCommittedInputs } from './committed-inputs.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
 import { storeMemory, type StreamsConfig } from './config.js';
@@ -79,6 +80,7 @@ export class StreamTask {
   private readonly ageByTopic = new Map<string, { observe(seconds: number): void }>();
   /** Output topics of the application (not repartition topics), whose records' latency is measured. */
   private readonly sinkTopics: Set<string>;
+  private readonly changelogTopics: ReadonlySet<string>;
 
   private constructor(
     private readonly deps: TaskDeps,
@@ -99,6 +101,7 @@ export class StreamTask {
     this.id = this.core.id;
     this.log = deps.logger.child({ task: this.id });
     this.sinkTopics = new Set(subtopology.sinkTopics.filter((t) => !deps.topology.repartitionTopics.includes(t)));
+    this.changelogTopics = new Set(subtopology.stores.map((s) => s.changelogTopic));
     this.processedCounter = deps.metrics.recordsProcessed.labels({ subtopology: String(subtopology.id) });
     this.forwardedCounter = deps.metrics.heldChangesForwarded.labels({ subtopology: String(subtopology.id) });
   }
@@ -387,7 +390,13 @@ export class StreamTask {
     this.offsetsAdvanced = false;
     this.processedSinceCommit = 0;
     this.lastCommit = Date.now();
-    const records = [...output, ...snapshot.changelogRecords].map((r) => this.withPartition(r));
+    // Each store's last changelog record says which input the commit covers (committed-inputs.ts).
+    const changelog = withCommittedInputs(
+      snapshot.changelogRecords,
+      this.changelogTopics,
+      encodeCommittedInputs(this.inputTopics, committing),
+    );
+    const records = [...output, ...changelog].map((r) => this.withPartition(r));
     const written = await this.writer.commit(records, { groupId: this.deps.config.applicationId, offsets });
     const committedAt = Date.now();
     const checkpoints = new Map<string, bigint>();

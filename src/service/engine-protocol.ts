@@ -27,7 +27,15 @@ export interface ViewPartition {
   /** The engine has the store open: the serving thread may open it too (see StoreSharing). */
   open: boolean;
   /** The active task running here: per input topic the offset its committed rows reflect; records left. */
-  position: { applied: Record<string, string>; lagRecords: string | undefined } | undefined;
+  position: WirePosition | undefined;
+  /** This instance's standby copy: per input topic the offset its rows are proven to reflect (see StandbyTask). */
+  standbyPosition: WirePosition | undefined;
+}
+
+/** A TaskPosition as it crosses threads: offsets as decimal strings. */
+export interface WirePosition {
+  applied: Record<string, string>;
+  lagRecords: string | undefined;
 }
 
 export interface EngineSnapshot {

@@ -14,7 +14,7 @@ import type { LogLevel, Logger } from '../util/logger.js';
 import { siblingModule, startWorker } from '../util/worker.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
-import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine } from './engine-protocol.js';
+import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine, WirePosition } from './engine-protocol.js';
 
 const METRICS_TIMEOUT_MS = 5000;
 const STOP_TIMEOUT_MS = 120_000;
@@ -35,6 +35,7 @@ interface StoreHandle {
 export class EngineThread implements StoreView {
   private snapshot: EngineSnapshot | undefined;
   private positions: Array<TaskPosition | undefined> = [];
+  private standbyPositions: Array<TaskPosition | undefined> = [];
   private readonly handles = new Map<string, StoreHandle>();
   /** Key prefixes of the stores read besides the view, by store name. */
   private readonly prefixes = new Map<string, Buffer>();
@@ -143,15 +144,8 @@ export class EngineThread implements StoreView {
     return this.positions[partition];
   }
 
-  /** The snapshot's task positions, parsed once per snapshot (answers ask for them on every request). */
-  private parsePositions(snapshot: EngineSnapshot): Array<TaskPosition | undefined> {
-    return snapshot.partitions.map(
-      ({ position }) =>
-        position && {
-          applied: new Map(Object.entries(position.applied).map(([topic, offset]) => [topic, BigInt(offset)])),
-          lagRecords: position.lagRecords === undefined ? undefined : BigInt(position.lagRecords),
-        },
-    );
+  standbyPosition(partition: number): TaskPosition | undefined {
+    return this.standbyPositions[partition];
   }
 
   notReady(): string | undefined {
@@ -224,7 +218,11 @@ export class EngineThread implements StoreView {
     switch (message.type) {
       case 'snapshot':
         this.snapshot = message.snapshot;
-        this.positions = this.parsePositions(message.snapshot);
+        // Parsed once per snapshot: answers ask for them on every request.
+        this.positions = message.snapshot.partitions.map((p) => p.position && parsePosition(p.position));
+        this.standbyPositions = message.snapshot.partitions.map(
+          (p) => p.standbyPosition && parsePosition(p.standbyPosition),
+        );
         this.syncHandles();
         break;
       case 'log': {
@@ -294,4 +292,11 @@ export class EngineThread implements StoreView {
     for (const p of this.snapshot?.partitions ?? []) if (p.directory === directory) p.open = false;
     await this.closeHandle(directory);
   }
+}
+
+function parsePosition(position: WirePosition): TaskPosition {
+  return {
+    applied: new Map(Object.entries(position.applied).map(([topic, offset]) => [topic, BigInt(offset)])),
+    lagRecords: position.lagRecords === undefined ? undefined : BigInt(position.lagRecords),
+  };
 }

@@ -10,7 +10,8 @@ import { shareStores } from '../state/leveldb-backend.js';
 import { createLogger } from '../util/logger.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
 import { startEngine, type Engine } from './engine.js';
-import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine } from './engine-protocol.js';
+import type { TaskPosition } from '../runtime/kafka-streams.js';
+import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine, WirePosition } from './engine-protocol.js';
 
 const SNAPSHOT_EVERY_MS = 10;
 
@@ -77,11 +78,16 @@ function snapshot(running: Engine): EngineSnapshot {
       },
       directory: p.directory,
       open: openStores.has(p.directory),
-      position: p.position && {
-        applied: Object.fromEntries([...p.position.applied].map(([topic, offset]) => [topic, offset.toString()])),
-        lagRecords: p.position.lagRecords?.toString(),
-      },
+      position: p.position && wirePosition(p.position),
+      standbyPosition: p.standbyPosition && wirePosition(p.standbyPosition),
     })),
+  };
+}
+
+function wirePosition(position: TaskPosition): WirePosition {
+  return {
+    applied: Object.fromEntries([...position.applied].map(([topic, offset]) => [topic, offset.toString()])),
+    lagRecords: position.lagRecords?.toString(),
   };
 }
 

@@ -9,7 +9,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createKafkaClient, type ClusterAdmin } from '../kafka/client.js';
 import { describeSecurity } from '../kafka/security.js';
 import { compileTopology, type CompiledTopology, type SubTopology } from '../processor/compile.js';
-import type { KafkaStreams, TaskPosition } from '../runtime/kafka-streams.js';
+import type { KafkaStreams } from '../runtime/kafka-streams.js';
 import { rebuildLocalState } from '../runtime/rebuild.js';
 import { resetApplication, type ResetPlan } from '../runtime/reset.js';
 import { TopicReplica } from '../runtime/topic-replica.js';
@@ -25,7 +25,7 @@ import { startEngine, streamsSettings, topologyFor } from './engine.js';
 import { EngineThread } from './engine-thread.js';
 import { userInformationAvro } from './output-serde.js';
 import { kafkaGatePositions } from './snapshot-gate.js';
-import { ViewPositions } from './view-positions.js';
+import { ViewPositions, type ViewPositionsOptions } from './view-positions.js';
 
 import { viewLineage } from './view-lineage.js';
 
@@ -79,9 +79,10 @@ export async function startService(
   const lineageAdmin = lazyAdmin(config, logger, 'lineage');
   const compiled = compiledView(config);
   const positions = config.connectUrl
-    ? await viewPositions(config, compiled, config.connectUrl, logger, registry, (partition) =>
-        view?.position(partition),
-      )
+    ? await viewPositions(config, compiled, config.connectUrl, logger, registry, {
+        local: (partition) => view?.position(partition),
+        standby: (partition) => view?.standbyPosition(partition),
+      })
     : undefined;
   if (positions) registerFreshnessMetrics(registry, positions.tracker, () => view?.partitionCount ?? 0);
   const server = await buildServer({
@@ -212,7 +213,7 @@ async function viewPositions(
   connectUrl: string,
   logger: Logger,
   registry: Registry,
-  local: (partition: number) => TaskPosition | undefined,
+  copies: Pick<ViewPositionsOptions, 'local' | 'standby'>,
 ): Promise<{ tracker: ViewPositions; stop(): Promise<void> }> {
   const admin = kafkaClientFor(config, logger, 'positions').admin();
   await admin.connect();
@@ -220,7 +221,7 @@ async function viewPositions(
     subtopologies: topology.subtopologies,
     viewSubtopology: viewSub.id,
     positions: kafkaGatePositions({ connectUrl, connector: config.connector, groupId: config.applicationId, admin }),
-    local,
+    ...copies,
     intervalMs: config.positionIntervalMs,
     onRound: positionRoundMetric(registry),
     logger,

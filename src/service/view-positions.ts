@@ -46,6 +46,8 @@ export interface ViewPositionsOptions {
   positions: PositionSource;
   /** The view task of a partition on this instance: what its reads reflect. */
   local(partition: number): TaskPosition | undefined;
+  /** This instance's standby copy of a partition: what its rows are proven to reflect, if anything. */
+  standby(partition: number): TaskPosition | undefined;
   intervalMs: number;
   /** How long a round may wait for the group to commit before it gives up. */
   roundTimeoutMs?: number;
@@ -79,8 +81,9 @@ export class ViewPositions implements Freshness {
   private waiterTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<Waiter>();
   private stopped = false;
-  /** Per partition, the newest round it was seen to have reached. */
+  /** Per partition, the newest round its task here was seen to have reached; and its standby copy here. */
   private readonly reached = new Map<number, Round>();
+  private readonly standbyReached = new Map<number, Round>();
   /** Topics in the order a round visits them, with the topics whose commits must come first. */
   private readonly plan: Array<{ topic: string; after: string[] }>;
   private readonly viewTopics: string[];
@@ -123,7 +126,16 @@ export class ViewPositions implements Freshness {
 
   of(partition: number): PartitionFreshness {
     const local = this.options.local(partition);
-    return { position: local && this.positionOf(partition, local), lagRecords: local?.lagRecords };
+    return { position: local && this.positionOf(partition, local, this.reached), lagRecords: local?.lagRecords };
+  }
+
+  ofStandby(partition: number): ViewPosition | undefined {
+    const copy = this.options.standby(partition);
+    if (!copy) {
+      this.standbyReached.delete(partition); // a new copy starts from nothing proven
+      return undefined;
+    }
+    return this.positionOf(partition, copy, this.standbyReached);
   }
 
   waitFor(partition: number, want: FreshnessWant, timeoutMs: number): Promise<boolean> {
@@ -142,14 +154,14 @@ export class ViewPositions implements Freshness {
     });
   }
 
-  /** The newest round the partition's task has applied; rounds only grow, so later ones are tried first. */
-  private positionOf(partition: number, local: TaskPosition): ViewPosition | undefined {
-    const known = this.reached.get(partition);
+  /** The newest round a copy of the partition has applied; rounds only grow, so later ones are tried first. */
+  private positionOf(partition: number, copy: TaskPosition, reached: Map<number, Round>): ViewPosition | undefined {
+    const known = reached.get(partition);
     for (let i = this.rounds.length - 1; i >= 0; i--) {
       const round = this.rounds[i]!;
       if (known && round.observedAt <= known.observedAt) break;
-      if (this.hasApplied(partition, local, round)) {
-        this.reached.set(partition, round);
+      if (this.hasApplied(partition, copy, round)) {
+        reached.set(partition, round);
         return round;
       }
     }

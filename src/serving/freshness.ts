@@ -34,6 +34,8 @@ export interface PartitionFreshness {
 /** The view's positions, per partition of the view held on this instance. */
 export interface Freshness {
   of(partition: number): PartitionFreshness;
+  /** The position this instance's standby copy of the partition proves (undefined: none proven). */
+  ofStandby(partition: number): ViewPosition | undefined;
   /** Resolves once the partition's answers meet `want` (true), or when `timeoutMs` has passed (false). */
   waitFor(partition: number, want: FreshnessWant, timeoutMs: number): Promise<boolean>;
 }

@@ -18,6 +18,8 @@ export interface StoreView {
   readStandby(key: Buffer, partition: number): Buffer | undefined;
   /** Where the partition's active task stands in its input, when it runs here; what readActive reflects at least. */
   position(partition: number): TaskPosition | undefined;
+  /** What this instance's standby copy of the partition is proven to reflect; what readStandby reflects at least. */
+  standbyPosition(partition: number): TaskPosition | undefined;
   /** host:port of every instance in the group. */
   readonly members: string[];
   /** Partitions of the store (0 until the engine has started). */
@@ -43,6 +45,7 @@ export function storeViewOf(streams: KafkaStreams, storeName: string): StoreView
     readActiveIn: (otherStore, key) => streams.getLocal(otherStore, key),
     readStandby: (key) => streams.getStandby(storeName, key),
     position: (partition) => streams.storePosition(storeName, partition),
+    standbyPosition: (partition) => streams.standbyPosition(storeName, partition),
     get members() {
       return streams.members;
     },

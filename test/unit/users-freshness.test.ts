@@ -14,7 +14,7 @@ import {
   type PartitionFreshness,
   type ViewPosition,
 } from '../../src/serving/freshness.js';
-import { noStandby, type Lookup, type ViewSource } from '../../src/serving/view-source.js';
+import { noStandby, type Lookup, type StandbyCopies, type ViewSource } from '../../src/serving/view-source.js';
 import { viewSerde } from '../../topology/user-information.js';
 import { viewRow } from '../support/view-rows.js';
 
@@ -25,11 +25,24 @@ class HalfSource implements ViewSource {
   endpoint = '';
   peer = '';
   names = new Map<string, string>();
+  /** This server's standby copy of the other half: the row's name in it, 10 ms stale. */
+  copies = new Map<string, string>();
   constructor(private readonly parity: 0 | 1) {}
+  private standby(id: string): StandbyCopies {
+    const name = this.copies.get(id);
+    if (name === undefined) return noStandby;
+    return {
+      hosts: [],
+      readLocal: (maxStalenessMs) =>
+        maxStalenessMs < 10
+          ? undefined
+          : { value: viewSerde.serialize(user(id, name)), lagRecords: 0n, stalenessMs: 10 },
+    };
+  }
   lookup(key: Buffer): Lookup {
     const id = key.toString();
     const partition = Number(id) % 2;
-    if (partition !== this.parity) return { kind: 'remote', partition, owner: this.peer, standby: noStandby };
+    if (partition !== this.parity) return { kind: 'remote', partition, owner: this.peer, standby: this.standby(id) };
     return { kind: 'local', partition, value: viewSerde.serialize(user(id, this.names.get(id) ?? 'old')) };
   }
   isMember = (endpoint: string) => endpoint === this.peer;
@@ -39,8 +52,13 @@ class HalfSource implements ViewSource {
 class StandInFreshness implements Freshness {
   position: ViewPosition | undefined = { lsn: 100n, committedAt: 0, observedAt: Date.now() };
   asked: FreshnessWant[] = [];
+  /** What this instance's standby copy proves. */
+  standbyPosition: ViewPosition | undefined = undefined;
   of(): PartitionFreshness {
     return { position: this.position, lagRecords: 0n };
+  }
+  ofStandby(): ViewPosition | undefined {
+    return this.standbyPosition;
   }
   async waitFor(_partition: number, want: FreshnessWant, timeoutMs: number): Promise<boolean> {
     this.asked.push(want);
@@ -119,6 +137,32 @@ t.test('unmet within the wait: 503 with the position reached', async (t) => {
   const stale = await fetch(`${url(0)}/users/6?maxStalenessMs=0&wait=50`);
   await new Promise((resolve) => setTimeout(resolve, 5));
   t.equal(stale.status, 503, 'a staleness bound of 0 ms is not met by an older position');
+});
+
+t.test('with the owner gone, a standby copy answers a read asking for freshness only where it proves it', async (t) => {
+  const { sources, freshness, url } = await pair(t);
+  sources[0]!.copies.set('3', 'copy');
+  sources[0]!.peer = '127.0.0.1:1'; // the owner of odd ids does not answer
+  const read = (query: string) => fetch(`${url(0)}/users/3?${query}`);
+
+  const unproven = await read('minPosition=0/C8&wait=50');
+  t.equal(unproven.status, 503, 'the copy proves no position yet');
+  t.match(await unproven.json(), { message: /did not answer; the standby copy here proves no position yet/ });
+
+  freshness[0]!.standbyPosition = { lsn: 300n, committedAt: 1_700_000_000_000, observedAt: Date.now() };
+  const proven = await read('minPosition=0/C8&wait=50');
+  t.equal(proven.status, 200, 'the copy proves 0/12C, past the write at 0/C8');
+  t.equal(((await proven.json()) as { name: string }).name, 'copy');
+  t.equal(proven.headers.get('x-uis-standby'), 'true');
+  t.equal(proven.headers.get('x-uis-position'), '0/12C');
+  t.equal(proven.headers.get('x-uis-position-committed-at'), '2023-11-14T22:13:20.000Z');
+
+  const beyond = await read('minPosition=1/0&wait=50');
+  t.equal(beyond.status, 503, 'a write past what the copy proves');
+  t.match(await beyond.json(), { message: /proves position 0\/12C/ });
+
+  t.equal((await read('')).status, 503, 'without freshness asked and no stale answers accepted: no standby answer');
+  t.equal((await fetch(`${url(0)}/users/3`, { headers: { 'cache-control': 'max-stale=1' } })).status, 200);
 });
 
 t.test('a wait above the configured bound is capped to it', async (t) => {

@@ -79,6 +79,8 @@ function harness() {
       [0, 0n],
       [1, 0n],
     ]),
+    /** The standby copies here: proven offsets of 'rep' per partition. */
+    standby: new Map<number, bigint>(),
     rounds: 0,
     reads: [] as string[],
     /** What the tracker reported of each round: ok or not. */
@@ -103,6 +105,10 @@ function harness() {
     const applied = state.applied.get(partition);
     return applied === undefined ? undefined : { applied: new Map([['rep', applied]]), lagRecords: 0n };
   };
+  const standby = (partition: number): TaskPosition | undefined => {
+    const proven = state.standby.get(partition);
+    return proven === undefined ? undefined : { applied: new Map([['rep', proven]]), lagRecords: undefined };
+  };
   const tracker = new ViewPositions({
     subtopologies: [
       { id: 0, sources: [{ topic: 'cdc', internal: false, nodeIds: [] }], sinkTopics: ['rep'] },
@@ -111,6 +117,7 @@ function harness() {
     viewSubtopology: 1,
     positions,
     local,
+    standby,
     intervalMs: 60_000,
     logger,
     onRound: (seconds, ok) => {
@@ -142,6 +149,24 @@ t.test('a round follows the data: CDC ends, their commits, then the repartition 
   t.equal(tracker.of(1).position?.lsn, 10n);
   t.equal(tracker.of(7).position, undefined, 'a partition not held here has no position');
   t.same(state.reported, [true], 'the round was reported');
+});
+
+t.test('a standby copy has the position of the round its proven offsets reach, apart from the task', async (t) => {
+  const { state, tracker } = harness();
+  t.teardown(() => tracker.stop());
+  tracker.start();
+  await until('a round', () => state.reads.includes('end rep'));
+  state.applied.set(0, 3n);
+  t.equal(tracker.of(0).position?.lsn, 10n, 'the task here is at the round');
+  t.equal(tracker.ofStandby(0), undefined, 'no copy here');
+  state.standby.set(0, 2n);
+  t.equal(tracker.ofStandby(0), undefined, 'a copy proven short of the round has no position');
+  state.standby.set(0, 3n);
+  t.equal(tracker.ofStandby(0)?.lsn, 10n, 'proven up to the round: its position');
+  state.standby.delete(0);
+  t.equal(tracker.ofStandby(0), undefined, 'the copy gone, its position goes with it');
+  state.standby.set(0, 0n);
+  t.equal(tracker.ofStandby(0), undefined, 'a new copy starts from nothing proven');
 });
 
 t.test('a round waits for the group to commit past the CDC ends before it reads the next ends', async (t) => {

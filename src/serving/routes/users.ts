@@ -9,14 +9,24 @@
  * the instance's --standby-max-staleness-ms) is answered by a standby copy
  * when the owner cannot answer (it is restoring, or does not respond): this
  * instance's copy, or another member's. Such an answer says so
- * (`x-uis-standby: true`) and how far behind the copy is.
+ * (`x-uis-standby: true`) and how far behind the copy is. A request asking
+ * for freshness (read-your-writes) is answered by a standby copy only where
+ * the copy proves the position asked for (StandbyTask.provenInputs).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isInt64String } from '../../serdes/primitive.js';
 import { viewSerde } from '../../../topology/user-information.js';
 import { STANDBY_READ_HEADER, type ForwardAuth } from '../forward-auth.js';
 import { relay, type ForwardedResponse, type Forwarder } from '../forwarder.js';
-import { formatLsn, freshnessHeaders, parseLsn, type Freshness, type FreshnessWant } from '../freshness.js';
+import {
+  formatLsn,
+  freshnessHeaders,
+  parseLsn,
+  satisfies,
+  type Freshness,
+  type FreshnessWant,
+  type ViewPosition,
+} from '../freshness.js';
 import type { Served } from '../http-metrics.js';
 import type { StandbyRead, ViewSource } from '../view-source.js';
 import { userRouteSchema } from '../schemas.js';
@@ -83,13 +93,16 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
       }
 
       const forwarded = forwardAuth.forwardedBy(request) !== undefined;
-      // A standby copy proves no position: a request asking for freshness is answered by the owner or not at all.
-      const standbyRead = want
-        ? undefined
-        : forwarded
-          ? standbyReadBound(request)
+      // A request asking for freshness may be answered by a standby copy that proves it (whatever its
+      // staleness otherwise); one that does not ask, by a copy within the staleness it accepts.
+      const standbyRead = forwarded
+        ? standbyReadBound(request)
+        : want
+          ? (maxStaleness(request, 0) ?? Number.MAX_SAFE_INTEGER)
           : maxStaleness(request, standbyMaxStalenessMs);
       let reason = found.kind === 'unavailable' ? found.reason : '';
+      /** The owner's 503, relayed if no standby copy answers instead. */
+      let ownerRefusal: ForwardedResponse | undefined;
       if (found.kind === 'remote') {
         if (forwarded) reason = 'the partition moved while the request was forwarded';
         else if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
@@ -97,13 +110,20 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
           const response = await forwardTo(found.owner, {}).catch(() => undefined);
           // The owner's 503 says it cannot answer now: a standby may, if the request allows it.
           if (response && (response.status !== 503 || standbyRead === undefined)) return relay(reply, response);
-          reason = response ? 'the owner of the partition is restoring it' : `the owner ${found.owner} did not answer`;
+          ownerRefusal = response;
+          reason = response
+            ? 'the owner of the partition cannot answer now'
+            : `the owner ${found.owner} did not answer`;
         }
       }
 
       if (standbyRead !== undefined) {
         const copy = found.standby.readLocal(standbyRead);
-        if (copy) return answerFromStandby(request, reply, copy);
+        const proven = copy && found.partition !== undefined ? freshness?.ofStandby(found.partition) : undefined;
+        if (copy && (!want || satisfies(proven, want))) return answerFromStandby(request, reply, copy, proven);
+        if (copy && want) {
+          reason += `; the standby copy here proves ${proven ? `position ${formatLsn(proven.lsn)}` : 'no position yet'}`;
+        }
         if (!forwarded) {
           for (const host of found.standby.hosts.filter((h) => source.isMember(h))) {
             const response = await forwardTo(host, { [STANDBY_READ_HEADER]: String(standbyRead) }).catch(
@@ -113,6 +133,7 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
           }
         }
       }
+      if (ownerRefusal) return relay(reply, ownerRefusal);
       return unavailable(reply, reason);
 
       function forwardTo(endpoint: string, extra: Record<string, string>): Promise<ForwardedResponse> {
@@ -162,8 +183,13 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
     return reply.type('application/json; charset=utf-8').send(row.body);
   }
 
-  function answerFromStandby(request: FastifyRequest, reply: Reply, copy: StandbyRead) {
+  function answerFromStandby(request: FastifyRequest, reply: Reply, copy: StandbyRead, proven?: ViewPosition) {
     reply.header('x-uis-standby', 'true').header('x-uis-staleness-ms', String(copy.stalenessMs));
+    if (proven) {
+      reply.header('x-uis-position', formatLsn(proven.lsn));
+      if (proven.committedAt !== undefined)
+        reply.header('x-uis-position-committed-at', new Date(proven.committedAt).toISOString());
+    }
     if (copy.lagRecords !== undefined) reply.header('x-uis-standby-lag-records', copy.lagRecords.toString());
     return answer(request, reply, copy.value, 'standby');
   }

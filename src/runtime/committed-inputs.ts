@@ -1,0 +1,47 @@
+/**
+ * The input offsets a commit covers, carried in the task's changelogs, so that a copy of a store kept
+ * from its changelog (a standby) knows what input its rows reflect (Kafka Streams' changelog position
+ * headers, KIP-796, do the same for its query consistency vectors).
+ *
+ * The last changelog record of each store in a commit carries, in the `uis-inputs` header, the offset
+ * before which every record of each input partition of the task is processed, in the order of the
+ * sub-topology's sources, as decimal numbers separated by commas (e.g. `1042,0,77`). A copy that has
+ * applied that record holds every change of that commit and of the commits before it.
+ */
+import type { Header, OutgoingRecord } from '../processor/types.js';
+
+export const COMMITTED_INPUTS_HEADER = 'uis-inputs';
+
+/** The header value for `offsets`, in the order of `sources` (a source not in `offsets` is written as 0). */
+export function encodeCommittedInputs(sources: readonly string[], offsets: ReadonlyMap<string, bigint>): Buffer {
+  return Buffer.from(sources.map((topic) => (offsets.get(topic) ?? 0n).toString()).join(','));
+}
+
+/** The offsets a header value names, by topic; undefined when it does not fit `sources`. */
+export function decodeCommittedInputs(sources: readonly string[], value: Buffer): Map<string, bigint> | undefined {
+  const parts = value.toString('latin1').split(',');
+  if (parts.length !== sources.length || !parts.every((p) => /^\d{1,19}$/.test(p))) return undefined;
+  return new Map(sources.map((topic, i) => [topic, BigInt(parts[i]!)]));
+}
+
+/** The committed inputs a record carries, if any. */
+export function committedInputsHeader(headers: readonly Header[] | undefined): Buffer | undefined {
+  return headers?.find((h) => h.key === COMMITTED_INPUTS_HEADER)?.value;
+}
+
+/**
+ * `records` with the committed inputs on the last record of each changelog topic in `changelogTopics`
+ * (records of other topics pass unchanged).
+ */
+export function withCommittedInputs(
+  records: readonly OutgoingRecord[],
+  changelogTopics: ReadonlySet<string>,
+  inputs: Buffer,
+): OutgoingRecord[] {
+  const last = new Map<string, number>();
+  records.forEach((r, i) => changelogTopics.has(r.topic) && last.set(r.topic, i));
+  const marked = new Set(last.values());
+  return records.map((r, i) =>
+    marked.has(i) ? { ...r, headers: [...(r.headers ?? []), { key: COMMITTED_INPUTS_HEADER, value: inputs }] } : r,
+  );
+}

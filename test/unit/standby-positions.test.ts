@@ -1,0 +1,166 @@
+// What a standby copy's rows are proven to reflect of its task's input. The active task writes, on
+// the last changelog record of each store in a commit, the input offsets the commit covers; a standby
+// that applied it claims them only once it is at the end of the changelog (a compacted changelog may
+// lack, until then, a change a later record superseded). Kafka's offsets and the producer are fakes
+// here (the logic under test is the tasks'); the LevelDB stores are real.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { Registry } from 'prom-client';
+import { StreamsBuilder } from '../../src/dsl/builder.js';
+import type { ClusterAdmin, ConsumedOffsets, KafkaClient } from '../../src/kafka/client.js';
+import type { OutgoingRecord } from '../../src/processor/types.js';
+import { compileTopology } from '../../src/processor/compile.js';
+import {
+  COMMITTED_INPUTS_HEADER,
+  decodeCommittedInputs,
+  encodeCommittedInputs,
+} from '../../src/runtime/committed-inputs.js';
+import { streamsConfig } from '../../src/runtime/config.js';
+import { createStreamsMetrics } from '../../src/runtime/metrics.js';
+import type * as StandbyTaskModule from '../../src/runtime/standby-task.js';
+import type * as StreamTaskModule from '../../src/runtime/stream-task.js';
+import { Serdes } from '../../src/serdes/index.js';
+import { createLogger } from '../../src/util/logger.js';
+
+const strings = { keySerde: Serdes.string, valueSerde: Serdes.string };
+const CHANGELOG = 'app-rows-changelog';
+
+function setup() {
+  const builder = new StreamsBuilder();
+  builder
+    .table('in', { ...strings, storeName: 'rows' })
+    .toStream()
+    .to('out', strings);
+  const topology = compileTopology(builder.build(), 'app');
+  const config = streamsConfig({
+    applicationId: 'app',
+    brokers: ['127.0.0.1:1'],
+    stateDir: mkdtempSync(join(tmpdir(), 'uis-standby-')),
+    endpoint: '127.0.0.1:1',
+  });
+  return { topology, config, sub: topology.subtopologies[0]! };
+}
+
+const admin = {
+  committedOffsets: async () => new Map([[0, 0n]]),
+  endOffsets: async () => new Map([[0, 0n]]),
+  leadersAlive: async () => true,
+  partitionCounts: async () => new Map(),
+};
+
+t.test('the last changelog record of a commit carries the input offsets it covers', async (t: Test) => {
+  const written: OutgoingRecord[][] = [];
+  class Writer {
+    async connect() {}
+    async disconnect() {}
+    async commit(records: OutgoingRecord[], _consumed: ConsumedOffsets) {
+      written.push(records);
+      return new Map<string, bigint>();
+    }
+  }
+  const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
+    '../../src/kafka/admin.js': admin,
+  });
+  const { topology, config } = setup();
+  const task = await StreamTask.open(
+    {
+      topology,
+      config,
+      client: { taskWriter: () => new Writer() } as unknown as KafkaClient, // only the task's writer
+      admin: {} as ClusterAdmin, // only handed to the (fake) offset lookups
+      logger: createLogger('error'),
+      metrics: createStreamsMetrics(new Registry()),
+      partitionsOf: () => 1,
+    },
+    topology.subtopologies[0]!,
+    0,
+    { releaseDirectory: () => undefined },
+  );
+  t.teardown(() => task.close({ commit: false }));
+  await task.initialize();
+  await task.start();
+  for (const [offset, key] of ['a', 'b', 'a'].entries()) {
+    task.process({
+      topic: 'in',
+      partition: 0,
+      offset: String(offset),
+      timestamp: 1,
+      key: Buffer.from(key),
+      value: Buffer.from(`v${offset}`),
+    });
+  }
+  await task.commit();
+  const changelog = written[0]!.filter((r) => r.topic === CHANGELOG);
+  t.equal(changelog.length, 2, 'one record per key changed');
+  const marked = changelog.map((r) => r.headers?.find((h) => h.key === COMMITTED_INPUTS_HEADER)?.value.toString());
+  t.same(marked, [undefined, '3'], 'the last carries the offset after the records committed');
+  t.notOk(
+    written[0]!.some((r) => r.topic === 'out' && r.headers?.some((h) => h.key === COMMITTED_INPUTS_HEADER)),
+    'output records carry no such header',
+  );
+});
+
+t.test('a standby claims the committed inputs it applied once it is at the end of the changelog', async (t) => {
+  const { StandbyTask } = await t.mockImport<typeof StandbyTaskModule>('../../src/runtime/standby-task.js', {
+    '../../src/kafka/admin.js': { ...admin, endOffsets: async () => new Map([[0, 10n]]) },
+  });
+  const { config, sub } = setup();
+  const standby = await StandbyTask.open(
+    { config, admin: {} as ClusterAdmin, logger: createLogger('error') },
+    sub,
+    0,
+    () => undefined,
+  );
+  t.teardown(() => standby.close());
+  const sink = standby.sink(CHANGELOG);
+  const inputs = (offset: bigint) => [
+    { key: COMMITTED_INPUTS_HEADER, value: encodeCommittedInputs(['in'], new Map([['in', offset]])) },
+  ];
+  const record = (offset: bigint, key: string, committed?: bigint) => ({
+    key: Buffer.from(key),
+    value: Buffer.from(`v${offset}`),
+    offset,
+    ...(committed !== undefined ? { headers: inputs(committed) } : {}),
+  });
+
+  await sink.apply([record(0n, 'a'), record(1n, 'b', 40n)], 2n);
+  t.equal(standby.provenInputs('rows'), undefined, 'applied, but not at the end: nothing proven');
+  sink.advanced!(3n, 10n);
+  t.equal(standby.provenInputs('rows'), undefined, 'still behind the end');
+  await sink.apply([record(3n, 'a'), record(4n, 'c', 55n), record(5n, 'a'), record(8n, 'd', 61n)], 10n);
+  sink.advanced!(10n, 10n);
+  t.same(standby.provenInputs('rows'), new Map([['in', 61n]]), 'at the end: the last commit applied');
+  t.equal(standby.readCommitted('rows', Buffer.from('d'))?.toString(), 'v8');
+
+  await sink.apply([record(10n, 'e', 70n)], 11n);
+  sink.advanced!(11n, 14n);
+  t.same(standby.provenInputs('rows'), new Map([['in', 61n]]), 'behind again: the proven inputs stay');
+  await sink.apply([record(12n, 'f')], 14n);
+  sink.advanced!(14n, 14n);
+  t.same(standby.provenInputs('rows'), new Map([['in', 70n]]), 'at the end again: the newer commit');
+  t.equal(standby.provenInputs('other'), undefined, 'a store not in the task');
+});
+
+t.test('the header value: offsets in the order of the sources, checked on the way back', async (t) => {
+  const sources = ['a', 'b', 'c'];
+  const value = encodeCommittedInputs(
+    sources,
+    new Map([
+      ['a', 12n],
+      ['c', 2n ** 62n],
+    ]),
+  );
+  t.equal(value.toString(), `12,0,${2n ** 62n}`);
+  t.same(
+    decodeCommittedInputs(sources, value),
+    new Map([
+      ['a', 12n],
+      ['b', 0n],
+      ['c', 2n ** 62n],
+    ]),
+  );
+  t.equal(decodeCommittedInputs(['a', 'b'], value), undefined, 'written for other sources');
+  t.equal(decodeCommittedInputs(sources, Buffer.from('1,x,3')), undefined, 'not offsets');
+});
