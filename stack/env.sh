@@ -30,6 +30,9 @@ PROJECT_ROOT="$(cd "$STACK_HOME/.." && pwd)"
 : "${REGISTRY_MANAGEMENT_PORT:=9001}"          # Apicurio's health and metrics endpoints
 : "${REGISTRY_HEAP:=512m}"
 : "${REGISTRY_JAVA_HOME:=}"                   # a JDK >= 21 for Apicurio; found under /usr/lib/jvm if empty
+: "${REGISTRY_AUTH_PORT:=8085}"                # a second Apicurio that requires HTTP basic authentication
+: "${REGISTRY_AUTH_MANAGEMENT_PORT:=9002}"
+: "${REGISTRY_AUTH_USER:=uis}"                 # its user; the password is made once, in registry/auth/
 
 : "${PROMETHEUS_PORT:=9090}"
 : "${PROMETHEUS_INTERVAL:=5s}"                 # scrape and rule evaluation interval
@@ -41,4 +44,4 @@ PROJECT_ROOT="$(cd "$STACK_HOME/.." && pwd)"
 
 : "${UIS_DIST_DIR:=$UIS_STACK_DIR/dist}"       # jars resolved from Maven Central
 PG_BIN=/usr/lib/postgresql/15/bin
-export UIS_STACK_DIR STACK_HOST PROMETHEUS_PORT ALERTMANAGER_PORT PG_PORT PG_DB PG_USER PG_PASSWORD KAFKA_PORT KAFKA_SASL_PORT KAFKA_SASL_USER CONNECT_PORT REGISTRY_PORT CDC_TOPIC_PREFIX CDC_PARTITIONS
+export UIS_STACK_DIR STACK_HOST PROMETHEUS_PORT ALERTMANAGER_PORT PG_PORT PG_DB PG_USER PG_PASSWORD KAFKA_PORT KAFKA_SASL_PORT KAFKA_SASL_USER CONNECT_PORT REGISTRY_PORT REGISTRY_AUTH_PORT REGISTRY_AUTH_USER CDC_TOPIC_PREFIX CDC_PARTITIONS

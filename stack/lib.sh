@@ -87,6 +87,14 @@ wait_healthy() {
 # The part of a service's log written since its last start.
 last_start_log() { tail -c +"$(cat "$UIS_STACK_DIR/run/$1.log-offset" 2>/dev/null || echo 1)" "$(log_file "$1")"; }
 
+# A random secret in a file only its owner reads; kept once made.
+secret_file() {
+  local file=$1
+  [[ -s $file ]] && return
+  mkdir -p "$(dirname "$file")"
+  (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$file")
+}
+
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
 # ---- installation -----------------------------------------------------------

@@ -47,6 +47,10 @@ export interface ServiceConfig {
   groupInstanceId: string | undefined;
   /** Read from --forward-secret-file: authenticates forwarded requests between instances. Never logged. */
   forwardSecret: string | undefined;
+  /** HTTP basic auth user for the schema registry (with schemaRegistryPassword). */
+  schemaRegistryUsername: string | undefined;
+  /** Read from --schema-registry-password-file, or UIS_SCHEMA_REGISTRY_PASSWORD. Never logged. */
+  schemaRegistryPassword: string | undefined;
   engineThread: 'worker' | 'main';
   engineNice: number;
   /** Keep each view row's lineage (GET /users/:userId/lineage). */
@@ -66,6 +70,9 @@ export interface Option {
   help: string;
 }
 
+/** The schema registry password itself, for deployments that hand secrets over in the environment. */
+export const SCHEMA_REGISTRY_PASSWORD_ENV = 'UIS_SCHEMA_REGISTRY_PASSWORD';
+
 /** Every option: one per setting, and the security settings that make up `kafkaSecurity`. */
 type OptionKey = Exclude<keyof ServiceConfig, 'kafkaSecurity'> | KafkaSecurityOption;
 
@@ -81,6 +88,18 @@ export const OPTIONS: Record<OptionKey, Option> = {
     env: 'SCHEMA_REGISTRY_URL',
     default: 'http://127.0.0.1:8081/apis/ccompat/v7',
     help: 'Confluent-compatible schema registry URL (the output topic is Avro)',
+  },
+  schemaRegistryUsername: {
+    flag: 'schema-registry-username',
+    env: 'UIS_SCHEMA_REGISTRY_USERNAME',
+    default: undefined,
+    help: 'user for HTTP basic authentication at the schema registry (with --schema-registry-password-file)',
+  },
+  schemaRegistryPassword: {
+    flag: 'schema-registry-password-file',
+    env: 'UIS_SCHEMA_REGISTRY_PASSWORD_FILE',
+    default: undefined,
+    help: `a file holding the schema registry password (or the password itself in ${SCHEMA_REGISTRY_PASSWORD_ENV}); never logged`,
   },
   applicationId: {
     flag: 'application-id',
@@ -349,14 +368,25 @@ export function loadConfig(
   const url = (key: OptionKey): string | undefined => {
     const text = raw(key);
     if (text === undefined || text === '') return undefined;
+    let parsed: URL;
     try {
-      const parsed = new URL(text);
+      parsed = new URL(text);
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http');
-      return text.replace(/\/+$/, '');
     } catch {
       problems.push(`${where(key)} must be an http(s) URL, got "${text}"`);
       return undefined;
     }
+    // Credentials in a URL end up in logs and process listings; and the message must not repeat them.
+    if (parsed.username || parsed.password) {
+      problems.push(
+        `${where(key)} must not contain credentials (user:password@)` +
+          (key === 'schemaRegistryUrl'
+            ? `: use ${where('schemaRegistryUsername')} and ${where('schemaRegistryPassword')}`
+            : ''),
+      );
+      return undefined;
+    }
+    return text.replace(/\/+$/, '');
   };
   const name = (key: OptionKey): string => {
     const text = raw(key) ?? '';
@@ -366,7 +396,7 @@ export function loadConfig(
   };
 
   /** A secret read from the file an option names (trailing newline dropped); never echoed in a problem. */
-  const secretFile = (key: OptionKey): string | undefined => {
+  const secretFile = (key: OptionKey, minBytes = 16): string | undefined => {
     const path = raw(key);
     if (path === undefined || path === '') return undefined;
     let secret: string;
@@ -376,8 +406,26 @@ export function loadConfig(
       problems.push(`${where(key)}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
       return undefined;
     }
-    if (Buffer.byteLength(secret) < 16) problems.push(`${where(key)}: the secret in ${path} must be 16 bytes or more`);
+    if (Buffer.byteLength(secret) < minBytes)
+      problems.push(`${where(key)}: the secret in ${path} must be ${minBytes} bytes or more`);
     return secret;
+  };
+
+  /** The schema registry's basic auth: both the user and a password (from a file or the environment), or neither. */
+  const registryCredentials = (): { username?: string; password?: string } => {
+    const username = raw('schemaRegistryUsername') || undefined;
+    const fromFile = secretFile('schemaRegistryPassword', 1);
+    const fromEnv = env[SCHEMA_REGISTRY_PASSWORD_ENV] || undefined;
+    if (fromFile !== undefined && fromEnv !== undefined)
+      problems.push(
+        `give the schema registry password once: ${where('schemaRegistryPassword')} or ${SCHEMA_REGISTRY_PASSWORD_ENV}`,
+      );
+    const password = fromFile ?? fromEnv;
+    if ((username === undefined) !== (password === undefined))
+      problems.push(
+        `schema registry authentication needs both ${where('schemaRegistryUsername')} and ${where('schemaRegistryPassword')} (or ${SCHEMA_REGISTRY_PASSWORD_ENV})`,
+      );
+    return { username, password };
   };
 
   const guarantee = (): ServiceConfig['processingGuarantee'] => {
@@ -422,6 +470,7 @@ export function loadConfig(
   const stateDir = raw('stateDir') ?? '';
   if (!stateDir) problems.push(`${where('stateDir')} must name a directory`);
 
+  const registry = registryCredentials();
   const config: ServiceConfig = {
     brokers,
     schemaRegistryUrl: url('schemaRegistryUrl') ?? '',
@@ -455,6 +504,8 @@ export function loadConfig(
     kafkaSecurity: readKafkaSecurity({ raw, where, env, problems }),
     groupInstanceId: raw('groupInstanceId') ? name('groupInstanceId') : undefined,
     forwardSecret: secretFile('forwardSecret'),
+    schemaRegistryUsername: registry.username,
+    schemaRegistryPassword: registry.password,
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
     lineage: onOff('lineage'),

@@ -23,7 +23,7 @@ export function topologyFor(config: ServiceConfig) {
   return userInformationTopology({
     cdcTopicPrefix: config.cdcTopicPrefix,
     outputTopic: config.outputTopic,
-    outputValueSerde: userInformationAvro(config.schemaRegistryUrl, config.outputTopic),
+    outputValueSerde: userInformationAvro(config),
     lineage: config.lineage,
   });
 }

@@ -237,7 +237,7 @@ async function viewPositions(
 
 export async function startReplica(config: ServiceConfig, logger: Logger): Promise<RunningService> {
   const registry = metricsRegistry();
-  const avro = userInformationAvro(config.schemaRegistryUrl, config.outputTopic);
+  const avro = userInformationAvro(config);
   const replica = new TopicReplica({
     kafka: kafkaClientFor(config, logger, 'replica'),
     topic: config.outputTopic,

@@ -12,14 +12,6 @@ kafka_healthy() {
 kafka_tls_dir() { echo "$UIS_STACK_DIR/kafka/tls"; }
 kafka_sasl_password_file() { echo "$UIS_STACK_DIR/kafka/sasl/$KAFKA_SASL_USER.password"; }
 
-# A random secret in a file only its owner reads; kept once made.
-secret_file() {
-  local file=$1
-  [[ -s $file ]] && return
-  mkdir -p "$(dirname "$file")"
-  (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$file")
-}
-
 # The broker's key and self-signed certificate for $STACK_HOST (PKCS12), made once; clients trust ca.pem.
 kafka_tls() {
   local dir; dir=$(kafka_tls_dir)

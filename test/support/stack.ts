@@ -16,6 +16,16 @@ export const stack = {
   connectUrl: `http://127.0.0.1:${process.env.CONNECT_PORT ?? '8083'}`,
   /** The stack's state dir (stack/env.sh): Prometheus reads scrape targets from prometheus/targets/ in it. */
   stateDir,
+  /** The second schema registry, which requires HTTP basic authentication (stack/services/registry.sh). */
+  registryAuth: {
+    url:
+      process.env.SCHEMA_REGISTRY_AUTH_URL ??
+      `http://127.0.0.1:${process.env.REGISTRY_AUTH_PORT ?? '8085'}/apis/ccompat/v7`,
+    username: process.env.REGISTRY_AUTH_USER ?? 'uis',
+    passwordFile:
+      process.env.REGISTRY_AUTH_PASSWORD_FILE ??
+      `${stateDir}/registry/auth/${process.env.REGISTRY_AUTH_USER ?? 'uis'}.password`,
+  },
   /** The broker's second listener: SASL_SSL, SCRAM-SHA-512 over TLS (stack/services/kafka.sh). */
   kafkaSasl: {
     brokers: (process.env.KAFKA_SASL_BROKERS ?? `127.0.0.1:${process.env.KAFKA_SASL_PORT ?? '9094'}`).split(','),

@@ -74,3 +74,34 @@ t.test('the forward secret: read from its file, at least 16 bytes, never echoed 
   t.match(error, /must be 16 bytes or more/);
   t.notMatch(error, /too short/, 'the secret itself is not in the message');
 });
+
+t.test('schema registry credentials: both or neither, the password from a file or the environment', async (t) => {
+  const dir = t.testdir({ password: 'pw-in-a-file\n' });
+  const withEnv = (flags: Record<string, string>, env: NodeJS.ProcessEnv) =>
+    loadConfig(new Map(Object.entries(flags)), env);
+  t.same([load({}).schemaRegistryUsername, load({}).schemaRegistryPassword], [undefined, undefined], 'none by default');
+  const fromFile = load({ 'schema-registry-username': 'uis', 'schema-registry-password-file': `${dir}/password` });
+  t.same([fromFile.schemaRegistryUsername, fromFile.schemaRegistryPassword], ['uis', 'pw-in-a-file']);
+  const fromEnv = withEnv({ 'schema-registry-username': 'uis' }, { UIS_SCHEMA_REGISTRY_PASSWORD: 'pw-in-env' });
+  t.equal(fromEnv.schemaRegistryPassword, 'pw-in-env');
+  t.throws(() => load({ 'schema-registry-username': 'uis' }), /needs both --schema-registry-username/);
+  t.throws(() => withEnv({}, { UIS_SCHEMA_REGISTRY_PASSWORD: 'pw-in-env' }), /needs both/, 'a password without a user');
+  t.throws(
+    () =>
+      withEnv(
+        { 'schema-registry-username': 'uis', 'schema-registry-password-file': `${dir}/password` },
+        { UIS_SCHEMA_REGISTRY_PASSWORD: 'pw-in-env' },
+      ),
+    /give the schema registry password once/,
+  );
+  const error = (() => {
+    try {
+      load({ 'schema-registry': 'http://uis:hunter2@127.0.0.1:8085/apis/ccompat/v7' });
+    } catch (caught) {
+      return String(caught);
+    }
+    return '';
+  })();
+  t.match(error, /must not contain credentials \(user:password@\): use --schema-registry-username/);
+  t.notMatch(error, /hunter2/, 'the message does not repeat the password');
+});
