@@ -13,6 +13,14 @@ export interface StreamsConfig {
   endpoint: string;
   /** How often tasks commit their transaction (and so how soon their output is visible). */
   commitIntervalMs: number;
+  /**
+   * How often a task commits while it is far behind its input (catchUpLagRecords or more left to
+   * read): held changes of the same key collapse over the longer interval, so a backlog costs fewer
+   * join evaluations, as with Kafka Streams' record cache over its 100 ms commits. 0: always commitIntervalMs.
+   */
+  catchUpCommitIntervalMs: number;
+  /** Records left in a task's input partitions from which it counts as far behind. */
+  catchUpLagRecords: number;
   /** Partitions of the repartition topics (and so of the tasks reading them). */
   internalPartitions: number;
   /** Replication factor of internal topics. */
@@ -103,6 +111,8 @@ export type StreamsSettings = Pick<StreamsConfig, 'applicationId' | 'brokers' | 
 export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   const config: StreamsConfig = {
     commitIntervalMs: 100,
+    catchUpCommitIntervalMs: 0,
+    catchUpLagRecords: 20_000,
     internalPartitions: 4,
     replicationFactor: 1,
     deadLetterTopic: `${settings.applicationId}-dead-letters`,

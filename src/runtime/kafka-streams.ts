@@ -544,6 +544,7 @@ export class KafkaStreams {
       logger: this.log,
       metrics: this.metrics,
       partitionsOf: (topic) => this.layout.partitionsOf(topic),
+      inputLag: (topic, partition) => this.inputLag.get(`${topic}:${partition}`),
     };
   }
 

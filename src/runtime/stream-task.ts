@@ -47,6 +47,8 @@ export interface TaskDeps {
   logger: Logger;
   metrics: StreamsMetrics;
   partitionsOf: (topic: string) => number;
+  /** Records left to read in an input partition at its last fetch (undefined: not fetched yet). */
+  inputLag?: (topic: string, partition: number) => bigint | undefined;
   /** Exactly-once v2: the instance's producer, shared by every task (absent: a producer per task). */
   instanceProducer?: InstanceProducer;
 }
@@ -340,9 +342,18 @@ export class StreamTask {
       this.status === 'running' &&
       !this.commitInFlight &&
       (this.offsetsAdvanced || this.core.outbox.length > 0) &&
-      (Date.now() - this.lastCommit >= this.deps.config.commitIntervalMs ||
+      (Date.now() - this.lastCommit >= this.commitIntervalMs ||
         this.processedSinceCommit >= this.deps.config.maxRecordsPerCommit)
     );
+  }
+
+  /** The commit interval now: the catch-up one while the task is far behind its input (StreamsConfig). */
+  private get commitIntervalMs(): number {
+    const { commitIntervalMs, catchUpCommitIntervalMs, catchUpLagRecords } = this.deps.config;
+    if (catchUpCommitIntervalMs <= commitIntervalMs || !this.deps.inputLag) return commitIntervalMs;
+    let lag = 0n;
+    for (const topic of this.inputTopics) lag += this.deps.inputLag(topic, this.partition) ?? 0n;
+    return lag >= BigInt(catchUpLagRecords) ? catchUpCommitIntervalMs : commitIntervalMs;
   }
 
   /** A commit is in flight and a full commit's worth of records is waiting for the next one. */

@@ -23,6 +23,7 @@ export interface ServiceConfig {
   advertisedEndpoint: string;
   partitions: number;
   commitIntervalMs: number;
+  catchUpCommitIntervalMs: number;
   cacheMaxEntries: number;
   numStandbyReplicas: number;
   standbyMaxStalenessMs: number;
@@ -150,6 +151,12 @@ export const OPTIONS: Record<OptionKey, Option> = {
     env: 'UIS_COMMIT_INTERVAL_MS',
     default: '25',
     help: 'least time between two commits of a task (an update waits up to this long per sub-topology); 0: as soon as the previous one ended',
+  },
+  catchUpCommitIntervalMs: {
+    flag: 'catch-up-commit-interval-ms',
+    env: 'UIS_CATCH_UP_COMMIT_INTERVAL_MS',
+    default: '0',
+    help: 'commit interval of a task while it has 20,000 records or more left to read: held changes collapse over it, fewer join evaluations in a backlog (0: always --commit-interval-ms)',
   },
   cacheMaxEntries: {
     flag: 'cache-max-entries',
@@ -484,6 +491,7 @@ export function loadConfig(
     advertisedEndpoint,
     partitions: integer('partitions', 1, 1000),
     commitIntervalMs: integer('commitIntervalMs', 0, 60_000),
+    catchUpCommitIntervalMs: integer('catchUpCommitIntervalMs', 0, 60_000),
     cacheMaxEntries: integer('cacheMaxEntries', 0, 10_000_000),
     numStandbyReplicas: integer('numStandbyReplicas', 0, 10),
     standbyMaxStalenessMs: integer('standbyMaxStalenessMs', 0, 86_400_000),

@@ -35,6 +35,7 @@ export function streamsSettings(config: ServiceConfig) {
     stateDir: config.stateDir,
     endpoint: config.advertisedEndpoint,
     commitIntervalMs: config.commitIntervalMs,
+    catchUpCommitIntervalMs: config.catchUpCommitIntervalMs,
     cacheMaxEntries: config.cacheMaxEntries,
     numStandbyReplicas: config.numStandbyReplicas,
     sessionTimeoutMs: config.sessionTimeoutMs,

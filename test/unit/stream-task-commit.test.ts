@@ -12,9 +12,10 @@ import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { ClusterAdmin, ConsumedOffsets, KafkaClient } from '../../src/kafka/client.js';
 import { BrokerUnreachableError, type TransactionState } from '../../src/kafka/transaction-admin.js';
 import { compileTopology } from '../../src/processor/compile.js';
-import { streamsConfig } from '../../src/runtime/config.js';
+import { streamsConfig, type StreamsConfig } from '../../src/runtime/config.js';
 import { createStreamsMetrics } from '../../src/runtime/metrics.js';
 import type * as StreamTaskModule from '../../src/runtime/stream-task.js';
+import type { TaskDeps } from '../../src/runtime/stream-task.js';
 import { Serdes } from '../../src/serdes/index.js';
 import { createLogger } from '../../src/util/logger.js';
 
@@ -45,7 +46,11 @@ class ManualWriter {
 }
 
 /** An open task (not yet initialized); `mocks` replace more of the modules it uses. */
-async function openTask(t: Test, mocks: Record<string, unknown> = {}) {
+async function openTask(
+  t: Test,
+  mocks: Record<string, unknown> = {},
+  more: { config?: Partial<StreamsConfig>; inputLag?: TaskDeps['inputLag'] } = {},
+) {
   const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
     ...mocks,
     '../../src/kafka/admin.js': {
@@ -65,6 +70,7 @@ async function openTask(t: Test, mocks: Record<string, unknown> = {}) {
     brokers: ['127.0.0.1:1'],
     stateDir: mkdtempSync(join(tmpdir(), 'uis-task-')),
     endpoint: '127.0.0.1:1',
+    ...more.config,
   });
   const task = await StreamTask.open(
     {
@@ -75,6 +81,7 @@ async function openTask(t: Test, mocks: Record<string, unknown> = {}) {
       logger: createLogger('error'),
       metrics: createStreamsMetrics(new Registry()),
       partitionsOf: () => 1,
+      ...(more.inputLag ? { inputLag: more.inputLag } : {}),
     },
     topology.subtopologies[0]!,
     0,
@@ -220,4 +227,20 @@ t.test('a task does not start while the broker cannot say whether its transactio
     [{ errorCode: 0, state: 'CompleteAbort', producerId: 7n, producerEpoch: 3, partitions: new Set() }],
     'the retry looks',
   );
+});
+
+t.test('far behind its input, a task commits at the catch-up interval; caught up, at the usual one', async (t) => {
+  let lag = 50_000n;
+  const task = await openTask(
+    t,
+    {},
+    { config: { commitIntervalMs: 20, catchUpCommitIntervalMs: 400 }, inputLag: () => lag },
+  );
+  await task.initialize();
+  await task.start();
+  task.process({ topic: 'in', partition: 0, offset: '0', timestamp: Date.now(), key: Buffer.from('k'), value: null });
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.equal(task.commitDue, false, '60 ms after its last commit, 50,000 records behind: not yet');
+  lag = 100n;
+  t.equal(task.commitDue, true, 'the backlog worked off: the usual 20 ms apply');
 });
