@@ -14,12 +14,12 @@ export interface StreamsConfig {
   /** How often tasks commit their transaction (and so how soon their output is visible). */
   commitIntervalMs: number;
   /**
-   * How often a task commits while it is far behind its input (catchUpLagRecords or more left to
-   * read): held changes of the same key collapse over the longer interval, so a backlog costs fewer
+   * How often tasks commit while the instance is far behind its input (catchUpLagRecords or more left
+   * to read): held changes of the same key collapse over the longer interval, so a backlog costs fewer
    * join evaluations, as with Kafka Streams' record cache over its 100 ms commits. 0: always commitIntervalMs.
    */
   catchUpCommitIntervalMs: number;
-  /** Records left in a task's input partitions from which it counts as far behind. */
+  /** Records left in the input partitions of an instance's tasks from which it counts as far behind. */
   catchUpLagRecords: number;
   /** Partitions of the repartition topics (and so of the tasks reading them). */
   internalPartitions: number;

@@ -544,7 +544,11 @@ export class KafkaStreams {
       logger: this.log,
       metrics: this.metrics,
       partitionsOf: (topic) => this.layout.partitionsOf(topic),
-      inputLag: (topic, partition) => this.inputLag.get(`${topic}:${partition}`),
+      instanceLag: () => {
+        let lag = 0n;
+        for (const behind of this.inputLag.values()) lag += behind;
+        return lag;
+      },
     };
   }
 

@@ -47,8 +47,8 @@ export interface TaskDeps {
   logger: Logger;
   metrics: StreamsMetrics;
   partitionsOf: (topic: string) => number;
-  /** Records left to read in an input partition at its last fetch (undefined: not fetched yet). */
-  inputLag?: (topic: string, partition: number) => bigint | undefined;
+  /** Records left to read in every input partition of the instance's tasks, at their last fetches. */
+  instanceLag?: () => bigint;
   /** Exactly-once v2: the instance's producer, shared by every task (absent: a producer per task). */
   instanceProducer?: InstanceProducer;
 }
@@ -347,13 +347,16 @@ export class StreamTask {
     );
   }
 
-  /** The commit interval now: the catch-up one while the task is far behind its input (StreamsConfig). */
+  /**
+   * The commit interval now: the catch-up one while the instance is far behind its input
+   * (StreamsConfig). The instance's, not the task's: in a backlog the tasks reading repartition
+   * topics keep up with what the tasks before them commit, and collapse their changes only if those
+   * commit less often too.
+   */
   private get commitIntervalMs(): number {
     const { commitIntervalMs, catchUpCommitIntervalMs, catchUpLagRecords } = this.deps.config;
-    if (catchUpCommitIntervalMs <= commitIntervalMs || !this.deps.inputLag) return commitIntervalMs;
-    let lag = 0n;
-    for (const topic of this.inputTopics) lag += this.deps.inputLag(topic, this.partition) ?? 0n;
-    return lag >= BigInt(catchUpLagRecords) ? catchUpCommitIntervalMs : commitIntervalMs;
+    if (catchUpCommitIntervalMs <= commitIntervalMs || !this.deps.instanceLag) return commitIntervalMs;
+    return this.deps.instanceLag() >= BigInt(catchUpLagRecords) ? catchUpCommitIntervalMs : commitIntervalMs;
   }
 
   /** A commit is in flight and a full commit's worth of records is waiting for the next one. */

@@ -156,7 +156,7 @@ export const OPTIONS: Record<OptionKey, Option> = {
     flag: 'catch-up-commit-interval-ms',
     env: 'UIS_CATCH_UP_COMMIT_INTERVAL_MS',
     default: '0',
-    help: 'commit interval of a task while it has 20,000 records or more left to read: held changes collapse over it, fewer join evaluations in a backlog (0: always --commit-interval-ms)',
+    help: "tasks' commit interval while the instance has 20,000 records or more left to read: held changes collapse over it, fewer join evaluations in a backlog (0: always --commit-interval-ms)",
   },
   cacheMaxEntries: {
     flag: 'cache-max-entries',

@@ -49,7 +49,7 @@ class ManualWriter {
 async function openTask(
   t: Test,
   mocks: Record<string, unknown> = {},
-  more: { config?: Partial<StreamsConfig>; inputLag?: TaskDeps['inputLag'] } = {},
+  more: { config?: Partial<StreamsConfig>; instanceLag?: TaskDeps['instanceLag'] } = {},
 ) {
   const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
     ...mocks,
@@ -81,7 +81,7 @@ async function openTask(
       logger: createLogger('error'),
       metrics: createStreamsMetrics(new Registry()),
       partitionsOf: () => 1,
-      ...(more.inputLag ? { inputLag: more.inputLag } : {}),
+      ...(more.instanceLag ? { instanceLag: more.instanceLag } : {}),
     },
     topology.subtopologies[0]!,
     0,
@@ -229,18 +229,21 @@ t.test('a task does not start while the broker cannot say whether its transactio
   );
 });
 
-t.test('far behind its input, a task commits at the catch-up interval; caught up, at the usual one', async (t) => {
-  let lag = 50_000n;
-  const task = await openTask(
-    t,
-    {},
-    { config: { commitIntervalMs: 20, catchUpCommitIntervalMs: 400 }, inputLag: () => lag },
-  );
-  await task.initialize();
-  await task.start();
-  task.process({ topic: 'in', partition: 0, offset: '0', timestamp: Date.now(), key: Buffer.from('k'), value: null });
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  t.equal(task.commitDue, false, '60 ms after its last commit, 50,000 records behind: not yet');
-  lag = 100n;
-  t.equal(task.commitDue, true, 'the backlog worked off: the usual 20 ms apply');
-});
+t.test(
+  'with the instance far behind its input, a task commits at the catch-up interval; caught up, at the usual one',
+  async (t) => {
+    let lag = 50_000n;
+    const task = await openTask(
+      t,
+      {},
+      { config: { commitIntervalMs: 20, catchUpCommitIntervalMs: 400 }, instanceLag: () => lag },
+    );
+    await task.initialize();
+    await task.start();
+    task.process({ topic: 'in', partition: 0, offset: '0', timestamp: Date.now(), key: Buffer.from('k'), value: null });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    t.equal(task.commitDue, false, '60 ms after its last commit, 50,000 records behind: not yet');
+    lag = 100n;
+    t.equal(task.commitDue, true, 'the backlog worked off: the usual 20 ms apply');
+  },
+);
