@@ -88,6 +88,15 @@ export class AvroSerde<T> implements Serde<T> {
         this.readers.set(id, null);
         return;
       } catch (error) {
+        // Refused credentials do not get better by asking again.
+        const status = (error as { status?: unknown }).status;
+        if (status === 401 || status === 403) {
+          throw new Error(
+            `${this.name}: the schema registry refused to register ${this.subject} (HTTP ${status}): ` +
+              'check the credentials given for it',
+            { cause: error },
+          );
+        }
         if (attempt >= REGISTER_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }
