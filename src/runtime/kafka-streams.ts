@@ -244,7 +244,8 @@ export class KafkaStreams {
       fetchMaxWaitMs: this.config.fetchMaxWaitMs,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       heartbeatIntervalMs: this.heartbeatIntervalMs,
-      rebalanceTimeoutMs: 60_000,
+      // At least the session timeout, which the group protocol requires.
+      rebalanceTimeoutMs: Math.max(60_000, this.config.sessionTimeoutMs),
       autoResolve: false,
       ...(this.config.groupInstanceId !== undefined ? { groupInstanceId: this.config.groupInstanceId } : {}),
       assignor: taskAssignor(this.topology, () => this.memberInfo(), {
