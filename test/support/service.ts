@@ -88,9 +88,14 @@ export function spawnInstance(
   options: SpawnOptions = {},
 ): ChildProcess {
   const flags = Object.entries(options.flags ?? {}).flatMap(([name, value]) => [`--${name}`, value]);
+  // BENCH_CPU_PROF_DIR (the benchmarks'): every thread of the instance writes a V8 CPU profile there when it exits.
+  const profile = process.env.BENCH_CPU_PROF_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+    : [];
   return spawn(
     process.execPath,
     [
+      ...profile,
       ...cliArgs,
       'run',
       '--application-id',
