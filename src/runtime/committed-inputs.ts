@@ -6,7 +6,8 @@
  * The last changelog record of each store in a commit carries, in the `uis-inputs` header, the offset
  * before which every record of each input partition of the task is processed, in the order of the
  * sub-topology's sources, as decimal numbers separated by commas (e.g. `1042,0,77`). A copy that has
- * applied that record holds every change of that commit and of the commits before it.
+ * applied that record holds every change of that commit and of the commits before it. Records of the
+ * task's output topics that land on the task's own partition carry it the same way, for read replicas.
  */
 import type { Header, OutgoingRecord } from '../processor/types.js';
 
@@ -30,16 +31,17 @@ export function committedInputsHeader(headers: readonly Header[] | undefined): B
 }
 
 /**
- * `records` with the committed inputs on the last record of each changelog topic in `changelogTopics`
- * (records of other topics pass unchanged).
+ * `records` with the committed inputs on the last record of each topic partition that `carries`
+ * (records of others pass unchanged): the task's changelogs, and the partition of its output topics
+ * that the task's own keys go to, which a read replica of the output topic follows.
  */
-export function withCommittedInputs(
-  records: readonly OutgoingRecord[],
-  changelogTopics: ReadonlySet<string>,
+export function withCommittedInputs<R extends OutgoingRecord & { partition: number }>(
+  records: readonly R[],
+  carries: (record: R) => boolean,
   inputs: Buffer,
-): OutgoingRecord[] {
+): R[] {
   const last = new Map<string, number>();
-  records.forEach((r, i) => changelogTopics.has(r.topic) && last.set(r.topic, i));
+  records.forEach((r, i) => carries(r) && last.set(`${r.topic}:${r.partition}`, i));
   const marked = new Set(last.values());
   return records.map((r, i) =>
     marked.has(i) ? { ...r, headers: [...(r.headers ?? []), { key: COMMITTED_INPUTS_HEADER, value: inputs }] } : r,

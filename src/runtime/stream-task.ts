@@ -404,13 +404,13 @@ export class StreamTask {
     this.offsetsAdvanced = false;
     this.processedSinceCommit = 0;
     this.lastCommit = Date.now();
-    // Each store's last changelog record says which input the commit covers (committed-inputs.ts).
-    const changelog = withCommittedInputs(
-      snapshot.changelogRecords,
-      this.changelogTopics,
+    // Each store's last changelog record says which input the commit covers (committed-inputs.ts), and
+    // so does the last output record on this task's partition (read replicas of the output topic).
+    const records = withCommittedInputs(
+      [...output, ...snapshot.changelogRecords].map((r) => this.withPartition(r)),
+      (r) => this.changelogTopics.has(r.topic) || this.isOwnOutputPartition(r),
       encodeCommittedInputs(this.inputTopics, committing),
     );
-    const records = [...output, ...changelog].map((r) => this.withPartition(r));
     const written = await this.writer.commit(records, { groupId: this.deps.config.applicationId, offsets });
     const committedAt = Date.now();
     const checkpoints = new Map<string, bigint>();
@@ -435,6 +435,18 @@ export class StreamTask {
     let age = this.ageByTopic.get(topic);
     if (!age) this.ageByTopic.set(topic, (age = this.deps.metrics.recordAgeSeconds.labels({ topic })));
     return age;
+  }
+
+  /**
+   * A record of an output topic on this task's partition, of a topic with as many partitions as the
+   * task's input: then every record there is this task's (the same key, the same partitioner).
+   */
+  private isOwnOutputPartition(record: OutgoingRecord & { partition: number }): boolean {
+    return (
+      record.partition === this.partition &&
+      this.sinkTopics.has(record.topic) &&
+      this.deps.partitionsOf(record.topic) === this.deps.partitionsOf(this.inputTopics[0]!)
+    );
   }
 
   private withPartition(record: OutgoingRecord): OutgoingRecord & { partition: number } {

@@ -3,6 +3,13 @@
  * local LevelDB, together with the offset it reached (in the same batch), so
  * a restart continues where it stopped. Used to serve a view from its output
  * topic without running the topology.
+ *
+ * Where the topic is the output of a task whose records on its own partition
+ * carry the input offsets each commit covers (committed-inputs.ts), the
+ * replica also knows, per partition, which input its rows provably reflect:
+ * the newest such offsets applied, claimed once the replica has read to the
+ * end of the partition (before that, compaction may have removed a change
+ * that a record not yet read supersedes).
  */
 import type { GroupConsumer, KafkaClient } from '../kafka/client.js';
 import { endOffsets } from '../kafka/admin.js';
@@ -10,9 +17,12 @@ import { partitionForKey } from '../kafka/partitioner.js';
 import type { BatchEntry } from '../state/backend.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { Logger } from '../util/logger.js';
+import { committedInputsHeader, decodeCommittedInputs } from './committed-inputs.js';
+import type { TaskPosition } from './kafka-streams.js';
 
 const ROW = Buffer.from('r\0');
 const OFFSET = Buffer.from('o\0');
+const INPUTS = Buffer.from('i\0');
 
 export interface TopicReplicaOptions {
   kafka: KafkaClient;
@@ -25,12 +35,18 @@ export interface TopicReplicaOptions {
   convert(value: Buffer): Buffer;
   /** Asynchronous preparation `convert` needs for some values (e.g. fetching a writer schema); then convert is retried. */
   prepare?(value: Buffer, error: unknown): Promise<boolean>;
+  /** The writing task's input topics in source order, to read the committed inputs its records carry. */
+  inputTopics?: readonly string[];
 }
 
 export class TopicReplica {
   private backend!: LevelDbBackend;
   private partitions = 0;
   private readonly caughtUp = new Set<number>();
+  /** Per partition: the committed inputs of the newest record applied that carries them; proven once at the end. */
+  private readonly appliedInputs = new Map<number, Map<string, bigint>>();
+  private readonly provenInputs = new Map<number, Map<string, bigint>>();
+  private readonly lag = new Map<number, bigint>();
   private consumer: GroupConsumer | undefined;
   private readonly log: Logger;
 
@@ -48,7 +64,8 @@ export class TopicReplica {
     // The next offset to read per partition, as stored with the rows. On every (re)join the consumer
     // continues from here: it commits no offsets, so it would start from the beginning.
     const positions = await this.storedOffsets();
-    for (const [partition, end] of ends) if ((positions.get(partition) ?? 0n) >= end) this.caughtUp.add(partition);
+    for (const [partition, inputs] of await this.storedInputs()) this.appliedInputs.set(partition, inputs);
+    for (const [partition, end] of ends) if ((positions.get(partition) ?? 0n) >= end) this.reachedEnd(partition);
 
     const consumer = this.options.kafka.groupConsumer({
       groupId: this.options.groupId(),
@@ -59,16 +76,20 @@ export class TopicReplica {
           consumer.seek(this.options.topic, partition, positions.get(partition) ?? 0n);
       },
       onBatchDone: ({ partition, lag }) => {
-        if (lag === 0n && !this.caughtUp.has(partition)) {
-          this.caughtUp.add(partition);
-          if (this.ready) this.log.info('replica caught up with the topic');
-        }
+        this.lag.set(partition, lag);
+        if (lag > 0n) return;
+        const first = !this.caughtUp.has(partition);
+        this.reachedEnd(partition);
+        if (first && this.ready) this.log.info('replica caught up with the topic');
       },
       eachBatch: async (batch) => {
         const entries: BatchEntry[] = [];
         const from = positions.get(batch.partition) ?? 0n;
+        let inputs: Buffer | undefined;
         for (const record of batch.records) {
-          if (!record.key || BigInt(record.offset) < from) continue;
+          if (BigInt(record.offset) < from) continue;
+          inputs = committedInputsHeader(record.headers) ?? inputs;
+          if (!record.key) continue;
           try {
             const value = record.value === null ? null : await this.convert(record.value);
             entries.push({ key: Buffer.concat([ROW, record.key]), value });
@@ -83,8 +104,11 @@ export class TopicReplica {
         }
         if (batch.nextOffset <= from) return;
         entries.push({ key: offsetKey(batch.partition), value: Buffer.from(batch.nextOffset.toString()) });
+        const decoded = inputs && this.decodeInputs(inputs);
+        if (decoded) entries.push({ key: inputsKey(batch.partition), value: inputs! });
         await this.backend.write(entries);
         positions.set(batch.partition, batch.nextOffset);
+        if (decoded) this.appliedInputs.set(batch.partition, decoded);
       },
     });
     this.consumer = consumer;
@@ -95,12 +119,32 @@ export class TopicReplica {
     return this.partitions > 0 && this.caughtUp.size >= this.partitions;
   }
 
+  get partitionCount(): number {
+    return this.partitions;
+  }
+
   partitionOf(key: Buffer): number {
     return partitionForKey(key, this.partitions);
   }
 
   get(key: Buffer): Buffer | undefined {
     return this.backend.getSync(Buffer.concat([ROW, key]));
+  }
+
+  /** What the partition's rows provably reflect of the writing task's input (undefined: nothing proven yet). */
+  position(partition: number): TaskPosition | undefined {
+    const applied = this.provenInputs.get(partition);
+    return applied && { applied, lagRecords: this.lag.get(partition) };
+  }
+
+  private reachedEnd(partition: number): void {
+    this.caughtUp.add(partition);
+    const applied = this.appliedInputs.get(partition);
+    if (applied) this.provenInputs.set(partition, applied);
+  }
+
+  private decodeInputs(value: Buffer): Map<string, bigint> | undefined {
+    return this.options.inputTopics && decodeCommittedInputs(this.options.inputTopics, value);
   }
 
   async stop(): Promise<void> {
@@ -124,6 +168,19 @@ export class TopicReplica {
     }
     return offsets;
   }
+
+  private async storedInputs(): Promise<Map<number, Map<string, bigint>>> {
+    const inputs = new Map<number, Map<string, bigint>>();
+    for await (const [key, value] of this.backend.entries(INPUTS)) {
+      const decoded = this.decodeInputs(value);
+      if (decoded) inputs.set(Number(key.subarray(INPUTS.length).toString()), decoded);
+    }
+    return inputs;
+  }
+}
+
+function inputsKey(partition: number): Buffer {
+  return Buffer.concat([INPUTS, Buffer.from(String(partition))]);
 }
 
 function offsetKey(partition: number): Buffer {

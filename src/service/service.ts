@@ -238,6 +238,7 @@ async function viewPositions(
 export async function startReplica(config: ServiceConfig, logger: Logger): Promise<RunningService> {
   const registry = metricsRegistry();
   const avro = userInformationAvro(config);
+  const compiled = compiledView(config);
   const replica = new TopicReplica({
     kafka: kafkaClientFor(config, logger, 'replica'),
     topic: config.outputTopic,
@@ -251,7 +252,16 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
       await avro.resolve(value);
       return true;
     },
+    // The view tasks' records carry the input offsets of their commits: the replica's positions.
+    inputTopics: compiled.view.sources.map((s) => s.topic),
   });
+  const positions = config.connectUrl
+    ? await viewPositions(config, compiled, config.connectUrl, logger, registry, {
+        local: (partition) => replica.position(partition),
+        standby: () => undefined,
+      })
+    : undefined;
+  if (positions) registerFreshnessMetrics(registry, positions.tracker, () => replica.partitionCount);
   const source = new ReplicaViewSource(replica, config.advertisedEndpoint);
   const server = await buildServer({
     source,
@@ -259,6 +269,8 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     corsOrigins: config.corsOrigins,
     batchMaxIds: config.batchMaxIds,
     adminApart: config.adminPort !== undefined,
+    ...(positions ? { freshness: positions.tracker } : {}),
+    maxReadWaitMs: config.maxReadWaitMs,
   });
   const admin = config.adminPort === undefined ? undefined : await buildAdminServer({ source, registry });
   await server.listen({ host: config.host, port: config.port });
@@ -267,9 +279,11 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
   source.endpoint = config.advertisedEndpoint;
   try {
     await replica.start();
+    positions?.tracker.start();
   } catch (error) {
     await server.close();
     await admin?.close();
+    await positions?.stop();
     throw error;
   }
   logger.info('serving a read replica', {
@@ -285,6 +299,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     async stop() {
       await server.close();
       await admin?.close();
+      await positions?.stop();
       await replica.stop();
     },
   };

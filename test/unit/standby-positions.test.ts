@@ -50,7 +50,8 @@ const admin = {
   partitionCounts: async () => new Map(),
 };
 
-t.test('the last changelog record of a commit carries the input offsets it covers', async (t: Test) => {
+/** The records of one commit of a task that processed three records of 'in' (keys a, b, a). */
+async function committedRecords(t: Test, partitionsOf: (topic: string) => number): Promise<OutgoingRecord[]> {
   const written: OutgoingRecord[][] = [];
   class Writer {
     async connect() {}
@@ -72,7 +73,7 @@ t.test('the last changelog record of a commit carries the input offsets it cover
       admin: {} as ClusterAdmin, // only handed to the (fake) offset lookups
       logger: createLogger('error'),
       metrics: createStreamsMetrics(new Registry()),
-      partitionsOf: () => 1,
+      partitionsOf,
     },
     topology.subtopologies[0]!,
     0,
@@ -92,13 +93,36 @@ t.test('the last changelog record of a commit carries the input offsets it cover
     });
   }
   await task.commit();
-  const changelog = written[0]!.filter((r) => r.topic === CHANGELOG);
-  t.equal(changelog.length, 2, 'one record per key changed');
-  const marked = changelog.map((r) => r.headers?.find((h) => h.key === COMMITTED_INPUTS_HEADER)?.value.toString());
-  t.same(marked, [undefined, '3'], 'the last carries the offset after the records committed');
-  t.notOk(
-    written[0]!.some((r) => r.topic === 'out' && r.headers?.some((h) => h.key === COMMITTED_INPUTS_HEADER)),
-    'output records carry no such header',
+  return written[0]!;
+}
+
+const inputsOf = (records: OutgoingRecord[], topic: string) =>
+  records
+    .filter((r) => r.topic === topic)
+    .map((r) => r.headers?.find((h) => h.key === COMMITTED_INPUTS_HEADER)?.value.toString());
+
+t.test('the last changelog record of a commit carries the input offsets it covers', async (t: Test) => {
+  const records = await committedRecords(t, () => 1);
+  t.same(
+    inputsOf(records, CHANGELOG),
+    [undefined, '3'],
+    'one record per key changed; the last carries the offset after the records committed',
+  );
+  // Read replicas of the output topic follow it the same way.
+  t.same(
+    inputsOf(records, 'out'),
+    [undefined, undefined, '3'],
+    "so does the last output record on the task's partition",
+  );
+});
+
+t.test('output records carry no input offsets where the output topic is partitioned otherwise', async (t: Test) => {
+  // With two output partitions, records of other tasks land on this task's partition too.
+  const records = await committedRecords(t, (topic) => (topic === 'out' ? 2 : 1));
+  t.same(inputsOf(records, CHANGELOG), [undefined, '3'], 'the changelog still does');
+  t.ok(
+    inputsOf(records, 'out').every((v) => v === undefined),
+    'no output record carries them',
   );
 });
 
