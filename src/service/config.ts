@@ -282,8 +282,8 @@ export const OPTIONS: Record<OptionKey, Option> = {
   engineNice: {
     flag: 'engine-nice',
     env: 'UIS_ENGINE_NICE',
-    default: '0',
-    help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets HTTP preempt processing sooner when they share a core",
+    default: '19',
+    help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets a request preempt processing at once when they share a core (decision 0018)",
   },
   lineage: {
     flag: 'lineage',
