@@ -116,12 +116,13 @@ export async function startService(
     logger.warn(
       'requests forwarded between instances are not authenticated: a client can send the forwarded marker (set --forward-secret-file)',
     );
-  await server.listen({ host: config.host, port: config.port });
-  config = withBoundPort(config, server);
-  const adminUrl = admin ? await admin.listen({ host: config.host, port: config.adminPort ?? 0 }) : undefined;
   let stopEngine: () => Promise<void>;
   let streams: KafkaStreams | undefined;
+  let adminUrl: string | undefined;
   try {
+    await server.listen({ host: config.host, port: config.port });
+    config = withBoundPort(config, server);
+    adminUrl = admin ? await admin.listen({ host: config.host, port: config.adminPort ?? 0 }) : undefined;
     if (config.engineThread === 'worker') {
       const thread = await EngineThread.start(config, logger, onFatal);
       view = thread;
@@ -273,11 +274,12 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     maxReadWaitMs: config.maxReadWaitMs,
   });
   const admin = config.adminPort === undefined ? undefined : await buildAdminServer({ source, registry });
-  await server.listen({ host: config.host, port: config.port });
-  config = withBoundPort(config, server);
-  const adminUrl = admin ? await admin.listen({ host: config.host, port: config.adminPort ?? 0 }) : undefined;
-  source.endpoint = config.advertisedEndpoint;
+  let adminUrl: string | undefined;
   try {
+    await server.listen({ host: config.host, port: config.port });
+    config = withBoundPort(config, server);
+    adminUrl = admin ? await admin.listen({ host: config.host, port: config.adminPort ?? 0 }) : undefined;
+    source.endpoint = config.advertisedEndpoint;
     await replica.start();
     positions?.tracker.start();
   } catch (error) {
