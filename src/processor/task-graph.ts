@@ -23,12 +23,16 @@ export class TaskGraph {
   /** Nodes holding back changes until the task flushes them (empty when caching is off). */
   readonly caches: ChangeCache[] = [];
 
+  private readonly children = new Map<string, GraphNode[]>();
+
   constructor(
     private readonly topology: CompiledTopology,
     readonly subtopology: SubTopology,
     private readonly context: ProcessorContext,
     private readonly options: { cacheChanges: boolean },
   ) {
+    for (const node of subtopology.nodes)
+      for (const parent of node.parents) this.children.set(parent, [...(this.children.get(parent) ?? []), node]);
     for (const node of subtopology.nodes) this.processors.set(node.id, this.create(node));
     for (const node of subtopology.nodes) this.wire(node);
     for (const source of subtopology.sources) this.sources.set(source.topic, this.sourceHandler(source.nodeIds));
@@ -87,18 +91,18 @@ export class TaskGraph {
         return new StreamMapValues((value: unknown) => value);
       case 'map-values':
         return node.emitsChanges
-          ? new TableTransform(TableTransform.mapValues(node.fn), store)
+          ? new TableTransform(TableTransform.mapValues(node.fn), store, this.sendsOldValues(node.id))
           : new StreamMapValues(node.fn);
       case 'filter':
         return node.emitsChanges
-          ? new TableTransform(TableTransform.filter(node.predicate), store)
+          ? new TableTransform(TableTransform.filter(node.predicate), store, this.sendsOldValues(node.id))
           : new StreamFilter(node.predicate);
       case 'select-key':
         return new StreamSelectKey(node.fn);
       case 'to-stream':
         return new TableToStream();
       case 'to-table':
-        return new ToTable(store!);
+        return new ToTable(store!, this.sendsOldValues(node.id));
       case 'group-by':
         return new GroupBy(
           this.context,
@@ -122,6 +126,7 @@ export class TaskGraph {
           this.valueGetter(node.parents[0]!),
           this.valueGetter(node.parents[1]!),
           store,
+          this.sendsOldValues(node.id),
         );
       case 'sink':
         return new Sink(this.context, node.topic, node.keySerde, node.valueSerde);
@@ -155,6 +160,28 @@ export class TaskGraph {
         if (kept === null || !isLater(kept, next)) lineage.put(partKey, next);
       },
     };
+  }
+
+  /**
+   * Whether a child of a table node uses the old side of its changes (Kafka Streams' sendOldValues): a
+   * regrouping subtracts it, and a table transform or join without a store of its own works out its
+   * old row from it (also to tell a delete of a row it never had). Changes that reach only toStream,
+   * sinks and nodes with stores of their own need no old rows, so none is read or computed.
+   */
+  private sendsOldValues(nodeId: string): boolean {
+    return (this.children.get(nodeId) ?? []).some((child) => {
+      switch (child.kind) {
+        case 'to-stream':
+        case 'sink':
+          return false;
+        case 'map-values':
+        case 'filter':
+        case 'join':
+          return child.store === undefined;
+        default:
+          return true;
+      }
+    });
   }
 
   /** Connects a node to its parents' processors (a join to each side). */

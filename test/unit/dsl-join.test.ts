@@ -98,3 +98,48 @@ t.test('table mapValues and filter, and the tables they compute on lookup', asyn
   driver.pipe('scores', numbers, 'k', -1);
   t.equal(driver.get('labels', 'k'), 'kay:none', 'a filtered-out row is a missing row');
 });
+
+// Rows whose changes reach only toStream and sinks are not read back as old rows (Kafka Streams'
+// sendOldValues); what reaches the topic must be the same: a value per change, a tombstone for a
+// deleted row, nothing for the delete of a row that never was.
+t.test('tables feeding only a topic emit the same records without reading old rows', async (t) => {
+  const builder = new StreamsBuilder();
+  const names = builder.table('names', { keySerde: Serdes.string, valueSerde: Serdes.string });
+  const scores = builder.table('scores', numbers);
+  names
+    .leftJoin(scores, (name, n) => `${name}:${n ?? 0}`)
+    .mapValues((label) => label.toUpperCase(), {
+      storeName: 'labels',
+      keySerde: Serdes.string,
+      valueSerde: Serdes.string,
+    })
+    .toStream()
+    .to('labels', { keySerde: Serdes.string, valueSerde: Serdes.string });
+  builder.table('plain', numbers).toStream().to('plain', numbers);
+  const driver = new TopologyTestDriver(builder.build());
+  const strings = { keySerde: Serdes.string, valueSerde: Serdes.string };
+  driver.pipe('names', strings, 'a', 'ann');
+  driver.pipe('scores', numbers, 'a', 3);
+  driver.pipe('scores', numbers, 'b', 5); // no name: the left join has no row
+  driver.pipe('names', strings, 'b', null); // the delete of a row that never was
+  driver.pipe('names', strings, 'a', null);
+  t.same(
+    driver.readOutput('labels', strings).map((r) => [r.key, r.value]),
+    [
+      ['a', 'ANN:0'],
+      ['a', 'ANN:3'],
+      ['a', null],
+    ],
+  );
+  t.equal(driver.get('labels', 'a'), null, 'the deleted row is gone from the store');
+  driver.pipe('plain', numbers, 'x', 1);
+  driver.pipe('plain', numbers, 'y', null);
+  driver.pipe('plain', numbers, 'x', null);
+  t.same(
+    driver.readOutput('plain', numbers).map((r) => [r.key, r.value]),
+    [
+      ['x', 1],
+      ['x', null],
+    ],
+  );
+});

@@ -11,6 +11,8 @@ export class TableJoin extends ForwardingProcessor {
     private readonly leftGetter: ValueGetter,
     private readonly rightGetter: ValueGetter,
     private readonly store: KeyValueStore<unknown, unknown> | undefined,
+    /** Whether downstream uses old rows; without, one is worked out only to tell a delete of nothing. */
+    private readonly sendOldValues = true,
   ) {
     super();
   }
@@ -43,7 +45,8 @@ export class TableJoin extends ForwardingProcessor {
   }
 
   private emit(key: unknown, newValue: unknown, computeOld: () => unknown, timestamp: number): void {
-    const oldValue = this.store ? this.store.get(key) : computeOld();
+    const oldValue =
+      !this.sendOldValues && newValue !== null ? null : this.store ? this.store.get(key) : computeOld();
     if (newValue === null && oldValue === null) return;
     this.store?.put(key, newValue);
     this.forward(key, { newValue, oldValue }, timestamp);

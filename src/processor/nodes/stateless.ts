@@ -43,17 +43,22 @@ export class TableTransform extends ForwardingProcessor {
     /** Maps one row; null means "no row". */
     private readonly apply: (key: unknown, value: unknown, timestamp: number | undefined) => unknown,
     private readonly store: KeyValueStore<unknown, unknown> | undefined,
+    /** Whether downstream uses old rows; without, one is worked out only to tell a delete of nothing. */
+    private readonly sendOldValues = true,
   ) {
     super();
   }
 
   process(key: unknown, change: Change<unknown>, timestamp: number): void {
     const newValue = change.newValue === null ? null : this.apply(key, change.newValue, timestamp);
-    const oldValue = this.store
-      ? this.store.get(key)
-      : change.oldValue === null
+    const oldValue =
+      !this.sendOldValues && newValue !== null
         ? null
-        : this.apply(key, change.oldValue, timestamp);
+        : this.store
+          ? this.store.get(key)
+          : change.oldValue === null
+            ? null
+            : this.apply(key, change.oldValue, timestamp);
     if (newValue === null && oldValue === null) return;
     this.store?.put(key, newValue);
     this.forward(key, { newValue, oldValue }, timestamp);

@@ -7,13 +7,17 @@ import { ForwardingProcessor } from './node.js';
 
 /** Upserts each record into the table's store and forwards the change. */
 export class ToTable extends ForwardingProcessor {
-  constructor(private readonly store: KeyValueStore<unknown, unknown>) {
+  constructor(
+    private readonly store: KeyValueStore<unknown, unknown>,
+    /** Whether downstream uses old rows; without, one is read only to tell a delete of nothing. */
+    private readonly sendOldValues = true,
+  ) {
     super();
   }
 
   process(key: unknown, value: unknown, timestamp: number): void {
-    const oldValue = this.store.get(key);
     const newValue = value ?? null;
+    const oldValue = !this.sendOldValues && newValue !== null ? null : this.store.get(key);
     if (oldValue === null && newValue === null) return;
     this.store.put(key, newValue);
     this.forward(key, { newValue, oldValue }, timestamp);
