@@ -45,8 +45,7 @@ export class TableJoin extends ForwardingProcessor {
   }
 
   private emit(key: unknown, newValue: unknown, computeOld: () => unknown, timestamp: number): void {
-    const oldValue =
-      !this.sendOldValues && newValue !== null ? null : this.store ? this.store.get(key) : computeOld();
+    const oldValue = !this.sendOldValues && newValue !== null ? null : this.store ? this.store.get(key) : computeOld();
     if (newValue === null && oldValue === null) return;
     this.store?.put(key, newValue);
     this.forward(key, { newValue, oldValue }, timestamp);
