@@ -15,10 +15,19 @@ npx tsc -p tsconfig.json --noEmit || fail "[test] type errors"
 npm run -s lint || fail "[test] lint or formatting errors (npm run format fixes formatting)"
 
 whole=$(($# == 0))
-((whole)) && set -- test/unit test/integration bench/baselines/baselines.test.ts
+runs=()
+status=0
+if ((whole)); then
+  # The unit tests share nothing (no stack, no ports they do not choose), so two run at a time; the
+  # integration tests share the stack's database and topics, so one at a time (.taprc).
+  npx tap --jobs 2 test/unit 2>&1 | tee .tap/last-run-unit.tap
+  ((PIPESTATUS[0] == 0)) || status=1
+  runs+=(.tap/last-run-unit.tap)
+  set -- test/integration bench/baselines/baselines.test.ts
+fi
 npx tap "$@" 2>&1 | tee .tap/last-run.tap
-status=${PIPESTATUS[0]}
-runs=(.tap/last-run.tap)
+((PIPESTATUS[0] == 0)) || status=1
+runs+=(.tap/last-run.tap)
 
 # The whole suite runs the engine's tests once more on the other Kafka client (decisions 0010, 0012):
 # every test that runs the engine, the churn test on the default guarantee.
