@@ -116,9 +116,16 @@ export async function startService(
     logger.warn(
       'requests forwarded between instances are not authenticated: a client can send the forwarded marker (set --forward-secret-file)',
     );
-  let stopEngine: () => Promise<void>;
+  let stopEngine: () => Promise<void> = async () => undefined;
   let streams: KafkaStreams | undefined;
   let adminUrl: string | undefined;
+  const release = async () => {
+    await server.close();
+    await admin?.close();
+    await positions?.stop();
+    await lineageAdmin.stop();
+    await stopEngine();
+  };
   try {
     await server.listen({ host: config.host, port: config.port });
     config = withBoundPort(config, server);
@@ -138,10 +145,7 @@ export async function startService(
     }
     positions?.tracker.start();
   } catch (error) {
-    await server.close();
-    await admin?.close();
-    await positions?.stop();
-    await lineageAdmin.stop();
+    await release();
     throw error;
   }
   logger.info('serving', {
@@ -156,13 +160,7 @@ export async function startService(
     ...(admin ? { admin } : {}),
     streams,
     config,
-    async stop() {
-      await server.close();
-      await admin?.close();
-      await positions?.stop();
-      await lineageAdmin.stop();
-      await stopEngine();
-    },
+    stop: release,
   };
 }
 
@@ -275,6 +273,12 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
   });
   const admin = config.adminPort === undefined ? undefined : await buildAdminServer({ source, registry });
   let adminUrl: string | undefined;
+  const release = async () => {
+    await server.close();
+    await admin?.close();
+    await positions?.stop();
+    await replica.stop();
+  };
   try {
     await server.listen({ host: config.host, port: config.port });
     config = withBoundPort(config, server);
@@ -283,9 +287,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     await replica.start();
     positions?.tracker.start();
   } catch (error) {
-    await server.close();
-    await admin?.close();
-    await positions?.stop();
+    await release();
     throw error;
   }
   logger.info('serving a read replica', {
@@ -298,12 +300,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     server,
     ...(admin ? { admin } : {}),
     config,
-    async stop() {
-      await server.close();
-      await admin?.close();
-      await positions?.stop();
-      await replica.stop();
-    },
+    stop: release,
   };
 }
 
