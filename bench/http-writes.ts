@@ -148,10 +148,7 @@ interface ThreadCpu {
 }
 
 /** An attack, with the server's CPU use during it (share of one core), and each busy thread's share. */
-async function measured(
-  baseUrl: string,
-  pid: number,
-): Promise<Latency & { serverCpu: number; threads: ThreadCpu[] }> {
+async function measured(baseUrl: string, pid: number): Promise<Latency & { serverCpu: number; threads: ThreadCpu[] }> {
   const cpuBefore = cpuSeconds(pid);
   const threadsBefore = threadTimes(pid);
   const started = Date.now();
