@@ -23,6 +23,7 @@ import { stack } from '../test/support/stack.js';
 import { startInstance, stopInstance } from '../test/support/service.js';
 import { memoryOf } from './memory.js';
 import { root, run, sleep } from './processes.js';
+import { threadShares, threadTimes, type ThreadCpu } from './threads.js';
 import { attack as vegetaAttack, userIdsInRandomOrder, userUrls } from './vegeta.js';
 
 const { values: options } = parseArgs({
@@ -125,28 +126,6 @@ function startWrites(signal: AbortSignal): { done: Promise<number>; idBase: bigi
   return { done, idBase };
 }
 
-/** CPU seconds and nice value of each thread of a process, by thread id (Linux). */
-function threadTimes(pid: number): Map<number, { seconds: number; nice: number }> {
-  const times = new Map<number, { seconds: number; nice: number }>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      times.set(Number(tid), { seconds: (Number(fields[11]) + Number(fields[12])) / 100, nice: Number(fields[16]) });
-    } catch {
-      // the thread ended
-    }
-  }
-  return times;
-}
-
-/** A thread's share of one core during an attack; `serving` is the process's main thread. */
-interface ThreadCpu {
-  tid: number;
-  serving: boolean;
-  nice: number;
-  cpu: number;
-}
-
 /** An attack, with the server's CPU use during it (share of one core), and each busy thread's share. */
 async function measured(baseUrl: string, pid: number): Promise<Latency & { serverCpu: number; threads: ThreadCpu[] }> {
   const cpuBefore = cpuSeconds(pid);
@@ -155,15 +134,7 @@ async function measured(baseUrl: string, pid: number): Promise<Latency & { serve
   const latency = await attack(baseUrl, seconds);
   const elapsed = (Date.now() - started) / 1000;
   const serverCpu = Math.round(((cpuSeconds(pid) - cpuBefore) / elapsed) * 100) / 100;
-  const threads = [...threadTimes(pid)]
-    .map(([tid, { seconds: s, nice }]) => ({
-      tid,
-      serving: tid === pid,
-      nice,
-      cpu: Math.round(((s - (threadsBefore.get(tid)?.seconds ?? 0)) / elapsed) * 1000) / 1000,
-    }))
-    .filter((t) => t.cpu >= 0.005)
-    .sort((a, b) => b.cpu - a.cpu);
+  const threads = threadShares(pid, threadsBefore, elapsed);
   return { ...latency, serverCpu, threads };
 }
 

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { startInstance, stopInstance } from '../test/support/service.js';
 import { memoryCgroup } from './cgroup.js';
 import { memoryOf } from './memory.js';
+import { threadShares, threadTimes } from './threads.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -76,6 +77,7 @@ cgroup?.release();
 const instance = await starting;
 let shown = 0;
 let peak = memoryOf(instance.child.pid!);
+const threadsAtStart = threadTimes(instance.child.pid!);
 let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 instance.child.once('exit', (code, signal) => (exit = { code, signal }));
 for (;;) {
@@ -112,6 +114,8 @@ for (;;) {
   await sleep(1000);
 }
 const secondsToReady = (Date.now() - started) / 1000;
+// Which threads did the work: the engine (at --engine-nice), V8's helpers, libuv's pool, LevelDB's compaction.
+const threads = threadShares(instance.child.pid!, threadsAtStart, secondsToReady);
 // Where the anonymous memory is: V8's heap, buffers outside it, and the rest (LevelDB, malloc).
 const metricsText = await fetch(`${instance.url}/metrics`).then((r) => r.text());
 const gauge = (name: string) =>
@@ -135,6 +139,7 @@ const result = {
     recordsPerSecond: end?.records ? Math.round(end.records / restoreSeconds) : undefined,
     changelogOffsets: begin?.upToRecords,
   },
+  threads,
   memoryAtPeakAnon: peak,
   memoryWhenReady: { ...memoryOf(instance.child.pid!), ...heapWhenReady },
   ...(cgroup ? { memoryLimitMiB: limitMiB, cgroup: cgroup.stats() } : {}),
