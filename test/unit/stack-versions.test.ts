@@ -11,7 +11,7 @@ const imageTags = (repository: string) =>
 t.test('Kafka', async (t) => {
   const version = property(pom('kafka'), 'kafka.version');
   t.ok(version, 'the stack pins a Kafka version');
-  t.same(imageTags('apache/kafka'), [version]);
+  t.same([...new Set(imageTags('apache/kafka'))], [version]);
 });
 
 t.test('Debezium', async (t) => {
@@ -24,7 +24,7 @@ t.test('Debezium', async (t) => {
 t.test('Apicurio Registry', async (t) => {
   const version = property(pom('registry'), 'apicurio.version');
   t.ok(version);
-  t.same(imageTags('apicurio/apicurio-registry'), [version]);
+  t.same([...new Set(imageTags('apicurio/apicurio-registry'))], [version]);
 });
 
 t.test('PostgreSQL 15', async (t) => {
@@ -32,3 +32,20 @@ t.test('PostgreSQL 15', async (t) => {
   t.same([...new Set(imageTags('postgres'))], ['15']);
   t.match(readFileSync(new URL('../../stack/env.sh', import.meta.url), 'utf8'), /postgresql\/15\/bin/);
 });
+
+t.test(
+  'the authenticated endpoints: the same ports and mechanism in compose.yaml as in the native stack',
+  async (t) => {
+    const env = readFileSync(new URL('../../stack/env.sh', import.meta.url), 'utf8');
+    const setting = (name: string) => env.match(new RegExp(`\\$\\{${name}:=([^}]+)\\}`))?.[1];
+    const saslPort = setting('KAFKA_SASL_PORT');
+    const registryAuthPort = setting('REGISTRY_AUTH_PORT');
+    t.ok(saslPort && registryAuthPort, 'stack/env.sh sets both ports');
+    t.match(compose, new RegExp(`KAFKA_ADVERTISED_LISTENERS: .*SASL_SSL://127\\.0\\.0\\.1:${saslPort}`), 'advertised');
+    t.match(compose, new RegExp(`"127\\.0\\.0\\.1:${saslPort}:${saslPort}"`), 'published on loopback');
+    t.match(compose, /KAFKA_SASL_ENABLED_MECHANISMS: SCRAM-SHA-512/);
+    t.match(compose, new RegExp(`"127\\.0\\.0\\.1:${registryAuthPort}:8080"`), 'the basic-auth registry published');
+    t.match(compose, /QUARKUS_HTTP_AUTH_PERMISSION_REGISTRY_POLICY: authenticated/);
+    t.notMatch(compose, /KAFKA_SSL_KEYSTORE_PASSWORD:/, 'no keystore password in the compose file');
+  },
+);
