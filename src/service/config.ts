@@ -54,8 +54,6 @@ export interface ServiceConfig {
   schemaRegistryPassword: string | undefined;
   engineThread: 'worker' | 'main';
   engineNice: number;
-  /** Which threads take --engine-nice: the engine thread only, or every thread but the serving one. */
-  engineNiceScope: 'engine' | 'background';
   /** Keep each view row's lineage (GET /users/:userId/lineage). */
   lineage: boolean;
   /** Snappy compression of LevelDB's table blocks. */
@@ -287,12 +285,6 @@ export const OPTIONS: Record<OptionKey, Option> = {
     default: '19',
     help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets a request preempt processing at once when they share a core (decision 0018)",
   },
-  engineNiceScope: {
-    flag: 'engine-nice-scope',
-    env: 'UIS_ENGINE_NICE_SCOPE',
-    default: 'engine',
-    help: "which threads --engine-nice lowers: engine (the engine thread) or background (every thread but the serving one: the engine, V8's garbage collection helpers, libuv's pool, LevelDB's compaction)",
-  },
   lineage: {
     flag: 'lineage',
     env: 'UIS_LINEAGE',
@@ -472,13 +464,6 @@ export function loadConfig(
     return 'worker';
   };
 
-  const engineNiceScope = (): ServiceConfig['engineNiceScope'] => {
-    const text = raw('engineNiceScope') ?? '';
-    if (text === 'engine' || text === 'background') return text;
-    problems.push(`${where('engineNiceScope')} must be engine or background, got "${text}"`);
-    return 'engine';
-  };
-
   const host = raw('host') ?? '';
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) problems.push(`${where('host')} must be a host name or address, got "${host}"`);
   const port = integer('port', 0, 65535);
@@ -531,7 +516,6 @@ export function loadConfig(
     schemaRegistryPassword: registry.password,
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
-    engineNiceScope: engineNiceScope(),
     lineage: onOff('lineage'),
     storeCompression: onOff('storeCompression'),
     corsOrigins: (raw('corsOrigins') ?? '')

@@ -11,7 +11,6 @@ import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { storePrefix } from '../state/keys.js';
 import { notRestoredReason, type StoreView } from '../serving/streams-view-source.js';
 import type { LogLevel, Logger } from '../util/logger.js';
-import { lowerOtherThreads } from '../util/thread-priority.js';
 import { siblingModule, startWorker } from '../util/worker.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
@@ -21,7 +20,6 @@ const METRICS_TIMEOUT_MS = 5000;
 const STOP_TIMEOUT_MS = 120_000;
 /** A store wanted but not open yet (its directory not created yet, say) is tried again this often. */
 const RETRY_OPEN_MS = 100;
-const NICE_AGAIN_MS = 2000;
 
 const viewPrefix = storePrefix(VIEW_STORE);
 
@@ -44,7 +42,6 @@ export class EngineThread implements StoreView {
   private readonly metricsWaiters = new Map<number, (text: string) => void>();
   private nextMetricsId = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  private niceTimer: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
 
   private constructor(
@@ -88,12 +85,6 @@ export class EngineThread implements StoreView {
       });
     });
     thread.retryTimer = setInterval(() => thread.syncHandles(), RETRY_OPEN_MS);
-    if (config.engineNiceScope === 'background' && config.engineNice > 0) {
-      // Threads start on first use (libuv's pool, LevelDB's compaction), so look again now and then.
-      lowerOtherThreads(config.engineNice);
-      thread.niceTimer = setInterval(() => lowerOtherThreads(config.engineNice), NICE_AGAIN_MS);
-      thread.niceTimer.unref();
-    }
     return thread;
   }
 
@@ -191,7 +182,6 @@ export class EngineThread implements StoreView {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       clearInterval(this.retryTimer);
-      clearInterval(this.niceTimer);
       const done = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
         this.worker.on('message', (message: FromEngine) => {
