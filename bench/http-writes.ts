@@ -23,7 +23,7 @@ import { stack } from '../test/support/stack.js';
 import { startInstance, stopInstance } from '../test/support/service.js';
 import { memoryOf } from './memory.js';
 import { root, run, sleep } from './processes.js';
-import { threadShares, threadTimes, type ThreadCpu } from './threads.js';
+import { processCpuSeconds, threadShares, threadTimes, type ThreadCpu } from './threads.js';
 import { attack as vegetaAttack, userIdsInRandomOrder, userUrls } from './vegeta.js';
 
 const { values: options } = parseArgs({
@@ -74,12 +74,6 @@ function pinStack(cores: string): void {
   }
 }
 
-/** CPU seconds a process has used (user + system), from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 // This process (the workload), vegeta and the stack run on the load core; the servers on the server core.
 await run('taskset', ['-p', '-c', loadCore, String(process.pid)]);
 const allCores = `0-${cpus().length - 1}`;
@@ -128,12 +122,12 @@ function startWrites(signal: AbortSignal): { done: Promise<number>; idBase: bigi
 
 /** An attack, with the server's CPU use during it (share of one core), and each busy thread's share. */
 async function measured(baseUrl: string, pid: number): Promise<Latency & { serverCpu: number; threads: ThreadCpu[] }> {
-  const cpuBefore = cpuSeconds(pid);
+  const cpuBefore = processCpuSeconds(pid);
   const threadsBefore = threadTimes(pid);
   const started = Date.now();
   const latency = await attack(baseUrl, seconds);
   const elapsed = (Date.now() - started) / 1000;
-  const serverCpu = Math.round(((cpuSeconds(pid) - cpuBefore) / elapsed) * 100) / 100;
+  const serverCpu = Math.round(((processCpuSeconds(pid) - cpuBefore) / elapsed) * 100) / 100;
   const threads = threadShares(pid, threadsBefore, elapsed);
   return { ...latency, serverCpu, threads };
 }

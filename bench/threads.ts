@@ -17,12 +17,22 @@ export interface ThreadCpu {
   cpu: number;
 }
 
+/** CPU seconds (user + system) and nice value from a /proc stat file (a process's or a thread's). */
+function readStat(path: string): { seconds: number; nice: number } {
+  const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+  return { seconds: (Number(fields[11]) + Number(fields[12])) / 100, nice: Number(fields[16]) };
+}
+
+/** CPU seconds a process has used, every thread's, ended ones included. */
+export function processCpuSeconds(pid: number): number {
+  return readStat(`/proc/${pid}/stat`).seconds;
+}
+
 export function threadTimes(pid: number): ThreadTimes {
   const times: ThreadTimes = new Map();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      times.set(Number(tid), { seconds: (Number(fields[11]) + Number(fields[12])) / 100, nice: Number(fields[16]) });
+      times.set(Number(tid), readStat(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // the thread ended
     }
