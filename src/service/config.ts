@@ -54,8 +54,6 @@ export interface ServiceConfig {
   schemaRegistryPassword: string | undefined;
   engineThread: 'worker' | 'main';
   engineNice: number;
-  /** The serving thread's scheduler slice in microseconds; 0 keeps the kernel's. */
-  servingSliceUs: number;
   /** Keep each view row's lineage (GET /users/:userId/lineage). */
   lineage: boolean;
   /** Snappy compression of LevelDB's table blocks. */
@@ -287,12 +285,6 @@ export const OPTIONS: Record<OptionKey, Option> = {
     default: '19',
     help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets a request preempt processing at once when they share a core (decision 0018)",
   },
-  servingSliceUs: {
-    flag: 'serving-slice-us',
-    env: 'UIS_SERVING_SLICE_US',
-    default: '100',
-    help: "the serving thread's scheduler slice in microseconds (100-100000; Linux 6.12 or later): a request that arrives while another thread runs on its core is served at once instead of after that thread's slice (decision 0019). 0 keeps the kernel's",
-  },
   lineage: {
     flag: 'lineage',
     env: 'UIS_LINEAGE',
@@ -472,15 +464,6 @@ export function loadConfig(
     return 'worker';
   };
 
-  const servingSliceUs = (): number => {
-    const text = raw('servingSliceUs') ?? '';
-    const value = Number(text);
-    if (!/^\d+$/.test(text) || (value !== 0 && (value < 100 || value > 100_000))) {
-      problems.push(`${where('servingSliceUs')} must be 0 or a whole number from 100 to 100000, got "${text}"`);
-    }
-    return value;
-  };
-
   const host = raw('host') ?? '';
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) problems.push(`${where('host')} must be a host name or address, got "${host}"`);
   const port = integer('port', 0, 65535);
@@ -533,7 +516,6 @@ export function loadConfig(
     schemaRegistryPassword: registry.password,
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
-    servingSliceUs: servingSliceUs(),
     lineage: onOff('lineage'),
     storeCompression: onOff('storeCompression'),
     corsOrigins: (raw('corsOrigins') ?? '')

@@ -19,7 +19,6 @@ import { buildAdminServer, buildServer } from '../serving/server.js';
 import { positionRoundMetric, registerFreshnessMetrics } from '../serving/freshness.js';
 import { storeViewOf, StreamsViewSource, type StoreView } from '../serving/streams-view-source.js';
 import type { Logger } from '../util/logger.js';
-import { setCallingThreadSlice } from '../util/thread-slice.js';
 import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
 import { startEngine, streamsSettings, topologyFor } from './engine.js';
@@ -49,22 +48,6 @@ function metricsRegistry(): Registry {
   return registry;
 }
 
-/** Shortens this (the serving) thread's scheduler slice as configured; says so when it cannot. */
-async function shortenServingSlice(config: ServiceConfig, logger: Logger): Promise<void> {
-  if (config.servingSliceUs === 0) return;
-  const outcome = await setCallingThreadSlice(config.servingSliceUs * 1000);
-  if (outcome.applied) {
-    logger.info('serving thread slice set', {
-      sliceUs: outcome.sliceNs / 1000,
-      previousUs: outcome.previousNs / 1000,
-    });
-  } else {
-    logger.warn('serving thread slice left at the kernel default: a request may wait for a busy thread on its core', {
-      reason: outcome.reason,
-    });
-  }
-}
-
 /**
  * With --port 0 the OS chose the port: the config (and the endpoint advertised to the group, unless
  * one was given) takes the port the server is listening on.
@@ -89,7 +72,6 @@ export async function startService(
   /** The engine stopped for good after the start (e.g. the group refused this instance): stop the service. */
   onFatal?: (error: Error) => void,
 ): Promise<RunningService> {
-  await shortenServingSlice(config, logger);
   const registry = metricsRegistry();
   let engineMetrics = async () => '';
   const source = new StreamsViewSource(() => config.advertisedEndpoint);
@@ -253,7 +235,6 @@ async function viewPositions(
 }
 
 export async function startReplica(config: ServiceConfig, logger: Logger): Promise<RunningService> {
-  await shortenServingSlice(config, logger);
   const registry = metricsRegistry();
   const avro = userInformationAvro(config);
   const compiled = compiledView(config);

@@ -105,11 +105,3 @@ t.test('schema registry credentials: both or neither, the password from a file o
   t.match(error, /must not contain credentials \(user:password@\): use --schema-registry-username/);
   t.notMatch(error, /hunter2/, 'the message does not repeat the password');
 });
-
-t.test("the serving thread's slice: 100 us by default, 0 keeps the kernel's, else 100 to 100000", async (t) => {
-  t.equal(load({}).servingSliceUs, 100, 'short enough that a request preempts any busy neighbour (decision 0019)');
-  t.equal(load({ 'serving-slice-us': '0' }).servingSliceUs, 0);
-  t.equal(load({ 'serving-slice-us': '3000' }).servingSliceUs, 3000);
-  t.throws(() => load({ 'serving-slice-us': '50' }), /must be 0 or a whole number from 100 to 100000, got "50"/);
-  t.throws(() => load({ 'serving-slice-us': 'short' }), ConfigError);
-});
