@@ -14,9 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 pid=${1:?usage: serving-slice-ab.sh <pid> <url> [rounds]}
 url=${2:?usage: serving-slice-ab.sh <pid> <url> [rounds]}
 rounds=${3:-3}
-SLICE=bench/.tools/bin/sched-slice
-mkdir -p "$(dirname "$SLICE")"
-cc -O2 -o "$SLICE" bench/tools/sched-slice.c
+SLICE=$(bash bench/tools/sched-slice.sh)
 out=$(mktemp -d)
 today=$(date -u +%F)
 for r in $(seq 1 "$rounds"); do

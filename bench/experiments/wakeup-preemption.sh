@@ -9,8 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 VEGETA=$(bash bench/tools/vegeta.sh)
-SLICE=bench/.tools/bin/sched-slice
-cc -O2 -o "$SLICE" bench/tools/sched-slice.c
+SLICE=$(bash bench/tools/sched-slice.sh)
 PORT=${PORT:-3798}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

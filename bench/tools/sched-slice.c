@@ -1,6 +1,6 @@
 // Sets a thread's scheduler slice (sched_attr.sched_runtime for SCHED_OTHER, Linux 6.12 and later: EEVDF
 // lets a waking task with a shorter slice preempt the running one), keeping its policy and nice value.
-// Built by bench/experiments/wakeup-preemption.sh with the system's C compiler.
+// Built by bench/tools/sched-slice.sh (the experiments call it) with the system's C compiler.
 //
 //   sched-slice <tid> <nanoseconds>     (the kernel accepts 100000 to 100000000)
 #define _GNU_SOURCE
