@@ -36,12 +36,18 @@ export class UnsupportedBatchError extends Error {
   override name = 'UnsupportedBatchError';
 }
 
+/**
+ * Receives each complete batch before its records: its first and last offset, and whether it holds
+ * committed records (false for transaction markers and batches of aborted transactions).
+ */
+export type BatchVisitor = (baseOffset: bigint, lastOffset: bigint, committedRecords: boolean) => void;
+
 const BATCH_HEADER = 61;
 const ABORT_MARKER = 0;
 
 /**
  * Calls `each(offset, key, value, timestamp)` for every committed record in `records` (the bytes of one
- * partition in a fetch response), in offset order. Returns the offset after the last complete
+ * partition in a fetch response), in offset order, and `eachBatch` for every complete batch. Returns the offset after the last complete
  * batch (the next offset to fetch), or undefined when there was none: a fetch may end with part
  * of a batch, which the next fetch brings whole.
  */
@@ -49,6 +55,7 @@ export function walkRecordBatches(
   records: Buffer,
   aborted: readonly AbortedTransaction[],
   each: RecordVisitor,
+  eachBatch?: BatchVisitor,
 ): bigint | undefined {
   const pendingAborts = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1));
   const abortedProducers = new Set<bigint>();
@@ -68,10 +75,12 @@ export function walkRecordBatches(
     while (pendingAborts.length > 0 && pendingAborts[0]!.firstOffset <= lastOffset)
       abortedProducers.add(pendingAborts.shift()!.producerId);
 
+    const committedRecords = !control && !(transactional && abortedProducers.has(producerId));
+    eachBatch?.(baseOffset, lastOffset, committedRecords);
     if (control) {
       if (transactional && controlType(records, at + BATCH_HEADER, batchEnd) === ABORT_MARKER)
         abortedProducers.delete(producerId);
-    } else if (!(transactional && abortedProducers.has(producerId))) {
+    } else if (committedRecords) {
       const firstTimestamp = Number(records.readBigInt64BE(at + 27));
       const count = records.readInt32BE(at + 57);
       const codec = attributes & 0x07;

@@ -10,6 +10,7 @@
  */
 import { committedOffsets, endOffsets, partitionCounts } from '../kafka/admin.js';
 import type { ClusterAdmin } from '../kafka/client.js';
+import { committedRecordsEnd } from '../kafka/record-finder.js';
 import type { SubTopology } from '../processor/compile.js';
 import type { Logger } from '../util/logger.js';
 import type { ConnectorPosition, PositionSource } from './view-positions.js';
@@ -208,6 +209,8 @@ export function kafkaGatePositions(options: {
     endOffsets: (topic) => endOffsets(options.admin, topic),
     committedOffsets: (topic) => committedOffsets(options.admin, options.groupId, topic),
     partitions: async (topic) => (await partitionCounts(options.admin, [topic])).get(topic) ?? 0,
+    recordsEnd: (topic, partition, end, lookback) =>
+      committedRecordsEnd(options.admin, `${options.groupId}-positions`, { topic, partition, end, lookback }),
   };
 }
 

@@ -12,6 +12,11 @@
  * on this instance has committed (and so made readable) every record before
  * those last ends. Committed offsets are the consumer's positions, past the
  * transaction markers (StreamTask.markRead), so the comparisons are exact.
+ * A copy of a partition (a standby, a replica) knows only the offsets its
+ * task's last commit that changed a row carried, which stop short of the
+ * markers that close a topic's transactions; when it is a few offsets short
+ * of a round's end, the partition's tail is read once for that round: if only
+ * markers lie between, the copy has applied every record before the end.
  *
  * Rounds run every `intervalMs`, and at once when a request waits for more
  * than the newest round gives.
@@ -37,6 +42,11 @@ export interface ConnectorPosition {
 
 export interface PositionSource extends Pick<GatePositions, 'endOffsets' | 'committedOffsets'> {
   connectorPosition(): Promise<ConnectorPosition>;
+  /**
+   * The offset after the partition's last committed record before `end`, looking at most
+   * `lookback` offsets back (see record-finder's committedRecordsEnd).
+   */
+  recordsEnd(topic: string, partition: number, end: bigint, lookback: number): Promise<bigint>;
 }
 
 export interface ViewPositionsOptions {
@@ -59,6 +69,8 @@ export interface ViewPositionsOptions {
 interface Round extends ViewPosition {
   /** Per topic the view's tasks read, per partition: the offset to have applied. */
   targets: Map<string, Map<number, bigint>>;
+  /** Per `topic:partition` looked up: where its records end before the target's markers, or the lookup's state. */
+  recordsEnds: Map<string, bigint | 'pending' | 'failed'>;
 }
 
 interface Waiter {
@@ -72,6 +84,11 @@ interface Waiter {
 const ROUNDS_KEPT = 16;
 const COMMIT_POLL_MS = 10;
 const WAITER_CHECK_MS = 5;
+/**
+ * How far short of a round's end a copy may be for the partition's tail to be looked up: the markers
+ * after a topic's last record are at most one per producer writing to it (one per task with kafkajs).
+ */
+const MARKER_LOOKBACK = 64;
 
 export class ViewPositions implements Freshness {
   private rounds: Round[] = [];
@@ -168,12 +185,41 @@ export class ViewPositions implements Freshness {
     return known;
   }
 
-  private hasApplied(partition: number, local: TaskPosition, round: Round): boolean {
+  private hasApplied(partition: number, copy: TaskPosition, round: Round): boolean {
     for (const topic of this.viewTopics) {
       const target = round.targets.get(topic)?.get(partition) ?? 0n;
-      if ((local.applied.get(topic) ?? 0n) < target) return false;
+      const applied = copy.applied.get(topic) ?? 0n;
+      if (applied >= target) continue;
+      if (target - applied > BigInt(MARKER_LOOKBACK)) return false;
+      const recordsEnd = this.recordsEnd(round, topic, partition, target);
+      if (recordsEnd === undefined || applied < recordsEnd) return false;
     }
     return true;
+  }
+
+  /** Where the partition's records end before the round's target, once looked up (asked for on first use). */
+  private recordsEnd(round: Round, topic: string, partition: number, target: bigint): bigint | undefined {
+    const key = `${topic}:${partition}`;
+    const known = round.recordsEnds.get(key);
+    if (known === 'failed') return target; // the copy must reach the target itself
+    if (known !== undefined) return known === 'pending' ? undefined : known;
+    // A quiet partition has the same end round after round: looked up once.
+    for (const other of this.rounds) {
+      const end = other.recordsEnds.get(key);
+      if (end === undefined || end === 'failed' || other.targets.get(topic)?.get(partition) !== target) continue;
+      if (end === 'pending') return undefined;
+      round.recordsEnds.set(key, end);
+      return end;
+    }
+    round.recordsEnds.set(key, 'pending');
+    this.options.positions.recordsEnd(topic, partition, target, MARKER_LOOKBACK).then(
+      (end) => round.recordsEnds.set(key, end),
+      (error: unknown) => {
+        round.recordsEnds.set(key, 'failed');
+        if (!this.stopped) this.failed(error);
+      },
+    );
+    return undefined;
   }
 
   private checkWaiters(): void {
@@ -247,7 +293,13 @@ export class ViewPositions implements Freshness {
       targets.set(topic, await positions.endOffsets(topic));
     }
     const viewTargets = new Map(this.viewTopics.map((topic) => [topic, targets.get(topic)!]));
-    return { lsn: connector.lsn, committedAt: connector.committedAt, observedAt, targets: viewTargets };
+    return {
+      lsn: connector.lsn,
+      committedAt: connector.committedAt,
+      observedAt,
+      targets: viewTargets,
+      recordsEnds: new Map(),
+    };
   }
 
   private lastFailureLog = 0;

@@ -166,6 +166,34 @@ t.test('read_committed: aborted transactions and markers are skipped, committed 
   t.same(withoutList, [0, 2, 3, 4, 7, 9], 'an abort is known only from the fetch response (the control check)');
 });
 
+t.test('each batch is reported with its offsets and whether it holds committed records', async (t) => {
+  const batches: string[] = [];
+  walkRecordBatches(
+    Buffer.concat([
+      batch({
+        baseOffset: 0,
+        records: [
+          ['k1', 'committed'],
+          ['k2', 'committed'],
+        ],
+        producerId: 7,
+        transactional: true,
+      }),
+      batch({ baseOffset: 2, records: [['k3', 'aborted']], producerId: 8, transactional: true }),
+      batch({ baseOffset: 3, records: [], producerId: 7, control: 'commit' }),
+      batch({ baseOffset: 4, records: [], producerId: 8, control: 'abort' }),
+    ]),
+    [{ producerId: 8n, firstOffset: 2n }],
+    () => undefined,
+    (base, last, committedRecords) => batches.push(`${base}-${last} ${committedRecords ? 'records' : 'none'}`),
+  );
+  t.same(
+    batches,
+    ['0-1 records', '2-2 none', '3-3 none', '4-4 none'],
+    'markers and aborted records are not committed records',
+  );
+});
+
 t.test('batches it cannot read are refused, not misread', async (t) => {
   t.throws(() => walk(batch({ baseOffset: 0, records: [['a', '1']], compression: 1 })), UnsupportedBatchError);
   t.throws(() => walk(batch({ baseOffset: 0, records: [['a', '1']], magic: 1 })), UnsupportedBatchError);

@@ -81,6 +81,10 @@ function harness() {
     ]),
     /** The standby copies here: proven offsets of 'rep' per partition. */
     standby: new Map<number, bigint>(),
+    /** Per partition of 'rep': transaction markers after its last record (none unless set). */
+    trailingMarkers: new Map<number, bigint>(),
+    /** The tail lookups asked for: `topic:partition@end`. */
+    tailLookups: [] as string[],
     rounds: 0,
     reads: [] as string[],
     /** What the tracker reported of each round: ok or not. */
@@ -99,6 +103,11 @@ function harness() {
     async committedOffsets(topic) {
       state.reads.push(`committed ${topic}`);
       return new Map(state.committed.get(topic));
+    },
+    async recordsEnd(topic, partition, end, lookback) {
+      state.tailLookups.push(`${topic}:${partition}@${end}`);
+      const markers = state.trailingMarkers.get(partition) ?? 0n;
+      return markers > BigInt(lookback) ? end - BigInt(lookback) : end - markers;
     },
   };
   const local = (partition: number): TaskPosition | undefined => {
@@ -168,6 +177,41 @@ t.test('a standby copy has the position of the round its proven offsets reach, a
   state.standby.set(0, 0n);
   t.equal(tracker.ofStandby(0), undefined, 'a new copy starts from nothing proven');
 });
+
+t.test(
+  'a copy short of the round by its transaction markers only has the position, once the tail is read',
+  async (t) => {
+    const { state, tracker } = harness();
+    t.teardown(() => tracker.stop());
+    state.trailingMarkers.set(0, 1n); // 'rep' partition 0: records up to offset 1, a marker at 2, end 3
+    tracker.start();
+    await until('a round', () => state.reads.includes('end rep'));
+    state.standby.set(0, 1n);
+    t.equal(tracker.ofStandby(0), undefined, 'short of the end: not proven before the tail is read');
+    await until('the tail lookup', () => state.tailLookups.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    t.equal(tracker.ofStandby(0), undefined, 'a record between the copy and the end: not proven');
+    state.standby.set(0, 2n);
+    t.equal(tracker.ofStandby(0)?.lsn, 10n, 'only a marker between the copy and the end: the round is proven');
+    t.same(state.tailLookups, ['rep:0@3'], 'the tail read once');
+    state.standby.set(1, 3n);
+    t.equal(tracker.ofStandby(1), undefined, 'partition 1 has no markers: a copy short of its end is not');
+    await until('the tail lookup', () => state.tailLookups.length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    t.equal(tracker.ofStandby(1), undefined, 'and stays unproven once its tail is read');
+    state.lsn = 20n;
+    await tracker.waitFor(0, { minLsn: 20n }, 0);
+    state.standby.delete(0);
+    state.standby.set(0, 2n);
+    tracker['requestRound']();
+    await until('a second round', () => state.rounds >= 2 && tracker.ofStandby(0)?.lsn === 20n);
+    t.same(
+      state.tailLookups.filter((l) => l === 'rep:0@3'),
+      ['rep:0@3'],
+      'a later round with the same end reuses the lookup',
+    );
+  },
+);
 
 t.test('a round waits for the group to commit past the CDC ends before it reads the next ends', async (t) => {
   const { state, tracker } = harness();
