@@ -47,9 +47,9 @@ const ABORT_MARKER = 0;
 
 /**
  * Calls `each(offset, key, value, timestamp)` for every committed record in `records` (the bytes of one
- * partition in a fetch response), in offset order, and `eachBatch` for every complete batch. Returns the offset after the last complete
- * batch (the next offset to fetch), or undefined when there was none: a fetch may end with part
- * of a batch, which the next fetch brings whole.
+ * partition in a fetch response), in offset order, and `eachBatch` for every complete batch. Returns
+ * the offset after the last complete batch (the next offset to fetch), or undefined when there was
+ * none: a fetch may end with part of a batch, which the next fetch brings whole.
  */
 export function walkRecordBatches(
   records: Buffer,

@@ -133,27 +133,30 @@ t.test('a batch cut off at the end of the fetch is left for the next fetch', asy
   t.equal(walk(cut.subarray(0, 20)).next, undefined, 'no complete batch: nothing to move past');
 });
 
+/** Two producers' transactions, one of producer 7 aborted (the fetch response lists it), and a plain batch. */
+const transactions = Buffer.concat([
+  batch({ baseOffset: 0, records: [['k1', 'committed']], producerId: 7, transactional: true }),
+  batch({ baseOffset: 1, records: [], producerId: 7, control: 'commit' }),
+  batch({
+    baseOffset: 2,
+    records: [
+      ['k2', 'aborted'],
+      ['k3', 'aborted'],
+    ],
+    producerId: 7,
+    transactional: true,
+  }),
+  batch({ baseOffset: 4, records: [['k4', 'other producer']], producerId: 8, transactional: true }),
+  batch({ baseOffset: 5, records: [], producerId: 7, control: 'abort' }),
+  batch({ baseOffset: 6, records: [], producerId: 8, control: 'commit' }),
+  batch({ baseOffset: 7, records: [['k5', 'after the abort']], producerId: 7, transactional: true }),
+  batch({ baseOffset: 8, records: [], producerId: 7, control: 'commit' }),
+  batch({ baseOffset: 9, records: [['k6', 'not transactional']] }),
+]);
+const abortedAt2 = [{ producerId: 7, firstOffset: 2 }];
+
 t.test('read_committed: aborted transactions and markers are skipped, committed ones kept', async (t) => {
-  const records = Buffer.concat([
-    batch({ baseOffset: 0, records: [['k1', 'committed']], producerId: 7, transactional: true }),
-    batch({ baseOffset: 1, records: [], producerId: 7, control: 'commit' }),
-    batch({
-      baseOffset: 2,
-      records: [
-        ['k2', 'aborted'],
-        ['k3', 'aborted'],
-      ],
-      producerId: 7,
-      transactional: true,
-    }),
-    batch({ baseOffset: 4, records: [['k4', 'other producer']], producerId: 8, transactional: true }),
-    batch({ baseOffset: 5, records: [], producerId: 7, control: 'abort' }),
-    batch({ baseOffset: 6, records: [], producerId: 8, control: 'commit' }),
-    batch({ baseOffset: 7, records: [['k5', 'after the abort']], producerId: 7, transactional: true }),
-    batch({ baseOffset: 8, records: [], producerId: 7, control: 'commit' }),
-    batch({ baseOffset: 9, records: [['k6', 'not transactional']] }),
-  ]);
-  const { seen, next } = walk(records, [{ producerId: 7, firstOffset: 2 }]);
+  const { seen, next } = walk(transactions, abortedAt2);
   t.same(seen, [
     [0, 'k1', 'committed'],
     [4, 'k4', 'other producer'],
@@ -162,34 +165,31 @@ t.test('read_committed: aborted transactions and markers are skipped, committed 
   ]);
   t.equal(next, 10n, 'markers and aborted batches are moved past too');
 
-  const withoutList = walk(records).seen.map(([offset]) => offset);
+  const withoutList = walk(transactions).seen.map(([offset]) => offset);
   t.same(withoutList, [0, 2, 3, 4, 7, 9], 'an abort is known only from the fetch response (the control check)');
 });
 
 t.test('each batch is reported with its offsets and whether it holds committed records', async (t) => {
   const batches: string[] = [];
   walkRecordBatches(
-    Buffer.concat([
-      batch({
-        baseOffset: 0,
-        records: [
-          ['k1', 'committed'],
-          ['k2', 'committed'],
-        ],
-        producerId: 7,
-        transactional: true,
-      }),
-      batch({ baseOffset: 2, records: [['k3', 'aborted']], producerId: 8, transactional: true }),
-      batch({ baseOffset: 3, records: [], producerId: 7, control: 'commit' }),
-      batch({ baseOffset: 4, records: [], producerId: 8, control: 'abort' }),
-    ]),
-    [{ producerId: 8n, firstOffset: 2n }],
+    transactions,
+    abortedAt2.map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) })),
     () => undefined,
     (base, last, committedRecords) => batches.push(`${base}-${last} ${committedRecords ? 'records' : 'none'}`),
   );
   t.same(
     batches,
-    ['0-1 records', '2-2 none', '3-3 none', '4-4 none'],
+    [
+      '0-0 records',
+      '1-1 none',
+      '2-3 none',
+      '4-4 records',
+      '5-5 none',
+      '6-6 none',
+      '7-7 records',
+      '8-8 none',
+      '9-9 records',
+    ],
     'markers and aborted records are not committed records',
   );
 });
