@@ -9,11 +9,15 @@
  * replica also knows, per partition, which input its rows provably reflect:
  * the newest such offsets applied, claimed once the replica has read to the
  * end of the partition (before that, compaction may have removed a change
- * that a record not yet read supersedes).
+ * that a record not yet read supersedes). A partition whose records end
+ * before transaction markers the consumer has not reported read yet (kafkajs
+ * reports them as lag until a fetch brings them alone) is looked at once: if
+ * only markers lie between, the replica is at the end.
  */
-import type { GroupConsumer, KafkaClient } from '../kafka/client.js';
+import type { ClusterAdmin, GroupConsumer, KafkaClient } from '../kafka/client.js';
 import { endOffsets } from '../kafka/admin.js';
 import { partitionForKey } from '../kafka/partitioner.js';
+import { committedRecordsEnd } from '../kafka/record-finder.js';
 import type { BatchEntry } from '../state/backend.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { Logger } from '../util/logger.js';
@@ -23,6 +27,16 @@ import type { TaskPosition } from './kafka-streams.js';
 const ROW = Buffer.from('r\0');
 const OFFSET = Buffer.from('o\0');
 const INPUTS = Buffer.from('i\0');
+/** The most offsets after a batch that may be transaction markers only, for the tail to be looked at. */
+const MARKER_LOOKBACK = 64n;
+/** A partition's tail is looked at most this often (a busy one reports lag after nearly every batch). */
+const TAIL_CHECK_INTERVAL_MS = 250;
+
+interface TailCheck {
+  nextOffset: bigint;
+  end: bigint;
+  applied: Map<string, bigint> | undefined;
+}
 
 export interface TopicReplicaOptions {
   kafka: KafkaClient;
@@ -46,8 +60,17 @@ export class TopicReplica {
   /** Per partition: the committed inputs of the newest record applied that carries them; proven once at the end. */
   private readonly appliedInputs = new Map<number, Map<string, bigint>>();
   private readonly provenInputs = new Map<number, Map<string, bigint>>();
+  /** Per partition: the offset the replica had read to when its proven inputs were claimed. */
+  private readonly provenAt = new Map<number, bigint>();
   private readonly lag = new Map<number, bigint>();
   private consumer: GroupConsumer | undefined;
+  private stopped = false;
+  /** For looking at a partition's tail; connected on first use. */
+  private tailAdmin: Promise<ClusterAdmin> | undefined;
+  /** Per partition: the newest batch whose tail is to be looked at, and when the last look started. */
+  private readonly tailsDue = new Map<number, TailCheck>();
+  private readonly tailTimers = new Map<number, NodeJS.Timeout>();
+  private readonly lastTailCheck = new Map<number, number>();
   private readonly log: Logger;
 
   constructor(private readonly options: TopicReplicaOptions) {
@@ -65,7 +88,9 @@ export class TopicReplica {
     // continues from here: it commits no offsets, so it would start from the beginning.
     const positions = await this.storedOffsets();
     for (const [partition, inputs] of await this.storedInputs()) this.appliedInputs.set(partition, inputs);
-    for (const [partition, end] of ends) if ((positions.get(partition) ?? 0n) >= end) this.reachedEnd(partition);
+    for (const [partition, end] of ends)
+      if ((positions.get(partition) ?? 0n) >= end)
+        this.reachedEnd(partition, this.appliedInputs.get(partition), positions.get(partition) ?? 0n);
 
     const consumer = this.options.kafka.groupConsumer({
       groupId: this.options.groupId(),
@@ -75,12 +100,16 @@ export class TopicReplica {
         for (const partition of assignment[this.options.topic] ?? [])
           consumer.seek(this.options.topic, partition, positions.get(partition) ?? 0n);
       },
-      onBatchDone: ({ partition, lag }) => {
+      onBatchDone: ({ partition, lag, nextOffset, highWatermark }) => {
         this.lag.set(partition, lag);
-        if (lag > 0n) return;
-        const first = !this.caughtUp.has(partition);
-        this.reachedEnd(partition);
-        if (first && this.ready) this.log.info('replica caught up with the topic');
+        this.tailsDue.delete(partition);
+        if (lag === 0n) this.reachedEnd(partition, this.appliedInputs.get(partition), nextOffset);
+        else if (lag <= MARKER_LOOKBACK)
+          this.scheduleTailCheck(partition, {
+            nextOffset,
+            end: highWatermark,
+            applied: this.appliedInputs.get(partition),
+          });
       },
       eachBatch: async (batch) => {
         const entries: BatchEntry[] = [];
@@ -137,10 +166,62 @@ export class TopicReplica {
     return applied && { applied, lagRecords: this.lag.get(partition) };
   }
 
-  private reachedEnd(partition: number): void {
+  /** The replica had read every record of the partition when it had read to `at` and applied `applied`. */
+  private reachedEnd(partition: number, applied: Map<string, bigint> | undefined, at: bigint): void {
+    const first = !this.caughtUp.has(partition);
     this.caughtUp.add(partition);
-    const applied = this.appliedInputs.get(partition);
-    if (applied) this.provenInputs.set(partition, applied);
+    if (applied && at >= (this.provenAt.get(partition) ?? 0n)) {
+      this.provenInputs.set(partition, applied);
+      this.provenAt.set(partition, at);
+    }
+    if (first && this.ready) this.log.info('replica caught up with the topic');
+  }
+
+  /** Looks at the partition's tail for `check` soon, at most once every TAIL_CHECK_INTERVAL_MS. */
+  private scheduleTailCheck(partition: number, check: TailCheck): void {
+    this.tailsDue.set(partition, check);
+    if (this.tailTimers.has(partition)) return;
+    const wait = (this.lastTailCheck.get(partition) ?? 0) + TAIL_CHECK_INTERVAL_MS - Date.now();
+    const timer = setTimeout(() => void this.checkTail(partition), Math.max(0, wait));
+    timer.unref();
+    this.tailTimers.set(partition, timer);
+  }
+
+  /** At the end after all if only transaction markers lie between the batch's next offset and its end. */
+  private async checkTail(partition: number): Promise<void> {
+    const check = this.tailsDue.get(partition);
+    this.tailsDue.delete(partition);
+    this.lastTailCheck.set(partition, Date.now());
+    try {
+      if (!check) return;
+      const { kafka, topic } = this.options;
+      this.tailAdmin ??= (async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        return admin;
+      })();
+      const recordsEnd = await committedRecordsEnd(await this.tailAdmin, `${this.options.groupId()}-tail`, {
+        topic,
+        partition,
+        end: check.end,
+        lookback: Number(MARKER_LOOKBACK),
+      });
+      if (check.nextOffset >= recordsEnd) this.reachedEnd(partition, check.applied, check.nextOffset);
+    } catch (error) {
+      // A fresh connection next time; the failed one is closed, if it ever opened.
+      const failed = this.tailAdmin;
+      this.tailAdmin = undefined;
+      void failed?.then((admin) => admin.disconnect()).catch(() => undefined);
+      if (!this.stopped)
+        this.log.warn('could not look at the end of a partition; waiting for the consumer to reach it', {
+          partition,
+          error,
+        });
+    } finally {
+      this.tailTimers.delete(partition);
+      const next = this.tailsDue.get(partition);
+      if (next && !this.stopped) this.scheduleTailCheck(partition, next);
+    }
   }
 
   private decodeInputs(value: Buffer): Map<string, bigint> | undefined {
@@ -148,7 +229,11 @@ export class TopicReplica {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.tailTimers.values()) clearTimeout(timer);
     await this.consumer?.stop().catch(() => undefined);
+    const admin = await this.tailAdmin?.catch(() => undefined);
+    await admin?.disconnect().catch(() => undefined);
     await this.backend?.close();
   }
 
