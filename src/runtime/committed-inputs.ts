@@ -47,3 +47,16 @@ export function withCommittedInputs<R extends OutgoingRecord & { partition: numb
     marked.has(i) ? { ...r, headers: [...(r.headers ?? []), { key: COMMITTED_INPUTS_HEADER, value: inputs }] } : r,
   );
 }
+
+/**
+ * Per input, the larger of two proven offsets: each is a bound below which every record is in the copy,
+ * and a copy only moves forward, so both hold at once.
+ */
+export function newerOf(
+  proven: ReadonlyMap<string, bigint> | undefined,
+  more: ReadonlyMap<string, bigint>,
+): Map<string, bigint> {
+  const newer = new Map(proven);
+  for (const [topic, offset] of more) if (offset > (newer.get(topic) ?? -1n)) newer.set(topic, offset);
+  return newer;
+}

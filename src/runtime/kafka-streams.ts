@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { endOffsets, withRetries } from '../kafka/admin.js';
+import { committedOffsets, endOffsets, withRetries } from '../kafka/admin.js';
 import { decodeSubscription } from '../kafka/consumer-protocol.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import {
@@ -234,6 +234,8 @@ export class KafkaStreams {
         this.local.closedAt(task.id, task.checkpointSum);
         this.scheduleCleanup(task.id);
       },
+      committedOffsets: (topic) => committedOffsets(this.admin, this.config.applicationId, topic),
+      endOffsets: (topic) => endOffsets(this.admin, topic),
       logger: this.log,
     });
     await this.reader.start();

@@ -2,7 +2,9 @@
  * The standby (and warm-up) tasks of this instance, kept in line with the
  * group's plan: each one opened and followed by the changelog reader, closed
  * when it is no longer wanted or when its task becomes active here. Opening
- * failures are retried at the next reconcile (every few seconds).
+ * failures are retried at the next reconcile (every few seconds). Every few
+ * seconds too, the copies at the end of their changelogs learn the offsets
+ * the group has committed for their tasks (StandbyTask.noteCommitted).
  */
 import type { Logger } from '../util/logger.js';
 import type { TaskRef } from './assignor.js';
@@ -12,19 +14,30 @@ export interface StandbyManagerDeps {
   open(ref: TaskRef): Promise<StandbyTask>;
   follow(task: StandbyTask): void;
   unfollow(task: StandbyTask): void;
+  /** The offsets the application's group has committed for a topic, per partition (absent: none yet). */
+  committedOffsets(topic: string): Promise<Map<number, bigint>>;
+  /** The high watermark of each partition of a topic. */
+  endOffsets(topic: string): Promise<Map<number, bigint>>;
   logger: Logger;
 }
+
+/** How often copies at the end of their changelogs ask for the group's committed offsets. */
+const COMMITTED_PROBE_INTERVAL_MS = 2000;
 
 export class StandbyManager {
   private readonly tasks = new Map<string, StandbyTask>();
   private wanted = new Map<string, TaskRef>();
   private work: Promise<void> = Promise.resolve();
   private readonly retryTimer: NodeJS.Timeout;
+  private readonly probeTimer: NodeJS.Timeout;
+  private probing = false;
   private stopped = false;
 
   constructor(private readonly deps: StandbyManagerDeps) {
     this.retryTimer = setInterval(() => this.reconcile(), 3000);
     this.retryTimer.unref();
+    this.probeTimer = setInterval(() => void this.probeCommitted(), COMMITTED_PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
   }
 
   task(id: string): StandbyTask | undefined {
@@ -61,8 +74,51 @@ export class StandbyManager {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.retryTimer);
+    clearInterval(this.probeTimer);
     await this.work.catch(() => undefined);
     await Promise.all([...this.tasks.values()].map((task) => this.close(task)));
+  }
+
+  /**
+   * Reads the group's committed offsets of the inputs of every copy at the end of its changelogs, then
+   * (after, not at once: the proof needs that order) the changelogs' high watermarks, and hands both to
+   * each copy. One request per topic for all copies.
+   */
+  async probeCommitted(): Promise<void> {
+    if (this.probing || this.stopped) return;
+    const current = this.openTasks.filter((task) => task.stalenessMs() !== undefined);
+    if (current.length === 0) return;
+    this.probing = true;
+    try {
+      const read = async (topics: Iterable<string>, offsets: (topic: string) => Promise<Map<number, bigint>>) =>
+        new Map(await Promise.all([...new Set(topics)].map(async (topic) => [topic, await offsets(topic)] as const)));
+      const committed = await read(
+        current.flatMap((task) => task.sourceTopics),
+        (topic) => this.deps.committedOffsets(topic),
+      );
+      const ends = await read(
+        current.flatMap((task) => task.changelogs.map((c) => c.topic)),
+        (topic) => this.deps.endOffsets(topic),
+      );
+      for (const task of current) {
+        if (task.closed) continue;
+        const inputs = new Map<string, bigint>();
+        for (const topic of task.sourceTopics) {
+          const offset = committed.get(topic)?.get(task.partition);
+          if (offset !== undefined) inputs.set(topic, offset);
+        }
+        const changelogEnds = new Map<string, bigint>();
+        for (const { topic } of task.changelogs) {
+          const end = ends.get(topic)?.get(task.partition);
+          if (end !== undefined) changelogEnds.set(topic, end);
+        }
+        if (inputs.size > 0) task.noteCommitted(inputs, changelogEnds);
+      }
+    } catch (error) {
+      this.deps.logger.debug('reading the committed offsets for standby copies failed; next time', { error });
+    } finally {
+      this.probing = false;
+    }
   }
 
   private reconcile(): void {

@@ -17,7 +17,7 @@ import type { SubTopology } from '../processor/compile.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
-import { committedInputsHeader, decodeCommittedInputs } from './committed-inputs.js';
+import { committedInputsHeader, decodeCommittedInputs, newerOf } from './committed-inputs.js';
 import { storeMemory, type StreamsConfig } from './config.js';
 import { taskIdOf } from './task-core.js';
 
@@ -31,6 +31,8 @@ interface ChangelogProgress {
   appliedInputs: Map<string, bigint> | undefined;
   /** The committed inputs the store's rows are proven to reflect (see provenInputs). */
   provenInputs: Map<string, bigint> | undefined;
+  /** The task's inputs as the group last had them committed, proven once the copy has read to `until`. */
+  committed: { inputs: Map<string, bigint>; until: bigint } | undefined;
 }
 
 /** What a standby hands to its task becoming active: the open store, its directory lock, and how current it was. */
@@ -94,6 +96,7 @@ export class StandbyTask {
           caughtUpAt: range.from >= range.to ? Date.now() : undefined,
           appliedInputs: undefined,
           provenInputs: undefined,
+          committed: undefined,
         });
       }
       return task;
@@ -130,10 +133,41 @@ export class StandbyTask {
         if (end !== undefined) progress.end = end;
         if (progress.end !== undefined && progress.position >= progress.end) {
           progress.caughtUpAt = Date.now();
-          progress.provenInputs = progress.appliedInputs;
+          this.prove(progress);
         }
       },
     };
+  }
+
+  /** The task's input topics, in the order of its committed inputs. */
+  get sourceTopics(): readonly string[] {
+    return this.sources;
+  }
+
+  /**
+   * The task's input offsets as committed in the group (`inputs`), and the high watermarks of its
+   * changelogs read after them. A commit's changelog records are written before its offsets become
+   * visible, so they lie below those watermarks: a copy that has read that far and is at the end has
+   * applied every commit up to `inputs`. This proves the position of a quiet partition, whose later
+   * commits change no row and so carry no committed inputs in the changelog.
+   */
+  noteCommitted(inputs: ReadonlyMap<string, bigint>, changelogEnds: ReadonlyMap<string, bigint>): void {
+    for (const [topic, progress] of this.progress) {
+      const until = changelogEnds.get(topic);
+      if (until === undefined) continue;
+      progress.committed = { inputs: new Map(inputs), until };
+      if (progress.end !== undefined && progress.position >= progress.end) this.prove(progress);
+    }
+  }
+
+  /** At the end of a changelog: its copy reflects the inputs of the last commit applied, and the group's if read past them. */
+  private prove(progress: ChangelogProgress): void {
+    if (progress.appliedInputs) progress.provenInputs = newerOf(progress.provenInputs, progress.appliedInputs);
+    const committed = progress.committed;
+    if (committed && progress.position >= committed.until) {
+      progress.provenInputs = newerOf(progress.provenInputs, committed.inputs);
+      progress.committed = undefined;
+    }
   }
 
   /** Changelog records not read yet, as of the last fetch. */

@@ -21,7 +21,7 @@ import { committedRecordsEnd } from '../kafka/record-finder.js';
 import type { BatchEntry } from '../state/backend.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { Logger } from '../util/logger.js';
-import { committedInputsHeader, decodeCommittedInputs } from './committed-inputs.js';
+import { committedInputsHeader, decodeCommittedInputs, newerOf } from './committed-inputs.js';
 import type { TaskPosition } from './kafka-streams.js';
 
 const ROW = Buffer.from('r\0');
@@ -51,7 +51,15 @@ export interface TopicReplicaOptions {
   prepare?(value: Buffer, error: unknown): Promise<boolean>;
   /** The writing task's input topics in source order, to read the committed inputs its records carry. */
   inputTopics?: readonly string[];
+  /**
+   * The writing application's consumer group (its application id). Its committed offsets of
+   * `inputTopics` prove the position of a partition whose later commits wrote nothing to it.
+   */
+  applicationGroupId?: string;
 }
+
+/** How often a replica asks for the writing application's committed offsets. */
+const COMMITTED_PROBE_INTERVAL_MS = 2000;
 
 export class TopicReplica {
   private backend!: LevelDbBackend;
@@ -60,13 +68,19 @@ export class TopicReplica {
   /** Per partition: the committed inputs of the newest record applied that carries them; proven once at the end. */
   private readonly appliedInputs = new Map<number, Map<string, bigint>>();
   private readonly provenInputs = new Map<number, Map<string, bigint>>();
-  /** Per partition: the offset the replica had read to when its proven inputs were claimed. */
-  private readonly provenAt = new Map<number, bigint>();
+  /** Per partition: the furthest offset the replica had read to when it was at the partition's end. */
+  private readonly endReachedAt = new Map<number, bigint>();
+  /** Per partition: the application's committed inputs, proven once the replica has read to `until` (see probeCommitted). */
+  private readonly committedDue = new Map<number, { inputs: Map<string, bigint>; until: bigint }>();
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** Whether partition p of the topic is written by the task of partition p alone (inputs partitioned alike). */
+  private partitionedAlike: boolean | undefined;
   private readonly lag = new Map<number, bigint>();
   private consumer: GroupConsumer | undefined;
   private stopped = false;
-  /** For looking at a partition's tail; connected on first use. */
-  private tailAdmin: Promise<ClusterAdmin> | undefined;
+  /** For looking at a partition's tail and at the application's offsets; connected on first use. */
+  private admin: Promise<ClusterAdmin> | undefined;
   /** Per partition: the newest batch whose tail is to be looked at, and when the last look started. */
   private readonly tailsDue = new Map<number, TailCheck>();
   private readonly tailTimers = new Map<number, NodeJS.Timeout>();
@@ -142,6 +156,10 @@ export class TopicReplica {
     });
     this.consumer = consumer;
     await consumer.start();
+    if (this.options.inputTopics && this.options.applicationGroupId) {
+      this.probeTimer = setInterval(() => void this.probeCommitted(), COMMITTED_PROBE_INTERVAL_MS);
+      this.probeTimer.unref();
+    }
   }
 
   get ready(): boolean {
@@ -170,11 +188,72 @@ export class TopicReplica {
   private reachedEnd(partition: number, applied: Map<string, bigint> | undefined, at: bigint): void {
     const first = !this.caughtUp.has(partition);
     this.caughtUp.add(partition);
-    if (applied && at >= (this.provenAt.get(partition) ?? 0n)) {
-      this.provenInputs.set(partition, applied);
-      this.provenAt.set(partition, at);
-    }
+    // Claims only add: one made late (a tail looked at after newer batches) is still true of the rows.
+    if (applied) this.provenInputs.set(partition, newerOf(this.provenInputs.get(partition), applied));
+    if (at > (this.endReachedAt.get(partition) ?? -1n)) this.endReachedAt.set(partition, at);
+    this.proveCommitted(partition);
     if (first && this.ready) this.log.info('replica caught up with the topic');
+  }
+
+  /**
+   * Reads the application's committed offsets of the writing task's inputs, then (after: the proof
+   * needs that order) the topic's high watermarks. The records of the commits up to those offsets were
+   * written before the offsets became visible, so they lie below the watermarks: a replica that has
+   * been at the end past them has applied those commits, though a later commit that wrote nothing to
+   * the partition carried no offsets in a record.
+   */
+  async probeCommitted(): Promise<void> {
+    const { inputTopics, applicationGroupId, topic } = this.options;
+    if (this.probing || this.stopped || !inputTopics || !applicationGroupId || this.caughtUp.size === 0) return;
+    this.probing = true;
+    try {
+      const admin = await this.connectedAdmin();
+      // Only then are a task's committed offsets those of one partition of the topic.
+      this.partitionedAlike ??= (await Promise.all(inputTopics.map((input) => admin.highWatermarks(input)))).every(
+        (input) => input.size === this.partitions,
+      );
+      if (!this.partitionedAlike) return;
+      const committed = await Promise.all(inputTopics.map((input) => admin.groupOffsets(applicationGroupId, input)));
+      const ends = await admin.highWatermarks(topic);
+      for (const [partition, until] of ends) {
+        const inputs = new Map<string, bigint>();
+        inputTopics.forEach((input, i) => {
+          const offset = committed[i]!.get(partition);
+          if (offset !== undefined) inputs.set(input, offset);
+        });
+        if (inputs.size === 0) continue;
+        this.committedDue.set(partition, { inputs, until });
+        this.proveCommitted(partition);
+      }
+    } catch (error) {
+      this.dropAdmin();
+      if (!this.stopped) this.log.debug('could not read the application offsets; next time', { error });
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private proveCommitted(partition: number): void {
+    const due = this.committedDue.get(partition);
+    if (!due || (this.endReachedAt.get(partition) ?? -1n) < due.until) return;
+    this.provenInputs.set(partition, newerOf(this.provenInputs.get(partition), due.inputs));
+    this.committedDue.delete(partition);
+  }
+
+  private connectedAdmin(): Promise<ClusterAdmin> {
+    this.admin ??= (async () => {
+      const admin = this.options.kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    return this.admin;
+  }
+
+  /** A fresh connection next time; the failed one is closed, if it ever opened. */
+  private dropAdmin(): void {
+    const failed = this.admin;
+    this.admin = undefined;
+    void failed?.then((admin) => admin.disconnect()).catch(() => undefined);
   }
 
   /** Looks at the partition's tail for `check` soon, at most once every TAIL_CHECK_INTERVAL_MS. */
@@ -194,24 +273,15 @@ export class TopicReplica {
     this.lastTailCheck.set(partition, Date.now());
     try {
       if (!check) return;
-      const { kafka, topic } = this.options;
-      this.tailAdmin ??= (async () => {
-        const admin = kafka.admin();
-        await admin.connect();
-        return admin;
-      })();
-      const recordsEnd = await committedRecordsEnd(await this.tailAdmin, `${this.options.groupId()}-tail`, {
-        topic,
+      const recordsEnd = await committedRecordsEnd(await this.connectedAdmin(), `${this.options.groupId()}-tail`, {
+        topic: this.options.topic,
         partition,
         end: check.end,
         lookback: Number(MARKER_LOOKBACK),
       });
       if (check.nextOffset >= recordsEnd) this.reachedEnd(partition, check.applied, check.nextOffset);
     } catch (error) {
-      // A fresh connection next time; the failed one is closed, if it ever opened.
-      const failed = this.tailAdmin;
-      this.tailAdmin = undefined;
-      void failed?.then((admin) => admin.disconnect()).catch(() => undefined);
+      this.dropAdmin();
       if (!this.stopped)
         this.log.warn('could not look at the end of a partition; waiting for the consumer to reach it', {
           partition,
@@ -231,8 +301,9 @@ export class TopicReplica {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.tailTimers.values()) clearTimeout(timer);
+    clearInterval(this.probeTimer);
     await this.consumer?.stop().catch(() => undefined);
-    const admin = await this.tailAdmin?.catch(() => undefined);
+    const admin = await this.admin?.catch(() => undefined);
     await admin?.disconnect().catch(() => undefined);
     await this.backend?.close();
   }

@@ -253,6 +253,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     },
     // The view tasks' records carry the input offsets of their commits: the replica's positions.
     inputTopics: compiled.view.sources.map((s) => s.topic),
+    applicationGroupId: config.applicationId,
   });
   const positions = config.connectUrl
     ? await viewPositions(config, compiled, config.connectUrl, logger, registry, {

@@ -1,6 +1,7 @@
 // A fake Kafka client for unit tests of our readers (changelog reader, topic replica): its group
 // consumer records seeks, and the test delivers batches and group events through the options the
-// reader gave it. Its admin knows one topic's end offsets.
+// reader gave it. Its admin knows one topic's end offsets (any topic has them) and a group's
+// committed offsets by topic.
 import type {
   ClusterAdmin,
   ConsumedBatch,
@@ -8,8 +9,12 @@ import type {
   GroupConsumerOptions,
   KafkaClient,
 } from '../../src/kafka/client.js';
+import type { RecordHeader } from '../../src/kafka/record-batches.js';
 
-export function fakeClient(endOffsets: Map<number, bigint> = new Map()) {
+export function fakeClient(
+  endOffsets: Map<number, bigint> = new Map(),
+  groupOffsets: Map<string, Map<number, bigint>> = new Map(),
+) {
   const seeks: Array<{ topic: string; partition: number; offset: bigint }> = [];
   let options: GroupConsumerOptions | undefined;
   const consumer: GroupConsumer = {
@@ -26,6 +31,7 @@ export function fakeClient(endOffsets: Map<number, bigint> = new Map()) {
     disconnect: async () => undefined,
     highWatermarks: async () => endOffsets,
     offsetsForTime: async () => endOffsets,
+    groupOffsets: async (_groupId: string, topic: string) => groupOffsets.get(topic) ?? new Map(),
   } as unknown as ClusterAdmin; // only what the readers call
   const client: KafkaClient = {
     admin: () => admin,
@@ -46,7 +52,7 @@ export function fakeClient(endOffsets: Map<number, bigint> = new Map()) {
     topic: string,
     partition: number,
     fetchedAt: bigint,
-    records: Array<{ offset: bigint; key: string }>,
+    records: Array<{ offset: bigint; key: string; headers?: RecordHeader[] }>,
     nextOffset = (records.at(-1)?.offset ?? fetchedAt - 1n) + 1n,
   ) => {
     const batch: ConsumedBatch = {
@@ -59,6 +65,7 @@ export function fakeClient(endOffsets: Map<number, bigint> = new Map()) {
         timestamp: 0,
         key: Buffer.from(r.key),
         value: Buffer.from(r.key),
+        ...(r.headers ? { headers: r.headers } : {}),
       })),
       fetchedOffset: fetchedAt,
       nextOffset,

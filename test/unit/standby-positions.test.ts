@@ -19,6 +19,7 @@ import {
 } from '../../src/runtime/committed-inputs.js';
 import { streamsConfig } from '../../src/runtime/config.js';
 import { createStreamsMetrics } from '../../src/runtime/metrics.js';
+import { StandbyManager } from '../../src/runtime/standby-manager.js';
 import type * as StandbyTaskModule from '../../src/runtime/standby-task.js';
 import type * as StreamTaskModule from '../../src/runtime/stream-task.js';
 import { Serdes } from '../../src/serdes/index.js';
@@ -49,6 +50,27 @@ const admin = {
   leadersAlive: async () => true,
   partitionCounts: async () => new Map(),
 };
+
+/** A standby copy of the task of partition 0, whose changelog ends at `end` when it opens. */
+async function openStandby(t: Test, end: bigint) {
+  const { StandbyTask } = await t.mockImport<typeof StandbyTaskModule>('../../src/runtime/standby-task.js', {
+    '../../src/kafka/admin.js': { ...admin, endOffsets: async () => new Map([[0, end]]) },
+  });
+  const { config, sub } = setup();
+  const standby = await StandbyTask.open(
+    { config, admin: {} as ClusterAdmin, logger: createLogger('error') },
+    sub,
+    0,
+    () => undefined,
+  );
+  t.teardown(() => standby.close());
+  return { standby, sink: standby.sink(CHANGELOG) };
+}
+
+/** The header a commit's last changelog record carries, for input 'in' at `offset`. */
+const inputsHeader = (offset: bigint) => [
+  { key: COMMITTED_INPUTS_HEADER, value: encodeCommittedInputs(['in'], new Map([['in', offset]])) },
+];
 
 /** The records of one commit of a task that processed three records of 'in' (keys a, b, a). */
 async function committedRecords(t: Test, partitionsOf: (topic: string) => number): Promise<OutgoingRecord[]> {
@@ -127,26 +149,12 @@ t.test('output records carry no input offsets where the output topic is partitio
 });
 
 t.test('a standby claims the committed inputs it applied once it is at the end of the changelog', async (t) => {
-  const { StandbyTask } = await t.mockImport<typeof StandbyTaskModule>('../../src/runtime/standby-task.js', {
-    '../../src/kafka/admin.js': { ...admin, endOffsets: async () => new Map([[0, 10n]]) },
-  });
-  const { config, sub } = setup();
-  const standby = await StandbyTask.open(
-    { config, admin: {} as ClusterAdmin, logger: createLogger('error') },
-    sub,
-    0,
-    () => undefined,
-  );
-  t.teardown(() => standby.close());
-  const sink = standby.sink(CHANGELOG);
-  const inputs = (offset: bigint) => [
-    { key: COMMITTED_INPUTS_HEADER, value: encodeCommittedInputs(['in'], new Map([['in', offset]])) },
-  ];
+  const { standby, sink } = await openStandby(t, 10n);
   const record = (offset: bigint, key: string, committed?: bigint) => ({
     key: Buffer.from(key),
     value: Buffer.from(`v${offset}`),
     offset,
-    ...(committed !== undefined ? { headers: inputs(committed) } : {}),
+    ...(committed !== undefined ? { headers: inputsHeader(committed) } : {}),
   });
 
   await sink.apply([record(0n, 'a'), record(1n, 'b', 40n)], 2n);
@@ -165,6 +173,101 @@ t.test('a standby claims the committed inputs it applied once it is at the end o
   sink.advanced!(14n, 14n);
   t.same(standby.provenInputs('rows'), new Map([['in', 70n]]), 'at the end again: the newer commit');
   t.equal(standby.provenInputs('other'), undefined, 'a store not in the task');
+});
+
+t.test("a quiet partition: a copy proves the group's committed offsets once it has read past them", async (t) => {
+  const { standby, sink } = await openStandby(t, 4n);
+  await sink.apply([{ key: Buffer.from('a'), value: Buffer.from('v0'), offset: 3n, headers: inputsHeader(20n) }], 4n);
+  sink.advanced!(4n, 4n);
+  t.same(standby.provenInputs('rows'), new Map([['in', 20n]]), 'the last commit that changed a row');
+
+  // Later commits changed no row: the group has 35 committed, and the changelog ends where it did.
+  standby.noteCommitted(new Map([['in', 35n]]), new Map([[CHANGELOG, 4n]]));
+  t.same(standby.provenInputs('rows'), new Map([['in', 35n]]), 'read to the end the group had: its offsets');
+
+  // A commit whose changelog records lie past the copy: proven only once it has read them.
+  standby.noteCommitted(new Map([['in', 50n]]), new Map([[CHANGELOG, 7n]]));
+  t.same(standby.provenInputs('rows'), new Map([['in', 35n]]), 'not read that far yet');
+  await sink.apply([{ key: Buffer.from('b'), value: Buffer.from('v5'), offset: 5n }], 6n);
+  sink.advanced!(6n, 7n);
+  t.same(standby.provenInputs('rows'), new Map([['in', 35n]]), 'still short of the watermark read after them');
+  await sink.apply([{ key: Buffer.from('c'), value: Buffer.from('v6'), offset: 6n, headers: inputsHeader(44n) }], 7n);
+  sink.advanced!(7n, 7n);
+  t.same(standby.provenInputs('rows'), new Map([['in', 50n]]), 'read past them and at the end: proven');
+
+  // An older commit's header read after never takes the proof back.
+  await sink.apply([{ key: Buffer.from('d'), value: Buffer.from('v7'), offset: 7n, headers: inputsHeader(48n) }], 8n);
+  sink.advanced!(8n, 8n);
+  t.same(standby.provenInputs('rows'), new Map([['in', 50n]]), 'the proof never goes back');
+  standby.noteCommitted(new Map([['in', 60n]]), new Map([['another-changelog', 1n]]));
+  t.same(standby.provenInputs('rows'), new Map([['in', 50n]]), 'no watermark of this changelog: nothing more');
+});
+
+t.test("the standby manager reads the group's offsets before the changelogs' watermarks, per copy", async (t) => {
+  const calls: string[] = [];
+  const noted: Array<[string, Map<string, bigint>, Map<string, bigint>]> = [];
+  const copy = (id: string, partition: number, caughtUp: boolean) =>
+    ({
+      id,
+      partition,
+      closed: false,
+      sourceTopics: ['in-a', 'in-b'],
+      changelogs: [{ topic: CHANGELOG, from: 0n, end: undefined }],
+      stalenessMs: () => (caughtUp ? 0 : undefined),
+      noteCommitted: (inputs: Map<string, bigint>, ends: Map<string, bigint>) => noted.push([id, inputs, ends]),
+      close: async () => undefined,
+    }) as unknown as StandbyTaskModule.StandbyTask;
+  const copies = [copy('0_0', 0, true), copy('0_1', 1, true), copy('0_2', 2, false)];
+  const manager = new StandbyManager({
+    open: async (ref) => copies.find((c) => c.id === ref.id)!,
+    follow: () => undefined,
+    unfollow: () => undefined,
+    committedOffsets: async (topic) => {
+      calls.push(`committed ${topic}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      calls.push(`committed ${topic} done`);
+      return topic === 'in-a'
+        ? new Map([
+            [0, 10n],
+            [1, 11n],
+            [2, 12n],
+          ])
+        : new Map([[1, 21n]]);
+    },
+    endOffsets: async (topic) => {
+      calls.push(`end ${topic}`);
+      return new Map([
+        [0, 100n],
+        [1, 101n],
+        [2, 102n],
+      ]);
+    },
+    logger: createLogger('error'),
+  });
+  t.teardown(() => manager.shutdown());
+  manager.handleAssignment(copies.map((c) => ({ id: c.id, subtopology: 0, partition: c.partition })));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await manager.probeCommitted();
+  t.ok(
+    calls.indexOf(`end ${CHANGELOG}`) > calls.lastIndexOf('committed in-b done') &&
+      calls.indexOf(`end ${CHANGELOG}`) > calls.lastIndexOf('committed in-a done'),
+    `watermarks read after the committed offsets (${calls.join(', ')})`,
+  );
+  t.same(
+    noted,
+    [
+      ['0_0', new Map([['in-a', 10n]]), new Map([[CHANGELOG, 100n]])],
+      [
+        '0_1',
+        new Map([
+          ['in-a', 11n],
+          ['in-b', 21n],
+        ]),
+        new Map([[CHANGELOG, 101n]]),
+      ],
+    ],
+    "each copy at the end gets its partition's offsets; one still catching up gets none",
+  );
 });
 
 t.test('the header value: offsets in the order of the sources, checked on the way back', async (t) => {
