@@ -93,7 +93,7 @@ export async function startService(
     standbyMaxStalenessMs: config.standbyMaxStalenessMs,
     batchMaxIds: config.batchMaxIds,
     ...(config.forwardSecret !== undefined ? { forwardSecret: config.forwardSecret } : {}),
-    ...(config.rateLimitMax > 0 ? { rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs } } : {}),
+    ...rateLimitOf(config),
     adminApart: config.adminPort !== undefined,
     ...(positions ? { freshness: positions.tracker } : {}),
     maxReadWaitMs: config.maxReadWaitMs,
@@ -162,6 +162,11 @@ export async function startService(
     config,
     stop: release,
   };
+}
+
+/** The per-client rate limit of the public server, when configured (a processor's and a replica's alike). */
+function rateLimitOf(config: ServiceConfig): { rateLimit?: { max: number; windowMs: number } } {
+  return config.rateLimitMax > 0 ? { rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs } } : {};
 }
 
 /** The compiled topology, and the sub-topology whose tasks keep the view. */
@@ -268,6 +273,7 @@ export async function startReplica(config: ServiceConfig, logger: Logger): Promi
     registry,
     corsOrigins: config.corsOrigins,
     batchMaxIds: config.batchMaxIds,
+    ...rateLimitOf(config),
     adminApart: config.adminPort !== undefined,
     ...(positions ? { freshness: positions.tracker } : {}),
     maxReadWaitMs: config.maxReadWaitMs,
