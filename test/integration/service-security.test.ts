@@ -69,7 +69,7 @@ t.test('signed forwarding, an admin port apart and rate limits, on running insta
   // A read replica with a rate limit of 5 requests a minute per client.
   const replica = await startTestService(app, {
     replica: true,
-    flags: { 'admin-port': '0', 'rate-limit-max': '5', 'rate-limit-window-ms': '60000' },
+    flags: { ...flags, 'rate-limit-max': '5', 'rate-limit-window-ms': '60000' },
   });
   t.teardown(() => replica.stop());
   await waitReady([{ url: adminUrlOf(replica) }], 120_000);
