@@ -53,6 +53,13 @@ export async function findRecordOffset(
 }
 
 /**
+ * How far back from a partition's end a copy may be for its tail to be looked at (committedRecordsEnd):
+ * the markers after a topic's last record are at most one per producer writing to it (one per task
+ * with kafkajs).
+ */
+export const MARKER_LOOKBACK = 64;
+
+/**
  * The offset after the last committed record of the partition before `end`: `end` less the
  * transaction markers (and records of aborted transactions) that close the partition there. Looks at
  * most `lookback` offsets back; when those hold no committed record, the first offset looked at (every

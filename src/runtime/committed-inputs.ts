@@ -52,6 +52,36 @@ export function withCommittedInputs<R extends OutgoingRecord & { partition: numb
  * Per input, the larger of two proven offsets: each is a bound below which every record is in the copy,
  * and a copy only moves forward, so both hold at once.
  */
+/** Offsets per partition, by topic. */
+export type TopicOffsets = Map<string, Map<number, bigint>>;
+
+/**
+ * The offsets a group has committed for `inputTopics`, then the high watermarks of `endTopics`: after,
+ * not at once, since a copy proves the committed offsets only once it has read past watermarks read
+ * after them (a commit's records are written before its offsets become visible). One request per topic.
+ */
+export async function committedThenEnds(
+  inputTopics: Iterable<string>,
+  endTopics: Iterable<string>,
+  committedOf: (topic: string) => Promise<Map<number, bigint>>,
+  endsOf: (topic: string) => Promise<Map<number, bigint>>,
+): Promise<{ committed: TopicOffsets; ends: TopicOffsets }> {
+  const read = async (topics: Iterable<string>, offsets: (topic: string) => Promise<Map<number, bigint>>) =>
+    new Map(await Promise.all([...new Set(topics)].map(async (topic) => [topic, await offsets(topic)] as const)));
+  const committed = await read(inputTopics, committedOf);
+  return { committed, ends: await read(endTopics, endsOf) };
+}
+
+/** One partition's offsets of `topics`, by topic (a topic with none for it is left out). */
+export function offsetsAt(offsets: TopicOffsets, topics: Iterable<string>, partition: number): Map<string, bigint> {
+  const at = new Map<string, bigint>();
+  for (const topic of topics) {
+    const offset = offsets.get(topic)?.get(partition);
+    if (offset !== undefined) at.set(topic, offset);
+  }
+  return at;
+}
+
 export function newerOf(
   proven: ReadonlyMap<string, bigint> | undefined,
   more: ReadonlyMap<string, bigint>,

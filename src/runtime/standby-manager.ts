@@ -7,6 +7,7 @@
  * the group has committed for their tasks (StandbyTask.noteCommitted).
  */
 import type { Logger } from '../util/logger.js';
+import { committedThenEnds, offsetsAt } from './committed-inputs.js';
 import type { TaskRef } from './assignor.js';
 import type { StandbyHandOver, StandbyTask } from './standby-task.js';
 
@@ -81,8 +82,7 @@ export class StandbyManager {
 
   /**
    * Reads the group's committed offsets of the inputs of every copy at the end of its changelogs, then
-   * (after, not at once: the proof needs that order) the changelogs' high watermarks, and hands both to
-   * each copy. One request per topic for all copies.
+   * the changelogs' high watermarks (committedThenEnds), and hands both to each copy.
    */
   async probeCommitted(): Promise<void> {
     if (this.probing || this.stopped) return;
@@ -90,28 +90,20 @@ export class StandbyManager {
     if (current.length === 0) return;
     this.probing = true;
     try {
-      const read = async (topics: Iterable<string>, offsets: (topic: string) => Promise<Map<number, bigint>>) =>
-        new Map(await Promise.all([...new Set(topics)].map(async (topic) => [topic, await offsets(topic)] as const)));
-      const committed = await read(
+      const { committed, ends } = await committedThenEnds(
         current.flatMap((task) => task.sourceTopics),
-        (topic) => this.deps.committedOffsets(topic),
-      );
-      const ends = await read(
         current.flatMap((task) => task.changelogs.map((c) => c.topic)),
+        (topic) => this.deps.committedOffsets(topic),
         (topic) => this.deps.endOffsets(topic),
       );
       for (const task of current) {
         if (task.closed) continue;
-        const inputs = new Map<string, bigint>();
-        for (const topic of task.sourceTopics) {
-          const offset = committed.get(topic)?.get(task.partition);
-          if (offset !== undefined) inputs.set(topic, offset);
-        }
-        const changelogEnds = new Map<string, bigint>();
-        for (const { topic } of task.changelogs) {
-          const end = ends.get(topic)?.get(task.partition);
-          if (end !== undefined) changelogEnds.set(topic, end);
-        }
+        const inputs = offsetsAt(committed, task.sourceTopics, task.partition);
+        const changelogEnds = offsetsAt(
+          ends,
+          task.changelogs.map((c) => c.topic),
+          task.partition,
+        );
         if (inputs.size > 0) task.noteCommitted(inputs, changelogEnds);
       }
     } catch (error) {

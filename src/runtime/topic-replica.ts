@@ -17,18 +17,22 @@
 import type { ClusterAdmin, GroupConsumer, KafkaClient } from '../kafka/client.js';
 import { endOffsets } from '../kafka/admin.js';
 import { partitionForKey } from '../kafka/partitioner.js';
-import { committedRecordsEnd } from '../kafka/record-finder.js';
+import { committedRecordsEnd, MARKER_LOOKBACK } from '../kafka/record-finder.js';
 import type { BatchEntry } from '../state/backend.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { Logger } from '../util/logger.js';
-import { committedInputsHeader, decodeCommittedInputs, newerOf } from './committed-inputs.js';
+import {
+  committedInputsHeader,
+  committedThenEnds,
+  decodeCommittedInputs,
+  newerOf,
+  offsetsAt,
+} from './committed-inputs.js';
 import type { TaskPosition } from './kafka-streams.js';
 
 const ROW = Buffer.from('r\0');
 const OFFSET = Buffer.from('o\0');
 const INPUTS = Buffer.from('i\0');
-/** The most offsets after a batch that may be transaction markers only, for the tail to be looked at. */
-const MARKER_LOOKBACK = 64n;
 /** A partition's tail is looked at most this often (a busy one reports lag after nearly every batch). */
 const TAIL_CHECK_INTERVAL_MS = 250;
 
@@ -118,7 +122,7 @@ export class TopicReplica {
         this.lag.set(partition, lag);
         this.tailsDue.delete(partition);
         if (lag === 0n) this.reachedEnd(partition, this.appliedInputs.get(partition), nextOffset);
-        else if (lag <= MARKER_LOOKBACK)
+        else if (lag <= BigInt(MARKER_LOOKBACK))
           this.scheduleTailCheck(partition, {
             nextOffset,
             end: highWatermark,
@@ -196,11 +200,9 @@ export class TopicReplica {
   }
 
   /**
-   * Reads the application's committed offsets of the writing task's inputs, then (after: the proof
-   * needs that order) the topic's high watermarks. The records of the commits up to those offsets were
-   * written before the offsets became visible, so they lie below the watermarks: a replica that has
-   * been at the end past them has applied those commits, though a later commit that wrote nothing to
-   * the partition carried no offsets in a record.
+   * Reads the application's committed offsets of the writing task's inputs, then the topic's high
+   * watermarks (committedThenEnds): a replica that has been at the end past them has applied those
+   * commits, though a later commit that wrote nothing to the partition carried no offsets in a record.
    */
   async probeCommitted(): Promise<void> {
     const { inputTopics, applicationGroupId, topic } = this.options;
@@ -213,14 +215,14 @@ export class TopicReplica {
         (input) => input.size === this.partitions,
       );
       if (!this.partitionedAlike) return;
-      const committed = await Promise.all(inputTopics.map((input) => admin.groupOffsets(applicationGroupId, input)));
-      const ends = await admin.highWatermarks(topic);
-      for (const [partition, until] of ends) {
-        const inputs = new Map<string, bigint>();
-        inputTopics.forEach((input, i) => {
-          const offset = committed[i]!.get(partition);
-          if (offset !== undefined) inputs.set(input, offset);
-        });
+      const { committed, ends } = await committedThenEnds(
+        inputTopics,
+        [topic],
+        (input) => admin.groupOffsets(applicationGroupId, input),
+        (output) => admin.highWatermarks(output),
+      );
+      for (const [partition, until] of ends.get(topic) ?? []) {
+        const inputs = offsetsAt(committed, inputTopics, partition);
         if (inputs.size === 0) continue;
         this.committedDue.set(partition, { inputs, until });
         this.proveCommitted(partition);
@@ -277,7 +279,7 @@ export class TopicReplica {
         topic: this.options.topic,
         partition,
         end: check.end,
-        lookback: Number(MARKER_LOOKBACK),
+        lookback: MARKER_LOOKBACK,
       });
       if (check.nextOffset >= recordsEnd) this.reachedEnd(partition, check.applied, check.nextOffset);
     } catch (error) {

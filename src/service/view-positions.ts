@@ -21,6 +21,7 @@
  * Rounds run every `intervalMs`, and at once when a request waits for more
  * than the newest round gives.
  */
+import { MARKER_LOOKBACK } from '../kafka/record-finder.js';
 import type { SubTopology } from '../processor/compile.js';
 import type { TaskPosition } from '../runtime/kafka-streams.js';
 import {
@@ -84,11 +85,6 @@ interface Waiter {
 const ROUNDS_KEPT = 16;
 const COMMIT_POLL_MS = 10;
 const WAITER_CHECK_MS = 5;
-/**
- * How far short of a round's end a copy may be for the partition's tail to be looked up: the markers
- * after a topic's last record are at most one per producer writing to it (one per task with kafkajs).
- */
-const MARKER_LOOKBACK = 64;
 
 export class ViewPositions implements Freshness {
   private rounds: Round[] = [];
