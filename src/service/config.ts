@@ -58,6 +58,8 @@ export interface ServiceConfig {
   lineage: boolean;
   /** Snappy compression of LevelDB's table blocks. */
   storeCompression: boolean;
+  /** Snappy compression of the tables a restore's bulk load writes. */
+  restoreCompression: boolean;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -297,6 +299,12 @@ export const OPTIONS: Record<OptionKey, Option> = {
     default: 'on',
     help: "on: LevelDB compresses its table blocks (snappy); off: larger files, and reads that miss LevelDB's block cache skip decompressing",
   },
+  restoreCompression: {
+    flag: 'restore-compression',
+    env: 'UIS_RESTORE_COMPRESSION',
+    default: 'on',
+    help: "on: a restore's bulk load writes snappy-compressed tables (fewer bytes to write and compact), rewritten as --store-compression says when LevelDB compacts them; off: uncompressed",
+  },
   corsOrigins: {
     flag: 'cors-origins',
     env: 'UIS_CORS_ORIGINS',
@@ -450,7 +458,7 @@ export function loadConfig(
     return 'kafkajs';
   };
 
-  const onOff = (key: 'lineage' | 'storeCompression'): boolean => {
+  const onOff = (key: 'lineage' | 'storeCompression' | 'restoreCompression'): boolean => {
     const text = raw(key) ?? '';
     if (text === 'on' || text === 'off') return text === 'on';
     problems.push(`${where(key)} must be on or off, got "${text}"`);
@@ -518,6 +526,7 @@ export function loadConfig(
     engineNice: integer('engineNice', 0, 19),
     lineage: onOff('lineage'),
     storeCompression: onOff('storeCompression'),
+    restoreCompression: onOff('restoreCompression'),
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

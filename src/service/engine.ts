@@ -42,6 +42,7 @@ export function streamsSettings(config: ServiceConfig) {
     internalPartitions: config.partitions,
     storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
     storeCompression: config.storeCompression,
+    restoreCompression: config.restoreCompression,
     storeRowCacheBytes: config.storeRowCacheMiB * 1024 * 1024,
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
     bulkRestoreWriteBufferBytes: config.bulkRestoreMiB * 1024 * 1024,

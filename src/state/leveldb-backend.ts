@@ -9,6 +9,8 @@ export interface StoreMemory {
   writeBufferBytes?: number;
   /** The memtable while bulk loading (see startBulkLoad). */
   bulkWriteBufferBytes?: number;
+  /** Compression of the tables a bulk load writes (absent: as `compression`). */
+  bulkCompression?: boolean;
 }
 
 /**
@@ -84,7 +86,11 @@ export class LevelDbBackend implements StateBackend {
     const bulk = this.memory.bulkWriteBufferBytes;
     if (this.bulkLoading || bulk === undefined || bulk <= (this.memory.writeBufferBytes ?? 0)) return;
     this.bulkLoading = true;
-    await this.reopen({ ...this.memory, writeBufferBytes: bulk });
+    await this.reopen({
+      ...this.memory,
+      writeBufferBytes: bulk,
+      compression: this.memory.bulkCompression ?? this.memory.compression,
+    });
   }
 
   /**

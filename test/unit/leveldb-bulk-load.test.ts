@@ -1,7 +1,7 @@
 // Bulk loading a LevelDB store (a large restore): a large memtable while loading, written out to few
 // tables at the end, every row readable afterwards and after a reopen; the store's own settings back.
 import t from 'tap';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelDbBackend } from '../../src/state/leveldb-backend.js';
@@ -99,4 +99,32 @@ t.test('the level-0 files of a store are counted (the store metric)', async (t) 
   t.equal(backend.levelZeroFiles(), 1, 'a table overlapping one in level 1 lands in level 0');
   await backend.close();
   t.equal(backend.levelZeroFiles(), 0, 'a closed store reports none');
+});
+
+t.test('a bulk load compresses its tables as bulkCompression says, whatever the store does after', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'uis-bulk-'));
+  const tableBytes = (directory: string) =>
+    readdirSync(directory)
+      .filter((f) => f.endsWith('.ldb'))
+      .reduce((sum, f) => sum + statSync(join(directory, f)).size, 0);
+  const loadWith = async (name: string, bulkCompression: boolean) => {
+    const directory = join(root, name);
+    const backend = await LevelDbBackend.open(directory, {
+      compression: false,
+      writeBufferBytes: 1 * MiB,
+      bulkWriteBufferBytes: 64 * MiB,
+      bulkCompression,
+    });
+    await backend.startBulkLoad();
+    for (let from = 0; from < 50_000; from += 5000)
+      await backend.write(Array.from({ length: 5000 }, (_, i) => row(from + i)));
+    await backend.endBulkLoad();
+    t.same(backend.getSync(row(4242).key), row(4242).value, `${name}: a row reads back`);
+    await backend.close();
+    return tableBytes(directory);
+  };
+  const compressed = await loadWith('snappy', true);
+  const plain = await loadWith('plain', false);
+  // The values are 100 equal bytes: snappy shrinks them to a few.
+  t.ok(compressed * 2 < plain, `bulk tables ${compressed} bytes compressed, ${plain} bytes not`);
 });
