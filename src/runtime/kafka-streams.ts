@@ -752,8 +752,14 @@ export class KafkaStreams {
     }
   }
 
-  /** Disk size and level-0 files of every local task store, and the row caches, for the store metrics. */
+  /**
+   * Disk size and level-0 files of every local task store, and the row caches, for the store metrics.
+   * The sizes are measured first and the gauges set afterwards in one synchronous step: a scrape while
+   * the files are being counted would otherwise see some tasks' sizes missing.
+   */
   private async measureStores(): Promise<void> {
+    const stores = [...this.tasks.openTasks, ...this.standbys.openTasks];
+    const sizes = await Promise.all(stores.map((task) => directoryBytes(this.taskDirectory(task.id))));
     this.metrics.storeBytes.reset();
     this.metrics.storeLevelZeroFiles.reset();
     this.metrics.rowCacheBytes.reset();
@@ -764,15 +770,19 @@ export class KafkaStreams {
       cache.hits = cache.misses = 0;
       this.metrics.rowCacheBytes.set({ task: task.id }, cache.sizeBytes);
     }
-    for (const task of [...this.tasks.openTasks, ...this.standbys.openTasks]) {
+    stores.forEach((task, i) => {
       this.metrics.storeLevelZeroFiles.set({ task: task.id }, task.levelZeroFiles);
-      const dir = this.taskDirectory(task.id);
-      const files = await readdir(dir).catch(() => [] as string[]);
-      let bytes = 0;
-      for (const file of files) bytes += (await stat(join(dir, file)).catch(() => ({ size: 0 }))).size;
-      this.metrics.storeBytes.set({ task: task.id }, bytes);
-    }
+      this.metrics.storeBytes.set({ task: task.id }, sizes[i]!);
+    });
   }
+}
+
+/** The bytes of the files in a directory (not its subdirectories); files removed meanwhile count 0. */
+async function directoryBytes(dir: string): Promise<number> {
+  const files = await readdir(dir).catch(() => [] as string[]);
+  let bytes = 0;
+  for (const file of files) bytes += (await stat(join(dir, file)).catch(() => ({ size: 0 }))).size;
+  return bytes;
 }
 
 /** A consumed batch as the task manager takes it. */
