@@ -137,7 +137,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     processingGuarantee: 'exactly_once_v2',
     kafkaClient: DEFAULT_KAFKA_CLIENT,
     storeCacheBytes: 8 * 1024 * 1024,
-    storeCompression: true,
+    storeCompression: false,
     restoreCompression: true,
     storeRowCacheBytes: 0,
     storeWriteBufferBytes: 4 * 1024 * 1024,

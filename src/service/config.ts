@@ -296,7 +296,7 @@ export const OPTIONS: Record<OptionKey, Option> = {
   storeCompression: {
     flag: 'store-compression',
     env: 'UIS_STORE_COMPRESSION',
-    default: 'on',
+    default: 'off',
     help: "on: LevelDB compresses its table blocks (snappy); off: larger files, and reads that miss LevelDB's block cache skip decompressing",
   },
   restoreCompression: {
