@@ -101,7 +101,7 @@ t.test('the level-0 files of a store are counted (the store metric)', async (t) 
   t.equal(backend.levelZeroFiles(), 0, 'a closed store reports none');
 });
 
-t.test('a bulk load compresses its tables as bulkCompression says, whatever the store does after', async (t) => {
+t.test('a bulk load compresses its tables as bulkCompression says, not as the store itself does', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'uis-bulk-'));
   const tableBytes = (directory: string) =>
     readdirSync(directory)
