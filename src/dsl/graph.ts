@@ -39,20 +39,46 @@ export type GraphNode =
   | (NodeBase & { kind: 'map-values'; fn: AnyFn; store?: StoreSpec })
   | (NodeBase & { kind: 'filter'; predicate: AnyFn; store?: StoreSpec })
   | (NodeBase & { kind: 'select-key'; fn: AnyFn })
-  | (NodeBase & { kind: 'to-stream' })
+  /** A new key and value per record; `flat-map` and `flat-map-values` give zero or more. */
+  | (NodeBase & { kind: 'map' | 'flat-map' | 'flat-map-values'; fn: AnyFn })
+  /** Calls `fn` on each record for its side effects; `foreach` ends the stream. */
+  | (NodeBase & { kind: 'peek' | 'foreach'; fn: AnyFn })
+  /** The records of all its parents, as they come. */
+  | (NodeBase & { kind: 'merge' })
+  /** Sends each record to the first branch whose predicate it satisfies (none: dropped). */
+  | (NodeBase & { kind: 'split'; predicates: AnyFn[] })
+  /** One branch of a split: the records its split sent to branch number `index`. */
+  | (NodeBase & { kind: 'branch'; index: number })
+  /** Writes the stream through an internal topic, partitioned by the current key; its children read that topic. */
   | (NodeBase & {
-      kind: 'group-by';
-      selector: AnyFn;
-      /** The internal topic the regrouped records go through (name without the application prefix). */
+      kind: 'repartition';
+      /** The internal topic's name without the application prefix. */
       repartition: string;
       keySerde: Serde<unknown>;
       valueSerde: Serde<unknown>;
     })
+  | (NodeBase & { kind: 'to-stream' })
+  | (NodeBase & {
+      kind: 'group-by';
+      selector: AnyFn;
+      /**
+       * The internal topic the regrouped records go through (name without the application prefix);
+       * undefined when the records already are where their group is (groupByKey on an unchanged key).
+       */
+      repartition?: string;
+      keySerde: Serde<unknown>;
+      valueSerde: Serde<unknown>;
+    })
   | (NodeBase & { kind: 'aggregate'; initializer: AnyFn; adder: AnyFn; subtractor?: AnyFn; store: StoreSpec })
-  | (NodeBase & { kind: 'join'; joiner: AnyFn; leftJoin: boolean; store?: StoreSpec })
+  | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
+  /** A stream (parent 0) joined with a table (parent 1) on the key: each stream record looks its row up. */
+  | (NodeBase & { kind: 'stream-table-join'; joiner: AnyFn; leftJoin: boolean })
   | (NodeBase & { kind: 'sink'; topic: string; keySerde: Serde<unknown>; valueSerde: Serde<unknown> });
 
 export type NodeKind = GraphNode['kind'];
+
+/** Which rows a table-table join has: both sides' keys (inner), the left side's, or either side's (outer). */
+export type JoinMode = 'inner' | 'left' | 'outer';
 
 /** The graph under construction; nodes are kept in declaration order. */
 export class TopologyGraph {
@@ -77,6 +103,26 @@ export class TopologyGraph {
 
   children(id: string): GraphNode[] {
     return [...this.nodes.values()].filter((n) => n.parents.includes(id));
+  }
+
+  /**
+   * Whether the records at node `id` may have keys other than those they were partitioned by: a
+   * selectKey, map or flatMap since the nearest source topic, repartition or aggregate.
+   */
+  keyChanged(id: string): boolean {
+    const node = this.get(id);
+    switch (node.kind) {
+      case 'select-key':
+      case 'map':
+      case 'flat-map':
+        return true;
+      case 'stream-source':
+      case 'repartition':
+      case 'aggregate':
+        return false;
+      default:
+        return node.parents.some((p) => this.keyChanged(p));
+    }
   }
 
   get(id: string): GraphNode {

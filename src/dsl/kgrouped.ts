@@ -13,6 +13,8 @@ abstract class Grouping<K> {
     /** The group-by node feeding this grouping. */
     protected readonly groupById: string,
     protected readonly keySerde: Serde<K>,
+    /** The grouped values' serde: a reduce keeps its result with it unless told otherwise. */
+    protected readonly valueSerde: Serde<unknown>,
   ) {}
 
   protected addAggregate<A>(
@@ -36,6 +38,37 @@ abstract class Grouping<K> {
     });
     return new KTable(this.graph, id, spec.name);
   }
+
+  protected reduceStore<V>(store: ReduceStore<V>): AggregateStore<V> {
+    return { ...store, valueSerde: store.valueSerde ?? (this.valueSerde as Serde<V>) };
+  }
+}
+
+/** A reduce's store: its value serde defaults to the grouped values'. */
+export type ReduceStore<V> = Partial<AggregateStore<V>>;
+
+/**
+ * Reduce as an aggregate: a group's first value is its result, later ones fold into it; a group
+ * whose values are all taken back out has no row. Kafka Streams' KStreamReduce and KTableReduce.
+ */
+function reduceFunctions<K, V>(
+  reducer: (aggregate: V, value: V) => V,
+  subtractor?: (aggregate: V, value: V) => V,
+): {
+  initializer: () => null;
+  adder: (k: K, v: V, a: V | null) => V;
+  subtractor?: (k: K, v: V, a: V | null) => V | null;
+} {
+  return {
+    initializer: () => null,
+    adder: (_key, value, aggregate) => (aggregate === null ? value : reducer(aggregate, value)),
+    ...(subtractor
+      ? {
+          subtractor: (_key: K, value: V, aggregate: V | null) =>
+            aggregate === null ? null : subtractor(aggregate, value),
+        }
+      : {}),
+  };
 }
 
 /** A table regrouped by a new key, ready to aggregate with table semantics. */
@@ -59,6 +92,16 @@ export class KGroupedTable<K, V> extends Grouping<K> {
   ): KTable<K, A> {
     return this.addAggregate(initializer, adder, subtractor, store);
   }
+
+  /** Folds each group's rows with `adder`; `subtractor` takes an old row back out of the result. */
+  reduce(
+    adder: (aggregate: V, value: V) => V,
+    subtractor: (aggregate: V, value: V) => V,
+    store: ReduceStore<V> = {},
+  ): KTable<K, V> {
+    const fns = reduceFunctions<K, V>(adder, subtractor);
+    return this.addAggregate(fns.initializer, fns.adder, fns.subtractor, this.reduceStore(store)) as KTable<K, V>;
+  }
 }
 
 /** A stream regrouped by a new key: every record adds to its group. */
@@ -78,5 +121,11 @@ export class KGroupedStream<K, V> extends Grouping<K> {
     store: AggregateStore<A>,
   ): KTable<K, A> {
     return this.addAggregate(initializer, adder, undefined, store);
+  }
+
+  /** Folds each group's records with `reducer`; a group's first record is its first result. */
+  reduce(reducer: (aggregate: V, value: V) => V, store: ReduceStore<V> = {}): KTable<K, V> {
+    const fns = reduceFunctions<K, V>(reducer);
+    return this.addAggregate(fns.initializer, fns.adder, undefined, this.reduceStore(store)) as KTable<K, V>;
   }
 }

@@ -1,8 +1,12 @@
-import type { TopologyGraph } from './graph.js';
-import type { Grouped, Materialized, Produced } from './options.js';
+import type { GraphNode, TopologyGraph } from './graph.js';
+import type { Grouped, KeyValue, Materialized, Produced, Repartitioned } from './options.js';
 import { KTable, storeSpec } from './ktable.js';
 import { KGroupedStream } from './kgrouped.js';
+import { BranchedKStream } from './branched.js';
 import { checkName } from './names.js';
+
+/** Node fields every operator gets from its position; the caller adds the operator's own. */
+type Placed = Pick<GraphNode, 'id' | 'parents' | 'emitsChanges'>;
 
 /** An unbounded stream of independent records. */
 export class KStream<K, V> {
@@ -13,44 +17,138 @@ export class KStream<K, V> {
   ) {}
 
   mapValues<V2>(fn: (value: V, key: K) => V2, name?: string): KStream<K, V2> {
-    const id = checkName('processor', name ?? this.graph.nextName('map-values'));
-    this.graph.add({ kind: 'map-values', id, parents: [this.nodeId], emitsChanges: false, fn });
-    return new KStream(this.graph, id);
+    return this.then({ ...this.place('map-values', name), kind: 'map-values', fn });
   }
 
   filter(predicate: (key: K, value: V) => boolean, name?: string): KStream<K, V> {
-    const id = checkName('processor', name ?? this.graph.nextName('filter'));
-    this.graph.add({ kind: 'filter', id, parents: [this.nodeId], emitsChanges: false, predicate });
-    return new KStream(this.graph, id);
+    return this.then({ ...this.place('filter', name), kind: 'filter', predicate });
   }
 
-  /** Gives each record a new key. A grouping after it repartitions by the new key. */
+  /** The records the predicate rejects. */
+  filterNot(predicate: (key: K, value: V) => boolean, name?: string): KStream<K, V> {
+    return this.filter((key, value) => !predicate(key, value), name ?? this.graph.nextName('filter-not'));
+  }
+
+  /** Gives each record a new key. A grouping or join after it must repartition by the new key. */
   selectKey<K2>(fn: (key: K, value: V) => K2, name?: string): KStream<K2, V> {
-    const id = checkName('processor', name ?? this.graph.nextName('select-key'));
-    this.graph.add({ kind: 'select-key', id, parents: [this.nodeId], emitsChanges: false, fn });
-    return new KStream(this.graph, id);
+    return this.then({ ...this.place('select-key', name), kind: 'select-key', fn });
+  }
+
+  /** A new key and value for each record (the key changes: see selectKey). */
+  map<K2, V2>(fn: (key: K, value: V) => KeyValue<K2, V2>, name?: string): KStream<K2, V2> {
+    return this.then({ ...this.place('map', name), kind: 'map', fn });
+  }
+
+  /** Zero or more records for each record, with new keys (see selectKey). */
+  flatMap<K2, V2>(fn: (key: K, value: V) => Iterable<KeyValue<K2, V2>>, name?: string): KStream<K2, V2> {
+    return this.then({ ...this.place('flat-map', name), kind: 'flat-map', fn });
+  }
+
+  /** Zero or more values for each record, under its key. */
+  flatMapValues<V2>(fn: (value: V, key: K) => Iterable<V2>, name?: string): KStream<K, V2> {
+    return this.then({ ...this.place('flat-map-values', name), kind: 'flat-map-values', fn });
+  }
+
+  /** Calls `fn` on each record (for side effects such as logging) and passes the record on unchanged. */
+  peek(fn: (key: K, value: V) => void, name?: string): KStream<K, V> {
+    return this.then({ ...this.place('peek', name), kind: 'peek', fn });
+  }
+
+  /**
+   * Calls `fn` on each record; the stream ends here. It runs when the task processes the record,
+   * which may be again after a crash (records since the last commit are processed again).
+   */
+  foreach(fn: (key: K, value: V) => void, name?: string): void {
+    this.then({ ...this.place('foreach', name), kind: 'foreach', fn });
+  }
+
+  /** This stream's and the others' records in one stream, in the order they are processed. */
+  merge(other: KStream<K, V>, name?: string): KStream<K, V> {
+    const id = checkName('processor', name ?? this.graph.nextName('merge'));
+    return this.then({ id, parents: [this.nodeId, other.nodeId], emitsChanges: false, kind: 'merge' });
+  }
+
+  /**
+   * Splits the stream by predicates: each record goes to the first branch it satisfies. `name`
+   * names the split and prefixes its branches' names in the result, as in Kafka Streams.
+   */
+  split(name?: string): BranchedKStream<K, V> {
+    const id = checkName('processor', name ?? this.graph.nextName('split'));
+    return new BranchedKStream(this.graph, this.nodeId, id, name ?? '');
+  }
+
+  /**
+   * Writes the records through an internal topic partitioned by their current key; what follows
+   * reads that topic in other tasks. Use it after a key change, before a join or a stateful
+   * operation on the new key (grouping repartitions by itself).
+   */
+  repartition(repartitioned: Repartitioned<K, V>): KStream<K, V> {
+    const id = this.graph.nextName('repartition');
+    return this.then({
+      id,
+      parents: [this.nodeId],
+      emitsChanges: false,
+      kind: 'repartition',
+      repartition: checkName('repartition topic', repartitioned.name ?? id),
+      keySerde: repartitioned.keySerde,
+      valueSerde: repartitioned.valueSerde,
+    });
   }
 
   /** Regroups records by a new key, through a repartition topic. */
   groupBy<K2>(selector: (key: K, value: V) => K2, grouped: Grouped<K2, V>): KGroupedStream<K2, V> {
     const id = this.graph.nextName('group-by');
-    const repartition = checkName('repartition topic', grouped.name ?? id);
     this.graph.add({
       kind: 'group-by',
       id,
       parents: [this.nodeId],
       emitsChanges: false,
       selector: (key: K, value: V) => ({ key: selector(key, value), value }),
-      repartition,
+      repartition: checkName('repartition topic', grouped.name ?? id),
       keySerde: grouped.keySerde,
       valueSerde: grouped.valueSerde,
     });
-    return new KGroupedStream(this.graph, id, grouped.keySerde);
+    return new KGroupedStream(this.graph, id, grouped.keySerde, grouped.valueSerde);
   }
 
   /**
-   * Reads this stream as a table: each record upserts its key's row, a null
-   * value deletes it. The stream must still be keyed as its source topic is.
+   * Groups records by their key. Only when the key was changed since the stream was read (selectKey,
+   * map, flatMap) do the records go through a repartition topic; otherwise they stay in their task.
+   */
+  groupByKey(grouped: Grouped<K, V>): KGroupedStream<K, V> {
+    const id = this.graph.nextName('group-by-key');
+    const repartition = this.graph.keyChanged(this.nodeId)
+      ? checkName('repartition topic', grouped.name ?? id)
+      : undefined;
+    this.graph.add({
+      kind: 'group-by',
+      id,
+      parents: [this.nodeId],
+      emitsChanges: false,
+      selector: (key: K, value: V) => ({ key, value }),
+      ...(repartition ? { repartition } : {}),
+      keySerde: grouped.keySerde,
+      valueSerde: grouped.valueSerde,
+    });
+    return new KGroupedStream(this.graph, id, grouped.keySerde, grouped.valueSerde);
+  }
+
+  /**
+   * Joins each record with the table's current row for its key (the table must be partitioned as
+   * this stream is); a record whose key has no row, or whose value is null, gives nothing. Table
+   * updates give nothing by themselves: only stream records look rows up.
+   */
+  join<VT, R>(table: KTable<K, VT>, joiner: (value: V, row: VT) => R, name?: string): KStream<K, R> {
+    return this.streamTableJoin(table, joiner, false, name);
+  }
+
+  /** As join, but a record whose key has no row is joined with null. */
+  leftJoin<VT, R>(table: KTable<K, VT>, joiner: (value: V, row: VT | null) => R, name?: string): KStream<K, R> {
+    return this.streamTableJoin(table, joiner, true, name);
+  }
+
+  /**
+   * Reads this stream as a table: each record upserts its key's row, a null value deletes it. The stream must still be keyed as its source topic is.
    */
   toTable(materialized: Materialized<K, NonNullable<V>>): KTable<K, NonNullable<V>> {
     const id = this.graph.nextName('to-table');
@@ -71,5 +169,36 @@ export class KStream<K, V> {
       keySerde: produced.keySerde,
       valueSerde: produced.valueSerde,
     });
+  }
+
+  private streamTableJoin<VT, R>(
+    table: KTable<K, VT>,
+    joiner: (value: V, row: VT) => R,
+    leftJoin: boolean,
+    name: string | undefined,
+  ): KStream<K, R> {
+    const id = checkName('processor', name ?? this.graph.nextName(leftJoin ? 'stream-left-join' : 'stream-join'));
+    return this.then({
+      id,
+      parents: [this.nodeId, table.nodeId],
+      emitsChanges: false,
+      kind: 'stream-table-join',
+      joiner,
+      leftJoin,
+    });
+  }
+
+  private place(prefix: string, name: string | undefined): Placed {
+    return {
+      id: checkName('processor', name ?? this.graph.nextName(prefix)),
+      parents: [this.nodeId],
+      emitsChanges: false,
+    };
+  }
+
+  /** Adds a stream node and returns the stream of its output. */
+  private then<K2, V2>(node: GraphNode): KStream<K2, V2> {
+    this.graph.add(node);
+    return new KStream<K2, V2>(this.graph, node.id);
   }
 }

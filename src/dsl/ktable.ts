@@ -1,14 +1,8 @@
-import type { StoreSpec, TopologyGraph } from './graph.js';
-import type { Grouped, Materialized } from './options.js';
+import type { JoinMode, StoreSpec, TopologyGraph } from './graph.js';
+import type { Grouped, KeyValue, Materialized } from './options.js';
 import { KGroupedTable } from './kgrouped.js';
 import { KStream } from './kstream.js';
 import { checkName } from './names.js';
-
-/** The table's row after an update, regrouped under a new key (see KTable.groupBy). */
-export interface KeyValue<K, V> {
-  key: K;
-  value: V;
-}
 
 /**
  * A changelog stream read as a table: the latest value per key, where a null
@@ -61,7 +55,7 @@ export class KTable<K, V> {
       keySerde: grouped.keySerde,
       valueSerde: grouped.valueSerde,
     });
-    return new KGroupedTable(this.graph, id, grouped.keySerde);
+    return new KGroupedTable(this.graph, id, grouped.keySerde, grouped.valueSerde);
   }
 
   /** Inner join on the key with a co-partitioned table: a row exists when both sides have one. */
@@ -70,7 +64,7 @@ export class KTable<K, V> {
     joiner: (left: V, right: V2) => R,
     materialized?: Materialized<K, R>,
   ): KTable<K, R> {
-    return this.addJoin(other, joiner, false, materialized);
+    return this.addJoin(other, joiner, 'inner', materialized);
   }
 
   /** Left join: a row exists when this side has one; the joiner gets null for a missing right row. */
@@ -79,7 +73,16 @@ export class KTable<K, V> {
     joiner: (left: V, right: V2 | null) => R,
     materialized?: Materialized<K, R>,
   ): KTable<K, R> {
-    return this.addJoin(other, joiner, true, materialized);
+    return this.addJoin(other, joiner, 'left', materialized);
+  }
+
+  /** Outer join: a row exists when either side has one; the joiner gets null for the missing side. */
+  outerJoin<V2, R>(
+    other: KTable<K, V2>,
+    joiner: (left: V | null, right: V2 | null) => R,
+    materialized?: Materialized<K, R>,
+  ): KTable<K, R> {
+    return this.addJoin(other, joiner, 'outer', materialized);
   }
 
   /** The stream of this table's updates; a deleted row becomes a record with a null value. */
@@ -92,10 +95,10 @@ export class KTable<K, V> {
   private addJoin<V2, R>(
     other: KTable<K, V2>,
     joiner: (left: V, right: V2) => R,
-    leftJoin: boolean,
+    mode: JoinMode,
     materialized?: Materialized<K, R>,
   ): KTable<K, R> {
-    const id = this.graph.nextName(leftJoin ? 'left-join' : 'join');
+    const id = this.graph.nextName(mode === 'inner' ? 'join' : `${mode}-join`);
     const store = storeSpec(this.graph, 'join', materialized);
     this.graph.add({
       kind: 'join',
@@ -103,7 +106,7 @@ export class KTable<K, V> {
       parents: [this.nodeId, other.nodeId],
       emitsChanges: true,
       joiner,
-      leftJoin,
+      mode,
       store,
     });
     return new KTable(this.graph, id, store?.name);

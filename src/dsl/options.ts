@@ -45,3 +45,17 @@ export interface Grouped<K, V> {
   keySerde: Serde<K>;
   valueSerde: Serde<V>;
 }
+
+/** A record's key and value, as map, flatMap and a table's groupBy give them. */
+export interface KeyValue<K, V> {
+  key: K;
+  value: V;
+}
+
+/** How `KStream.repartition` writes its internal topic. */
+export interface Repartitioned<K, V> {
+  /** Names the topic (`<applicationId>-<name>-repartition`); default from the operator's position. */
+  name?: string;
+  keySerde: Serde<K>;
+  valueSerde: Serde<V>;
+}

@@ -36,7 +36,10 @@ export interface CompiledTopology {
   /** Internal topics: repartition topics and store changelogs. */
   readonly repartitionTopics: readonly string[];
   readonly changelogTopics: readonly string[];
-  repartitionTopic(groupByNodeId: string): string;
+  /** The internal topic a group-by or repartition node writes (throws for a grouping kept in place). */
+  repartitionTopic(nodeId: string): string;
+  /** The topics a node reads records from: a source's, or those of the repartitions before it. */
+  inputTopicsOf(nodeId: string): string[];
   store(name: string): CompiledStore;
 }
 
@@ -52,7 +55,26 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
   const nodes = [...graph.nodes.values()];
   validate(graph, nodes);
 
-  // Union-find over nodes: every edge joins its ends, except group-by -> aggregate (a repartition topic).
+  const repartitionOf = (nodeId: string): string => {
+    const node = graph.get(nodeId);
+    if ((node.kind !== 'group-by' && node.kind !== 'repartition') || node.repartition === undefined) {
+      throw new Error(`topology: "${nodeId}" writes no repartition topic`);
+    }
+    return repartitionTopicName(applicationId, node.repartition);
+  };
+  const writesRepartition = (node: GraphNode) =>
+    (node.kind === 'group-by' || node.kind === 'repartition') && node.repartition !== undefined;
+  /** A node's parents whose records reach it through a repartition topic. */
+  const acrossTopic = (node: GraphNode): string[] =>
+    node.parents.filter((p) => {
+      const parent = graph.get(p);
+      return parent.kind === 'repartition' || (node.kind === 'aggregate' && writesRepartition(parent));
+    });
+  const inputTopicsOf = (node: GraphNode): string[] =>
+    node.kind === 'stream-source' ? [node.topic] : acrossTopic(node).map(repartitionOf);
+
+  // Union-find over nodes: every edge joins its ends, except those through a repartition topic; and
+  // the nodes reading one repartition topic (say the aggregates of one grouping) run in the same tasks.
   const root = new Map(nodes.map((n) => [n.id, n.id]));
   const find = (id: string): string => {
     let r = id;
@@ -60,17 +82,16 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     root.set(id, r);
     return r;
   };
-  const firstAggregateOf = new Map<string, string>();
+  const union = (a: string, b: string) => root.set(find(a), find(b));
+  const firstReaderOf = new Map<string, string>();
   for (const node of nodes) {
-    if (node.kind === 'aggregate') {
-      // Aggregates of one grouping read the same repartition topic, so they run in the same tasks.
-      const groupBy = node.parents[0]!;
-      const first = firstAggregateOf.get(groupBy);
-      if (first) root.set(find(node.id), find(first));
-      else firstAggregateOf.set(groupBy, node.id);
-      continue;
+    const across = acrossTopic(node);
+    for (const parent of node.parents) if (!across.includes(parent)) union(node.id, parent);
+    for (const topic of across.map(repartitionOf)) {
+      const first = firstReaderOf.get(topic);
+      if (first) union(node.id, first);
+      else firstReaderOf.set(topic, node.id);
     }
-    for (const parent of node.parents) root.set(find(node.id), find(parent));
   }
 
   const groups = new Map<string, GraphNode[]>();
@@ -79,23 +100,16 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     groups.set(r, [...(groups.get(r) ?? []), node]);
   }
 
-  const repartitionOf = (groupById: string): string => {
-    const node = graph.get(groupById);
-    if (node.kind !== 'group-by') throw new Error(`topology: "${groupById}" is not a grouping`);
-    return repartitionTopicName(applicationId, node.repartition);
-  };
-
   const stores = new Map<string, CompiledStore>();
   const subtopologies = [...groups.values()].map((members, id): SubTopology => {
     const sources: SourceTopic[] = [];
     const subStores: CompiledStore[] = [];
     const sinkTopics: string[] = [];
     for (const node of members) {
-      if (node.kind === 'stream-source') sources.push({ topic: node.topic, internal: false, nodeIds: [node.id] });
-      if (node.kind === 'aggregate')
-        sources.push({ topic: repartitionOf(node.parents[0]!), internal: true, nodeIds: [node.id] });
+      for (const topic of inputTopicsOf(node))
+        sources.push({ topic, internal: node.kind !== 'stream-source', nodeIds: [node.id] });
       if (node.kind === 'sink') sinkTopics.push(node.topic);
-      if (node.kind === 'group-by') sinkTopics.push(repartitionOf(node.id));
+      if (writesRepartition(node)) sinkTopics.push(repartitionOf(node.id));
       const spec = 'store' in node ? node.store : undefined;
       const specs = spec?.lineage ? [spec, lineageStoreSpec(spec)] : spec ? [spec] : [];
       for (const s of specs) {
@@ -118,9 +132,10 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     applicationId,
     graph,
     subtopologies,
-    repartitionTopics: [...new Set(nodes.filter((n) => n.kind === 'group-by').map((n) => repartitionOf(n.id)))],
+    repartitionTopics: [...new Set(nodes.filter(writesRepartition).map((n) => repartitionOf(n.id)))],
     changelogTopics: [...stores.values()].map((s) => s.changelogTopic),
     repartitionTopic: repartitionOf,
+    inputTopicsOf: (nodeId) => inputTopicsOf(graph.get(nodeId)),
     store(name) {
       const store = stores.get(name);
       if (!store) throw new Error(`topology: no store named "${name}"`);
@@ -160,18 +175,28 @@ function validate(graph: TopologyGraph, nodes: GraphNode[]): void {
         if (!isTable(parent)) throw new Error(`topology: ${node.id} joins "${parent}", which is not a table`);
       }
     }
+    if (node.kind === 'stream-table-join') {
+      const [stream, table] = node.parents as [string, string];
+      if (isTable(stream)) throw new Error(`topology: ${node.id} joins "${stream}" as a stream, but it is a table`);
+      if (!isTable(table)) throw new Error(`topology: ${node.id} joins "${table}" as a table, but it is a stream`);
+      if (graph.keyChanged(stream)) {
+        throw new Error(
+          `topology: ${node.id} joins a stream whose key was changed (selectKey, map or flatMap) with a table; repartition the stream first`,
+        );
+      }
+    }
+    if (node.kind === 'merge' || node.kind === 'repartition') {
+      for (const parent of node.parents) {
+        if (isTable(parent)) throw new Error(`topology: ${node.id} reads "${parent}", a table; use toStream() first`);
+      }
+    }
     if (node.kind === 'aggregate' && graph.get(node.parents[0]!).kind !== 'group-by') {
       throw new Error(`topology: ${node.id} must follow a groupBy`);
     }
-    if (node.kind === 'to-table' && rekeyedSinceSource(graph, node.parents[0]!)) {
-      throw new Error(`topology: ${node.id} reads a stream whose key was changed by selectKey; group it instead`);
+    if (node.kind === 'to-table' && graph.keyChanged(node.parents[0]!)) {
+      throw new Error(
+        `topology: ${node.id} reads a stream whose key was changed (selectKey, map or flatMap); repartition or group it first`,
+      );
     }
   }
-}
-
-function rekeyedSinceSource(graph: TopologyGraph, id: string): boolean {
-  const node = graph.get(id);
-  if (node.kind === 'select-key') return true;
-  if (node.kind === 'stream-source' || node.kind === 'aggregate') return false;
-  return node.parents.some((p) => rekeyedSinceSource(graph, p));
 }

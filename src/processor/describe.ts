@@ -11,14 +11,24 @@ function label(node: GraphNode, topology: CompiledTopology): string {
     case 'sink':
       return `${node.id} -> topic ${node.topic}`;
     case 'group-by':
-      return `${node.id} -> topic ${topology.repartitionTopic(node.id)}`;
-    case 'aggregate':
-      return `${node.id} <- topic ${topology.repartitionTopic(node.parents[0]!)}${store}`;
+    case 'repartition':
+      return node.repartition === undefined
+        ? `${node.id} (grouped in place)`
+        : `${node.id} -> topic ${topology.repartitionTopic(node.id)}`;
     case 'join':
-      return `${node.id} (${node.leftJoin ? 'left join' : 'join'} of ${node.parents.join(' and ')})${store}`;
-    default:
-      return `${node.id}${store}`;
+      return `${node.id} (${node.mode === 'inner' ? 'join' : `${node.mode} join`} of ${node.parents.join(' and ')})${store}`;
+    case 'stream-table-join':
+      return `${node.id} (stream ${node.leftJoin ? 'left join' : 'join'} of ${node.parents.join(' and ')})`;
+    default: {
+      const read = topology.inputTopicsOf(node.id);
+      return `${node.id}${read.length ? ` <- topic ${read.join(', ')}` : ''}${store}`;
+    }
   }
+}
+
+/** Whether node `id` gets its parents' records straight from them (not through a repartition topic). */
+function readsParents(node: GraphNode, topology: CompiledTopology): boolean {
+  return node.parents.length > 0 && topology.inputTopicsOf(node.id).length === 0;
 }
 
 export function describeText(topology: CompiledTopology): string {
@@ -26,7 +36,7 @@ export function describeText(topology: CompiledTopology): string {
   for (const sub of topology.subtopologies) {
     lines.push(`  Sub-topology ${sub.id}: one task per partition of ${sub.sources.map((s) => s.topic).join(', ')}`);
     for (const node of sub.nodes) {
-      const parents = node.parents.length && node.kind !== 'aggregate' ? `  (from ${node.parents.join(', ')})` : '';
+      const parents = readsParents(node, topology) ? `  (from ${node.parents.join(', ')})` : '';
       lines.push(`    ${label(node, topology)}${parents}`);
     }
     for (const store of sub.stores) lines.push(`    store ${store.name}, changelog ${store.changelogTopic}`);
@@ -52,21 +62,19 @@ export function describeMermaid(topology: CompiledTopology): string {
     lines.push(`  subgraph sub${sub.id}["Sub-topology ${sub.id}"]`);
     for (const node of sub.nodes) {
       lines.push(`    ${id(node.id)}["${node.id}"]`);
-      if (node.kind !== 'aggregate') for (const p of node.parents) edges.push(`  ${id(p)} --> ${id(node.id)}`);
+      if (readsParents(node, topology)) for (const p of node.parents) edges.push(`  ${id(p)} --> ${id(node.id)}`);
       const store = 'store' in node ? node.store : undefined;
       if (store) {
         lines.push(`    ${id(`store_${store.name}`)}[("${store.name}")]`);
         edges.push(`  ${id(node.id)} -.- ${id(`store_${store.name}`)}`);
       }
-      const read =
-        node.kind === 'stream-source'
-          ? node.topic
-          : node.kind === 'aggregate'
-            ? topology.repartitionTopic(node.parents[0]!)
-            : undefined;
       const written =
-        node.kind === 'sink' ? node.topic : node.kind === 'group-by' ? topology.repartitionTopic(node.id) : undefined;
-      if (read) {
+        node.kind === 'sink'
+          ? node.topic
+          : (node.kind === 'group-by' || node.kind === 'repartition') && node.repartition !== undefined
+            ? topology.repartitionTopic(node.id)
+            : undefined;
+      for (const read of topology.inputTopicsOf(node.id)) {
         topics.add(read);
         edges.push(`  ${id(`topic_${read}`)} --> ${id(node.id)}`);
       }

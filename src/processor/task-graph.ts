@@ -5,11 +5,23 @@
  */
 import type { GraphNode, StoreSpec } from '../dsl/graph.js';
 import { decodeChangePair } from './change-pair.js';
-import type { CompiledTopology, SubTopology } from './compile.js';
-import { GroupBy, Sink } from './nodes/io.js';
-import { TableJoin } from './nodes/join.js';
+import type { CompiledTopology, SourceTopic, SubTopology } from './compile.js';
+import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
+import { StreamTableJoin, TableJoin } from './nodes/join.js';
 import type { ForwardingProcessor } from './nodes/node.js';
-import { StreamFilter, StreamMapValues, StreamSelectKey, TableToStream, TableTransform } from './nodes/stateless.js';
+import {
+  PassThrough,
+  StreamFilter,
+  StreamFlatMap,
+  StreamFlatMapValues,
+  StreamMap,
+  StreamMapValues,
+  StreamPeek,
+  StreamSelectKey,
+  StreamSplit,
+  TableToStream,
+  TableTransform,
+} from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
 import type { ChangeCache, KeyValueStore, Processor, ProcessorContext, ValueGetter } from './types.js';
@@ -35,7 +47,7 @@ export class TaskGraph {
       for (const parent of node.parents) this.children.set(parent, [...(this.children.get(parent) ?? []), node]);
     for (const node of subtopology.nodes) this.processors.set(node.id, this.create(node));
     for (const node of subtopology.nodes) this.wire(node);
-    for (const source of subtopology.sources) this.sources.set(source.topic, this.sourceHandler(source.nodeIds));
+    for (const source of subtopology.sources) this.sources.set(source.topic, this.sourceHandler(source));
   }
 
   get sourceTopics(): string[] {
@@ -51,7 +63,7 @@ export class TaskGraph {
     handler(key, value, timestamp);
   }
 
-  private sourceHandler(nodeIds: readonly string[]): SourceHandler {
+  private sourceHandler({ topic, nodeIds }: SourceTopic): SourceHandler {
     const node = this.topology.graph.get(nodeIds[0]!);
     const processors = nodeIds.map((id) => this.processors.get(id)!);
     if (node.kind === 'stream-source') {
@@ -67,8 +79,21 @@ export class TaskGraph {
         processors[0]!.process(key === null ? null : node.keySerde.deserialize(key), decoded, time);
       };
     }
+    const writer = this.topology.graph.get(node.parents.find((p) => this.writesTopic(p, topic))!);
+    if (writer.kind === 'repartition') {
+      // Each reader gets the records as its parent on that side would have forwarded them.
+      const inputs = nodeIds.flatMap((id) => {
+        const reader = this.topology.graph.get(id);
+        return reader.parents.flatMap((p, index) => (this.writesTopic(p, topic) ? [this.inputFor(reader, index)] : []));
+      });
+      return (key, value, timestamp) => {
+        const k = key === null ? null : writer.keySerde.deserialize(key);
+        const v = value === null ? null : writer.valueSerde.deserialize(value);
+        for (const input of inputs) input.process(k, v, timestamp);
+      };
+    }
     if (node.kind === 'aggregate') {
-      const groupBy = this.topology.graph.get(node.parents[0]!);
+      const groupBy = writer;
       if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
       return (key, value, timestamp) => {
         if (key === null || value === null) return; // repartition records always have both
@@ -82,13 +107,42 @@ export class TaskGraph {
     throw new Error(`unreachable: ${node.id} is not a source`);
   }
 
+  /** Whether node `id` writes the repartition topic `topic`. */
+  private writesTopic(id: string, topic: string): boolean {
+    const node = this.topology.graph.get(id);
+    return (
+      (node.kind === 'group-by' || node.kind === 'repartition') &&
+      node.repartition !== undefined &&
+      this.topology.repartitionTopic(id) === topic
+    );
+  }
+
   private create(node: GraphNode): ForwardingProcessor {
     const spec = 'store' in node ? node.store : undefined;
     const store =
       spec && (spec.lineage ? this.storeWithLineage(spec) : this.context.store<unknown, unknown>(spec.name));
     switch (node.kind) {
       case 'stream-source':
-        return new StreamMapValues((value: unknown) => value);
+      case 'merge':
+      case 'branch':
+        return new PassThrough();
+      case 'map':
+        return new StreamMap(node.fn);
+      case 'flat-map':
+        return new StreamFlatMap(node.fn);
+      case 'flat-map-values':
+        return new StreamFlatMapValues(node.fn);
+      case 'peek':
+      case 'foreach':
+        return new StreamPeek(node.fn);
+      case 'split':
+        return new StreamSplit(node.predicates);
+      case 'repartition':
+        return new Sink(this.context, this.topology.repartitionTopic(node.id), node.keySerde, node.valueSerde, {
+          lineage: true,
+        });
+      case 'stream-table-join':
+        return new StreamTableJoin(node.joiner, node.leftJoin, this.valueGetter(node.parents[1]!));
       case 'map-values':
         return node.emitsChanges
           ? new TableTransform(TableTransform.mapValues(node.fn), store, this.sendsOldValues(node.id))
@@ -104,13 +158,16 @@ export class TaskGraph {
       case 'to-table':
         return new ToTable(store!, this.sendsOldValues(node.id));
       case 'group-by':
-        return new GroupBy(
-          this.context,
-          this.topology.repartitionTopic(node.id),
-          node.selector,
-          node.keySerde,
-          node.valueSerde,
-        );
+        return node.repartition === undefined
+          ? new GroupInPlace()
+          : new GroupBy(
+              this.context,
+              this.topology.repartitionTopic(node.id),
+              node.selector,
+              node.keySerde,
+              node.valueSerde,
+              node.emitsChanges,
+            );
       case 'aggregate': {
         const groupBy = this.topology.graph.get(node.parents[0]!);
         if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
@@ -122,7 +179,7 @@ export class TaskGraph {
       case 'join':
         return new TableJoin(
           node.joiner,
-          node.leftJoin,
+          node.mode,
           this.valueGetter(node.parents[0]!),
           this.valueGetter(node.parents[1]!),
           store,
@@ -173,6 +230,7 @@ export class TaskGraph {
       switch (child.kind) {
         case 'to-stream':
         case 'sink':
+        case 'stream-table-join':
           return false;
         case 'map-values':
         case 'filter':
@@ -184,17 +242,28 @@ export class TaskGraph {
     });
   }
 
-  /** Connects a node to its parents' processors (a join to each side). */
+  /** Connects a node to its parents' processors (a join to each side), except across repartition topics. */
   private wire(node: GraphNode): void {
-    if (node.kind === 'aggregate') return; // fed by its repartition topic, not by its parent
-    const processor = this.processors.get(node.id)!;
+    const across = new Set(this.topology.inputTopicsOf(node.id));
     node.parents.forEach((parentId, index) => {
+      const parentNode = this.topology.graph.get(parentId);
+      if (parentNode.kind === 'group-by' || parentNode.kind === 'repartition') {
+        if (parentNode.repartition !== undefined && across.has(this.topology.repartitionTopic(parentId))) return;
+      }
       const parent = this.processors.get(parentId);
       if (!parent) throw new Error(`unreachable: ${parentId} is in another sub-topology`);
-      const input: Processor =
-        processor instanceof TableJoin ? processor.side(index === 0 ? 'left' : 'right') : processor;
-      parent.children.push(input);
+      const input = this.inputFor(node, index);
+      if (parent instanceof StreamSplit && node.kind === 'branch') parent.branches[node.index] = input;
+      else parent.children.push(input);
     });
+  }
+
+  /** What a node's parent number `index` forwards to: the node's processor, or one side of a join. */
+  private inputFor(node: GraphNode, index: number): Processor {
+    const processor = this.processors.get(node.id)!;
+    if (processor instanceof TableJoin) return processor.side(index === 0 ? 'left' : 'right');
+    if (processor instanceof StreamTableJoin) return processor.side(index === 0 ? 'stream' : 'table');
+    return processor;
   }
 
   /** Reads a table node's current row for a key, from its store or computed from upstream. */

@@ -10,10 +10,6 @@ export interface Change<V> {
   readonly oldValue: V | null;
 }
 
-export function isChange(value: unknown): value is Change<unknown> {
-  return typeof value === 'object' && value !== null && 'newValue' in value && 'oldValue' in value;
-}
-
 /** The input record being processed: where it came from, and its bytes (for a dead letter). */
 export interface RecordOrigin {
   readonly topic: string;

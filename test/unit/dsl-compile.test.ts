@@ -65,7 +65,10 @@ t.test('mistakes are reported when the topology is built', async (t) => {
     .stream('s', strings)
     .selectKey((_k, v) => v)
     .toTable({ storeName: 't', ...strings });
-  t.throws(() => compileTopology(rekeyed.build(), 'app'), /selectKey; group it instead/);
+  t.throws(
+    () => compileTopology(rekeyed.build(), 'app'),
+    /key was changed \(selectKey, map or flatMap\); repartition or group it first/,
+  );
 
   const sameStore = new StreamsBuilder();
   sameStore.table('x', { ...strings, storeName: 'dup' });

@@ -4,7 +4,7 @@ import type { Serde } from '../../serdes/serde.js';
 import { encodeChangePair } from '../change-pair.js';
 import { InvalidRecordError } from '../errors.js';
 import { lineageHeaders } from '../lineage.js';
-import { isChange, type ProcessorContext } from '../types.js';
+import type { Change, ProcessorContext } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 
 /** Writes records to a topic; a null value becomes a tombstone. */
@@ -14,6 +14,8 @@ export class Sink extends ForwardingProcessor {
     private readonly topic: string,
     private readonly keySerde: Serde<unknown>,
     private readonly valueSerde: Serde<unknown>,
+    /** Carry each record's lineage in a header (internal topics, read again by this application). */
+    private readonly options: { lineage?: boolean } = {},
   ) {
     super();
   }
@@ -24,6 +26,7 @@ export class Sink extends ForwardingProcessor {
       key: key === null || key === undefined ? null : this.keySerde.serialize(key),
       value: value === null || value === undefined ? null : this.valueSerde.serialize(value),
       timestamp,
+      headers: this.options.lineage ? lineageHeaders(this.context.origin) : undefined,
     });
   }
 }
@@ -41,12 +44,14 @@ export class GroupBy extends ForwardingProcessor {
     private readonly selector: AnyFn,
     private readonly keySerde: Serde<unknown>,
     private readonly valueSerde: Serde<unknown>,
+    /** Whether the parent is a table (it forwards changes) or a stream (plain values). */
+    private readonly fromTable: boolean,
   ) {
     super();
   }
 
   process(key: unknown, value: unknown, timestamp: number): void {
-    const change = isChange(value) ? value : { newValue: value, oldValue: null };
+    const change = this.fromTable ? (value as Change<unknown>) : { newValue: value ?? null, oldValue: null };
     const added = change.newValue === null ? null : this.select(key, change.newValue);
     const removed = change.oldValue === null ? null : this.select(key, change.oldValue);
     if (added && removed && added.key.equals(removed.key)) {
@@ -73,5 +78,17 @@ export class GroupBy extends ForwardingProcessor {
       timestamp,
       headers: lineageHeaders(this.context.origin),
     });
+  }
+}
+
+/**
+ * A stream grouped by its unchanged key (groupByKey): the records already are in their group's task,
+ * so each goes straight to the aggregates as an added value. As in Kafka Streams, a record with a
+ * null key or value is not aggregated.
+ */
+export class GroupInPlace extends ForwardingProcessor {
+  process(key: unknown, value: unknown, timestamp: number): void {
+    if (key === null || key === undefined || value === null || value === undefined) return;
+    this.forward(key, { newValue: value, oldValue: null }, timestamp);
   }
 }

@@ -1,13 +1,13 @@
 // Table-table joins on the key. A change on either side recomputes the
 // joined row from the change and the other side's current value.
-import type { AnyFn } from '../../dsl/graph.js';
+import type { AnyFn, JoinMode } from '../../dsl/graph.js';
 import type { Change, KeyValueStore, Processor, ValueGetter } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 
 export class TableJoin extends ForwardingProcessor {
   constructor(
     private readonly joiner: AnyFn,
-    private readonly leftJoin: boolean,
+    private readonly mode: JoinMode,
     private readonly leftGetter: ValueGetter,
     private readonly rightGetter: ValueGetter,
     private readonly store: KeyValueStore<unknown, unknown> | undefined,
@@ -19,9 +19,11 @@ export class TableJoin extends ForwardingProcessor {
 
   /** The joined row for a left and right row; null when the join has no row. */
   join(left: unknown, right: unknown): unknown {
-    if (left === null || left === undefined) return null;
-    if (right === null && !this.leftJoin) return null;
-    return this.joiner(left, right);
+    const l = left ?? null;
+    const r = right ?? null;
+    const exists =
+      this.mode === 'inner' ? l !== null && r !== null : this.mode === 'left' ? l !== null : l !== null || r !== null;
+    return exists ? this.joiner(l, r) : null;
   }
 
   /** The processor its parent on one side forwards to. */
@@ -49,5 +51,32 @@ export class TableJoin extends ForwardingProcessor {
     if (newValue === null && oldValue === null) return;
     this.store?.put(key, newValue);
     this.forward(key, { newValue, oldValue }, timestamp);
+  }
+}
+
+/**
+ * A stream joined with a table on the key: each stream record looks up the table's current row. A
+ * record with a null value is dropped; one with a null key too, except by a left join, which joins
+ * it with null (as Kafka Streams does since KIP-962). Table updates only change what later records find.
+ */
+export class StreamTableJoin extends ForwardingProcessor {
+  constructor(
+    private readonly joiner: AnyFn,
+    private readonly leftJoin: boolean,
+    private readonly tableGetter: ValueGetter,
+  ) {
+    super();
+  }
+
+  /** The processor its parent on one side forwards to; the table side's updates need no work here. */
+  side(side: 'stream' | 'table'): Processor {
+    return side === 'stream' ? this : { process: () => undefined };
+  }
+
+  process(key: unknown, value: unknown, timestamp: number): void {
+    if (value === null || value === undefined) return;
+    const row = key === null || key === undefined ? null : (this.tableGetter(key) ?? null);
+    if (row === null && !this.leftJoin) return;
+    this.forward(key, this.joiner(value, row), timestamp);
   }
 }

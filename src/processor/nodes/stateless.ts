@@ -1,7 +1,15 @@
 // Record-at-a-time operators, in a stream and a table variant.
 import type { AnyFn } from '../../dsl/graph.js';
-import type { Change, KeyValueStore } from '../types.js';
+import type { KeyValue } from '../../dsl/options.js';
+import type { Change, KeyValueStore, Processor } from '../types.js';
 import { ForwardingProcessor } from './node.js';
+
+/** Forwards every record as it is: a source's first node, a merge, a split's branch. */
+export class PassThrough extends ForwardingProcessor {
+  process(key: unknown, value: unknown, timestamp: number): void {
+    this.forward(key, value, timestamp);
+  }
+}
 
 export class StreamMapValues extends ForwardingProcessor {
   constructor(private readonly fn: AnyFn) {
@@ -27,6 +35,62 @@ export class StreamSelectKey extends ForwardingProcessor {
   }
   process(key: unknown, value: unknown, timestamp: number): void {
     this.forward(this.fn(key, value), value, timestamp);
+  }
+}
+
+export class StreamMap extends ForwardingProcessor {
+  constructor(private readonly fn: AnyFn) {
+    super();
+  }
+  process(key: unknown, value: unknown, timestamp: number): void {
+    const out = this.fn(key, value) as KeyValue<unknown, unknown>;
+    this.forward(out.key, out.value, timestamp);
+  }
+}
+
+export class StreamFlatMap extends ForwardingProcessor {
+  constructor(private readonly fn: AnyFn) {
+    super();
+  }
+  process(key: unknown, value: unknown, timestamp: number): void {
+    for (const out of this.fn(key, value) as Iterable<KeyValue<unknown, unknown>>) {
+      this.forward(out.key, out.value, timestamp);
+    }
+  }
+}
+
+export class StreamFlatMapValues extends ForwardingProcessor {
+  constructor(private readonly fn: AnyFn) {
+    super();
+  }
+  process(key: unknown, value: unknown, timestamp: number): void {
+    for (const out of this.fn(value, key) as Iterable<unknown>) this.forward(key, out, timestamp);
+  }
+}
+
+/** peek and foreach: the function sees each record, which goes on unchanged (foreach has no children). */
+export class StreamPeek extends ForwardingProcessor {
+  constructor(private readonly fn: AnyFn) {
+    super();
+  }
+  process(key: unknown, value: unknown, timestamp: number): void {
+    this.fn(key, value);
+    this.forward(key, value, timestamp);
+  }
+}
+
+/** Forwards each record to the branch of the first predicate it satisfies; none: it is dropped. */
+export class StreamSplit extends ForwardingProcessor {
+  /** Each branch's processor, by the branch's number. */
+  readonly branches: Processor[] = [];
+
+  constructor(private readonly predicates: readonly AnyFn[]) {
+    super();
+  }
+
+  process(key: unknown, value: unknown, timestamp: number): void {
+    const index = this.predicates.findIndex((predicate) => predicate(key, value));
+    if (index >= 0) this.branches[index]?.process(key, value, timestamp);
   }
 }
 
