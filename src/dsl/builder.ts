@@ -9,7 +9,7 @@ export class StreamsBuilder {
   private readonly graph = new TopologyGraph();
 
   stream<K, V>(topic: string, consumed: Consumed<K, V>): KStream<K, V> {
-    const id = this.graph.nextName('source');
+    const id = this.graph.operatorName('source', consumed.name);
     this.graph.add({
       kind: 'stream-source',
       id,

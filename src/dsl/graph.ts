@@ -4,6 +4,7 @@
  * sub-topologies and tasks.
  */
 import type { Serde } from '../serdes/serde.js';
+import { checkName } from './names.js';
 
 /** Functions stored in the graph are untyped; the DSL's generics type them at the call site. */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the graph erases the DSL's generic types */
@@ -90,6 +91,11 @@ export class TopologyGraph {
     const n = (this.counters.get(prefix) ?? 0) + 1;
     this.counters.set(prefix, n);
     return `${prefix}-${n}`;
+  }
+
+  /** An operator's node id: the name the user gave it (checked), or the next one for its kind. */
+  operatorName(prefix: string, given: string | undefined): string {
+    return given === undefined ? this.nextName(prefix) : checkName('processor', given);
   }
 
   add<N extends GraphNode>(node: N): N {

@@ -4,8 +4,8 @@ import type { TopologyGraph } from './graph.js';
 import type { Materialized } from './options.js';
 import { KTable, storeSpec } from './ktable.js';
 
-/** Where an aggregate is kept; its key serde is the grouping's. */
-export type AggregateStore<A> = Omit<Materialized<unknown, A>, 'keySerde'>;
+/** Where an aggregate is kept (its key serde is the grouping's), and the operator's name. */
+export type AggregateStore<A> = Omit<Materialized<unknown, A>, 'keySerde'> & { name?: string };
 
 abstract class Grouping<K> {
   constructor(
@@ -23,8 +23,9 @@ abstract class Grouping<K> {
     subtractor: ((key: K, value: never, aggregate: A) => A) | undefined,
     store: AggregateStore<A>,
   ): KTable<K, A> {
-    const id = this.graph.nextName('aggregate');
-    const spec = storeSpec(this.graph, 'aggregate', { ...store, keySerde: this.keySerde });
+    const { name, ...materialized } = store;
+    const id = this.graph.operatorName('aggregate', name);
+    const spec = storeSpec(this.graph, 'aggregate', { ...materialized, keySerde: this.keySerde });
     if (!spec) throw new Error('unreachable: an aggregate is always materialized');
     this.graph.add({
       kind: 'aggregate',
@@ -74,7 +75,7 @@ function reduceFunctions<K, V>(
 /** A table regrouped by a new key, ready to aggregate with table semantics. */
 export class KGroupedTable<K, V> extends Grouping<K> {
   /** Rows per group: an update moving a row between groups decrements one and increments the other. */
-  count(store: { storeName?: string } = {}): KTable<K, number> {
+  count(store: { storeName?: string; name?: string } = {}): KTable<K, number> {
     return this.addAggregate(
       () => 0,
       (_k, _v, n: number) => n + 1,
@@ -106,7 +107,7 @@ export class KGroupedTable<K, V> extends Grouping<K> {
 
 /** A stream regrouped by a new key: every record adds to its group. */
 export class KGroupedStream<K, V> extends Grouping<K> {
-  count(store: { storeName?: string } = {}): KTable<K, number> {
+  count(store: { storeName?: string; name?: string } = {}): KTable<K, number> {
     return this.addAggregate(
       () => 0,
       (_k, _v, n: number) => n + 1,

@@ -64,7 +64,7 @@ export class KStream<K, V> {
 
   /** This stream's and the others' records in one stream, in the order they are processed. */
   merge(other: KStream<K, V>, name?: string): KStream<K, V> {
-    const id = checkName('processor', name ?? this.graph.nextName('merge'));
+    const id = this.graph.operatorName('merge', name);
     return this.then({ id, parents: [this.nodeId, other.nodeId], emitsChanges: false, kind: 'merge' });
   }
 
@@ -73,7 +73,7 @@ export class KStream<K, V> {
    * names the split and prefixes its branches' names in the result, as in Kafka Streams.
    */
   split(name?: string): BranchedKStream<K, V> {
-    const id = checkName('processor', name ?? this.graph.nextName('split'));
+    const id = this.graph.operatorName('split', name);
     return new BranchedKStream(this.graph, this.nodeId, id, name ?? '');
   }
 
@@ -150,8 +150,8 @@ export class KStream<K, V> {
   /**
    * Reads this stream as a table: each record upserts its key's row, a null value deletes it. The stream must still be keyed as its source topic is.
    */
-  toTable(materialized: Materialized<K, NonNullable<V>>): KTable<K, NonNullable<V>> {
-    const id = this.graph.nextName('to-table');
+  toTable(materialized: Materialized<K, NonNullable<V>>, name?: string): KTable<K, NonNullable<V>> {
+    const id = this.graph.operatorName('to-table', name);
     const store = storeSpec(this.graph, 'table', materialized);
     if (!store) throw new Error('unreachable: toTable is always materialized');
     this.graph.add({ kind: 'to-table', id, parents: [this.nodeId], emitsChanges: true, store });
@@ -162,7 +162,7 @@ export class KStream<K, V> {
   to(topic: string, produced: Produced<K, V>): void {
     this.graph.add({
       kind: 'sink',
-      id: this.graph.nextName('sink'),
+      id: this.graph.operatorName('sink', produced.name),
       parents: [this.nodeId],
       emitsChanges: false,
       topic: checkName('topic', topic),
@@ -177,7 +177,7 @@ export class KStream<K, V> {
     leftJoin: boolean,
     name: string | undefined,
   ): KStream<K, R> {
-    const id = checkName('processor', name ?? this.graph.nextName(leftJoin ? 'stream-left-join' : 'stream-join'));
+    const id = this.graph.operatorName(leftJoin ? 'stream-left-join' : 'stream-join', name);
     return this.then({
       id,
       parents: [this.nodeId, table.nodeId],
@@ -190,7 +190,7 @@ export class KStream<K, V> {
 
   private place(prefix: string, name: string | undefined): Placed {
     return {
-      id: checkName('processor', name ?? this.graph.nextName(prefix)),
+      id: this.graph.operatorName(prefix, name),
       parents: [this.nodeId],
       emitsChanges: false,
     };

@@ -24,15 +24,16 @@ export class KTable<K, V> {
   mapValues<V2>(
     fn: (value: V, key: K, timestamp: number | undefined) => V2,
     materialized?: Materialized<K, V2>,
+    name?: string,
   ): KTable<K, V2> {
-    const id = this.graph.nextName('table-map-values');
+    const id = this.graph.operatorName('table-map-values', name);
     const store = storeSpec(this.graph, 'map-values', materialized);
     this.graph.add({ kind: 'map-values', id, parents: [this.nodeId], emitsChanges: true, fn, store });
     return new KTable(this.graph, id, store?.name);
   }
 
-  filter(predicate: (key: K, value: V) => boolean, materialized?: Materialized<K, V>): KTable<K, V> {
-    const id = this.graph.nextName('table-filter');
+  filter(predicate: (key: K, value: V) => boolean, materialized?: Materialized<K, V>, name?: string): KTable<K, V> {
+    const id = this.graph.operatorName('table-filter', name);
     const store = storeSpec(this.graph, 'filter', materialized);
     this.graph.add({ kind: 'filter', id, parents: [this.nodeId], emitsChanges: true, predicate, store });
     return new KTable(this.graph, id, store?.name);
@@ -63,8 +64,9 @@ export class KTable<K, V> {
     other: KTable<K, V2>,
     joiner: (left: V, right: V2) => R,
     materialized?: Materialized<K, R>,
+    name?: string,
   ): KTable<K, R> {
-    return this.addJoin(other, joiner, 'inner', materialized);
+    return this.addJoin(other, joiner, 'inner', materialized, name);
   }
 
   /** Left join: a row exists when this side has one; the joiner gets null for a missing right row. */
@@ -72,8 +74,9 @@ export class KTable<K, V> {
     other: KTable<K, V2>,
     joiner: (left: V, right: V2 | null) => R,
     materialized?: Materialized<K, R>,
+    name?: string,
   ): KTable<K, R> {
-    return this.addJoin(other, joiner, 'left', materialized);
+    return this.addJoin(other, joiner, 'left', materialized, name);
   }
 
   /** Outer join: a row exists when either side has one; the joiner gets null for the missing side. */
@@ -81,13 +84,14 @@ export class KTable<K, V> {
     other: KTable<K, V2>,
     joiner: (left: V | null, right: V2 | null) => R,
     materialized?: Materialized<K, R>,
+    name?: string,
   ): KTable<K, R> {
-    return this.addJoin(other, joiner, 'outer', materialized);
+    return this.addJoin(other, joiner, 'outer', materialized, name);
   }
 
   /** The stream of this table's updates; a deleted row becomes a record with a null value. */
-  toStream(): KStream<K, V> {
-    const id = this.graph.nextName('to-stream');
+  toStream(name?: string): KStream<K, V> {
+    const id = this.graph.operatorName('to-stream', name);
     this.graph.add({ kind: 'to-stream', id, parents: [this.nodeId], emitsChanges: false });
     return new KStream(this.graph, id);
   }
@@ -96,9 +100,10 @@ export class KTable<K, V> {
     other: KTable<K, V2>,
     joiner: (left: V, right: V2) => R,
     mode: JoinMode,
-    materialized?: Materialized<K, R>,
+    materialized: Materialized<K, R> | undefined,
+    name: string | undefined,
   ): KTable<K, R> {
-    const id = this.graph.nextName(mode === 'inner' ? 'join' : `${mode}-join`);
+    const id = this.graph.operatorName(mode === 'inner' ? 'join' : `${mode}-join`, name);
     const store = storeSpec(this.graph, 'join', materialized);
     this.graph.add({
       kind: 'join',

@@ -2,6 +2,8 @@ import type { LineageFacts } from '../processor/lineage.js';
 import type { Serde } from '../serdes/serde.js';
 
 export interface Consumed<K, V> {
+  /** The source's name in the topology. */
+  name?: string;
   keySerde: Serde<K>;
   valueSerde: Serde<V>;
   /**
@@ -19,6 +21,8 @@ export interface Consumed<K, V> {
 }
 
 export interface Produced<K, V> {
+  /** The sink's name in the topology. */
+  name?: string;
   keySerde: Serde<K>;
   valueSerde: Serde<V>;
 }

@@ -297,3 +297,31 @@ t.test('merge and repartition take streams, not tables', async (t) => {
   stream.merge(table as never).to('out', text);
   t.throws(() => compileTopology(builder.build(), 'app'), /a table; use toStream\(\) first/);
 });
+
+t.test('every operator can be named; the names are the nodes of the described topology', async (t) => {
+  const builder = new StreamsBuilder();
+  const table = builder.table('customers', { ...text, name: 'customers-in', storeName: 'customers' });
+  builder
+    .stream('orders', { ...text, name: 'orders-in' })
+    .mapValues((v) => v, 'trim')
+    .join(table, (o, c) => `${o}${c}`, 'enrich')
+    .groupByKey(text)
+    .count({ storeName: 'order-count', name: 'count-orders' })
+    .toStream('count-changes')
+    .to('counts', { ...numbers, name: 'counts-out' });
+  table
+    .mapValues((c) => c.length, undefined, 'name-length')
+    .filter((_k, n) => n > 0, undefined, 'non-empty')
+    .outerJoin(table, (a, b) => `${a}${b}`, undefined, 'self')
+    .toStream()
+    .to('lengths', text);
+  const described = describeText(compileTopology(builder.build(), 'app'));
+  for (const name of ['customers-in', 'orders-in', 'trim', 'enrich', 'count-orders', 'count-changes', 'counts-out'])
+    t.match(described, new RegExp(`^    ${name}\\b`, 'm'), name);
+  for (const name of ['name-length', 'non-empty', 'self']) t.match(described, new RegExp(`^    ${name}\\b`, 'm'), name);
+  t.throws(() => new StreamsBuilder().stream('x', text).peek(() => undefined, 'bad name!'), /may only contain/);
+  const twice = new StreamsBuilder();
+  const s = twice.stream('x', text);
+  s.peek(() => undefined, 'same');
+  t.throws(() => s.peek(() => undefined, 'same'), /used twice/);
+});
