@@ -4,6 +4,7 @@
 #   bench/kafka-streams-java/run.sh process   # throughput from an empty application (use a fresh APPLICATION_ID)
 #   bench/kafka-streams-java/run.sh restore   # restore time of that application's stores from their changelogs
 #   bench/kafka-streams-java/run.sh run|describe
+#   bench/kafka-streams-java/run.sh dsl stateless|tables|stream-table   # a differential test's topology (DslCatalog.java)
 #
 # Settings (environment): KAFKA_BROKERS (127.0.0.1:9092), CDC_TOPIC_PREFIX (cdc),
 # APPLICATION_ID (ks-java-uis; KS_APPLICATION_ID wins when set), OUTPUT_TOPIC (ks-java-user-information),
@@ -27,6 +28,12 @@ export CDC_TOPIC_PREFIX="${CDC_TOPIC_PREFIX:-cdc}"
 export APPLICATION_ID="${KS_APPLICATION_ID:-${APPLICATION_ID:-ks-java-uis}}"
 export OUTPUT_TOPIC="${OUTPUT_TOPIC:-ks-java-user-information}"
 export STATE_DIR="${STATE_DIR:-$HERE/target/state}"
+
+if [[ "$MODE" == dsl ]]; then
+  # The differential tests' topologies (DslCatalog.java); settings from the environment, see there.
+  # shellcheck disable=SC2086 # JAVA_OPTS is a list of options
+  exec java -Xmx"${JAVA_HEAP:-512m}" ${JAVA_OPTS:-} -cp "$JAR" uis.bench.DslCatalog "${2:-}"
+fi
 
 # shellcheck disable=SC2086 # JAVA_OPTS is a list of options
 exec java -Xmx"${JAVA_HEAP:-1g}" ${JAVA_OPTS:-} -jar "$JAR" "$MODE"

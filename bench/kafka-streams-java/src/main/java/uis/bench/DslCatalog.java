@@ -1,0 +1,186 @@
+package uis.bench;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Branched;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.KTable;
+import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.kstream.Named;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.Repartitioned;
+
+/**
+ * Small topologies, one per family of DSL operators, that the differential tests run on Kafka
+ * Streams and on our engine over the same input topics (test/support/dsl-catalog.ts has ours,
+ * operator for operator). Keys and values are UTF-8 strings, numbers 64-bit big-endian (Serdes.Long).
+ *
+ * <pre>
+ *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table
+ * </pre>
+ *
+ * Environment: KAFKA_BROKERS, APPLICATION_ID, STATE_DIR, IN_PREFIX (input topics are
+ * {@code <IN_PREFIX>-<name>}), OUT_PREFIX (output topics {@code <OUT_PREFIX>-<name>}). Prints
+ * "RUNNING" on stdout once Kafka Streams runs; closes when stdin ends.
+ */
+public final class DslCatalog {
+  private DslCatalog() {}
+
+  private static final Serde<String> S = Serdes.String();
+  private static final Serde<Long> L = Serdes.Long();
+
+  public static void main(String[] args) throws Exception {
+    String name = args.length > 0 ? args[0] : "";
+    String in = env("IN_PREFIX");
+    String out = env("OUT_PREFIX");
+    Topology topology =
+        switch (name) {
+          case "stateless" -> stateless(in, out);
+          case "tables" -> tables(in, out);
+          case "stream-table" -> streamTable(in, out);
+          default -> {
+            System.err.println("usage: DslCatalog stateless|tables|stream-table");
+            System.exit(64);
+            yield null;
+          }
+        };
+    Properties p = new Properties();
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, env("APPLICATION_ID"));
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, env("KAFKA_BROKERS"));
+    p.put(StreamsConfig.STATE_DIR_CONFIG, env("STATE_DIR"));
+    p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+    p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
+    p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+
+    KafkaStreams streams = new KafkaStreams(topology, p);
+    CountDownLatch running = new CountDownLatch(1);
+    streams.setStateListener(
+        (now, before) -> {
+          if (now == KafkaStreams.State.RUNNING) running.countDown();
+          if (now == KafkaStreams.State.ERROR) System.exit(2);
+        });
+    streams.start();
+    running.await();
+    System.out.println("RUNNING");
+    System.out.flush();
+    try (BufferedReader stdin =
+        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+      while (stdin.readLine() != null) {
+        // the test ends the run by closing stdin
+      }
+    }
+    streams.close();
+  }
+
+  private static String env(String name) {
+    String value = System.getenv(name);
+    if (value == null || value.isBlank()) throw new IllegalArgumentException(name + " is not set");
+    return value;
+  }
+
+  /** flatMapValues, filterNot, map, repartition, groupByKey + count; split; merge, flatMap, reduce. */
+  static Topology stateless(String in, String out) {
+    StreamsBuilder builder = new StreamsBuilder();
+    KStream<String, String> a = builder.stream(in + "-a", Consumed.with(S, S));
+    KStream<String, String> b = builder.stream(in + "-b", Consumed.with(S, S));
+
+    a.flatMapValues(v -> v == null ? List.<String>of() : List.of(v.split(" ")))
+        .filterNot((k, w) -> w.isEmpty())
+        .map((k, w) -> KeyValue.pair(w, k == null ? "-" : k))
+        .repartition(Repartitioned.<String, String>as("words").withKeySerde(S).withValueSerde(S))
+        .groupByKey(Grouped.with(S, S))
+        .count(Materialized.as("word-count"))
+        .toStream()
+        .to(out + "-word-count", Produced.with(S, L));
+
+    Map<String, KStream<String, String>> branches =
+        a.split(Named.as("s-"))
+            .branch(
+                (k, v) -> v != null && v.startsWith("a"),
+                Branched.withFunction(s -> s.mapValues(v -> v.toUpperCase()), "a"))
+            .branch((k, v) -> v != null && v.length() > 12, Branched.as("long"))
+            .defaultBranch(Branched.as("rest"));
+    branches.get("s-a").to(out + "-split-a", Produced.with(S, S));
+    branches.get("s-long").to(out + "-split-long", Produced.with(S, S));
+    branches.get("s-rest").to(out + "-split-rest", Produced.with(S, S));
+
+    KStream<String, String> merged = a.merge(b).peek((k, v) -> {});
+    merged.to(out + "-merged", Produced.with(S, S));
+    merged
+        .filter((k, v) -> v != null && !v.isEmpty())
+        .flatMap(
+            (k, v) -> {
+              List<KeyValue<String, Long>> pairs = new ArrayList<>();
+              pairs.add(KeyValue.pair(v.substring(0, 1), (long) v.length()));
+              pairs.add(KeyValue.pair("all", 1L));
+              return pairs;
+            })
+        .groupByKey(Grouped.with("by-initial", S, L))
+        .reduce(Long::sum, Materialized.as("initial-sum"))
+        .toStream()
+        .to(out + "-initial-sum", Produced.with(S, L));
+    return builder.build();
+  }
+
+  /** Table-table join, leftJoin and outerJoin; groupBy + reduce (adder, subtractor) and count. */
+  static Topology tables(String in, String out) {
+    StreamsBuilder builder = new StreamsBuilder();
+    KTable<String, String> left =
+        builder.table(in + "-left", Consumed.with(S, S), Materialized.as("left"));
+    KTable<String, String> right =
+        builder.table(in + "-right", Consumed.with(S, S), Materialized.as("right"));
+    left.join(right, (l, r) -> l + "+" + r).toStream().to(out + "-inner", Produced.with(S, S));
+    left.leftJoin(right, (l, r) -> l + "+" + (r == null ? "-" : r))
+        .toStream()
+        .to(out + "-left", Produced.with(S, S));
+    left.outerJoin(right, (l, r) -> (l == null ? "-" : l) + "+" + (r == null ? "-" : r))
+        .toStream()
+        .to(out + "-outer", Produced.with(S, S));
+    left.groupBy(
+            (k, v) -> KeyValue.pair(v.substring(0, 1), (long) v.length()),
+            Grouped.with("by-initial", S, L))
+        .reduce(Long::sum, (agg, v) -> agg - v, Materialized.as("initial-length"))
+        .toStream()
+        .to(out + "-initial-length", Produced.with(S, L));
+    left.groupBy((k, v) -> KeyValue.pair(v, k), Grouped.with("by-value", S, S))
+        .count(Materialized.as("value-count"))
+        .toStream()
+        .to(out + "-value-count", Produced.with(S, L));
+    return builder.build();
+  }
+
+  /** Stream-table join and leftJoin, before and after a key change through a repartition topic. */
+  static Topology streamTable(String in, String out) {
+    StreamsBuilder builder = new StreamsBuilder();
+    KTable<String, String> profiles =
+        builder.table(in + "-profiles", Consumed.with(S, S), Materialized.as("profiles"));
+    KStream<String, String> events = builder.stream(in + "-events", Consumed.with(S, S));
+    events.join(profiles, (e, p) -> e + "@" + p).to(out + "-join", Produced.with(S, S));
+    events
+        .leftJoin(profiles, (e, p) -> e + "@" + (p == null ? "-" : p))
+        .to(out + "-left-join", Produced.with(S, S));
+    events
+        .filter((k, v) -> v != null)
+        .selectKey((k, v) -> v)
+        .repartition(Repartitioned.<String, String>as("by-value").withKeySerde(S).withValueSerde(S))
+        .join(profiles, (e, p) -> e + "@" + p)
+        .to(out + "-rekeyed-join", Produced.with(S, S));
+    return builder.build();
+  }
+}

@@ -1,0 +1,222 @@
+// Differential tests: each topology of the DSL catalog runs on Kafka Streams (the Java reference,
+// bench/kafka-streams-java DslCatalog) and on our engine, over the same seeded input topics on the
+// real broker; their outputs must be the same records (streams, as multisets) or the same table
+// (compacted outputs). Inputs include deletes, null keys and values, and key changes.
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
+import { createLogger, type LogLevel } from '../../src/util/logger.js';
+import { catalog, type CatalogName } from '../support/dsl-catalog.js';
+import { connectedProducer, createTopics, kafka, readTopic } from '../support/kafka.js';
+import { eventually, stack, uniqueName } from '../support/stack.js';
+
+const PARTITIONS = 3;
+const javaRunner = new URL('../../bench/kafka-streams-java/run.sh', import.meta.url).pathname;
+
+/** A seeded generator, so a failing run can be repeated. */
+function seeded(seed: number) {
+  let state = seed;
+  const next = (n: number) => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % n;
+  };
+  return { next, pick: <T>(items: readonly T[]): T => items[next(items.length)]! };
+}
+
+type Message = { key: string | null; value: string | null };
+/** Input batches; each is processed by both applications before the next is written. */
+type Phases = Array<Record<string, Message[]>>;
+
+const words = ['apple', 'avocado', 'banana', 'cherry', 'date', 'elderberry', 'fig', 'a', 'apricot'];
+
+function inputsFor(name: CatalogName, seed: number): Phases {
+  const r = seeded(seed);
+  const sentence = () => Array.from({ length: r.next(5) }, () => r.pick(words)).join(r.next(6) === 0 ? '  ' : ' ');
+  const many = (n: number, make: () => Message) => Array.from({ length: n }, make);
+  switch (name) {
+    case 'stateless': {
+      const record = (): Message => ({
+        key: r.next(20) === 0 ? null : `k${r.next(20)}`,
+        value: r.next(20) === 0 ? null : sentence(),
+      });
+      return [{ a: many(300, record), b: many(150, record) }];
+    }
+    case 'tables': {
+      const row = (): Message => ({ key: `k${r.next(30)}`, value: r.next(7) === 0 ? null : r.pick(words) });
+      return [{ left: many(200, row), right: many(200, row) }];
+    }
+    case 'stream-table': {
+      const profile = (): Message => ({ key: `p${r.next(15)}`, value: r.next(8) === 0 ? null : `name${r.next(100)}` });
+      const event = (): Message => ({
+        key: r.next(15) === 0 ? null : `p${r.next(20)}`,
+        value: r.next(15) === 0 ? null : `p${r.next(20)}`,
+      });
+      return [
+        { profiles: many(40, profile) },
+        { events: many(150, event) },
+        { profiles: many(40, profile) },
+        { events: many(150, event) },
+      ];
+    }
+  }
+}
+
+/** Whether the group has processed every record of its inputs and its repartition topics, committed. */
+async function caughtUp(applicationId: string, inputs: string[]): Promise<string | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const internal = (await admin.listTopics()).filter(
+      (topic) => topic.startsWith(`${applicationId}-`) && topic.endsWith('-repartition'),
+    );
+    const topics = [...inputs, ...internal];
+    const committed = await admin.fetchOffsets({ groupId: applicationId, topics });
+    const ends: string[] = [];
+    for (const topic of topics) {
+      const at = new Map(
+        committed.find((c) => c.topic === topic)?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? [],
+      );
+      for (const { partition, high, low } of await admin.fetchTopicOffsets(topic)) {
+        if (BigInt(high) === BigInt(low)) continue;
+        // A transactional topic ends with a commit marker, which a consumer's position may stop before.
+        const slack = internal.includes(topic) ? 1n : 0n;
+        if ((at.get(partition) ?? -1n) < BigInt(high) - slack) return undefined;
+        ends.push(`${topic}:${partition}:${high}`);
+      }
+    }
+    return ends.join(',');
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Waits until both applications are caught up and stay so, with nothing new written, for a second. */
+async function settled(applicationIds: string[], inputs: string[]): Promise<void> {
+  let last = '';
+  await eventually(`${applicationIds.join(' and ')} to process every record`, 120_000, async () => {
+    const states = await Promise.all(applicationIds.map((id) => caughtUp(id, inputs)));
+    if (states.some((s) => s === undefined)) return undefined;
+    const now = states.join('|');
+    if (now !== last) {
+      last = now;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return undefined;
+    }
+    return true;
+  });
+}
+
+/** Starts the Java reference on a catalog topology; resolves once it runs. */
+async function startJava(
+  name: CatalogName,
+  env: Record<string, string>,
+): Promise<{ process: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn('bash', [javaRunner, 'dsl', name], {
+    env: { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const errors: string[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => errors.push(chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const running = new Promise<void>((resolve) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.trim() === 'RUNNING') resolve();
+    });
+  });
+  const outcome = await Promise.race([
+    running.then(() => 'running' as const),
+    exited.then((code) => `exited with ${code}` as const),
+    new Promise<string>((resolve) => setTimeout(() => resolve('did not run within 300 s'), 300_000)),
+  ]);
+  if (outcome !== 'running') {
+    child.kill('SIGKILL');
+    throw new Error(`Kafka Streams (Java) ${outcome}: ${errors.join('').slice(-2000)}`);
+  }
+  return {
+    process: child,
+    async stop() {
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** An output topic as comparable text: sorted records for a stream, sorted latest rows for a table. */
+async function readOutput(topic: string, kind: 'stream' | 'table', numbers: boolean): Promise<string[]> {
+  const decode = (value: Buffer | null) =>
+    value === null ? 'null' : numbers ? value.readBigInt64BE(0).toString() : JSON.stringify(value.toString());
+  const records: string[] = [];
+  const table = new Map<string, string>();
+  await readTopic(topic, (message) => {
+    const key = message.key === null ? 'null' : JSON.stringify(message.key.toString());
+    if (kind === 'stream') records.push(`${key} -> ${decode(message.value)}`);
+    else if (message.value === null) table.delete(key);
+    else table.set(key, decode(message.value));
+  });
+  return kind === 'stream' ? records.sort() : [...table].map(([k, v]) => `${k} -> ${v}`).sort();
+}
+
+for (const name of Object.keys(catalog) as CatalogName[]) {
+  t.test(`${name}: our engine's output equals Kafka Streams' on the same input`, async (t) => {
+    const entry = catalog[name];
+    const prefix = uniqueName(`diff-${name}`);
+    const ours = `${prefix}-ours`;
+    const theirs = `${prefix}-ks`;
+    const inputs = entry.inputs.map((input) => `${prefix}-${input}`);
+    const outputs = Object.keys(entry.outputs);
+    await createTopics(inputs, PARTITIONS);
+    await createTopics(
+      [ours, theirs].flatMap((app) => outputs.map((output) => `${app}-${output}`)),
+      PARTITIONS,
+    );
+    const stateDir = mkdtempSync(join(tmpdir(), 'uis-diff-'));
+    t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+
+    const java = await startJava(name, {
+      APPLICATION_ID: theirs,
+      STATE_DIR: join(stateDir, 'java'),
+      IN_PREFIX: prefix,
+      OUT_PREFIX: theirs,
+    });
+    t.teardown(() => java.stop());
+    const engine = new KafkaStreams(
+      entry.build(prefix, ours),
+      {
+        applicationId: ours,
+        brokers: stack.kafkaBrokers,
+        stateDir: join(stateDir, 'ours'),
+        endpoint: '127.0.0.1:1',
+        commitIntervalMs: 100,
+        internalPartitions: PARTITIONS,
+        kafkaClient: stack.kafkaClient,
+      },
+      { logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel) },
+    );
+    t.teardown(() => engine.stop());
+    await engine.start();
+
+    const producer = await connectedProducer();
+    t.teardown(() => producer.disconnect());
+    const phases = inputsFor(name, 20261204);
+    for (const phase of phases) {
+      for (const [input, messages] of Object.entries(phase)) {
+        await producer.send({ topic: `${prefix}-${input}`, messages });
+      }
+      await settled([ours, theirs], inputs);
+    }
+
+    for (const output of outputs) {
+      const { kind, numbers } = entry.outputs[output]!;
+      const expected = await readOutput(`${theirs}-${output}`, kind, numbers);
+      const actual = await readOutput(`${ours}-${output}`, kind, numbers);
+      t.ok(expected.length > 0, `${output}: Kafka Streams wrote something to compare with`);
+      t.same(actual, expected, `${output} (${kind}): ${actual.length} records, the same as Kafka Streams'`);
+    }
+  });
+}

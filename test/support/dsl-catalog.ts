@@ -1,0 +1,145 @@
+// Our side of the differential tests: the topologies of
+// bench/kafka-streams-java/src/main/java/uis/bench/DslCatalog.java, operator for operator, and what
+// each one reads and writes. Keys and values are UTF-8 strings; numbers 64-bit big-endian.
+import { StreamsBuilder } from '../../src/dsl/builder.js';
+import type { TopologyGraph } from '../../src/dsl/graph.js';
+import { Serdes, type Serde } from '../../src/serdes/index.js';
+
+const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
+const L = { keySerde: Serdes.string, valueSerde: Serdes.int64 };
+/** A count written as Kafka Streams' Serdes.Long writes it: our counts are numbers, its are longs. */
+const countSerde: Serde<number> = {
+  name: 'count-as-int64',
+  serialize: (n) => Serdes.int64.serialize(BigInt(n)),
+  deserialize: (bytes) => Number(Serdes.int64.deserialize(bytes)),
+};
+
+export type CatalogName = 'stateless' | 'tables' | 'stream-table';
+
+export interface CatalogEntry {
+  /** Input topic names (after the input prefix); `tables` are read as tables. */
+  inputs: string[];
+  /** Output topics (after the output prefix), each read as a stream or, compacted, as a table. */
+  outputs: Record<string, { kind: 'stream' | 'table'; numbers: boolean }>;
+  build(inPrefix: string, outPrefix: string): TopologyGraph;
+}
+
+export const catalog: Record<CatalogName, CatalogEntry> = {
+  stateless: {
+    inputs: ['a', 'b'],
+    outputs: {
+      'word-count': { kind: 'table', numbers: true },
+      'split-a': { kind: 'stream', numbers: false },
+      'split-long': { kind: 'stream', numbers: false },
+      'split-rest': { kind: 'stream', numbers: false },
+      merged: { kind: 'stream', numbers: false },
+      'initial-sum': { kind: 'table', numbers: true },
+    },
+    build(inPrefix, out) {
+      const builder = new StreamsBuilder();
+      const a = builder.stream(`${inPrefix}-a`, S);
+      const b = builder.stream(`${inPrefix}-b`, S);
+
+      a.flatMapValues((v) => (v === null ? [] : v.split(' ')))
+        .filterNot((_k, w) => w === '')
+        .map((k, w) => ({ key: w, value: k ?? '-' }))
+        .repartition({ name: 'words', ...S })
+        .groupByKey(S)
+        .count({ storeName: 'word-count' })
+        .toStream()
+        .to(`${out}-word-count`, { keySerde: Serdes.string, valueSerde: countSerde });
+
+      const branches = a
+        .split('s-')
+        .branch((_k, v) => v !== null && v.startsWith('a'), {
+          name: 'a',
+          chain: (s) => s.mapValues((v) => v!.toUpperCase()),
+        })
+        .branch((_k, v) => v !== null && v.length > 12, { name: 'long' })
+        .defaultBranch({ name: 'rest' });
+      branches['s-a']!.to(`${out}-split-a`, S);
+      branches['s-long']!.to(`${out}-split-long`, S);
+      branches['s-rest']!.to(`${out}-split-rest`, S);
+
+      const merged = a.merge(b).peek(() => undefined);
+      merged.to(`${out}-merged`, S);
+      merged
+        .filter((_k, v) => v !== null && v !== '')
+        .flatMap((_k, v) => [
+          { key: v!.slice(0, 1), value: BigInt(v!.length) },
+          { key: 'all', value: 1n },
+        ])
+        .groupByKey({ name: 'by-initial', ...L })
+        .reduce((x, y) => x + y, { storeName: 'initial-sum' })
+        .toStream()
+        .to(`${out}-initial-sum`, L);
+      return builder.build();
+    },
+  },
+
+  tables: {
+    inputs: ['left', 'right'],
+    outputs: {
+      inner: { kind: 'table', numbers: false },
+      left: { kind: 'table', numbers: false },
+      outer: { kind: 'table', numbers: false },
+      'initial-length': { kind: 'table', numbers: true },
+      'value-count': { kind: 'table', numbers: true },
+    },
+    build(inPrefix, out) {
+      const builder = new StreamsBuilder();
+      const left = builder.table(`${inPrefix}-left`, { ...S, storeName: 'left' });
+      const right = builder.table(`${inPrefix}-right`, { ...S, storeName: 'right' });
+      left
+        .join(right, (l, r) => `${l}+${r}`)
+        .toStream()
+        .to(`${out}-inner`, S);
+      left
+        .leftJoin(right, (l, r) => `${l}+${r ?? '-'}`)
+        .toStream()
+        .to(`${out}-left`, S);
+      left
+        .outerJoin(right, (l, r) => `${l ?? '-'}+${r ?? '-'}`)
+        .toStream()
+        .to(`${out}-outer`, S);
+      left
+        .groupBy((_k, v) => ({ key: v.slice(0, 1), value: BigInt(v.length) }), { name: 'by-initial', ...L })
+        .reduce(
+          (agg, v) => agg + v,
+          (agg, v) => agg - v,
+          { storeName: 'initial-length' },
+        )
+        .toStream()
+        .to(`${out}-initial-length`, L);
+      left
+        .groupBy((k, v) => ({ key: v, value: k }), { name: 'by-value', ...S })
+        .count({ storeName: 'value-count' })
+        .toStream()
+        .to(`${out}-value-count`, { keySerde: Serdes.string, valueSerde: countSerde });
+      return builder.build();
+    },
+  },
+
+  'stream-table': {
+    inputs: ['profiles', 'events'],
+    outputs: {
+      join: { kind: 'stream', numbers: false },
+      'left-join': { kind: 'stream', numbers: false },
+      'rekeyed-join': { kind: 'stream', numbers: false },
+    },
+    build(inPrefix, out) {
+      const builder = new StreamsBuilder();
+      const profiles = builder.table(`${inPrefix}-profiles`, { ...S, storeName: 'profiles' });
+      const events = builder.stream(`${inPrefix}-events`, S);
+      events.join(profiles, (e, p) => `${e}@${p}`).to(`${out}-join`, S);
+      events.leftJoin(profiles, (e, p) => `${e}@${p ?? '-'}`).to(`${out}-left-join`, S);
+      events
+        .filter((_k, v) => v !== null)
+        .selectKey((_k, v) => v!)
+        .repartition({ name: 'by-value', ...S })
+        .join(profiles, (e, p) => `${e}@${p}`)
+        .to(`${out}-rekeyed-join`, S);
+      return builder.build();
+    },
+  },
+};
