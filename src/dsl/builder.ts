@@ -1,7 +1,7 @@
 import { TopologyGraph } from './graph.js';
-import type { Consumed, TableOptions } from './options.js';
+import type { Consumed, StateStoreSpec, TableOptions } from './options.js';
 import { KStream } from './kstream.js';
-import type { KTable } from './ktable.js';
+import { storeSpec, type KTable } from './ktable.js';
 import { checkName } from './names.js';
 
 /** The entry point of the DSL: declare sources, chain operators, then `build()`. */
@@ -33,6 +33,15 @@ export class StreamsBuilder {
       keySerde: rows.keySerde,
       valueSerde: rows.valueSerde,
     });
+  }
+
+  /**
+   * Adds a store for processors of the Processor API (KStream.process with `stores`); it gets a
+   * changelog and is restored like the DSL's stores.
+   */
+  addStateStore<K, V>(store: StateStoreSpec<K, V>): this {
+    this.graph.addStore(storeSpec(this.graph, 'store', store)!);
+    return this;
   }
 
   /** The declared graph; compile it with `compileTopology`. */

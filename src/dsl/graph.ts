@@ -72,6 +72,8 @@ export type GraphNode =
     })
   | (NodeBase & { kind: 'aggregate'; initializer: AnyFn; adder: AnyFn; subtractor?: AnyFn; store: StoreSpec })
   | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
+  /** A processor of the Processor API (src/processor/api.ts), made per task by `supplier`, with its stores. */
+  | (NodeBase & { kind: 'process'; supplier: AnyFn; stores: string[] })
   /** A stream (parent 0) joined with a table (parent 1) on the key: each stream record looks its row up. */
   | (NodeBase & { kind: 'stream-table-join'; joiner: AnyFn; leftJoin: boolean })
   | (NodeBase & { kind: 'sink'; topic: string; keySerde: Serde<unknown>; valueSerde: Serde<unknown> });
@@ -84,6 +86,8 @@ export type JoinMode = 'inner' | 'left' | 'outer';
 /** The graph under construction; nodes are kept in declaration order. */
 export class TopologyGraph {
   readonly nodes = new Map<string, GraphNode>();
+  /** Stores added by hand (addStateStore), for the processors connected to them. */
+  readonly stores = new Map<string, StoreSpec>();
   private readonly counters = new Map<string, number>();
 
   /** A readable unique name such as "aggregate-3". */
@@ -98,10 +102,24 @@ export class TopologyGraph {
     return given === undefined ? this.nextName(prefix) : checkName('processor', given);
   }
 
+  addStore(spec: StoreSpec): void {
+    if (this.stores.has(spec.name)) throw new Error(`topology: the store name "${spec.name}" is used twice`);
+    this.stores.set(spec.name, spec);
+  }
+
   add<N extends GraphNode>(node: N): N {
     if (this.nodes.has(node.id)) throw new Error(`topology: the name "${node.id}" is used twice`);
     for (const parent of node.parents) {
       if (!this.nodes.has(parent)) throw new Error(`topology: node "${node.id}" has an unknown parent "${parent}"`);
+    }
+    if (node.kind === 'process') {
+      for (const store of node.stores) {
+        if (!this.stores.has(store)) {
+          throw new Error(
+            `topology: processor "${node.id}" uses the store "${store}", which was not added (addStateStore)`,
+          );
+        }
+      }
     }
     this.nodes.set(node.id, node);
     return node;
@@ -113,7 +131,7 @@ export class TopologyGraph {
 
   /**
    * Whether the records at node `id` may have keys other than those they were partitioned by: a
-   * selectKey, map or flatMap since the nearest source topic, repartition or aggregate.
+   * selectKey, map, flatMap or processor since the nearest source topic, repartition or aggregate.
    */
   keyChanged(id: string): boolean {
     const node = this.get(id);
@@ -121,6 +139,7 @@ export class TopologyGraph {
       case 'select-key':
       case 'map':
       case 'flat-map':
+      case 'process':
         return true;
       case 'stream-source':
       case 'repartition':

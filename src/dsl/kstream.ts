@@ -4,6 +4,7 @@ import { KTable, storeSpec } from './ktable.js';
 import { KGroupedStream } from './kgrouped.js';
 import { BranchedKStream } from './branched.js';
 import { checkName } from './names.js';
+import type { ProcessorSupplier } from '../processor/api.js';
 
 /** Node fields every operator gets from its position; the caller adds the operator's own. */
 type Placed = Pick<GraphNode, 'id' | 'parents' | 'emitsChanges'>;
@@ -66,6 +67,23 @@ export class KStream<K, V> {
   merge(other: KStream<K, V>, name?: string): KStream<K, V> {
     const id = this.graph.operatorName('merge', name);
     return this.then({ id, parents: [this.nodeId, other.nodeId], emitsChanges: false, kind: 'merge' });
+  }
+
+  /**
+   * Runs a processor of the Processor API (src/processor/api.ts) on each record: one per task, made by
+   * `supplier`, with the stores named in `stores` (added with StreamsBuilder.addStateStore). What it
+   * forwards is the returned stream; a processor may change keys (as selectKey does).
+   */
+  process<K2, V2>(
+    supplier: ProcessorSupplier<K, V, K2, V2>,
+    options: { name?: string; stores?: readonly string[] } = {},
+  ): KStream<K2, V2> {
+    return this.then({
+      ...this.place('process', options.name),
+      kind: 'process',
+      supplier,
+      stores: [...(options.stores ?? [])],
+    });
   }
 
   /**

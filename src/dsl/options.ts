@@ -63,3 +63,6 @@ export interface Repartitioned<K, V> {
   keySerde: Serde<K>;
   valueSerde: Serde<V>;
 }
+
+/** A store added by hand for the Processor API: its name is required, processors ask for it by name. */
+export type StateStoreSpec<K, V> = Materialized<K, V> & { storeName: string };

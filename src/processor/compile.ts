@@ -112,6 +112,17 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
       if (writesRepartition(node)) sinkTopics.push(repartitionOf(node.id));
       const spec = 'store' in node ? node.store : undefined;
       const specs = spec?.lineage ? [spec, lineageStoreSpec(spec)] : spec ? [spec] : [];
+      if (node.kind === 'process') {
+        for (const name of node.stores) {
+          const added = graph.stores.get(name)!;
+          // Processors of one sub-topology may share a store; those of two cannot (their tasks differ).
+          if (subStores.some((s) => s.name === name)) continue;
+          if (stores.has(name)) {
+            throw new Error(`topology: the store "${name}" is used by processors in different sub-topologies`);
+          }
+          specs.push(...(added.lineage ? [added, lineageStoreSpec(added)] : [added]));
+        }
+      }
       for (const s of specs) {
         if (stores.has(s.name)) throw new Error(`topology: the store name "${s.name}" is used twice`);
         const compiled = { ...s, changelogTopic: changelogTopicName(applicationId, s.name) };

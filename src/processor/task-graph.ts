@@ -8,6 +8,8 @@ import { decodeChangePair } from './change-pair.js';
 import type { CompiledTopology, SourceTopic, SubTopology } from './compile.js';
 import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
 import { StreamTableJoin, TableJoin } from './nodes/join.js';
+import { UserProcessor, type TaskTime } from './nodes/user-processor.js';
+import { Punctuation } from './punctuation.js';
 import type { ForwardingProcessor } from './nodes/node.js';
 import {
   PassThrough,
@@ -26,6 +28,13 @@ import { Aggregate, ToTable } from './nodes/table.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
 import type { ChangeCache, KeyValueStore, Processor, ProcessorContext, ValueGetter } from './types.js';
 
+export interface TaskGraphOptions {
+  /** Hold back aggregates' changes until the task flushes them (Kafka Streams' record cache). */
+  cacheChanges: boolean;
+  /** The wall clock processors see (default Date.now; the test driver's is its own). */
+  clock?: () => number;
+}
+
 /** Decodes a source topic's raw record and hands it to the first processor. */
 type SourceHandler = (key: Buffer | null, value: Buffer | null, timestamp: number) => void;
 
@@ -36,18 +45,41 @@ export class TaskGraph {
   readonly caches: ChangeCache[] = [];
 
   private readonly children = new Map<string, GraphNode[]>();
+  /** The task's punctuators (Processor API), fired by the task (TaskCore). */
+  readonly punctuation = new Punctuation();
+  private streamTimeMs = -1;
+  private readonly time: TaskTime;
+  private readonly userProcessors: UserProcessor[] = [];
 
   constructor(
     private readonly topology: CompiledTopology,
     readonly subtopology: SubTopology,
     private readonly context: ProcessorContext,
-    private readonly options: { cacheChanges: boolean },
+    private readonly options: TaskGraphOptions,
   ) {
+    const graph = this;
+    this.time = {
+      get streamTime() {
+        return graph.streamTimeMs;
+      },
+      punctuation: this.punctuation,
+      now: options.clock ?? Date.now,
+    };
     for (const node of subtopology.nodes)
       for (const parent of node.parents) this.children.set(parent, [...(this.children.get(parent) ?? []), node]);
     for (const node of subtopology.nodes) this.processors.set(node.id, this.create(node));
     for (const node of subtopology.nodes) this.wire(node);
     for (const source of subtopology.sources) this.sources.set(source.topic, this.sourceHandler(source));
+  }
+
+  /** The largest timestamp of the records processed so far (-1 before the first): the task's stream time. */
+  get streamTime(): number {
+    return this.streamTimeMs;
+  }
+
+  /** Lets the task's processors of the Processor API clean up (the task is closing). */
+  close(): void {
+    for (const processor of this.userProcessors) processor.close();
   }
 
   get sourceTopics(): string[] {
@@ -72,6 +104,7 @@ export class TaskGraph {
       return (key, value, timestamp) => {
         const decoded = value === null ? null : node.valueSerde.deserialize(value);
         const time = extract ? extract(decoded, timestamp) : timestamp;
+        this.observeTime(time);
         if (lineage) {
           const origin = this.context.origin;
           origin.lineage = describeRecord(origin, time, lineage(decoded));
@@ -87,6 +120,7 @@ export class TaskGraph {
         return reader.parents.flatMap((p, index) => (this.writesTopic(p, topic) ? [this.inputFor(reader, index)] : []));
       });
       return (key, value, timestamp) => {
+        this.observeTime(timestamp);
         const k = key === null ? null : writer.keySerde.deserialize(key);
         const v = value === null ? null : writer.valueSerde.deserialize(value);
         for (const input of inputs) input.process(k, v, timestamp);
@@ -96,6 +130,7 @@ export class TaskGraph {
       const groupBy = writer;
       if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
       return (key, value, timestamp) => {
+        this.observeTime(timestamp);
         if (key === null || value === null) return; // repartition records always have both
         const pair = decodeChangePair(value);
         const decode = (bytes: Buffer | null) => (bytes === null ? null : groupBy.valueSerde.deserialize(bytes));
@@ -105,6 +140,10 @@ export class TaskGraph {
       };
     }
     throw new Error(`unreachable: ${node.id} is not a source`);
+  }
+
+  private observeTime(timestamp: number): void {
+    if (timestamp > this.streamTimeMs) this.streamTimeMs = timestamp;
   }
 
   /** Whether node `id` writes the repartition topic `topic`. */
@@ -143,6 +182,11 @@ export class TaskGraph {
         });
       case 'stream-table-join':
         return new StreamTableJoin(node.joiner, node.leftJoin, this.valueGetter(node.parents[1]!));
+      case 'process': {
+        const processor = new UserProcessor(node.id, node.supplier, this.context, node.stores, this.time);
+        this.userProcessors.push(processor);
+        return processor;
+      }
       case 'map-values':
         return node.emitsChanges
           ? new TableTransform(TableTransform.mapValues(node.fn), store, this.sendsOldValues(node.id))
@@ -255,6 +299,7 @@ export class TaskGraph {
       const input = this.inputFor(node, index);
       if (parent instanceof StreamSplit && node.kind === 'branch') parent.branches[node.index] = input;
       else parent.children.push(input);
+      if (parent instanceof UserProcessor) parent.named.set(node.id, input);
     });
   }
 

@@ -58,6 +58,11 @@ export interface ProcessorContext {
   store<K, V>(name: string): KeyValueStore<K, V>;
   /** Queues a record for a topic; it is written in the task's next commit. */
   send(record: OutgoingRecord): void;
+  /**
+   * The headers a processor of the Processor API gave the record it is forwarding (see
+   * nodes/user-processor.ts), while it forwards it: sinks write them. Unset otherwise.
+   */
+  forwardedHeaders?: readonly Header[];
 }
 
 /** One node of a running task. */

@@ -5,6 +5,7 @@ export interface StreamsMetrics {
   recordsProcessed: Counter<'subtopology'>;
   heldChangesForwarded: Counter<'subtopology'>;
   deadLetters: Counter<'topic' | 'reason'>;
+  punctuationErrors: Counter<'subtopology'>;
   commitSeconds: Histogram;
   rebalances: Counter;
   tasks: Gauge<'status'>;
@@ -40,6 +41,12 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
       name: 'streams_dead_letters_total',
       help: 'Records sent to the dead-letter topic, per source topic and reason.',
       labelNames: ['topic', 'reason'],
+      registers,
+    }),
+    punctuationErrors: new Counter({
+      name: 'streams_punctuation_errors_total',
+      help: 'Punctuators (Processor API) that threw; their writes and records were taken back, per sub-topology.',
+      labelNames: ['subtopology'],
       registers,
     }),
     commitSeconds: new Histogram({

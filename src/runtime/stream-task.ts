@@ -271,11 +271,28 @@ export class StreamTask {
     this.ageOf(record.topic).observe(Math.max(0, Date.now() - record.timestamp) / 1000);
     const letter = this.core.process(record);
     if (letter) this.sendDeadLetter(letter);
+    this.reportPunctuationErrors();
     if (this.core.heldChanges >= this.deps.config.cacheMaxEntries) this.flushHeldChanges();
     this.processedCounter.inc();
     this.nextOffsets.set(record.topic, offset + 1n);
     this.offsetsAdvanced = true;
     this.processedSinceCommit++;
+  }
+
+  /** Fires the wall-clock punctuators (Processor API) whose time has come. */
+  punctuate(now: number): void {
+    if (this.status !== 'running') return;
+    this.core.punctuate('wall-clock-time', now);
+    this.reportPunctuationErrors();
+  }
+
+  private reportPunctuationErrors(): void {
+    for (const error of this.core.takePunctuationErrors()) {
+      this.deps.metrics.punctuationErrors.inc({ subtopology: String(this.subtopology.id) });
+      this.log.warn('a punctuator threw; its writes and records were taken back', {
+        error: error.message.slice(0, 300),
+      });
+    }
   }
 
   private flushHeldChanges(): void {
@@ -341,7 +358,7 @@ export class StreamTask {
     return (
       this.status === 'running' &&
       !this.commitInFlight &&
-      (this.offsetsAdvanced || this.core.outbox.length > 0) &&
+      (this.offsetsAdvanced || this.core.outbox.length > 0 || this.state.hasPendingWrites) &&
       (Date.now() - this.lastCommit >= this.commitIntervalMs ||
         this.processedSinceCommit >= this.deps.config.maxRecordsPerCommit)
     );
@@ -372,7 +389,8 @@ export class StreamTask {
   /** Commits everything processed so far. Concurrent calls wait for the commit in flight. */
   async commit(): Promise<void> {
     while (this.commitInFlight) await this.commitInFlight;
-    if (!this.canCommit || (!this.offsetsAdvanced && this.core.outbox.length === 0)) return;
+    if (!this.canCommit || (!this.offsetsAdvanced && this.core.outbox.length === 0 && !this.state.hasPendingWrites))
+      return;
     this.commitInFlight = this.doCommit().finally(() => (this.commitInFlight = undefined));
     await this.commitInFlight;
   }
@@ -488,6 +506,11 @@ export class StreamTask {
     while (this.commitInFlight) await this.commitInFlight.catch(() => undefined);
     this.log.info('task closed', { clean, processedUpTo: Object.fromEntries(this.nextOffsets) });
     this.state.discardUncommitted();
+    try {
+      this.core.close();
+    } catch (error) {
+      this.log.warn('a processor failed to close', { error });
+    }
     await this.writer.disconnect().catch(() => undefined);
     await this.backend.close().finally(this.releaseDirectory);
   }

@@ -5,11 +5,17 @@
  * dead letter instead, so processing goes on with the next record.
  */
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
-import { TaskGraph } from '../processor/task-graph.js';
+import type { PunctuationType } from '../processor/api.js';
+import { TaskGraph, type TaskGraphOptions } from '../processor/task-graph.js';
 import type { Header, KeyValueStore, OutgoingRecord, ProcessorContext, RecordOrigin } from '../processor/types.js';
 import type { TaskState } from '../state/task-state.js';
 
 export type InputRecord = RecordOrigin;
+
+const NO_ERRORS: readonly Error[] = [];
+
+/** The origin while a punctuator runs: no input record (ProcessorContext.recordMetadata is undefined). */
+const PUNCTUATION: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
 
 export interface DeadLetter {
   readonly record: InputRecord;
@@ -27,6 +33,7 @@ export class TaskCore {
   readonly graph: TaskGraph;
   /** Records to write in the next commit (sinks and repartition topics), in order. */
   outbox: OutgoingRecord[] = [];
+  private readonly punctuationErrors: Error[] = [];
   private current: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
 
   constructor(
@@ -34,7 +41,7 @@ export class TaskCore {
     readonly subtopology: SubTopology,
     readonly partition: number,
     readonly state: TaskState,
-    options: { cacheChanges: boolean },
+    options: TaskGraphOptions,
   ) {
     this.id = taskIdOf(subtopology.id, partition);
     const currentOrigin = () => this.current;
@@ -50,9 +57,38 @@ export class TaskCore {
     this.graph = new TaskGraph(topology, subtopology, context, options);
   }
 
-  /** Processes a record; returns a dead letter instead of throwing when the record is bad. */
+  /**
+   * Processes a record; returns a dead letter instead of throwing when the record is bad. Then fires
+   * the stream-time punctuators whose time has come.
+   */
   process(record: InputRecord): DeadLetter | undefined {
-    return this.guarded(record, () => this.graph.process(record.topic, record.key, record.value, record.timestamp));
+    const letter = this.guarded(record, () =>
+      this.graph.process(record.topic, record.key, record.value, record.timestamp),
+    );
+    if (this.graph.punctuation.size > 0) this.punctuate('stream-time', this.graph.streamTime);
+    return letter;
+  }
+
+  /**
+   * Fires the punctuators of `type` whose time has come by `now` (for stream time, the task's). Each
+   * runs as a record does: what it writes and sends goes into the next commit; if it throws, its
+   * writes and records are taken back and the error is kept for `takePunctuationErrors`.
+   */
+  punctuate(type: PunctuationType, now: number): void {
+    this.graph.punctuation.fire(type, now, (punctuate) => {
+      const letter = this.guarded({ ...PUNCTUATION, timestamp: now }, punctuate);
+      if (letter) this.punctuationErrors.push(letter.error);
+    });
+  }
+
+  /** The errors of punctuators that threw since the last call. */
+  takePunctuationErrors(): readonly Error[] {
+    return this.punctuationErrors.length === 0 ? NO_ERRORS : this.punctuationErrors.splice(0);
+  }
+
+  /** The task is closing: its processors of the Processor API may clean up. */
+  close(): void {
+    this.graph.close();
   }
 
   /** Changes held back by caching nodes, not yet forwarded. */

@@ -41,6 +41,8 @@ export interface ManagedTask {
   initialize(): Promise<void>;
   start(): Promise<Map<string, bigint>>;
   process(record: InputRecord): void;
+  /** Fires the wall-clock punctuators whose time has come. */
+  punctuate(now: number): void;
   markNoLag(topic: string): void;
   /** Every record of the input partition before `next` is processed (see StreamTask.markRead). */
   markRead(topic: string, next: bigint): void;
@@ -233,8 +235,13 @@ export class TaskManager<T extends ManagedTask> {
     }
   }
 
+  /** On the commit timer: wall-clock punctuation, then the commits that are due. */
   private commitDueTasks(): void {
-    for (const task of this.tasks.values()) if (task.commitDue) this.commit(task);
+    const now = Date.now();
+    for (const task of this.tasks.values()) {
+      task.punctuate(now);
+      if (task.commitDue) this.commit(task);
+    }
   }
 
   private commit(task: T): void {

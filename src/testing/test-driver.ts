@@ -24,12 +24,19 @@ export class TopologyTestDriver {
   private readonly tasks: TaskCore[];
   private readonly outputs = new Map<string, OutgoingRecord[]>();
   private readonly offsets = new Map<string, number>();
+  /** Records waiting to be processed: the piped one, then the repartition records it caused. */
+  private readonly queue: Array<Pick<OutgoingRecord, 'topic' | 'key' | 'value' | 'timestamp' | 'headers'>> = [];
   readonly deadLetters: DeadLetter[] = [];
+  /** Errors of punctuators that threw (their writes and records were taken back). */
+  readonly punctuationErrors: Error[] = [];
   private clock = 0;
+  /** The wall clock the topology's processors see; moved by advanceWallClockTime. */
+  private wallClockMs: number;
   /** The commits started so far, one after another (a task commits one at a time). */
   private commits: Promise<void> = Promise.resolve();
 
-  constructor(graph: TopologyGraph, applicationId = 'test-app') {
+  constructor(graph: TopologyGraph, applicationId = 'test-app', options: { wallClockStartMs?: number } = {}) {
+    this.wallClockMs = options.wallClockStartMs ?? 0;
     this.topology = compileTopology(graph, applicationId);
     this.tasks = this.topology.subtopologies.map(
       (sub) =>
@@ -39,44 +46,75 @@ export class TopologyTestDriver {
           0,
           // A row cache small enough to evict often, so tests go through its misses, hits and evictions.
           new TaskState(new MemoryBackend(), sub.stores, 0, { rowCacheBytes: 16 * 1024 }),
-          { cacheChanges: true },
+          { cacheChanges: true, clock: () => this.wallClockMs },
         ),
     );
   }
 
-  /** Serializes and processes one record, then everything it causes downstream. */
+  /** Closes every task's processors (Processor API close()). */
+  close(): void {
+    for (const task of this.tasks) task.close();
+  }
+
+  /** Moves the wall clock on and fires every wall-clock punctuator whose time has come. */
+  advanceWallClockTime(ms: number): void {
+    this.wallClockMs += ms;
+    for (const task of this.tasks) {
+      task.punctuate('wall-clock-time', this.wallClockMs);
+      this.route(task);
+    }
+    this.deliverQueued();
+    this.commits = this.commits.then(() => this.commitAll());
+  }
+
+  /**
+   * Serializes and processes one record, then everything it causes downstream. Its timestamp is
+   * `timestamp`, or one more than the last record's.
+   */
   pipe<K, V>(
     topic: string,
     serdes: { keySerde: Serde<K>; valueSerde: Serde<V> },
     key: K | null,
     value: V | null,
+    timestamp?: number,
   ): void {
     this.pipeRaw(
       topic,
       key === null ? null : serdes.keySerde.serialize(key),
       value === null ? null : serdes.valueSerde.serialize(value),
+      timestamp,
     );
   }
 
-  pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, timestamp = ++this.clock): void {
-    const queue: Array<Pick<OutgoingRecord, 'topic' | 'key' | 'value' | 'timestamp' | 'headers'>> = [
-      { topic, key, value, timestamp },
-    ];
-    while (queue.length > 0) {
-      const record = queue.shift()!;
+  pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, timestamp?: number, headers?: Header[]): void {
+    this.clock = timestamp ?? this.clock + 1;
+    this.queue.push({ topic, key, value, timestamp: this.clock, headers });
+    this.deliverQueued();
+    this.commits = this.commits.then(() => this.commitAll());
+  }
+
+  /** Processes the queued records in order, each in the task that reads its topic, and what they cause. */
+  private deliverQueued(): void {
+    while (this.queue.length > 0) {
+      const record = this.queue.shift()!;
       const task = this.tasks.find((t) => t.graph.sourceTopics.includes(record.topic));
       if (!task) throw new Error(`no task reads topic ${record.topic}`);
       const offset = this.offsets.get(record.topic) ?? 0;
       this.offsets.set(record.topic, offset + 1);
       const letter = task.process({ ...record, partition: 0, offset: String(offset) });
       if (letter) this.deadLetters.push(letter);
-      this.deadLetters.push(...task.flush());
-      for (const out of task.drainOutbox()) {
-        if (this.topology.repartitionTopics.includes(out.topic)) queue.push(out);
-        this.outputs.set(out.topic, [...(this.outputs.get(out.topic) ?? []), out]);
-      }
+      this.route(task);
     }
-    this.commits = this.commits.then(() => this.commitAll());
+  }
+
+  /** Flushes a task's held changes and takes its output: kept per topic, repartition records queued for their readers. */
+  private route(task: TaskCore): void {
+    this.deadLetters.push(...task.flush());
+    this.punctuationErrors.push(...task.takePunctuationErrors());
+    for (const out of task.drainOutbox()) {
+      if (this.topology.repartitionTopics.includes(out.topic)) this.queue.push(out);
+      this.outputs.set(out.topic, [...(this.outputs.get(out.topic) ?? []), out]);
+    }
   }
 
   /** Every record written to a topic so far (repartition topics too), decoded (tombstones have a null value). */

@@ -66,6 +66,10 @@ class FakeTask implements ManagedTask {
     if (this.status !== 'running') throw new Error(`processed while ${this.status}`);
     this.processed.push(record.offset);
   }
+  punctuated = 0;
+  punctuate() {
+    this.punctuated++;
+  }
   noLag = 0;
   markNoLag() {
     this.noLag++;

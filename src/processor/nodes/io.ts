@@ -4,7 +4,7 @@ import type { Serde } from '../../serdes/serde.js';
 import { encodeChangePair } from '../change-pair.js';
 import { InvalidRecordError } from '../errors.js';
 import { lineageHeaders } from '../lineage.js';
-import type { Change, ProcessorContext } from '../types.js';
+import type { Change, Header, ProcessorContext } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 
 /** Writes records to a topic; a null value becomes a tombstone. */
@@ -26,8 +26,15 @@ export class Sink extends ForwardingProcessor {
       key: key === null || key === undefined ? null : this.keySerde.serialize(key),
       value: value === null || value === undefined ? null : this.valueSerde.serialize(value),
       timestamp,
-      headers: this.options.lineage ? lineageHeaders(this.context.origin) : undefined,
+      headers: this.headers(),
     });
+  }
+
+  private headers(): readonly Header[] | undefined {
+    const forwarded = this.context.forwardedHeaders;
+    const lineage = this.options.lineage ? lineageHeaders(this.context.origin) : undefined;
+    if (!lineage) return forwarded;
+    return forwarded ? [...forwarded, ...lineage] : lineage;
   }
 }
 
