@@ -57,10 +57,10 @@ export class TaskGraph {
     private readonly context: ProcessorContext,
     private readonly options: TaskGraphOptions,
   ) {
-    const graph = this;
+    const streamTime = () => this.streamTimeMs;
     this.time = {
       get streamTime() {
-        return graph.streamTimeMs;
+        return streamTime();
       },
       punctuation: this.punctuation,
       now: options.clock ?? Date.now,
