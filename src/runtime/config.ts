@@ -1,3 +1,4 @@
+import { RECORD_ERROR_POLICIES, type RecordErrorKind, type RecordErrorPolicy } from '../processor/errors.js';
 import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
 import type { KafkaSecurity } from '../kafka/security.js';
 import type { StoreMemory } from '../state/leveldb-backend.js';
@@ -26,6 +27,13 @@ export interface StreamsConfig {
   /** Replication factor of internal topics. */
   replicationFactor: number;
   deadLetterTopic: string;
+  /**
+   * What becomes of a record that fails, per kind (Kafka Streams' deserialization, processing and
+   * production exception handlers): `dead-letter` (to deadLetterTopic, then the next record), `skip`
+   * (logged and counted, then the next record) or `fail` (the application stops before that record,
+   * committing what came before it; it fails again on the same record when started again).
+   */
+  errorPolicies: Readonly<Record<RecordErrorKind, RecordErrorPolicy>>;
   /** A task commits early once it has processed this many records since its last commit (bounds transaction size). */
   maxRecordsPerCommit: number;
   /**
@@ -113,7 +121,7 @@ export function storeMemory(config: StreamsConfig): StoreMemory {
 }
 
 export type StreamsSettings = Pick<StreamsConfig, 'applicationId' | 'brokers' | 'stateDir' | 'endpoint'> &
-  Partial<StreamsConfig>;
+  Partial<Omit<StreamsConfig, 'errorPolicies'>> & { errorPolicies?: Partial<StreamsConfig['errorPolicies']> };
 
 export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   const config: StreamsConfig = {
@@ -146,6 +154,12 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     bulkRestoreTasks: 1,
     restoreFetchBytes: 32 * 1024 * 1024,
     ...settings,
+    errorPolicies: {
+      deserialization: 'dead-letter',
+      processing: 'dead-letter',
+      production: 'dead-letter',
+      ...settings.errorPolicies,
+    },
   };
   const problems: string[] = [];
   if (!/^[a-zA-Z0-9._-]{1,100}$/.test(config.applicationId))
@@ -182,6 +196,10 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   }
   if (!['exactly_once', 'exactly_once_v2'].includes(config.processingGuarantee))
     problems.push('processingGuarantee must be exactly_once or exactly_once_v2');
+  for (const kind of ['deserialization', 'processing', 'production'] as const) {
+    if (!RECORD_ERROR_POLICIES.includes(config.errorPolicies[kind]))
+      problems.push(`errorPolicies.${kind} must be ${RECORD_ERROR_POLICIES.join(', ')}`);
+  }
   if (!KAFKA_CLIENTS.includes(config.kafkaClient)) problems.push(`kafkaClient must be ${KAFKA_CLIENTS.join(' or ')}`);
   if (config.groupInstanceId !== undefined) {
     if (!/^[a-zA-Z0-9._-]{1,200}$/.test(config.groupInstanceId))

@@ -501,6 +501,13 @@ export class KafkaStreams {
     }
   }
 
+  /** A record failed under a `fail` error policy: the application stops, committing what came before it. */
+  private fail(error: Error): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.log.error('stopping: a record failed and its error policy is fail', { error: error.message });
+    void this.stop().finally(() => this.options.onFatal?.(error));
+  }
+
   /** The group refused this instance: it stops (leaving the group, so the others rebalance at once). */
   private refuse(reason: string): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
@@ -552,6 +559,7 @@ export class KafkaStreams {
         for (const behind of this.inputLag.values()) lag += behind;
         return lag;
       },
+      failApplication: (error) => this.fail(error),
     };
   }
 

@@ -6,6 +6,7 @@ export interface StreamsMetrics {
   heldChangesForwarded: Counter<'subtopology'>;
   deadLetters: Counter<'topic' | 'reason'>;
   punctuationErrors: Counter<'subtopology'>;
+  skippedRecords: Counter<'topic' | 'kind'>;
   commitSeconds: Histogram;
   rebalances: Counter;
   tasks: Gauge<'status'>;
@@ -41,6 +42,12 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
       name: 'streams_dead_letters_total',
       help: 'Records sent to the dead-letter topic, per source topic and reason.',
       labelNames: ['topic', 'reason'],
+      registers,
+    }),
+    skippedRecords: new Counter({
+      name: 'streams_skipped_records_total',
+      help: 'Records that failed and were skipped by their error policy (skip), per source topic and kind of error.',
+      labelNames: ['topic', 'kind'],
       registers,
     }),
     punctuationErrors: new Counter({

@@ -51,6 +51,13 @@ export interface TaskDeps {
   instanceLag?: () => bigint;
   /** Exactly-once v2: the instance's producer, shared by every task (absent: a producer per task). */
   instanceProducer?: InstanceProducer;
+  /** Stops the application: a record failed and its error policy is `fail`. */
+  failApplication?: (error: Error) => void;
+}
+
+/** A record failed under the `fail` error policy: where, and why. */
+export class RecordFailedError extends Error {
+  override name = 'RecordFailedError';
 }
 
 export class StreamTask {
@@ -270,9 +277,15 @@ export class StreamTask {
     if (offset < (this.nextOffsets.get(record.topic) ?? 0n)) return;
     this.ageOf(record.topic).observe(Math.max(0, Date.now() - record.timestamp) / 1000);
     const letter = this.core.process(record);
-    if (letter) this.sendDeadLetter(letter);
+    if (letter && !this.handleFailure(letter)) return;
     this.reportPunctuationErrors();
-    if (this.core.heldChanges >= this.deps.config.cacheMaxEntries) this.flushHeldChanges();
+    if (this.core.heldChanges >= this.deps.config.cacheMaxEntries) {
+      try {
+        this.flushHeldChanges();
+      } catch {
+        return; // failed under the `fail` policy: the application is stopping
+      }
+    }
     this.processedCounter.inc();
     this.nextOffsets.set(record.topic, offset + 1n);
     this.offsetsAdvanced = true;
@@ -298,7 +311,43 @@ export class StreamTask {
   private flushHeldChanges(): void {
     const held = this.core.heldChanges;
     if (held > 0) this.forwardedCounter.inc(held);
-    for (const letter of this.core.flush()) this.sendDeadLetter(letter);
+    for (const letter of this.core.flush()) {
+      // A held change failed under `fail`: the records that made it are processed but their effect is
+      // gone, so this commit must not happen (nothing since the last commit is committed).
+      if (!this.handleFailure(letter)) {
+        this.status = 'failed';
+        throw letter.error;
+      }
+    }
+  }
+
+  /**
+   * Applies the error policy of a failed record's kind. Returns false when the application must stop
+   * (policy `fail`): the task is suspended at once, so neither this record nor any after it is
+   * processed or committed.
+   */
+  private handleFailure(letter: DeadLetter): boolean {
+    const { record } = letter;
+    const policy = this.deps.config.errorPolicies[letter.kind];
+    if (policy === 'dead-letter') {
+      this.sendDeadLetter(letter);
+      return true;
+    }
+    const where = { topic: record.topic, partition: record.partition, offset: record.offset, kind: letter.kind };
+    if (policy === 'skip') {
+      this.deps.metrics.skippedRecords.inc({ topic: record.topic, kind: letter.kind });
+      this.log.warn('record skipped', { ...where, reason: letter.reason, error: letter.error.message.slice(0, 300) });
+      return true;
+    }
+    this.suspend();
+    const error = new RecordFailedError(
+      `a ${letter.kind} error on ${record.topic}-${record.partition}@${record.offset} (task ${this.id}): ${letter.error.message.slice(0, 300)}; ` +
+        `its policy is fail. Fix the cause, or choose skip or dead-letter for ${letter.kind} errors`,
+      { cause: letter.error },
+    );
+    this.log.error('record failed; the application stops', { ...where, error: error.message });
+    this.deps.failApplication?.(error);
+    return false;
   }
 
   private sendDeadLetter(letter: DeadLetter): void {

@@ -6,6 +6,7 @@
  */
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { PunctuationType } from '../processor/api.js';
+import { recordErrorKind, type RecordErrorKind } from '../processor/errors.js';
 import { TaskGraph, type TaskGraphOptions } from '../processor/task-graph.js';
 import type { Header, KeyValueStore, OutgoingRecord, ProcessorContext, RecordOrigin } from '../processor/types.js';
 import type { TaskState } from '../state/task-state.js';
@@ -17,10 +18,12 @@ const NO_ERRORS: readonly Error[] = [];
 /** The origin while a punctuator runs: no input record (ProcessorContext.recordMetadata is undefined). */
 const PUNCTUATION: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
 
+/** A record that failed (RecordErrorKind says how): what becomes of it is the application's policy for that kind. */
 export interface DeadLetter {
   readonly record: InputRecord;
   readonly taskId: string;
   readonly reason: string;
+  readonly kind: RecordErrorKind;
   readonly error: Error;
 }
 
@@ -131,7 +134,7 @@ export class TaskCore {
       for (const cache of this.graph.caches) cache.rollbackRecord();
       this.outbox.length = outboxLength;
       const error = caught instanceof Error ? caught : new Error(String(caught));
-      return { record, taskId: this.id, reason: error.name, error };
+      return { record, taskId: this.id, reason: error.name, kind: recordErrorKind(error), error };
     }
   }
 

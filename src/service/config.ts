@@ -2,6 +2,7 @@
  * The service's settings: each from a flag, else an environment variable,
  * else a default; all checked at start, with a message that says what to fix.
  */
+import { RECORD_ERROR_POLICIES, type RecordErrorKind, type RecordErrorPolicy } from '../processor/errors.js';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { LogLevel } from '../util/logger.js';
@@ -60,6 +61,8 @@ export interface ServiceConfig {
   storeCompression: boolean;
   /** Snappy compression of the tables a restore's bulk load writes. */
   restoreCompression: boolean;
+  /** What becomes of a record that fails, per kind of error (--on-*-error). */
+  errorPolicies: Record<RecordErrorKind, RecordErrorPolicy>;
   corsOrigins: string[];
   connectUrl: string | undefined;
   connector: string;
@@ -77,7 +80,10 @@ export interface Option {
 export const SCHEMA_REGISTRY_PASSWORD_ENV = 'UIS_SCHEMA_REGISTRY_PASSWORD';
 
 /** Every option: one per setting, and the security settings that make up `kafkaSecurity`. */
-type OptionKey = Exclude<keyof ServiceConfig, 'kafkaSecurity'> | KafkaSecurityOption;
+/** The three error-policy options, which together make ServiceConfig.errorPolicies. */
+type ErrorPolicyOption = 'onDeserializationError' | 'onProcessingError' | 'onProductionError';
+type OptionKey =
+  Exclude<keyof ServiceConfig, 'kafkaSecurity' | 'errorPolicies'> | KafkaSecurityOption | ErrorPolicyOption;
 
 export const OPTIONS: Record<OptionKey, Option> = {
   brokers: {
@@ -305,6 +311,24 @@ export const OPTIONS: Record<OptionKey, Option> = {
     default: 'on',
     help: "on: a restore's bulk load writes snappy-compressed tables (fewer bytes to write and compact), rewritten as --store-compression says when LevelDB compacts them; off: uncompressed",
   },
+  onDeserializationError: {
+    flag: 'on-deserialization-error',
+    env: 'UIS_ON_DESERIALIZATION_ERROR',
+    default: 'dead-letter',
+    help: 'a record whose key or value cannot be read: dead-letter (to <application-id>-dead-letters, then the next record), skip (logged and counted in streams_skipped_records_total) or fail (the service stops before it)',
+  },
+  onProcessingError: {
+    flag: 'on-processing-error',
+    env: 'UIS_ON_PROCESSING_ERROR',
+    default: 'dead-letter',
+    help: 'a record the topology rejects or fails on: dead-letter, skip or fail (as --on-deserialization-error)',
+  },
+  onProductionError: {
+    flag: 'on-production-error',
+    env: 'UIS_ON_PRODUCTION_ERROR',
+    default: 'dead-letter',
+    help: 'a record whose output cannot be serialized for its topic: dead-letter, skip or fail (as --on-deserialization-error)',
+  },
   corsOrigins: {
     flag: 'cors-origins',
     env: 'UIS_CORS_ORIGINS',
@@ -465,6 +489,14 @@ export function loadConfig(
     return true;
   };
 
+  const errorPolicy = (key: ErrorPolicyOption): RecordErrorPolicy => {
+    const text = raw(key) ?? '';
+    const known = RECORD_ERROR_POLICIES.find((policy) => policy === text);
+    if (known) return known;
+    problems.push(`${where(key)} must be ${RECORD_ERROR_POLICIES.join(', ')}, got "${text}"`);
+    return 'dead-letter';
+  };
+
   const engineThread = (): ServiceConfig['engineThread'] => {
     const text = raw('engineThread') ?? '';
     if (text === 'worker' || text === 'main') return text;
@@ -527,6 +559,11 @@ export function loadConfig(
     lineage: onOff('lineage'),
     storeCompression: onOff('storeCompression'),
     restoreCompression: onOff('restoreCompression'),
+    errorPolicies: {
+      deserialization: errorPolicy('onDeserializationError'),
+      processing: errorPolicy('onProcessingError'),
+      production: errorPolicy('onProductionError'),
+    },
     corsOrigins: (raw('corsOrigins') ?? '')
       .split(',')
       .map((o) => o.trim())

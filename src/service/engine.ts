@@ -43,6 +43,7 @@ export function streamsSettings(config: ServiceConfig) {
     storeCacheBytes: config.storeCacheMiB * 1024 * 1024,
     storeCompression: config.storeCompression,
     restoreCompression: config.restoreCompression,
+    errorPolicies: config.errorPolicies,
     storeRowCacheBytes: config.storeRowCacheMiB * 1024 * 1024,
     storeWriteBufferBytes: config.storeWriteBufferMiB * 1024 * 1024,
     bulkRestoreWriteBufferBytes: config.bulkRestoreMiB * 1024 * 1024,

@@ -54,6 +54,23 @@ t.test("the restore's fetched bytes held per broker: 32 MiB by default, and set"
   t.throws(() => load({ 'restore-fetch-mib': '0' }), ConfigError, 'at least 1 MiB');
 });
 
+t.test('error policies per kind: dead-letter by default, each set alone, anything else refused', async (t) => {
+  t.same(load({}).errorPolicies, {
+    deserialization: 'dead-letter',
+    processing: 'dead-letter',
+    production: 'dead-letter',
+  });
+  t.same(load({ 'on-deserialization-error': 'skip', 'on-production-error': 'fail' }).errorPolicies, {
+    deserialization: 'skip',
+    processing: 'dead-letter',
+    production: 'fail',
+  });
+  t.throws(
+    () => load({ 'on-processing-error': 'ignore' }),
+    /--on-processing-error \(or UIS_ON_PROCESSING_ERROR\) must be fail, skip, dead-letter, got "ignore"/,
+  );
+});
+
 t.test('the forward secret: read from its file, at least 16 bytes, never echoed in an error', async (t) => {
   const dir = t.testdir({ good: 'a secret of more than 16 bytes\n', short: 'too short\n' });
   t.equal(load({}).forwardSecret, undefined, 'none by default');

@@ -12,11 +12,11 @@ import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { ClusterAdmin, ConsumedOffsets, KafkaClient } from '../../src/kafka/client.js';
 import { BrokerUnreachableError, type TransactionState } from '../../src/kafka/transaction-admin.js';
 import { compileTopology } from '../../src/processor/compile.js';
-import { streamsConfig, type StreamsConfig } from '../../src/runtime/config.js';
+import { streamsConfig, type StreamsSettings } from '../../src/runtime/config.js';
 import { createStreamsMetrics } from '../../src/runtime/metrics.js';
 import type * as StreamTaskModule from '../../src/runtime/stream-task.js';
 import type { TaskDeps } from '../../src/runtime/stream-task.js';
-import { Serdes } from '../../src/serdes/index.js';
+import { DeserializationError, Serdes, type Serde } from '../../src/serdes/index.js';
 import { createLogger } from '../../src/util/logger.js';
 
 interface Deferred {
@@ -29,18 +29,24 @@ interface Deferred {
 let inputEnd = 0n;
 
 /** Commits the test settles by hand, one deferred per call, with what each call would have committed. */
-const commits: Array<Deferred & { offsets: bigint | undefined }> = [];
+const commits: Array<Deferred & { offsets: bigint | undefined; topics: string[] }> = [];
 class ManualWriter {
   async connect() {}
   async disconnect() {}
-  commit(_records: unknown[], consumed: ConsumedOffsets): Promise<Map<string, bigint>> {
+  commit(records: Array<{ topic: string }>, consumed: ConsumedOffsets): Promise<Map<string, bigint>> {
     let resolve!: () => void;
     let reject!: (error: Error) => void;
     const promise = new Promise<Map<string, bigint>>((res, rej) => {
       resolve = () => res(new Map());
       reject = rej;
     });
-    commits.push({ promise, resolve, reject, offsets: consumed.offsets.get('in')?.get(0) });
+    commits.push({
+      promise,
+      resolve,
+      reject,
+      offsets: consumed.offsets.get('in')?.get(0),
+      topics: records.map((r) => r.topic),
+    });
     return promise;
   }
 }
@@ -49,7 +55,12 @@ class ManualWriter {
 async function openTask(
   t: Test,
   mocks: Record<string, unknown> = {},
-  more: { config?: Partial<StreamsConfig>; instanceLag?: TaskDeps['instanceLag'] } = {},
+  more: {
+    config?: Partial<StreamsSettings>;
+    instanceLag?: TaskDeps['instanceLag'];
+    failApplication?: TaskDeps['failApplication'];
+    metrics?: Registry;
+  } = {},
 ) {
   const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
     ...mocks,
@@ -62,7 +73,7 @@ async function openTask(
   });
   const builder = new StreamsBuilder();
   builder
-    .stream('in', { keySerde: Serdes.string, valueSerde: Serdes.string })
+    .stream('in', { keySerde: Serdes.string, valueSerde: refusesBad })
     .to('out', { keySerde: Serdes.string, valueSerde: Serdes.string });
   const topology = compileTopology(builder.build(), 'app');
   const config = streamsConfig({
@@ -79,9 +90,10 @@ async function openTask(
       client: { taskWriter: () => new ManualWriter() } as unknown as KafkaClient, // only the task's writer
       admin: {} as ClusterAdmin, // only handed to the (fake) offset lookups
       logger: createLogger('error'),
-      metrics: createStreamsMetrics(new Registry()),
+      metrics: createStreamsMetrics(more.metrics ?? new Registry()),
       partitionsOf: () => 1,
       ...(more.instanceLag ? { instanceLag: more.instanceLag } : {}),
+      ...(more.failApplication ? { failApplication: more.failApplication } : {}),
     },
     topology.subtopologies[0]!,
     0,
@@ -91,19 +103,29 @@ async function openTask(
   return task;
 }
 
-async function runningTask(t: Test) {
-  const task = await openTask(t);
+/** A string serde that cannot read the value "bad". */
+const refusesBad: Serde<string> = {
+  name: 'refuses-bad',
+  serialize: (value) => Buffer.from(value),
+  deserialize: (bytes) => {
+    if (bytes.toString() === 'bad') throw new DeserializationError('refuses-bad', 'a bad value');
+    return bytes.toString();
+  },
+};
+
+async function runningTask(t: Test, more: Parameters<typeof openTask>[2] = {}) {
+  const task = await openTask(t, {}, more);
   await task.initialize();
   await task.start();
   let offset = 0;
-  const processOne = () =>
+  const processOne = (value?: string) =>
     task.process({
       topic: 'in',
       partition: 0,
       offset: String(offset++),
       timestamp: Date.now(),
       key: Buffer.from('k'),
-      value: Buffer.from(`v${offset}`),
+      value: Buffer.from(value ?? `v${offset}`),
     });
   return { task, processOne };
 }
@@ -245,5 +267,59 @@ t.test(
     t.equal(task.commitDue, false, '60 ms after its last commit, 50,000 records behind: not yet');
     lag = 100n;
     t.equal(task.commitDue, true, 'the backlog worked off: the usual 20 ms apply');
+  },
+);
+
+t.test(
+  'error policies: a record that cannot be read is dead-lettered, skipped, or stops the application',
+  async (t) => {
+    t.test('dead-letter (the default): written with the next commit, processing goes on', async (t) => {
+      const { task, processOne } = await runningTask(t);
+      processOne('bad');
+      processOne();
+      const commit = task.commit();
+      t.same(commits[0]!.topics.sort(), ['app-dead-letters', 'out']);
+      t.equal(commits[0]!.offsets, 2n);
+      commits[0]!.resolve();
+      await commit;
+    });
+
+    t.test('skip: counted, not written, processing goes on', async (t) => {
+      const registry = new Registry();
+      const { task, processOne } = await runningTask(t, {
+        config: { errorPolicies: { deserialization: 'skip' } },
+        metrics: registry,
+      });
+      processOne('bad');
+      processOne();
+      const commit = task.commit();
+      t.same(commits[0]!.topics, ['out'], 'no dead letter');
+      t.equal(commits[0]!.offsets, 2n, 'past the skipped record');
+      commits[0]!.resolve();
+      await commit;
+      const skipped = (await registry.getSingleMetric('streams_skipped_records_total')!.get()).values;
+      t.same(
+        skipped.map((v) => [v.labels, v.value]),
+        [[{ topic: 'in', kind: 'deserialization' }, 1]],
+      );
+    });
+
+    t.test('fail: the application is told to stop; nothing from the record on is committed', async (t) => {
+      const failures: Error[] = [];
+      const { task, processOne } = await runningTask(t, {
+        config: { errorPolicies: { deserialization: 'fail' } },
+        failApplication: (error) => failures.push(error),
+      });
+      processOne();
+      processOne('bad');
+      t.equal(failures.length, 1);
+      t.match(failures[0]!.message, /a deserialization error on in-0@1 .*its policy is fail/);
+      t.equal(task.status, 'suspended', 'it processes nothing more');
+      const commit = task.commit();
+      t.equal(commits[0]!.offsets, 1n, 'the final commit stops before the failed record');
+      t.same(commits[0]!.topics, ['out'], 'with the output of the records before it');
+      commits[0]!.resolve();
+      await commit;
+    });
   },
 );

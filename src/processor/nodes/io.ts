@@ -2,7 +2,7 @@
 import type { AnyFn } from '../../dsl/graph.js';
 import type { Serde } from '../../serdes/serde.js';
 import { encodeChangePair } from '../change-pair.js';
-import { InvalidRecordError } from '../errors.js';
+import { InvalidRecordError, SerializationError } from '../errors.js';
 import { lineageHeaders } from '../lineage.js';
 import type { Change, Header, ProcessorContext } from '../types.js';
 import { ForwardingProcessor } from './node.js';
@@ -21,13 +21,15 @@ export class Sink extends ForwardingProcessor {
   }
 
   process(key: unknown, value: unknown, timestamp: number): void {
-    this.context.send({
-      topic: this.topic,
-      key: key === null || key === undefined ? null : this.keySerde.serialize(key),
-      value: value === null || value === undefined ? null : this.valueSerde.serialize(value),
-      timestamp,
-      headers: this.headers(),
-    });
+    let keyBytes: Buffer | null;
+    let valueBytes: Buffer | null;
+    try {
+      keyBytes = key === null || key === undefined ? null : this.keySerde.serialize(key);
+      valueBytes = value === null || value === undefined ? null : this.valueSerde.serialize(value);
+    } catch (error) {
+      throw new SerializationError(this.topic, error);
+    }
+    this.context.send({ topic: this.topic, key: keyBytes, value: valueBytes, timestamp, headers: this.headers() });
   }
 
   private headers(): readonly Header[] | undefined {
@@ -74,7 +76,11 @@ export class GroupBy extends ForwardingProcessor {
     if (selected.key === null || selected.key === undefined) {
       throw new InvalidRecordError(`groupBy: the selector gave no key for record key ${String(key)}`);
     }
-    return { key: this.keySerde.serialize(selected.key), value: this.valueSerde.serialize(selected.value) };
+    try {
+      return { key: this.keySerde.serialize(selected.key), value: this.valueSerde.serialize(selected.value) };
+    } catch (error) {
+      throw new SerializationError(this.topic, error);
+    }
   }
 
   private send(key: Buffer, newValue: Buffer | null, oldValue: Buffer | null, timestamp: number): void {
