@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, optionsHelp, parseArgs } from '../service/conf
 import { ResetRefusedError } from '../runtime/reset.js';
 import {
   rebuildState,
+  replayDeadLetterTopic,
   resetState,
   startReplica,
   startService,
@@ -31,6 +32,11 @@ Commands:
                   application's internal topics, its consumer group (committed offsets) and
                   this machine's state directory of it; input, output and dead-letter topics
                   stay. Stop every instance first. --dry-run lists what it would delete
+  replay-dead-letters
+                  write the dead letters (<application-id>-dead-letters) back to the topics they
+                  were read from, once their cause is fixed; exactly once: a second run replays
+                  only newer ones. --source-topic T and --reason R choose some (the others are
+                  passed over for good); --dry-run counts what it would write
   help            this text
 
 Options (a flag wins over its environment variable):
@@ -39,6 +45,13 @@ ${optionsHelp()}
 HTTP: GET /users/:userId, /health/live, /health/ready, /metrics, /openapi.json.
 Stop with SIGTERM or Ctrl-C: the current batch finishes, tasks commit, stores close.`;
 
+/** Flags some commands take besides the service's options. */
+const COMMAND_FLAGS: Record<string, string[]> = {
+  describe: ['mermaid'],
+  reset: ['dry-run'],
+  'replay-dead-letters': ['dry-run', 'source-topic', 'reason'],
+};
+
 async function main(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv);
   const command = positional[0] ?? 'help';
@@ -46,17 +59,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  if (!['run', 'replica', 'describe', 'rebuild-state', 'reset'].includes(command)) {
+  if (!['run', 'replica', 'describe', 'rebuild-state', 'reset', 'replay-dead-letters'].includes(command)) {
     process.stderr.write(`uis: unknown command "${command}" (see uis --help)\n`);
     return 2;
   }
   let config;
   try {
-    config = loadConfig(
-      flags,
-      process.env,
-      command === 'describe' ? ['mermaid'] : command === 'reset' ? ['dry-run'] : [],
-    );
+    config = loadConfig(flags, process.env, COMMAND_FLAGS[command] ?? []);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`uis: ${error.message}\n`);
@@ -89,6 +98,25 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`uis: reset refused: ${error.message}\n`);
       return 2;
     }
+  }
+  if (command === 'replay-dead-letters') {
+    const value = (flag: string) => {
+      const text = flags.get(flag);
+      return text !== undefined && text !== '' && text !== 'true' ? text : undefined;
+    };
+    const dryRun = flags.has('dry-run');
+    const result = await replayDeadLetterTopic(config, logger, {
+      dryRun,
+      ...(value('source-topic') ? { sourceTopic: value('source-topic') } : {}),
+      ...(value('reason') ? { reason: value('reason') } : {}),
+    });
+    const lines = [
+      `${result.read} dead letter(s) read; ${dryRun ? 'would replay (dry run; nothing written)' : 'replayed'}:`,
+      ...[...result.replayed].map(([topic, n]) => `  ${n} to ${topic}`),
+      `${result.passedOver} passed over (filtered out, or their topic is gone)`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
   }
   if (command === 'rebuild-state') {
     const records = await rebuildState(config, logger);

@@ -11,7 +11,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { ClusterAdmin } from './client.js';
 import { partitionLeaders } from './admin.js';
-import { walkRecordBatches } from './record-batches.js';
+import { walkRecordBatches, type RecordHeader } from './record-batches.js';
 import { FETCH, fetchRequest, LEADER_MOVED, parseFetchResponse } from './fetch-request.js';
 import { BrokerConnection, type BrokerAddress } from './wire.js';
 
@@ -35,6 +35,16 @@ export interface RestoredRecords {
   values: Array<Buffer | null>;
   /** The offset to continue from: everything before it in the range is in these or earlier records. */
   nextOffset: bigint;
+  /** With BulkReadOptions.wholeRecords: every record in full, those with null keys too (keys/values stay empty). */
+  whole?: WholeRecord[];
+}
+
+export interface WholeRecord {
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+  headers: RecordHeader[] | undefined;
 }
 
 export interface BulkReadOptions {
@@ -52,6 +62,8 @@ export interface BulkReadOptions {
    * response per partition (1M users: about 1 GiB of anonymous memory at peak).
    */
   maxBytesInFlight?: number;
+  /** Hand over whole records (offset, timestamp, headers, null keys too) in RestoredRecords.whole. */
+  wholeRecords?: boolean;
 }
 
 const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -171,9 +183,12 @@ async function fetchLoop(
           const records: RestoredRecords = { keys: [], values: [], nextOffset: from };
           const first = Number(from);
           const end = Number(range.to);
+          const whole: WholeRecord[] | undefined = options.wholeRecords ? (records.whole = []) : undefined;
           const next = fetched.records
-            ? walkRecordBatches(fetched.records, fetched.aborted, (offset, recordKey, value) => {
-                if (offset >= first && offset < end && recordKey) {
+            ? walkRecordBatches(fetched.records, fetched.aborted, (offset, recordKey, value, timestamp, headers) => {
+                if (offset < first || offset >= end) return;
+                if (whole) whole.push({ offset: BigInt(offset), key: recordKey, value, timestamp, headers });
+                else if (recordKey) {
                   records.keys.push(recordKey);
                   records.values.push(value);
                 }

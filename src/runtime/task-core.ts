@@ -146,21 +146,31 @@ export class TaskCore {
   }
 }
 
-/** The record a dead letter is written as: the original bytes, with headers saying why and where from. */
+/** Headers of a dead letter that say why and where from; the record's own headers come before them. */
+export const DEAD_LETTER_HEADER_PREFIX = 'dlq.';
+
+/**
+ * The record a dead letter is written as: the original bytes and headers, with headers saying why
+ * and where from (so `uis replay-dead-letters` can write it back as it was).
+ */
 export function deadLetterRecord(topic: string, letter: DeadLetter): OutgoingRecord {
-  const header = (key: string, value: string): Header => ({ key, value: Buffer.from(value) });
+  const header = (key: string, value: string): Header => ({
+    key: DEAD_LETTER_HEADER_PREFIX + key,
+    value: Buffer.from(value),
+  });
   return {
     topic,
     key: letter.record.key,
     value: letter.record.value,
     timestamp: letter.record.timestamp,
     headers: [
-      header('dlq.reason', letter.reason),
-      header('dlq.error', letter.error.message.slice(0, 1000)),
-      header('dlq.source.topic', letter.record.topic),
-      header('dlq.source.partition', String(letter.record.partition)),
-      header('dlq.source.offset', letter.record.offset),
-      header('dlq.task', letter.taskId),
+      ...(letter.record.headers ?? []),
+      header('reason', letter.reason),
+      header('error', letter.error.message.slice(0, 1000)),
+      header('source.topic', letter.record.topic),
+      header('source.partition', String(letter.record.partition)),
+      header('source.offset', letter.record.offset),
+      header('task', letter.taskId),
     ],
   };
 }

@@ -21,6 +21,7 @@ import { storeViewOf, StreamsViewSource, type StoreView } from '../serving/strea
 import type { Logger } from '../util/logger.js';
 import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
+import { replayDeadLetters, type ReplayOptions, type ReplayResult } from '../runtime/dead-letter-replay.js';
 import { startEngine, streamsSettings, topologyFor } from './engine.js';
 import { EngineThread } from './engine-thread.js';
 import { userInformationAvro } from './output-serde.js';
@@ -317,4 +318,12 @@ export async function rebuildState(config: ServiceConfig, logger: Logger): Promi
 
 export async function resetState(config: ServiceConfig, logger: Logger, dryRun: boolean): Promise<ResetPlan> {
   return resetApplication(topologyFor(config), streamsSettings(config), logger, { dryRun });
+}
+
+export async function replayDeadLetterTopic(
+  config: ServiceConfig,
+  logger: Logger,
+  options: ReplayOptions,
+): Promise<ReplayResult> {
+  return replayDeadLetters(streamsSettings(config), logger, options);
 }
