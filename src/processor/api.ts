@@ -52,7 +52,7 @@ export interface ProcessorContext<KOut, VOut> {
 }
 
 export interface Processor<KIn, VIn, KOut = never, VOut = never> {
-  /** Called once when the task starts, before any record. */
+  /** Called once when the task starts running: its stores are restored, records come next. */
   init?(context: ProcessorContext<KOut, VOut>): void;
   process(record: StreamRecord<KIn, VIn>): void;
   /** Called when the task closes (its state may already be gone: do not write to it). */

@@ -77,6 +77,11 @@ export class TaskGraph {
     return this.streamTimeMs;
   }
 
+  /** Initializes the task's processors of the Processor API: its stores are restored, records come next. */
+  init(): void {
+    for (const processor of this.userProcessors) processor.init();
+  }
+
   /** Lets the task's processors of the Processor API clean up (the task is closing). */
   close(): void {
     for (const processor of this.userProcessors) processor.close();

@@ -266,6 +266,7 @@ export class StreamTask {
       this.catchUpTargets.set(topic, (await endOffsets(this.deps.admin, topic)).get(this.partition) ?? 0n);
     }
     if (this.status !== 'restoring') throw new Error(`task ${this.id} was ${this.status} while starting`);
+    this.core.init();
     this.status = 'running';
     this.lastCommit = Date.now();
     return new Map(this.nextOffsets);

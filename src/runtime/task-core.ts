@@ -89,6 +89,11 @@ export class TaskCore {
     return this.punctuationErrors.length === 0 ? NO_ERRORS : this.punctuationErrors.splice(0);
   }
 
+  /** The task's stores are restored and records come next: its processors of the Processor API initialize. */
+  init(): void {
+    this.graph.init();
+  }
+
   /** The task is closing: its processors of the Processor API may clean up. */
   close(): void {
     this.graph.close();

@@ -49,6 +49,7 @@ export class TopologyTestDriver {
           { cacheChanges: true, clock: () => this.wallClockMs },
         ),
     );
+    for (const task of this.tasks) task.init();
   }
 
   /** Closes every task's processors (Processor API close()). */

@@ -17,6 +17,7 @@ export class UserProcessor extends ForwardingProcessor {
   /** Children by node name, for `forward(record, childName)`. */
   readonly named = new Map<string, Processor>();
   private readonly processor: ApiProcessor<unknown, unknown, unknown, unknown>;
+  private readonly context: ApiContext<unknown, unknown>;
 
   constructor(
     private readonly id: string,
@@ -28,7 +29,7 @@ export class UserProcessor extends ForwardingProcessor {
     super();
     this.processor = supplier() as ApiProcessor<unknown, unknown, unknown, unknown>;
     const connected = new Set(stores);
-    const context: ApiContext<unknown, unknown> = {
+    this.context = {
       taskId: task.taskId,
       partition: task.partition,
       recordMetadata: () => {
@@ -48,7 +49,11 @@ export class UserProcessor extends ForwardingProcessor {
       },
       schedule: (intervalMs, type, punctuator) => time.punctuation.schedule(type, intervalMs, punctuator, time.now()),
     };
-    this.processor.init?.(context);
+  }
+
+  /** Called once the task's stores are restored, before its first record (as Kafka Streams does). */
+  init(): void {
+    this.processor.init?.(this.context);
   }
 
   process(key: unknown, value: unknown, timestamp: number): void {
