@@ -44,6 +44,7 @@ import { RestoreProgress } from './restore-progress.js';
 import { restoreInWaves, type TaskRestore } from './restore-waves.js';
 import { StandbyManager } from './standby-manager.js';
 import { StandbyTask } from './standby-task.js';
+import type { RangeQuery } from '../state/range-query.js';
 import { StreamTask, type TaskDeps } from './stream-task.js';
 import { TaskManager, type InputBatch } from './task-manager.js';
 import { taskIdOf } from './task-core.js';
@@ -438,6 +439,20 @@ export class KafkaStreams {
     const task = this.tasks.task(taskId);
     if (!task || task.status !== 'running') throw new Error(`task ${taskId} is not running here`);
     return task.readCommitted(storeName, key);
+  }
+
+  /**
+   * Committed rows of one partition of a store, in a range of serialized keys (byte order), from one
+   * snapshot: the partition's task must be running here (see storePartitions for where each lives).
+   */
+  async rangeLocal(storeName: string, partition: number, query: RangeQuery): Promise<Array<[Buffer, Buffer]>> {
+    const { sub, partitions } = this.storeLayout(storeName);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= partitions)
+      throw new RangeError(`store ${storeName} has partitions 0 to ${partitions - 1}, not ${partition}`);
+    const taskId = taskIdOf(sub, partition);
+    const task = this.tasks.task(taskId);
+    if (!task || task.status !== 'running') throw new Error(`task ${taskId} is not running here`);
+    return task.rangeCommitted(storeName, query);
   }
 
   /**

@@ -23,6 +23,7 @@ import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { RowCache } from '../state/row-cache.js';
+import type { RangeQuery } from '../state/range-query.js';
 import { encodeCommittedInputs, withCommittedInputs } from './committed-inputs.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
@@ -526,6 +527,11 @@ export class StreamTask {
   /** A committed row, for serving. */
   readCommitted(storeName: string, key: Buffer): Buffer | undefined {
     return this.state.readCommitted(storeName, key);
+  }
+
+  /** Committed rows in a range, for serving. */
+  rangeCommitted(storeName: string, query: RangeQuery): Promise<Array<[Buffer, Buffer]>> {
+    return this.state.rangeCommitted(storeName, query);
   }
 
   /**

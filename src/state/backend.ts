@@ -10,6 +10,16 @@ export interface BatchEntry {
   readonly value: Buffer | null;
 }
 
+/** Bounds of a range read, as LevelDB's iterator options take them. */
+export interface BackendRange {
+  gt?: Buffer;
+  gte?: Buffer;
+  lt?: Buffer;
+  lte?: Buffer;
+  reverse: boolean;
+  limit: number;
+}
+
 export interface StateBackend {
   /** A synchronous point read (LevelDB's getSync): no event-loop turn per lookup. */
   getSync(key: Buffer): Buffer | undefined;
@@ -17,6 +27,8 @@ export interface StateBackend {
   write(batch: readonly BatchEntry[]): Promise<void>;
   /** Entries whose key starts with `prefix`, in key order. */
   entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]>;
+  /** At most `range.limit` entries within the bounds, in key order (or reversed), from one snapshot. */
+  range(range: BackendRange): Promise<Array<[Buffer, Buffer]>>;
   /** Deletes every entry whose key starts with `prefix`. */
   clear(prefix: Buffer): Promise<void>;
   /**

@@ -1,5 +1,5 @@
 import { ClassicLevel } from 'classic-level';
-import type { BatchEntry, StateBackend } from './backend.js';
+import type { BackendRange, BatchEntry, StateBackend } from './backend.js';
 
 /** LevelDB's memory per store: its block cache, and its memtable (LevelDB may hold two at once); and its compression. */
 export interface StoreMemory {
@@ -138,6 +138,11 @@ export class LevelDbBackend implements StateBackend {
 
   async *entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
     for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) yield [key, value];
+  }
+
+  async range(range: BackendRange): Promise<Array<[Buffer, Buffer]>> {
+    // An iterator reads from an implicit snapshot: the entries are one consistent state.
+    return this.db.iterator(range).all();
   }
 
   async clear(prefix: Buffer): Promise<void> {

@@ -1,4 +1,4 @@
-import type { BatchEntry, StateBackend } from './backend.js';
+import type { BackendRange, BatchEntry, StateBackend } from './backend.js';
 
 /** A backend in memory, for the topology test driver. */
 export class MemoryBackend implements StateBackend {
@@ -19,6 +19,20 @@ export class MemoryBackend implements StateBackend {
     const p = prefix.toString('latin1');
     const keys = [...this.map.keys()].filter((k) => k.startsWith(p)).sort();
     for (const k of keys) yield [Buffer.from(k, 'latin1'), this.map.get(k)!];
+  }
+
+  async range(range: BackendRange): Promise<Array<[Buffer, Buffer]>> {
+    const inRange = (key: Buffer) =>
+      (range.gt === undefined || Buffer.compare(key, range.gt) > 0) &&
+      (range.gte === undefined || Buffer.compare(key, range.gte) >= 0) &&
+      (range.lt === undefined || Buffer.compare(key, range.lt) < 0) &&
+      (range.lte === undefined || Buffer.compare(key, range.lte) <= 0);
+    const keys = [...this.map.keys()]
+      .map((k) => Buffer.from(k, 'latin1'))
+      .filter(inRange)
+      .sort(Buffer.compare);
+    if (range.reverse) keys.reverse();
+    return keys.slice(0, range.limit).map((key) => [key, this.map.get(key.toString('latin1'))!]);
   }
 
   async clear(prefix: Buffer): Promise<void> {

@@ -10,6 +10,7 @@ import type { KeyValueStore, OutgoingRecord } from '../processor/types.js';
 import type { BatchEntry, StateBackend } from './backend.js';
 import { CHECKPOINT_PREFIX, checkpointKey, storePrefix } from './keys.js';
 import { RowCache } from './row-cache.js';
+import { backendRange, type RangeQuery } from './range-query.js';
 
 interface PendingWrite {
   readonly store: CompiledStore;
@@ -90,6 +91,13 @@ export class TaskState {
   /** A committed row's bytes, for serving: never an uncommitted write. */
   readCommitted(storeName: string, key: Buffer): Buffer | undefined {
     return this.backend.getSync(Buffer.concat([this.prefixOf(storeName), key]));
+  }
+
+  /** Committed rows of a store in a range (keys without the store's prefix), from one snapshot. */
+  async rangeCommitted(storeName: string, query: RangeQuery): Promise<Array<[Buffer, Buffer]>> {
+    const prefix = this.prefixOf(storeName);
+    const entries = await this.backend.range(backendRange(prefix, query));
+    return entries.map(([key, value]) => [key.subarray(prefix.length), value]);
   }
 
   beginRecord(): void {

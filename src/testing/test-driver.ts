@@ -155,6 +155,30 @@ export class TopologyTestDriver {
     return task.state.store<K, V>(storeName).get(key);
   }
 
+  /**
+   * Committed rows of a store in a range of keys (see RangeQuery: byte order of the serialized keys),
+   * decoded; `from`, `to`, `prefix` and `after` are keys, serialized with the store's key serde.
+   */
+  async range<K, V>(
+    storeName: string,
+    query: { from?: K; to?: K; prefix?: Buffer; after?: K; reverse?: boolean; limit: number },
+  ): Promise<Array<[K, V]>> {
+    const store = this.topology.store(storeName);
+    const task = this.tasks.find((t) => t.state.storeNames.includes(storeName))!;
+    this.commits = this.commits.then(() => this.commitAll());
+    await this.commits;
+    const bytes = (key: K | undefined) => (key === undefined ? undefined : store.keySerde.serialize(key));
+    const entries = await task.state.rangeCommitted(storeName, {
+      limit: query.limit,
+      ...(query.from !== undefined ? { from: bytes(query.from) } : {}),
+      ...(query.to !== undefined ? { to: bytes(query.to) } : {}),
+      ...(query.after !== undefined ? { after: bytes(query.after) } : {}),
+      ...(query.prefix ? { prefix: query.prefix } : {}),
+      ...(query.reverse ? { reverse: true } : {}),
+    });
+    return entries.map(([k, v]) => [store.keySerde.deserialize(k) as K, store.valueSerde.deserialize(v) as V]);
+  }
+
   /** Every row of a store, decoded. */
   async all<K, V>(storeName: string): Promise<Map<K, V>> {
     const store = this.topology.store(storeName);
