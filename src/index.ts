@@ -1,0 +1,68 @@
+/**
+ * The engine's public API: what an application imports. Everything else under src/ is internal and
+ * may change without notice (the service in src/service, src/serving and src/cli is an application
+ * of this API, not part of it).
+ */
+
+// Building a topology: the DSL, and the Processor API by hand.
+export { StreamsBuilder } from './dsl/builder.js';
+export { Topology } from './dsl/topology.js';
+export type { KStream } from './dsl/kstream.js';
+export type { KTable } from './dsl/ktable.js';
+export type { KGroupedStream, KGroupedTable, AggregateStore, ReduceStore } from './dsl/kgrouped.js';
+export type { BranchedKStream, Branched } from './dsl/branched.js';
+export type { TopologyGraph } from './dsl/graph.js';
+export type {
+  Consumed,
+  Grouped,
+  KeyValue,
+  Materialized,
+  Produced,
+  Repartitioned,
+  StateStoreSpec,
+  TableOptions,
+} from './dsl/options.js';
+export type {
+  Cancellable,
+  Processor,
+  ProcessorContext,
+  ProcessorSupplier,
+  PunctuationType,
+  RecordMetadata,
+  StreamRecord,
+} from './processor/api.js';
+export type { Header, KeyValueStore } from './processor/types.js';
+export {
+  InvalidRecordError,
+  SerializationError,
+  type RecordErrorKind,
+  type RecordErrorPolicy,
+} from './processor/errors.js';
+export { compileTopology, type CompiledTopology } from './processor/compile.js';
+export { describeMermaid, describeText } from './processor/describe.js';
+
+// Running it.
+export {
+  KafkaStreams,
+  TopologyMismatchError,
+  type KafkaStreamsOptions,
+  type KeyMetadata,
+  type StreamsState,
+  type TaskPosition,
+} from './runtime/kafka-streams.js';
+export type { StreamsConfig, StreamsSettings } from './runtime/config.js';
+export type { RangeQuery } from './state/range-query.js';
+export { replayDeadLetters, type ReplayOptions, type ReplayResult } from './runtime/dead-letter-replay.js';
+
+// Serdes.
+export {
+  AvroSerde,
+  DeserializationError,
+  Serdes,
+  type AvroSerdeOptions,
+  type JsonValue,
+  type Serde,
+} from './serdes/index.js';
+
+// Testing without a broker.
+export { TopologyTestDriver, type DriverRecord } from './testing/test-driver.js';
