@@ -40,6 +40,8 @@ export interface CompiledTopology {
   repartitionTopic(nodeId: string): string;
   /** The topics a node reads records from: a source's, or those of the repartitions before it. */
   inputTopicsOf(nodeId: string): string[];
+  /** Whether a node gets its parent's records through a repartition topic (else straight from it, in its task). */
+  throughTopic(nodeId: string, parentId: string): boolean;
   store(name: string): CompiledStore;
 }
 
@@ -147,6 +149,7 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     changelogTopics: [...stores.values()].map((s) => s.changelogTopic),
     repartitionTopic: repartitionOf,
     inputTopicsOf: (nodeId) => inputTopicsOf(graph.get(nodeId)),
+    throughTopic: (nodeId, parentId) => acrossTopic(graph.get(nodeId)).includes(parentId),
     store(name) {
       const store = stores.get(name);
       if (!store) throw new Error(`topology: no store named "${name}"`);

@@ -16,19 +16,23 @@ function label(node: GraphNode, topology: CompiledTopology): string {
         ? `${node.id} (grouped in place)`
         : `${node.id} -> topic ${topology.repartitionTopic(node.id)}`;
     case 'join':
-      return `${node.id} (${node.mode === 'inner' ? 'join' : `${node.mode} join`} of ${node.parents.join(' and ')})${store}`;
+      return `${node.id} (${node.mode === 'inner' ? 'join' : `${node.mode} join`} of ${node.parents.join(' and ')})${read(node, topology)}${store}`;
     case 'stream-table-join':
-      return `${node.id} (stream ${node.leftJoin ? 'left join' : 'join'} of ${node.parents.join(' and ')})`;
-    default: {
-      const read = topology.inputTopicsOf(node.id);
-      return `${node.id}${read.length ? ` <- topic ${read.join(', ')}` : ''}${store}`;
-    }
+      return `${node.id} (stream ${node.leftJoin ? 'left join' : 'join'} of ${node.parents.join(' and ')})${read(node, topology)}`;
+    default:
+      return `${node.id}${read(node, topology)}${store}`;
   }
 }
 
-/** Whether node `id` gets its parents' records straight from them (not through a repartition topic). */
-function readsParents(node: GraphNode, topology: CompiledTopology): boolean {
-  return node.parents.length > 0 && topology.inputTopicsOf(node.id).length === 0;
+/** " <- topic X" for a node that reads repartition topics. */
+function read(node: GraphNode, topology: CompiledTopology): string {
+  const topics = topology.inputTopicsOf(node.id);
+  return topics.length ? ` <- topic ${topics.join(', ')}` : '';
+}
+
+/** The parents whose records a node gets straight from them (not through a repartition topic). */
+function directParents(node: GraphNode, topology: CompiledTopology): string[] {
+  return node.parents.filter((p) => !topology.throughTopic(node.id, p));
 }
 
 export function describeText(topology: CompiledTopology): string {
@@ -36,7 +40,8 @@ export function describeText(topology: CompiledTopology): string {
   for (const sub of topology.subtopologies) {
     lines.push(`  Sub-topology ${sub.id}: one task per partition of ${sub.sources.map((s) => s.topic).join(', ')}`);
     for (const node of sub.nodes) {
-      const parents = readsParents(node, topology) ? `  (from ${node.parents.join(', ')})` : '';
+      const direct = directParents(node, topology);
+      const parents = direct.length ? `  (from ${direct.join(', ')})` : '';
       lines.push(`    ${label(node, topology)}${parents}`);
     }
     for (const store of sub.stores) lines.push(`    store ${store.name}, changelog ${store.changelogTopic}`);
@@ -62,7 +67,7 @@ export function describeMermaid(topology: CompiledTopology): string {
     lines.push(`  subgraph sub${sub.id}["Sub-topology ${sub.id}"]`);
     for (const node of sub.nodes) {
       lines.push(`    ${id(node.id)}["${node.id}"]`);
-      if (readsParents(node, topology)) for (const p of node.parents) edges.push(`  ${id(p)} --> ${id(node.id)}`);
+      for (const p of directParents(node, topology)) edges.push(`  ${id(p)} --> ${id(node.id)}`);
       const store = 'store' in node ? node.store : undefined;
       if (store) {
         lines.push(`    ${id(`store_${store.name}`)}[("${store.name}")]`);

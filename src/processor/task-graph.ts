@@ -117,12 +117,14 @@ export class TaskGraph {
         processors[0]!.process(key === null ? null : node.keySerde.deserialize(key), decoded, time);
       };
     }
-    const writer = this.topology.graph.get(node.parents.find((p) => this.writesTopic(p, topic))!);
+    const writer = this.topology.graph.get(node.parents.find((p) => this.writesTopic(node.id, p, topic))!);
     if (writer.kind === 'repartition') {
       // Each reader gets the records as its parent on that side would have forwarded them.
       const inputs = nodeIds.flatMap((id) => {
         const reader = this.topology.graph.get(id);
-        return reader.parents.flatMap((p, index) => (this.writesTopic(p, topic) ? [this.inputFor(reader, index)] : []));
+        return reader.parents.flatMap((p, index) =>
+          this.writesTopic(id, p, topic) ? [this.inputFor(reader, index)] : [],
+        );
       });
       return (key, value, timestamp) => {
         this.observeTime(timestamp);
@@ -151,14 +153,9 @@ export class TaskGraph {
     if (timestamp > this.streamTimeMs) this.streamTimeMs = timestamp;
   }
 
-  /** Whether node `id` writes the repartition topic `topic`. */
-  private writesTopic(id: string, topic: string): boolean {
-    const node = this.topology.graph.get(id);
-    return (
-      (node.kind === 'group-by' || node.kind === 'repartition') &&
-      node.repartition !== undefined &&
-      this.topology.repartitionTopic(id) === topic
-    );
+  /** Whether node `nodeId` gets the records of its parent `parentId` through the repartition topic `topic`. */
+  private writesTopic(nodeId: string, parentId: string, topic: string): boolean {
+    return this.topology.throughTopic(nodeId, parentId) && this.topology.repartitionTopic(parentId) === topic;
   }
 
   private create(node: GraphNode): ForwardingProcessor {
@@ -293,12 +290,8 @@ export class TaskGraph {
 
   /** Connects a node to its parents' processors (a join to each side), except across repartition topics. */
   private wire(node: GraphNode): void {
-    const across = new Set(this.topology.inputTopicsOf(node.id));
     node.parents.forEach((parentId, index) => {
-      const parentNode = this.topology.graph.get(parentId);
-      if (parentNode.kind === 'group-by' || parentNode.kind === 'repartition') {
-        if (parentNode.repartition !== undefined && across.has(this.topology.repartitionTopic(parentId))) return;
-      }
+      if (this.topology.throughTopic(node.id, parentId)) return; // fed by the topic's source handler
       const parent = this.processors.get(parentId);
       if (!parent) throw new Error(`unreachable: ${parentId} is in another sub-topology`);
       const input = this.inputFor(node, index);
