@@ -31,11 +31,21 @@ export async function prepareTopics(
     );
   }
 
+  // A repartition topic read together with external topics (a join after a key change) takes their
+  // partition count, so the two are co-partitioned, as Kafka Streams sizes it; others internalPartitions.
+  const internalCounts = new Map<string, number>();
+  for (const sub of topology.subtopologies) {
+    const external = sub.sources.filter((s) => !s.internal).map((s) => counts.get(s.topic)!);
+    const size = external.length > 0 ? Math.max(...external) : config.internalPartitions;
+    for (const source of sub.sources) if (source.internal) internalCounts.set(source.topic, size);
+  }
+  const internalCount = (topic: string) => internalCounts.get(topic) ?? config.internalPartitions;
+
   const subtopologyPartitions = new Map<number, number>();
   for (const sub of topology.subtopologies) {
     const sizes = sub.sources.map((s) => ({
       topic: s.topic,
-      partitions: s.internal ? config.internalPartitions : counts.get(s.topic)!,
+      partitions: s.internal ? internalCount(s.topic) : counts.get(s.topic)!,
     }));
     const distinct = new Set(sizes.map((s) => s.partitions));
     if (distinct.size > 1) {
@@ -51,7 +61,7 @@ export async function prepareTopics(
   const add = (topic: string, partitions: number, configs: Record<string, string>) =>
     specs.push({ topic, partitions, replicationFactor: config.replicationFactor, configs });
   for (const topic of topology.repartitionTopics)
-    add(topic, config.internalPartitions, { 'cleanup.policy': 'delete', 'retention.ms': '604800000' });
+    add(topic, internalCount(topic), { 'cleanup.policy': 'delete', 'retention.ms': '604800000' });
   for (const sub of topology.subtopologies) {
     for (const store of sub.stores)
       add(store.changelogTopic, subtopologyPartitions.get(sub.id)!, { 'cleanup.policy': 'compact' });
