@@ -10,17 +10,7 @@ export class StreamsBuilder {
 
   stream<K, V>(topic: string, consumed: Consumed<K, V>): KStream<K, V> {
     const id = this.graph.operatorName('source', consumed.name);
-    this.graph.add({
-      kind: 'stream-source',
-      id,
-      parents: [],
-      emitsChanges: false,
-      topic: checkName('topic', topic),
-      keySerde: consumed.keySerde,
-      valueSerde: consumed.valueSerde,
-      timestampExtractor: consumed.timestampExtractor,
-      lineage: consumed.lineage,
-    });
+    addStreamSource(this.graph, id, topic, consumed);
     return new KStream(this.graph, id);
   }
 
@@ -48,4 +38,19 @@ export class StreamsBuilder {
   build(): TopologyGraph {
     return this.graph;
   }
+}
+
+/** Adds a node that reads a topic (StreamsBuilder.stream, Topology.addSource). */
+export function addStreamSource<K, V>(graph: TopologyGraph, id: string, topic: string, consumed: Consumed<K, V>): void {
+  graph.add({
+    kind: 'stream-source',
+    id,
+    parents: [],
+    emitsChanges: false,
+    topic: checkName('topic', topic),
+    keySerde: consumed.keySerde,
+    valueSerde: consumed.valueSerde,
+    timestampExtractor: consumed.timestampExtractor,
+    lineage: consumed.lineage,
+  });
 }

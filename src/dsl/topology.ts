@@ -1,4 +1,5 @@
 import type { ProcessorSupplier } from '../processor/api.js';
+import { addStreamSource } from './builder.js';
 import { TopologyGraph } from './graph.js';
 import { storeSpec } from './ktable.js';
 import { checkName } from './names.js';
@@ -13,17 +14,7 @@ export class Topology {
   private readonly graph = new TopologyGraph();
 
   addSource<K, V>(name: string, topic: string, consumed: Consumed<K, V>): this {
-    this.graph.add({
-      kind: 'stream-source',
-      id: checkName('processor', name),
-      parents: [],
-      emitsChanges: false,
-      topic: checkName('topic', topic),
-      keySerde: consumed.keySerde,
-      valueSerde: consumed.valueSerde,
-      timestampExtractor: consumed.timestampExtractor,
-      lineage: consumed.lineage,
-    });
+    addStreamSource(this.graph, checkName('processor', name), topic, consumed);
     return this;
   }
 
