@@ -65,7 +65,7 @@ export class TopologyTestDriver {
       this.route(task);
     }
     this.deliverQueued();
-    this.commits = this.commits.then(() => this.commitAll());
+    this.queueCommit();
   }
 
   /**
@@ -91,7 +91,7 @@ export class TopologyTestDriver {
     this.clock = timestamp ?? this.clock + 1;
     this.queue.push({ topic, key, value, timestamp: this.clock, headers });
     this.deliverQueued();
-    this.commits = this.commits.then(() => this.commitAll());
+    this.queueCommit();
   }
 
   /** Processes the queued records in order, each in the task that reads its topic, and what they cause. */
@@ -164,9 +164,7 @@ export class TopologyTestDriver {
     query: { from?: K; to?: K; prefix?: Buffer; after?: K; reverse?: boolean; limit: number },
   ): Promise<Array<[K, V]>> {
     const store = this.topology.store(storeName);
-    const task = this.tasks.find((t) => t.state.storeNames.includes(storeName))!;
-    this.commits = this.commits.then(() => this.commitAll());
-    await this.commits;
+    const task = await this.committedTaskOf(storeName);
     const bytes = (key: K | undefined) => (key === undefined ? undefined : store.keySerde.serialize(key));
     const entries = await task.state.rangeCommitted(storeName, {
       limit: query.limit,
@@ -182,15 +180,27 @@ export class TopologyTestDriver {
   /** Every row of a store, decoded. */
   async all<K, V>(storeName: string): Promise<Map<K, V>> {
     const store = this.topology.store(storeName);
-    const task = this.tasks.find((t) => t.state.storeNames.includes(storeName))!;
-    this.commits = this.commits.then(() => this.commitAll());
-    await this.commits;
+    const task = await this.committedTaskOf(storeName);
     const rows = new Map<K, V>();
     const prefix = storePrefix(storeName);
     for await (const [key, value] of task.state.backend.entries(prefix)) {
       rows.set(store.keySerde.deserialize(key.subarray(prefix.length)) as K, store.valueSerde.deserialize(value) as V);
     }
     return rows;
+  }
+
+  /** Commits every task after the commits already queued (a task commits one at a time). */
+  private queueCommit(): void {
+    this.commits = this.commits.then(() => this.commitAll());
+  }
+
+  /** The task holding a store, once everything processed so far is committed to it. */
+  private async committedTaskOf(storeName: string): Promise<TaskCore> {
+    const task = this.tasks.find((t) => t.state.storeNames.includes(storeName));
+    if (!task) throw new Error(`no store named ${storeName}`);
+    this.queueCommit();
+    await this.commits;
+    return task;
   }
 
   private async commitAll(): Promise<void> {
