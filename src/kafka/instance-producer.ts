@@ -257,12 +257,12 @@ export class InstanceProducer {
     const leaders = await this.leaders([...new Set(records.map((r) => r.topic))]);
     const byLeader = new Map<string, Map<string, OutgoingWithPartition[]>>();
     for (const r of records) {
-      const leader = leaders.get(`${r.topic}:${r.partition}`);
+      const tp = `${r.topic}:${r.partition}`;
+      const leader = leaders.get(tp);
       if (!leader) throw new Error(`no leader known for ${r.topic}-${r.partition}`);
       const key = `${leader.host}:${leader.port}`;
       let byPartition = byLeader.get(key);
       if (!byPartition) byLeader.set(key, (byPartition = new Map<string, OutgoingWithPartition[]>()));
-      const tp = `${r.topic}:${r.partition}`;
       const partitionRecords = byPartition.get(tp);
       if (partitionRecords) partitionRecords.push(r);
       else byPartition.set(tp, [r]);
@@ -290,12 +290,7 @@ export class InstanceProducer {
               topic,
               partition,
               baseSequence,
-              records: chunk.map((r) => ({
-                key: r.key,
-                value: r.value,
-                timestamp: r.timestamp,
-                headers: r.headers,
-              })),
+              records: chunk,
             });
             bytes += size;
           }

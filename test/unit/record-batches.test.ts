@@ -2,7 +2,7 @@
 // broker stores them (message format v2): plain and transactional batches, transaction markers,
 // aborted transactions, a batch cut off at the end of a fetch, and what the walker must refuse.
 import t from 'tap';
-import { crc32c, encodeRecordBatch } from '../../src/kafka/record-batch-encoder.js';
+import { crc32c, crc32cInJs, encodeRecordBatch } from '../../src/kafka/record-batch-encoder.js';
 import { UnsupportedBatchError, walkRecordBatches } from '../../src/kafka/record-batches.js';
 
 function varint(n: number): Buffer {
@@ -209,6 +209,20 @@ t.test('batches it cannot read are refused, not misread', async (t) => {
 
 t.test('the encoder writes what the walker reads, with the CRC-32C the broker checks', async (t) => {
   t.equal(crc32c(Buffer.from('123456789')), 0xe3069283, 'the CRC-32C check value');
+  const random = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7919) & 0xff));
+  for (const [start, end] of [
+    [0, 1000],
+    [21, 1000],
+    [3, 10],
+    [5, 5],
+    [0, 8],
+    [1, 999],
+  ] as const)
+    t.equal(
+      crc32cInJs(random, start, end),
+      crc32c(random, start, end),
+      `the JavaScript CRC agrees on [${start}, ${end})`,
+    );
   const records = [
     { key: Buffer.from('a'), value: Buffer.from('1'), timestamp: 1_700_000_000_000 },
     { key: null, value: Buffer.from('no key'), timestamp: 1_699_999_999_000 },
@@ -217,6 +231,15 @@ t.test('the encoder writes what the walker reads, with the CRC-32C the broker ch
       value: null,
       timestamp: 1_700_000_005_000,
       headers: [{ key: 'h', value: Buffer.from('x') }],
+    },
+    {
+      key: Buffer.from('u'),
+      value: Buffer.alloc(200, 1),
+      timestamp: 1_600_000_000_000,
+      headers: [
+        { key: 'clé', value: null },
+        { key: 'h'.repeat(70), value: Buffer.alloc(130) },
+      ],
     },
   ];
   const batch = encodeRecordBatch(records, { producerId: 42n, producerEpoch: 3, baseSequence: 7, transactional: true });
@@ -229,8 +252,9 @@ t.test('the encoder writes what the walker reads, with the CRC-32C the broker ch
     [0, 'a', '1'],
     [1, null, 'no key'],
     [2, 't', null],
+    [3, 'u', '\x01'.repeat(200)],
   ]);
-  t.equal(next, 3n);
+  t.equal(next, 4n);
   const timestamps: number[] = [];
   walkRecordBatches(batch, [], (_offset, _key, _value, timestamp) => void timestamps.push(timestamp));
   t.same(
