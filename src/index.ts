@@ -9,6 +9,7 @@ export { StreamsBuilder } from './dsl/builder.js';
 export { Topology } from './dsl/topology.js';
 export type { KStream } from './dsl/kstream.js';
 export type { KTable } from './dsl/ktable.js';
+export type { GlobalKTable } from './dsl/global-ktable.js';
 export type { KGroupedStream, KGroupedTable, AggregateStore, ReduceStore } from './dsl/kgrouped.js';
 export type { BranchedKStream, Branched } from './dsl/branched.js';
 export type { TopologyGraph } from './dsl/graph.js';
@@ -31,7 +32,7 @@ export type {
   RecordMetadata,
   StreamRecord,
 } from './processor/api.js';
-export type { Header, KeyValueStore } from './processor/types.js';
+export type { GlobalStoreReader, Header, KeyValueStore } from './processor/types.js';
 export {
   InvalidRecordError,
   SerializationError,

@@ -1,5 +1,6 @@
 import { TopologyGraph } from './graph.js';
 import type { Consumed, StateStoreSpec, TableOptions } from './options.js';
+import { GlobalKTable } from './global-ktable.js';
 import { KStream } from './kstream.js';
 import { storeSpec, type KTable } from './ktable.js';
 import { checkName } from './names.js';
@@ -23,6 +24,31 @@ export class StreamsBuilder {
       keySerde: rows.keySerde,
       valueSerde: rows.valueSerde,
     });
+  }
+
+  /**
+   * Reads a topic whole into a global store on every instance (see GlobalKTable): for joins of
+   * streams by a key they compute. The store holds the topic's latest row per key; a null value
+   * deletes it. The store is named `storeName` (default `<topic>-global`); it has no changelog, the
+   * topic is its own.
+   */
+  globalTable<K, V>(topic: string, options: TableOptions<K, V>): GlobalKTable<K, NonNullable<V>> {
+    const id = this.graph.operatorName('global-table', options.name);
+    if (options.lineage) throw new Error(`topology: global table of "${topic}": global tables keep no lineage`);
+    const store = storeSpec(this.graph, 'global', {
+      storeName: options.storeName ?? `${topic}-global`,
+      keySerde: options.keySerde,
+      valueSerde: options.valueSerde,
+    })!;
+    this.graph.add({
+      kind: 'global-table-source',
+      id,
+      parents: [],
+      emitsChanges: true,
+      topic: checkName('topic', topic),
+      store,
+    });
+    return new GlobalKTable(this.graph, id, store.name);
   }
 
   /**

@@ -74,6 +74,26 @@ export type GraphNode =
   | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
   /** A processor of the Processor API (src/processor/api.ts), made per task by `supplier`, with its stores. */
   | (NodeBase & { kind: 'process'; supplier: AnyFn; stores: string[] })
+  /**
+   * A global table's source: every partition of `topic` kept in the global store `store` on each
+   * instance. Not part of any sub-topology (no parents, no children: joins name its store).
+   */
+  | (NodeBase & {
+      kind: 'global-table-source';
+      topic: string;
+      store: StoreSpec;
+    })
+  /**
+   * A stream joined with a global table: each record looks up the row of the key `keySelector`
+   * computes from it, in the global store `globalStore`.
+   */
+  | (NodeBase & {
+      kind: 'stream-global-join';
+      globalStore: string;
+      keySelector: AnyFn;
+      joiner: AnyFn;
+      leftJoin: boolean;
+    })
   /** A stream (parent 0) joined with a table (parent 1) on the key: each stream record looks its row up. */
   | (NodeBase & { kind: 'stream-table-join'; joiner: AnyFn; leftJoin: boolean })
   | (NodeBase & { kind: 'sink'; topic: string; keySerde: Serde<unknown>; valueSerde: Serde<unknown> });
@@ -142,6 +162,7 @@ export class TopologyGraph {
       case 'process':
         return true;
       case 'stream-source':
+      case 'global-table-source':
       case 'repartition':
       case 'aggregate':
         return false;

@@ -1,6 +1,7 @@
-import type { GraphNode, TopologyGraph } from './graph.js';
+import type { AnyFn, GraphNode, TopologyGraph } from './graph.js';
 import type { Grouped, KeyValue, Materialized, Produced, Repartitioned } from './options.js';
 import { KTable, storeSpec } from './ktable.js';
+import { GlobalKTable } from './global-ktable.js';
 import { KGroupedStream } from './kgrouped.js';
 import { BranchedKStream } from './branched.js';
 import { checkName } from './names.js';
@@ -156,13 +157,60 @@ export class KStream<K, V> {
    * this stream is); a record whose key has no row, or whose value is null, gives nothing. Table
    * updates give nothing by themselves: only stream records look rows up.
    */
-  join<VT, R>(table: KTable<K, VT>, joiner: (value: V, row: VT) => R, name?: string): KStream<K, R> {
-    return this.streamTableJoin(table, joiner, false, name);
+  join<VT, R>(table: KTable<K, VT>, joiner: (value: V, row: VT) => R, name?: string): KStream<K, R>;
+  /**
+   * Joins each record with the global table's row for the key `keySelector` computes from it (any
+   * key: a global table is whole on every instance). A record whose computed key is null or has no
+   * row, or whose value is null, gives nothing. The result keeps the record's own key.
+   */
+  join<GK, GV, R>(
+    table: GlobalKTable<GK, GV>,
+    keySelector: (key: K, value: V) => GK | null,
+    joiner: (value: V, row: GV, key: K) => R,
+    name?: string,
+  ): KStream<K, R>;
+  join(table: KTable<K, unknown> | GlobalKTable<unknown, unknown>, ...rest: unknown[]): KStream<K, unknown> {
+    return this.anyJoin(table, rest, false);
   }
 
   /** As join, but a record whose key has no row is joined with null. */
-  leftJoin<VT, R>(table: KTable<K, VT>, joiner: (value: V, row: VT | null) => R, name?: string): KStream<K, R> {
-    return this.streamTableJoin(table, joiner, true, name);
+  leftJoin<VT, R>(table: KTable<K, VT>, joiner: (value: V, row: VT | null) => R, name?: string): KStream<K, R>;
+  /**
+   * As join with a global table, but a record whose computed key has no row is joined with null (a
+   * null computed key drops the record, unless the record's own key is null too: Kafka Streams' KIP-962).
+   */
+  leftJoin<GK, GV, R>(
+    table: GlobalKTable<GK, GV>,
+    keySelector: (key: K, value: V) => GK | null,
+    joiner: (value: V, row: GV | null, key: K) => R,
+    name?: string,
+  ): KStream<K, R>;
+  leftJoin(table: KTable<K, unknown> | GlobalKTable<unknown, unknown>, ...rest: unknown[]): KStream<K, unknown> {
+    return this.anyJoin(table, rest, true);
+  }
+
+  /** The overloads of join and leftJoin, told apart by the table's kind. */
+  private anyJoin(
+    table: KTable<K, unknown> | GlobalKTable<unknown, unknown>,
+    rest: unknown[],
+    leftJoin: boolean,
+  ): KStream<K, unknown> {
+    if (table instanceof GlobalKTable) {
+      const [keySelector, joiner, name] = rest as [AnyFn, AnyFn, string | undefined];
+      const id = this.graph.operatorName(leftJoin ? 'global-left-join' : 'global-join', name);
+      return this.then({
+        id,
+        parents: [this.nodeId],
+        emitsChanges: false,
+        kind: 'stream-global-join',
+        globalStore: table.storeName,
+        keySelector,
+        joiner,
+        leftJoin,
+      });
+    }
+    const [joiner, name] = rest as [(value: V, row: unknown) => unknown, string | undefined];
+    return this.streamTableJoin(table, joiner, leftJoin, name);
   }
 
   /**

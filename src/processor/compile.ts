@@ -29,10 +29,17 @@ export interface SubTopology {
   readonly sinkTopics: readonly string[];
 }
 
+/** A global table's store: the whole of `topic` on every instance, restored from the topic itself. */
+export interface CompiledGlobalStore extends StoreSpec {
+  readonly topic: string;
+}
+
 export interface CompiledTopology {
   readonly applicationId: string;
   readonly graph: TopologyGraph;
   readonly subtopologies: readonly SubTopology[];
+  /** The global tables' stores, kept apart from every task. */
+  readonly globalStores: readonly CompiledGlobalStore[];
   /** Internal topics: repartition topics and store changelogs. */
   readonly repartitionTopics: readonly string[];
   readonly changelogTopics: readonly string[];
@@ -43,6 +50,7 @@ export interface CompiledTopology {
   /** Whether a node gets its parent's records through a repartition topic (else straight from it, in its task). */
   throughTopic(nodeId: string, parentId: string): boolean;
   store(name: string): CompiledStore;
+  globalStore(name: string): CompiledGlobalStore;
 }
 
 export function repartitionTopicName(applicationId: string, name: string): string {
@@ -54,8 +62,13 @@ export function changelogTopicName(applicationId: string, storeName: string): st
 }
 
 export function compileTopology(graph: TopologyGraph, applicationId: string): CompiledTopology {
-  const nodes = [...graph.nodes.values()];
-  validate(graph, nodes);
+  const globalStores = new Map<string, CompiledGlobalStore>();
+  for (const node of graph.nodes.values()) {
+    if (node.kind === 'global-table-source') globalStores.set(node.store.name, { ...node.store, topic: node.topic });
+  }
+  // Global tables run in no task: they are read apart, into stores every task may read.
+  const nodes = [...graph.nodes.values()].filter((n) => n.kind !== 'global-table-source');
+  validate(graph, nodes, globalStores);
 
   const repartitionOf = (nodeId: string): string => {
     const node = graph.get(nodeId);
@@ -141,6 +154,12 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     };
   });
 
+  for (const global of globalStores.values()) {
+    if (stores.has(global.name)) throw new Error(`topology: the store name "${global.name}" is used twice`);
+    const reader = subtopologies.find((sub) => sub.sources.some((s) => s.topic === global.topic));
+    if (reader) throw new Error(`topology: topic "${global.topic}" is read both as a global table and by a stream`);
+  }
+
   return {
     applicationId,
     graph,
@@ -153,6 +172,12 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
     store(name) {
       const store = stores.get(name);
       if (!store) throw new Error(`topology: no store named "${name}"`);
+      return store;
+    },
+    globalStores: [...globalStores.values()],
+    globalStore(name) {
+      const store = globalStores.get(name);
+      if (!store) throw new Error(`topology: no global store named "${name}"`);
       return store;
     },
   };
@@ -181,9 +206,15 @@ function dedupeSources(sources: SourceTopic[]): SourceTopic[] {
   return [...byTopic.values()];
 }
 
-function validate(graph: TopologyGraph, nodes: GraphNode[]): void {
+function validate(graph: TopologyGraph, nodes: GraphNode[], globalStores: ReadonlyMap<string, unknown>): void {
   const isTable = (id: string) => graph.get(id).emitsChanges;
   for (const node of nodes) {
+    if (node.kind === 'stream-global-join') {
+      if (isTable(node.parents[0]!))
+        throw new Error(`topology: ${node.id} joins a table with a global table; use toStream() first`);
+      if (!globalStores.has(node.globalStore))
+        throw new Error(`topology: ${node.id} joins an unknown global store "${node.globalStore}"`);
+    }
     if (node.kind === 'join') {
       for (const parent of node.parents) {
         if (!isTable(parent)) throw new Error(`topology: ${node.id} joins "${parent}", which is not a table`);

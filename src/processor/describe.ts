@@ -19,6 +19,8 @@ function label(node: GraphNode, topology: CompiledTopology): string {
       return `${node.id} (${node.mode === 'inner' ? 'join' : `${node.mode} join`} of ${node.parents.join(' and ')})${read(node, topology)}${store}`;
     case 'stream-table-join':
       return `${node.id} (stream ${node.leftJoin ? 'left join' : 'join'} of ${node.parents.join(' and ')})${read(node, topology)}`;
+    case 'stream-global-join':
+      return `${node.id} (stream ${node.leftJoin ? 'left join' : 'join'} of ${node.parents[0]} with global store ${node.globalStore})${read(node, topology)}`;
     default:
       return `${node.id}${read(node, topology)}${store}`;
   }
@@ -45,6 +47,9 @@ export function describeText(topology: CompiledTopology): string {
       lines.push(`    ${label(node, topology)}${parents}`);
     }
     for (const store of sub.stores) lines.push(`    store ${store.name}, changelog ${store.changelogTopic}`);
+  }
+  for (const store of topology.globalStores) {
+    lines.push(`  Global store ${store.name} <- topic ${store.topic} (every partition, on every instance)`);
   }
   return lines.join('\n');
 }
@@ -79,6 +84,7 @@ export function describeMermaid(topology: CompiledTopology): string {
           : (node.kind === 'group-by' || node.kind === 'repartition') && node.repartition !== undefined
             ? topology.repartitionTopic(node.id)
             : undefined;
+      if (node.kind === 'stream-global-join') edges.push(`  ${id(`global_${node.globalStore}`)} -.- ${id(node.id)}`);
       for (const read of topology.inputTopicsOf(node.id)) {
         topics.add(read);
         edges.push(`  ${id(`topic_${read}`)} --> ${id(node.id)}`);
@@ -89,6 +95,11 @@ export function describeMermaid(topology: CompiledTopology): string {
       }
     }
     lines.push('  end');
+  }
+  for (const store of topology.globalStores) {
+    lines.push(`  ${id(`global_${store.name}`)}[("${store.name} (global)")]`);
+    topics.add(store.topic);
+    edges.push(`  ${id(`topic_${store.topic}`)} --> ${id(`global_${store.name}`)}`);
   }
   for (const topic of topics) lines.push(`  ${id(`topic_${topic}`)}[/"${topic}"/]`);
   return [...lines, ...edges].join('\n');

@@ -7,7 +7,7 @@ import type { GraphNode, StoreSpec } from '../dsl/graph.js';
 import { decodeChangePair } from './change-pair.js';
 import type { CompiledTopology, SourceTopic, SubTopology } from './compile.js';
 import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
-import { StreamTableJoin, TableJoin } from './nodes/join.js';
+import { StreamGlobalJoin, StreamTableJoin, TableJoin } from './nodes/join.js';
 import { UserProcessor, type TaskTime } from './nodes/user-processor.js';
 import { Punctuation } from './punctuation.js';
 import type { ForwardingProcessor } from './nodes/node.js';
@@ -26,13 +26,22 @@ import {
 } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
-import type { ChangeCache, KeyValueStore, Processor, ProcessorContext, ValueGetter } from './types.js';
+import type {
+  ChangeCache,
+  GlobalStoreReader,
+  KeyValueStore,
+  Processor,
+  ProcessorContext,
+  ValueGetter,
+} from './types.js';
 
 export interface TaskGraphOptions {
   /** Hold back aggregates' changes until the task flushes them (Kafka Streams' record cache). */
   cacheChanges: boolean;
   /** The wall clock processors see (default Date.now; the test driver's is its own). */
   clock?: () => number;
+  /** The instance's global stores, for joins with global tables. */
+  globalStores?: GlobalStoreReader;
 }
 
 /** Decodes a source topic's raw record and hands it to the first processor. */
@@ -153,6 +162,17 @@ export class TaskGraph {
     if (timestamp > this.streamTimeMs) this.streamTimeMs = timestamp;
   }
 
+  /** Reads a global store's rows, typed by its serdes. */
+  private globalGetter(storeName: string): ValueGetter {
+    const store = this.topology.globalStore(storeName);
+    const reader = this.options.globalStores;
+    if (!reader) throw new Error(`task ${this.context.taskId}: no global stores to read "${storeName}" from`);
+    return (key) => {
+      const row = reader.get(storeName, store.keySerde.serialize(key));
+      return row === undefined ? null : store.valueSerde.deserialize(row);
+    };
+  }
+
   /** Whether node `nodeId` gets the records of its parent `parentId` through the repartition topic `topic`. */
   private writesTopic(nodeId: string, parentId: string, topic: string): boolean {
     return this.topology.throughTopic(nodeId, parentId) && this.topology.repartitionTopic(parentId) === topic;
@@ -184,6 +204,10 @@ export class TaskGraph {
         });
       case 'stream-table-join':
         return new StreamTableJoin(node.joiner, node.leftJoin, this.valueGetter(node.parents[1]!));
+      case 'stream-global-join':
+        return new StreamGlobalJoin(node.keySelector, node.joiner, node.leftJoin, this.globalGetter(node.globalStore));
+      case 'global-table-source':
+        throw new Error(`unreachable: global table source ${node.id} in a task`);
       case 'process': {
         const processor = new UserProcessor(node.id, node.supplier, this.context, node.stores, this.time);
         this.userProcessors.push(processor);

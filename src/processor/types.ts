@@ -86,5 +86,13 @@ export interface ChangeCache {
   rollbackRecord(): void;
 }
 
+/**
+ * The instance's global stores (GlobalKTable): a row's bytes by store name and key bytes, as the
+ * store holds them when asked (undefined: no row).
+ */
+export interface GlobalStoreReader {
+  get(storeName: string, key: Buffer): Buffer | undefined;
+}
+
 /** Reads a table's current value for a key, from its store or computed from upstream tables. */
 export type ValueGetter = (key: unknown) => unknown;

@@ -46,6 +46,7 @@ import { StandbyManager } from './standby-manager.js';
 import { StandbyTask } from './standby-task.js';
 import type { RangeQuery } from '../state/range-query.js';
 import { StreamTask, type TaskDeps } from './stream-task.js';
+import { GlobalStores } from './global-stores.js';
 import { TaskManager, type InputBatch } from './task-manager.js';
 import { taskIdOf } from './task-core.js';
 
@@ -108,6 +109,8 @@ export class KafkaStreams {
   private tasks!: TaskManager<StreamTask>;
   private standbys!: StandbyManager;
   private reader!: ChangelogReader;
+  /** The global tables' stores; restored before the group is joined. */
+  private globalStores: GlobalStores | undefined;
   /** Exactly-once v2: the producer every task commits through. */
   private instanceProducer: InstanceProducer | undefined;
   private membership: GroupMembership | undefined;
@@ -174,6 +177,17 @@ export class KafkaStreams {
       this.log,
     );
     await this.local.scan();
+    if (this.topology.globalStores.length > 0) {
+      this.globalStores = new GlobalStores(this.topology.globalStores, {
+        kafka: this.kafka,
+        admin: this.admin,
+        directory: join(this.config.stateDir, this.config.applicationId, 'global'),
+        groupId: `${this.config.applicationId}-global-${randomUUID()}`,
+        clientId: this.config.applicationId,
+        logger: this.log,
+      });
+      await this.globalStores.start(() => this.state === 'stopping' || this.state === 'stopped');
+    }
     if (this.config.processingGuarantee === 'exactly_once_v2') {
       const [host, port] = this.config.brokers[0]!.split(':');
       this.instanceProducer = new InstanceProducer({
@@ -311,6 +325,7 @@ export class KafkaStreams {
     await this.consumer?.stop().catch((error) => this.log.warn('leaving the group failed', { error }));
     await this.standbys?.shutdown();
     await this.reader?.stop(this.admin);
+    await this.globalStores?.stop(this.admin);
     await this.admin?.disconnect().catch(() => undefined);
     this.state = 'stopped';
     this.log.info('stopped');
@@ -575,6 +590,7 @@ export class KafkaStreams {
         return lag;
       },
       failApplication: (error) => this.fail(error),
+      globalStores: this.globalStores,
     };
   }
 

@@ -20,7 +20,7 @@ import { partitionForKey } from '../kafka/partitioner.js';
 import type { PartitionRange, RestoredRecords } from '../kafka/bulk-reader.js';
 import type { InstanceProducer } from '../kafka/instance-producer.js';
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
-import type { OutgoingRecord } from '../processor/types.js';
+import type { GlobalStoreReader, OutgoingRecord } from '../processor/types.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { RowCache } from '../state/row-cache.js';
 import type { RangeQuery } from '../state/range-query.js';
@@ -54,6 +54,8 @@ export interface TaskDeps {
   instanceProducer?: InstanceProducer;
   /** Stops the application: a record failed and its error policy is `fail`. */
   failApplication?: (error: Error) => void;
+  /** The instance's global stores (joins with global tables). */
+  globalStores?: GlobalStoreReader | undefined;
 }
 
 /** A record failed under the `fail` error policy: where, and why. */
@@ -106,7 +108,10 @@ export class StreamTask {
       subtopology,
       partition,
       new TaskState(backend, subtopology.stores, partition, { rowCacheBytes: deps.config.storeRowCacheBytes }),
-      { cacheChanges: deps.config.cacheMaxEntries > 0 },
+      {
+        cacheChanges: deps.config.cacheMaxEntries > 0,
+        ...(deps.globalStores ? { globalStores: deps.globalStores } : {}),
+      },
     );
     this.id = this.core.id;
     this.log = deps.logger.child({ task: this.id });

@@ -22,6 +22,8 @@ export interface DriverRecord<K, V> {
 export class TopologyTestDriver {
   readonly topology: CompiledTopology;
   private readonly tasks: TaskCore[];
+  /** The global stores' rows, by store name and key bytes (latin1). */
+  private readonly globalRows = new Map<string, Map<string, Buffer>>();
   private readonly outputs = new Map<string, OutgoingRecord[]>();
   private readonly offsets = new Map<string, number>();
   /** Records waiting to be processed: the piped one, then the repartition records it caused. */
@@ -38,6 +40,10 @@ export class TopologyTestDriver {
   constructor(graph: TopologyGraph, applicationId = 'test-app', options: { wallClockStartMs?: number } = {}) {
     this.wallClockMs = options.wallClockStartMs ?? 0;
     this.topology = compileTopology(graph, applicationId);
+    for (const store of this.topology.globalStores) this.globalRows.set(store.name, new Map());
+    const globalStores = {
+      get: (store: string, key: Buffer) => this.globalRows.get(store)?.get(key.toString('latin1')),
+    };
     this.tasks = this.topology.subtopologies.map(
       (sub) =>
         new TaskCore(
@@ -46,7 +52,7 @@ export class TopologyTestDriver {
           0,
           // A row cache small enough to evict often, so tests go through its misses, hits and evictions.
           new TaskState(new MemoryBackend(), sub.stores, 0, { rowCacheBytes: 16 * 1024 }),
-          { cacheChanges: true, clock: () => this.wallClockMs },
+          { cacheChanges: true, clock: () => this.wallClockMs, globalStores },
         ),
     );
     for (const task of this.tasks) task.init();
@@ -87,8 +93,20 @@ export class TopologyTestDriver {
     );
   }
 
+  /**
+   * A record of a global table's topic updates its global store at once (a null value deletes the
+   * row); a record of any other topic is processed by the tasks that read it.
+   */
   pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, timestamp?: number, headers?: Header[]): void {
     this.clock = timestamp ?? this.clock + 1;
+    const global = this.topology.globalStores.find((store) => store.topic === topic);
+    if (global) {
+      if (key === null) return;
+      const rows = this.globalRows.get(global.name)!;
+      if (value === null) rows.delete(key.toString('latin1'));
+      else rows.set(key.toString('latin1'), value);
+      return;
+    }
     this.queue.push({ topic, key, value, timestamp: this.clock, headers });
     this.deliverQueued();
     this.queueCommit();
@@ -148,8 +166,13 @@ export class TopologyTestDriver {
     return latest;
   }
 
-  /** A store's current value for a key. */
+  /** A store's current value for a key (a task's store or a global one). */
   get<K, V>(storeName: string, key: K): V | null {
+    const global = this.topology.globalStores.find((store) => store.name === storeName);
+    if (global) {
+      const row = this.globalRows.get(storeName)!.get(global.keySerde.serialize(key).toString('latin1'));
+      return row === undefined ? null : (global.valueSerde.deserialize(row) as V);
+    }
     const task = this.tasks.find((t) => t.state.storeNames.includes(storeName));
     if (!task) throw new Error(`no store named ${storeName}`);
     return task.state.store<K, V>(storeName).get(key);

@@ -14,11 +14,16 @@ const countSerde: Serde<number> = {
   deserialize: (bytes) => Number(Serdes.int64.deserialize(bytes)),
 };
 
-export type CatalogName = 'stateless' | 'tables' | 'stream-table';
+export type CatalogName = 'stateless' | 'tables' | 'stream-table' | 'global-table';
 
 export interface CatalogEntry {
   /** Input topic names (after the input prefix); `tables` are read as tables. */
   inputs: string[];
+  /**
+   * Inputs read as global tables: written before either application starts (both restore them
+   * whole before processing; later updates would reach each at its own time).
+   */
+  preloaded?: string[];
   /** Output topics (after the output prefix), each read as a stream or, compacted, as a table. */
   outputs: Record<string, { kind: 'stream' | 'table'; numbers: boolean }>;
   build(inPrefix: string, outPrefix: string): TopologyGraph;
@@ -138,6 +143,53 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
         .selectKey((_k, v) => v!)
         .repartition({ name: 'by-value', ...S })
         .join(profiles, (e, p) => `${e}@${p}`)
+        .to(`${out}-rekeyed-join`, S);
+      return builder.build();
+    },
+  },
+
+  'global-table': {
+    inputs: ['profiles', 'events'],
+    preloaded: ['profiles'],
+    outputs: {
+      join: { kind: 'stream', numbers: false },
+      'left-join': { kind: 'stream', numbers: false },
+      'key-left-join': { kind: 'stream', numbers: false },
+      'rekeyed-join': { kind: 'stream', numbers: false },
+    },
+    build(inPrefix, out) {
+      const builder = new StreamsBuilder();
+      const profiles = builder.globalTable(`${inPrefix}-profiles`, { ...S, storeName: 'profiles-global' });
+      const events = builder.stream(`${inPrefix}-events`, S);
+      events
+        .join(
+          profiles,
+          (_k, v) => v,
+          (e, p) => `${e}@${p}`,
+        )
+        .to(`${out}-join`, S);
+      events
+        .leftJoin(
+          profiles,
+          (_k, v) => v,
+          (e, p) => `${e}@${p ?? '-'}`,
+        )
+        .to(`${out}-left-join`, S);
+      events
+        .leftJoin(
+          profiles,
+          (k) => k,
+          (e, p) => `${e}@${p ?? '-'}`,
+        )
+        .to(`${out}-key-left-join`, S);
+      events
+        .filter((_k, v) => v !== null)
+        .selectKey((_k, v) => v!)
+        .join(
+          profiles,
+          (k) => k,
+          (e, p, k) => `${k}:${e}@${p}`,
+        )
         .to(`${out}-rekeyed-join`, S);
       return builder.build();
     },

@@ -80,3 +80,32 @@ export class StreamTableJoin extends ForwardingProcessor {
     this.forward(key, this.joiner(value, row), timestamp);
   }
 }
+
+/**
+ * A stream joined with a global table: each record looks up the row of the key its selector
+ * computes. A null value gives nothing; so does a null computed key, except that a left join of a
+ * record whose own key is null too joins it with null (Kafka Streams' KIP-962).
+ */
+export class StreamGlobalJoin extends ForwardingProcessor {
+  constructor(
+    private readonly keySelector: AnyFn,
+    private readonly joiner: AnyFn,
+    private readonly leftJoin: boolean,
+    private readonly lookup: ValueGetter,
+  ) {
+    super();
+  }
+
+  process(key: unknown, value: unknown, timestamp: number): void {
+    if (value === null || value === undefined) return;
+    const globalKey: unknown = this.keySelector(key, value);
+    if (globalKey === null || globalKey === undefined) {
+      if (this.leftJoin && (key === null || key === undefined))
+        this.forward(key, this.joiner(value, null, key), timestamp);
+      return;
+    }
+    const row = this.lookup(globalKey) ?? null;
+    if (row === null && !this.leftJoin) return;
+    this.forward(key, this.joiner(value, row, key), timestamp);
+  }
+}

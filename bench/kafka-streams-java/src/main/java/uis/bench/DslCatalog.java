@@ -17,6 +17,7 @@ import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.GlobalKTable;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
@@ -24,6 +25,8 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.common.utils.Bytes;
 
 /**
  * Small topologies, one per family of DSL operators, that the differential tests run on Kafka
@@ -31,7 +34,7 @@ import org.apache.kafka.streams.kstream.Repartitioned;
  * operator for operator). Keys and values are UTF-8 strings, numbers 64-bit big-endian (Serdes.Long).
  *
  * <pre>
- *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table
+ *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table|global-table
  * </pre>
  *
  * Environment: KAFKA_BROKERS, APPLICATION_ID, STATE_DIR, IN_PREFIX (input topics are
@@ -53,8 +56,9 @@ public final class DslCatalog {
           case "stateless" -> stateless(in, out);
           case "tables" -> tables(in, out);
           case "stream-table" -> streamTable(in, out);
+          case "global-table" -> globalTable(in, out);
           default -> {
-            System.err.println("usage: DslCatalog stateless|tables|stream-table");
+            System.err.println("usage: DslCatalog stateless|tables|stream-table|global-table");
             System.exit(64);
             yield null;
           }
@@ -184,6 +188,29 @@ public final class DslCatalog {
         .selectKey((k, v) -> v)
         .repartition(Repartitioned.<String, String>as("by-value").withKeySerde(S).withValueSerde(S))
         .join(profiles, (e, p) -> e + "@" + p)
+        .to(out + "-rekeyed-join", Produced.with(S, S));
+    return builder.build();
+  }
+
+  static Topology globalTable(String in, String out) {
+    StreamsBuilder builder = new StreamsBuilder();
+    GlobalKTable<String, String> profiles =
+        builder.globalTable(
+            in + "-profiles",
+            Consumed.with(S, S),
+            Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("profiles-global"));
+    KStream<String, String> events = builder.stream(in + "-events", Consumed.with(S, S));
+    events.join(profiles, (k, v) -> v, (e, p) -> e + "@" + p).to(out + "-join", Produced.with(S, S));
+    events
+        .leftJoin(profiles, (k, v) -> v, (e, p) -> e + "@" + (p == null ? "-" : p))
+        .to(out + "-left-join", Produced.with(S, S));
+    events
+        .leftJoin(profiles, (k, v) -> k, (e, p) -> e + "@" + (p == null ? "-" : p))
+        .to(out + "-key-left-join", Produced.with(S, S));
+    events
+        .filter((k, v) -> v != null)
+        .selectKey((k, v) -> v)
+        .join(profiles, (k, v) -> k, (k, e, p) -> k + ":" + e + "@" + p)
         .to(out + "-rekeyed-join", Produced.with(S, S));
     return builder.build();
   }
