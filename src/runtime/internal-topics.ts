@@ -23,8 +23,9 @@ export async function prepareTopics(
   const external = topology.subtopologies.flatMap((s) =>
     s.sources.filter((src) => !src.internal).map((src) => src.topic),
   );
-  const counts = await partitionCounts(admin, [...new Set(external)]);
-  const missing = external.filter((t) => !counts.has(t));
+  const globalTopics = topology.globalStores.map((store) => store.topic);
+  const counts = await partitionCounts(admin, [...new Set([...external, ...globalTopics])]);
+  const missing = [...external, ...globalTopics].filter((t) => !counts.has(t));
   if (missing.length) {
     throw new Error(
       `source topics do not exist: ${[...new Set(missing)].join(', ')}. Create them (or start the producer that does) first.`,
