@@ -13,6 +13,9 @@ bash scripts/ensure-node-deps.sh || fail "[test] installing npm packages failed"
 bash stack/stack.sh up || fail "[test] the local stack did not come up"
 npx tsc -p tsconfig.json --noEmit || fail "[test] type errors"
 npm run -s lint || fail "[test] lint or formatting errors (npm run format fixes formatting)"
+# The API reference (dist/api) builds from the doc comments without a warning: every type the public
+# API mentions is exported and every link resolves.
+npm run -s docs:api >/dev/null || fail "[test] the API reference has warnings (npm run docs:api shows them)"
 
 whole=$(($# == 0))
 runs=()

@@ -32,7 +32,8 @@ export type {
   RecordMetadata,
   StreamRecord,
 } from './processor/api.js';
-export type { GlobalStoreReader, Header, KeyValueStore } from './processor/types.js';
+export type { GlobalStoreReader, Header, KeyValueStore, OutgoingRecord, RecordOrigin } from './processor/types.js';
+export type { LineageFacts } from './processor/lineage.js';
 export {
   InvalidRecordError,
   SerializationError,
@@ -52,6 +53,11 @@ export {
   type TaskPosition,
 } from './runtime/kafka-streams.js';
 export type { StreamsConfig, StreamsSettings } from './runtime/config.js';
+export type { StreamsMetrics } from './runtime/metrics.js';
+export type { DeadLetter } from './runtime/task-core.js';
+export type { KafkaClientKind } from './kafka/client.js';
+export type { KafkaSecurity, SaslCredentials, SaslMechanism } from './kafka/security.js';
+export { createLogger, type Logger, type LogLevel } from './util/logger.js';
 export type { RangeQuery } from './state/range-query.js';
 export { replayDeadLetters, type ReplayOptions, type ReplayResult } from './runtime/dead-letter-replay.js';
 

@@ -103,30 +103,36 @@ export type NodeKind = GraphNode['kind'];
 /** Which rows a table-table join has: both sides' keys (inner), the left side's, or either side's (outer). */
 export type JoinMode = 'inner' | 'left' | 'outer';
 
-/** The graph under construction; nodes are kept in declaration order. */
+/**
+ * The graph under construction; nodes are kept in declaration order. Applications only pass it on
+ * (StreamsBuilder.build to KafkaStreams or the test driver); its members are the engine's.
+ */
 export class TopologyGraph {
+  /** @internal */
   readonly nodes = new Map<string, GraphNode>();
-  /** Stores added by hand (addStateStore), for the processors connected to them. */
+  /** Stores added by hand (addStateStore), for the processors connected to them. @internal */
   readonly stores = new Map<string, StoreSpec>();
   private readonly counters = new Map<string, number>();
 
-  /** A readable unique name such as "aggregate-3". */
+  /** A readable unique name such as "aggregate-3". @internal */
   nextName(prefix: string): string {
     const n = (this.counters.get(prefix) ?? 0) + 1;
     this.counters.set(prefix, n);
     return `${prefix}-${n}`;
   }
 
-  /** An operator's node id: the name the user gave it (checked), or the next one for its kind. */
+  /** An operator's node id: the name the user gave it (checked), or the next one for its kind. @internal */
   operatorName(prefix: string, given: string | undefined): string {
     return given === undefined ? this.nextName(prefix) : checkName('processor', given);
   }
 
+  /** @internal */
   addStore(spec: StoreSpec): void {
     if (this.stores.has(spec.name)) throw new Error(`topology: the store name "${spec.name}" is used twice`);
     this.stores.set(spec.name, spec);
   }
 
+  /** @internal */
   add<N extends GraphNode>(node: N): N {
     if (this.nodes.has(node.id)) throw new Error(`topology: the name "${node.id}" is used twice`);
     for (const parent of node.parents) {
@@ -145,6 +151,7 @@ export class TopologyGraph {
     return node;
   }
 
+  /** @internal */
   children(id: string): GraphNode[] {
     return [...this.nodes.values()].filter((n) => n.parents.includes(id));
   }
@@ -152,6 +159,7 @@ export class TopologyGraph {
   /**
    * Whether the records at node `id` may have keys other than those they were partitioned by: a
    * selectKey, map, flatMap or processor since the nearest source topic, repartition or aggregate.
+   * @internal
    */
   keyChanged(id: string): boolean {
     const node = this.get(id);
@@ -171,6 +179,7 @@ export class TopologyGraph {
     }
   }
 
+  /** @internal */
   get(id: string): GraphNode {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`topology: no node "${id}"`);

@@ -34,22 +34,27 @@ export interface CompiledGlobalStore extends StoreSpec {
   readonly topic: string;
 }
 
+/** A topology compiled for an application: what `describeText` and `describeMermaid` take. */
 export interface CompiledTopology {
   readonly applicationId: string;
-  readonly graph: TopologyGraph;
-  readonly subtopologies: readonly SubTopology[];
-  /** The global tables' stores, kept apart from every task. */
-  readonly globalStores: readonly CompiledGlobalStore[];
   /** Internal topics: repartition topics and store changelogs. */
   readonly repartitionTopics: readonly string[];
   readonly changelogTopics: readonly string[];
-  /** The internal topic a group-by or repartition node writes (throws for a grouping kept in place). */
+  /** @internal */
+  readonly graph: TopologyGraph;
+  /** @internal */
+  readonly subtopologies: readonly SubTopology[];
+  /** The global tables' stores, kept apart from every task. @internal */
+  readonly globalStores: readonly CompiledGlobalStore[];
+  /** The internal topic a group-by or repartition node writes (throws for a grouping kept in place). @internal */
   repartitionTopic(nodeId: string): string;
-  /** The topics a node reads records from: a source's, or those of the repartitions before it. */
+  /** The topics a node reads records from: a source's, or those of the repartitions before it. @internal */
   inputTopicsOf(nodeId: string): string[];
-  /** Whether a node gets its parent's records through a repartition topic (else straight from it, in its task). */
+  /** Whether a node gets its parent's records through a repartition topic (else straight from it, in its task). @internal */
   throughTopic(nodeId: string, parentId: string): boolean;
+  /** @internal */
   store(name: string): CompiledStore;
+  /** @internal */
   globalStore(name: string): CompiledGlobalStore;
 }
 
