@@ -33,7 +33,11 @@ t.test('a global table is restored, followed and continued after a restart', asy
     const table = builder.globalTable(topics.profiles, { ...S, storeName: 'profiles' });
     builder
       .stream(topics.events, S)
-      .join(table, (_key, value) => value.split('|')[0]!, (event, profile) => `${event}@${profile}`)
+      .join(
+        table,
+        (_key, value) => value.split('|')[0]!,
+        (event, profile) => `${event}@${profile}`,
+      )
       .to(topics.out, S);
     const streams = new KafkaStreams(
       builder.build(),
