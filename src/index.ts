@@ -15,6 +15,7 @@ export type { BranchedKStream, Branched } from './dsl/branched.js';
 export type { TopologyGraph } from './dsl/graph.js';
 export type {
   Consumed,
+  ForeignKeyJoined,
   Grouped,
   KeyValue,
   Materialized,

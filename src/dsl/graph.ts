@@ -94,6 +94,25 @@ export type GraphNode =
       joiner: AnyFn;
       leftJoin: boolean;
     })
+  /** Foreign-key join, left side: left changes to subscription messages (src/processor/nodes/foreign-key-join.ts). */
+  | (NodeBase & {
+      kind: 'fk-subscribe';
+      extractor: AnyFn;
+      keySerde: Serde<unknown>;
+      valueSerde: Serde<unknown>;
+      foreignKeySerde: Serde<unknown>;
+    })
+  /** Foreign-key join, right side: subscriptions (parent 0, through a topic) and right changes (parent 1). */
+  | (NodeBase & { kind: 'fk-subscriptions'; store: StoreSpec; keySerde: Serde<unknown> })
+  /** Foreign-key join, result: responses (parent 0, through a topic) and left changes (parent 1). */
+  | (NodeBase & {
+      kind: 'fk-resolve';
+      extractor: AnyFn;
+      joiner: AnyFn;
+      leftJoin: boolean;
+      valueSerde: Serde<unknown>;
+      store: StoreSpec;
+    })
   /** A stream (parent 0) joined with a table (parent 1) on the key: each stream record looks its row up. */
   | (NodeBase & { kind: 'stream-table-join'; joiner: AnyFn; leftJoin: boolean })
   | (NodeBase & { kind: 'sink'; topic: string; keySerde: Serde<unknown>; valueSerde: Serde<unknown> });

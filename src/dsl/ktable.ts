@@ -1,5 +1,7 @@
-import type { JoinMode, StoreSpec, TopologyGraph } from './graph.js';
-import type { Grouped, KeyValue, Materialized } from './options.js';
+import type { AnyFn, JoinMode, StoreSpec, TopologyGraph } from './graph.js';
+import type { ForeignKeyJoined, Grouped, KeyValue, Materialized } from './options.js';
+import type { Serde } from '../serdes/serde.js';
+import { responseSerde, subscribersSerde, subscriptionSerde } from '../processor/nodes/foreign-key-join.js';
 import { KGroupedTable } from './kgrouped.js';
 import { KStream } from './kstream.js';
 import { checkName } from './names.js';
@@ -65,8 +67,21 @@ export class KTable<K, V> {
     joiner: (left: V, right: V2) => R,
     materialized?: Materialized<K, R>,
     name?: string,
-  ): KTable<K, R> {
-    return this.addJoin(other, joiner, 'inner', materialized, name);
+  ): KTable<K, R>;
+  /**
+   * Foreign-key join (Kafka Streams' KIP-213): each row joins the other table's row whose key
+   * `foreignKey` takes from it; the tables need not be co-partitioned. A row exists when both sides
+   * have one. Goes through two internal topics (`<name>-subscription-registration`,
+   * `<name>-subscription-response`) and keeps the subscriptions in a store of the other table's tasks.
+   */
+  join<KO, VO, R>(
+    other: KTable<KO, VO>,
+    foreignKey: (value: V) => KO | null,
+    joiner: (left: V, right: VO) => R,
+    options: ForeignKeyJoined<K, V, KO, VO, R>,
+  ): KTable<K, R>;
+  join(other: KTable<unknown, unknown>, ...rest: unknown[]): KTable<K, unknown> {
+    return this.anyJoin(other, rest, 'inner');
   }
 
   /** Left join: a row exists when this side has one; the joiner gets null for a missing right row. */
@@ -75,8 +90,103 @@ export class KTable<K, V> {
     joiner: (left: V, right: V2 | null) => R,
     materialized?: Materialized<K, R>,
     name?: string,
-  ): KTable<K, R> {
-    return this.addJoin(other, joiner, 'left', materialized, name);
+  ): KTable<K, R>;
+  /** Foreign-key left join: as the foreign-key join, and a row without a match joins null. */
+  leftJoin<KO, VO, R>(
+    other: KTable<KO, VO>,
+    foreignKey: (value: V) => KO | null,
+    joiner: (left: V, right: VO | null) => R,
+    options: ForeignKeyJoined<K, V, KO, VO, R>,
+  ): KTable<K, R>;
+  leftJoin(other: KTable<unknown, unknown>, ...rest: unknown[]): KTable<K, unknown> {
+    return this.anyJoin(other, rest, 'left');
+  }
+
+  /** join and leftJoin's overloads, told apart by the third argument (a joiner: a foreign-key join). */
+  private anyJoin(other: KTable<unknown, unknown>, rest: unknown[], mode: 'inner' | 'left'): KTable<K, unknown> {
+    if (typeof rest[1] === 'function') {
+      const [foreignKey, joiner, options] = rest as [AnyFn, AnyFn, ForeignKeyJoined<K, V, unknown, unknown, unknown>];
+      return this.foreignKeyJoin(other, foreignKey, joiner, options, mode === 'left');
+    }
+    const [joiner, materialized, name] = rest as [AnyFn, Materialized<K, unknown> | undefined, string | undefined];
+    return this.addJoin(other as KTable<K, unknown>, joiner, mode, materialized, name);
+  }
+
+  private foreignKeyJoin(
+    other: KTable<unknown, unknown>,
+    foreignKey: AnyFn,
+    joiner: AnyFn,
+    options: ForeignKeyJoined<K, V, unknown, unknown, unknown>,
+    leftJoin: boolean,
+  ): KTable<K, unknown> {
+    const name = this.graph.operatorName(leftJoin ? 'fk-left-join' : 'fk-join', options.name);
+    const mine = tableSerdes(this.graph, this.nodeId);
+    const theirs = tableSerdes(this.graph, other.nodeId);
+    const needed = <T>(serde: Serde<T> | undefined, what: string): Serde<unknown> => {
+      if (!serde) {
+        throw new Error(
+          `topology: foreign-key join ${name}: give ${what} (the table is not materialized, so it has none)`,
+        );
+      }
+      return serde as Serde<unknown>;
+    };
+    const keySerde = needed(options.keySerde ?? mine?.keySerde, 'keySerde');
+    const valueSerde = needed(options.valueSerde ?? mine?.valueSerde, 'valueSerde');
+    const foreignKeySerde = needed(options.otherKeySerde ?? theirs?.keySerde, 'otherKeySerde');
+    const otherValueSerde = needed(options.otherValueSerde ?? theirs?.valueSerde, 'otherValueSerde');
+    const registration = checkName('repartition topic', `${name}-subscription-registration`);
+    const response = checkName('repartition topic', `${name}-subscription-response`);
+    const node = (id: string, parents: string[]) => ({ id, parents, emitsChanges: false });
+
+    this.graph.add({
+      ...node(`${name}-subscribe`, [this.nodeId]),
+      kind: 'fk-subscribe',
+      extractor: foreignKey,
+      keySerde,
+      valueSerde,
+      foreignKeySerde,
+    });
+    this.graph.add({
+      ...node(registration, [`${name}-subscribe`]),
+      kind: 'repartition',
+      repartition: registration,
+      keySerde: foreignKeySerde,
+      valueSerde: subscriptionSerde as Serde<unknown>,
+    });
+    this.graph.add({
+      ...node(`${name}-subscriptions`, [registration, other.nodeId]),
+      kind: 'fk-subscriptions',
+      store: {
+        name: checkName('store', `${name}-subscription-store`),
+        keySerde: foreignKeySerde,
+        valueSerde: subscribersSerde as Serde<unknown>,
+      },
+      keySerde,
+    });
+    this.graph.add({
+      ...node(response, [`${name}-subscriptions`]),
+      kind: 'repartition',
+      repartition: response,
+      keySerde,
+      valueSerde: responseSerde(otherValueSerde) as Serde<unknown>,
+    });
+    const store = storeSpec(this.graph, 'fk-join', {
+      storeName: options.materialized.storeName ?? `${name}-store`,
+      keySerde,
+      valueSerde: options.materialized.valueSerde,
+    })!;
+    this.graph.add({
+      id: name,
+      parents: [response, this.nodeId],
+      emitsChanges: true,
+      kind: 'fk-resolve',
+      extractor: foreignKey,
+      joiner,
+      leftJoin,
+      valueSerde,
+      store,
+    });
+    return new KTable(this.graph, name, store.name);
   }
 
   /** Outer join: a row exists when either side has one; the joiner gets null for the missing side. */
@@ -130,4 +240,10 @@ export function storeSpec<K, V>(
     valueSerde: materialized.valueSerde as StoreSpec['valueSerde'],
     ...(materialized.lineage ? { lineage: true } : {}),
   };
+}
+
+/** A table's serdes, where its node keeps them (a materialized table). */
+function tableSerdes(graph: TopologyGraph, nodeId: string): Pick<StoreSpec, 'keySerde' | 'valueSerde'> | undefined {
+  const node = graph.get(nodeId);
+  return 'store' in node && node.store ? node.store : undefined;
 }

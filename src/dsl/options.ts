@@ -66,3 +66,19 @@ export interface Repartitioned<K, V> {
 
 /** A store added by hand for the Processor API: its name is required, processors ask for it by name. */
 export type StateStoreSpec<K, V> = Materialized<K, V> & { storeName: string };
+
+/**
+ * How a foreign-key join serializes what it sends between the tables' tasks. Each serde defaults to
+ * the table's store's (a table read from a topic, or materialized); the result is always kept in a
+ * store (`storeName`, default `<join name>-store`) with `valueSerde`.
+ */
+export interface ForeignKeyJoined<K, V, KO, VO, R> {
+  /** Names the join, its internal topics and its stores (default from its position). */
+  name?: string;
+  keySerde?: Serde<K>;
+  /** This table's rows: their bytes' hash tells a current answer from a stale one. */
+  valueSerde?: Serde<V>;
+  otherKeySerde?: Serde<KO>;
+  otherValueSerde?: Serde<VO>;
+  materialized: { storeName?: string; valueSerde: Serde<R> };
+}

@@ -8,6 +8,12 @@ import { decodeChangePair } from './change-pair.js';
 import type { CompiledTopology, SourceTopic, SubTopology } from './compile.js';
 import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
 import { StreamGlobalJoin, StreamTableJoin, TableJoin } from './nodes/join.js';
+import {
+  ForeignKeyResolve,
+  ForeignKeySubscribe,
+  ForeignKeySubscriptions,
+  type Subscribers,
+} from './nodes/foreign-key-join.js';
 import { UserProcessor, type TaskTime } from './nodes/user-processor.js';
 import { Punctuation } from './punctuation.js';
 import type { ForwardingProcessor } from './nodes/node.js';
@@ -206,6 +212,23 @@ export class TaskGraph {
         return new StreamTableJoin(node.joiner, node.leftJoin, this.valueGetter(node.parents[1]!));
       case 'stream-global-join':
         return new StreamGlobalJoin(node.keySelector, node.joiner, node.leftJoin, this.globalGetter(node.globalStore));
+      case 'fk-subscribe':
+        return new ForeignKeySubscribe(node.extractor, node.keySerde, node.valueSerde, node.foreignKeySerde);
+      case 'fk-subscriptions':
+        return new ForeignKeySubscriptions(
+          store as KeyValueStore<unknown, Subscribers>,
+          this.valueGetter(node.parents[1]!),
+          node.keySerde,
+        );
+      case 'fk-resolve':
+        return new ForeignKeyResolve(
+          node.extractor,
+          node.joiner,
+          node.leftJoin,
+          this.valueGetter(node.parents[1]!),
+          node.valueSerde,
+          store!,
+        );
       case 'global-table-source':
         throw new Error(`unreachable: global table source ${node.id} in a task`);
       case 'process': {
@@ -301,6 +324,7 @@ export class TaskGraph {
         case 'to-stream':
         case 'sink':
         case 'stream-table-join':
+        case 'fk-subscriptions':
           return false;
         case 'map-values':
         case 'filter':
@@ -330,6 +354,9 @@ export class TaskGraph {
     const processor = this.processors.get(node.id)!;
     if (processor instanceof TableJoin) return processor.side(index === 0 ? 'left' : 'right');
     if (processor instanceof StreamTableJoin) return processor.side(index === 0 ? 'stream' : 'table');
+    if (processor instanceof ForeignKeySubscriptions || processor instanceof ForeignKeyResolve) {
+      return processor.side(index);
+    }
     return processor;
   }
 

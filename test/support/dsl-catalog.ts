@@ -14,7 +14,7 @@ const countSerde: Serde<number> = {
   deserialize: (bytes) => Number(Serdes.int64.deserialize(bytes)),
 };
 
-export type CatalogName = 'stateless' | 'tables' | 'stream-table' | 'global-table';
+export type CatalogName = 'stateless' | 'tables' | 'stream-table' | 'global-table' | 'fk-join';
 
 export interface CatalogEntry {
   /** Input topic names (after the input prefix); `tables` are read as tables. */
@@ -191,6 +191,35 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
           (e, p, k) => `${k}:${e}@${p}`,
         )
         .to(`${out}-rekeyed-join`, S);
+      return builder.build();
+    },
+  },
+
+  'fk-join': {
+    inputs: ['orders', 'customers'],
+    outputs: {
+      join: { kind: 'table', numbers: false },
+      'left-join': { kind: 'table', numbers: false },
+    },
+    build(inPrefix, out) {
+      const builder = new StreamsBuilder();
+      const orders = builder.table(`${inPrefix}-orders`, { ...S, storeName: 'orders' });
+      const customers = builder.table(`${inPrefix}-customers`, { ...S, storeName: 'customers' });
+      const customerOf = (order: string) => order.split('|')[0] || null;
+      orders
+        .join(customers, customerOf, (o, c) => `${o}@${c}`, {
+          name: 'fk-inner',
+          materialized: { valueSerde: Serdes.string },
+        })
+        .toStream()
+        .to(`${out}-join`, S);
+      orders
+        .leftJoin(customers, customerOf, (o, c) => `${o}@${c ?? '-'}`, {
+          name: 'fk-left',
+          materialized: { valueSerde: Serdes.string },
+        })
+        .toStream()
+        .to(`${out}-left-join`, S);
       return builder.build();
     },
   },

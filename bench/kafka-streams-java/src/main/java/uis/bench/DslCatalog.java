@@ -25,6 +25,7 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.kstream.TableJoined;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.common.utils.Bytes;
 
@@ -34,7 +35,7 @@ import org.apache.kafka.common.utils.Bytes;
  * operator for operator). Keys and values are UTF-8 strings, numbers 64-bit big-endian (Serdes.Long).
  *
  * <pre>
- *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table|global-table
+ *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table|global-table|fk-join
  * </pre>
  *
  * Environment: KAFKA_BROKERS, APPLICATION_ID, STATE_DIR, IN_PREFIX (input topics are
@@ -57,8 +58,9 @@ public final class DslCatalog {
           case "tables" -> tables(in, out);
           case "stream-table" -> streamTable(in, out);
           case "global-table" -> globalTable(in, out);
+          case "fk-join" -> foreignKeyJoin(in, out);
           default -> {
-            System.err.println("usage: DslCatalog stateless|tables|stream-table|global-table");
+            System.err.println("usage: DslCatalog stateless|tables|stream-table|global-table|fk-join");
             System.exit(64);
             yield null;
           }
@@ -212,6 +214,42 @@ public final class DslCatalog {
         .selectKey((k, v) -> v)
         .join(profiles, (k, v) -> k, (k, e, p) -> k + ":" + e + "@" + p)
         .to(out + "-rekeyed-join", Produced.with(S, S));
+    return builder.build();
+  }
+
+  static Topology foreignKeyJoin(String in, String out) {
+    StreamsBuilder builder = new StreamsBuilder();
+    KTable<String, String> orders =
+        builder.table(in + "-orders", Consumed.with(S, S), Materialized.as("orders"));
+    KTable<String, String> customers =
+        builder.table(in + "-customers", Consumed.with(S, S), Materialized.as("customers"));
+    java.util.function.Function<String, String> customerOf =
+        order -> {
+          String customer = order.split("\\|", -1)[0];
+          return customer.isEmpty() ? null : customer;
+        };
+    orders
+        .join(
+            customers,
+            customerOf,
+            (o, c) -> o + "@" + c,
+            TableJoined.as("fk-inner"),
+            Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("fk-inner-store")
+                .withKeySerde(S)
+                .withValueSerde(S))
+        .toStream()
+        .to(out + "-join", Produced.with(S, S));
+    orders
+        .leftJoin(
+            customers,
+            customerOf,
+            (o, c) -> o + "@" + (c == null ? "-" : c),
+            TableJoined.as("fk-left"),
+            Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("fk-left-store")
+                .withKeySerde(S)
+                .withValueSerde(S))
+        .toStream()
+        .to(out + "-left-join", Produced.with(S, S));
     return builder.build();
   }
 }
