@@ -11,6 +11,7 @@ import { TopologyTestDriver } from '../../src/testing/test-driver.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { counts, lines, wordCount } from '../../examples/word-count.js';
 import { customers, enriched, orderEnrichment, orders } from '../../examples/order-enrichment.js';
+import { catalog, products, productSuppliers, suppliers } from '../../examples/product-suppliers.js';
 import { connectedProducer, createTopics, readTopic } from '../support/kafka.js';
 import { eventually, stack, uniqueName } from '../support/stack.js';
 
@@ -163,4 +164,74 @@ t.test('order enrichment on the stack enriches as the test driver does', async (
     records.map(([key, value]) => JSON.stringify([key, enriched.valueSerde.deserialize(value!)])).sort(),
     expected,
   );
+});
+
+t.test('product suppliers on the stack keep the catalog the test driver keeps', async (t) => {
+  const prefix = uniqueName('ex-fk');
+  const topics = { products: `${prefix}-products`, suppliers: `${prefix}-suppliers`, catalog: `${prefix}-catalog` };
+  // Three partitions each: products and suppliers land on different tasks, so answers cross tasks.
+  await createTopics([topics.products, topics.suppliers, topics.catalog], 3);
+  const supplierRows = (records: Array<[string, unknown]>): Input => ({
+    topic: topics.suppliers,
+    serdes: suppliers as Serdes<string, unknown>,
+    records,
+  });
+  const productRows = (records: Array<[string, unknown]>): Input => ({
+    topic: topics.products,
+    serdes: products as Serdes<string, unknown>,
+    records,
+  });
+  const phases: Input[][] = [
+    [
+      supplierRows([
+        ['s1', { name: 'Acme', country: 'FR' }],
+        ['s2', { name: 'Bolt', country: 'IT' }],
+      ]),
+    ],
+    [
+      productRows([
+        ['p1', { name: 'anvil', supplierId: 's1' }],
+        ['p2', { name: 'rope', supplierId: 's1' }],
+        ['p3', { name: 'glue', supplierId: 's3' }],
+        ['p4', { name: 'tape', supplierId: 's2' }],
+      ]),
+    ],
+    [
+      supplierRows([
+        ['s1', { name: 'Acme', country: 'DE' }],
+        ['s3', { name: 'Cord', country: 'ES' }],
+        ['s2', null],
+      ]),
+      productRows([
+        ['p2', { name: 'rope', supplierId: 's3' }],
+        ['p1', null],
+      ]),
+    ],
+  ];
+  const driver = new TopologyTestDriver(productSuppliers(topics));
+  for (const phase of phases)
+    for (const input of phase)
+      for (const [key, value] of input.records)
+        driver.pipeRaw(
+          input.topic,
+          Buffer.from(key!),
+          value === null ? null : input.serdes.valueSerde.serialize(value),
+        );
+  const expected = Object.fromEntries(driver.readCompacted(topics.catalog, catalog));
+  t.same(Object.keys(expected).sort(), ['p2', 'p3'], 'the driver keeps p2 and p3');
+
+  const suppliersIn = (streams: KafkaStreams) =>
+    ['s1', 's2'].every((id) => streams.getLocal('suppliers', Buffer.from(id)) !== undefined);
+  await onStack(t, productSuppliers(topics), prefix, phases, suppliersIn, topics.catalog, 1);
+  await eventually('the catalog to match the driver', 60_000, async () => {
+    const table: Record<string, unknown> = {};
+    await readTopic(topics.catalog, (m) => {
+      if (m.value === null) delete table[m.key!.toString()];
+      else table[m.key!.toString()] = catalog.valueSerde.deserialize(m.value);
+    });
+    return JSON.stringify(Object.entries(table).sort()) === JSON.stringify(Object.entries(expected).sort())
+      ? true
+      : undefined;
+  });
+  t.pass('the catalog on Kafka equals the driver');
 });

@@ -3,6 +3,7 @@ import t from 'tap';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
 import { counts, lines, wordCount } from '../../examples/word-count.js';
 import { customers, enriched, orderEnrichment, orders } from '../../examples/order-enrichment.js';
+import { catalog, products, productSuppliers, suppliers } from '../../examples/product-suppliers.js';
 
 t.test('word count: each word of each line counted, across lines', async (t) => {
   const driver = new TopologyTestDriver(wordCount({ lines: 'lines', counts: 'counts' }));
@@ -38,4 +39,23 @@ t.test('order enrichment: orders take their customer as of when they are process
       ['c1', { customerId: 'c1', amount: 30, orderId: 'o3', customer: 'Ann', tier: 'silver' }],
     ],
   );
+});
+
+t.test('product suppliers: each product with its supplier, following both sides', async (t) => {
+  const driver = new TopologyTestDriver(
+    productSuppliers({ products: 'products', suppliers: 'suppliers', catalog: 'catalog' }),
+  );
+  driver.pipe('suppliers', suppliers, 's1', { name: 'Acme', country: 'FR' });
+  driver.pipe('products', products, 'p1', { name: 'anvil', supplierId: 's1' });
+  driver.pipe('products', products, 'p2', { name: 'rope', supplierId: 's1' });
+  driver.pipe('products', products, 'p3', { name: 'glue', supplierId: 's2' }); // no such supplier yet
+  driver.pipe('suppliers', suppliers, 's1', { name: 'Acme', country: 'DE' }); // reaches p1 and p2
+  driver.pipe('suppliers', suppliers, 's2', { name: 'Bolt', country: 'IT' }); // p3 joins
+  driver.pipe('products', products, 'p2', { name: 'rope', supplierId: 's2' }); // moves
+  driver.pipe('products', products, 'p1', null); // discontinued
+  t.same(Object.fromEntries(driver.readCompacted('catalog', catalog)), {
+    p2: { product: 'rope', supplier: 'Bolt', country: 'IT' },
+    p3: { product: 'glue', supplier: 'Bolt', country: 'IT' },
+  });
+  t.same(driver.get('catalog', 'p3'), { product: 'glue', supplier: 'Bolt', country: 'IT' }, 'the catalog is a store');
 });
