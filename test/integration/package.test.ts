@@ -87,13 +87,14 @@ t.test('npm pack: the tarball installed in an empty project runs the word-count 
     { cwd: project, maxBuffer: 64 << 20 },
   );
 
-  // The example, with its imports of the engine's sources turned into imports of the package: it
-  // compiles only if everything it uses is public.
-  const example = readFileSync(join(root, 'examples/word-count.ts'), 'utf8').replace(
-    /from '\.\.\/src\/[^']+'/g,
-    `from '${packageName}'`,
-  );
-  writeFileSync(join(project, 'word-count.ts'), example);
+  // Every example, with its imports of the engine's sources turned into imports of the package: they
+  // compile only if everything they use is public. The word count then runs.
+  const examples = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts'));
+  for (const file of examples) {
+    const source = readFileSync(join(root, 'examples', file), 'utf8');
+    writeFileSync(join(project, file), source.replace(/from '\.\.\/src\/[^']+'/g, `from '${packageName}'`));
+  }
+  t.ok(examples.includes('word-count.ts') && examples.length >= 3, `the examples: ${examples.join(', ')}`);
   writeFileSync(join(project, 'app.ts'), APP);
   writeFileSync(
     join(project, 'tsconfig.json'),
@@ -108,7 +109,7 @@ t.test('npm pack: the tarball installed in an empty project runs the word-count 
         typeRoots: [join(root, 'node_modules/@types')],
         skipLibCheck: true,
       },
-      files: ['app.ts', 'word-count.ts'],
+      files: ['app.ts', ...examples],
     }),
   );
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
@@ -116,7 +117,7 @@ t.test('npm pack: the tarball installed in an empty project runs the word-count 
     () => '',
     (error: { stdout?: string }) => error.stdout ?? String(error),
   );
-  t.equal(compiled, '', 'the example compiles against the package declarations');
+  t.equal(compiled, '', 'the examples compile against the package declarations');
   if (compiled) return;
 
   const prefix = uniqueName('pkg-wc');
