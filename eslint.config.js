@@ -7,7 +7,7 @@ const kafkajsOnlyBehindTheSeam = {
   message: 'Use the seam in src/kafka/client.ts; kafkajs lives in src/kafka/kafkajs/.',
 };
 /** The engine's folders under src/ (the rest, service, serving and cli, is the application built on it). */
-const ENGINE = ['dsl', 'processor', 'runtime', 'state', 'serdes', 'kafka', 'testing', 'util'];
+const ENGINE = ['dsl', 'processor', 'runtime', 'state', 'serdes', 'kafka', 'testing', 'util', 'query'];
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.stack/', '.tap/', 'stack/maven/', 'bench/.tools/'] },

@@ -62,6 +62,9 @@ export { createLogger, type Logger, type LogLevel } from './util/logger.js';
 export type { RangeQuery } from './state/range-query.js';
 export { replayDeadLetters, type ReplayOptions, type ReplayResult } from './runtime/dead-letter-replay.js';
 
+// Serving stores over HTTP (fastify).
+export { storeRoutes, type StoreRoutesOptions } from './query/store-routes.js';
+
 // Serdes.
 export {
   AvroSerde,

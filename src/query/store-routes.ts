@@ -1,0 +1,221 @@
+/**
+ * A fastify plugin that serves a KafkaStreams instance's key-value stores over HTTP, any store by
+ * name: a key (from the instance that owns it, forwarded there when another does), where a key
+ * lives (the key-to-owner metadata), and ranges of keys gathered from every partition, wherever
+ * each runs, a page at a time with a continuation token. A range that could not reach a partition
+ * says so (`partial`, `missingPartitions`) rather than answering as if it were whole.
+ *
+ * Requests are forwarded only to the members the group's assignment names as owners, never to a
+ * host a request names; a forwarded request is answered where it lands or refused (no second hop).
+ *
+ *   GET <prefix>/:store/keys/:key
+ *   GET <prefix>/:store/metadata/:key
+ *   GET <prefix>/:store/range?from=&to=&prefix=&reverse=true&limit=&after=
+ *   GET <prefix>/:store/partitions/:partition/range?...   (one partition, local only: the gather's hop)
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KafkaStreams } from '../runtime/kafka-streams.js';
+import type { RangeQuery } from '../state/range-query.js';
+import { stringifyJson } from '../serdes/json.js';
+import type { Serde } from '../serdes/serde.js';
+
+export interface StoreRoutesOptions {
+  streams: KafkaStreams;
+  /** Where the routes are (default `/stores`). */
+  prefix?: string;
+  /** The stores served (default: every store of the topology). */
+  stores?: readonly string[];
+  /**
+   * How a key in a URL becomes a store key, per store (default: the string itself, for string
+   * keys; a store with other keys needs one, e.g. `BigInt` or `JSON.parse`).
+   */
+  parseKey?: Record<string, (text: string) => unknown>;
+  /** The most rows a range answers at once (default 1000). */
+  maxLimit?: number;
+  /** How long a forwarded request may take (default 2000 ms). */
+  forwardTimeoutMs?: number;
+}
+
+const FORWARDED = 'x-uis-store-forwarded';
+
+interface RangeParams {
+  from?: string;
+  to?: string;
+  prefix?: string;
+  reverse?: string;
+  limit?: string;
+  after?: string;
+}
+
+/** A row as it travels between instances and through the merge: serialized key and value. */
+type RawRow = [key: Buffer, value: Buffer];
+
+class BadRequest extends Error {}
+
+export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOptions): Promise<void> {
+  const { streams } = options;
+  const prefix = options.prefix ?? '/stores';
+  const maxLimit = options.maxLimit ?? 1000;
+  const forwardTimeoutMs = options.forwardTimeoutMs ?? 2000;
+  const served = new Set(
+    options.stores ?? streams.topology.subtopologies.flatMap((s) => s.stores.map((st) => st.name)),
+  );
+
+  const storeOf = (name: string) => {
+    if (!served.has(name)) return undefined;
+    return streams.topology.store(name) as { keySerde: Serde<unknown>; valueSerde: Serde<unknown> };
+  };
+  const keyBytes = (store: string, text: string): Buffer => {
+    const parse = options.parseKey?.[store] ?? ((s: string) => s);
+    let key: unknown;
+    try {
+      key = parse(text);
+      return storeOf(store)!.keySerde.serialize(key);
+    } catch (error) {
+      throw new BadRequest(`key "${text}" is not a key of store ${store}: ${(error as Error).message}`);
+    }
+  };
+  const send = (reply: FastifyReply, status: number, body: unknown) =>
+    reply.code(status).type('application/json; charset=utf-8').send(stringifyJson(body));
+  const fail = (reply: FastifyReply, status: number, error: string) => send(reply, status, { error });
+  const forwarded = (request: FastifyRequest) => request.headers[FORWARDED] !== undefined;
+
+  /** GET from a member: only owners named by the assignment are asked. */
+  const fromMember = async (owner: string, path: string): Promise<Response> =>
+    fetch(`http://${owner}${path}`, {
+      headers: { [FORWARDED]: streams.config.endpoint },
+      signal: AbortSignal.timeout(forwardTimeoutMs),
+    });
+
+  app.get<{ Params: { store: string; key: string } }>(`${prefix}/:store/keys/:key`, async (request, reply) => {
+    const { store, key } = request.params;
+    const spec = storeOf(store);
+    if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
+    const bytes = keyBytes(store, key);
+    const meta = streams.keyMetadata(store, bytes);
+    if (meta.local && meta.status === 'running') {
+      const value = streams.getLocal(store, bytes);
+      if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
+      return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
+    }
+    if (meta.local) return fail(reply, 503, `partition ${meta.partition} of ${store} is restoring here; retry`);
+    if (forwarded(request) || !meta.owner || meta.owner === streams.config.endpoint) {
+      return fail(reply, 503, `partition ${meta.partition} of ${store} has no running owner now; retry`);
+    }
+    try {
+      const answer = await fromMember(meta.owner, request.url);
+      return reply
+        .code(answer.status)
+        .type(answer.headers.get('content-type') ?? 'application/json')
+        .send(Buffer.from(await answer.arrayBuffer()));
+    } catch (error) {
+      return fail(reply, 502, `the owner of partition ${meta.partition} did not answer: ${(error as Error).message}`);
+    }
+  });
+
+  app.get<{ Params: { store: string; key: string } }>(`${prefix}/:store/metadata/:key`, async (request, reply) => {
+    const { store, key } = request.params;
+    if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
+    const meta = streams.keyMetadata(store, keyBytes(store, key));
+    return send(reply, 200, {
+      partition: meta.partition,
+      taskId: meta.taskId,
+      owner: meta.owner ?? null,
+      local: meta.local,
+      status: meta.status ?? null,
+      standbyHosts: meta.standbyHosts,
+    });
+  });
+
+  app.get<{ Params: { store: string; partition: string }; Querystring: RangeParams }>(
+    `${prefix}/:store/partitions/:partition/range`,
+    async (request, reply) => {
+      const { store } = request.params;
+      if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
+      const partition = Number(request.params.partition);
+      const query = rangeQuery(store, request.query);
+      const meta = streams.storePartitions(store)[partition];
+      if (!meta) return fail(reply, 400, `store ${store} has no partition ${request.params.partition}`);
+      if (!meta.local || meta.status !== 'running') return fail(reply, 503, `partition ${partition} does not run here`);
+      const rows = await streams.rangeLocal(store, partition, query);
+      return send(reply, 200, { rows: rows.map(([k, v]) => [k.toString('base64'), v.toString('base64')]) });
+    },
+  );
+
+  app.get<{ Params: { store: string }; Querystring: RangeParams }>(`${prefix}/:store/range`, async (request, reply) => {
+    const { store } = request.params;
+    const spec = storeOf(store);
+    if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
+    const query = rangeQuery(store, request.query);
+    const partitions = streams.storePartitions(store);
+    const missing: Array<{ partition: number; reason: string }> = [];
+    const pages = await Promise.all(
+      partitions.map(async (meta, partition): Promise<RawRow[]> => {
+        if (meta.local && meta.status === 'running') return streams.rangeLocal(store, partition, query);
+        const reason = meta.local
+          ? 'restoring'
+          : !meta.owner || meta.owner === streams.config.endpoint || forwarded(request)
+            ? 'no running owner'
+            : undefined;
+        if (reason) {
+          missing.push({ partition, reason });
+          return [];
+        }
+        try {
+          const search = new URLSearchParams(request.query as Record<string, string>).toString();
+          const answer = await fromMember(meta.owner!, `${prefix}/${store}/partitions/${partition}/range?${search}`);
+          if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
+          const body = (await answer.json()) as { rows: Array<[string, string]> };
+          return body.rows.map(([k, v]) => [Buffer.from(k, 'base64'), Buffer.from(v, 'base64')]);
+        } catch (error) {
+          missing.push({ partition, reason: `owner ${meta.owner}: ${(error as Error).message}` });
+          return [];
+        }
+      }),
+    );
+    const direction = query.reverse ? -1 : 1;
+    const merged = pages.flat().sort(([a], [b]) => direction * Buffer.compare(a, b));
+    const page = merged.slice(0, query.limit);
+    // More may follow when a partition filled its page: the next one starts after this page's last key.
+    const more = merged.length > query.limit || pages.some((rows) => rows.length === query.limit);
+    const last = page.at(-1);
+    missing.sort((a, b) => a.partition - b.partition);
+    return send(reply, 200, {
+      rows: page.map(([k, v]) => ({ key: spec.keySerde.deserialize(k), value: spec.valueSerde.deserialize(v) })),
+      next: more && last ? last[0].toString('base64url') : null,
+      partial: missing.length > 0,
+      missingPartitions: missing,
+    });
+  });
+
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof BadRequest) return fail(reply, 400, error.message);
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) return fail(reply, status, (error as Error).message);
+    app.log.error(error);
+    return fail(reply, 500, 'internal error');
+  });
+
+  function rangeQuery(store: string, params: RangeParams): RangeQuery {
+    const limit = params.limit === undefined ? Math.min(100, maxLimit) : Number(params.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
+      throw new BadRequest(`limit must be a whole number from 1 to ${maxLimit}`);
+    }
+    if (params.reverse !== undefined && params.reverse !== 'true' && params.reverse !== 'false') {
+      throw new BadRequest('reverse must be true or false');
+    }
+    let after: Buffer | undefined;
+    if (params.after !== undefined) {
+      if (!/^[A-Za-z0-9_-]+$/.test(params.after)) throw new BadRequest('after must be a continuation token (next)');
+      after = Buffer.from(params.after, 'base64url');
+    }
+    return {
+      limit,
+      ...(params.from !== undefined ? { from: keyBytes(store, params.from) } : {}),
+      ...(params.to !== undefined ? { to: keyBytes(store, params.to) } : {}),
+      ...(params.prefix !== undefined ? { prefix: Buffer.from(params.prefix, 'utf8') } : {}),
+      ...(params.reverse === 'true' ? { reverse: true } : {}),
+      ...(after ? { after } : {}),
+    };
+  }
+}
