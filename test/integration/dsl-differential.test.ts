@@ -51,6 +51,13 @@ function inputsFor(name: CatalogName, seed: number): Phases {
       });
       return [{ a: many(300, record), b: many(150, record) }];
     }
+    case 'processor': {
+      const record = (): Message => ({
+        key: r.next(20) === 0 ? null : `k${r.next(12)}`,
+        value: r.next(12) === 0 ? null : r.pick(words),
+      });
+      return [{ a: many(200, record) }, { a: many(200, record) }];
+    }
     case 'tables': {
       const row = (): Message => ({ key: `k${r.next(30)}`, value: r.next(7) === 0 ? null : r.pick(words) });
       return [{ left: many(200, row), right: many(200, row) }];

@@ -4,6 +4,8 @@
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { TopologyGraph } from '../../src/dsl/graph.js';
 import { Serdes, type Serde } from '../../src/serdes/index.js';
+import type { KeyValueStore } from '../../src/processor/types.js';
+import type { Processor, ProcessorContext } from '../../src/processor/api.js';
 
 const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
 const L = { keySerde: Serdes.string, valueSerde: Serdes.int64 };
@@ -14,7 +16,7 @@ const countSerde: Serde<number> = {
   deserialize: (bytes) => Number(Serdes.int64.deserialize(bytes)),
 };
 
-export type CatalogName = 'stateless' | 'tables' | 'stream-table' | 'global-table' | 'fk-join';
+export type CatalogName = 'stateless' | 'tables' | 'stream-table' | 'global-table' | 'fk-join' | 'processor';
 
 export interface CatalogEntry {
   /** Input topic names (after the input prefix); `tables` are read as tables. */
@@ -220,6 +222,48 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
         })
         .toStream()
         .to(`${out}-left-join`, S);
+      return builder.build();
+    },
+  },
+
+  processor: {
+    inputs: ['a'],
+    outputs: {
+      sums: { kind: 'stream', numbers: true },
+      big: { kind: 'stream', numbers: true },
+    },
+    build(inPrefix, out) {
+      const builder = new StreamsBuilder();
+      builder.addStateStore({ storeName: 'sums', keySerde: Serdes.string, valueSerde: Serdes.int64 });
+      // Sums the lengths of each key's values in a store; a null value resets the key. Big sums also go to "big".
+      const summer = (): Processor<string | null, string | null, string, bigint> => {
+        let context: ProcessorContext<string, bigint>;
+        let store: KeyValueStore<string, bigint>;
+        return {
+          init(c) {
+            context = c;
+            store = c.getStateStore<string, bigint>('sums');
+          },
+          process(record) {
+            if (record.key === null) return;
+            if (record.value === null) {
+              store.put(record.key, null);
+              return;
+            }
+            const sum = (store.get(record.key) ?? 0n) + BigInt(record.value.length);
+            store.put(record.key, sum);
+            context.forward({ ...record, key: record.key, value: sum });
+            if (sum > 20n)
+              context.forward(
+                { key: `big:${record.key}`, value: sum, timestamp: record.timestamp, headers: [] },
+                'big',
+              );
+          },
+        };
+      };
+      const sums = builder.stream(`${inPrefix}-a`, S).process(summer, { name: 'summer', stores: ['sums'] });
+      sums.to(`${out}-sums`, L);
+      sums.filter(() => true, 'big').to(`${out}-big`, L);
       return builder.build();
     },
   },

@@ -26,6 +26,10 @@ import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.kstream.TableJoined;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.common.utils.Bytes;
 
@@ -35,7 +39,7 @@ import org.apache.kafka.common.utils.Bytes;
  * operator for operator). Keys and values are UTF-8 strings, numbers 64-bit big-endian (Serdes.Long).
  *
  * <pre>
- *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table|global-table|fk-join
+ *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table|global-table|fk-join|processor
  * </pre>
  *
  * Environment: KAFKA_BROKERS, APPLICATION_ID, STATE_DIR, IN_PREFIX (input topics are
@@ -59,8 +63,10 @@ public final class DslCatalog {
           case "stream-table" -> streamTable(in, out);
           case "global-table" -> globalTable(in, out);
           case "fk-join" -> foreignKeyJoin(in, out);
+          case "processor" -> processor(in, out);
           default -> {
-            System.err.println("usage: DslCatalog stateless|tables|stream-table|global-table|fk-join");
+            System.err.println(
+                "usage: DslCatalog stateless|tables|stream-table|global-table|fk-join|processor");
             System.exit(64);
             yield null;
           }
@@ -251,5 +257,42 @@ public final class DslCatalog {
         .toStream()
         .to(out + "-left-join", Produced.with(S, S));
     return builder.build();
+  }
+
+  static Topology processor(String in, String out) {
+    StreamsBuilder builder = new StreamsBuilder();
+    builder.addStateStore(
+        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("sums"), S, L).withCachingDisabled());
+    KStream<String, Long> sums =
+        builder.stream(in + "-a", Consumed.with(S, S)).process(Summer::new, Named.as("summer"), "sums");
+    sums.to(out + "-sums", Produced.with(S, L));
+    sums.filter((k, v) -> true, Named.as("big")).to(out + "-big", Produced.with(S, L));
+    return builder.build();
+  }
+
+  /** Sums the lengths of each key's values in a store; a null value resets the key. Big sums also go to "big". */
+  static final class Summer implements Processor<String, String, String, Long> {
+    private ProcessorContext<String, Long> context;
+    private org.apache.kafka.streams.state.KeyValueStore<String, Long> store;
+
+    @Override
+    public void init(ProcessorContext<String, Long> context) {
+      this.context = context;
+      this.store = context.getStateStore("sums");
+    }
+
+    @Override
+    public void process(Record<String, String> record) {
+      if (record.key() == null) return;
+      if (record.value() == null) {
+        store.delete(record.key());
+        return;
+      }
+      Long before = store.get(record.key());
+      long sum = (before == null ? 0L : before) + record.value().length();
+      store.put(record.key(), sum);
+      context.forward(record.withValue(sum));
+      if (sum > 20) context.forward(new Record<>("big:" + record.key(), sum, record.timestamp()), "big");
+    }
   }
 }
