@@ -70,13 +70,13 @@ export class KTable<K, V> {
   ): KTable<K, R>;
   /**
    * Foreign-key join (Kafka Streams' KIP-213): each row joins the other table's row whose key
-   * `foreignKey` takes from it; the tables need not be co-partitioned. A row exists when both sides
+   * `foreignKey` takes from it (and from its own key, KIP-1104); the tables need not be co-partitioned. A row exists when both sides
    * have one. Goes through two internal topics (`<name>-subscription-registration`,
    * `<name>-subscription-response`) and keeps the subscriptions in a store of the other table's tasks.
    */
   join<KO, VO, R>(
     other: KTable<KO, VO>,
-    foreignKey: (value: V) => KO | null,
+    foreignKey: (value: V, key: K) => KO | null,
     joiner: (left: V, right: VO) => R,
     options: ForeignKeyJoined<K, V, KO, VO, R>,
   ): KTable<K, R>;
@@ -94,7 +94,7 @@ export class KTable<K, V> {
   /** Foreign-key left join: as the foreign-key join, and a row without a match joins null. */
   leftJoin<KO, VO, R>(
     other: KTable<KO, VO>,
-    foreignKey: (value: V) => KO | null,
+    foreignKey: (value: V, key: K) => KO | null,
     joiner: (left: V, right: VO | null) => R,
     options: ForeignKeyJoined<K, V, KO, VO, R>,
   ): KTable<K, R>;

@@ -139,3 +139,25 @@ t.test('inner: a row that loses its foreign key loses its joined row, then a del
     ['o1=book for Ada', 'o1=null'],
   );
 });
+
+t.test('the foreign key may come from the row and its own key (KIP-1104)', async (t) => {
+  const builder = new StreamsBuilder();
+  const accounts = builder.table('accounts', { ...S, storeName: 'accounts' });
+  const regions = builder.table('regions', { ...S, storeName: 'regions' });
+  // Keys are "<region>/<id>": the region comes from the key, the value is the owner's name.
+  accounts
+    .join(
+      regions,
+      (_owner, key) => key.split('/')[0]!,
+      (owner, region) => `${owner} in ${region}`,
+      { materialized: { valueSerde: Serdes.string } },
+    )
+    .toStream()
+    .to('out', S);
+  const driver = new TopologyTestDriver(builder.build());
+  driver.pipe('regions', S, 'eu', 'Europe');
+  driver.pipe('accounts', S, 'eu/1', 'Ada');
+  driver.pipe('accounts', S, 'us/2', 'Grace');
+  driver.pipe('regions', S, 'us', 'Americas');
+  t.same(Object.fromEntries(driver.readCompacted('out', S)), { 'eu/1': 'Ada in Europe', 'us/2': 'Grace in Americas' });
+});

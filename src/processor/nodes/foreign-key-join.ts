@@ -125,8 +125,8 @@ export class ForeignKeySubscribe extends ForwardingProcessor {
   process(key: unknown, change: unknown, timestamp: number): void {
     const { newValue, oldValue } = change as Change<unknown>;
     if (key === null || key === undefined) return;
-    const newKey = foreignKeyOf(this.extractor, newValue);
-    const oldKey = foreignKeyOf(this.extractor, oldValue);
+    const newKey = foreignKeyOf(this.extractor, newValue, key);
+    const oldKey = foreignKeyOf(this.extractor, oldValue, key);
     const primaryKey = this.keySerde.serialize(key);
     const moved =
       oldKey !== null &&
@@ -142,10 +142,11 @@ export class ForeignKeySubscribe extends ForwardingProcessor {
   }
 }
 
-function foreignKeyOf(extractor: AnyFn, row: unknown): unknown {
+/** The foreign key of a row, given its own key too (Kafka Streams' KIP-1104); null for none. */
+function foreignKeyOf(extractor: AnyFn, row: unknown, key: unknown): unknown {
   if (row === null || row === undefined) return null;
-  const key: unknown = extractor(row);
-  return key === undefined ? null : key;
+  const foreignKey: unknown = extractor(row, key);
+  return foreignKey === undefined ? null : foreignKey;
 }
 
 /**
@@ -238,10 +239,10 @@ export class ForeignKeyResolve extends ForwardingProcessor {
     if (pk === null || pk === undefined) return;
     const newValue = change.newValue ?? null;
     if (newValue === null) {
-      if (foreignKeyOf(this.extractor, change.oldValue) === null) this.emit(pk, null, timestamp);
+      if (foreignKeyOf(this.extractor, change.oldValue, pk) === null) this.emit(pk, null, timestamp);
       return;
     }
-    if (foreignKeyOf(this.extractor, newValue) === null) {
+    if (foreignKeyOf(this.extractor, newValue, pk) === null) {
       this.emit(pk, this.leftJoin ? this.joiner(newValue, null) : null, timestamp);
     }
   }
