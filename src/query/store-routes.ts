@@ -12,6 +12,8 @@
  *   GET <prefix>/:store/metadata/:key
  *   GET <prefix>/:store/range?from=&to=&prefix=&reverse=true&limit=&after=
  *   GET <prefix>/:store/partitions/:partition/range?...   (one partition, local only: the gather's hop)
+ *
+ * A global store (GlobalKTable) is answered where it is asked: every instance holds all of it.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KafkaStreams } from '../runtime/kafka-streams.js';
@@ -57,13 +59,15 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
   const prefix = options.prefix ?? '/stores';
   const maxLimit = options.maxLimit ?? 1000;
   const forwardTimeoutMs = options.forwardTimeoutMs ?? 2000;
+  const globals = new Set(streams.topology.globalStores.map((s) => s.name));
   const served = new Set(
-    options.stores ?? streams.topology.subtopologies.flatMap((s) => s.stores.map((st) => st.name)),
+    options.stores ?? [...streams.topology.subtopologies.flatMap((s) => s.stores.map((st) => st.name)), ...globals],
   );
 
   const storeOf = (name: string) => {
     if (!served.has(name)) return undefined;
-    return streams.topology.store(name) as { keySerde: Serde<unknown>; valueSerde: Serde<unknown> };
+    const spec = globals.has(name) ? streams.topology.globalStore(name) : streams.topology.store(name);
+    return spec as { keySerde: Serde<unknown>; valueSerde: Serde<unknown> };
   };
   const keyBytes = (store: string, text: string): Buffer => {
     const parse = options.parseKey?.[store] ?? ((s: string) => s);
@@ -92,6 +96,11 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     const spec = storeOf(store);
     if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
     const bytes = keyBytes(store, key);
+    if (globals.has(store)) {
+      const value = streams.getGlobal(store, bytes);
+      if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
+      return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
+    }
     const meta = streams.keyMetadata(store, bytes);
     if (meta.local && meta.status === 'running') {
       const value = streams.getLocal(store, bytes);
@@ -116,6 +125,11 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
   app.get<{ Params: { store: string; key: string } }>(`${prefix}/:store/metadata/:key`, async (request, reply) => {
     const { store, key } = request.params;
     if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
+    if (globals.has(store)) {
+      // A global store is whole on every instance.
+      keyBytes(store, key);
+      return send(reply, 200, { global: true, owner: streams.config.endpoint, local: true, status: 'running' });
+    }
     const meta = streams.keyMetadata(store, keyBytes(store, key));
     return send(reply, 200, {
       partition: meta.partition,
@@ -132,6 +146,7 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     async (request, reply) => {
       const { store } = request.params;
       if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
+      if (globals.has(store)) return fail(reply, 400, `${store} is a global store: it has no partitions to ask for`);
       const partition = Number(request.params.partition);
       const query = rangeQuery(store, request.query);
       const meta = streams.storePartitions(store)[partition];
@@ -147,6 +162,16 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     const spec = storeOf(store);
     if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
     const query = rangeQuery(store, request.query);
+    if (globals.has(store)) {
+      const rows = await streams.rangeGlobal(store, query);
+      const last = rows.at(-1);
+      return send(reply, 200, {
+        rows: rows.map(([k, v]) => ({ key: spec.keySerde.deserialize(k), value: spec.valueSerde.deserialize(v) })),
+        next: rows.length === query.limit && last ? last[0].toString('base64url') : null,
+        partial: false,
+        missingPartitions: [],
+      });
+    }
     const partitions = streams.storePartitions(store);
     const missing: Array<{ partition: number; reason: string }> = [];
     const pages = await Promise.all(

@@ -15,6 +15,7 @@ import { ChangelogReader, type ChangelogSink, type ReadRecord } from '../kafka/c
 import type { CompiledGlobalStore } from '../processor/compile.js';
 import type { GlobalStoreReader } from '../processor/types.js';
 import type { BatchEntry } from '../state/backend.js';
+import { backendRange, type RangeQuery } from '../state/range-query.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import type { Logger } from '../util/logger.js';
 
@@ -160,6 +161,14 @@ export class GlobalStores implements GlobalStoreReader {
     const store = this.stores.get(storeName);
     if (!store) throw new Error(`no global store named "${storeName}"`);
     return store.get(key);
+  }
+
+  /** Rows of a global store in a range of serialized keys (see RangeQuery), from one snapshot. */
+  async range(storeName: string, query: RangeQuery): Promise<Array<[Buffer, Buffer]>> {
+    const store = this.stores.get(storeName);
+    if (!store) throw new Error(`no global store named "${storeName}"`);
+    const entries = await store.backend.range(backendRange(ROW, query));
+    return entries.map(([key, value]) => [key.subarray(ROW.length), value]);
   }
 
   /** How far each store has read its topic, by "topic:partition". */

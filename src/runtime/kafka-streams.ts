@@ -456,6 +456,18 @@ export class KafkaStreams {
     return task.readCommitted(storeName, key);
   }
 
+  /** A row of a global store (GlobalKTable): every instance holds all of them. */
+  getGlobal(storeName: string, key: Buffer): Buffer | undefined {
+    if (!this.globalStores) throw new Error(`no global store named "${storeName}" (or not started)`);
+    return this.globalStores.get(storeName, key);
+  }
+
+  /** Rows of a global store in a range of serialized keys (byte order), from one snapshot. */
+  async rangeGlobal(storeName: string, query: RangeQuery): Promise<Array<[Buffer, Buffer]>> {
+    if (!this.globalStores) throw new Error(`no global store named "${storeName}" (or not started)`);
+    return this.globalStores.range(storeName, query);
+  }
+
   /**
    * Committed rows of one partition of a store, in a range of serialized keys (byte order), from one
    * snapshot: the partition's task must be running here (see storePartitions for where each lives).

@@ -5,7 +5,9 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
+import { storeRoutes } from '../../src/query/store-routes.js';
 import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
 import { Serdes } from '../../src/serdes/index.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
@@ -111,5 +113,26 @@ t.test('a global table is restored, followed and continued after a restart', asy
   await joinsTo('p8', 'v2-8');
   await joinsTo('p9', null);
   await joinsTo('p7', 'v1-7');
+
+  // The global store over HTTP (src/query/store-routes.ts): any key, and ranges, from this instance.
+  const app = Fastify();
+  t.teardown(() => app.close());
+  await app.register(storeRoutes, { streams });
+  const get = async (url: string) => {
+    const answer = await app.inject({ method: 'GET', url });
+    return { status: answer.statusCode, body: answer.json() as Record<string, unknown> };
+  };
+  t.same((await get('/stores/profiles/keys/p8')).body, { key: 'p8', value: 'v2-8' }, 'a row of the global store');
+  t.equal((await get('/stores/profiles/keys/p9')).status, 404, 'a deleted row is gone');
+  const page = (await get('/stores/profiles/range?prefix=p29&limit=20')).body as {
+    rows: Array<{ key: string }>;
+    partial: boolean;
+  };
+  t.same(
+    page.rows.map((r) => r.key),
+    ['p29', ...Array.from({ length: 10 }, (_, i) => `p29${i}`)],
+    'a prefix range of the global store, whole from one instance',
+  );
+  t.equal(page.partial, false);
   t.pass('restored, followed, continued');
 });
