@@ -13,7 +13,8 @@
  * --variants compares any `uis run` flags instead of clients: name=flags, separated by ';'. The rate of
  * each half minute is logged and kept, to show whether processing slows down as the stores grow, with
  * what may explain it: the most level-0 tables of any task store (LevelDB slows writes from 8), the
- * engine threads' heap and the stores' size on disk (both instances together).
+ * engine threads' heap and the stores' size on disk (both instances together), and each instance's
+ * resident anonymous memory.
  *
  * Load data first (e.g. `node --import tsx scripts/load-demo-data.ts --users 20000`); the records
  * processed count the CDC topics' whole content.
@@ -24,6 +25,7 @@ import { join } from 'node:path';
 import { KAFKA_CLIENTS, type KafkaClientKind } from '../src/kafka/client.js';
 import { lastJson, log, metric, metricValues, run, sleep, startServer } from './processes.js';
 import { median } from './stats.js';
+import { memoryOf } from './memory.js';
 import { deleteTopicsWithPrefix } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
@@ -57,6 +59,8 @@ interface StoreSample {
   level0Max: number;
   engineHeapMiB: number;
   storesMiB: number;
+  /** Each instance's resident anonymous memory (MiB; file-backed pages apart, see bench/memory.ts). */
+  anonMiB: number[];
 }
 const halfMinuteStores = new Map<string, StoreSample[][]>();
 /** Per run: held changes the aggregates forwarded (the rest were replaced by newer ones before a commit). */
@@ -109,6 +113,7 @@ async function ours(variant: Variant, round: number): Promise<number> {
       level0Max: Math.max(0, ...(await all('streams_store_level0_files'))),
       engineHeapMiB: Math.round(sum(await all('uis_engine_heap_used_bytes')) / MiB),
       storesMiB: Math.round(sum(await all('streams_store_size_bytes')) / MiB),
+      anonMiB: instances.map((i) => (i.pid === undefined ? NaN : memoryOf(i.pid).anonMiB)),
     };
   };
   let halfMinuteFrom = { at: Date.now(), processed };
@@ -128,7 +133,8 @@ async function ours(variant: Variant, round: number): Promise<number> {
       samples.push(stores);
       log(
         `round ${round} ${variant.name}: ${now} records, ${rate}/s in the last half minute; ` +
-          `level-0 tables at most ${stores.level0Max}, engine heaps ${stores.engineHeapMiB} MiB, stores ${stores.storesMiB} MiB`,
+          `level-0 tables at most ${stores.level0Max}, engine heaps ${stores.engineHeapMiB} MiB, stores ${stores.storesMiB} MiB, ` +
+          `anonymous ${stores.anonMiB.join(' and ')} MiB`,
       );
       halfMinuteFrom = { at: Date.now(), processed: now };
     }
