@@ -82,6 +82,20 @@ async function onStack(
   return records;
 }
 
+/** The same phases of input through the test driver, in order: the expected side. */
+function inDriver(graph: TopologyGraph, phases: Input[][]): TopologyTestDriver {
+  const driver = new TopologyTestDriver(graph);
+  for (const phase of phases)
+    for (const input of phase)
+      for (const [key, value] of input.records)
+        driver.pipeRaw(
+          input.topic,
+          key === null ? null : Buffer.from(key),
+          value === null ? null : input.serdes.valueSerde.serialize(value),
+        );
+  return driver;
+}
+
 t.test('word count on the stack counts as in the test driver', async (t) => {
   const prefix = uniqueName('ex-wc');
   const topics = { lines: `${prefix}-lines`, counts: `${prefix}-counts` };
@@ -142,15 +156,7 @@ t.test('order enrichment on the stack enriches as the test driver does', async (
       },
     ],
   ];
-  const driver = new TopologyTestDriver(orderEnrichment(topics));
-  for (const phase of phases)
-    for (const input of phase)
-      for (const [key, value] of input.records)
-        driver.pipeRaw(
-          input.topic,
-          Buffer.from(key!),
-          value === null ? null : input.serdes.valueSerde.serialize(value),
-        );
+  const driver = inDriver(orderEnrichment(topics), phases);
   const expected = driver
     .readOutput(topics.enriched, enriched)
     .map((r) => JSON.stringify([r.key, r.value]))
@@ -208,15 +214,7 @@ t.test('product suppliers on the stack keep the catalog the test driver keeps', 
       ]),
     ],
   ];
-  const driver = new TopologyTestDriver(productSuppliers(topics));
-  for (const phase of phases)
-    for (const input of phase)
-      for (const [key, value] of input.records)
-        driver.pipeRaw(
-          input.topic,
-          Buffer.from(key!),
-          value === null ? null : input.serdes.valueSerde.serialize(value),
-        );
+  const driver = inDriver(productSuppliers(topics), phases);
   const expected = Object.fromEntries(driver.readCompacted(topics.catalog, catalog));
   t.same(Object.keys(expected).sort(), ['p2', 'p3'], 'the driver keeps p2 and p3');
 
