@@ -168,6 +168,18 @@ export class TaskGraph {
     if (timestamp > this.streamTimeMs) this.streamTimeMs = timestamp;
   }
 
+  /** A global store as processors of the Processor API see it: readable, never written (its topic is its source). */
+  private readOnlyGlobal(storeName: string): KeyValueStore<unknown, unknown> {
+    const get = this.globalGetter(storeName);
+    return {
+      name: storeName,
+      get: (key) => get(key) as unknown,
+      put: () => {
+        throw new Error(`the global store "${storeName}" is read-only: write to its topic instead`);
+      },
+    };
+  }
+
   /** Reads a global store's rows, typed by its serdes. */
   private globalGetter(storeName: string): ValueGetter {
     const store = this.topology.globalStore(storeName);
@@ -232,7 +244,9 @@ export class TaskGraph {
       case 'global-table-source':
         throw new Error(`unreachable: global table source ${node.id} in a task`);
       case 'process': {
-        const processor = new UserProcessor(node.id, node.supplier, this.context, node.stores, this.time);
+        const processor = new UserProcessor(node.id, node.supplier, this.context, node.stores, this.time, (name) =>
+          this.topology.globalStores.some((g) => g.name === name) ? this.readOnlyGlobal(name) : undefined,
+        );
         this.userProcessors.push(processor);
         return processor;
       }

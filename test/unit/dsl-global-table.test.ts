@@ -5,6 +5,7 @@ import { compileTopology } from '../../src/processor/compile.js';
 import { describeText } from '../../src/processor/describe.js';
 import { Serdes } from '../../src/serdes/index.js';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
+import type { Processor, ProcessorContext } from '../../src/processor/api.js';
 
 interface Order {
   customer: string | null;
@@ -106,4 +107,47 @@ t.test('a topic cannot be both a global table and a stream; a table cannot join 
     () => other.globalTable('customers', { ...customers, lineage: () => ({ facts: '' }) }),
     /global tables keep no lineage/,
   );
+});
+
+t.test('a processor reads a global store without connecting it, and cannot write it', async (t) => {
+  const builder = new StreamsBuilder();
+  builder.globalTable('customers', { ...customers, storeName: 'customers-by-id' });
+  const errors: string[] = [];
+  builder
+    .stream('orders', orders)
+    .process(
+      (): Processor<string, Order, string, string> => {
+        let context: ProcessorContext<string, string>;
+        return {
+          init(c) {
+            context = c;
+          },
+          process(record) {
+            const names = context.getStateStore<string, { name: string }>('customers-by-id');
+            const customer = record.value.customer === null ? null : names.get(record.value.customer);
+            try {
+              names.put('x', { name: 'nobody' });
+            } catch (error) {
+              errors.push((error as Error).message);
+            }
+            context.forward({ ...record, value: customer?.name ?? '-' });
+          },
+        };
+      },
+      { name: 'names' },
+    )
+    .to('named', out);
+  const driver = new TopologyTestDriver(builder.build());
+  driver.pipe('customers', customers, 'c1', { name: 'Ada' });
+  driver.pipe('orders', orders, 'o1', { customer: 'c1', amount: 1 });
+  driver.pipe('orders', orders, 'o2', { customer: 'c2', amount: 1 });
+  t.same(
+    driver.readOutput('named', out).map((r) => [r.key, r.value]),
+    [
+      ['o1', 'Ada'],
+      ['o2', '-'],
+    ],
+  );
+  t.match(errors[0], /read-only/, 'a write is refused');
+  t.equal(driver.get('customers-by-id', 'x'), null, 'and changed nothing');
 });

@@ -2,7 +2,7 @@
 import type { AnyFn } from '../../dsl/graph.js';
 import type { Processor as ApiProcessor, ProcessorContext as ApiContext, StreamRecord } from '../api.js';
 import type { Punctuation } from '../punctuation.js';
-import type { Processor, ProcessorContext } from '../types.js';
+import type { KeyValueStore, Processor, ProcessorContext } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 
 /** The task's clocks, as its processors see them. */
@@ -25,6 +25,8 @@ export class UserProcessor extends ForwardingProcessor {
     private readonly task: ProcessorContext,
     stores: readonly string[],
     time: TaskTime,
+    /** The instance's global stores by name, read-only (undefined: no such global store). */
+    globalStore: (name: string) => KeyValueStore<unknown, unknown> | undefined = () => undefined,
   ) {
     super();
     this.processor = supplier() as ApiProcessor<unknown, unknown, unknown, unknown>;
@@ -39,7 +41,9 @@ export class UserProcessor extends ForwardingProcessor {
       currentStreamTimeMs: () => time.streamTime,
       currentSystemTimeMs: () => time.now(),
       forward: (record, childName) => this.forwardRecord(record, childName),
-      getStateStore: (name) => {
+      getStateStore: <K, V>(name: string): KeyValueStore<K, V> => {
+        const global = connected.has(name) ? undefined : globalStore(name);
+        if (global) return global as KeyValueStore<K, V>;
         if (!connected.has(name)) {
           throw new Error(
             `processor ${id}: the store "${name}" is not connected to it (stores: ${[...connected].join(', ') || 'none'})`,
