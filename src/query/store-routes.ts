@@ -176,7 +176,13 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     const missing: Array<{ partition: number; reason: string }> = [];
     const pages = await Promise.all(
       partitions.map(async (meta, partition): Promise<RawRow[]> => {
-        if (meta.local && meta.status === 'running') return streams.rangeLocal(store, partition, query);
+        if (meta.local && meta.status === 'running') {
+          // The task may stop running between the metadata and the read (a rebalance): report it missing.
+          return streams.rangeLocal(store, partition, query).catch((error: unknown) => {
+            missing.push({ partition, reason: (error as Error).message });
+            return [];
+          });
+        }
         const reason = meta.local
           ? 'restoring'
           : !meta.owner || meta.owner === streams.config.endpoint || forwarded(request)
