@@ -75,6 +75,8 @@ export interface GlobalStoresOptions {
 
 export class GlobalStores implements GlobalStoreReader {
   private readonly stores = new Map<string, GlobalStore>();
+  /** The same stores by their topic (each topic is one global table's). */
+  private readonly byTopic = new Map<string, GlobalStore>();
   private reader: ChangelogReader | undefined;
   private readonly log: Logger;
 
@@ -92,6 +94,7 @@ export class GlobalStores implements GlobalStoreReader {
     for (const spec of this.specs) {
       const store = new GlobalStore(spec, await LevelDbBackend.open(join(this.options.directory, spec.name)));
       this.stores.set(spec.name, store);
+      this.byTopic.set(spec.topic, store);
       await store.loadPositions();
       for (const [partition, end] of await endOffsets(this.options.admin, spec.topic)) {
         let from = store.positions.get(partition) ?? 0n;
@@ -110,10 +113,9 @@ export class GlobalStores implements GlobalStoreReader {
       }
     }
     await this.restore(ranges, abandoned);
-    const byTopic = new Map(this.specs.map((spec) => [spec.topic, this.stores.get(spec.name)!]));
-    this.reader = new ChangelogReader(this.options.kafka, this.options.groupId, [...byTopic.keys()], this.log);
+    this.reader = new ChangelogReader(this.options.kafka, this.options.groupId, [...this.byTopic.keys()], this.log);
     for (const range of ranges) {
-      const store = byTopic.get(range.topic)!;
+      const store = this.byTopic.get(range.topic)!;
       const sink: ChangelogSink = {
         apply: (records: ReadRecord[], next: bigint) => store.apply(range.partition, records, next),
       };
@@ -130,12 +132,11 @@ export class GlobalStores implements GlobalStoreReader {
     let read = 0n;
     let logged = started;
     this.log.info('restoring global stores', { stores: this.specs.map((s) => s.name), offsets: total.toString() });
-    const byTopic = new Map(this.specs.map((spec) => [spec.topic, this.stores.get(spec.name)!]));
     await readRangesBulk(
       this.options.admin,
       ranges,
       async (range, records) => {
-        const store = byTopic.get(range.topic)!;
+        const store = this.byTopic.get(range.topic)!;
         const before = store.positions.get(range.partition) ?? range.from;
         await store.apply(
           range.partition,
@@ -183,5 +184,6 @@ export class GlobalStores implements GlobalStoreReader {
     await this.reader?.stop(admin);
     for (const store of this.stores.values()) await store.backend.close();
     this.stores.clear();
+    this.byTopic.clear();
   }
 }

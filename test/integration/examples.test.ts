@@ -5,15 +5,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TopologyGraph } from '../../src/dsl/graph.js';
-import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
+import type { KafkaStreams } from '../../src/runtime/kafka-streams.js';
 import type { Serde } from '../../src/serdes/index.js';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
-import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { counts, lines, wordCount } from '../../examples/word-count.js';
 import { customers, enriched, orderEnrichment, orders } from '../../examples/order-enrichment.js';
 import { catalog, products, productSuppliers, suppliers } from '../../examples/product-suppliers.js';
 import { connectedProducer, createTopics, readTopic } from '../support/kafka.js';
-import { eventually, stack, uniqueName } from '../support/stack.js';
+import { eventually, uniqueName } from '../support/stack.js';
+import { streamsOnStack } from '../support/streams.js';
 
 type Serdes<K, V> = { keySerde: Serde<K>; valueSerde: Serde<V> };
 interface Input {
@@ -37,18 +37,7 @@ async function onStack(
 ) {
   const stateDir = mkdtempSync(join(tmpdir(), 'uis-example-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-  const streams = new KafkaStreams(
-    graph,
-    {
-      applicationId: app,
-      brokers: stack.kafkaBrokers,
-      stateDir,
-      endpoint: '127.0.0.1:1',
-      commitIntervalMs: 50,
-      kafkaClient: stack.kafkaClient,
-    },
-    { logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel) },
-  );
+  const streams = streamsOnStack(graph, { applicationId: app, stateDir });
   t.teardown(() => streams.stop());
   await streams.start();
   const producer = await connectedProducer();

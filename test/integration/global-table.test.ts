@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import Fastify from 'fastify';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import { storeRoutes } from '../../src/query/store-routes.js';
-import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
 import { Serdes } from '../../src/serdes/index.js';
-import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { connectedProducer, createTopics, readTopic } from '../support/kafka.js';
-import { eventually, stack, uniqueName } from '../support/stack.js';
+import { eventually, uniqueName } from '../support/stack.js';
+import { streamsOnStack } from '../support/streams.js';
 
 const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
 
@@ -41,18 +40,7 @@ t.test('a global table is restored, followed and continued after a restart', asy
         (event, profile) => `${event}@${profile}`,
       )
       .to(topics.out, S);
-    const streams = new KafkaStreams(
-      builder.build(),
-      {
-        applicationId: prefix,
-        brokers: stack.kafkaBrokers,
-        stateDir,
-        endpoint: '127.0.0.1:1',
-        commitIntervalMs: 50,
-        kafkaClient: stack.kafkaClient,
-      },
-      { logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel) },
-    );
+    const streams = streamsOnStack(builder.build(), { applicationId: prefix, stateDir });
     await streams.start();
     return streams;
   };

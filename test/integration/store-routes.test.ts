@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import { storeRoutes } from '../../src/query/store-routes.js';
-import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
+import type { KafkaStreams } from '../../src/runtime/kafka-streams.js';
 import { Serdes } from '../../src/serdes/index.js';
-import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { connectedProducer, createTopics } from '../support/kafka.js';
-import { eventually, stack, uniqueName } from '../support/stack.js';
+import { eventually, uniqueName } from '../support/stack.js';
+import { streamsOnStack } from '../support/streams.js';
 
 const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
 
@@ -39,18 +39,7 @@ t.test('store routes: keys, owners and ranges across two instances', async (t) =
   const servers: FastifyInstance[] = [];
   const instances: KafkaStreams[] = [];
   for (let i = 0; i < 2; i++) {
-    const streams = new KafkaStreams(
-      topology(),
-      {
-        applicationId: prefix,
-        brokers: stack.kafkaBrokers,
-        stateDir: join(stateDir, `instance-${i}`),
-        endpoint: '127.0.0.1:1',
-        commitIntervalMs: 50,
-        kafkaClient: stack.kafkaClient,
-      },
-      { logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel) },
-    );
+    const streams = streamsOnStack(topology(), { applicationId: prefix, stateDir: join(stateDir, `instance-${i}`) });
     const app = Fastify();
     await app.register(storeRoutes, { streams, maxLimit: 50 });
     await app.listen({ host: '127.0.0.1', port: 0 });
