@@ -38,6 +38,7 @@ export type { LineageFacts } from './processor/lineage.js';
 export {
   InvalidRecordError,
   SerializationError,
+  RecordTooLargeError,
   type RecordErrorKind,
   type RecordErrorPolicy,
 } from './processor/errors.js';
@@ -64,6 +65,13 @@ export { replayDeadLetters, type ReplayOptions, type ReplayResult } from './runt
 
 // Serving stores over HTTP (fastify).
 export { storeRoutes, type StoreRoutesOptions } from './query/store-routes.js';
+export {
+  queryableStores,
+  type QueryableStore,
+  type QueryableStores,
+  type StorePartition,
+  type StoreRow,
+} from './query/queryable-stores.js';
 
 // Serdes.
 export {

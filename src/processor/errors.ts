@@ -26,6 +26,21 @@ export class SerializationError extends Error {
 }
 
 /**
+ * A record larger than a topic accepts (Kafka's RecordTooLargeException, found before it is sent): a
+ * production error, so the record's policy decides, instead of the broker refusing the whole commit.
+ */
+export class RecordTooLargeError extends SerializationError {
+  constructor(topic: string, bytes: number, maxBytes: number) {
+    super(topic, undefined);
+    this.message = `a record for ${topic} is ${bytes} bytes, more than the ${maxBytes} a record may have (maxRecordBytes)`;
+    this.name = 'RecordTooLargeError';
+  }
+}
+
+/** The largest record (key, value and headers) sent by default: under the broker's default message.max.bytes. */
+export const DEFAULT_MAX_RECORD_BYTES = 1_000_000;
+
+/**
  * What went wrong with a record, as Kafka Streams' three exception handlers divide it: its bytes
  * could not be read (deserialization), topology code threw on it (processing), or what it produced
  * could not be written (production).

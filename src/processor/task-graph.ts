@@ -48,6 +48,8 @@ export interface TaskGraphOptions {
   clock?: () => number;
   /** The instance's global stores, for joins with global tables. */
   globalStores?: GlobalStoreReader;
+  /** The largest record a node may send (see recordSize); a larger one fails as a production error. */
+  maxRecordBytes?: number;
 }
 
 /** Decodes a source topic's raw record and hands it to the first processor. */
@@ -125,10 +127,9 @@ export class TaskGraph {
         const decoded = value === null ? null : node.valueSerde.deserialize(value);
         const time = extract ? extract(decoded, timestamp) : timestamp;
         this.observeTime(time);
-        if (lineage) {
-          const origin = this.context.origin;
-          origin.lineage = describeRecord(origin, time, lineage(decoded));
-        }
+        // A lineage header on a topic this application does not write is someone else's: not ours to trust.
+        const origin = this.context.origin;
+        origin.lineage = lineage ? describeRecord(origin, time, lineage(decoded)) : undefined;
         processors[0]!.process(key === null ? null : node.keySerde.deserialize(key), decoded, time);
       };
     }

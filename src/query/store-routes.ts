@@ -19,10 +19,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KafkaStreams } from '../runtime/kafka-streams.js';
 import type { RangeQuery } from '../state/range-query.js';
 import { stringifyJson } from '../serdes/json.js';
-import type { Serde } from '../serdes/serde.js';
+import { queryableStores, type QueryableStores, type StoreRow } from './queryable-stores.js';
 
 export interface StoreRoutesOptions {
-  streams: KafkaStreams;
+  /** The instance whose stores are served: a KafkaStreams, or any QueryableStores (the service's serving thread). */
+  streams: KafkaStreams | QueryableStores;
   /** Where the routes are (default `/stores`). */
   prefix?: string;
   /** The stores served (default: every store of the topology). */
@@ -36,9 +37,15 @@ export interface StoreRoutesOptions {
   maxLimit?: number;
   /** How long a forwarded request may take (default 2000 ms). */
   forwardTimeoutMs?: number;
+  /**
+   * Headers added to the requests forwarded to other instances (e.g. a signature they check); the
+   * marker that stops a second hop is added either way.
+   */
+  forwardHeaders?: (path: string) => Record<string, string>;
 }
 
 const FORWARDED = 'x-uis-store-forwarded';
+const STARTING = 'the instance is starting: where keys live is not known yet; retry';
 
 interface RangeParams {
   from?: string;
@@ -49,26 +56,43 @@ interface RangeParams {
   after?: string;
 }
 
-/** A row as it travels between instances and through the merge: serialized key and value. */
-type RawRow = [key: Buffer, value: Buffer];
-
 class BadRequest extends Error {}
 
+// For the OpenAPI document (src/serving/openapi.ts); every parameter stays a string, checked by the handlers.
+const text = { type: 'string' } as const;
+const keySchema = (summary: string) => ({
+  schema: {
+    tags: ['stores'],
+    summary,
+    params: { type: 'object', properties: { store: text, key: text }, required: ['store', 'key'] },
+  },
+});
+const rangeSchema = (summary: string, onePartition = false) => ({
+  schema: {
+    tags: ['stores'],
+    summary,
+    params: {
+      type: 'object',
+      properties: { store: text, ...(onePartition ? { partition: text } : {}) },
+      required: onePartition ? ['store', 'partition'] : ['store'],
+    },
+    querystring: {
+      type: 'object',
+      properties: { from: text, to: text, prefix: text, reverse: text, limit: text, after: text },
+    },
+  },
+});
+
 export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOptions): Promise<void> {
-  const { streams } = options;
+  const streams = 'topology' in options.streams ? queryableStores(options.streams) : options.streams;
   const prefix = options.prefix ?? '/stores';
   const maxLimit = options.maxLimit ?? 1000;
   const forwardTimeoutMs = options.forwardTimeoutMs ?? 2000;
-  const globals = new Set(streams.topology.globalStores.map((s) => s.name));
-  const served = new Set(
-    options.stores ?? [...streams.topology.subtopologies.flatMap((s) => s.stores.map((st) => st.name)), ...globals],
-  );
+  const globals = new Set([...streams.stores].filter(([, store]) => store.global).map(([name]) => name));
+  const served = new Set(options.stores ?? streams.stores.keys());
+  for (const name of served) if (!streams.stores.has(name)) throw new Error(`storeRoutes: no store named ${name}`);
 
-  const storeOf = (name: string) => {
-    if (!served.has(name)) return undefined;
-    const spec = globals.has(name) ? streams.topology.globalStore(name) : streams.topology.store(name);
-    return spec as { keySerde: Serde<unknown>; valueSerde: Serde<unknown> };
-  };
+  const storeOf = (name: string) => (served.has(name) ? streams.stores.get(name) : undefined);
   const keyBytes = (store: string, text: string): Buffer => {
     const parse = options.parseKey?.[store] ?? ((s: string) => s);
     let key: unknown;
@@ -87,62 +111,73 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
   /** GET from a member: only owners named by the assignment are asked. */
   const fromMember = async (owner: string, path: string): Promise<Response> =>
     fetch(`http://${owner}${path}`, {
-      headers: { [FORWARDED]: streams.config.endpoint },
+      headers: { ...options.forwardHeaders?.(path), [FORWARDED]: streams.endpoint },
       signal: AbortSignal.timeout(forwardTimeoutMs),
     });
 
-  app.get<{ Params: { store: string; key: string } }>(`${prefix}/:store/keys/:key`, async (request, reply) => {
-    const { store, key } = request.params;
-    const spec = storeOf(store);
-    if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
-    const bytes = keyBytes(store, key);
-    if (globals.has(store)) {
-      const value = streams.getGlobal(store, bytes);
-      if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
-      return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
-    }
-    const meta = streams.keyMetadata(store, bytes);
-    if (meta.local && meta.status === 'running') {
-      const value = streams.getLocal(store, bytes);
-      if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
-      return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
-    }
-    if (meta.local) return fail(reply, 503, `partition ${meta.partition} of ${store} is restoring here; retry`);
-    if (forwarded(request) || !meta.owner || meta.owner === streams.config.endpoint) {
-      return fail(reply, 503, `partition ${meta.partition} of ${store} has no running owner now; retry`);
-    }
-    try {
-      const answer = await fromMember(meta.owner, request.url);
-      return reply
-        .code(answer.status)
-        .type(answer.headers.get('content-type') ?? 'application/json')
-        .send(Buffer.from(await answer.arrayBuffer()));
-    } catch (error) {
-      return fail(reply, 502, `the owner of partition ${meta.partition} did not answer: ${(error as Error).message}`);
-    }
-  });
+  app.get<{ Params: { store: string; key: string } }>(
+    `${prefix}/:store/keys/:key`,
+    keySchema('The row of a key, from the instance that owns it'),
+    async (request, reply) => {
+      const { store, key } = request.params;
+      const spec = storeOf(store);
+      if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
+      const bytes = keyBytes(store, key);
+      if (globals.has(store)) {
+        const value = streams.getGlobal(store, bytes);
+        if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
+        return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
+      }
+      const meta = streams.keyMetadata(store, bytes);
+      if (!meta) return fail(reply, 503, STARTING);
+      if (meta.local && meta.status === 'running') {
+        const value = streams.getLocal(store, bytes);
+        if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
+        return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
+      }
+      if (meta.local) return fail(reply, 503, `partition ${meta.partition} of ${store} is restoring here; retry`);
+      if (forwarded(request) || !meta.owner || meta.owner === streams.endpoint) {
+        return fail(reply, 503, `partition ${meta.partition} of ${store} has no running owner now; retry`);
+      }
+      try {
+        const answer = await fromMember(meta.owner, request.url);
+        return reply
+          .code(answer.status)
+          .type(answer.headers.get('content-type') ?? 'application/json')
+          .send(Buffer.from(await answer.arrayBuffer()));
+      } catch (error) {
+        return fail(reply, 502, `the owner of partition ${meta.partition} did not answer: ${(error as Error).message}`);
+      }
+    },
+  );
 
-  app.get<{ Params: { store: string; key: string } }>(`${prefix}/:store/metadata/:key`, async (request, reply) => {
-    const { store, key } = request.params;
-    if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
-    if (globals.has(store)) {
-      // A global store is whole on every instance.
-      keyBytes(store, key);
-      return send(reply, 200, { global: true, owner: streams.config.endpoint, local: true, status: 'running' });
-    }
-    const meta = streams.keyMetadata(store, keyBytes(store, key));
-    return send(reply, 200, {
-      partition: meta.partition,
-      taskId: meta.taskId,
-      owner: meta.owner ?? null,
-      local: meta.local,
-      status: meta.status ?? null,
-      standbyHosts: meta.standbyHosts,
-    });
-  });
+  app.get<{ Params: { store: string; key: string } }>(
+    `${prefix}/:store/metadata/:key`,
+    keySchema('Where a key lives: its partition, owner and standby copies'),
+    async (request, reply) => {
+      const { store, key } = request.params;
+      if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
+      if (globals.has(store)) {
+        // A global store is whole on every instance.
+        keyBytes(store, key);
+        return send(reply, 200, { global: true, owner: streams.endpoint, local: true, status: 'running' });
+      }
+      const meta = streams.keyMetadata(store, keyBytes(store, key));
+      if (!meta) return fail(reply, 503, STARTING);
+      return send(reply, 200, {
+        partition: meta.partition,
+        taskId: meta.taskId,
+        owner: meta.owner ?? null,
+        local: meta.local,
+        status: meta.status ?? null,
+        standbyHosts: meta.standbyHosts,
+      });
+    },
+  );
 
   app.get<{ Params: { store: string; partition: string }; Querystring: RangeParams }>(
     `${prefix}/:store/partitions/:partition/range`,
+    rangeSchema("One partition's rows in a range, from this instance's copy only (a range's hop to an owner)", true),
     async (request, reply) => {
       const { store } = request.params;
       if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
@@ -157,67 +192,72 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     },
   );
 
-  app.get<{ Params: { store: string }; Querystring: RangeParams }>(`${prefix}/:store/range`, async (request, reply) => {
-    const { store } = request.params;
-    const spec = storeOf(store);
-    if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
-    const query = rangeQuery(store, request.query);
-    if (globals.has(store)) {
-      const rows = await streams.rangeGlobal(store, query);
-      const last = rows.at(-1);
-      return send(reply, 200, {
-        rows: rows.map(([k, v]) => ({ key: spec.keySerde.deserialize(k), value: spec.valueSerde.deserialize(v) })),
-        next: rows.length === query.limit && last ? last[0].toString('base64url') : null,
-        partial: false,
-        missingPartitions: [],
-      });
-    }
-    const partitions = streams.storePartitions(store);
-    const missing: Array<{ partition: number; reason: string }> = [];
-    const pages = await Promise.all(
-      partitions.map(async (meta, partition): Promise<RawRow[]> => {
-        if (meta.local && meta.status === 'running') {
-          // The task may stop running between the metadata and the read (a rebalance): report it missing.
-          return streams.rangeLocal(store, partition, query).catch((error: unknown) => {
-            missing.push({ partition, reason: (error as Error).message });
+  app.get<{ Params: { store: string }; Querystring: RangeParams }>(
+    `${prefix}/:store/range`,
+    rangeSchema('Rows in a range of keys, gathered from every partition, a page at a time'),
+    async (request, reply) => {
+      const { store } = request.params;
+      const spec = storeOf(store);
+      if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
+      const query = rangeQuery(store, request.query);
+      if (globals.has(store)) {
+        const rows = await streams.rangeGlobal(store, query);
+        const last = rows.at(-1);
+        return send(reply, 200, {
+          rows: rows.map(([k, v]) => ({ key: spec.keySerde.deserialize(k), value: spec.valueSerde.deserialize(v) })),
+          next: rows.length === query.limit && last ? last[0].toString('base64url') : null,
+          partial: false,
+          missingPartitions: [],
+        });
+      }
+      const partitions = streams.storePartitions(store);
+      if (partitions.length === 0) return fail(reply, 503, STARTING);
+      const missing: Array<{ partition: number; reason: string }> = [];
+      const pages = await Promise.all(
+        partitions.map(async (meta, partition): Promise<StoreRow[]> => {
+          if (meta.local && meta.status === 'running') {
+            // The task may stop running between the metadata and the read (a rebalance): report it missing.
+            return streams.rangeLocal(store, partition, query).catch((error: unknown) => {
+              missing.push({ partition, reason: (error as Error).message });
+              return [];
+            });
+          }
+          const reason = meta.local
+            ? 'restoring'
+            : !meta.owner || meta.owner === streams.endpoint || forwarded(request)
+              ? 'no running owner'
+              : undefined;
+          if (reason) {
+            missing.push({ partition, reason });
             return [];
-          });
-        }
-        const reason = meta.local
-          ? 'restoring'
-          : !meta.owner || meta.owner === streams.config.endpoint || forwarded(request)
-            ? 'no running owner'
-            : undefined;
-        if (reason) {
-          missing.push({ partition, reason });
-          return [];
-        }
-        try {
-          const search = new URLSearchParams(request.query as Record<string, string>).toString();
-          const answer = await fromMember(meta.owner!, `${prefix}/${store}/partitions/${partition}/range?${search}`);
-          if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
-          const body = (await answer.json()) as { rows: Array<[string, string]> };
-          return body.rows.map(([k, v]) => [Buffer.from(k, 'base64'), Buffer.from(v, 'base64')]);
-        } catch (error) {
-          missing.push({ partition, reason: `owner ${meta.owner}: ${(error as Error).message}` });
-          return [];
-        }
-      }),
-    );
-    const direction = query.reverse ? -1 : 1;
-    const merged = pages.flat().sort(([a], [b]) => direction * Buffer.compare(a, b));
-    const page = merged.slice(0, query.limit);
-    // More may follow when a partition filled its page: the next one starts after this page's last key.
-    const more = merged.length > query.limit || pages.some((rows) => rows.length === query.limit);
-    const last = page.at(-1);
-    missing.sort((a, b) => a.partition - b.partition);
-    return send(reply, 200, {
-      rows: page.map(([k, v]) => ({ key: spec.keySerde.deserialize(k), value: spec.valueSerde.deserialize(v) })),
-      next: more && last ? last[0].toString('base64url') : null,
-      partial: missing.length > 0,
-      missingPartitions: missing,
-    });
-  });
+          }
+          try {
+            const search = new URLSearchParams(request.query as Record<string, string>).toString();
+            const answer = await fromMember(meta.owner!, `${prefix}/${store}/partitions/${partition}/range?${search}`);
+            if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
+            const body = (await answer.json()) as { rows: Array<[string, string]> };
+            return body.rows.map(([k, v]) => [Buffer.from(k, 'base64'), Buffer.from(v, 'base64')]);
+          } catch (error) {
+            missing.push({ partition, reason: `owner ${meta.owner}: ${(error as Error).message}` });
+            return [];
+          }
+        }),
+      );
+      const direction = query.reverse ? -1 : 1;
+      const merged = pages.flat().sort(([a], [b]) => direction * Buffer.compare(a, b));
+      const page = merged.slice(0, query.limit);
+      // More may follow when a partition filled its page: the next one starts after this page's last key.
+      const more = merged.length > query.limit || pages.some((rows) => rows.length === query.limit);
+      const last = page.at(-1);
+      missing.sort((a, b) => a.partition - b.partition);
+      return send(reply, 200, {
+        rows: page.map(([k, v]) => ({ key: spec.keySerde.deserialize(k), value: spec.valueSerde.deserialize(v) })),
+        next: more && last ? last[0].toString('base64url') : null,
+        partial: missing.length > 0,
+        missingPartitions: missing,
+      });
+    },
+  );
 
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof BadRequest) return fail(reply, 400, error.message);

@@ -1,4 +1,9 @@
-import { RECORD_ERROR_POLICIES, type RecordErrorKind, type RecordErrorPolicy } from '../processor/errors.js';
+import {
+  DEFAULT_MAX_RECORD_BYTES,
+  RECORD_ERROR_POLICIES,
+  type RecordErrorKind,
+  type RecordErrorPolicy,
+} from '../processor/errors.js';
 import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS, type KafkaClientKind } from '../kafka/client.js';
 import type { KafkaSecurity } from '../kafka/security.js';
 import type { StoreMemory } from '../state/leveldb-backend.js';
@@ -36,6 +41,12 @@ export interface StreamsConfig {
   errorPolicies: Readonly<Record<RecordErrorKind, RecordErrorPolicy>>;
   /** A task commits early once it has processed this many records since its last commit (bounds transaction size). */
   maxRecordsPerCommit: number;
+  /**
+   * The largest record (key, value and headers) a task sends to a sink or repartition topic; a larger
+   * one is a production error (errorPolicies.production decides) rather than a commit the broker
+   * refuses. Keep it under the topics' max.message.bytes.
+   */
+  maxRecordBytes: number;
   /**
    * Changes a task's aggregates may hold back, newest per key, until its next
    * commit (Kafka Streams' record cache); 0 forwards every change at once.
@@ -133,6 +144,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     deadLetterTopic: `${settings.applicationId}-dead-letters`,
     turnMs: 2,
     maxRecordsPerCommit: 5000,
+    maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
     cacheMaxEntries: 10_000,
     fetchMaxWaitMs: 50,
     sessionTimeoutMs: 10_000,
@@ -171,6 +183,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     'replicationFactor',
     'turnMs',
     'maxRecordsPerCommit',
+    'maxRecordBytes',
     'fetchMaxWaitMs',
     'sessionTimeoutMs',
     'maxWarmupReplicas',

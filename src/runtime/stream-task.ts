@@ -110,6 +110,7 @@ export class StreamTask {
       new TaskState(backend, subtopology.stores, partition, { rowCacheBytes: deps.config.storeRowCacheBytes }),
       {
         cacheChanges: deps.config.cacheMaxEntries > 0,
+        maxRecordBytes: deps.config.maxRecordBytes,
         ...(deps.globalStores ? { globalStores: deps.globalStores } : {}),
       },
     );

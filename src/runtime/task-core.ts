@@ -6,7 +6,13 @@
  */
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { PunctuationType } from '../processor/api.js';
-import { recordErrorKind, type RecordErrorKind } from '../processor/errors.js';
+import {
+  DEFAULT_MAX_RECORD_BYTES,
+  RecordTooLargeError,
+  recordErrorKind,
+  type RecordErrorKind,
+} from '../processor/errors.js';
+import { recordSize } from '../kafka/commit-writer.js';
 import { TaskGraph, type TaskGraphOptions } from '../processor/task-graph.js';
 import type { Header, KeyValueStore, OutgoingRecord, ProcessorContext, RecordOrigin } from '../processor/types.js';
 import type { TaskState } from '../state/task-state.js';
@@ -48,6 +54,7 @@ export class TaskCore {
   ) {
     this.id = taskIdOf(subtopology.id, partition);
     const currentOrigin = () => this.current;
+    const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     const context: ProcessorContext = {
       taskId: this.id,
       partition,
@@ -55,7 +62,11 @@ export class TaskCore {
         return currentOrigin();
       },
       store: <K, V>(name: string): KeyValueStore<K, V> => state.store<K, V>(name),
-      send: (record) => void this.outbox.push(record),
+      send: (record) => {
+        const bytes = recordSize(record);
+        if (bytes > maxRecordBytes) throw new RecordTooLargeError(record.topic, bytes, maxRecordBytes);
+        this.outbox.push(record);
+      },
     };
     this.graph = new TaskGraph(topology, subtopology, context, options);
   }

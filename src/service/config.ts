@@ -55,6 +55,8 @@ export interface ServiceConfig {
   schemaRegistryPassword: string | undefined;
   engineThread: 'worker' | 'main';
   engineNice: number;
+  /** The engine thread's V8 old-generation limit in MiB (0: V8's own); only with engineThread 'worker'. */
+  engineHeapMiB: number;
   /** Keep each view row's lineage (GET /users/:userId/lineage). */
   lineage: boolean;
   /** Snappy compression of LevelDB's table blocks. */
@@ -292,6 +294,12 @@ export const OPTIONS: Record<OptionKey, Option> = {
     env: 'UIS_ENGINE_NICE',
     default: '19',
     help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets a request preempt processing at once when they share a core (decision 0018)",
+  },
+  engineHeapMiB: {
+    flag: 'engine-heap-mib',
+    env: 'UIS_ENGINE_HEAP_MIB',
+    default: '0',
+    help: "with --engine-thread worker: the engine thread's V8 heap limit (old generation) in MiB, so it collects garbage before growing past it; reaching it stops the process (0: V8's own limit)",
   },
   lineage: {
     flag: 'lineage',
@@ -556,6 +564,7 @@ export function loadConfig(
     schemaRegistryPassword: registry.password,
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
+    engineHeapMiB: integer('engineHeapMiB', 0, 65_536),
     lineage: onOff('lineage'),
     storeCompression: onOff('storeCompression'),
     restoreCompression: onOff('restoreCompression'),
@@ -586,6 +595,13 @@ export function loadConfig(
   if (config.rateLimitMax > 0 && config.forwardSecret === undefined && raw('forwardSecret') === undefined)
     problems.push(
       `${where('rateLimitMax')} needs ${where('forwardSecret')}, so forwards between instances are not limited as a client`,
+    );
+  // Below this V8 spends its time collecting, and the engine's own structures alone come near it.
+  if (config.engineHeapMiB !== 0 && config.engineHeapMiB < 64)
+    problems.push(`${where('engineHeapMiB')} must be 0 (V8's own limit) or at least 64, got ${config.engineHeapMiB}`);
+  if (config.engineHeapMiB !== 0 && config.engineThread === 'main')
+    problems.push(
+      `${where('engineHeapMiB')} needs --engine-thread worker (a process's main heap is set with node's --max-old-space-size)`,
     );
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin))

@@ -9,6 +9,8 @@ import type { KeyMetadata, TaskPosition } from '../runtime/kafka-streams.js';
 import { partitionForKey } from '../kafka/partitioner.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
 import { storePrefix } from '../state/keys.js';
+import { backendRange, type RangeQuery } from '../state/range-query.js';
+import type { StoreRow } from '../query/queryable-stores.js';
 import { notRestoredReason, type StoreView } from '../serving/streams-view-source.js';
 import type { LogLevel, Logger } from '../util/logger.js';
 import { siblingModule, startWorker } from '../util/worker.js';
@@ -58,7 +60,8 @@ export class EngineThread implements StoreView {
     onFatal: (error: Error) => void = () => undefined,
   ): Promise<EngineThread> {
     const data: EngineWorkerData = { config, logLevel: logger.level };
-    const worker = startWorker(siblingModule(import.meta.url, 'engine-worker'), data);
+    const limits = config.engineHeapMiB > 0 ? { maxOldGenerationSizeMb: config.engineHeapMiB } : undefined;
+    const worker = startWorker(siblingModule(import.meta.url, 'engine-worker'), data, limits);
     const thread = new EngineThread(worker, config, logger, onFatal);
     await new Promise<void>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the engine thread exited (code ${code}) before it started`));
@@ -79,7 +82,13 @@ export class EngineThread implements StoreView {
     });
     // After the start, an error in the engine is as fatal as it would be on this thread.
     worker.on('error', (error) => {
-      thread.log.error('the engine thread failed', { error });
+      const outOfHeap = (error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      thread.log.error(
+        outOfHeap
+          ? `the engine thread ran out of heap: raise --engine-heap-mib (${config.engineHeapMiB})`
+          : 'the engine thread failed',
+        { error },
+      );
       setImmediate(() => {
         throw error;
       });
@@ -101,9 +110,13 @@ export class EngineThread implements StoreView {
   }
 
   keyMetadata(key: Buffer): KeyMetadata | undefined {
-    const partitions = this.snapshot?.partitions ?? [];
-    if (partitions.length === 0) return undefined;
-    const p = partitions[partitionForKey(key, partitions.length)]!;
+    const count = this.snapshot?.partitions.length ?? 0;
+    return count === 0 ? undefined : this.partitionMetadata(partitionForKey(key, count));
+  }
+
+  partitionMetadata(partition: number): KeyMetadata | undefined {
+    const p = this.snapshot?.partitions[partition];
+    if (!p) return undefined;
     const handle = this.handles.get(p.directory);
     const readable = handle?.backend !== undefined && handle.wanted;
     const now = Date.now();
@@ -131,9 +144,19 @@ export class EngineThread implements StoreView {
   }
 
   readActiveIn(storeName: string, key: Buffer, partition: number): Buffer | undefined {
+    return this.read(this.prefixOf(storeName), key, partition);
+  }
+
+  private prefixOf(storeName: string): Buffer {
     let prefix = this.prefixes.get(storeName);
     if (!prefix) this.prefixes.set(storeName, (prefix = storePrefix(storeName)));
-    return this.read(prefix, key, partition);
+    return prefix;
+  }
+
+  async rangeActiveIn(storeName: string, partition: number, query: RangeQuery): Promise<StoreRow[]> {
+    const prefix = this.prefixOf(storeName);
+    const rows = await this.backendOf(partition).range(backendRange(prefix, query));
+    return rows.map(([key, value]) => [key.subarray(prefix.length), value]);
   }
 
   readStandby(key: Buffer, partition: number): Buffer | undefined {
@@ -204,10 +227,14 @@ export class EngineThread implements StoreView {
   }
 
   private read(prefix: Buffer, key: Buffer, partition: number): Buffer | undefined {
+    return this.backendOf(partition).getSync(Buffer.concat([prefix, key]));
+  }
+
+  private backendOf(partition: number): LevelDbBackend {
     const p = this.snapshot?.partitions[partition];
     const backend = p && this.handles.get(p.directory)?.backend;
     if (!backend) throw new Error(`the store of partition ${partition} is not open on the serving thread`);
-    return backend.getSync(Buffer.concat([prefix, key]));
+    return backend;
   }
 
   private send(message: ToEngine): void {

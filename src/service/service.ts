@@ -18,6 +18,7 @@ import { ReplicaViewSource } from '../serving/replica-view-source.js';
 import { buildAdminServer, buildServer } from '../serving/server.js';
 import { positionRoundMetric, registerFreshnessMetrics } from '../serving/freshness.js';
 import { storeViewOf, StreamsViewSource, type StoreView } from '../serving/streams-view-source.js';
+import { viewStores } from '../serving/view-stores.js';
 import type { Logger } from '../util/logger.js';
 import { viewSerde, VIEW_STORE } from '../../topology/user-information.js';
 import type { ServiceConfig } from './config.js';
@@ -98,6 +99,13 @@ export async function startService(
     adminApart: config.adminPort !== undefined,
     ...(positions ? { freshness: positions.tracker } : {}),
     maxReadWaitMs: config.maxReadWaitMs,
+    stores: viewStores(
+      () => view,
+      () => config.advertisedEndpoint,
+      new Map(
+        compiled.view.stores.map(({ name, keySerde, valueSerde }) => [name, { keySerde, valueSerde, global: false }]),
+      ),
+    ),
     ...(config.lineage
       ? {
           lineage: viewLineage(

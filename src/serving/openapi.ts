@@ -25,6 +25,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'users', description: 'The view' },
         { name: 'operations', description: 'Health and metrics' },
+        { name: 'stores', description: "Any store of the view's tasks by name: keys, ranges, where keys live" },
       ],
     },
   });

@@ -13,6 +13,8 @@ import { createHttpMetrics } from './http-metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { registerOpenApi } from './openapi.js';
 import { metricsRoute } from './routes/metrics.js';
+import { storeRoutes } from '../query/store-routes.js';
+import type { QueryableStores } from '../query/queryable-stores.js';
 import { usersRoute } from './routes/users.js';
 import { usersBatchRoute } from './routes/users-batch.js';
 import { usersLineageRoute, type ViewLineage } from './routes/users-lineage.js';
@@ -42,6 +44,8 @@ export interface ServerOptions {
   maxReadWaitMs?: number;
   /** The lineage of the view's rows (GET /users/:userId/lineage); absent: that route answers 501. */
   lineage?: ViewLineage;
+  /** Stores served by the generic store routes under /stores (src/query/store-routes.ts); absent: none. */
+  stores?: QueryableStores;
 }
 
 export async function buildServer({
@@ -57,6 +61,7 @@ export async function buildServer({
   freshness,
   maxReadWaitMs = 10_000,
   lineage,
+  stores,
 }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -135,6 +140,13 @@ export async function buildServer({
     ...(freshness ? { freshness } : {}),
   });
   await app.register(usersLineageRoute, { source, lineage, forwarder, forwardAuth });
+  if (stores) {
+    // Signed like the /users forwards, so the owner does not count them against a client's rate limit.
+    await app.register(storeRoutes, {
+      streams: stores,
+      forwardHeaders: (path) => forwardAuth.headers('GET', path, stores.endpoint),
+    });
+  }
   if (!adminApart) {
     await app.register(healthRoutes, { source });
     await app.register(metricsRoute, { registry, moreMetrics });

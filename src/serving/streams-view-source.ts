@@ -1,4 +1,6 @@
 import type { KafkaStreams, KeyMetadata, TaskPosition } from '../runtime/kafka-streams.js';
+import type { StoreRow } from '../query/queryable-stores.js';
+import type { RangeQuery } from '../state/range-query.js';
 import { noStandby, type Lookup, type StandbyCopies, type ViewSource } from './view-source.js';
 
 /**
@@ -10,10 +12,14 @@ export interface StoreView {
   readonly endpoint: string;
   /** undefined: the engine has not started yet. */
   keyMetadata(key: Buffer): KeyMetadata | undefined;
+  /** Where a partition lives; undefined: the engine has not started yet, or no such partition. */
+  partitionMetadata(partition: number): KeyMetadata | undefined;
   /** A committed row of the key's task, which runs here (`partition`: the key's, as keyMetadata found it). */
   readActive(key: Buffer, partition: number): Buffer | undefined;
   /** A committed row of another store of the key's task, which runs here (e.g. a lineage store). */
   readActiveIn(storeName: string, key: Buffer, partition: number): Buffer | undefined;
+  /** Committed rows of another store of a partition's task, which runs here, from one snapshot. */
+  rangeActiveIn(storeName: string, partition: number, query: RangeQuery): Promise<StoreRow[]>;
   /** A row of this instance's standby copy of the key's task (see KafkaStreams.getStandby). */
   readStandby(key: Buffer, partition: number): Buffer | undefined;
   /** Where the partition's active task stands in its input, when it runs here; what readActive reflects at least. */
@@ -35,14 +41,16 @@ export function notRestoredReason(state: string): string {
 
 /** The view of a store of a KafkaStreams running on this thread. */
 export function storeViewOf(streams: KafkaStreams, storeName: string): StoreView {
+  const started = () => streams.state !== 'created' && streams.state !== 'starting';
   return {
     get endpoint() {
       return streams.config.endpoint;
     },
-    keyMetadata: (key) =>
-      streams.state === 'created' || streams.state === 'starting' ? undefined : streams.keyMetadata(storeName, key),
+    keyMetadata: (key) => (started() ? streams.keyMetadata(storeName, key) : undefined),
+    partitionMetadata: (partition) => (started() ? streams.storePartitions(storeName)[partition] : undefined),
     readActive: (key) => streams.getLocal(storeName, key),
     readActiveIn: (otherStore, key) => streams.getLocal(otherStore, key),
+    rangeActiveIn: (otherStore, partition, query) => streams.rangeLocal(otherStore, partition, query),
     readStandby: (key) => streams.getStandby(storeName, key),
     position: (partition) => streams.storePosition(storeName, partition),
     standbyPosition: (partition) => streams.standbyPosition(storeName, partition),
@@ -50,9 +58,7 @@ export function storeViewOf(streams: KafkaStreams, storeName: string): StoreView
       return streams.members;
     },
     get partitionCount() {
-      return streams.state === 'created' || streams.state === 'starting'
-        ? 0
-        : streams.storePartitions(storeName).length;
+      return started() ? streams.storePartitions(storeName).length : 0;
     },
     notReady: () => (streams.ready ? undefined : notRestoredReason(streams.state)),
   };

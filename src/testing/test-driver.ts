@@ -37,7 +37,12 @@ export class TopologyTestDriver {
   /** The commits started so far, one after another (a task commits one at a time). */
   private commits: Promise<void> = Promise.resolve();
 
-  constructor(graph: TopologyGraph, applicationId = 'test-app', options: { wallClockStartMs?: number } = {}) {
+  constructor(
+    graph: TopologyGraph,
+    applicationId = 'test-app',
+    /** maxRecordBytes: as StreamsConfig's (the largest record a task sends). */
+    options: { wallClockStartMs?: number; maxRecordBytes?: number } = {},
+  ) {
     this.wallClockMs = options.wallClockStartMs ?? 0;
     this.topology = compileTopology(graph, applicationId);
     for (const store of this.topology.globalStores) this.globalRows.set(store.name, new Map());
@@ -52,7 +57,12 @@ export class TopologyTestDriver {
           0,
           // A row cache small enough to evict often, so tests go through its misses, hits and evictions.
           new TaskState(new MemoryBackend(), sub.stores, 0, { rowCacheBytes: 16 * 1024 }),
-          { cacheChanges: true, clock: () => this.wallClockMs, globalStores },
+          {
+            cacheChanges: true,
+            clock: () => this.wallClockMs,
+            globalStores,
+            ...(options.maxRecordBytes !== undefined ? { maxRecordBytes: options.maxRecordBytes } : {}),
+          },
         ),
     );
     for (const task of this.tasks) task.init();

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { IHeaders } from 'kafkajs';
 import { KafkaStreams } from '../../src/runtime/kafka-streams.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { catalog, type CatalogName } from '../support/dsl-catalog.js';
@@ -33,7 +34,8 @@ function seeded(seed: number) {
   return { next, pick: <T>(items: readonly T[]): T => items[next(items.length)]! };
 }
 
-type Message = { key: string | null; value: string | null };
+/** Some records carry headers (a trace id, sometimes two): both engines pass them on to what they cause. */
+type Message = { key: string | null; value: string | null; headers?: Record<string, string> };
 /** Input batches; each is processed by both applications before the next is written. */
 type Phases = Array<Record<string, Message[]>>;
 
@@ -43,19 +45,22 @@ function inputsFor(name: CatalogName, seed: number): Phases {
   const r = seeded(seed);
   const sentence = () => Array.from({ length: r.next(5) }, () => r.pick(words)).join(r.next(6) === 0 ? '  ' : ' ');
   const many = (n: number, make: () => Message) => Array.from({ length: n }, make);
+  const traced = (message: Message): Message => {
+    const kind = r.next(4);
+    if (kind === 0) return message;
+    const headers: Record<string, string> = { trace: `t${r.next(1000)}` };
+    if (kind === 1) headers.tenant = r.pick(['north', 'south']);
+    return { ...message, headers };
+  };
   switch (name) {
     case 'stateless': {
-      const record = (): Message => ({
-        key: r.next(20) === 0 ? null : `k${r.next(20)}`,
-        value: r.next(20) === 0 ? null : sentence(),
-      });
+      const record = (): Message =>
+        traced({ key: r.next(20) === 0 ? null : `k${r.next(20)}`, value: r.next(20) === 0 ? null : sentence() });
       return [{ a: many(300, record), b: many(150, record) }];
     }
     case 'processor': {
-      const record = (): Message => ({
-        key: r.next(20) === 0 ? null : `k${r.next(12)}`,
-        value: r.next(12) === 0 ? null : r.pick(words),
-      });
+      const record = (): Message =>
+        traced({ key: r.next(20) === 0 ? null : `k${r.next(12)}`, value: r.next(12) === 0 ? null : r.pick(words) });
       return [{ a: many(200, record) }, { a: many(200, record) }];
     }
     case 'tables': {
@@ -65,10 +70,8 @@ function inputsFor(name: CatalogName, seed: number): Phases {
     case 'global-table': {
       // Phase 1 is preloaded: the global table's rows, deletes among them, before either application starts.
       const profile = (): Message => ({ key: `p${r.next(15)}`, value: r.next(6) === 0 ? null : `name${r.next(100)}` });
-      const event = (): Message => ({
-        key: r.next(10) === 0 ? null : `p${r.next(20)}`,
-        value: r.next(10) === 0 ? null : `p${r.next(20)}`,
-      });
+      const event = (): Message =>
+        traced({ key: r.next(10) === 0 ? null : `p${r.next(20)}`, value: r.next(10) === 0 ? null : `p${r.next(20)}` });
       return [{ profiles: many(60, profile) }, { events: many(150, event) }, { events: many(150, event) }];
     }
     case 'fk-join': {
@@ -94,10 +97,8 @@ function inputsFor(name: CatalogName, seed: number): Phases {
     }
     case 'stream-table': {
       const profile = (): Message => ({ key: `p${r.next(15)}`, value: r.next(8) === 0 ? null : `name${r.next(100)}` });
-      const event = (): Message => ({
-        key: r.next(15) === 0 ? null : `p${r.next(20)}`,
-        value: r.next(15) === 0 ? null : `p${r.next(20)}`,
-      });
+      const event = (): Message =>
+        traced({ key: r.next(15) === 0 ? null : `p${r.next(20)}`, value: r.next(15) === 0 ? null : `p${r.next(20)}` });
       return [
         { profiles: many(40, profile) },
         { events: many(150, event) },
@@ -191,15 +192,25 @@ async function startJava(
   };
 }
 
-/** An output topic as comparable text: sorted records for a stream, sorted latest rows for a table. */
+/**
+ * An output topic as comparable text: sorted records with their headers for a stream, sorted latest
+ * rows for a table (which record's headers a row keeps last depends on how partitions interleave).
+ */
 async function readOutput(topic: string, kind: 'stream' | 'table', numbers: boolean): Promise<string[]> {
   const decode = (value: Buffer | null) =>
     value === null ? 'null' : numbers ? value.readBigInt64BE(0).toString() : JSON.stringify(value.toString());
+  // `uis-*` headers are our engine's own (e.g. uis-inputs, the committed inputs some output records carry
+  // for read replicas): not the application's, so not compared.
+  const headersOf = (headers: IHeaders | undefined) =>
+    Object.entries(headers ?? {})
+      .filter(([k]) => !k.startsWith('uis-'))
+      .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((one) => `${k}=${String(one)}`))
+      .join(' ');
   const records: string[] = [];
   const table = new Map<string, string>();
   await readTopic(topic, (message) => {
     const key = message.key === null ? 'null' : JSON.stringify(message.key.toString());
-    if (kind === 'stream') records.push(`${key} -> ${decode(message.value)}`);
+    if (kind === 'stream') records.push(`${key} -> ${decode(message.value)} [${headersOf(message.headers)}]`);
     else if (message.value === null) table.delete(key);
     else table.set(key, decode(message.value));
   });

@@ -4,7 +4,7 @@
 // key, so forwarding is covered). Also: the output topic read from the start
 // equals the view, ids above 2^53 are exact, and a malformed CDC record goes
 // to the dead-letter topic.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import pg from 'pg';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { runWorkload } from '../support/workload.js';
@@ -43,8 +43,53 @@ async function expectConvergence(
   t.same(mismatches.slice(0, 3), [], `zero mismatches over ${userIds.length} users x ${services.length} instances`);
 }
 
+/**
+ * The generic store routes (/stores) on the service: the view read as a range, gathered from every
+ * instance a page at a time, has exactly the users /users answers; a count store's key and the key's
+ * owner agree with /users.
+ */
+async function storesAgreeWithUsers(t: Test, services: TestService[], userIds: string[]): Promise<void> {
+  const present = new Map<string, { tweetCount: number; servedBy: string }>();
+  for (const id of userIds) {
+    const answer = await fetch(`${services[0]!.url}/users/${id}`);
+    if (answer.status === 200)
+      present.set(id, {
+        tweetCount: ((await answer.json()) as { tweetCount: number }).tweetCount,
+        servedBy: answer.headers.get('x-uis-served-by')!,
+      });
+  }
+  const ranged: string[] = [];
+  let after: string | null = null;
+  let pages = 0;
+  do {
+    const query = new URLSearchParams({ limit: '40', ...(after ? { after } : {}) });
+    const page = await fetch(`${services[0]!.url}/stores/user-information/range?${query}`);
+    const body = (await page.json()) as {
+      rows: Array<{ key: string; value: { userId: string } }>;
+      next: string | null;
+      partial: boolean;
+    };
+    t.equal(page.status, 200);
+    t.equal(body.partial, false, 'every partition answered');
+    for (const row of body.rows) if (row.key === row.value.userId && present.has(row.key)) ranged.push(row.key);
+    after = body.next;
+    pages++;
+  } while (after !== null && pages < 100);
+  t.same(new Set(ranged), new Set(present.keys()), `the range (${pages} pages) holds exactly the users /users answers`);
+  const [id, user] = [...present].find(([, u]) => u.tweetCount > 0) ?? [...present][0]!;
+  const count = await fetch(`${services[1]!.url}/stores/tweet-count/keys/${id}`);
+  t.same(await count.json(), { key: id, value: user.tweetCount }, "a count store's row equals the view's count");
+  const where = (await (await fetch(`${services[2]!.url}/stores/user-information/metadata/${id}`)).json()) as {
+    owner: string;
+  };
+  t.equal(where.owner, user.servedBy, 'the key-to-owner metadata names the instance that answers /users');
+  t.equal((await fetch(`${services[0]!.url}/stores/no-such-store/keys/1`)).status, 404, 'an unknown store: 404');
+  t.equal((await fetch(`${services[0]!.url}/stores/tweet-count/keys/x1`)).status, 400, 'a key that is not an id: 400');
+}
+
 t.test('one instance matches the oracle', async (t) => {
-  const service = await startTestService(uniqueName('oracle1'));
+  // The engine thread with a bounded heap (as the memory runbook suggests) keeps the view right too.
+  const service = await startTestService(uniqueName('oracle1'), { flags: { 'engine-heap-mib': '96' } });
   t.teardown(() => service.stop());
   await waitReady([service]);
   const result = await workload(1, 400);
@@ -91,6 +136,7 @@ t.test('three instances match the oracle, each answering every key', async (t) =
     }
   }
   t.ok(servedBy.size > 1, `answers came from ${servedBy.size} instances`);
+  await storesAgreeWithUsers(t, services, result.userIds);
   const engineHeap = await metricSum(services[0]!.url, 'uis_engine_heap_used_bytes');
   t.ok(engineHeap > 1_000_000, `/metrics reports the engine thread's heap (${engineHeap} bytes)`);
 

@@ -7,7 +7,8 @@ import { Registry } from 'prom-client';
 import { buildServer } from '../../src/serving/server.js';
 import { noStandby, type ViewSource } from '../../src/serving/view-source.js';
 import { userSchema } from '../../src/serving/schemas.js';
-import { viewSerde, type UserInformation } from '../../topology/user-information.js';
+import type { QueryableStores, StorePartition } from '../../src/query/queryable-stores.js';
+import { userIdSerde, VIEW_STORE, viewSerde, type UserInformation } from '../../topology/user-information.js';
 
 const alice: UserInformation = {
   userId: '42',
@@ -96,4 +97,50 @@ t.test('with the documentation schemas on them, the routes answer as before', as
   t.equal(restoring.headers['retry-after'], '1');
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
   t.same((await app.inject({ method: 'GET', url: '/health/ready' })).json(), { status: 'ready' });
+});
+
+t.test('with stores to serve, the document describes the store routes, which answer', async (t) => {
+  // One partition, kept here: the view's row of user 42.
+  const here: StorePartition = {
+    partition: 0,
+    taskId: '1_0',
+    owner: '127.0.0.1:1',
+    local: true,
+    status: 'running',
+    standbyHosts: [],
+  };
+  const stores: QueryableStores = {
+    endpoint: '127.0.0.1:1',
+    stores: new Map([[VIEW_STORE, { keySerde: userIdSerde, valueSerde: viewSerde, global: false }]]),
+    keyMetadata: () => here,
+    storePartitions: () => [here],
+    getLocal: (_store, key) => (key.equals(userIdSerde.serialize('42')) ? viewSerde.serialize(alice) : undefined),
+    rangeLocal: async () => [[userIdSerde.serialize('42'), viewSerde.serialize(alice)]],
+    getGlobal: () => undefined,
+    rangeGlobal: async () => [],
+  };
+  const app = await buildServer({ source, registry: new Registry(), corsOrigins: [], stores });
+  t.teardown(() => app.close());
+  const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  await t.resolves(SwaggerParser.validate(structuredClone(document)), 'the validator accepts it');
+  t.same(
+    Object.keys(document.paths)
+      .filter((path) => path.startsWith('/stores/'))
+      .sort(),
+    [
+      '/stores/{store}/keys/{key}',
+      '/stores/{store}/metadata/{key}',
+      '/stores/{store}/partitions/{partition}/range',
+      '/stores/{store}/range',
+    ],
+  );
+  t.same(document.paths['/stores/{store}/range'].get.tags, ['stores']);
+  const row = await app.inject({ method: 'GET', url: `/stores/${VIEW_STORE}/keys/42` });
+  t.equal(row.statusCode, 200);
+  t.same(row.json(), { key: '42', value: alice });
+  const range = await app.inject({ method: 'GET', url: `/stores/${VIEW_STORE}/range?limit=5` });
+  t.same(range.json(), { rows: [{ key: '42', value: alice }], next: null, partial: false, missingPartitions: [] });
+  const bad = await app.inject({ method: 'GET', url: `/stores/${VIEW_STORE}/range?limit=0` });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json().error, /limit/);
 });

@@ -122,3 +122,15 @@ t.test('schema registry credentials: both or neither, the password from a file o
   t.match(error, /must not contain credentials \(user:password@\): use --schema-registry-username/);
   t.notMatch(error, /hunter2/, 'the message does not repeat the password');
 });
+
+t.test("the engine thread's heap limit: V8's own by default, at least 64 MiB, only on a worker", async (t) => {
+  t.equal(load({}).engineHeapMiB, 0, "0 (V8's own limit) by default");
+  t.equal(load({ 'engine-heap-mib': '96' }).engineHeapMiB, 96);
+  t.throws(() => load({ 'engine-heap-mib': '32' }), /at least 64, got 32/, 'too small to run the engine');
+  t.throws(() => load({ 'engine-heap-mib': 'lots' }), /whole number/);
+  t.throws(
+    () => load({ 'engine-heap-mib': '128', 'engine-thread': 'main' }),
+    /needs --engine-thread worker/,
+    "the main thread's heap is node's --max-old-space-size",
+  );
+});

@@ -3,8 +3,8 @@ import type { AnyFn } from '../../dsl/graph.js';
 import type { Serde } from '../../serdes/serde.js';
 import { encodeChangePair } from '../change-pair.js';
 import { InvalidRecordError, SerializationError } from '../errors.js';
-import { lineageHeaders } from '../lineage.js';
-import type { Change, Header, ProcessorContext } from '../types.js';
+import { outgoingHeaders } from '../record-headers.js';
+import type { Change, ProcessorContext } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 
 /** Writes records to a topic; a null value becomes a tombstone. */
@@ -29,14 +29,8 @@ export class Sink extends ForwardingProcessor {
     } catch (error) {
       throw new SerializationError(this.topic, error);
     }
-    this.context.send({ topic: this.topic, key: keyBytes, value: valueBytes, timestamp, headers: this.headers() });
-  }
-
-  private headers(): readonly Header[] | undefined {
-    const forwarded = this.context.forwardedHeaders;
-    const lineage = this.options.lineage ? lineageHeaders(this.context.origin) : undefined;
-    if (!lineage) return forwarded;
-    return forwarded ? [...forwarded, ...lineage] : lineage;
+    const headers = outgoingHeaders(this.context, this.options.lineage === true);
+    this.context.send({ topic: this.topic, key: keyBytes, value: valueBytes, timestamp, headers });
   }
 }
 
@@ -89,7 +83,7 @@ export class GroupBy extends ForwardingProcessor {
       key,
       value: encodeChangePair(newValue, oldValue),
       timestamp,
-      headers: lineageHeaders(this.context.origin),
+      headers: outgoingHeaders(this.context, true),
     });
   }
 }

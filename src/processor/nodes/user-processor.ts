@@ -3,6 +3,7 @@ import type { AnyFn } from '../../dsl/graph.js';
 import type { Processor as ApiProcessor, ProcessorContext as ApiContext, StreamRecord } from '../api.js';
 import type { Punctuation } from '../punctuation.js';
 import type { KeyValueStore, Processor, ProcessorContext } from '../types.js';
+import { applicationHeaders } from '../record-headers.js';
 import { ForwardingProcessor } from './node.js';
 
 /** The task's clocks, as its processors see them. */
@@ -65,7 +66,7 @@ export class UserProcessor extends ForwardingProcessor {
       key,
       value,
       timestamp,
-      headers: this.task.forwardedHeaders ?? this.task.origin.headers ?? [],
+      headers: this.task.forwardedHeaders ?? applicationHeaders(this.task.origin.headers) ?? [],
     });
   }
 
