@@ -1,3 +1,5 @@
+import type { ProcessorSupplier } from '../processor/api.js';
+import type { Serde } from '../serdes/serde.js';
 import { TopologyGraph } from './graph.js';
 import type { Consumed, StateStoreSpec, TableOptions } from './options.js';
 import { GlobalKTable } from './global-ktable.js';
@@ -52,6 +54,31 @@ export class StreamsBuilder {
   }
 
   /**
+   * Adds a global store kept by a processor of your own (Kafka Streams' addGlobalStore): every
+   * instance reads every partition of `topic` and hands each record, read with `consumed`'s serdes,
+   * to the processor, which writes the store (`context.getStateStore(store.storeName)`); it may not
+   * forward. Restores run the records through the processor too, so what it writes is what the store
+   * holds after a restart. Processors of the Processor API read the store by name; like a global
+   * table's, it has no changelog.
+   */
+  addGlobalStore<K, V, KIn, VIn>(
+    store: StateStoreSpec<K, V>,
+    topic: string,
+    consumed: Consumed<KIn, VIn>,
+    processor: ProcessorSupplier<KIn, VIn, never, never>,
+  ): this {
+    addGlobalStoreNode(
+      this.graph,
+      this.graph.operatorName('global-store', consumed.name),
+      store,
+      topic,
+      consumed,
+      processor,
+    );
+    return this;
+  }
+
+  /**
    * Adds a store for processors of the Processor API (KStream.process with `stores`); it gets a
    * changelog and is restored like the DSL's stores.
    */
@@ -78,5 +105,30 @@ export function addStreamSource<K, V>(graph: TopologyGraph, id: string, topic: s
     valueSerde: consumed.valueSerde,
     timestampExtractor: consumed.timestampExtractor,
     lineage: consumed.lineage,
+  });
+}
+
+/** Adds a global store kept by a processor (StreamsBuilder.addGlobalStore, Topology.addGlobalStore). */
+export function addGlobalStoreNode<K, V, KIn, VIn>(
+  graph: TopologyGraph,
+  id: string,
+  store: StateStoreSpec<K, V>,
+  topic: string,
+  consumed: Consumed<KIn, VIn>,
+  processor: ProcessorSupplier<KIn, VIn, never, never>,
+): void {
+  if (consumed.lineage) throw new Error(`topology: global store of "${topic}": global stores keep no lineage`);
+  graph.add({
+    kind: 'global-table-source',
+    id,
+    parents: [],
+    emitsChanges: false,
+    topic: checkName('topic', topic),
+    store: storeSpec(graph, 'global', store)!,
+    updater: {
+      keySerde: consumed.keySerde as Serde<unknown>,
+      valueSerde: consumed.valueSerde as Serde<unknown>,
+      supplier: processor,
+    },
   });
 }

@@ -27,6 +27,17 @@ interface NodeBase {
   readonly emitsChanges: boolean;
 }
 
+/**
+ * How a global store added with addGlobalStore is kept: each record of its topic, read with these
+ * serdes, goes to a processor made by `supplier`, which writes the store (on restore too, as Kafka
+ * Streams does since KIP-1024's reprocessing).
+ */
+export interface GlobalStoreUpdater {
+  readonly keySerde: Serde<unknown>;
+  readonly valueSerde: Serde<unknown>;
+  readonly supplier: AnyFn;
+}
+
 export type GraphNode =
   | (NodeBase & {
       kind: 'stream-source';
@@ -82,6 +93,8 @@ export type GraphNode =
       kind: 'global-table-source';
       topic: string;
       store: StoreSpec;
+      /** A store added with addGlobalStore: its records go through this processor, which writes the store. */
+      updater?: GlobalStoreUpdater;
     })
   /**
    * A stream joined with a global table: each record looks up the row of the key `keySelector`

@@ -1,5 +1,5 @@
 import type { ProcessorSupplier } from '../processor/api.js';
-import { addStreamSource } from './builder.js';
+import { addGlobalStoreNode, addStreamSource } from './builder.js';
 import { TopologyGraph } from './graph.js';
 import { storeSpec } from './ktable.js';
 import { checkName } from './names.js';
@@ -37,6 +37,21 @@ export class Topology {
   }
 
   /** Adds a store, connected to the named processors (they must be added already). */
+  /**
+   * A global store kept by a processor of your own, named `name`: every record of every partition
+   * of `topic` goes through it on every instance (see StreamsBuilder.addGlobalStore).
+   */
+  addGlobalStore<K, V, KIn, VIn>(
+    store: StateStoreSpec<K, V>,
+    name: string,
+    consumed: Consumed<KIn, VIn>,
+    topic: string,
+    processor: ProcessorSupplier<KIn, VIn, never, never>,
+  ): this {
+    addGlobalStoreNode(this.graph, checkName('processor', name), store, topic, consumed, processor);
+    return this;
+  }
+
   addStateStore<K, V>(store: StateStoreSpec<K, V>, ...processorNames: string[]): this {
     this.graph.addStore(storeSpec(this.graph, 'store', store)!);
     for (const name of processorNames) this.connectProcessorAndStateStores(name, store.storeName);

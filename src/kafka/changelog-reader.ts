@@ -20,6 +20,8 @@ export interface ReadRecord {
   key: Buffer | null;
   value: Buffer | null;
   offset: bigint;
+  /** The record's timestamp (ms); absent where the reader does not know it. */
+  timestamp?: number;
   headers?: RecordHeader[] | undefined;
 }
 
@@ -149,7 +151,8 @@ export class ChangelogReader {
     const records: ReadRecord[] = [];
     for (const r of batch.records) {
       const offset = BigInt(r.offset);
-      if (offset >= from) records.push({ key: r.key, value: r.value, offset, headers: r.headers });
+      if (offset >= from)
+        records.push({ key: r.key, value: r.value, offset, timestamp: r.timestamp, headers: r.headers });
     }
     // Past the last record, and past any markers behind it in the same fetch.
     const next = batch.nextOffset;

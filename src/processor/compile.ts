@@ -3,7 +3,7 @@
  * the graph once it is cut at repartition topics. Each sub-topology runs as
  * one task per partition of its (co-partitioned) source topics.
  */
-import type { GraphNode, StoreSpec, TopologyGraph } from '../dsl/graph.js';
+import type { GlobalStoreUpdater, GraphNode, StoreSpec, TopologyGraph } from '../dsl/graph.js';
 import { bytesSerde } from '../serdes/primitive.js';
 import { lineageStoreName } from './lineage.js';
 
@@ -32,6 +32,8 @@ export interface SubTopology {
 /** A global table's store: the whole of `topic` on every instance, restored from the topic itself. */
 export interface CompiledGlobalStore extends StoreSpec {
   readonly topic: string;
+  /** Set for a store added with addGlobalStore: the processor that writes it. */
+  readonly updater?: GlobalStoreUpdater;
 }
 
 /** A topology compiled for an application: what `describeText` and `describeMermaid` take. */
@@ -69,7 +71,12 @@ export function changelogTopicName(applicationId: string, storeName: string): st
 export function compileTopology(graph: TopologyGraph, applicationId: string): CompiledTopology {
   const globalStores = new Map<string, CompiledGlobalStore>();
   for (const node of graph.nodes.values()) {
-    if (node.kind === 'global-table-source') globalStores.set(node.store.name, { ...node.store, topic: node.topic });
+    if (node.kind === 'global-table-source')
+      globalStores.set(node.store.name, {
+        ...node.store,
+        topic: node.topic,
+        ...(node.updater ? { updater: node.updater } : {}),
+      });
   }
   // Global tables run in no task: they are read apart, into stores every task may read.
   const nodes = [...graph.nodes.values()].filter((n) => n.kind !== 'global-table-source');

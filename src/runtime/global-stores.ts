@@ -1,5 +1,5 @@
 /**
- * The instance's global stores (GlobalKTable): each global table's topic kept whole, every
+ * The instance's global stores (GlobalKTable, addGlobalStore): each global store's topic kept whole, every
  * partition, in a LevelDB of its own under <stateDir>/<applicationId>/global/<store>, with the
  * offset reached per partition written in the same batch as the rows, so a restart continues from
  * there. `start` reads every partition up to its end offset at bulk speed (as a restore) before any
@@ -17,6 +17,7 @@ import type { GlobalStoreReader } from '../processor/types.js';
 import type { BatchEntry } from '../state/backend.js';
 import { backendRange, type RangeQuery } from '../state/range-query.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
+import { GlobalStoreUpdater, type GlobalTopicRecord } from './global-store-updater.js';
 import type { Logger } from '../util/logger.js';
 
 const ROW = Buffer.from('r\0');
@@ -31,14 +32,18 @@ function offsetKey(partition: number): Buffer {
   return key;
 }
 
-/** One global table's store and how far it has read each partition of its topic. */
+/** One global store and how far it has read each partition of its topic. */
 class GlobalStore {
   readonly positions = new Map<number, bigint>();
+  /** For a store added with addGlobalStore: the processor that writes it. */
+  readonly updater: GlobalStoreUpdater | undefined;
 
   constructor(
     readonly spec: CompiledGlobalStore,
     readonly backend: LevelDbBackend,
-  ) {}
+  ) {
+    this.updater = spec.updater && new GlobalStoreUpdater(spec, (key) => this.get(key));
+  }
 
   async loadPositions(): Promise<void> {
     for await (const [key, value] of this.backend.entries(OFFSET)) {
@@ -46,10 +51,17 @@ class GlobalStore {
     }
   }
 
-  /** Applies a partition's records in order and its new position, in one batch. */
-  async apply(partition: number, records: ReadonlyArray<{ key: Buffer | null; value: Buffer | null }>, next: bigint) {
+  /**
+   * Applies a partition's records in order and its new position, in one batch: as rows, or, for a
+   * store with a processor, the writes the processor makes of them.
+   */
+  async apply(partition: number, records: readonly GlobalTopicRecord[], next: bigint) {
     const batch: BatchEntry[] = [];
-    for (const { key, value } of records) if (key !== null) batch.push({ key: rowKey(key), value });
+    if (this.updater) {
+      for (const [key, value] of this.updater.run(partition, records)) batch.push({ key: rowKey(key), value });
+    } else {
+      for (const { key, value } of records) if (key !== null) batch.push({ key: rowKey(key), value });
+    }
     const position = Buffer.alloc(8);
     position.writeBigInt64BE(next);
     batch.push({ key: offsetKey(partition), value: position });
@@ -117,7 +129,12 @@ export class GlobalStores implements GlobalStoreReader {
     for (const range of ranges) {
       const store = this.byTopic.get(range.topic)!;
       const sink: ChangelogSink = {
-        apply: (records: ReadRecord[], next: bigint) => store.apply(range.partition, records, next),
+        apply: (records: ReadRecord[], next: bigint) =>
+          store.apply(
+            range.partition,
+            records.map((r) => ({ ...r, timestamp: r.timestamp ?? -1 })),
+            next,
+          ),
       };
       this.reader.follow(range.topic, range.partition, store.positions.get(range.partition) ?? 0n, sink, range.to);
     }
@@ -138,11 +155,11 @@ export class GlobalStores implements GlobalStoreReader {
       async (range, records) => {
         const store = this.byTopic.get(range.topic)!;
         const before = store.positions.get(range.partition) ?? range.from;
-        await store.apply(
-          range.partition,
-          records.keys.map((key, i) => ({ key, value: records.values[i] ?? null })),
-          records.nextOffset,
-        );
+        // A store with a processor gets whole records (null keys, timestamps and headers too).
+        const batch: GlobalTopicRecord[] = records.whole
+          ? records.whole
+          : records.keys.map((key, i) => ({ key, value: records.values[i] ?? null, offset: -1n, timestamp: -1 }));
+        await store.apply(range.partition, batch, records.nextOffset);
         read += records.nextOffset - before;
         if (Date.now() - logged >= PROGRESS_EVERY_MS) {
           logged = Date.now();
@@ -153,7 +170,7 @@ export class GlobalStores implements GlobalStoreReader {
         }
       },
       abandoned,
-      { clientId: this.options.clientId },
+      { clientId: this.options.clientId, wholeRecords: this.specs.some((spec) => spec.updater !== undefined) },
     );
     this.log.info('global stores restored', { offsets: total.toString(), ms: Date.now() - started });
   }
@@ -182,7 +199,10 @@ export class GlobalStores implements GlobalStoreReader {
 
   async stop(admin?: { deleteGroups(groupIds: string[]): Promise<unknown> }): Promise<void> {
     await this.reader?.stop(admin);
-    for (const store of this.stores.values()) await store.backend.close();
+    for (const store of this.stores.values()) {
+      store.updater?.close();
+      await store.backend.close();
+    }
     this.stores.clear();
     this.byTopic.clear();
   }

@@ -9,6 +9,7 @@ import { compileTopology, type CompiledTopology } from '../processor/compile.js'
 import type { Header, OutgoingRecord } from '../processor/types.js';
 import type { Serde } from '../serdes/serde.js';
 import { storePrefix } from '../state/keys.js';
+import { GlobalStoreUpdater } from '../runtime/global-store-updater.js';
 import { MemoryBackend } from '../state/memory-backend.js';
 import { TaskState } from '../state/task-state.js';
 import { TaskCore, type DeadLetter } from '../runtime/task-core.js';
@@ -24,6 +25,8 @@ export class TopologyTestDriver {
   private readonly tasks: TaskCore[];
   /** The global stores' rows, by store name and key bytes (latin1). */
   private readonly globalRows = new Map<string, Map<string, Buffer>>();
+  /** The processors of the global stores added with addGlobalStore, by store. */
+  private readonly globalUpdaters = new Map<string, GlobalStoreUpdater>();
   private readonly outputs = new Map<string, OutgoingRecord[]>();
   private readonly offsets = new Map<string, number>();
   /** Records waiting to be processed: the piped one, then the repartition records it caused. */
@@ -45,7 +48,12 @@ export class TopologyTestDriver {
   ) {
     this.wallClockMs = options.wallClockStartMs ?? 0;
     this.topology = compileTopology(graph, applicationId);
-    for (const store of this.topology.globalStores) this.globalRows.set(store.name, new Map());
+    for (const store of this.topology.globalStores) {
+      const rows = new Map<string, Buffer>();
+      this.globalRows.set(store.name, rows);
+      if (store.updater)
+        this.globalUpdaters.set(store.name, new GlobalStoreUpdater(store, (key) => rows.get(key.toString('latin1'))));
+    }
     const globalStores = {
       get: (store: string, key: Buffer) => this.globalRows.get(store)?.get(key.toString('latin1')),
     };
@@ -105,16 +113,26 @@ export class TopologyTestDriver {
 
   /**
    * A record of a global table's topic updates its global store at once (a null value deletes the
-   * row); a record of any other topic is processed by the tasks that read it.
+   * row), or goes through the processor of a store added with addGlobalStore; a record of any other
+   * topic is processed by the tasks that read it.
    */
   pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, timestamp?: number, headers?: Header[]): void {
     this.clock = timestamp ?? this.clock + 1;
     const global = this.topology.globalStores.find((store) => store.topic === topic);
     if (global) {
-      if (key === null) return;
       const rows = this.globalRows.get(global.name)!;
-      if (value === null) rows.delete(key.toString('latin1'));
-      else rows.set(key.toString('latin1'), value);
+      const offset = this.offsets.get(topic) ?? 0;
+      this.offsets.set(topic, offset + 1);
+      const updater = this.globalUpdaters.get(global.name);
+      const writes: Array<[Buffer, Buffer | null]> = updater
+        ? updater.run(0, [{ key, value, offset: BigInt(offset), timestamp: this.clock, headers }])
+        : key === null
+          ? []
+          : [[key, value]];
+      for (const [k, v] of writes) {
+        if (v === null) rows.delete(k.toString('latin1'));
+        else rows.set(k.toString('latin1'), v);
+      }
       return;
     }
     this.queue.push({ topic, key, value, timestamp: this.clock, headers });

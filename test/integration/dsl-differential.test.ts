@@ -72,7 +72,12 @@ function inputsFor(name: CatalogName, seed: number): Phases {
       const profile = (): Message => ({ key: `p${r.next(15)}`, value: r.next(6) === 0 ? null : `name${r.next(100)}` });
       const event = (): Message =>
         traced({ key: r.next(10) === 0 ? null : `p${r.next(20)}`, value: r.next(10) === 0 ? null : `p${r.next(20)}` });
-      return [{ profiles: many(60, profile) }, { events: many(150, event) }, { events: many(150, event) }];
+      const rename = (): Message => ({ key: `p${r.next(20)}`, value: r.next(8) === 0 ? null : `name${r.next(100)}` });
+      return [
+        { profiles: many(60, profile), renames: many(80, rename) },
+        { events: many(150, event) },
+        { events: many(150, event) },
+      ];
     }
     case 'fk-join': {
       // Orders name a customer (or none: "|item"), move between customers and are deleted; customers

@@ -1,6 +1,7 @@
 // A global table on the real broker: restored whole before processing, followed while running
 // (updates and deletes reach the joins), and continued from its stored positions after a restart,
-// with what was written to its topic meanwhile.
+// with what was written to its topic meanwhile. Beside it, a global store kept by a processor of
+// ours (addGlobalStore), restored and followed through that processor.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import Fastify from 'fastify';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import { storeRoutes } from '../../src/query/store-routes.js';
 import { Serdes } from '../../src/serdes/index.js';
+import type { StreamRecord } from '../../src/processor/api.js';
+import type { KeyValueStore } from '../../src/processor/types.js';
 import { connectedProducer, createTopics, readTopic } from '../support/kafka.js';
 import { eventually, uniqueName } from '../support/stack.js';
 import { streamsOnStack } from '../support/streams.js';
@@ -17,8 +20,13 @@ const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
 
 t.test('a global table is restored, followed and continued after a restart', async (t) => {
   const prefix = uniqueName('global');
-  const topics = { profiles: `${prefix}-profiles`, events: `${prefix}-events`, out: `${prefix}-out` };
-  await createTopics([topics.profiles, topics.events, topics.out], 3);
+  const topics = {
+    profiles: `${prefix}-profiles`,
+    events: `${prefix}-events`,
+    out: `${prefix}-out`,
+    renames: `${prefix}-renames`,
+  };
+  await createTopics([topics.profiles, topics.events, topics.out, topics.renames], 3);
   const stateDir = mkdtempSync(join(tmpdir(), 'uis-global-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const producer = await connectedProducer();
@@ -28,10 +36,26 @@ t.test('a global table is restored, followed and continued after a restart', asy
     producer.send({ topic: topics.profiles, messages: rows.map(([key, value]) => ({ key, value })) });
   // Many rows over every partition: the restore reads them in bulk.
   await profiles(Array.from({ length: 300 }, (_, i) => [`p${i}`, `v0-${i}`] as [string, string]));
+  // A global store kept by a processor of ours (addGlobalStore): how many renames each key had.
+  const renames = (keys: string[]) =>
+    producer.send({ topic: topics.renames, messages: keys.map((key) => ({ key, value: 'renamed' })) });
+  await renames(['r1', 'r1', 'r2', 'r1']);
+  const renamesOf = (key: string) => {
+    const bytes = streams.getGlobal('renames', Buffer.from(key));
+    return bytes === undefined ? undefined : (JSON.parse(bytes.toString()) as number);
+  };
 
   const start = async () => {
     const builder = new StreamsBuilder();
     const table = builder.globalTable(topics.profiles, { ...S, storeName: 'profiles' });
+    const counts = { keySerde: Serdes.string, valueSerde: Serdes.json<number>('renames') };
+    builder.addGlobalStore({ storeName: 'renames', ...counts }, topics.renames, S, () => {
+      let store: KeyValueStore<string, number>;
+      return {
+        init: (context) => void (store = context.getStateStore<string, number>('renames')),
+        process: ({ key }: StreamRecord<string, string>) => store.put(key, (store.get(key) ?? 0) + 1),
+      };
+    });
     builder
       .stream(topics.events, S)
       .join(
@@ -78,6 +102,7 @@ t.test('a global table is restored, followed and continued after a restart', asy
   };
 
   let streams = await start();
+  t.same([renamesOf('r1'), renamesOf('r2')], [3, 1], "restored through the store's processor");
   await joinsTo('p7', 'v0-7');
   await joinsTo('p299', 'v0-299');
 
@@ -90,13 +115,22 @@ t.test('a global table is restored, followed and continued after a restart', asy
     return (await outputOf(event)).includes('v1-7') ? true : undefined;
   });
 
+  await renames(['r2']);
+  await eventually('the processor to follow its topic', 60_000, async () => (renamesOf('r2') === 2 ? true : undefined));
+
   await streams.stop();
   // Written while no instance runs: the restart's restore starts from the stored positions.
   await profiles([
     ['p8', 'v2-8'],
     ['p9', null],
   ]);
+  await renames(['r1', 'r3']);
   streams = await start();
+  t.same(
+    [renamesOf('r1'), renamesOf('r2'), renamesOf('r3')],
+    [4, 2, 1],
+    'after the restart, only the records written meanwhile went through the processor',
+  );
   t.teardown(() => streams.stop());
   await joinsTo('p8', 'v2-8');
   await joinsTo('p9', null);

@@ -5,7 +5,7 @@ import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { TopologyGraph } from '../../src/dsl/graph.js';
 import { Serdes, type Serde } from '../../src/serdes/index.js';
 import type { KeyValueStore } from '../../src/processor/types.js';
-import type { Processor, ProcessorContext } from '../../src/processor/api.js';
+import type { Processor, ProcessorContext, StreamRecord } from '../../src/processor/api.js';
 
 const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
 const L = { keySerde: Serdes.string, valueSerde: Serdes.int64 };
@@ -151,13 +151,14 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
   },
 
   'global-table': {
-    inputs: ['profiles', 'events'],
-    preloaded: ['profiles'],
+    inputs: ['profiles', 'renames', 'events'],
+    preloaded: ['profiles', 'renames'],
     outputs: {
       join: { kind: 'stream', numbers: false },
       'left-join': { kind: 'stream', numbers: false },
       'key-left-join': { kind: 'stream', numbers: false },
       'rekeyed-join': { kind: 'stream', numbers: false },
+      renamed: { kind: 'stream', numbers: false },
     },
     build(inPrefix, out) {
       const builder = new StreamsBuilder();
@@ -193,6 +194,31 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
           (e, p, k) => `${k}:${e}@${p}`,
         )
         .to(`${out}-rekeyed-join`, S);
+      // A global store kept by a processor: how many renames each profile had (a null value resets it).
+      const counts = { keySerde: Serdes.string, valueSerde: countSerde };
+      builder.addGlobalStore({ storeName: 'renames-count', ...counts }, `${inPrefix}-renames`, S, () => {
+        let store: KeyValueStore<string, number>;
+        return {
+          init: (context) => void (store = context.getStateStore<string, number>('renames-count')),
+          process: ({ key, value }: StreamRecord<string | null, string | null>) => {
+            if (key === null) return;
+            store.put(key, value === null ? null : (store.get(key) ?? 0) + 1);
+          },
+        };
+      });
+      events
+        .process(() => {
+          let context: ProcessorContext<string, string>;
+          return {
+            init: (c: ProcessorContext<string, string>) => void (context = c),
+            process: (record: StreamRecord<string, string | null>) => {
+              if (record.value === null) return;
+              const count = context.getStateStore<string, number>('renames-count').get(record.value);
+              context.forward({ ...record, value: `${record.value}#${count ?? '-'}` });
+            },
+          };
+        })
+        .to(`${out}-renamed`, S);
       return builder.build();
     },
   },

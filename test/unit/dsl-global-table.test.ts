@@ -5,7 +5,7 @@ import { compileTopology } from '../../src/processor/compile.js';
 import { describeText } from '../../src/processor/describe.js';
 import { Serdes } from '../../src/serdes/index.js';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
-import type { Processor, ProcessorContext } from '../../src/processor/api.js';
+import type { Processor, ProcessorContext, StreamRecord } from '../../src/processor/api.js';
 
 interface Order {
   customer: string | null;
@@ -150,4 +150,77 @@ t.test('a processor reads a global store without connecting it, and cannot write
   );
   t.match(errors[0], /read-only/, 'a write is refused');
   t.equal(driver.get('customers-by-id', 'x'), null, 'and changed nothing');
+});
+
+/** Keeps, per customer, how many times the customer's name changed (a store the topic's rows are not). */
+class NameChanges implements Processor<string, { name: string }> {
+  private context!: ProcessorContext<never, never>;
+  init(context: ProcessorContext<never, never>) {
+    this.context = context;
+  }
+  process(record: { key: string; value: { name: string } | null; timestamp: number }) {
+    const store = this.context.getStateStore<string, { changes: number; offset: string }>('name-changes');
+    if (record.value === null) {
+      store.put(record.key, null);
+      return;
+    }
+    const before = store.get(record.key);
+    const offset = this.context.recordMetadata()!.offset;
+    store.put(record.key, { changes: (before?.changes ?? -1) + 1, offset });
+  }
+}
+
+/** Tells each order its customer's name changes, read from the global store. */
+class OrderWithChanges implements Processor<string, Order, string, string> {
+  private context!: ProcessorContext<string, string>;
+  init(context: ProcessorContext<string, string>) {
+    this.context = context;
+  }
+  process(record: StreamRecord<string, Order>) {
+    const seen = this.context
+      .getStateStore<string, { changes: number }>('name-changes')
+      .get(record.value.customer ?? '');
+    this.context.forward({ ...record, value: `${record.key}:${seen?.changes ?? 'none'}` });
+  }
+}
+
+t.test('addGlobalStore: a processor of our own writes the global store; processors read it', async (t) => {
+  const changes = { keySerde: Serdes.string, valueSerde: Serdes.json<{ changes: number; offset: string }>('changes') };
+  const builder = new StreamsBuilder();
+  builder.addGlobalStore({ storeName: 'name-changes', ...changes }, 'customers', customers, () => new NameChanges());
+  builder
+    .stream('orders', orders)
+    .process(() => new OrderWithChanges())
+    .to('enriched', out);
+  const driver = new TopologyTestDriver(builder.build());
+  driver.pipe('customers', customers, 'c1', { name: 'Ada' });
+  driver.pipe('customers', customers, 'c1', { name: 'Ada L.' });
+  driver.pipe('customers', customers, 'c2', { name: 'Grace' });
+  driver.pipe('customers', customers, 'c1', { name: 'Ada Lovelace' });
+  driver.pipe('orders', orders, 'o1', { customer: 'c1', amount: 1 });
+  driver.pipe('orders', orders, 'o2', { customer: 'c2', amount: 1 });
+  driver.pipe('customers', customers, 'c2', null);
+  driver.pipe('orders', orders, 'o3', { customer: 'c2', amount: 1 });
+  t.same(
+    driver.readOutput('enriched', out).map((r) => r.value),
+    ['o1:2', 'o2:0', 'o3:none'],
+  );
+  t.same(driver.get('name-changes', 'c1'), { changes: 2, offset: '3' }, 'with the metadata of the record it read');
+  t.match(describeText(compileTopology(builder.build(), 'app')), /name-changes/);
+});
+
+t.test('addGlobalStore: the processor may not forward, nor reach another store', async (t) => {
+  const forwarding = new StreamsBuilder();
+  forwarding.addGlobalStore({ storeName: 'g', ...customers }, 'customers', customers, () => ({
+    init(context: ProcessorContext<never, never>) {
+      (this as { context?: unknown }).context = context;
+    },
+    process(record: { key: string; value: { name: string } | null; timestamp: number; headers: never[] }) {
+      (this as unknown as { context: ProcessorContext<string, unknown> }).context.forward(record as never);
+    },
+  }));
+  forwarding.stream('orders', orders).to('enriched', orders);
+  const driver = new TopologyTestDriver(forwarding.build());
+  t.throws(() => driver.pipe('customers', customers, 'c1', { name: 'Ada' }), /may not forward/);
+  t.equal(driver.get('g', 'c1'), null, 'nothing of the failed record was written');
 });

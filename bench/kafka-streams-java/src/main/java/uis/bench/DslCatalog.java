@@ -220,6 +220,53 @@ public final class DslCatalog {
         .selectKey((k, v) -> v)
         .join(profiles, (k, v) -> k, (k, e, p) -> k + ":" + e + "@" + p)
         .to(out + "-rekeyed-join", Produced.with(S, S));
+    // A global store kept by a processor: how many renames each profile had (a null value resets it).
+    builder.addGlobalStore(
+        Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore("renames-count"), S, Serdes.Long())
+            .withLoggingDisabled(),
+        in + "-renames",
+        Consumed.with(S, S),
+        () ->
+            new Processor<String, String, Void, Void>() {
+              private KeyValueStore<String, Long> counts;
+
+              @Override
+              public void init(ProcessorContext<Void, Void> context) {
+                counts = context.getStateStore("renames-count");
+              }
+
+              @Override
+              public void process(Record<String, String> record) {
+                if (record.key() == null) return;
+                if (record.value() == null) {
+                  counts.delete(record.key());
+                  return;
+                }
+                Long count = counts.get(record.key());
+                counts.put(record.key(), count == null ? 1L : count + 1);
+              }
+            });
+    events
+        .process(
+            () ->
+                new Processor<String, String, String, String>() {
+                  private ProcessorContext<String, String> context;
+                  private KeyValueStore<String, Long> counts;
+
+                  @Override
+                  public void init(ProcessorContext<String, String> context) {
+                    this.context = context;
+                    counts = context.getStateStore("renames-count");
+                  }
+
+                  @Override
+                  public void process(Record<String, String> record) {
+                    if (record.value() == null) return;
+                    Long count = counts.get(record.value());
+                    context.forward(record.withValue(record.value() + "#" + (count == null ? "-" : count)));
+                  }
+                })
+        .to(out + "-renamed", Produced.with(S, S));
     return builder.build();
   }
 
