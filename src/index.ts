@@ -65,6 +65,7 @@ export { replayDeadLetters, type ReplayOptions, type ReplayResult } from './runt
 
 // Serving stores over HTTP (fastify).
 export { storeRoutes, type StoreRoutesOptions } from './query/store-routes.js';
+export { GlobalStoreProcessingError } from './runtime/global-store-updater.js';
 export {
   queryableStores,
   type QueryableStore,

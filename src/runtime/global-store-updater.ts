@@ -21,6 +21,17 @@ export interface GlobalTopicRecord {
 /** A write of the store: the serialized key, and its serialized value (null deletes the row). */
 export type GlobalStoreWrite = [key: Buffer, value: Buffer | null];
 
+/** The processor of a global store threw on a record (or the record could not be read): the store stops there. */
+export class GlobalStoreProcessingError extends Error {
+  constructor(store: string, where: string, cause: unknown) {
+    super(
+      `the processor of global store ${store} failed on ${where}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.name = 'GlobalStoreProcessingError';
+  }
+}
+
 export class GlobalStoreUpdater {
   private readonly processor: Processor<unknown, unknown>;
   private readonly store: KeyValueStore<unknown, unknown>;
@@ -81,12 +92,20 @@ export class GlobalStoreUpdater {
       for (const record of records) {
         this.metadata = { topic: this.spec.topic, partition, offset: record.offset.toString() };
         if (record.timestamp > this.streamTime) this.streamTime = record.timestamp;
-        this.processor.process({
-          key: record.key === null ? null : keySerde.deserialize(record.key),
-          value: record.value === null ? null : valueSerde.deserialize(record.value),
-          timestamp: record.timestamp,
-          headers: record.headers ?? [],
-        });
+        try {
+          this.processor.process({
+            key: record.key === null ? null : keySerde.deserialize(record.key),
+            value: record.value === null ? null : valueSerde.deserialize(record.value),
+            timestamp: record.timestamp,
+            headers: record.headers ?? [],
+          });
+        } catch (error) {
+          throw new GlobalStoreProcessingError(
+            this.spec.name,
+            `${this.spec.topic}-${partition}@${record.offset}`,
+            error,
+          );
+        }
       }
       return this.writes;
     } finally {

@@ -17,7 +17,7 @@ import type { GlobalStoreReader } from '../processor/types.js';
 import type { BatchEntry } from '../state/backend.js';
 import { backendRange, type RangeQuery } from '../state/range-query.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
-import { GlobalStoreUpdater, type GlobalTopicRecord } from './global-store-updater.js';
+import { GlobalStoreProcessingError, GlobalStoreUpdater, type GlobalTopicRecord } from './global-store-updater.js';
 import type { Logger } from '../util/logger.js';
 
 const ROW = Buffer.from('r\0');
@@ -83,6 +83,12 @@ export interface GlobalStoresOptions {
   groupId: string;
   clientId: string;
   logger: Logger;
+  /**
+   * The processor of a store added with addGlobalStore failed on a record while following its topic
+   * (the store stays before that record): the instance should stop, as Kafka Streams' client does
+   * when its global thread dies. During `start`, the failure rejects the start instead.
+   */
+  onProcessingFailed?: (error: GlobalStoreProcessingError) => void;
 }
 
 export class GlobalStores implements GlobalStoreReader {
@@ -129,12 +135,19 @@ export class GlobalStores implements GlobalStoreReader {
     for (const range of ranges) {
       const store = this.byTopic.get(range.topic)!;
       const sink: ChangelogSink = {
-        apply: (records: ReadRecord[], next: bigint) =>
-          store.apply(
-            range.partition,
-            records.map((r) => ({ ...r, timestamp: r.timestamp ?? -1 })),
-            next,
-          ),
+        apply: async (records: ReadRecord[], next: bigint) => {
+          try {
+            await store.apply(
+              range.partition,
+              records.map((r) => ({ ...r, timestamp: r.timestamp ?? -1 })),
+              next,
+            );
+          } catch (error) {
+            // Thrown on, so the reader does not move past the record; the instance is told to stop.
+            if (error instanceof GlobalStoreProcessingError) this.options.onProcessingFailed?.(error);
+            throw error;
+          }
+        },
       };
       this.reader.follow(range.topic, range.partition, store.positions.get(range.partition) ?? 0n, sink, range.to);
     }

@@ -185,6 +185,7 @@ export class KafkaStreams {
         groupId: `${this.config.applicationId}-global-${randomUUID()}`,
         clientId: this.config.applicationId,
         logger: this.log,
+        onProcessingFailed: (error) => this.stopFatally('the processor of a global store failed', error),
       });
       await this.globalStores.start(() => this.state === 'stopping' || this.state === 'stopped');
     }
@@ -545,16 +546,21 @@ export class KafkaStreams {
 
   /** A record failed under a `fail` error policy: the application stops, committing what came before it. */
   private fail(error: Error): void {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
-    this.log.error('stopping: a record failed and its error policy is fail', { error: error.message });
-    void this.stop().finally(() => this.options.onFatal?.(error));
+    this.stopFatally('a record failed and its error policy is fail', error);
   }
 
   /** The group refused this instance: it stops (leaving the group, so the others rebalance at once). */
   private refuse(reason: string): void {
+    this.stopFatally(
+      'the group refused this instance',
+      new TopologyMismatchError(`the group refused this instance: ${reason}`),
+    );
+  }
+
+  /** Stops the instance for good (committing what is done, leaving the group), then tells onFatal why. */
+  private stopFatally(why: string, error: Error): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
-    const error = new TopologyMismatchError(`the group refused this instance: ${reason}`);
-    this.log.error('stopping: the group refused this instance', { reason });
+    this.log.error(`stopping: ${why}`, { error: error.message });
     void this.stop().finally(() => this.options.onFatal?.(error));
   }
 

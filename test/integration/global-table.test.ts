@@ -45,6 +45,8 @@ t.test('a global table is restored, followed and continued after a restart', asy
     return bytes === undefined ? undefined : (JSON.parse(bytes.toString()) as number);
   };
 
+  const fatal = (error: Error) => fatalErrors.push(error);
+  const fatalErrors: Error[] = [];
   const start = async () => {
     const builder = new StreamsBuilder();
     const table = builder.globalTable(topics.profiles, { ...S, storeName: 'profiles' });
@@ -53,7 +55,10 @@ t.test('a global table is restored, followed and continued after a restart', asy
       let store: KeyValueStore<string, number>;
       return {
         init: (context) => void (store = context.getStateStore<string, number>('renames')),
-        process: ({ key }: StreamRecord<string, string>) => store.put(key, (store.get(key) ?? 0) + 1),
+        process: ({ key, value }: StreamRecord<string, string>) => {
+          if (value === 'poison') throw new Error(`cannot take ${key}`);
+          store.put(key, (store.get(key) ?? 0) + 1);
+        },
       };
     });
     builder
@@ -64,7 +69,7 @@ t.test('a global table is restored, followed and continued after a restart', asy
         (event, profile) => `${event}@${profile}`,
       )
       .to(topics.out, S);
-    const streams = streamsOnStack(builder.build(), { applicationId: prefix, stateDir });
+    const streams = streamsOnStack(builder.build(), { applicationId: prefix, stateDir }, { onFatal: fatal });
     await streams.start();
     return streams;
   };
@@ -156,5 +161,14 @@ t.test('a global table is restored, followed and continued after a restart', asy
     'a prefix range of the global store, whole from one instance',
   );
   t.equal(page.partial, false);
+
+  // The store's processor throws on a record: the instance stops (as Kafka Streams' client does when its
+  // global thread dies), the store left before that record.
+  await producer.send({ topic: topics.renames, messages: [{ key: 'r2', value: 'poison' }] });
+  await eventually('the instance to stop', 60_000, async () => (streams.state === 'stopped' ? true : undefined));
+  t.match(
+    fatalErrors.map((e) => e.message),
+    [/processor of global store renames failed on .*-renames-\d@\d+: cannot take r2/],
+  );
   t.pass('restored, followed, continued');
 });
