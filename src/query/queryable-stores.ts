@@ -25,6 +25,8 @@ export interface StorePartition {
   readonly local: boolean;
   /** Its status when it is local: only a running one is read. */
   readonly status: 'running' | 'restoring' | undefined;
+  /** The local task has processed the input that existed when it started (until then a row may be missing). */
+  readonly caughtUp: boolean;
   /** host:port of the members keeping a standby copy. */
   readonly standbyHosts: readonly string[];
 }

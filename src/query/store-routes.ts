@@ -19,6 +19,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KafkaStreams } from '../runtime/kafka-streams.js';
 import type { RangeQuery } from '../state/range-query.js';
 import { stringifyJson } from '../serdes/json.js';
+import { INSTANCE_STARTING, placeKey } from './key-placement.js';
 import { queryableStores, type QueryableStores, type StoreRow } from './queryable-stores.js';
 
 export interface StoreRoutesOptions {
@@ -45,7 +46,7 @@ export interface StoreRoutesOptions {
 }
 
 const FORWARDED = 'x-uis-store-forwarded';
-const STARTING = 'the instance is starting: where keys live is not known yet; retry';
+const STARTING = `${INSTANCE_STARTING}; retry`;
 
 interface RangeParams {
   from?: string;
@@ -128,25 +129,26 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
         if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
         return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
       }
-      const meta = streams.keyMetadata(store, bytes);
-      if (!meta) return fail(reply, 503, STARTING);
-      if (meta.local && meta.status === 'running') {
+      const placement = placeKey(streams.keyMetadata(store, bytes), streams.endpoint);
+      const where = placement.partition === undefined ? store : `partition ${placement.partition} of ${store}`;
+      if (placement.kind === 'local') {
         const value = streams.getLocal(store, bytes);
-        if (value === undefined) return fail(reply, 404, `no row for key ${key} in ${store}`);
-        return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
+        if (value !== undefined)
+          return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
+        // Before the task caught up with its input, a missing row may only not have arrived yet.
+        if (!placement.caughtUp) return fail(reply, 503, `${where}: the partition is catching up; retry`);
+        return fail(reply, 404, `no row for key ${key} in ${store}`);
       }
-      if (meta.local) return fail(reply, 503, `partition ${meta.partition} of ${store} is restoring here; retry`);
-      if (forwarded(request) || !meta.owner || meta.owner === streams.endpoint) {
-        return fail(reply, 503, `partition ${meta.partition} of ${store} has no running owner now; retry`);
-      }
+      if (placement.kind === 'unavailable') return fail(reply, 503, `${where}: ${placement.reason}; retry`);
+      if (forwarded(request)) return fail(reply, 503, `${where}: its owner moved; retry`);
       try {
-        const answer = await fromMember(meta.owner, request.url);
+        const answer = await fromMember(placement.owner, request.url);
         return reply
           .code(answer.status)
           .type(answer.headers.get('content-type') ?? 'application/json')
           .send(Buffer.from(await answer.arrayBuffer()));
       } catch (error) {
-        return fail(reply, 502, `the owner of partition ${meta.partition} did not answer: ${(error as Error).message}`);
+        return fail(reply, 502, `the owner of ${where} did not answer: ${(error as Error).message}`);
       }
     },
   );
@@ -170,6 +172,7 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
         owner: meta.owner ?? null,
         local: meta.local,
         status: meta.status ?? null,
+        caughtUp: meta.caughtUp,
         standbyHosts: meta.standbyHosts,
       });
     },

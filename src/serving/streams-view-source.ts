@@ -1,4 +1,5 @@
 import type { KafkaStreams, KeyMetadata, TaskPosition } from '../runtime/kafka-streams.js';
+import { INSTANCE_STARTING, placeKey } from '../query/key-placement.js';
 import type { StoreRow } from '../query/queryable-stores.js';
 import type { RangeQuery } from '../state/range-query.js';
 import { noStandby, type Lookup, type StandbyCopies, type ViewSource } from './view-source.js';
@@ -97,25 +98,20 @@ export class StreamsViewSource implements ViewSource {
     return this.view?.endpoint ?? this.startingEndpoint();
   }
 
+  /** Routed by the query layer's rule (placeKey), as the generic store routes are; with standby copies beside. */
   lookup(key: Buffer): Lookup {
     const view = this.view;
     const meta = view?.keyMetadata(key);
     if (!view || !meta)
-      return { kind: 'unavailable', partition: undefined, reason: ENGINE_STARTING, standby: noStandby };
+      return { kind: 'unavailable', partition: undefined, reason: INSTANCE_STARTING, standby: noStandby };
+    const placement = placeKey(meta, this.endpoint);
     const standby = this.standbyCopies(view, key, meta);
-    if (meta.local) {
-      if (meta.status !== 'running')
-        return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is being restored', standby };
-      const value = view.readActive(key, meta.partition);
-      // Before the task caught up with its input, a missing row may only not have arrived yet.
-      if (value === undefined && !meta.caughtUp) {
-        return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is catching up', standby };
-      }
-      return { kind: 'local', partition: meta.partition, value };
+    if (placement.kind !== 'local') return { ...placement, standby };
+    const value = view.readActive(key, placement.partition);
+    if (value === undefined && !placement.caughtUp) {
+      return { kind: 'unavailable', partition: placement.partition, reason: 'the partition is catching up', standby };
     }
-    if (meta.owner && meta.owner !== this.endpoint)
-      return { kind: 'remote', partition: meta.partition, owner: meta.owner, standby };
-    return { kind: 'unavailable', partition: meta.partition, reason: 'the partition is being reassigned', standby };
+    return { kind: 'local', partition: placement.partition, value };
   }
 
   private standbyCopies(view: StoreView, key: Buffer, meta: KeyMetadata): StandbyCopies {

@@ -20,6 +20,7 @@ export function viewStores(
     owner: meta.owner,
     local: meta.local,
     status: meta.status,
+    caughtUp: meta.caughtUp,
     standbyHosts: meta.standbyHosts,
   });
   const started = (): StoreView => {

@@ -107,6 +107,7 @@ t.test('with stores to serve, the document describes the store routes, which ans
     owner: '127.0.0.1:1',
     local: true,
     status: 'running',
+    caughtUp: true,
     standbyHosts: [],
   };
   const stores: QueryableStores = {
