@@ -69,14 +69,16 @@ export const viewSerde = answerRowSerde<UserInformation, UserDocument>({
 
 /**
  * The parts of a row GET /users/:userId/lineage explains, by the regrouping (repartition topic) their
- * changes reach the view's task through.
+ * changes reach the view's task through, and the store each part comes from. With lineage on, that
+ * store keeps lineage too: a change that found no row in the view (the user's own record not arrived
+ * yet, through its own repartition topic) still moved the part, and only its store saw it.
  */
 export const VIEW_LINEAGE_PARTS = [
-  { field: 'profile', grouping: 'users-by-id' },
-  { field: 'tweetCount', grouping: 'tweets-by-user' },
-  { field: 'followingCount', grouping: 'follows-by-follower' },
-  { field: 'followerCount', grouping: 'follows-by-followee' },
-  { field: 'likeCount', grouping: 'likes-by-user' },
+  { field: 'profile', grouping: 'users-by-id', store: 'users' },
+  { field: 'tweetCount', grouping: 'tweets-by-user', store: 'tweet-count' },
+  { field: 'followingCount', grouping: 'follows-by-follower', store: 'following-count' },
+  { field: 'followerCount', grouping: 'follows-by-followee', store: 'follower-count' },
+  { field: 'likeCount', grouping: 'likes-by-user', store: 'like-count' },
 ] as const;
 const grouping = (field: (typeof VIEW_LINEAGE_PARTS)[number]['field']) =>
   VIEW_LINEAGE_PARTS.find((p) => p.field === field)!.grouping;
@@ -106,21 +108,21 @@ export function userInformationTopology(options: UserInformationOptions): Topolo
       () => null,
       (_id, user) => user,
       () => null,
-      { storeName: 'users', valueSerde: Serdes.json<UserRow | null>('user') },
+      { storeName: 'users', valueSerde: Serdes.json<UserRow | null>('user'), lineage },
     );
   const tweetCount = table('tweets', tweetRow)
     .groupBy((_k, t) => ({ key: t.userId, value: t.tweetId }), byUser(grouping('tweetCount')))
-    .count({ storeName: 'tweet-count' });
+    .count({ storeName: 'tweet-count', lineage });
   const follows = table('follows', followRow);
   const followingCount = follows
     .groupBy((_k, f) => ({ key: f.followerId, value: f.followId }), byUser(grouping('followingCount')))
-    .count({ storeName: 'following-count' });
+    .count({ storeName: 'following-count', lineage });
   const followerCount = follows
     .groupBy((_k, f) => ({ key: f.followeeId, value: f.followId }), byUser(grouping('followerCount')))
-    .count({ storeName: 'follower-count' });
+    .count({ storeName: 'follower-count', lineage });
   const likeCount = table('likes', likeRow)
     .groupBy((_k, l) => ({ key: l.userId, value: l.likeId }), byUser(grouping('likeCount')))
-    .count({ storeName: 'like-count' });
+    .count({ storeName: 'like-count', lineage });
 
   users
     .filter((_id, user) => user !== null)

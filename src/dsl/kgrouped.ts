@@ -47,6 +47,8 @@ abstract class Grouping<K> {
 
 /** A reduce's store: its value serde defaults to the grouped values'. */
 export type ReduceStore<V> = Partial<AggregateStore<V>>;
+/** A count's store: its name, the operator's name, and whether it keeps lineage (see Materialized). */
+export type CountStore = Pick<AggregateStore<number>, 'storeName' | 'name' | 'lineage'>;
 
 /**
  * Reduce as an aggregate: a group's first value is its result, later ones fold into it; a group
@@ -75,7 +77,7 @@ function reduceFunctions<K, V>(
 /** A table regrouped by a new key, ready to aggregate with table semantics. */
 export class KGroupedTable<K, V> extends Grouping<K> {
   /** Rows per group: an update moving a row between groups decrements one and increments the other. */
-  count(store: { storeName?: string; name?: string } = {}): KTable<K, number> {
+  count(store: CountStore = {}): KTable<K, number> {
     return this.addAggregate(
       () => 0,
       (_k, _v, n: number) => n + 1,
@@ -107,7 +109,7 @@ export class KGroupedTable<K, V> extends Grouping<K> {
 
 /** A stream regrouped by a new key: every record adds to its group. */
 export class KGroupedStream<K, V> extends Grouping<K> {
-  count(store: { storeName?: string; name?: string } = {}): KTable<K, number> {
+  count(store: CountStore = {}): KTable<K, number> {
     return this.addAggregate(
       () => 0,
       (_k, _v, n: number) => n + 1,

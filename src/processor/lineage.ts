@@ -103,6 +103,12 @@ export function isLater(a: Buffer, b: Buffer): boolean {
   return x.timestamp > y.timestamp || (x.timestamp === y.timestamp && x.order > y.order);
 }
 
+/** The later in its source of two descriptions, either of which may be missing. */
+export function laterOf(a: Buffer | undefined, b: Buffer | undefined): Buffer | undefined {
+  if (!a || !b) return a ?? b;
+  return isLater(b, a) ? b : a;
+}
+
 /**
  * The origin a held change keeps when `next` changes it again: `next`, but with the lineage the change
  * already had where that one is later in the source (changes of different source partitions arrive in

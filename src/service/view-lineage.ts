@@ -4,7 +4,7 @@
  * store view), and the view's changelog searched for the record of a row.
  */
 import { changelogTopicName, repartitionTopicName } from '../processor/compile.js';
-import { lineageKey, lineageStoreName } from '../processor/lineage.js';
+import { laterOf, lineageKey, lineageStoreName } from '../processor/lineage.js';
 import type { ClusterAdmin } from '../kafka/client.js';
 import { findRecordOffset } from '../kafka/record-finder.js';
 import type { ViewLineage } from '../serving/routes/users-lineage.js';
@@ -22,15 +22,27 @@ export function viewLineage(
 ): ViewLineage {
   const store = lineageStoreName(VIEW_STORE);
   const changelogTopic = changelogTopicName(applicationId, VIEW_STORE);
+  const feedingStores = new Map(
+    VIEW_LINEAGE_PARTS.map((p) => [repartitionTopicName(applicationId, p.grouping), lineageStoreName(p.store)]),
+  );
   return {
     parts: VIEW_LINEAGE_PARTS.map((p) => ({
       field: p.field,
       inputTopic: repartitionTopicName(applicationId, p.grouping),
     })),
     changelogTopic,
+    // The later of the row's record of the part and the feeding store's: the store saw every change of
+    // the part, the row only those made while it existed.
     read(key, partition, inputTopic) {
       const index = inputTopics.indexOf(inputTopic);
-      return index < 0 ? undefined : view()?.readActiveIn(store, lineageKey(key, index), partition);
+      const current = view();
+      if (index < 0 || !current) return undefined;
+      const partKey = lineageKey(key, index);
+      const feeding = feedingStores.get(inputTopic);
+      return laterOf(
+        current.readActiveIn(store, partKey, partition),
+        feeding === undefined ? undefined : current.readActiveIn(feeding, partKey, partition),
+      );
     },
     async changelogOffset(key, partition, value, since) {
       const cluster = await admin();
