@@ -10,7 +10,7 @@ export { Topology } from './dsl/topology.js';
 export type { KStream } from './dsl/kstream.js';
 export type { KTable } from './dsl/ktable.js';
 export type { GlobalKTable } from './dsl/global-ktable.js';
-export type { KGroupedStream, KGroupedTable, AggregateStore, ReduceStore } from './dsl/kgrouped.js';
+export type { KGroupedStream, KGroupedTable, AggregateStore, CountStore, ReduceStore } from './dsl/kgrouped.js';
 export type { BranchedKStream, Branched } from './dsl/branched.js';
 export type { TopologyGraph } from './dsl/graph.js';
 export type {
