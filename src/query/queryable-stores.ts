@@ -43,8 +43,8 @@ export interface QueryableStores {
   keyMetadata(store: string, key: Buffer): StorePartition | undefined;
   /** Where each partition of a (non-global) store lives, by partition number; none while the instance starts. */
   storePartitions(store: string): readonly StorePartition[];
-  /** A committed row of a partition running here; undefined when the row does not exist. */
-  getLocal(store: string, key: Buffer): Buffer | undefined;
+  /** A committed row of a partition running here (the key's, see keyMetadata); undefined when the row does not exist. */
+  getLocal(store: string, partition: number, key: Buffer): Buffer | undefined;
   /** Committed rows of one partition running here, from one snapshot. */
   rangeLocal(store: string, partition: number, query: RangeQuery): Promise<StoreRow[]>;
   getGlobal(store: string, key: Buffer): Buffer | undefined;
@@ -66,7 +66,7 @@ export function queryableStores(streams: KafkaStreams): QueryableStores {
     stores,
     keyMetadata: (store, key) => (started() ? streams.keyMetadata(store, key) : undefined),
     storePartitions: (store) => (started() ? streams.storePartitions(store) : []),
-    getLocal: (store, key) => streams.getLocal(store, key),
+    getLocal: (store, partition, key) => streams.getLocal(store, key, partition),
     rangeLocal: (store, partition, query) => streams.rangeLocal(store, partition, query),
     getGlobal: (store, key) => streams.getGlobal(store, key),
     rangeGlobal: (store, query) => streams.rangeGlobal(store, query),

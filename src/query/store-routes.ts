@@ -132,7 +132,7 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
       const placement = placeKey(streams.keyMetadata(store, bytes), streams.endpoint);
       const where = placement.partition === undefined ? store : `partition ${placement.partition} of ${store}`;
       if (placement.kind === 'local') {
-        const value = streams.getLocal(store, bytes);
+        const value = streams.getLocal(store, placement.partition, bytes);
         if (value !== undefined)
           return send(reply, 200, { key: spec.keySerde.deserialize(bytes), value: spec.valueSerde.deserialize(value) });
         // Before the task caught up with its input, a missing row may only not have arrived yet.
@@ -218,30 +218,32 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
       const missing: Array<{ partition: number; reason: string }> = [];
       const pages = await Promise.all(
         partitions.map(async (meta, partition): Promise<StoreRow[]> => {
-          if (meta.local && meta.status === 'running') {
+          const placement = placeKey(meta, streams.endpoint);
+          if (placement.kind === 'local') {
             // The task may stop running between the metadata and the read (a rebalance): report it missing.
             return streams.rangeLocal(store, partition, query).catch((error: unknown) => {
               missing.push({ partition, reason: (error as Error).message });
               return [];
             });
           }
-          const reason = meta.local
-            ? 'restoring'
-            : !meta.owner || meta.owner === streams.endpoint || forwarded(request)
-              ? 'no running owner'
-              : undefined;
-          if (reason) {
-            missing.push({ partition, reason });
+          if (placement.kind === 'unavailable' || forwarded(request)) {
+            missing.push({
+              partition,
+              reason: placement.kind === 'unavailable' ? placement.reason : 'its owner moved',
+            });
             return [];
           }
           try {
             const search = new URLSearchParams(request.query as Record<string, string>).toString();
-            const answer = await fromMember(meta.owner!, `${prefix}/${store}/partitions/${partition}/range?${search}`);
+            const answer = await fromMember(
+              placement.owner,
+              `${prefix}/${store}/partitions/${partition}/range?${search}`,
+            );
             if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
             const body = (await answer.json()) as { rows: Array<[string, string]> };
             return body.rows.map(([k, v]) => [Buffer.from(k, 'base64'), Buffer.from(v, 'base64')]);
           } catch (error) {
-            missing.push({ partition, reason: `owner ${meta.owner}: ${(error as Error).message}` });
+            missing.push({ partition, reason: `owner ${placement.owner}: ${(error as Error).message}` });
             return [];
           }
         }),

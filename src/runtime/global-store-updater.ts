@@ -21,6 +21,21 @@ export interface GlobalTopicRecord {
 /** A write of the store: the serialized key, and its serialized value (null deletes the row). */
 export type GlobalStoreWrite = [key: Buffer, value: Buffer | null];
 
+/**
+ * The writes a partition's records make to a global store, in order: those of the store's processor
+ * (addGlobalStore), or, for a global table, each keyed record as its row (a null value deletes it).
+ */
+export function globalStoreWrites(
+  updater: GlobalStoreUpdater | undefined,
+  partition: number,
+  records: readonly GlobalTopicRecord[],
+): GlobalStoreWrite[] {
+  if (updater) return updater.run(partition, records);
+  const writes: GlobalStoreWrite[] = [];
+  for (const { key, value } of records) if (key !== null) writes.push([key, value]);
+  return writes;
+}
+
 /** The processor of a global store threw on a record (or the record could not be read): the store stops there. */
 export class GlobalStoreProcessingError extends Error {
   constructor(store: string, where: string, cause: unknown) {

@@ -17,7 +17,12 @@ import type { GlobalStoreReader } from '../processor/types.js';
 import type { BatchEntry } from '../state/backend.js';
 import { backendRange, type RangeQuery } from '../state/range-query.js';
 import { LevelDbBackend } from '../state/leveldb-backend.js';
-import { GlobalStoreProcessingError, GlobalStoreUpdater, type GlobalTopicRecord } from './global-store-updater.js';
+import {
+  GlobalStoreProcessingError,
+  GlobalStoreUpdater,
+  globalStoreWrites,
+  type GlobalTopicRecord,
+} from './global-store-updater.js';
 import type { Logger } from '../util/logger.js';
 
 const ROW = Buffer.from('r\0');
@@ -57,11 +62,8 @@ class GlobalStore {
    */
   async apply(partition: number, records: readonly GlobalTopicRecord[], next: bigint) {
     const batch: BatchEntry[] = [];
-    if (this.updater) {
-      for (const [key, value] of this.updater.run(partition, records)) batch.push({ key: rowKey(key), value });
-    } else {
-      for (const { key, value } of records) if (key !== null) batch.push({ key: rowKey(key), value });
-    }
+    for (const [key, value] of globalStoreWrites(this.updater, partition, records))
+      batch.push({ key: rowKey(key), value });
     const position = Buffer.alloc(8);
     position.writeBigInt64BE(next);
     batch.push({ key: offsetKey(partition), value: position });

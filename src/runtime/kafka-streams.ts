@@ -449,9 +449,13 @@ export class KafkaStreams {
     };
   }
 
-  /** A committed row of a local, running task; undefined when the row does not exist. */
-  getLocal(storeName: string, key: Buffer): Buffer | undefined {
-    const { taskId } = this.keyMetadata(storeName, key);
+  /**
+   * A committed row of a local, running task; undefined when the row does not exist. `partition`: the
+   * key's, when the caller already knows it (keyMetadata).
+   */
+  getLocal(storeName: string, key: Buffer, partition?: number): Buffer | undefined {
+    const { sub, partitions } = this.storeLayout(storeName);
+    const taskId = taskIdOf(sub, partition ?? partitionForKey(key, partitions));
     const task = this.tasks.task(taskId);
     if (!task || task.status !== 'running') throw new Error(`task ${taskId} is not running here`);
     return task.readCommitted(storeName, key);

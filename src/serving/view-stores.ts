@@ -4,7 +4,6 @@
  * the engine runs. Every one of them lives in the view's tasks, so they share its partitions.
  */
 import type { QueryableStore, QueryableStores, StorePartition } from '../query/queryable-stores.js';
-import type { KeyMetadata } from '../runtime/kafka-streams.js';
 import type { StoreView } from './streams-view-source.js';
 
 export function viewStores(
@@ -14,15 +13,6 @@ export function viewStores(
   startingEndpoint: () => string,
   stores: ReadonlyMap<string, QueryableStore>,
 ): QueryableStores {
-  const partitionOf = (meta: KeyMetadata): StorePartition => ({
-    partition: meta.partition,
-    taskId: meta.taskId,
-    owner: meta.owner,
-    local: meta.local,
-    status: meta.status,
-    caughtUp: meta.caughtUp,
-    standbyHosts: meta.standbyHosts,
-  });
   const started = (): StoreView => {
     const current = view();
     if (!current) throw new Error('the engine has not started');
@@ -36,26 +26,18 @@ export function viewStores(
       return view()?.endpoint ?? startingEndpoint();
     },
     stores,
-    keyMetadata(_store, key) {
-      const meta = view()?.keyMetadata(key);
-      return meta && partitionOf(meta);
-    },
+    keyMetadata: (_store, key) => view()?.keyMetadata(key),
     storePartitions() {
       const current = view();
       const partitions: StorePartition[] = [];
       for (let p = 0; p < (current?.partitionCount ?? 0); p++) {
         const meta = current!.partitionMetadata(p);
         if (!meta) return [];
-        partitions.push(partitionOf(meta));
+        partitions.push(meta);
       }
       return partitions;
     },
-    getLocal(store, key) {
-      const current = started();
-      const meta = current.keyMetadata(key);
-      if (!meta) throw new Error('the engine has not started');
-      return current.readActiveIn(store, key, meta.partition);
-    },
+    getLocal: (store, partition, key) => started().readActiveIn(store, key, partition),
     rangeLocal: (store, partition, query) => started().rangeActiveIn(store, partition, query),
     getGlobal: noGlobal,
     rangeGlobal: noGlobal,

@@ -9,7 +9,7 @@ import { compileTopology, type CompiledTopology } from '../processor/compile.js'
 import type { Header, OutgoingRecord } from '../processor/types.js';
 import type { Serde } from '../serdes/serde.js';
 import { storePrefix } from '../state/keys.js';
-import { GlobalStoreUpdater } from '../runtime/global-store-updater.js';
+import { GlobalStoreUpdater, globalStoreWrites } from '../runtime/global-store-updater.js';
 import { MemoryBackend } from '../state/memory-backend.js';
 import { TaskState } from '../state/task-state.js';
 import { TaskCore, type DeadLetter } from '../runtime/task-core.js';
@@ -123,13 +123,8 @@ export class TopologyTestDriver {
       const rows = this.globalRows.get(global.name)!;
       const offset = this.offsets.get(topic) ?? 0;
       this.offsets.set(topic, offset + 1);
-      const updater = this.globalUpdaters.get(global.name);
-      const writes: Array<[Buffer, Buffer | null]> = updater
-        ? updater.run(0, [{ key, value, offset: BigInt(offset), timestamp: this.clock, headers }])
-        : key === null
-          ? []
-          : [[key, value]];
-      for (const [k, v] of writes) {
+      const record = { key, value, offset: BigInt(offset), timestamp: this.clock, headers };
+      for (const [k, v] of globalStoreWrites(this.globalUpdaters.get(global.name), 0, [record])) {
         if (v === null) rows.delete(k.toString('latin1'));
         else rows.set(k.toString('latin1'), v);
       }

@@ -115,7 +115,8 @@ t.test('with stores to serve, the document describes the store routes, which ans
     stores: new Map([[VIEW_STORE, { keySerde: userIdSerde, valueSerde: viewSerde, global: false }]]),
     keyMetadata: () => here,
     storePartitions: () => [here],
-    getLocal: (_store, key) => (key.equals(userIdSerde.serialize('42')) ? viewSerde.serialize(alice) : undefined),
+    getLocal: (_store, _partition, key) =>
+      key.equals(userIdSerde.serialize('42')) ? viewSerde.serialize(alice) : undefined,
     rangeLocal: async () => [[userIdSerde.serialize('42'), viewSerde.serialize(alice)]],
     getGlobal: () => undefined,
     rangeGlobal: async () => [],
