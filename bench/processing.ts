@@ -1,5 +1,5 @@
 /**
- * Processing throughput, side by side: two instances of a fresh application read every CDC topic of
+ * Processing throughput, side by side: two instances (--instances) of a fresh application read every CDC topic of
  * the running stack from the start (as `npm run bench` measures it), once per Kafka client, in
  * alternating rounds; with --java, Kafka Streams (Java) on the same topics in each round too.
  * Prints progress on stderr and the medians and ratios as JSON on stdout.
@@ -9,6 +9,7 @@
  *   node --import tsx bench/processing.ts --max-seconds 240 --java   # a bounded sample of each rate
  *   node --import tsx bench/processing.ts --from-seconds 600 --max-seconds 840 --java   # a later sample
  *   node --import tsx bench/processing.ts --clients platformatic --rounds 1 --keep-topics   # then bench/restore.ts
+ *   node --import tsx bench/processing.ts --instances 1 --max-seconds 240 --java   # one instance, as Kafka Streams runs
  *
  * --variants compares any `uis run` flags instead of clients: name=flags, separated by ';'. The rate of
  * each half minute is logged and kept, to show whether processing slows down as the stores grow, with
@@ -26,6 +27,7 @@ import { KAFKA_CLIENTS, type KafkaClientKind } from '../src/kafka/client.js';
 import { lastJson, log, metric, metricValues, run, sleep, startServer } from './processes.js';
 import { median } from './stats.js';
 import { memoryOf } from './memory.js';
+import { endedChildrenCpuSeconds } from './threads.js';
 import { deleteTopicsWithPrefix } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
@@ -63,6 +65,17 @@ interface StoreSample {
   anonMiB: number[];
 }
 const halfMinuteStores = new Map<string, StoreSample[][]>();
+/**
+ * Per run: CPU microseconds the application's processes used per record processed (every thread, from
+ * start to exit; the broker's not included). Less noisy than the rate on a shared machine: it does not
+ * depend on how much of the cores the run got.
+ */
+const cpuPerRecord = new Map<string, number[]>();
+const keepCpu = (name: string, cpuSeconds: number, records: number) => {
+  const us = Math.round(((cpuSeconds * 1e6) / Math.max(1, records)) * 100) / 100;
+  cpuPerRecord.set(name, [...(cpuPerRecord.get(name) ?? []), us]);
+  log(`${name}: ${cpuSeconds.toFixed(1)} CPU seconds for ${records} records = ${us} us per record`);
+};
 /** Per run: held changes the aggregates forwarded (the rest were replaced by newer ones before a commit). */
 const heldForwarded = new Map<string, number[]>();
 /** Keep each run's internal topics (their changelogs are what bench/restore.ts restores from). */
@@ -73,13 +86,18 @@ const withJava = args.has('--java');
 const maxSeconds = Number(args.get('--max-seconds') ?? 0);
 /** With --max-seconds: the rate counts only from this many seconds on (leaves out the start). */
 const fromSeconds = Number(args.get('--from-seconds') ?? 0);
+/** Instances of our application per run (Kafka Streams runs one instance with one stream thread). */
+const instanceCount = Number(args.get('--instances') ?? 2);
+if (!Number.isInteger(instanceCount) || instanceCount < 1 || instanceCount > 8)
+  throw new Error('--instances: a whole number from 1 to 8');
 if (fromSeconds > 0 && !(maxSeconds > fromSeconds)) throw new Error('--from-seconds needs a larger --max-seconds');
 
-/** Two instances of a fresh application on `client`: records processed per second until nothing moves for 5 s. */
+/** Instances (--instances) of a fresh application on `client`: records processed per second until nothing moves for 5 s. */
 async function ours(variant: Variant, round: number): Promise<number> {
   const app = `proc-${variant.name}-${Date.now().toString(36)}`;
+  const cpuBefore = endedChildrenCpuSeconds();
   const stateRoot = mkdtempSync(join(tmpdir(), 'uis-proc-'));
-  const ports = [3710, 3711];
+  const ports = Array.from({ length: instanceCount }, (_, i) => 3710 + i);
   const started = Date.now();
   const instances = await Promise.all(
     ports.map((port) =>
@@ -152,6 +170,7 @@ async function ours(variant: Variant, round: number): Promise<number> {
   heldForwarded.set(variant.name, [...(heldForwarded.get(variant.name) ?? []), forwarded]);
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
+  keepCpu(variant.name, endedChildrenCpuSeconds() - cpuBefore, processed);
   rmSync(stateRoot, { recursive: true, force: true });
   if (keepTopics) log(`kept the internal topics of ${app} (e.g. for bench/restore.ts --application-id ${app})`);
   else await dropTopics(app);
@@ -182,6 +201,7 @@ async function dropTopics(app: string): Promise<void> {
 
 async function java(round: number): Promise<number> {
   const application = `proc-java-${Date.now().toString(36)}`;
+  const cpuBefore = endedChildrenCpuSeconds();
   const result = lastJson(
     await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], {
       env: {
@@ -192,6 +212,7 @@ async function java(round: number): Promise<number> {
       },
     }),
   );
+  keepCpu('java', endedChildrenCpuSeconds() - cpuBefore, Number(result.allRecordsProcessed));
   await dropTopics(application);
   // Like ours: every record processed (CDC and repartition), as bench/report.ts compares them.
   const fromAt = Number(result.fromSeconds ?? 0);
@@ -230,6 +251,7 @@ const summary = {
   halfMinuteRates: Object.fromEntries(halfMinuteRates),
   halfMinuteStores: Object.fromEntries(halfMinuteStores),
   heldChangesForwarded: Object.fromEntries(heldForwarded),
+  cpuMicrosecondsPerRecord: Object.fromEntries(cpuPerRecord),
   medians,
   ratioTo: baseline,
   ratios: Object.fromEntries(

@@ -28,6 +28,15 @@ export function processCpuSeconds(pid: number): number {
   return readStat(`/proc/${pid}/stat`).seconds;
 }
 
+/**
+ * CPU seconds (user + system) of this process's children that have ended and been waited for, with
+ * theirs: around a child's whole life, the CPU it and everything it started used.
+ */
+export function endedChildrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 export function threadTimes(pid: number): ThreadTimes {
   const times: ThreadTimes = new Map();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {

@@ -254,18 +254,27 @@ export class InstanceProducer {
     records: readonly OutgoingWithPartition[],
     written: WrittenOffsets,
   ): Promise<void> {
-    const leaders = await this.leaders([...new Set(records.map((r) => r.topic))]);
-    const byLeader = new Map<string, Map<string, OutgoingWithPartition[]>>();
+    // Records by topic and partition first (no string built per record), then each partition's run by leader.
+    const byTopic = new Map<string, Map<number, OutgoingWithPartition[]>>();
     for (const r of records) {
-      const tp = `${r.topic}:${r.partition}`;
-      const leader = leaders.get(tp);
-      if (!leader) throw new Error(`no leader known for ${r.topic}-${r.partition}`);
-      const key = `${leader.host}:${leader.port}`;
-      let byPartition = byLeader.get(key);
-      if (!byPartition) byLeader.set(key, (byPartition = new Map<string, OutgoingWithPartition[]>()));
-      const partitionRecords = byPartition.get(tp);
+      let byPartition = byTopic.get(r.topic);
+      if (!byPartition) byTopic.set(r.topic, (byPartition = new Map()));
+      const partitionRecords = byPartition.get(r.partition);
       if (partitionRecords) partitionRecords.push(r);
-      else byPartition.set(tp, [r]);
+      else byPartition.set(r.partition, [r]);
+    }
+    const leaders = await this.leaders([...byTopic.keys()]);
+    const byLeader = new Map<string, Map<string, OutgoingWithPartition[]>>();
+    for (const [topic, byPartition] of byTopic) {
+      for (const [partition, partitionRecords] of byPartition) {
+        const tp = `${topic}:${partition}`;
+        const leader = leaders.get(tp);
+        if (!leader) throw new Error(`no leader known for ${topic}-${partition}`);
+        const key = `${leader.host}:${leader.port}`;
+        let forLeader = byLeader.get(key);
+        if (!forLeader) byLeader.set(key, (forLeader = new Map<string, OutgoingWithPartition[]>()));
+        forLeader.set(tp, partitionRecords);
+      }
     }
     await Promise.all(
       [...byLeader].map(async ([address, byPartition]) => {

@@ -40,12 +40,18 @@ export function withCommittedInputs<R extends OutgoingRecord & { partition: numb
   carries: (record: R) => boolean,
   inputs: Buffer,
 ): R[] {
-  const last = new Map<string, number>();
-  records.forEach((r, i) => carries(r) && last.set(`${r.topic}:${r.partition}`, i));
-  const marked = new Set(last.values());
-  return records.map((r, i) =>
-    marked.has(i) ? { ...r, headers: [...(r.headers ?? []), { key: COMMITTED_INPUTS_HEADER, value: inputs }] } : r,
-  );
+  // From the end: the first record met of each carrying topic partition is its last.
+  const marked = records.slice();
+  const seen = new Map<string, Set<number>>();
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i]!;
+    let partitions = seen.get(r.topic);
+    if (partitions?.has(r.partition) || !carries(r)) continue;
+    if (!partitions) seen.set(r.topic, (partitions = new Set()));
+    partitions.add(r.partition);
+    marked[i] = { ...r, headers: [...(r.headers ?? []), { key: COMMITTED_INPUTS_HEADER, value: inputs }] };
+  }
+  return marked;
 }
 
 /**

@@ -90,6 +90,7 @@ export class StreamTask {
   private readonly processedCounter: { inc(): void };
   private readonly forwardedCounter: { inc(by: number): void };
   private readonly ageByTopic = new Map<string, { observe(seconds: number): void }>();
+  private readonly endToEndByTopic = new Map<string, { observe(seconds: number): void }>();
   /** Output topics of the application (not repartition topics), whose records' latency is measured. */
   private readonly sinkTopics: Set<string>;
   private readonly changelogTopics: ReadonlySet<string>;
@@ -497,10 +498,7 @@ export class StreamTask {
     for (const [topic, offset] of committing) this.appliedOffsets.set(topic, offset);
     for (const record of output) {
       if (this.sinkTopics.has(record.topic)) {
-        this.deps.metrics.endToEndSeconds.observe(
-          { topic: record.topic },
-          Math.max(0, committedAt - record.timestamp) / 1000,
-        );
+        this.endToEndOf(record.topic).observe(Math.max(0, committedAt - record.timestamp) / 1000);
       }
     }
     this.deps.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -510,6 +508,13 @@ export class StreamTask {
     let age = this.ageByTopic.get(topic);
     if (!age) this.ageByTopic.set(topic, (age = this.deps.metrics.recordAgeSeconds.labels({ topic })));
     return age;
+  }
+
+  private endToEndOf(topic: string): { observe(seconds: number): void } {
+    let endToEnd = this.endToEndByTopic.get(topic);
+    if (!endToEnd)
+      this.endToEndByTopic.set(topic, (endToEnd = this.deps.metrics.endToEndSeconds.labels({ topic })));
+    return endToEnd;
   }
 
   /**

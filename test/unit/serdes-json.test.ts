@@ -266,3 +266,48 @@ t.test('the built-in parser is taken only where it is exact', async (t) => {
   t.same(parseJson('[123456789012345,-0.5]'), [123456789012345, -0.5], 'fifteen digits stay a number');
   t.match(syntaxErrorOf('{"a":1,}').message, /position 7/, 'a syntax error still carries its position');
 });
+
+t.test('a long digit run is found wherever it sits (the built-in parser is never taken for one)', async (t) => {
+  // parseJson (above) checks every result against the exact parser: a run of 16 digits the scan
+  // missed would come back from JSON.parse as a rounded number, and the two would differ.
+  let seed = 20261204;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) as number;
+  const integer = (digits: number) =>
+    String(1 + Math.floor(random() * 9)) + Array.from({ length: digits - 1 }, () => Math.floor(random() * 10)).join('');
+  let bigints = 0;
+  const wrong: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const parts = Array.from({ length: 1 + Math.floor(random() * 6) }, () => integer(1 + Math.floor(random() * 20)));
+    const padding = ' '.repeat(Math.floor(random() * 17));
+    const parsed = parseJson(`[${padding}${parts.join(',')}]`) as unknown[];
+    parsed.forEach((n, at) => {
+      if (typeof n !== (BigInt(parts[at]!) > BigInt(Number.MAX_SAFE_INTEGER) ? 'bigint' : 'number'))
+        wrong.push(parts[at]!);
+      if (typeof n === 'bigint') bigints++;
+    });
+  }
+  t.same(wrong, [], 'each integer beyond 2^53 is a bigint, each other a number');
+  t.ok(bigints > 100, `${bigints} long integers among them`);
+});
+
+t.test(
+  'stringifyJson without bigints is what JSON.stringify writes; a bigint anywhere is written by our writer',
+  async (t) => {
+    const row = { userId: '1000000000001', n: 3, nested: [{ a: null, b: undefined, c: 'é\u2028' }], when: new Date(0) };
+    t.equal(stringifyJson(row), JSON.stringify(row));
+    t.equal(
+      stringifyJson({ ...row, big: 18446744073709551615n }),
+      `${JSON.stringify(row).slice(0, -1)},"big":18446744073709551615}`,
+    );
+    const prototype = BigInt.prototype as { toJSON?: () => string };
+    prototype.toJSON = function () {
+      return `a string, ${String(this)}`;
+    };
+    t.teardown(() => delete prototype.toJSON);
+    t.equal(
+      stringifyJson({ big: 1n }),
+      '{"big":1}',
+      'a toJSON of bigint (set by some library) does not change what we write',
+    );
+  },
+);

@@ -16,6 +16,7 @@ import {
   COMMITTED_INPUTS_HEADER,
   decodeCommittedInputs,
   encodeCommittedInputs,
+  withCommittedInputs,
 } from '../../src/runtime/committed-inputs.js';
 import { streamsConfig } from '../../src/runtime/config.js';
 import { createStreamsMetrics } from '../../src/runtime/metrics.js';
@@ -290,4 +291,38 @@ t.test('the header value: offsets in the order of the sources, checked on the wa
   );
   t.equal(decodeCommittedInputs(['a', 'b'], value), undefined, 'written for other sources');
   t.equal(decodeCommittedInputs(sources, Buffer.from('1,x,3')), undefined, 'not offsets');
+});
+
+t.test('the committed inputs go on the last record of each carrying topic partition, and only there', async (t) => {
+  const record = (topic: string, partition: number, n: number) => ({
+    topic,
+    partition,
+    key: Buffer.from(String(n)),
+    value: null,
+    timestamp: n,
+    ...(n === 5 ? { headers: [{ key: 'app', value: Buffer.from('kept') }] } : {}),
+  });
+  const records = [
+    record('changelog', 0, 1),
+    record('out', 1, 2),
+    record('changelog', 0, 3),
+    record('out', 0, 4),
+    record('out', 0, 5),
+    record('other', 0, 6),
+    record('changelog', 1, 7),
+  ];
+  const inputs = Buffer.from('12,0');
+  const marked = withCommittedInputs(records, (r) => r.topic !== 'other', inputs);
+  const carrying = marked.flatMap((r) =>
+    r.headers?.some((h) => h.key === 'uis-inputs') ? [`${r.topic}-${r.partition}@${r.timestamp}`] : [],
+  );
+  t.same(carrying, ['out-1@2', 'changelog-0@3', 'out-0@5', 'changelog-1@7']);
+  t.equal(marked[3], records[3], 'an earlier record of a partition passes as it is');
+  t.same(
+    marked[4]!.headers?.map((h) => h.key),
+    ['app', 'uis-inputs'],
+    'the marked record keeps its own headers before the new one',
+  );
+  t.equal(records[6]!.headers, undefined, 'the records given are not changed');
+  t.equal(records[4]!.headers?.length, 1);
 });
