@@ -512,8 +512,7 @@ export class StreamTask {
 
   private endToEndOf(topic: string): { observe(seconds: number): void } {
     let endToEnd = this.endToEndByTopic.get(topic);
-    if (!endToEnd)
-      this.endToEndByTopic.set(topic, (endToEnd = this.deps.metrics.endToEndSeconds.labels({ topic })));
+    if (!endToEnd) this.endToEndByTopic.set(topic, (endToEnd = this.deps.metrics.endToEndSeconds.labels({ topic })));
     return endToEnd;
   }
 
