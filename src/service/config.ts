@@ -57,11 +57,6 @@ export interface ServiceConfig {
   engineNice: number;
   /** The engine thread's V8 old-generation limit in MiB (0: V8's own); only with engineThread 'worker'. */
   engineHeapMiB: number;
-  /**
-   * The engine thread's V8 young generation in MiB (0: V8's own, 48 here): larger, it collects
-   * short-lived objects less often and promotes fewer of them; only with engineThread 'worker'.
-   */
-  engineYoungMiB: number;
   /** Keep each view row's lineage (GET /users/:userId/lineage). */
   lineage: boolean;
   /** Snappy compression of LevelDB's table blocks. */
@@ -305,12 +300,6 @@ export const OPTIONS: Record<OptionKey, Option> = {
     env: 'UIS_ENGINE_HEAP_MIB',
     default: '0',
     help: "with --engine-thread worker: the engine thread's V8 heap limit (old generation) in MiB, so it collects garbage before growing past it; reaching it stops the process (0: V8's own limit)",
-  },
-  engineYoungMiB: {
-    flag: 'engine-young-mib',
-    env: 'UIS_ENGINE_YOUNG_MIB',
-    default: '0',
-    help: "with --engine-thread worker: the engine thread's V8 young generation in MiB (three semi-spaces' worth; 0: V8's own, 48 on 64-bit machines); larger, processing collects garbage less often, for that much more memory",
   },
   lineage: {
     flag: 'lineage',
@@ -576,7 +565,6 @@ export function loadConfig(
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
     engineHeapMiB: integer('engineHeapMiB', 0, 65_536),
-    engineYoungMiB: integer('engineYoungMiB', 0, 3072),
     lineage: onOff('lineage'),
     storeCompression: onOff('storeCompression'),
     restoreCompression: onOff('restoreCompression'),
@@ -614,12 +602,6 @@ export function loadConfig(
   if (config.engineHeapMiB !== 0 && config.engineThread === 'main')
     problems.push(
       `${where('engineHeapMiB')} needs --engine-thread worker (a process's main heap is set with node's --max-old-space-size)`,
-    );
-  if (config.engineYoungMiB !== 0 && config.engineYoungMiB < 12)
-    problems.push(`${where('engineYoungMiB')} must be 0 (V8's own size) or at least 12, got ${config.engineYoungMiB}`);
-  if (config.engineYoungMiB !== 0 && config.engineThread === 'main')
-    problems.push(
-      `${where('engineYoungMiB')} needs --engine-thread worker (a process's main heap is set with node's --max-semi-space-size)`,
     );
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin))

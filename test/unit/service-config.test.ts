@@ -123,14 +123,6 @@ t.test('schema registry credentials: both or neither, the password from a file o
   t.notMatch(error, /hunter2/, 'the message does not repeat the password');
 });
 
-t.test("the engine thread's young generation: V8's own by default, at least 12 MiB, only on a worker", async (t) => {
-  t.equal(load({}).engineYoungMiB, 0, "0 (V8's own size) by default");
-  t.equal(load({ 'engine-young-mib': '96' }).engineYoungMiB, 96);
-  t.throws(() => load({ 'engine-young-mib': '8' }), /at least 12, got 8/);
-  t.throws(() => load({ 'engine-young-mib': '4000' }), /engineYoungMiB|engine-young-mib/);
-  t.throws(() => load({ 'engine-young-mib': '96', 'engine-thread': 'main' }), /needs --engine-thread worker/);
-});
-
 t.test("the engine thread's heap limit: V8's own by default, at least 64 MiB, only on a worker", async (t) => {
   t.equal(load({}).engineHeapMiB, 0, "0 (V8's own limit) by default");
   t.equal(load({ 'engine-heap-mib': '96' }).engineHeapMiB, 96);
