@@ -12,6 +12,8 @@ export type { KTable } from './dsl/ktable.js';
 export type { GlobalKTable } from './dsl/global-ktable.js';
 export type { KGroupedStream, KGroupedTable, AggregateStore, CountStore, ReduceStore } from './dsl/kgrouped.js';
 export type { BranchedKStream, Branched } from './dsl/branched.js';
+export { TimeWindows, type Window, type Windowed } from './dsl/windows.js';
+export type { TimeWindowedKStream } from './dsl/windowed-stream.js';
 export type { TopologyGraph } from './dsl/graph.js';
 export type {
   Consumed,
@@ -79,9 +81,11 @@ export {
   AvroSerde,
   DeserializationError,
   Serdes,
+  timeWindowedSerde,
   type AvroSerdeOptions,
   type JsonValue,
   type Serde,
+  type ValueAndTimestamp,
 } from './serdes/index.js';
 
 // Testing without a broker.

@@ -63,6 +63,15 @@ stop_process() {
       sleep 0.2
     done
   fi
+  # A killed leader can leave its children running (PostgreSQL's backends, still writing its data
+  # directory): the service was started in a session of its own, so end the whole process group.
+  if [[ $signal == KILL ]] || pgrep -g "$pid" >/dev/null; then
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      pgrep -g "$pid" >/dev/null || break
+      sleep 0.2
+    done
+  fi
   rm -f "$(pid_file "$service")"
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Serde } from '../serdes/serde.js';
 import { checkName } from './names.js';
+import type { TimeWindows } from './windows.js';
 
 /** Functions stored in the graph are untyped; the DSL's generics type them at the call site. */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the graph erases the DSL's generic types */
@@ -82,6 +83,18 @@ export type GraphNode =
       valueSerde: Serde<unknown>;
     })
   | (NodeBase & { kind: 'aggregate'; initializer: AnyFn; adder: AnyFn; subtractor?: AnyFn; store: StoreSpec })
+  /**
+   * A grouped stream aggregated per time window: the store's keys are windowed keys and its values
+   * the aggregates with their timestamps (ValueAndTimestamp); `aggregateSerde` is the aggregates' own.
+   */
+  | (NodeBase & {
+      kind: 'window-aggregate';
+      windows: TimeWindows;
+      initializer: AnyFn;
+      adder: AnyFn;
+      store: StoreSpec;
+      aggregateSerde: Serde<unknown>;
+    })
   | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
   /** A processor of the Processor API (src/processor/api.ts), made per task by `supplier`, with its stores. */
   | (NodeBase & { kind: 'process'; supplier: AnyFn; stores: string[] })
@@ -205,6 +218,7 @@ export class TopologyGraph {
       case 'global-table-source':
       case 'repartition':
       case 'aggregate':
+      case 'window-aggregate':
         return false;
       default:
         return node.parents.some((p) => this.keyChanged(p));

@@ -3,6 +3,8 @@ import { longNumberSerde } from '../serdes/long-number.js';
 import type { TopologyGraph } from './graph.js';
 import type { Materialized } from './options.js';
 import { KTable, storeSpec } from './ktable.js';
+import { TimeWindowedKStream } from './windowed-stream.js';
+import type { TimeWindows } from './windows.js';
 
 /** Where an aggregate is kept (its key serde is the grouping's), and the operator's name. */
 export type AggregateStore<A> = Omit<Materialized<unknown, A>, 'keySerde'> & { name?: string };
@@ -54,7 +56,7 @@ export type CountStore = Pick<AggregateStore<number>, 'storeName' | 'name' | 'li
  * Reduce as an aggregate: a group's first value is its result, later ones fold into it; a group
  * whose values are all taken back out has no row. Kafka Streams' KStreamReduce and KTableReduce.
  */
-function reduceFunctions<K, V>(
+export function reduceFunctions<K, V>(
   reducer: (aggregate: V, value: V) => V,
   subtractor?: (aggregate: V, value: V) => V,
 ): {
@@ -130,5 +132,10 @@ export class KGroupedStream<K, V> extends Grouping<K> {
   reduce(reducer: (aggregate: V, value: V) => V, store: ReduceStore<V> = {}): KTable<K, V> {
     const fns = reduceFunctions<K, V>(reducer);
     return this.addAggregate(fns.initializer, fns.adder, undefined, this.reduceStore(store)) as KTable<K, V>;
+  }
+
+  /** Aggregates per time window from here: tumbling or hopping windows, with their grace period. */
+  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V> {
+    return new TimeWindowedKStream(this.graph, this.groupById, this.keySerde, this.valueSerde as Serde<V>, windows);
   }
 }

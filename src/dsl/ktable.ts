@@ -245,5 +245,7 @@ export function storeSpec<K, V>(
 /** A table's serdes, where its node keeps them (a materialized table). */
 function tableSerdes(graph: TopologyGraph, nodeId: string): Pick<StoreSpec, 'keySerde' | 'valueSerde'> | undefined {
   const node = graph.get(nodeId);
+  // A windowed aggregate's store keeps each aggregate with its timestamp; its rows are the aggregates.
+  if (node.kind === 'window-aggregate') return { keySerde: node.store.keySerde, valueSerde: node.aggregateSerde };
   return 'store' in node && node.store ? node.store : undefined;
 }

@@ -95,7 +95,7 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
   const acrossTopic = (node: GraphNode): string[] =>
     node.parents.filter((p) => {
       const parent = graph.get(p);
-      return parent.kind === 'repartition' || (node.kind === 'aggregate' && writesRepartition(parent));
+      return parent.kind === 'repartition' || (isAggregate(node) && writesRepartition(parent));
     });
   const inputTopicsOf = (node: GraphNode): string[] =>
     node.kind === 'stream-source' ? [node.topic] : acrossTopic(node).map(repartitionOf);
@@ -204,6 +204,11 @@ function lineageStoreSpec(spec: StoreSpec): StoreSpec {
   };
 }
 
+/** The nodes that fold a grouping's records into a store: they read the grouping's repartition topic. */
+export function isAggregate(node: GraphNode): boolean {
+  return node.kind === 'aggregate' || node.kind === 'window-aggregate';
+}
+
 function dedupeSources(sources: SourceTopic[]): SourceTopic[] {
   const byTopic = new Map<string, SourceTopic>();
   for (const source of sources) {
@@ -247,7 +252,7 @@ function validate(graph: TopologyGraph, nodes: GraphNode[], globalStores: Readon
         if (isTable(parent)) throw new Error(`topology: ${node.id} reads "${parent}", a table; use toStream() first`);
       }
     }
-    if (node.kind === 'aggregate' && graph.get(node.parents[0]!).kind !== 'group-by') {
+    if (isAggregate(node) && graph.get(node.parents[0]!).kind !== 'group-by') {
       throw new Error(`topology: ${node.id} must follow a groupBy`);
     }
     if (node.kind === 'to-table' && graph.keyChanged(node.parents[0]!)) {

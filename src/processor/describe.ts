@@ -21,6 +21,10 @@ function label(node: GraphNode, topology: CompiledTopology): string {
       return `${node.id} (stream ${node.leftJoin ? 'left join' : 'join'} of ${node.parents.join(' and ')})${read(node, topology)}`;
     case 'stream-global-join':
       return `${node.id} (stream ${node.leftJoin ? 'left join' : 'join'} of ${node.parents[0]} with global store ${node.globalStore})${read(node, topology)}`;
+    case 'window-aggregate': {
+      const { sizeMs, advanceMs, graceMs } = node.windows;
+      return `${node.id} (time windows: size ${sizeMs} ms, advance ${advanceMs} ms, grace ${graceMs} ms)${read(node, topology)}${store}`;
+    }
     default:
       return `${node.id}${read(node, topology)}${store}`;
   }

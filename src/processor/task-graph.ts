@@ -5,7 +5,9 @@
  */
 import type { GraphNode, StoreSpec } from '../dsl/graph.js';
 import { decodeChangePair } from './change-pair.js';
-import type { CompiledTopology, SourceTopic, SubTopology } from './compile.js';
+import { isAggregate, type CompiledTopology, type SourceTopic, type SubTopology } from './compile.js';
+import type { Windowed } from '../dsl/windows.js';
+import type { ValueAndTimestamp } from '../serdes/windowed.js';
 import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
 import { StreamGlobalJoin, StreamTableJoin, TableJoin } from './nodes/join.js';
 import {
@@ -31,6 +33,7 @@ import {
   TableTransform,
 } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
+import { WindowAggregate } from './nodes/window-aggregate.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
 import type {
   ChangeCache,
@@ -149,7 +152,7 @@ export class TaskGraph {
         for (const input of inputs) input.process(k, v, timestamp);
       };
     }
-    if (node.kind === 'aggregate') {
+    if (isAggregate(node)) {
       const groupBy = writer;
       if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
       return (key, value, timestamp) => {
@@ -275,12 +278,28 @@ export class TaskGraph {
               node.keySerde,
               node.valueSerde,
               node.emitsChanges,
+              this.topology.graph.children(node.id).some((child) => child.kind === 'window-aggregate'),
             );
       case 'aggregate': {
         const groupBy = this.topology.graph.get(node.parents[0]!);
         if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
         const caching = this.options.cacheChanges ? { context: this.context, keySerde: groupBy.keySerde } : undefined;
         const aggregate = new Aggregate(store!, node.initializer, node.adder, node.subtractor, caching);
+        if (caching) this.caches.push(aggregate);
+        return aggregate;
+      }
+      case 'window-aggregate': {
+        const caching = this.options.cacheChanges
+          ? { context: this.context, keySerde: node.store.keySerde }
+          : undefined;
+        const aggregate = new WindowAggregate(
+          this.context,
+          store as KeyValueStore<Windowed<unknown>, ValueAndTimestamp<unknown>>,
+          node.windows,
+          node.initializer,
+          node.adder,
+          caching,
+        );
         if (caching) this.caches.push(aggregate);
         return aggregate;
       }
@@ -378,6 +397,10 @@ export class TaskGraph {
   /** Reads a table node's current row for a key, from its store or computed from upstream. */
   private valueGetter(nodeId: string): ValueGetter {
     const node = this.topology.graph.get(nodeId);
+    if (node.kind === 'window-aggregate') {
+      const store = this.context.store<unknown, ValueAndTimestamp<unknown>>(node.store.name);
+      return (key) => store.get(key)?.value ?? null;
+    }
     if ('store' in node && node.store) {
       const store = this.context.store<unknown, unknown>(node.store.name);
       return (key) => store.get(key);

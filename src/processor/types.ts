@@ -59,11 +59,19 @@ export interface ProcessorContext {
   /** Queues a record for a topic; it is written in the task's next commit. */
   send(record: OutgoingRecord): void;
   /**
+   * Says that a node drops the current record by its semantics, not as an error (`late`: a window it
+   * falls in had closed); the runtime counts it per reason.
+   */
+  recordDropped(reason: DropReason): void;
+  /**
    * The headers a processor of the Processor API gave the record it is forwarding (see
    * nodes/user-processor.ts), while it forwards it: sinks write them. Unset otherwise.
    */
   forwardedHeaders?: readonly Header[];
 }
+
+/** Why a node dropped a record on purpose: `late`, after its window's grace period. */
+export type DropReason = 'late';
 
 /** One node of a running task. */
 export interface Processor {

@@ -7,6 +7,7 @@ export interface StreamsMetrics {
   deadLetters: Counter<'topic' | 'reason'>;
   punctuationErrors: Counter<'subtopology'>;
   skippedRecords: Counter<'topic' | 'kind'>;
+  droppedRecords: Counter<'topic' | 'reason'>;
   commitSeconds: Histogram;
   rebalances: Counter;
   tasks: Gauge<'status'>;
@@ -48,6 +49,12 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
       name: 'streams_skipped_records_total',
       help: 'Records that failed and were skipped by their error policy (skip), per source topic and kind of error.',
       labelNames: ['topic', 'kind'],
+      registers,
+    }),
+    droppedRecords: new Counter({
+      name: 'streams_dropped_records_total',
+      help: "Records a node dropped by its semantics, per source topic and reason (late: a window it falls in had closed, counted per window; Kafka Streams' dropped-records).",
+      labelNames: ['topic', 'reason'],
       registers,
     }),
     punctuationErrors: new Counter({

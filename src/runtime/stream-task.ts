@@ -287,6 +287,9 @@ export class StreamTask {
     this.ageOf(record.topic).observe(Math.max(0, Date.now() - record.timestamp) / 1000);
     const letter = this.core.process(record);
     if (letter && !this.handleFailure(letter)) return;
+    for (const [reason, count] of this.core.takeDrops()) {
+      this.deps.metrics.droppedRecords.inc({ topic: record.topic, reason }, count);
+    }
     this.reportPunctuationErrors();
     if (this.core.heldChanges >= this.deps.config.cacheMaxEntries) {
       try {

@@ -14,12 +14,20 @@ import {
 } from '../processor/errors.js';
 import { recordSize } from '../kafka/commit-writer.js';
 import { TaskGraph, type TaskGraphOptions } from '../processor/task-graph.js';
-import type { Header, KeyValueStore, OutgoingRecord, ProcessorContext, RecordOrigin } from '../processor/types.js';
+import type {
+  DropReason,
+  Header,
+  KeyValueStore,
+  OutgoingRecord,
+  ProcessorContext,
+  RecordOrigin,
+} from '../processor/types.js';
 import type { TaskState } from '../state/task-state.js';
 
 export type InputRecord = RecordOrigin;
 
 const NO_ERRORS: readonly Error[] = [];
+const NO_DROPS: ReadonlyMap<DropReason, number> = new Map();
 
 /** The origin while a punctuator runs: no input record (ProcessorContext.recordMetadata is undefined). */
 const PUNCTUATION: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
@@ -43,6 +51,9 @@ export class TaskCore {
   /** Records to write in the next commit (sinks and repartition topics), in order. */
   outbox: OutgoingRecord[] = [];
   private readonly punctuationErrors: Error[] = [];
+  /** Drops by the record being processed (they count once it succeeds), and those counted since the last take. */
+  private recordDrops: DropReason[] = [];
+  private drops = new Map<DropReason, number>();
   private current: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
 
   constructor(
@@ -67,6 +78,7 @@ export class TaskCore {
         if (bytes > maxRecordBytes) throw new RecordTooLargeError(record.topic, bytes, maxRecordBytes);
         this.outbox.push(record);
       },
+      recordDropped: (reason) => this.recordDrops.push(reason),
     };
     this.graph = new TaskGraph(topology, subtopology, context, options);
   }
@@ -141,9 +153,11 @@ export class TaskCore {
     const outboxLength = this.outbox.length;
     this.state.beginRecord();
     for (const cache of this.graph.caches) cache.beginRecord();
+    this.recordDrops.length = 0;
     try {
       work();
       this.state.endRecord();
+      for (const reason of this.recordDrops) this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
       return undefined;
     } catch (caught) {
       this.state.rollbackRecord();
@@ -152,6 +166,14 @@ export class TaskCore {
       const error = caught instanceof Error ? caught : new Error(String(caught));
       return { record, taskId: this.id, reason: error.name, kind: recordErrorKind(error), error };
     }
+  }
+
+  /** Records dropped on purpose since the last call (see ProcessorContext.recordDropped), per reason. */
+  takeDrops(): ReadonlyMap<DropReason, number> {
+    if (this.drops.size === 0) return NO_DROPS;
+    const taken = this.drops;
+    this.drops = new Map();
+    return taken;
   }
 
   /** Takes the records to write in this commit. */

@@ -6,7 +6,7 @@
  */
 import type { TopologyGraph } from '../dsl/graph.js';
 import { compileTopology, type CompiledTopology } from '../processor/compile.js';
-import type { Header, OutgoingRecord } from '../processor/types.js';
+import type { DropReason, Header, OutgoingRecord } from '../processor/types.js';
 import type { Serde } from '../serdes/serde.js';
 import { storePrefix } from '../state/keys.js';
 import { GlobalStoreUpdater, globalStoreWrites } from '../runtime/global-store-updater.js';
@@ -34,6 +34,8 @@ export class TopologyTestDriver {
   readonly deadLetters: DeadLetter[] = [];
   /** Errors of punctuators that threw (their writes and records were taken back). */
   readonly punctuationErrors: Error[] = [];
+  /** Records dropped on purpose (e.g. late for their windows), per reason, as the runtime counts them. */
+  readonly droppedRecords = new Map<DropReason, number>();
   private clock = 0;
   /** The wall clock the topology's processors see; moved by advanceWallClockTime. */
   private wallClockMs: number;
@@ -145,6 +147,8 @@ export class TopologyTestDriver {
       this.offsets.set(record.topic, offset + 1);
       const letter = task.process({ ...record, partition: 0, offset: String(offset) });
       if (letter) this.deadLetters.push(letter);
+      for (const [reason, count] of task.takeDrops())
+        this.droppedRecords.set(reason, (this.droppedRecords.get(reason) ?? 0) + count);
       this.route(task);
     }
   }

@@ -35,7 +35,7 @@ function seeded(seed: number) {
 }
 
 /** Some records carry headers (a trace id, sometimes two): both engines pass them on to what they cause. */
-type Message = { key: string | null; value: string | null; headers?: Record<string, string> };
+type Message = { key: string | null; value: string | null; headers?: Record<string, string>; timestamp?: string };
 /** Input batches; each is processed by both applications before the next is written. */
 type Phases = Array<Record<string, Message[]>>;
 
@@ -99,6 +99,19 @@ function inputsFor(name: CatalogName, seed: number): Phases {
         { customers: many(20, customer) },
         { orders: many(30, () => order(true)) },
       ];
+    }
+    case 'windowed': {
+      // Event times that mostly move on, a few seconds out of order, now and then much too late (for
+      // the grace periods), some on window boundaries; some null values and null keys.
+      let now = 1_767_225_600_000; // 2026-01-01, a multiple of every window's size and advance
+      const event = (): Message => {
+        now += r.next(900);
+        const jitter = r.next(10) === 0 ? -(15_000 + r.next(20_000)) : -r.next(6_000);
+        const at = r.next(15) === 0 ? Math.floor(now / 5_000) * 5_000 : now + jitter;
+        const value = r.next(12) === 0 ? null : r.pick(words);
+        return traced({ key: r.next(25) === 0 ? null : `k${r.next(6)}`, value, timestamp: String(at) });
+      };
+      return [{ events: many(250, event) }, { events: many(250, event) }];
     }
     case 'stream-table': {
       const profile = (): Message => ({ key: `p${r.next(15)}`, value: r.next(8) === 0 ? null : `name${r.next(100)}` });
@@ -201,9 +214,19 @@ async function startJava(
  * An output topic as comparable text: sorted records with their headers for a stream, sorted latest
  * rows for a table (which record's headers a row keeps last depends on how partitions interleave).
  */
-async function readOutput(topic: string, kind: 'stream' | 'table', numbers: boolean): Promise<string[]> {
+async function readOutput(
+  topic: string,
+  kind: 'stream' | 'table',
+  numbers: boolean,
+  windowed = false,
+): Promise<string[]> {
   const decode = (value: Buffer | null) =>
     value === null ? 'null' : numbers ? value.readBigInt64BE(0).toString() : JSON.stringify(value.toString());
+  // A time-windowed key: the key's bytes, then the window's start as 8 bytes.
+  const keyText = (key: Buffer) =>
+    windowed
+      ? `${JSON.stringify(key.subarray(0, -8).toString())}@${key.readBigInt64BE(key.length - 8)}`
+      : JSON.stringify(key.toString());
   // `uis-*` headers are our engine's own (e.g. uis-inputs, the committed inputs some output records carry
   // for read replicas): not the application's, so not compared.
   const headersOf = (headers: IHeaders | undefined) =>
@@ -214,7 +237,7 @@ async function readOutput(topic: string, kind: 'stream' | 'table', numbers: bool
   const records: string[] = [];
   const table = new Map<string, string>();
   await readTopic(topic, (message) => {
-    const key = message.key === null ? 'null' : JSON.stringify(message.key.toString());
+    const key = message.key === null ? 'null' : keyText(message.key);
     if (kind === 'stream') records.push(`${key} -> ${decode(message.value)} [${headersOf(message.headers)}]`);
     else if (message.value === null) table.delete(key);
     else table.set(key, decode(message.value));
@@ -285,9 +308,9 @@ for (const name of Object.keys(catalog) as CatalogName[]) {
     }
 
     for (const output of outputs) {
-      const { kind, numbers } = entry.outputs[output]!;
-      const expected = await readOutput(`${theirs}-${output}`, kind, numbers);
-      const actual = await readOutput(`${ours}-${output}`, kind, numbers);
+      const { kind, numbers, windowed } = entry.outputs[output]!;
+      const expected = await readOutput(`${theirs}-${output}`, kind, numbers, windowed);
+      const actual = await readOutput(`${ours}-${output}`, kind, numbers, windowed);
       t.ok(expected.length > 0, `${output}: Kafka Streams wrote something to compare with`);
       t.same(actual, expected, `${output} (${kind}): ${actual.length} records, the same as Kafka Streams'`);
     }

@@ -3,7 +3,8 @@
 // each one reads and writes. Keys and values are UTF-8 strings; numbers 64-bit big-endian.
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { TopologyGraph } from '../../src/dsl/graph.js';
-import { Serdes, type Serde } from '../../src/serdes/index.js';
+import { Serdes, timeWindowedSerde, type Serde } from '../../src/serdes/index.js';
+import { TimeWindows } from '../../src/dsl/windows.js';
 import type { KeyValueStore } from '../../src/processor/types.js';
 import type { Processor, ProcessorContext, StreamRecord } from '../../src/processor/api.js';
 
@@ -16,7 +17,8 @@ const countSerde: Serde<number> = {
   deserialize: (bytes) => Number(Serdes.int64.deserialize(bytes)),
 };
 
-export type CatalogName = 'stateless' | 'tables' | 'stream-table' | 'global-table' | 'fk-join' | 'processor';
+export type CatalogName =
+  'stateless' | 'tables' | 'stream-table' | 'global-table' | 'fk-join' | 'processor' | 'windowed';
 
 export interface CatalogEntry {
   /** Input topic names (after the input prefix); `tables` are read as tables. */
@@ -26,8 +28,11 @@ export interface CatalogEntry {
    * whole before processing; later updates would reach each at its own time).
    */
   preloaded?: string[];
-  /** Output topics (after the output prefix), each read as a stream or, compacted, as a table. */
-  outputs: Record<string, { kind: 'stream' | 'table'; numbers: boolean }>;
+  /**
+   * Output topics (after the output prefix), each read as a stream or, compacted, as a table; keys
+   * are strings, or with `windowed` time-windowed strings (the key's bytes, then the window start).
+   */
+  outputs: Record<string, { kind: 'stream' | 'table'; numbers: boolean; windowed?: boolean }>;
   build(inPrefix: string, outPrefix: string): TopologyGraph;
 }
 
@@ -290,6 +295,47 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
       const sums = builder.stream(`${inPrefix}-a`, S).process(summer, { name: 'summer', stores: ['sums'] });
       sums.to(`${out}-sums`, L);
       sums.filter(() => true, 'big').to(`${out}-big`, L);
+      return builder.build();
+    },
+  },
+
+  windowed: {
+    inputs: ['events'],
+    outputs: {
+      'hopping-count': { kind: 'table', numbers: true, windowed: true },
+      'tumbling-joined': { kind: 'table', numbers: false, windowed: true },
+      'tumbling-max': { kind: 'table', numbers: false, windowed: true },
+    },
+    build(inPrefix, out) {
+      const builder = new StreamsBuilder();
+      const events = builder.stream(`${inPrefix}-events`, S);
+      events
+        .groupByKey(S)
+        .windowedBy(TimeWindows.ofSizeAndGrace(10_000, 5_000).advanceBy(5_000))
+        .count({ storeName: 'hopping-count' })
+        .toStream()
+        .to(`${out}-hopping-count`, { keySerde: timeWindowedSerde(Serdes.string, 10_000), valueSerde: countSerde });
+      const present = events.filter((_k, v) => v !== null).groupByKey(S);
+      present
+        .windowedBy(TimeWindows.ofSizeAndGrace(20_000, 3_000))
+        .aggregate(
+          () => '',
+          (_k, v, agg) => (agg === '' ? v! : `${agg},${v}`),
+          {
+            storeName: 'tumbling-joined',
+            valueSerde: Serdes.string,
+          },
+        )
+        .toStream()
+        .to(`${out}-tumbling-joined`, {
+          keySerde: timeWindowedSerde(Serdes.string, 20_000),
+          valueSerde: Serdes.string,
+        });
+      present
+        .windowedBy(TimeWindows.ofSizeWithNoGrace(20_000))
+        .reduce((a, b) => (a! >= b! ? a : b), { storeName: 'tumbling-max' })
+        .toStream()
+        .to(`${out}-tumbling-max`, { keySerde: timeWindowedSerde(Serdes.string, 20_000), valueSerde: Serdes.string });
       return builder.build();
     },
   },

@@ -49,12 +49,23 @@ export class GroupBy extends ForwardingProcessor {
     private readonly valueSerde: Serde<unknown>,
     /** Whether the parent is a table (it forwards changes) or a stream (plain values). */
     private readonly fromTable: boolean,
+    /**
+     * Whether a stream record with a null value goes to its group too: when a windowed aggregate reads
+     * the grouping, which takes such records as Kafka Streams' do (the others leave them out).
+     */
+    private readonly nullValues = false,
   ) {
     super();
   }
 
   process(key: unknown, value: unknown, timestamp: number): void {
-    const change = this.fromTable ? (value as Change<unknown>) : { newValue: value ?? null, oldValue: null };
+    if (!this.fromTable) {
+      if ((value === null || value === undefined) && !this.nullValues) return;
+      const selected = this.select(key, value ?? null);
+      this.send(selected.key, selected.value, null, timestamp);
+      return;
+    }
+    const change = value as Change<unknown>;
     const added = change.newValue === null ? null : this.select(key, change.newValue);
     const removed = change.oldValue === null ? null : this.select(key, change.oldValue);
     if (added && removed && added.key.equals(removed.key)) {
@@ -65,13 +76,15 @@ export class GroupBy extends ForwardingProcessor {
     if (added) this.send(added.key, added.value, null, timestamp);
   }
 
-  private select(key: unknown, row: unknown): { key: Buffer; value: Buffer } {
+  private select(key: unknown, row: unknown): { key: Buffer; value: Buffer | null } {
     const selected = this.selector(key, row) as { key: unknown; value: unknown };
     if (selected.key === null || selected.key === undefined) {
       throw new InvalidRecordError(`groupBy: the selector gave no key for record key ${String(key)}`);
     }
     try {
-      return { key: this.keySerde.serialize(selected.key), value: this.valueSerde.serialize(selected.value) };
+      const value =
+        selected.value === null || selected.value === undefined ? null : this.valueSerde.serialize(selected.value);
+      return { key: this.keySerde.serialize(selected.key), value };
     } catch (error) {
       throw new SerializationError(this.topic, error);
     }
@@ -91,11 +104,11 @@ export class GroupBy extends ForwardingProcessor {
 /**
  * A stream grouped by its unchanged key (groupByKey): the records already are in their group's task,
  * so each goes straight to the aggregates as an added value. As in Kafka Streams, a record with a
- * null key or value is not aggregated.
+ * null key is not aggregated; one with a null value only by windowed aggregates (see Aggregate).
  */
 export class GroupInPlace extends ForwardingProcessor {
   process(key: unknown, value: unknown, timestamp: number): void {
-    if (key === null || key === undefined || value === null || value === undefined) return;
-    this.forward(key, { newValue: value, oldValue: null }, timestamp);
+    if (key === null || key === undefined) return;
+    this.forward(key, { newValue: value ?? null, oldValue: null }, timestamp);
   }
 }

@@ -36,39 +36,22 @@ interface HeldChange {
 /** How an aggregate holds back its changes; absent, it forwards each change at once. */
 export interface AggregateCaching {
   readonly context: ProcessorContext;
-  /** The group key's serde: held changes are found by the key's bytes. */
+  /** The serde of the aggregate's store keys: held changes are found by the key's bytes. */
   readonly keySerde: Serde<unknown>;
 }
 
 /**
- * Folds regrouped rows into one value per group: the old contribution is
- * subtracted, the new one added, so updates and deletes keep it exact.
+ * An aggregate's changes held back until the task flushes them, the newest per key, each with the
+ * value downstream saw before the first of them (Kafka Streams' record cache in front of a store).
  */
-export class Aggregate extends ForwardingProcessor implements ChangeCache {
+export class HeldChanges {
   private readonly held = new Map<string, HeldChange>();
   /** Held changes the current record replaced or added (undefined: added), to take back if it fails. */
   private undo: Array<[string, HeldChange | undefined]> = [];
 
-  constructor(
-    private readonly store: KeyValueStore<unknown, unknown>,
-    private readonly initializer: AnyFn,
-    private readonly adder: AnyFn,
-    private readonly subtractor: AnyFn | undefined,
-    private readonly caching?: AggregateCaching,
-  ) {
-    super();
-  }
+  constructor(private readonly caching: AggregateCaching) {}
 
-  process(key: unknown, change: Change<unknown>, timestamp: number): void {
-    const previous = this.store.get(key);
-    let aggregate = previous ?? this.initializer();
-    if (change.oldValue !== null && this.subtractor) aggregate = this.subtractor(key, change.oldValue, aggregate);
-    if (change.newValue !== null) aggregate = this.adder(key, change.newValue, aggregate);
-    this.store.put(key, aggregate);
-    if (!this.caching) {
-      this.forward(key, { newValue: aggregate, oldValue: previous }, timestamp);
-      return;
-    }
+  hold(key: unknown, previous: unknown, aggregate: unknown, timestamp: number): void {
     const id = this.caching.keySerde.serialize(key).toString('latin1');
     const held = this.held.get(id);
     this.undo.push([id, held && { ...held }]);
@@ -82,17 +65,20 @@ export class Aggregate extends ForwardingProcessor implements ChangeCache {
     }
   }
 
-  get heldCount(): number {
+  get count(): number {
     return this.held.size;
   }
 
-  flush(run: (origin: RecordOrigin, forward: () => void) => void): void {
+  /** Hands each held change to `run` with the record that made it last; `forward` passes it on. */
+  flush(
+    run: (origin: RecordOrigin, forward: () => void) => void,
+    forward: (key: unknown, change: Change<unknown>, timestamp: number) => void,
+  ): void {
     const changes = [...this.held.values()];
     this.held.clear();
     this.undo = [];
-    for (const c of changes) {
-      run(c.origin, () => this.forward(c.key, { newValue: c.newValue, oldValue: c.oldValue }, c.timestamp));
-    }
+    for (const c of changes)
+      run(c.origin, () => forward(c.key, { newValue: c.newValue, oldValue: c.oldValue }, c.timestamp));
   }
 
   beginRecord(): void {
@@ -105,5 +91,67 @@ export class Aggregate extends ForwardingProcessor implements ChangeCache {
       else this.held.delete(id);
     }
     this.undo = [];
+  }
+}
+
+/**
+ * An aggregate node that, with caching, holds its changes back until the task flushes them (see
+ * HeldChanges); without, forwards each at once.
+ */
+export abstract class HoldingProcessor extends ForwardingProcessor implements ChangeCache {
+  private readonly held: HeldChanges | undefined;
+
+  constructor(caching: AggregateCaching | undefined) {
+    super();
+    this.held = caching && new HeldChanges(caching);
+  }
+
+  /** Passes on a change of `key` from `previous` to `aggregate`, now or at the next flush. */
+  protected emit(key: unknown, previous: unknown, aggregate: unknown, timestamp: number): void {
+    if (this.held) this.held.hold(key, previous, aggregate, timestamp);
+    else this.forward(key, { newValue: aggregate, oldValue: previous }, timestamp);
+  }
+
+  get heldCount(): number {
+    return this.held?.count ?? 0;
+  }
+
+  flush(run: (origin: RecordOrigin, forward: () => void) => void): void {
+    this.held?.flush(run, (key, change, timestamp) => this.forward(key, change, timestamp));
+  }
+
+  beginRecord(): void {
+    this.held?.beginRecord();
+  }
+
+  rollbackRecord(): void {
+    this.held?.rollbackRecord();
+  }
+}
+
+/**
+ * Folds regrouped rows into one value per group: the old contribution is
+ * subtracted, the new one added, so updates and deletes keep it exact.
+ */
+export class Aggregate extends HoldingProcessor {
+  constructor(
+    private readonly store: KeyValueStore<unknown, unknown>,
+    private readonly initializer: AnyFn,
+    private readonly adder: AnyFn,
+    private readonly subtractor: AnyFn | undefined,
+    caching?: AggregateCaching,
+  ) {
+    super(caching);
+  }
+
+  process(key: unknown, change: Change<unknown>, timestamp: number): void {
+    // A grouped stream's record with a null value (only windowed aggregates take those, as in Kafka Streams).
+    if (change.newValue === null && change.oldValue === null) return;
+    const previous = this.store.get(key);
+    let aggregate = previous ?? this.initializer();
+    if (change.oldValue !== null && this.subtractor) aggregate = this.subtractor(key, change.oldValue, aggregate);
+    if (change.newValue !== null) aggregate = this.adder(key, change.newValue, aggregate);
+    this.store.put(key, aggregate);
+    this.emit(key, previous, aggregate, timestamp);
   }
 }

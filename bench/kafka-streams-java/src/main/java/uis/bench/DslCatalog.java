@@ -1,6 +1,7 @@
 package uis.bench;
 
 import java.io.BufferedReader;
+import java.time.Duration;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -19,6 +20,7 @@ import org.apache.kafka.streams.kstream.Branched;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.GlobalKTable;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
@@ -26,11 +28,14 @@ import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.kstream.TableJoined;
+import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.WindowedSerdes;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.common.utils.Bytes;
 
 /**
@@ -39,7 +44,7 @@ import org.apache.kafka.common.utils.Bytes;
  * operator for operator). Keys and values are UTF-8 strings, numbers 64-bit big-endian (Serdes.Long).
  *
  * <pre>
- *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table|global-table|fk-join|processor
+ *   java -cp kafka-streams-uis.jar uis.bench.DslCatalog stateless|tables|stream-table|global-table|fk-join|processor|windowed
  * </pre>
  *
  * Environment: KAFKA_BROKERS, APPLICATION_ID, STATE_DIR, IN_PREFIX (input topics are
@@ -64,9 +69,10 @@ public final class DslCatalog {
           case "global-table" -> globalTable(in, out);
           case "fk-join" -> foreignKeyJoin(in, out);
           case "processor" -> processor(in, out);
+          case "windowed" -> windowed(in, out);
           default -> {
             System.err.println(
-                "usage: DslCatalog stateless|tables|stream-table|global-table|fk-join|processor");
+                "usage: DslCatalog stateless|tables|stream-table|global-table|fk-join|processor|windowed");
             System.exit(64);
             yield null;
           }
@@ -303,6 +309,48 @@ public final class DslCatalog {
                 .withValueSerde(S))
         .toStream()
         .to(out + "-left-join", Produced.with(S, S));
+    return builder.build();
+  }
+
+  /**
+   * Time windows over one input whose records come out of order and late: a hopping count of every
+   * record with a key (null values too), a tumbling aggregate with grace and a tumbling reduce without.
+   */
+  static Topology windowed(String in, String out) {
+    StreamsBuilder builder = new StreamsBuilder();
+    KStream<String, String> events = builder.stream(in + "-events", Consumed.with(S, S));
+    events
+        .groupByKey(Grouped.with(S, S))
+        .windowedBy(
+            TimeWindows.ofSizeAndGrace(Duration.ofSeconds(10), Duration.ofSeconds(5))
+                .advanceBy(Duration.ofSeconds(5)))
+        .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("hopping-count"))
+        .toStream()
+        .to(
+            out + "-hopping-count",
+            Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 10_000L), L));
+    KGroupedStream<String, String> present =
+        events.filter((k, v) -> v != null).groupByKey(Grouped.with(S, S));
+    present
+        .windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofSeconds(20), Duration.ofSeconds(3)))
+        .aggregate(
+            () -> "",
+            (k, v, agg) -> agg.isEmpty() ? v : agg + "," + v,
+            Materialized.<String, String, WindowStore<Bytes, byte[]>>as("tumbling-joined")
+                .withValueSerde(S))
+        .toStream()
+        .to(
+            out + "-tumbling-joined",
+            Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 20_000L), S));
+    present
+        .windowedBy(TimeWindows.ofSizeWithNoGrace(Duration.ofSeconds(20)))
+        .reduce(
+            (a, b) -> a.compareTo(b) >= 0 ? a : b,
+            Materialized.<String, String, WindowStore<Bytes, byte[]>>as("tumbling-max"))
+        .toStream()
+        .to(
+            out + "-tumbling-max",
+            Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 20_000L), S));
     return builder.build();
   }
 

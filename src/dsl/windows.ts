@@ -1,0 +1,62 @@
+/**
+ * Time windows, with Kafka Streams' semantics (TimeWindows): fixed-size windows that start every
+ * `advanceMs` from the epoch, each covering [start, start + size). Tumbling windows advance by their
+ * size; hopping windows by less, so a record falls in several. A window stays open for late records
+ * until stream time passes its end plus the grace period; after that they are dropped.
+ */
+
+/** A window's bounds in epoch milliseconds: `start` inclusive, `end` exclusive. */
+export interface Window {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** A key of a windowed aggregate: the group's key and the window it is for. */
+export interface Windowed<K> {
+  readonly key: K;
+  readonly window: Window;
+}
+
+function checkDuration(what: string, ms: number, least: number): number {
+  if (!Number.isSafeInteger(ms) || ms < least) {
+    throw new RangeError(`TimeWindows: ${what} must be a whole number of milliseconds of at least ${least}, got ${ms}`);
+  }
+  return ms;
+}
+
+export class TimeWindows {
+  private constructor(
+    readonly sizeMs: number,
+    readonly advanceMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  /** Tumbling windows of `sizeMs` that accept no late records (Kafka Streams' ofSizeWithNoGrace). */
+  static ofSizeWithNoGrace(sizeMs: number): TimeWindows {
+    return TimeWindows.ofSizeAndGrace(sizeMs, 0);
+  }
+
+  /** Tumbling windows of `sizeMs` that accept records up to `graceMs` after their end in stream time. */
+  static ofSizeAndGrace(sizeMs: number, graceMs: number): TimeWindows {
+    checkDuration('the size', sizeMs, 1);
+    checkDuration('the grace period', graceMs, 0);
+    return new TimeWindows(sizeMs, sizeMs, graceMs);
+  }
+
+  /** Hopping windows: a new window starts every `advanceMs` (at most the size). */
+  advanceBy(advanceMs: number): TimeWindows {
+    checkDuration('the advance', advanceMs, 1);
+    if (advanceMs > this.sizeMs) {
+      throw new RangeError(`TimeWindows: the advance (${advanceMs} ms) must not exceed the size (${this.sizeMs} ms)`);
+    }
+    return new TimeWindows(this.sizeMs, advanceMs, this.graceMs);
+  }
+
+  /** The windows a record of `timestamp` falls in, earliest first; none start before the epoch. */
+  windowsFor(timestamp: number): Window[] {
+    const windows: Window[] = [];
+    let start = Math.floor(Math.max(0, timestamp - this.sizeMs + this.advanceMs) / this.advanceMs) * this.advanceMs;
+    for (; start <= timestamp; start += this.advanceMs) windows.push({ start, end: start + this.sizeMs });
+    return windows;
+  }
+}
