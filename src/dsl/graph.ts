@@ -18,6 +18,11 @@ export interface StoreSpec {
   readonly valueSerde: Serde<unknown>;
   /** Keeps the lineage of each row (a companion store; see src/processor/lineage.ts). */
   readonly lineage?: boolean;
+  /**
+   * A window store's retention: windows that started this long before its aggregate's stream time
+   * are deleted, and its changelog deletes records older than this (plus a day) besides compacting.
+   */
+  readonly retentionMs?: number;
 }
 
 interface NodeBase {

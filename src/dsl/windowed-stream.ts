@@ -7,6 +7,12 @@ import { KTable, storeSpec } from './ktable.js';
 import type { TimeWindows, Windowed } from './windows.js';
 
 /**
+ * Where a windowed aggregate is kept: as AggregateStore, and how long its windows are kept after they
+ * start, for queries (default and least: the windows' size plus grace, as in Kafka Streams).
+ */
+export type WindowStore<A> = AggregateStore<A> & { retentionMs?: number };
+
+/**
  * A grouped stream aggregated per time window (KGroupedStream.windowedBy): each aggregate's key is
  * the group's key with its window. The windows' grace period says how late a record may be.
  */
@@ -22,7 +28,7 @@ export class TimeWindowedKStream<K, V> {
   ) {}
 
   /** Records per key and window. */
-  count(store: CountStore = {}): KTable<Windowed<K>, number> {
+  count(store: CountStore & Pick<WindowStore<number>, 'retentionMs'> = {}): KTable<Windowed<K>, number> {
     return this.add(
       () => 0,
       (_k: K, _v: V, n: number) => n + 1,
@@ -37,7 +43,7 @@ export class TimeWindowedKStream<K, V> {
   aggregate<A>(
     initializer: () => A,
     adder: (key: K, value: V | null, aggregate: A) => A,
-    store: AggregateStore<A>,
+    store: WindowStore<A>,
   ): KTable<Windowed<K>, A> {
     return this.add(initializer, adder, store);
   }
@@ -46,7 +52,10 @@ export class TimeWindowedKStream<K, V> {
    * Folds each key's records of a window with `reducer`; the window's first record is its first result.
    * A null value reaches the reducer too (as in Kafka Streams); a window whose result is null has no row.
    */
-  reduce(reducer: (aggregate: V, value: V | null) => V | null, store: ReduceStore<V> = {}): KTable<Windowed<K>, V> {
+  reduce(
+    reducer: (aggregate: V, value: V | null) => V | null,
+    store: ReduceStore<V> & Pick<WindowStore<V>, 'retentionMs'> = {},
+  ): KTable<Windowed<K>, V> {
     const fns = reduceFunctions<K, V>(reducer as (aggregate: V, value: V) => V);
     return this.add(fns.initializer, fns.adder, {
       ...store,
@@ -54,9 +63,16 @@ export class TimeWindowedKStream<K, V> {
     }) as KTable<Windowed<K>, V>;
   }
 
-  private add<A>(initializer: AnyFn, adder: AnyFn, store: AggregateStore<A>): KTable<Windowed<K>, A> {
-    const { name, lineage, ...materialized } = store;
+  private add<A>(initializer: AnyFn, adder: AnyFn, store: WindowStore<A>): KTable<Windowed<K>, A> {
+    const { name, lineage, retentionMs, ...materialized } = store;
     if (lineage) throw new Error('topology: windowed aggregates do not keep lineage (lineage: true)');
+    const { sizeMs, graceMs } = this.windows;
+    const retention = retentionMs ?? sizeMs + graceMs;
+    if (!Number.isSafeInteger(retention) || retention < sizeMs + graceMs) {
+      throw new RangeError(
+        `topology: a window store's retention (${retentionMs} ms) must be a whole number of ms of at least the windows' size plus grace (${sizeMs + graceMs} ms)`,
+      );
+    }
     const id = this.graph.operatorName('window-aggregate', name);
     const spec = storeSpec(this.graph, 'window-aggregate', {
       ...materialized,
@@ -64,6 +80,7 @@ export class TimeWindowedKStream<K, V> {
       valueSerde: valueAndTimestampSerde(materialized.valueSerde),
     });
     if (!spec) throw new Error('unreachable: a windowed aggregate is always materialized');
+    const windowStore = { ...spec, retentionMs: retention };
     this.graph.add({
       kind: 'window-aggregate',
       id,
@@ -72,9 +89,9 @@ export class TimeWindowedKStream<K, V> {
       windows: this.windows,
       initializer,
       adder,
-      store: spec,
+      store: windowStore,
       aggregateSerde: materialized.valueSerde as Serde<unknown>,
     });
-    return new KTable(this.graph, id, spec.name);
+    return new KTable(this.graph, id, windowStore.name);
   }
 }

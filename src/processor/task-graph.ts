@@ -70,6 +70,7 @@ export class TaskGraph {
   private streamTimeMs = -1;
   private readonly time: TaskTime;
   private readonly userProcessors: UserProcessor[] = [];
+  private readonly windowAggregates: WindowAggregate[] = [];
 
   constructor(
     private readonly topology: CompiledTopology,
@@ -95,6 +96,16 @@ export class TaskGraph {
   /** The largest timestamp of the records processed so far (-1 before the first): the task's stream time. */
   get streamTime(): number {
     return this.streamTimeMs;
+  }
+
+  /** The window stores, each with the start before which its windows have expired (see WindowAggregate). */
+  expiredWindows(): Array<{ storeName: string; before: number }> {
+    const expired = [];
+    for (const aggregate of this.windowAggregates) {
+      const before = aggregate.expiredBefore;
+      if (before !== undefined) expired.push({ storeName: aggregate.storeName, before });
+    }
+    return expired;
   }
 
   /** Initializes the task's processors of the Processor API: its stores are restored, records come next. */
@@ -298,9 +309,11 @@ export class TaskGraph {
           node.windows,
           node.initializer,
           node.adder,
+          node.store.retentionMs ?? node.windows.sizeMs + node.windows.graceMs,
           caching,
         );
         if (caching) this.caches.push(aggregate);
+        this.windowAggregates.push(aggregate);
         return aggregate;
       }
       case 'join':

@@ -6,6 +6,7 @@
 import { ensureTopics, partitionCounts } from '../kafka/admin.js';
 import type { ClusterAdmin, TopicSpec } from '../kafka/client.js';
 import type { CompiledTopology } from '../processor/compile.js';
+import type { StoreSpec } from '../dsl/graph.js';
 import type { StreamsConfig } from './config.js';
 
 export interface TopicLayout {
@@ -65,7 +66,7 @@ export async function prepareTopics(
     add(topic, internalCount(topic), { 'cleanup.policy': 'delete', 'retention.ms': '604800000' });
   for (const sub of topology.subtopologies) {
     for (const store of sub.stores)
-      add(store.changelogTopic, subtopologyPartitions.get(sub.id)!, { 'cleanup.policy': 'compact' });
+      add(store.changelogTopic, subtopologyPartitions.get(sub.id)!, changelogConfigs(store));
   }
   add(config.deadLetterTopic, 1, { 'cleanup.policy': 'delete', 'retention.ms': '2592000000' });
 
@@ -97,4 +98,15 @@ export async function prepareTopics(
 
 function dedupe(specs: TopicSpec[]): TopicSpec[] {
   return [...new Map(specs.map((s) => [s.topic, s])).values()];
+}
+
+/** A window store's changelog also deletes what is older than its retention, plus a day (as Kafka Streams'). */
+export const WINDOW_CHANGELOG_EXTRA_RETENTION_MS = 86_400_000;
+
+export function changelogConfigs(store: StoreSpec): Record<string, string> {
+  if (store.retentionMs === undefined) return { 'cleanup.policy': 'compact' };
+  return {
+    'cleanup.policy': 'compact,delete',
+    'retention.ms': String(store.retentionMs + WINDOW_CHANGELOG_EXTRA_RETENTION_MS),
+  };
 }

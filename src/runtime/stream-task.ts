@@ -499,6 +499,8 @@ export class StreamTask {
     }
     await snapshot.apply(checkpoints);
     for (const [topic, offset] of committing) this.appliedOffsets.set(topic, offset);
+    const expired = await this.core.expireWindows();
+    if (expired > 0) this.log.debug('expired windows deleted', { windows: expired });
     for (const record of output) {
       if (this.sinkTopics.has(record.topic)) {
         this.endToEndOf(record.topic).observe(Math.max(0, committedAt - record.timestamp) / 1000);

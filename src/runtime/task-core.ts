@@ -54,6 +54,8 @@ export class TaskCore {
   /** Drops by the record being processed (they count once it succeeds), and those counted since the last take. */
   private recordDrops: DropReason[] = [];
   private drops = new Map<DropReason, number>();
+  /** Per window store, the start before which its windows were last deleted (see expireWindows). */
+  private readonly lastExpiry = new Map<string, number>();
   private current: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
 
   constructor(
@@ -174,6 +176,23 @@ export class TaskCore {
     const taken = this.drops;
     this.drops = new Map();
     return taken;
+  }
+
+  /**
+   * Deletes the windows of the task's window stores that have expired, once the start before which
+   * they expire has moved by a segment interval (half the retention, at least a minute, as Kafka
+   * Streams' segments) since the last time: run after a commit, on committed state. Returns how many.
+   */
+  async expireWindows(): Promise<number> {
+    let deleted = 0;
+    for (const { storeName, before } of this.graph.expiredWindows()) {
+      const last = this.lastExpiry.get(storeName);
+      const retention = this.state.retentionOf(storeName);
+      if (last !== undefined && before - last < Math.max(retention / 2, 60_000)) continue;
+      this.lastExpiry.set(storeName, before);
+      deleted += await this.state.expireWindows(storeName, before);
+    }
+    return deleted;
   }
 
   /** Takes the records to write in this commit. */

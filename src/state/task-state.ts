@@ -12,6 +12,9 @@ import { CHECKPOINT_PREFIX, checkpointKey, storePrefix } from './keys.js';
 import { RowCache } from './row-cache.js';
 import { backendRange, type RangeQuery } from './range-query.js';
 
+/** Expired windows deleted per LevelDB batch. */
+const EXPIRY_BATCH = 10_000;
+
 interface PendingWrite {
   readonly store: CompiledStore;
   readonly key: Buffer;
@@ -166,6 +169,32 @@ export class TaskState {
     this.rowCache.clear(); // the task starts again as after a restart, with nothing cached
   }
 
+  /**
+   * Deletes a window store's committed windows that start before `before` (the last 8 bytes of its
+   * keys are a window's start). Not through the changelog: as Kafka Streams drops expired segments,
+   * the changelog's own retention removes them there, and a restore brings back only what the next
+   * expiry deletes again. Returns how many were deleted.
+   */
+  async expireWindows(storeName: string, before: number): Promise<number> {
+    const prefix = this.prefixOf(storeName);
+    const startAt = BigInt(before);
+    let expired: BatchEntry[] = [];
+    let deleted = 0;
+    const deleteExpired = async () => {
+      await this.backend.write(expired);
+      for (const { key } of expired) this.rowCache.set(key.toString('latin1'), null);
+      deleted += expired.length;
+      expired = [];
+    };
+    for await (const [key] of this.backend.entries(prefix)) {
+      if (key.length < prefix.length + 8 || key.readBigInt64BE(key.length - 8) >= startAt) continue;
+      expired.push({ key, value: null });
+      if (expired.length >= EXPIRY_BATCH) await deleteExpired();
+    }
+    if (expired.length > 0) await deleteExpired();
+    return deleted;
+  }
+
   /** Offsets the backend is restored up to, per changelog topic (absent: restore from the beginning). */
   async checkpoints(): Promise<Map<string, bigint>> {
     const result = new Map<string, bigint>();
@@ -230,6 +259,11 @@ export class TaskState {
     this.knownCheckpoints.delete(topic);
     await this.backend.clear(this.prefixOf(storeName));
     this.rowCache.clear();
+  }
+
+  /** A window store's retention in ms (0 for other stores). */
+  retentionOf(storeName: string): number {
+    return this.spec(storeName).retentionMs ?? 0;
   }
 
   private spec(name: string): CompiledStore {

@@ -254,6 +254,9 @@ export class TopologyTestDriver {
   }
 
   private async commitAll(): Promise<void> {
-    for (const task of this.tasks) await task.state.startCommit().apply(new Map());
+    for (const task of this.tasks) {
+      await task.state.startCommit().apply(new Map());
+      await task.expireWindows();
+    }
   }
 }

@@ -9,6 +9,7 @@ import { longNumberSerde } from '../../src/serdes/long-number.js';
 import { timeWindowedSerde, valueAndTimestampSerde } from '../../src/serdes/windowed.js';
 import { compileTopology } from '../../src/processor/compile.js';
 import { describeText } from '../../src/processor/describe.js';
+import { changelogConfigs } from '../../src/runtime/internal-topics.js';
 
 const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
 const longs = longNumberSerde as Serde<number>;
@@ -237,4 +238,50 @@ t.test('a windowed reduce whose result is null has no row for that window', asyn
   t.same(driver.get('last', { key: 'k', window }), { value: 'a', timestamp: 2 });
   driver.pipe('words', S, 'k', null, 3);
   t.equal(driver.get('last', { key: 'k', window }), null, 'a null result deletes the row');
+});
+
+t.test('windows are deleted once their retention has passed in stream time', async (t) => {
+  const builder = new StreamsBuilder();
+  builder
+    .stream('clicks', S)
+    .groupByKey(S)
+    .windowedBy(TimeWindows.ofSizeAndGrace(10_000, 5_000))
+    .count({ storeName: 'kept', retentionMs: 60_000 });
+  const driver = new TopologyTestDriver(builder.build());
+  const starts = async () =>
+    [...(await driver.all<Windowed<string>, unknown>('kept')).keys()].map((w) => `${w.key}@${w.window.start}`).sort();
+  driver.pipe('clicks', S, 'a', 'x', 1_000);
+  driver.pipe('clicks', S, 'b', 'x', 15_000);
+  t.same(await starts(), ['a@0', 'b@10000']);
+  // Stream time 60,999: [0, 10 s) started more than the retention ago, but expired windows are
+  // deleted once per segment interval (half the retention, at least a minute): not yet.
+  driver.pipe('clicks', S, 'a', 'x', 60_999);
+  t.same(await starts(), ['a@0', 'a@60000', 'b@10000']);
+  // Stream time 125,000: every window that started before 65,001 goes.
+  driver.pipe('clicks', S, 'c', 'x', 125_000);
+  t.same(await starts(), ['c@120000']);
+});
+
+t.test("a window store's retention is at least the windows' size and grace", async (t) => {
+  const grouped = () => new StreamsBuilder().stream('clicks', S).groupByKey(S);
+  t.throws(
+    () => grouped().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count({ retentionMs: 14 }),
+    /retention \(14 ms\) must be .* at least the windows' size plus grace \(15 ms\)/,
+  );
+  const builder = new StreamsBuilder();
+  builder.stream('clicks', S).groupByKey(S).windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count({ storeName: 'w' });
+  t.equal(compileTopology(builder.build(), 'app').store('w').retentionMs, 15, 'by default, size plus grace');
+});
+
+t.test("a window store's changelog compacts and deletes after the retention and a day", async (t) => {
+  const builder = new StreamsBuilder();
+  builder
+    .stream('clicks', S)
+    .groupByKey(S)
+    .windowedBy(TimeWindows.ofSizeWithNoGrace(60_000))
+    .count({ storeName: 'w', retentionMs: 3_600_000 });
+  builder.stream('other', S).groupByKey(S).count({ storeName: 'plain' });
+  const topology = compileTopology(builder.build(), 'app');
+  t.same(changelogConfigs(topology.store('w')), { 'cleanup.policy': 'compact,delete', 'retention.ms': '90000000' });
+  t.same(changelogConfigs(topology.store('plain')), { 'cleanup.policy': 'compact' });
 });

@@ -20,9 +20,24 @@ export class WindowAggregate extends HoldingProcessor {
     private readonly windows: TimeWindows,
     private readonly initializer: AnyFn,
     private readonly adder: AnyFn,
+    /** How long windows are kept after they start (at least size plus grace). */
+    private readonly retentionMs: number,
     caching?: AggregateCaching,
   ) {
     super(caching);
+  }
+
+  /**
+   * Windows of the store that start before the returned time have expired: their retention has passed
+   * in this node's stream time, so they are closed and no record changes them again. Undefined before
+   * the first record.
+   */
+  get expiredBefore(): number | undefined {
+    return this.observedStreamTime < 0 ? undefined : this.observedStreamTime - this.retentionMs + 1;
+  }
+
+  get storeName(): string {
+    return this.store.name;
   }
 
   /**
