@@ -101,6 +101,22 @@ export type GraphNode =
       aggregateSerde: Serde<unknown>;
     })
   | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
+  /**
+   * A table's changes held in a buffer until their time (see src/dsl/suppressed.ts): the buffer's
+   * store (raw bytes: the table's serialized key, and an encoded entry) and the table's serdes.
+   */
+  | (NodeBase & {
+      kind: 'suppress';
+      until: 'window-close' | 'time-limit';
+      /** Stream time a buffered change waits past its buffer time: the windows' grace, or the time limit. */
+      waitMs: number;
+      maxRecords: number;
+      maxBytes: number;
+      whenFull: 'emit-early' | 'shut-down';
+      keySerde: Serde<unknown>;
+      valueSerde: Serde<unknown>;
+      store: StoreSpec;
+    })
   /** A processor of the Processor API (src/processor/api.ts), made per task by `supplier`, with its stores. */
   | (NodeBase & { kind: 'process'; supplier: AnyFn; stores: string[] })
   /**

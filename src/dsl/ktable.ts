@@ -3,6 +3,8 @@ import type { ForeignKeyJoined, Grouped, KeyValue, Materialized } from './option
 import type { Serde } from '../serdes/serde.js';
 import { responseSerde, subscribersSerde, subscriptionSerde } from '../processor/nodes/foreign-key-join.js';
 import { KGroupedTable } from './kgrouped.js';
+import type { Suppressed } from './suppressed.js';
+import { bytesSerde } from '../serdes/primitive.js';
 import { KStream } from './kstream.js';
 import { checkName } from './names.js';
 
@@ -199,6 +201,37 @@ export class KTable<K, V> {
     return this.addJoin(other, joiner, 'outer', materialized, name);
   }
 
+  /**
+   * Holds the table's changes back until their time comes (Suppressed): the final result of each
+   * window, or the latest change of a key once a time limit has passed in stream time. `serdes` are
+   * needed when this table keeps none (it is not materialized).
+   */
+  suppress(suppressed: Suppressed, serdes?: { keySerde: Serde<K>; valueSerde: Serde<V> }): KTable<K, V> {
+    const id = this.graph.operatorName('suppress', suppressed.name);
+    const own = serdes ?? tableSerdes(this.graph, this.nodeId);
+    if (!own) throw new Error(`topology: ${id}: give the table's serdes (it is not materialized, so it has none)`);
+    const { buffer } = suppressed;
+    this.graph.add({
+      kind: 'suppress',
+      id,
+      parents: [this.nodeId],
+      emitsChanges: true,
+      until: suppressed.until,
+      waitMs: suppressed.until === 'window-close' ? graceUpstream(this.graph, this.nodeId, id) : suppressed.timeLimitMs,
+      maxRecords: buffer.maxRecords,
+      maxBytes: buffer.maxBytes,
+      whenFull: buffer.whenFull,
+      keySerde: own.keySerde as Serde<unknown>,
+      valueSerde: own.valueSerde as Serde<unknown>,
+      store: {
+        name: checkName('store', `${id}-store`),
+        keySerde: bytesSerde as Serde<unknown>,
+        valueSerde: bytesSerde as Serde<unknown>,
+      },
+    });
+    return new KTable(this.graph, id);
+  }
+
   /** The stream of this table's updates; a deleted row becomes a record with a null value. */
   toStream(name?: string): KStream<K, V> {
     const id = this.graph.operatorName('to-stream', name);
@@ -248,4 +281,18 @@ function tableSerdes(graph: TopologyGraph, nodeId: string): Pick<StoreSpec, 'key
   // A windowed aggregate's store keeps each aggregate with its timestamp; its rows are the aggregates.
   if (node.kind === 'window-aggregate') return { keySerde: node.store.keySerde, valueSerde: node.aggregateSerde };
   return 'store' in node && node.store ? node.store : undefined;
+}
+
+/**
+ * The grace period of the windowed aggregation a table comes from (through table transforms), which
+ * untilWindowCloses waits for; as Kafka Streams, a table not from one cannot suppress until windows close.
+ */
+function graceUpstream(graph: TopologyGraph, nodeId: string, suppressId: string): number {
+  const node = graph.get(nodeId);
+  if (node.kind === 'window-aggregate') return node.windows.graceMs;
+  if (node.kind === 'map-values' || node.kind === 'filter' || node.kind === 'suppress')
+    return graceUpstream(graph, node.parents[0]!, suppressId);
+  throw new Error(
+    `topology: ${suppressId} suppresses until windows close, but its table does not come from a windowed aggregation`,
+  );
 }

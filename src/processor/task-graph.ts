@@ -34,6 +34,7 @@ import {
 } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
 import { WindowAggregate } from './nodes/window-aggregate.js';
+import { Suppress } from './nodes/suppress.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
 import type {
   ChangeCache,
@@ -71,6 +72,8 @@ export class TaskGraph {
   private readonly time: TaskTime;
   private readonly userProcessors: UserProcessor[] = [];
   private readonly windowAggregates: WindowAggregate[] = [];
+  /** Suppression nodes by their buffer's store. */
+  private readonly suppressions = new Map<string, Suppress>();
 
   constructor(
     private readonly topology: CompiledTopology,
@@ -96,6 +99,18 @@ export class TaskGraph {
   /** The largest timestamp of the records processed so far (-1 before the first): the task's stream time. */
   get streamTime(): number {
     return this.streamTimeMs;
+  }
+
+  /**
+   * Fills the suppression buffers from their stores (restored), before the first record; `rows`
+   * reads a store's committed rows.
+   */
+  async loadBuffers(rows: (storeName: string) => AsyncIterable<[Buffer, Buffer]>): Promise<void> {
+    for (const [storeName, suppress] of this.suppressions) {
+      const loaded: Array<[Buffer, Buffer]> = [];
+      for await (const row of rows(storeName)) loaded.push(row);
+      suppress.load(loaded);
+    }
   }
 
   /** The window stores, each with the start before which its windows have expired (see WindowAggregate). */
@@ -316,6 +331,13 @@ export class TaskGraph {
         this.windowAggregates.push(aggregate);
         return aggregate;
       }
+      case 'suppress': {
+        const suppress = new Suppress(this.context, store as KeyValueStore<Buffer, Buffer>, node);
+        // Always a change cache: what it lets through goes downstream when the task flushes.
+        this.caches.push(suppress);
+        this.suppressions.set(node.store.name, suppress);
+        return suppress;
+      }
       case 'join':
         return new TableJoin(
           node.joiner,
@@ -413,6 +435,11 @@ export class TaskGraph {
     if (node.kind === 'window-aggregate') {
       const store = this.context.store<unknown, ValueAndTimestamp<unknown>>(node.store.name);
       return (key) => store.get(key)?.value ?? null;
+    }
+    if (node.kind === 'suppress') {
+      const suppress = this.processors.get(node.id) as Suppress;
+      const parent = this.valueGetter(node.parents[0]!);
+      return (key) => suppress.lookup(key, parent);
     }
     if ('store' in node && node.store) {
       const store = this.context.store<unknown, unknown>(node.store.name);

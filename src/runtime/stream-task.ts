@@ -273,6 +273,7 @@ export class StreamTask {
       this.appliedOffsets.set(topic, committed ?? 0n);
       this.catchUpTargets.set(topic, (await endOffsets(this.deps.admin, topic)).get(this.partition) ?? 0n);
     }
+    await this.core.loadBuffers();
     if (this.status !== 'restoring') throw new Error(`task ${this.id} was ${this.status} while starting`);
     this.core.init();
     this.status = 'running';

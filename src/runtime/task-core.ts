@@ -114,6 +114,11 @@ export class TaskCore {
     return this.punctuationErrors.length === 0 ? NO_ERRORS : this.punctuationErrors.splice(0);
   }
 
+  /** Fills the task's suppression buffers from their restored stores (before init). */
+  async loadBuffers(): Promise<void> {
+    await this.graph.loadBuffers((storeName) => this.state.committedRows(storeName));
+  }
+
   /** The task's stores are restored and records come next: its processors of the Processor API initialize. */
   init(): void {
     this.graph.init();

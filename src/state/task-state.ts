@@ -103,6 +103,12 @@ export class TaskState {
     return entries.map(([key, value]) => [key.subarray(prefix.length), value]);
   }
 
+  /** Every committed row of a store (keys without the store's prefix), in key order. */
+  async *committedRows(storeName: string): AsyncIterable<[Buffer, Buffer]> {
+    const prefix = this.prefixOf(storeName);
+    for await (const [key, value] of this.backend.entries(prefix)) yield [key.subarray(prefix.length), value];
+  }
+
   beginRecord(): void {
     this.undo = [];
   }

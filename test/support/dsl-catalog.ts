@@ -5,6 +5,7 @@ import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { TopologyGraph } from '../../src/dsl/graph.js';
 import { Serdes, timeWindowedSerde, type Serde } from '../../src/serdes/index.js';
 import { TimeWindows } from '../../src/dsl/windows.js';
+import { BufferConfig, Suppressed } from '../../src/dsl/suppressed.js';
 import type { KeyValueStore } from '../../src/processor/types.js';
 import type { Processor, ProcessorContext, StreamRecord } from '../../src/processor/api.js';
 
@@ -305,6 +306,8 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
       'hopping-count': { kind: 'table', numbers: true, windowed: true },
       'tumbling-joined': { kind: 'table', numbers: false, windowed: true },
       'tumbling-max': { kind: 'table', numbers: false, windowed: true },
+      // Final results: one record per closed window, the same stream as Kafka Streams' (headers too).
+      'final-count': { kind: 'stream', numbers: true, windowed: true },
     },
     build(inPrefix, out) {
       const builder = new StreamsBuilder();
@@ -331,6 +334,12 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
           keySerde: timeWindowedSerde(Serdes.string, 20_000),
           valueSerde: Serdes.string,
         });
+      present
+        .windowedBy(TimeWindows.ofSizeAndGrace(20_000, 3_000))
+        .count({ storeName: 'final-count' })
+        .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()).withName('final'))
+        .toStream()
+        .to(`${out}-final-count`, { keySerde: timeWindowedSerde(Serdes.string, 20_000), valueSerde: countSerde });
       present
         .windowedBy(TimeWindows.ofSizeWithNoGrace(20_000))
         .reduce((a, b) => (a! >= b! ? a : b), { storeName: 'tumbling-max' })

@@ -27,6 +27,8 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.kstream.Suppressed;
+import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TableJoined;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
@@ -314,7 +316,8 @@ public final class DslCatalog {
 
   /**
    * Time windows over one input whose records come out of order and late: a hopping count of every
-   * record with a key (null values too), a tumbling aggregate with grace and a tumbling reduce without.
+   * record with a key (null values too), a tumbling aggregate with grace, the final results of a
+   * tumbling count (suppressed until its windows close) and a tumbling reduce without grace.
    */
   static Topology windowed(String in, String out) {
     StreamsBuilder builder = new StreamsBuilder();
@@ -342,6 +345,14 @@ public final class DslCatalog {
         .to(
             out + "-tumbling-joined",
             Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 20_000L), S));
+    present
+        .windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofSeconds(20), Duration.ofSeconds(3)))
+        .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("final-count"))
+        .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()).withName("final"))
+        .toStream()
+        .to(
+            out + "-final-count",
+            Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 20_000L), L));
     present
         .windowedBy(TimeWindows.ofSizeWithNoGrace(Duration.ofSeconds(20)))
         .reduce(
