@@ -25,6 +25,18 @@ export interface StoreSpec {
   readonly retentionMs?: number;
 }
 
+/** How a suppression buffer holds a table's changes, and the table's serdes. */
+export interface SuppressSpec {
+  readonly until: 'window-close' | 'time-limit';
+  /** Stream time a buffered change waits past its buffer time: the windows' grace, or the time limit. */
+  readonly waitMs: number;
+  readonly maxRecords: number;
+  readonly maxBytes: number;
+  readonly whenFull: 'emit-early' | 'shut-down';
+  readonly keySerde: Serde<unknown>;
+  readonly valueSerde: Serde<unknown>;
+}
+
 interface NodeBase {
   readonly id: string;
   /** Parents; a join has two (left, right). */
@@ -102,21 +114,10 @@ export type GraphNode =
     })
   | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
   /**
-   * A table's changes held in a buffer until their time (see src/dsl/suppressed.ts): the buffer's
-   * store (raw bytes: the table's serialized key, and an encoded entry) and the table's serdes.
+   * A table's changes held in a buffer until their time (see src/dsl/suppressed.ts), with the buffer's
+   * store (raw bytes: the table's serialized key, and an encoded entry).
    */
-  | (NodeBase & {
-      kind: 'suppress';
-      until: 'window-close' | 'time-limit';
-      /** Stream time a buffered change waits past its buffer time: the windows' grace, or the time limit. */
-      waitMs: number;
-      maxRecords: number;
-      maxBytes: number;
-      whenFull: 'emit-early' | 'shut-down';
-      keySerde: Serde<unknown>;
-      valueSerde: Serde<unknown>;
-      store: StoreSpec;
-    })
+  | (NodeBase & SuppressSpec & { kind: 'suppress'; store: StoreSpec })
   /** A processor of the Processor API (src/processor/api.ts), made per task by `supplier`, with its stores. */
   | (NodeBase & { kind: 'process'; supplier: AnyFn; stores: string[] })
   /**

@@ -1,3 +1,4 @@
+import type { SuppressSpec } from '../../dsl/graph.js';
 import type { Windowed } from '../../dsl/windows.js';
 import type { Serde } from '../../serdes/serde.js';
 import type { Change, ChangeCache, Header, KeyValueStore, ProcessorContext, RecordOrigin } from '../types.js';
@@ -44,15 +45,7 @@ export class Suppress extends ForwardingProcessor implements ChangeCache {
   constructor(
     private readonly context: ProcessorContext,
     private readonly store: KeyValueStore<Buffer, Buffer>,
-    private readonly options: {
-      until: 'window-close' | 'time-limit';
-      waitMs: number;
-      maxRecords: number;
-      maxBytes: number;
-      whenFull: 'emit-early' | 'shut-down';
-      keySerde: Serde<unknown>;
-      valueSerde: Serde<unknown>;
-    },
+    private readonly options: SuppressSpec,
   ) {
     super();
   }
