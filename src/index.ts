@@ -12,8 +12,9 @@ export type { KTable } from './dsl/ktable.js';
 export type { GlobalKTable } from './dsl/global-ktable.js';
 export type { KGroupedStream, KGroupedTable, AggregateStore, CountStore, ReduceStore } from './dsl/kgrouped.js';
 export type { BranchedKStream, Branched } from './dsl/branched.js';
-export { TimeWindows, type Window, type Windowed } from './dsl/windows.js';
-export type { TimeWindowedKStream } from './dsl/windowed-stream.js';
+export { SessionWindows, TimeWindows, type Window, type Windowed } from './dsl/windows.js';
+export type { SessionWindowedKStream, TimeWindowedKStream, WindowStore } from './dsl/windowed-stream.js';
+export { BufferConfig, Suppressed, type WhenFull } from './dsl/suppressed.js';
 export type { TopologyGraph } from './dsl/graph.js';
 export type {
   Consumed,
@@ -81,6 +82,7 @@ export {
   AvroSerde,
   DeserializationError,
   Serdes,
+  sessionWindowedSerde,
   timeWindowedSerde,
   type AvroSerdeOptions,
   type JsonValue,

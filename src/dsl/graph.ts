@@ -5,7 +5,7 @@
  */
 import type { Serde } from '../serdes/serde.js';
 import { checkName } from './names.js';
-import type { TimeWindows } from './windows.js';
+import type { SessionWindows, TimeWindows } from './windows.js';
 
 /** Functions stored in the graph are untyped; the DSL's generics type them at the call site. */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the graph erases the DSL's generic types */
@@ -113,6 +113,20 @@ export type GraphNode =
       aggregateSerde: Serde<unknown>;
     })
   | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
+  /**
+   * A grouped stream aggregated per session: the store's keys are the group's keys and its values
+   * every live session of the key (sessionsSerde); `keySerde` is the group's key serde.
+   */
+  | (NodeBase & {
+      kind: 'session-aggregate';
+      windows: SessionWindows;
+      initializer: AnyFn;
+      adder: AnyFn;
+      merger: AnyFn;
+      store: StoreSpec;
+      keySerde: Serde<unknown>;
+      aggregateSerde: Serde<unknown>;
+    })
   /**
    * A table's changes held in a buffer until their time (see src/dsl/suppressed.ts), with the buffer's
    * store (raw bytes: the table's serialized key, and an encoded entry).
@@ -241,6 +255,7 @@ export class TopologyGraph {
       case 'repartition':
       case 'aggregate':
       case 'window-aggregate':
+      case 'session-aggregate':
         return false;
       default:
         return node.parents.some((p) => this.keyChanged(p));

@@ -3,8 +3,8 @@ import { longNumberSerde } from '../serdes/long-number.js';
 import type { TopologyGraph } from './graph.js';
 import type { Materialized } from './options.js';
 import { KTable, storeSpec } from './ktable.js';
-import { TimeWindowedKStream } from './windowed-stream.js';
-import type { TimeWindows } from './windows.js';
+import { SessionWindowedKStream, TimeWindowedKStream } from './windowed-stream.js';
+import { SessionWindows, type TimeWindows } from './windows.js';
 
 /** Where an aggregate is kept (its key serde is the grouping's), and the operator's name. */
 export type AggregateStore<A> = Omit<Materialized<unknown, A>, 'keySerde'> & { name?: string };
@@ -135,7 +135,13 @@ export class KGroupedStream<K, V> extends Grouping<K> {
   }
 
   /** Aggregates per time window from here: tumbling or hopping windows, with their grace period. */
-  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V> {
-    return new TimeWindowedKStream(this.graph, this.groupById, this.keySerde, this.valueSerde as Serde<V>, windows);
+  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V>;
+  /** Aggregates per session from here: records within the inactivity gap of each other. */
+  windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
+  windowedBy(windows: TimeWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+    const values = this.valueSerde as Serde<V>;
+    return windows instanceof SessionWindows
+      ? new SessionWindowedKStream(this.graph, this.groupById, this.keySerde, values, windows)
+      : new TimeWindowedKStream(this.graph, this.groupById, this.keySerde, values, windows);
   }
 }

@@ -5,6 +5,7 @@ import { responseSerde, subscribersSerde, subscriptionSerde } from '../processor
 import { KGroupedTable } from './kgrouped.js';
 import type { Suppressed } from './suppressed.js';
 import { bytesSerde } from '../serdes/primitive.js';
+import { sessionWindowedSerde } from '../serdes/windowed.js';
 import { KStream } from './kstream.js';
 import { checkName } from './names.js';
 
@@ -280,6 +281,8 @@ function tableSerdes(graph: TopologyGraph, nodeId: string): Pick<StoreSpec, 'key
   const node = graph.get(nodeId);
   // A windowed aggregate's store keeps each aggregate with its timestamp; its rows are the aggregates.
   if (node.kind === 'window-aggregate') return { keySerde: node.store.keySerde, valueSerde: node.aggregateSerde };
+  if (node.kind === 'session-aggregate')
+    return { keySerde: sessionWindowedSerde(node.keySerde), valueSerde: node.aggregateSerde };
   return 'store' in node && node.store ? node.store : undefined;
 }
 
@@ -290,6 +293,7 @@ function tableSerdes(graph: TopologyGraph, nodeId: string): Pick<StoreSpec, 'key
 function graceUpstream(graph: TopologyGraph, nodeId: string, suppressId: string): number {
   const node = graph.get(nodeId);
   if (node.kind === 'window-aggregate') return node.windows.graceMs;
+  if (node.kind === 'session-aggregate') return node.windows.gapMs + node.windows.graceMs;
   if (node.kind === 'map-values' || node.kind === 'filter' || node.kind === 'suppress')
     return graceUpstream(graph, node.parents[0]!, suppressId);
   throw new Error(

@@ -60,3 +60,32 @@ export class TimeWindows {
     return windows;
   }
 }
+
+/**
+ * Session windows, with Kafka Streams' semantics (SessionWindows): a key's records less than the
+ * inactivity gap apart make one session, [first record's time, last record's time] with both ends
+ * inclusive; a record that bridges two sessions merges them. A session stays open for late records
+ * until stream time passes its end plus the gap plus the grace period.
+ */
+export class SessionWindows {
+  private constructor(
+    readonly gapMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  static ofInactivityGapWithNoGrace(gapMs: number): SessionWindows {
+    return SessionWindows.ofInactivityGapAndGrace(gapMs, 0);
+  }
+
+  static ofInactivityGapAndGrace(gapMs: number, graceMs: number): SessionWindows {
+    if (!Number.isSafeInteger(gapMs) || gapMs < 1) {
+      throw new RangeError(
+        `SessionWindows: the inactivity gap must be a whole number of ms of at least 1, got ${gapMs}`,
+      );
+    }
+    if (!Number.isSafeInteger(graceMs) || graceMs < 0) {
+      throw new RangeError(`SessionWindows: the grace period must be a whole number of ms, 0 or more, got ${graceMs}`);
+    }
+    return new SessionWindows(gapMs, graceMs);
+  }
+}

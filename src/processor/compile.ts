@@ -206,7 +206,7 @@ function lineageStoreSpec(spec: StoreSpec): StoreSpec {
 
 /** The nodes that fold a grouping's records into a store: they read the grouping's repartition topic. */
 export function isAggregate(node: GraphNode): boolean {
-  return node.kind === 'aggregate' || node.kind === 'window-aggregate';
+  return node.kind === 'aggregate' || node.kind === 'window-aggregate' || node.kind === 'session-aggregate';
 }
 
 function dedupeSources(sources: SourceTopic[]): SourceTopic[] {

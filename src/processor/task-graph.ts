@@ -7,7 +7,8 @@ import type { GraphNode, StoreSpec } from '../dsl/graph.js';
 import { decodeChangePair } from './change-pair.js';
 import { isAggregate, type CompiledTopology, type SourceTopic, type SubTopology } from './compile.js';
 import type { Windowed } from '../dsl/windows.js';
-import type { ValueAndTimestamp } from '../serdes/windowed.js';
+import { sessionWindowedSerde, type Session, type ValueAndTimestamp } from '../serdes/windowed.js';
+import type { Serde } from '../serdes/serde.js';
 import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
 import { StreamGlobalJoin, StreamTableJoin, TableJoin } from './nodes/join.js';
 import {
@@ -33,7 +34,7 @@ import {
   TableTransform,
 } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
-import { WindowAggregate } from './nodes/window-aggregate.js';
+import { SessionAggregate, WindowAggregate, type WindowExpiry } from './nodes/window-aggregate.js';
 import { Suppress } from './nodes/suppress.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
 import type {
@@ -71,7 +72,7 @@ export class TaskGraph {
   private streamTimeMs = -1;
   private readonly time: TaskTime;
   private readonly userProcessors: UserProcessor[] = [];
-  private readonly windowAggregates: WindowAggregate[] = [];
+  private readonly windowAggregates: Array<WindowAggregate | SessionAggregate> = [];
   /** Suppression nodes by their buffer's store. */
   private readonly suppressions = new Map<string, Suppress>();
 
@@ -113,12 +114,12 @@ export class TaskGraph {
     }
   }
 
-  /** The window stores, each with the start before which its windows have expired (see WindowAggregate). */
-  expiredWindows(): Array<{ storeName: string; before: number }> {
-    const expired = [];
+  /** The window and session stores whose windows have started to expire, and how to drop those. */
+  expiredWindows(): WindowExpiry[] {
+    const expired: WindowExpiry[] = [];
     for (const aggregate of this.windowAggregates) {
-      const before = aggregate.expiredBefore;
-      if (before !== undefined) expired.push({ storeName: aggregate.storeName, before });
+      const expiry = aggregate.expiry;
+      if (expiry) expired.push(expiry);
     }
     return expired;
   }
@@ -304,7 +305,9 @@ export class TaskGraph {
               node.keySerde,
               node.valueSerde,
               node.emitsChanges,
-              this.topology.graph.children(node.id).some((child) => child.kind === 'window-aggregate'),
+              this.topology.graph
+                .children(node.id)
+                .some((child) => child.kind === 'window-aggregate' || child.kind === 'session-aggregate'),
             );
       case 'aggregate': {
         const groupBy = this.topology.graph.get(node.parents[0]!);
@@ -327,9 +330,23 @@ export class TaskGraph {
           node.store.retentionMs ?? node.windows.sizeMs + node.windows.graceMs,
           caching,
         );
-        if (caching) this.caches.push(aggregate);
-        this.windowAggregates.push(aggregate);
-        return aggregate;
+        return this.keepWindowed(aggregate, caching !== undefined);
+      }
+      case 'session-aggregate': {
+        const windowedKeys = sessionWindowedSerde(node.keySerde);
+        const caching = this.options.cacheChanges ? { context: this.context, keySerde: windowedKeys } : undefined;
+        const aggregate = new SessionAggregate(
+          this.context,
+          store as KeyValueStore<unknown, Session<unknown>[]>,
+          node.store.valueSerde as Serde<Session<unknown>[]>,
+          node.windows,
+          node.initializer,
+          node.adder,
+          node.merger,
+          node.store.retentionMs ?? node.windows.gapMs + node.windows.graceMs,
+          caching,
+        );
+        return this.keepWindowed(aggregate, caching !== undefined);
       }
       case 'suppress': {
         const suppress = new Suppress(this.context, store as KeyValueStore<Buffer, Buffer>, node);
@@ -350,6 +367,13 @@ export class TaskGraph {
       case 'sink':
         return new Sink(this.context, node.topic, node.keySerde, node.valueSerde);
     }
+  }
+
+  /** A windowed aggregate: its expired windows are dropped after commits, and with caching it holds changes. */
+  private keepWindowed<A extends WindowAggregate | SessionAggregate>(aggregate: A, caching: boolean): A {
+    if (caching) this.caches.push(aggregate);
+    this.windowAggregates.push(aggregate);
+    return aggregate;
   }
 
   /**
@@ -435,6 +459,14 @@ export class TaskGraph {
     if (node.kind === 'window-aggregate') {
       const store = this.context.store<unknown, ValueAndTimestamp<unknown>>(node.store.name);
       return (key) => store.get(key)?.value ?? null;
+    }
+    if (node.kind === 'session-aggregate') {
+      const store = this.context.store<unknown, Session<unknown>[]>(node.store.name);
+      return (windowed) => {
+        const { key, window } = windowed as Windowed<unknown>;
+        const session = (store.get(key) ?? []).find((s) => s.start === window.start && s.end === window.end);
+        return session ? session.aggregate : null;
+      };
     }
     if (node.kind === 'suppress') {
       const suppress = this.processors.get(node.id) as Suppress;

@@ -184,20 +184,20 @@ export class TaskCore {
   }
 
   /**
-   * Deletes the windows of the task's window stores that have expired, once the start before which
-   * they expire has moved by a segment interval (half the retention, at least a minute, as Kafka
-   * Streams' segments) since the last time: run after a commit, on committed state. Returns how many.
+   * Drops what has expired from the task's window and session stores, once the time before which it
+   * expires has moved by a segment interval (half the retention, at least a minute, as Kafka Streams'
+   * segments) since the last time: run after a commit, on committed state. Returns the rows changed.
    */
   async expireWindows(): Promise<number> {
-    let deleted = 0;
-    for (const { storeName, before } of this.graph.expiredWindows()) {
+    let changed = 0;
+    for (const { storeName, before, prune } of this.graph.expiredWindows()) {
       const last = this.lastExpiry.get(storeName);
       const retention = this.state.retentionOf(storeName);
       if (last !== undefined && before - last < Math.max(retention / 2, 60_000)) continue;
       this.lastExpiry.set(storeName, before);
-      deleted += await this.state.expireWindows(storeName, before);
+      changed += await this.state.pruneRows(storeName, prune);
     }
-    return deleted;
+    return changed;
   }
 
   /** Takes the records to write in this commit. */

@@ -5,7 +5,7 @@ import { jsonSerde } from './json.js';
 export { DeserializationError, type Serde } from './serde.js';
 export { JSON_MAX_DEPTH, JsonSyntaxError, jsonSerde, parseJson, stringifyJson, type JsonValue } from './json.js';
 export { bytesSerde, int64Serde, int64StringSerde, isInt64String, stringSerde, toInt64String } from './primitive.js';
-export { timeWindowedSerde, valueAndTimestampSerde, type ValueAndTimestamp } from './windowed.js';
+export { sessionWindowedSerde, timeWindowedSerde, valueAndTimestampSerde, type ValueAndTimestamp } from './windowed.js';
 export { AvroSerde, UnknownSchemaIdError, readSchemaId, type AvroSerdeOptions } from './avro.js';
 
 export const Serdes = {

@@ -64,3 +64,76 @@ export function valueAndTimestampSerde<V>(inner: Serde<V>): Serde<ValueAndTimest
     },
   };
 }
+
+/**
+ * A session-windowed key as Kafka Streams' SessionWindowedSerializer writes it: the key's bytes, then
+ * the session's end and start, each as 8 big-endian bytes (both ends inclusive).
+ */
+export function sessionWindowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
+  const name = `session-windowed(${inner.name})`;
+  return {
+    name,
+    serialize({ key, window }) {
+      const keyBytes = inner.serialize(key);
+      const bytes = Buffer.allocUnsafe(keyBytes.length + 2 * START_BYTES);
+      keyBytes.copy(bytes, 0);
+      bytes.writeBigInt64BE(BigInt(window.end), keyBytes.length);
+      bytes.writeBigInt64BE(BigInt(window.start), keyBytes.length + START_BYTES);
+      return bytes;
+    },
+    deserialize(bytes) {
+      if (bytes.length < 2 * START_BYTES) {
+        throw new DeserializationError(name, `expected at least ${2 * START_BYTES} bytes, got ${bytes.length}`);
+      }
+      const at = bytes.length - 2 * START_BYTES;
+      const end = Number(bytes.readBigInt64BE(at));
+      const start = Number(bytes.readBigInt64BE(at + START_BYTES));
+      return { key: inner.deserialize(bytes.subarray(0, at)), window: { start, end } };
+    },
+  };
+}
+
+/** A key's sessions as a session store keeps them: each session's bounds with its aggregate. */
+export interface Session<A> {
+  readonly start: number;
+  readonly end: number;
+  readonly aggregate: A;
+}
+
+/** A key's sessions in one row: their count, then for each its start, end and aggregate's bytes. */
+export function sessionsSerde<A>(aggregate: Serde<A>): Serde<Session<A>[]> {
+  const name = `sessions(${aggregate.name})`;
+  return {
+    name,
+    serialize(sessions) {
+      const parts: Buffer[] = [];
+      const count = Buffer.allocUnsafe(4);
+      count.writeUInt32BE(sessions.length);
+      parts.push(count);
+      for (const session of sessions) {
+        const bytes = aggregate.serialize(session.aggregate);
+        const head = Buffer.allocUnsafe(2 * START_BYTES + 4);
+        head.writeBigInt64BE(BigInt(session.start), 0);
+        head.writeBigInt64BE(BigInt(session.end), START_BYTES);
+        head.writeUInt32BE(bytes.length, 2 * START_BYTES);
+        parts.push(head, bytes);
+      }
+      return Buffer.concat(parts);
+    },
+    deserialize(bytes) {
+      if (bytes.length < 4) throw new DeserializationError(name, `expected at least 4 bytes, got ${bytes.length}`);
+      const sessions: Session<A>[] = [];
+      let at = 4;
+      for (let i = bytes.readUInt32BE(0); i > 0; i--) {
+        if (at + 2 * START_BYTES + 4 > bytes.length) throw new DeserializationError(name, 'a session is cut short');
+        const start = Number(bytes.readBigInt64BE(at));
+        const end = Number(bytes.readBigInt64BE(at + START_BYTES));
+        const length = bytes.readUInt32BE(at + 2 * START_BYTES);
+        at += 2 * START_BYTES + 4;
+        sessions.push({ start, end, aggregate: aggregate.deserialize(bytes.subarray(at, at + length)) });
+        at += length;
+      }
+      return sessions;
+    },
+  };
+}

@@ -12,8 +12,8 @@ import { CHECKPOINT_PREFIX, checkpointKey, storePrefix } from './keys.js';
 import { RowCache } from './row-cache.js';
 import { backendRange, type RangeQuery } from './range-query.js';
 
-/** Expired windows deleted per LevelDB batch. */
-const EXPIRY_BATCH = 10_000;
+/** Rows deleted or rewritten per LevelDB batch when pruning a store. */
+const PRUNE_BATCH = 10_000;
 
 interface PendingWrite {
   readonly store: CompiledStore;
@@ -176,29 +176,32 @@ export class TaskState {
   }
 
   /**
-   * Deletes a window store's committed windows that start before `before` (the last 8 bytes of its
-   * keys are a window's start). Not through the changelog: as Kafka Streams drops expired segments,
-   * the changelog's own retention removes them there, and a restore brings back only what the next
-   * expiry deletes again. Returns how many were deleted.
+   * Deletes or rewrites a store's committed rows as `prune` says (null: delete, bytes: rewrite,
+   * undefined: keep): how window and session stores drop what has expired. Not through the changelog:
+   * as Kafka Streams drops expired segments, the changelog's own retention removes them there, and a
+   * restore brings back only what the next pruning removes again. Returns how many rows changed.
    */
-  async expireWindows(storeName: string, before: number): Promise<number> {
+  async pruneRows(
+    storeName: string,
+    prune: (key: Buffer, value: Buffer) => Buffer | null | undefined,
+  ): Promise<number> {
     const prefix = this.prefixOf(storeName);
-    const startAt = BigInt(before);
-    let expired: BatchEntry[] = [];
-    let deleted = 0;
-    const deleteExpired = async () => {
-      await this.backend.write(expired);
-      for (const { key } of expired) this.rowCache.set(key.toString('latin1'), null);
-      deleted += expired.length;
-      expired = [];
+    let changed: BatchEntry[] = [];
+    let count = 0;
+    const write = async () => {
+      await this.backend.write(changed);
+      for (const { key, value } of changed) this.rowCache.set(key.toString('latin1'), value);
+      count += changed.length;
+      changed = [];
     };
-    for await (const [key] of this.backend.entries(prefix)) {
-      if (key.length < prefix.length + 8 || key.readBigInt64BE(key.length - 8) >= startAt) continue;
-      expired.push({ key, value: null });
-      if (expired.length >= EXPIRY_BATCH) await deleteExpired();
+    for await (const [key, value] of this.backend.entries(prefix)) {
+      const pruned = prune(key.subarray(prefix.length), value);
+      if (pruned === undefined) continue;
+      changed.push({ key, value: pruned });
+      if (changed.length >= PRUNE_BATCH) await write();
     }
-    if (expired.length > 0) await deleteExpired();
-    return deleted;
+    if (changed.length > 0) await write();
+    return count;
   }
 
   /** Offsets the backend is restored up to, per changelog topic (absent: restore from the beginning). */

@@ -2,11 +2,12 @@
 // grace period, late records, the windowed key's bytes, and aggregate timestamps.
 import t from 'tap';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
-import { TimeWindows, type Windowed } from '../../src/dsl/windows.js';
+import { SessionWindows, TimeWindows, type Windowed } from '../../src/dsl/windows.js';
+import { BufferConfig, Suppressed } from '../../src/dsl/suppressed.js';
 import { TopologyTestDriver } from '../../src/testing/test-driver.js';
 import { Serdes, type Serde } from '../../src/serdes/index.js';
 import { longNumberSerde } from '../../src/serdes/long-number.js';
-import { timeWindowedSerde, valueAndTimestampSerde } from '../../src/serdes/windowed.js';
+import { sessionWindowedSerde, timeWindowedSerde, valueAndTimestampSerde } from '../../src/serdes/windowed.js';
 import { compileTopology } from '../../src/processor/compile.js';
 import { describeText } from '../../src/processor/describe.js';
 import { changelogConfigs } from '../../src/runtime/internal-topics.js';
@@ -266,7 +267,7 @@ t.test("a window store's retention is at least the windows' size and grace", asy
   const grouped = () => new StreamsBuilder().stream('clicks', S).groupByKey(S);
   t.throws(
     () => grouped().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count({ retentionMs: 14 }),
-    /retention \(14 ms\) must be .* at least the windows' size plus grace \(15 ms\)/,
+    /retention \(14 ms\) must be .* at least 15 ms \(the windows' size plus grace\)/,
   );
   const builder = new StreamsBuilder();
   builder.stream('clicks', S).groupByKey(S).windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count({ storeName: 'w' });
@@ -284,4 +285,109 @@ t.test("a window store's changelog compacts and deletes after the retention and 
   const topology = compileTopology(builder.build(), 'app');
   t.same(changelogConfigs(topology.store('w')), { 'cleanup.policy': 'compact,delete', 'retention.ms': '90000000' });
   t.same(changelogConfigs(topology.store('plain')), { 'cleanup.policy': 'compact' });
+});
+
+function sessionCounts(windows: SessionWindows, retentionMs?: number) {
+  const builder = new StreamsBuilder();
+  builder
+    .stream('clicks', S)
+    .groupByKey(S)
+    .windowedBy(windows)
+    .count({ storeName: 'sessions', ...(retentionMs ? { retentionMs } : {}) })
+    .toStream()
+    .to('session-counts', { keySerde: sessionWindowedSerde(Serdes.string), valueSerde: longs });
+  return new TopologyTestDriver(builder.build());
+}
+
+/** Every record of the output, as "key[start,end]=count" (null: a tombstone). */
+function sessionRecords(driver: TopologyTestDriver): string[] {
+  return driver
+    .readOutput('session-counts', { keySerde: sessionWindowedSerde(Serdes.string), valueSerde: longs })
+    .map(({ key, value, timestamp }) => `${key!.key}[${key!.window.start},${key!.window.end}]=${value}@${timestamp}`);
+}
+
+t.test('session windows: records within the gap make one session; a bridging record merges two', async (t) => {
+  const driver = sessionCounts(SessionWindows.ofInactivityGapAndGrace(15, 100));
+  driver.pipe('clicks', S, 'a', 'x', 0);
+  driver.pipe('clicks', S, 'a', 'x', 5); // within 15 of 0: extends [0, 0] to [0, 5]
+  driver.pipe('clicks', S, 'a', 'x', 30); // 25 after 5: a new session
+  driver.pipe('clicks', S, 'a', 'x', 18); // within 15 of 5 and of 30: merges both
+  t.same(sessionRecords(driver), [
+    'a[0,0]=1@0',
+    'a[0,0]=null@0',
+    'a[0,5]=2@5',
+    'a[30,30]=1@30',
+    'a[0,5]=null@5',
+    'a[30,30]=null@30',
+    'a[0,30]=4@30',
+  ]);
+  t.same(
+    [...(await driver.all<string, Array<{ start: number; end: number; aggregate: number }>>('sessions'))],
+    [['a', [{ start: 0, end: 30, aggregate: 4 }]]],
+    "the key's one live session",
+  );
+});
+
+t.test('a session closes after its end plus the gap plus the grace period', async (t) => {
+  const driver = sessionCounts(SessionWindows.ofInactivityGapAndGrace(10, 5));
+  driver.pipe('clicks', S, 'a', 'x', 0);
+  driver.pipe('clicks', S, 'b', 'x', 14); // stream time 14: [0, 0] closes at 0 + 10 + 5 = 15
+  driver.pipe('clicks', S, 'a', 'x', 4); // joins [0, 0]
+  driver.pipe('clicks', S, 'b', 'x', 20); // stream time 20: [0, 4] is closed (4 + 15 < 20)
+  driver.pipe('clicks', S, 'a', 'x', 2); // late
+  t.same(sessionRecords(driver).slice(-3), ['a[0,4]=2@4', 'b[14,14]=null@14', 'b[14,20]=2@20']);
+  t.equal(driver.droppedRecords.get('late'), 1);
+  const rows = await driver.all<string, Array<{ start: number; end: number; aggregate: number }>>('sessions');
+  t.equal(rows.get('a'), undefined, 'and [0, 4] has expired since (the retention: gap plus grace)');
+  t.same(rows.get('b'), [{ start: 14, end: 20, aggregate: 2 }]);
+});
+
+t.test('expired sessions are dropped from the store', async (t) => {
+  const driver = sessionCounts(SessionWindows.ofInactivityGapWithNoGrace(1_000), 60_000);
+  driver.pipe('clicks', S, 'a', 'x', 0);
+  driver.pipe('clicks', S, 'b', 'x', 10_000);
+  driver.pipe('clicks', S, 'c', 'x', 90_000); // both ended more than a minute ago
+  const rows = await driver.all('sessions');
+  t.same([...rows.keys()], ['c']);
+});
+
+t.test('session windows are refused with what is wrong', async (t) => {
+  t.throws(() => SessionWindows.ofInactivityGapWithNoGrace(0), /gap must be .* at least 1/);
+  t.throws(() => SessionWindows.ofInactivityGapAndGrace(10, -1), /grace period/);
+  const grouped = new StreamsBuilder().stream('clicks', S).groupByKey(S);
+  t.throws(
+    () => grouped.windowedBy(SessionWindows.ofInactivityGapAndGrace(10, 5)).count({ retentionMs: 10 }),
+    /at least 15 ms \(the gap plus grace\)/,
+  );
+});
+
+t.test('session-windowed keys are written as Kafka Streams writes them: key bytes, end, then start', async (t) => {
+  const serde = sessionWindowedSerde(Serdes.string);
+  const bytes = serde.serialize({ key: 'k', window: { start: 1, end: 2 } });
+  t.same([...bytes], [0x6b, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+  t.same(serde.deserialize(bytes), { key: 'k', window: { start: 1, end: 2 } });
+});
+
+t.test('a session reduce and aggregate merge with the reducer and the merger', async (t) => {
+  const builder = new StreamsBuilder();
+  const grouped = builder.stream('words', S).groupByKey(S);
+  const sessions = SessionWindows.ofInactivityGapAndGrace(10, 20);
+  grouped
+    .windowedBy(sessions)
+    .reduce((a, b) => `${a}+${b}`, { storeName: 'joined' })
+    .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))
+    .toStream()
+    .to('joined-out', { keySerde: sessionWindowedSerde(Serdes.string), valueSerde: Serdes.string });
+  const driver = new TopologyTestDriver(builder.build());
+  driver.pipe('words', S, 'k', 'a', 0);
+  driver.pipe('words', S, 'k', 'c', 20);
+  driver.pipe('words', S, 'k', 'b', 10); // merges [0, 0] and [20, 20]
+  driver.pipe('words', S, 'other', 'z', 100); // closes [0, 20]: 20 + 10 + 20 <= 100
+  t.same(
+    driver
+      .readOutput('joined-out', { keySerde: sessionWindowedSerde(Serdes.string), valueSerde: Serdes.string })
+      .map(({ key, value }) => `${key!.key}[${key!.window.start},${key!.window.end}]=${value}`),
+    ['k[0,20]=a+c+b'],
+    'one final result: the sessions merged in end order, then the bridging record',
+  );
 });

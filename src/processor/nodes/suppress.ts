@@ -1,6 +1,5 @@
 import type { SuppressSpec } from '../../dsl/graph.js';
 import type { Windowed } from '../../dsl/windows.js';
-import type { Serde } from '../../serdes/serde.js';
 import type { Change, ChangeCache, Header, KeyValueStore, ProcessorContext, RecordOrigin } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 

@@ -1,8 +1,17 @@
 import type { AnyFn } from '../../dsl/graph.js';
-import type { TimeWindows, Windowed } from '../../dsl/windows.js';
-import type { ValueAndTimestamp } from '../../serdes/windowed.js';
+import type { SessionWindows, TimeWindows, Windowed } from '../../dsl/windows.js';
+import type { Serde } from '../../serdes/serde.js';
+import type { Session, ValueAndTimestamp } from '../../serdes/windowed.js';
 import type { Change, KeyValueStore, ProcessorContext } from '../types.js';
 import { HoldingProcessor, type AggregateCaching } from './table.js';
+
+/** What of a window or session store has expired: rows `prune` deletes (null) or rewrites; see TaskState.pruneRows. */
+export interface WindowExpiry {
+  readonly storeName: string;
+  /** Windows (sessions: by their end) before this time have expired; it moves on with stream time. */
+  readonly before: number;
+  prune(key: Buffer, value: Buffer): Buffer | null | undefined;
+}
 
 /**
  * Folds a grouped stream's records into one aggregate per key and time window, as Kafka Streams'
@@ -28,16 +37,19 @@ export class WindowAggregate extends HoldingProcessor {
   }
 
   /**
-   * Windows of the store that start before the returned time have expired: their retention has passed
-   * in this node's stream time, so they are closed and no record changes them again. Undefined before
-   * the first record.
+   * The windows that start before `before` have expired: their retention has passed in this node's
+   * stream time, so they are closed and no record changes them again. Undefined before the first record.
    */
-  get expiredBefore(): number | undefined {
-    return this.observedStreamTime < 0 ? undefined : this.observedStreamTime - this.retentionMs + 1;
-  }
-
-  get storeName(): string {
-    return this.store.name;
+  get expiry(): WindowExpiry | undefined {
+    if (this.observedStreamTime < 0) return undefined;
+    const before = this.observedStreamTime - this.retentionMs + 1;
+    const startAt = BigInt(before);
+    return {
+      storeName: this.store.name,
+      before,
+      // The store's keys end with the window's start (timeWindowedSerde).
+      prune: (key) => (key.length >= 8 && key.readBigInt64BE(key.length - 8) < startAt ? null : undefined),
+    };
   }
 
   /**
@@ -61,5 +73,83 @@ export class WindowAggregate extends HoldingProcessor {
       this.store.put(windowed, aggregate === null ? null : { value: aggregate, timestamp: aggregateTime });
       this.emit(windowed, previous === null ? null : previous.value, aggregate, aggregateTime);
     }
+  }
+}
+
+/**
+ * Folds a grouped stream's records into sessions per key, as Kafka Streams' KStreamSessionWindowAggregate:
+ * a record joins (and merges) the key's sessions within the inactivity gap of it; the merged session
+ * replaces them (each replaced one is forwarded as a tombstone first), unless its end is before this
+ * node's stream time less the gap and the grace period (then the record is dropped, `late`). Every
+ * change carries its session's end as its timestamp. A key's sessions are kept in one row.
+ */
+export class SessionAggregate extends HoldingProcessor {
+  private observedStreamTime = -1;
+
+  constructor(
+    private readonly context: ProcessorContext,
+    private readonly store: KeyValueStore<unknown, Session<unknown>[]>,
+    private readonly sessionsSerde: Serde<Session<unknown>[]>,
+    private readonly windows: SessionWindows,
+    private readonly initializer: AnyFn,
+    private readonly adder: AnyFn,
+    private readonly merger: AnyFn,
+    /** How long sessions are kept after they end (at least gap plus grace). */
+    private readonly retentionMs: number,
+    caching?: AggregateCaching,
+  ) {
+    super(caching);
+  }
+
+  process(key: unknown, change: Change<unknown>, timestamp: number): void {
+    const { gapMs, graceMs } = this.windows;
+    this.observedStreamTime = Math.max(this.observedStreamTime, timestamp);
+    const closeTime = this.observedStreamTime - graceMs - gapMs;
+    const expiredBefore = this.observedStreamTime - this.retentionMs + 1;
+    const live = (this.store.get(key) ?? []).filter((s) => s.end >= expiredBefore);
+    const found = live
+      .filter((s) => s.end >= timestamp - gapMs && s.start <= timestamp + gapMs)
+      .sort((a, b) => a.end - b.end || a.start - b.start);
+    let aggregate = this.initializer();
+    let start = timestamp;
+    let end = timestamp;
+    for (const session of found) {
+      aggregate = this.merger(key, aggregate, session.aggregate);
+      start = Math.min(start, session.start);
+      end = Math.max(end, session.end);
+    }
+    if (end < closeTime) {
+      this.context.recordDropped('late');
+      return;
+    }
+    if (start !== timestamp || end !== timestamp) {
+      for (const session of found) {
+        this.emit({ key, window: { start: session.start, end: session.end } }, session.aggregate, null, session.end);
+      }
+    }
+    aggregate = this.adder(key, change.newValue, aggregate);
+    const merged: Session<unknown> = { start, end, aggregate };
+    const kept = live.filter((s) => !found.includes(s));
+    this.store.put(
+      key,
+      [...kept, merged].sort((a, b) => a.end - b.end || a.start - b.start),
+    );
+    this.emit({ key, window: { start, end } }, null, aggregate, end);
+  }
+
+  /** Sessions that end before `before` have expired: their retention has passed in stream time. */
+  get expiry(): WindowExpiry | undefined {
+    if (this.observedStreamTime < 0) return undefined;
+    const before = this.observedStreamTime - this.retentionMs + 1;
+    return {
+      storeName: this.store.name,
+      before,
+      prune: (_key, value) => {
+        const sessions = this.sessionsSerde.deserialize(value);
+        const live = sessions.filter((s) => s.end >= before);
+        if (live.length === sessions.length) return undefined;
+        return live.length === 0 ? null : this.sessionsSerde.serialize(live);
+      },
+    };
   }
 }
