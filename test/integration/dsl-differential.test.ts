@@ -218,15 +218,21 @@ async function readOutput(
   topic: string,
   kind: 'stream' | 'table',
   numbers: boolean,
-  windowed = false,
+  windowed?: 'time' | 'session',
 ): Promise<string[]> {
   const decode = (value: Buffer | null) =>
     value === null ? 'null' : numbers ? value.readBigInt64BE(0).toString() : JSON.stringify(value.toString());
-  // A time-windowed key: the key's bytes, then the window's start as 8 bytes.
-  const keyText = (key: Buffer) =>
-    windowed
-      ? `${JSON.stringify(key.subarray(0, -8).toString())}@${key.readBigInt64BE(key.length - 8)}`
-      : JSON.stringify(key.toString());
+  // A time-windowed key: the key's bytes, then the window's start as 8 bytes; a session-windowed one:
+  // the key's bytes, then the session's end and start.
+  const keyText = (key: Buffer) => {
+    if (windowed === 'time')
+      return `${JSON.stringify(key.subarray(0, -8).toString())}@${key.readBigInt64BE(key.length - 8)}`;
+    if (windowed === 'session') {
+      const at = key.length - 16;
+      return `${JSON.stringify(key.subarray(0, at).toString())}@[${key.readBigInt64BE(at + 8)},${key.readBigInt64BE(at)}]`;
+    }
+    return JSON.stringify(key.toString());
+  };
   // `uis-*` headers are our engine's own (e.g. uis-inputs, the committed inputs some output records carry
   // for read replicas): not the application's, so not compared.
   const headersOf = (headers: IHeaders | undefined) =>

@@ -3,8 +3,8 @@
 // each one reads and writes. Keys and values are UTF-8 strings; numbers 64-bit big-endian.
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { TopologyGraph } from '../../src/dsl/graph.js';
-import { Serdes, timeWindowedSerde, type Serde } from '../../src/serdes/index.js';
-import { TimeWindows } from '../../src/dsl/windows.js';
+import { Serdes, sessionWindowedSerde, timeWindowedSerde, type Serde } from '../../src/serdes/index.js';
+import { SessionWindows, TimeWindows } from '../../src/dsl/windows.js';
 import { BufferConfig, Suppressed } from '../../src/dsl/suppressed.js';
 import type { KeyValueStore } from '../../src/processor/types.js';
 import type { Processor, ProcessorContext, StreamRecord } from '../../src/processor/api.js';
@@ -31,9 +31,10 @@ export interface CatalogEntry {
   preloaded?: string[];
   /**
    * Output topics (after the output prefix), each read as a stream or, compacted, as a table; keys
-   * are strings, or with `windowed` time-windowed strings (the key's bytes, then the window start).
+   * are strings, or `windowed` ones: time-windowed (the key's bytes, then the window's start) or
+   * session-windowed (the key's bytes, the session's end, its start).
    */
-  outputs: Record<string, { kind: 'stream' | 'table'; numbers: boolean; windowed?: boolean }>;
+  outputs: Record<string, { kind: 'stream' | 'table'; numbers: boolean; windowed?: 'time' | 'session' }>;
   build(inPrefix: string, outPrefix: string): TopologyGraph;
 }
 
@@ -303,11 +304,12 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
   windowed: {
     inputs: ['events'],
     outputs: {
-      'hopping-count': { kind: 'table', numbers: true, windowed: true },
-      'tumbling-joined': { kind: 'table', numbers: false, windowed: true },
-      'tumbling-max': { kind: 'table', numbers: false, windowed: true },
+      'hopping-count': { kind: 'table', numbers: true, windowed: 'time' },
+      'session-count': { kind: 'table', numbers: true, windowed: 'session' },
+      'tumbling-joined': { kind: 'table', numbers: false, windowed: 'time' },
+      'tumbling-max': { kind: 'table', numbers: false, windowed: 'time' },
       // Final results: one record per closed window, the same stream as Kafka Streams' (headers too).
-      'final-count': { kind: 'stream', numbers: true, windowed: true },
+      'final-count': { kind: 'stream', numbers: true, windowed: 'time' },
     },
     build(inPrefix, out) {
       const builder = new StreamsBuilder();
@@ -318,6 +320,12 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
         .count({ storeName: 'hopping-count' })
         .toStream()
         .to(`${out}-hopping-count`, { keySerde: timeWindowedSerde(Serdes.string, 10_000), valueSerde: countSerde });
+      events
+        .groupByKey(S)
+        .windowedBy(SessionWindows.ofInactivityGapAndGrace(3_000, 2_000))
+        .count({ storeName: 'session-count' })
+        .toStream()
+        .to(`${out}-session-count`, { keySerde: sessionWindowedSerde(Serdes.string), valueSerde: countSerde });
       const present = events.filter((_k, v) => v !== null).groupByKey(S);
       present
         .windowedBy(TimeWindows.ofSizeAndGrace(20_000, 3_000))

@@ -27,6 +27,7 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TableJoined;
@@ -37,6 +38,7 @@ import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.SessionStore;
 import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.common.utils.Bytes;
 
@@ -316,8 +318,9 @@ public final class DslCatalog {
 
   /**
    * Time windows over one input whose records come out of order and late: a hopping count of every
-   * record with a key (null values too), a tumbling aggregate with grace, the final results of a
-   * tumbling count (suppressed until its windows close) and a tumbling reduce without grace.
+   * record with a key (null values too), a session count (null values too), a tumbling aggregate
+   * with grace, the final results of a tumbling count (suppressed until its windows close) and a
+   * tumbling reduce without grace.
    */
   static Topology windowed(String in, String out) {
     StreamsBuilder builder = new StreamsBuilder();
@@ -345,6 +348,14 @@ public final class DslCatalog {
         .to(
             out + "-tumbling-joined",
             Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 20_000L), S));
+    events
+        .groupByKey(Grouped.with(S, S))
+        .windowedBy(SessionWindows.ofInactivityGapAndGrace(Duration.ofSeconds(3), Duration.ofSeconds(2)))
+        .count(Materialized.<String, Long, SessionStore<Bytes, byte[]>>as("session-count"))
+        .toStream()
+        .to(
+            out + "-session-count",
+            Produced.with(WindowedSerdes.sessionWindowedSerdeFrom(String.class), L));
     present
         .windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofSeconds(20), Duration.ofSeconds(3)))
         .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("final-count"))
