@@ -6,6 +6,7 @@
 import type { GlobalStoreUpdater, GraphNode, StoreSpec, TopologyGraph } from '../dsl/graph.js';
 import { bytesSerde } from '../serdes/primitive.js';
 import { lineageStoreName } from './lineage.js';
+import { streamTimeStoreName } from './nodes/stream-time.js';
 
 export interface SourceTopic {
   readonly topic: string;
@@ -139,6 +140,7 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
       if (writesRepartition(node)) sinkTopics.push(repartitionOf(node.id));
       const spec = 'store' in node ? node.store : undefined;
       const specs = spec?.lineage ? [spec, lineageStoreSpec(spec)] : spec ? [spec] : [];
+      if (spec && keepsStreamTime(node)) specs.push(bytesStoreSpec(streamTimeStoreName(spec.name)));
       if (node.kind === 'process') {
         for (const name of node.stores) {
           const added = graph.stores.get(name)!;
@@ -197,11 +199,16 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
 
 /** The companion store that keeps a store's lineage: raw keys (row key and input topic) and lineage bytes. */
 function lineageStoreSpec(spec: StoreSpec): StoreSpec {
-  return {
-    name: lineageStoreName(spec.name),
-    keySerde: bytesSerde as StoreSpec['keySerde'],
-    valueSerde: bytesSerde as StoreSpec['valueSerde'],
-  };
+  return bytesStoreSpec(lineageStoreName(spec.name));
+}
+
+function bytesStoreSpec(name: string): StoreSpec {
+  return { name, keySerde: bytesSerde as StoreSpec['keySerde'], valueSerde: bytesSerde as StoreSpec['valueSerde'] };
+}
+
+/** Nodes whose stream time decides what they do: it is kept in a companion store (see StreamTime). */
+function keepsStreamTime(node: GraphNode): boolean {
+  return node.kind === 'window-aggregate' || node.kind === 'session-aggregate' || node.kind === 'suppress';
 }
 
 /** The nodes that fold a grouping's records into a store: they read the grouping's repartition topic. */

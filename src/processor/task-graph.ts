@@ -36,6 +36,7 @@ import {
 import { Aggregate, ToTable } from './nodes/table.js';
 import { SessionAggregate, WindowAggregate, type WindowExpiry } from './nodes/window-aggregate.js';
 import { Suppress } from './nodes/suppress.js';
+import { StreamTime, streamTimeStoreName } from './nodes/stream-time.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
 import type {
   ChangeCache,
@@ -323,6 +324,7 @@ export class TaskGraph {
           : undefined;
         const aggregate = new WindowAggregate(
           this.context,
+          this.streamTimeOf(node.store.name),
           store as KeyValueStore<Windowed<unknown>, ValueAndTimestamp<unknown>>,
           node.windows,
           node.initializer,
@@ -337,6 +339,7 @@ export class TaskGraph {
         const caching = this.options.cacheChanges ? { context: this.context, keySerde: windowedKeys } : undefined;
         const aggregate = new SessionAggregate(
           this.context,
+          this.streamTimeOf(node.store.name),
           store as KeyValueStore<unknown, Session<unknown>[]>,
           node.store.valueSerde as Serde<Session<unknown>[]>,
           node.windows,
@@ -349,7 +352,12 @@ export class TaskGraph {
         return this.keepWindowed(aggregate, caching !== undefined);
       }
       case 'suppress': {
-        const suppress = new Suppress(this.context, store as KeyValueStore<Buffer, Buffer>, node);
+        const suppress = new Suppress(
+          this.context,
+          this.streamTimeOf(node.store.name),
+          store as KeyValueStore<Buffer, Buffer>,
+          node,
+        );
         // Always a change cache: what it lets through goes downstream when the task flushes.
         this.caches.push(suppress);
         this.suppressions.set(node.store.name, suppress);
@@ -367,6 +375,11 @@ export class TaskGraph {
       case 'sink':
         return new Sink(this.context, node.topic, node.keySerde, node.valueSerde);
     }
+  }
+
+  /** The stream time of the windowed node whose store is `storeName`, kept beside it. */
+  private streamTimeOf(storeName: string): StreamTime {
+    return new StreamTime(this.context.store<Buffer, Buffer>(streamTimeStoreName(storeName)));
   }
 
   /** A windowed aggregate: its expired windows are dropped after commits, and with caching it holds changes. */

@@ -1,6 +1,6 @@
 // Suppression: final results of windows (untilWindowCloses), rate limiting (untilTimeLimit), full
 // buffers, lookups of a suppressed table, and the buffer restored from its store after a restart.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import { BufferConfig, Suppressed } from '../../src/dsl/suppressed.js';
 import { TimeWindows } from '../../src/dsl/windows.js';
@@ -140,26 +140,40 @@ t.test('a lookup of a suppressed table sees the value from before the buffered c
   );
 });
 
-t.test('the buffer survives a restart: it is restored from its store and emits as it would have', async (t) => {
+/**
+ * The final-counts task over one backend: `start()` makes a new owner of the task on what is
+ * committed there (as after a restart), `pipe` processes a click and flushes, returning late drops.
+ */
+function restartable(t: Test) {
   const topology = compileTopology(finalCounts().build(), 'app');
   const sub = topology.subtopologies[0]!;
   const backend = new MemoryBackend();
-  const task = () => new TaskCore(topology, sub, 0, new TaskState(backend, sub.stores, 0), { cacheChanges: true });
   let offset = 0;
-  const pipe = (core: TaskCore, key: string, timestamp: number) => {
-    const letter = core.process({
-      topic: 'clicks',
-      partition: 0,
-      offset: String(offset++),
-      timestamp,
-      key: Buffer.from(key),
-      value: Buffer.from('x'),
-    });
-    t.equal(letter, undefined);
-    core.flush();
+  return {
+    async start(): Promise<TaskCore> {
+      const core = new TaskCore(topology, sub, 0, new TaskState(backend, sub.stores, 0), { cacheChanges: true });
+      await core.loadBuffers();
+      return core;
+    },
+    pipe(core: TaskCore, key: string, timestamp: number): number {
+      const letter = core.process({
+        topic: 'clicks',
+        partition: 0,
+        offset: String(offset++),
+        timestamp,
+        key: Buffer.from(key),
+        value: Buffer.from('x'),
+      });
+      t.equal(letter, undefined);
+      core.flush();
+      return core.takeDrops().get('late') ?? 0;
+    },
   };
-  const first = task();
-  await first.loadBuffers();
+}
+
+t.test('the buffer survives a restart: it is restored from its store and emits as it would have', async (t) => {
+  const { start, pipe } = restartable(t);
+  const first = await start();
   pipe(first, 'a', 1);
   pipe(first, 'a', 2);
   pipe(first, 'b', 13);
@@ -170,9 +184,8 @@ t.test('the buffer survives a restart: it is restored from its store and emits a
   );
   await first.state.startCommit().apply(new Map());
 
-  const second = task(); // a new owner of the task, on the committed state
-  await second.loadBuffers();
-  pipe(second, 'c', 15); // its own stream time starts again; this record closes [0, 10)
+  const second = await start(); // a new owner of the task, on the committed state
+  pipe(second, 'c', 15); // stream time was 13 before the restart; 15 closes [0, 10)
   const out = second.drainOutbox().filter((r) => r.topic === 'final-counts');
   t.same(
     out.map((r) => {
@@ -182,4 +195,18 @@ t.test('the buffer survives a restart: it is restored from its store and emits a
     ['a@0=2'],
     'the count buffered before the restart, emitted once its window closed',
   );
+});
+
+t.test('stream time survives a restart: a record late before it is late after it', async (t) => {
+  const { start, pipe } = restartable(t);
+  const first = await start();
+  pipe(first, 'a', 1);
+  pipe(first, 'a', 30); // stream time 30: [0, 10) closed at 15
+  t.equal(pipe(first, 'a', 2), 1, 'late before the restart');
+  await first.state.startCommit().apply(new Map());
+
+  const second = await start();
+  t.equal(pipe(second, 'a', 3), 1, 'and after it: the aggregate still knows stream time 30');
+  const finals = second.drainOutbox().filter((r) => r.topic === 'final-counts');
+  t.same(finals, [], 'nothing new for the closed window');
 });

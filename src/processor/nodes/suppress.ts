@@ -2,6 +2,7 @@ import type { SuppressSpec } from '../../dsl/graph.js';
 import type { Windowed } from '../../dsl/windows.js';
 import type { Change, ChangeCache, Header, KeyValueStore, ProcessorContext, RecordOrigin } from '../types.js';
 import { ForwardingProcessor } from './node.js';
+import type { StreamTime } from './stream-time.js';
 
 /** A buffered change: the latest of its key, kept until its buffer time plus the wait has passed. */
 interface BufferEntry {
@@ -36,13 +37,13 @@ export class Suppress extends ForwardingProcessor implements ChangeCache {
   private readonly entries = new Map<string, BufferEntry>();
   private readonly queue = new EntryQueue();
   private bytes = 0;
-  private observedStreamTime = -1;
   private emitted: Emitted[] = [];
   /** How to take back what the current record did to the buffer, if it fails. */
   private undo: Array<() => void> = [];
 
   constructor(
     private readonly context: ProcessorContext,
+    private readonly streamTime: StreamTime,
     private readonly store: KeyValueStore<Buffer, Buffer>,
     private readonly options: SuppressSpec,
   ) {
@@ -56,9 +57,8 @@ export class Suppress extends ForwardingProcessor implements ChangeCache {
 
   process(key: unknown, change: Change<unknown>, timestamp: number): void {
     const { keySerde, valueSerde, until } = this.options;
-    const previousTime = this.observedStreamTime;
-    this.observedStreamTime = Math.max(this.observedStreamTime, timestamp);
-    this.undo.push(() => (this.observedStreamTime = previousTime));
+    this.streamTime.observe(timestamp);
+    this.undo.push(() => this.streamTime.reload());
     const keyBytes = keySerde.serialize(key);
     const id = keyBytes.toString('latin1');
     const existing = this.entries.get(id);
@@ -88,7 +88,7 @@ export class Suppress extends ForwardingProcessor implements ChangeCache {
 
   private evict(): void {
     const { waitMs, maxRecords, maxBytes, whenFull } = this.options;
-    const expiry = this.observedStreamTime - waitMs;
+    const expiry = this.streamTime.value - waitMs;
     for (let oldest = this.queue.peek(); oldest && oldest.bufferTime <= expiry; oldest = this.queue.peek()) {
       this.emit(oldest);
     }

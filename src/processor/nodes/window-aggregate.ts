@@ -4,6 +4,7 @@ import type { Serde } from '../../serdes/serde.js';
 import type { Session, ValueAndTimestamp } from '../../serdes/windowed.js';
 import type { Change, KeyValueStore, ProcessorContext } from '../types.js';
 import { HoldingProcessor, type AggregateCaching } from './table.js';
+import type { StreamTime } from './stream-time.js';
 
 /** What of a window or session store has expired: rows `prune` deletes (null) or rewrites; see TaskState.pruneRows. */
 export interface WindowExpiry {
@@ -21,10 +22,9 @@ export interface WindowExpiry {
  * largest of the records folded into it, and so is that of the change forwarded.
  */
 export class WindowAggregate extends HoldingProcessor {
-  private observedStreamTime = -1;
-
   constructor(
     private readonly context: ProcessorContext,
+    private readonly streamTime: StreamTime,
     private readonly store: KeyValueStore<Windowed<unknown>, ValueAndTimestamp<unknown>>,
     private readonly windows: TimeWindows,
     private readonly initializer: AnyFn,
@@ -36,13 +36,18 @@ export class WindowAggregate extends HoldingProcessor {
     super(caching);
   }
 
+  override rollbackRecord(): void {
+    super.rollbackRecord();
+    this.streamTime.reload();
+  }
+
   /**
    * The windows that start before `before` have expired: their retention has passed in this node's
    * stream time, so they are closed and no record changes them again. Undefined before the first record.
    */
   get expiry(): WindowExpiry | undefined {
-    if (this.observedStreamTime < 0) return undefined;
-    const before = this.observedStreamTime - this.retentionMs + 1;
+    if (this.streamTime.value < 0) return undefined;
+    const before = this.streamTime.value - this.retentionMs + 1;
     const startAt = BigInt(before);
     return {
       storeName: this.store.name,
@@ -58,8 +63,8 @@ export class WindowAggregate extends HoldingProcessor {
    */
   process(key: unknown, change: Change<unknown>, timestamp: number): void {
     const value = change.newValue;
-    this.observedStreamTime = Math.max(this.observedStreamTime, timestamp);
-    const closeTime = this.observedStreamTime - this.windows.graceMs;
+    this.streamTime.observe(timestamp);
+    const closeTime = this.streamTime.value - this.windows.graceMs;
     for (const window of this.windows.windowsFor(timestamp)) {
       if (window.end <= closeTime) {
         this.context.recordDropped('late');
@@ -84,10 +89,9 @@ export class WindowAggregate extends HoldingProcessor {
  * change carries its session's end as its timestamp. A key's sessions are kept in one row.
  */
 export class SessionAggregate extends HoldingProcessor {
-  private observedStreamTime = -1;
-
   constructor(
     private readonly context: ProcessorContext,
+    private readonly streamTime: StreamTime,
     private readonly store: KeyValueStore<unknown, Session<unknown>[]>,
     private readonly sessionsSerde: Serde<Session<unknown>[]>,
     private readonly windows: SessionWindows,
@@ -103,9 +107,9 @@ export class SessionAggregate extends HoldingProcessor {
 
   process(key: unknown, change: Change<unknown>, timestamp: number): void {
     const { gapMs, graceMs } = this.windows;
-    this.observedStreamTime = Math.max(this.observedStreamTime, timestamp);
-    const closeTime = this.observedStreamTime - graceMs - gapMs;
-    const expiredBefore = this.observedStreamTime - this.retentionMs + 1;
+    this.streamTime.observe(timestamp);
+    const closeTime = this.streamTime.value - graceMs - gapMs;
+    const expiredBefore = this.streamTime.value - this.retentionMs + 1;
     const live = (this.store.get(key) ?? []).filter((s) => s.end >= expiredBefore);
     const found = live
       .filter((s) => s.end >= timestamp - gapMs && s.start <= timestamp + gapMs)
@@ -137,10 +141,15 @@ export class SessionAggregate extends HoldingProcessor {
     this.emit({ key, window: { start, end } }, null, aggregate, end);
   }
 
+  override rollbackRecord(): void {
+    super.rollbackRecord();
+    this.streamTime.reload();
+  }
+
   /** Sessions that end before `before` have expired: their retention has passed in stream time. */
   get expiry(): WindowExpiry | undefined {
-    if (this.observedStreamTime < 0) return undefined;
-    const before = this.observedStreamTime - this.retentionMs + 1;
+    if (this.streamTime.value < 0) return undefined;
+    const before = this.streamTime.value - this.retentionMs + 1;
     return {
       storeName: this.store.name,
       before,
