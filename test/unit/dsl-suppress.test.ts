@@ -155,7 +155,7 @@ function restartable(t: Test) {
       await core.loadBuffers();
       return core;
     },
-    pipe(core: TaskCore, key: string, timestamp: number): number {
+    pipe(core: TaskCore, key: string, timestamp: number, flush = true): number {
       const letter = core.process({
         topic: 'clicks',
         partition: 0,
@@ -165,7 +165,7 @@ function restartable(t: Test) {
         value: Buffer.from('x'),
       });
       t.equal(letter, undefined);
-      core.flush();
+      if (flush) core.flush();
       return core.takeDrops().get('late') ?? 0;
     },
   };
@@ -209,4 +209,25 @@ t.test('stream time survives a restart: a record late before it is late after it
   t.equal(pipe(second, 'a', 3), 1, 'and after it: the aggregate still knows stream time 30');
   const finals = second.drainOutbox().filter((r) => r.topic === 'final-counts');
   t.same(finals, [], 'nothing new for the closed window');
+});
+
+t.test('a final result stays final when one flush holds changes of several windows', async (t) => {
+  const { start, pipe } = restartable(t);
+  const core = await start();
+  pipe(core, 'a', 1); // [0, 10) = 1, waiting in the buffer
+  // Held until one flush: [10, 20) first, then an out-of-order record for [0, 10) (still open: stream
+  // time 11 less the grace is 6), then [10, 20) again at 16, which closes [0, 10) (at 10 + 5).
+  pipe(core, 'a', 11, false);
+  pipe(core, 'a', 9, false);
+  pipe(core, 'a', 16, false);
+  core.flush();
+  pipe(core, 'b', 40);
+  const finals = core
+    .drainOutbox()
+    .filter((r) => r.topic === 'final-counts')
+    .map((r) => {
+      const { key, window } = windowedOut.keySerde.deserialize(r.key!);
+      return `${key}@${window.start}=${longs.deserialize(r.value!)}`;
+    });
+  t.same(finals, ['a@0=2', 'a@10=2'], '[0, 10) once, with both its records');
 });

@@ -49,7 +49,16 @@ export class HeldChanges {
   /** Held changes the current record replaced or added (undefined: added), to take back if it fails. */
   private undo: Array<[string, HeldChange | undefined]> = [];
 
-  constructor(private readonly caching: AggregateCaching) {}
+  constructor(
+    private readonly caching: AggregateCaching,
+    /**
+     * Flush in the order of the changes' timestamps (else in the order their keys were first held). A
+     * windowed aggregate's changes must reach a suppression in time order: a later window's change
+     * flushed first would move its stream time past an earlier window's close, which would let that
+     * window through before the earlier window's own last change, and then again.
+     */
+    private readonly inTimeOrder = false,
+  ) {}
 
   hold(key: unknown, previous: unknown, aggregate: unknown, timestamp: number): void {
     const id = this.caching.keySerde.serialize(key).toString('latin1');
@@ -75,6 +84,7 @@ export class HeldChanges {
     forward: (key: unknown, change: Change<unknown>, timestamp: number) => void,
   ): void {
     const changes = [...this.held.values()];
+    if (this.inTimeOrder) changes.sort((a, b) => a.timestamp - b.timestamp);
     this.held.clear();
     this.undo = [];
     for (const c of changes)
@@ -101,9 +111,9 @@ export class HeldChanges {
 export abstract class HoldingProcessor extends ForwardingProcessor implements ChangeCache {
   private readonly held: HeldChanges | undefined;
 
-  constructor(caching: AggregateCaching | undefined) {
+  constructor(caching: AggregateCaching | undefined, inTimeOrder = false) {
     super();
-    this.held = caching && new HeldChanges(caching);
+    this.held = caching && new HeldChanges(caching, inTimeOrder);
   }
 
   /** Passes on a change of `key` from `previous` to `aggregate`, now or at the next flush. */

@@ -33,7 +33,7 @@ export class WindowAggregate extends HoldingProcessor {
     private readonly retentionMs: number,
     caching?: AggregateCaching,
   ) {
-    super(caching);
+    super(caching, true);
   }
 
   override rollbackRecord(): void {
@@ -102,7 +102,7 @@ export class SessionAggregate extends HoldingProcessor {
     private readonly retentionMs: number,
     caching?: AggregateCaching,
   ) {
-    super(caching);
+    super(caching, true);
   }
 
   process(key: unknown, change: Change<unknown>, timestamp: number): void {
