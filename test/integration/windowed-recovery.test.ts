@@ -11,7 +11,7 @@ import { eventually, uniqueName } from '../support/stack.js';
 import { streamsOnStack } from '../support/streams.js';
 import { finalSerdes, sessionSerdes, windowedTopics, windowedTopology } from '../support/windowed-topology.js';
 
-const KILLS = 6;
+const KILLS = 4;
 const PARTITIONS = 4;
 const worker = new URL('../support/streams-worker.ts', import.meta.url).pathname;
 
