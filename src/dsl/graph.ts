@@ -23,7 +23,23 @@ export interface StoreSpec {
    * are deleted, and its changelog deletes records older than this (plus a day) besides compacting.
    */
   readonly retentionMs?: number;
+  /** A window or session store: how its rows are laid out, for queries by key and time range. */
+  readonly windows?: WindowedStoreLayout;
 }
+
+/**
+ * A time-window store's keys are windowed keys (timeWindowedSerde of `keySerde`) and its values
+ * aggregates with their timestamps; a session store's keys are the group's keys and its values every
+ * live session of the key (sessionsSerde of `aggregateSerde`).
+ */
+export type WindowedStoreLayout =
+  | {
+      readonly kind: 'time';
+      readonly sizeMs: number;
+      readonly keySerde: Serde<unknown>;
+      readonly aggregateSerde: Serde<unknown>;
+    }
+  | { readonly kind: 'session'; readonly keySerde: Serde<unknown>; readonly aggregateSerde: Serde<unknown> };
 
 /** How a suppression buffer holds a table's changes, and the table's serdes. */
 export interface SuppressSpec {

@@ -1,7 +1,7 @@
 import type { Serde } from '../serdes/serde.js';
 import { longNumberSerde } from '../serdes/long-number.js';
 import { sessionsSerde, timeWindowedSerde, valueAndTimestampSerde } from '../serdes/windowed.js';
-import type { AnyFn, TopologyGraph } from './graph.js';
+import type { AnyFn, StoreSpec, TopologyGraph } from './graph.js';
 import { reduceFunctions, type AggregateStore, type CountStore, type ReduceStore } from './kgrouped.js';
 import { KTable, storeSpec } from './ktable.js';
 import type { SessionWindows, TimeWindows, Windowed } from './windows.js';
@@ -88,7 +88,16 @@ export class TimeWindowedKStream<K, V> extends WindowedGrouping<K, V, TimeWindow
       valueSerde: valueAndTimestampSerde(materialized.valueSerde),
     });
     if (!spec) throw new Error('unreachable: a windowed aggregate is always materialized');
-    const windowStore = { ...spec, retentionMs: retention };
+    const windowStore: StoreSpec = {
+      ...spec,
+      retentionMs: retention,
+      windows: {
+        kind: 'time',
+        sizeMs: this.windows.sizeMs,
+        keySerde: this.keySerde as Serde<unknown>,
+        aggregateSerde: materialized.valueSerde as Serde<unknown>,
+      },
+    };
     this.graph.add({
       kind: 'window-aggregate',
       id,
@@ -158,7 +167,15 @@ export class SessionWindowedKStream<K, V> extends WindowedGrouping<K, V, Session
       valueSerde: sessionsSerde(materialized.valueSerde),
     });
     if (!spec) throw new Error('unreachable: a session aggregate is always materialized');
-    const sessionStore = { ...spec, retentionMs: retention };
+    const sessionStore: StoreSpec = {
+      ...spec,
+      retentionMs: retention,
+      windows: {
+        kind: 'session',
+        keySerde: this.keySerde as Serde<unknown>,
+        aggregateSerde: materialized.valueSerde as Serde<unknown>,
+      },
+    };
     this.graph.add({
       kind: 'session-aggregate',
       id,

@@ -7,12 +7,15 @@
 import type { KafkaStreams } from '../runtime/kafka-streams.js';
 import type { RangeQuery } from '../state/range-query.js';
 import type { Serde } from '../serdes/serde.js';
+import type { WindowedStoreLayout } from '../dsl/graph.js';
 
 export interface QueryableStore {
   readonly keySerde: Serde<unknown>;
   readonly valueSerde: Serde<unknown>;
   /** A global store (GlobalKTable): whole on every instance, with no partitions. */
   readonly global: boolean;
+  /** A window or session store: its layout, for fetching a key's windows in a time range. */
+  readonly windows?: WindowedStoreLayout;
 }
 
 /** Where one partition of a store lives. */
@@ -55,7 +58,8 @@ export interface QueryableStores {
 export function queryableStores(streams: KafkaStreams): QueryableStores {
   const stores = new Map<string, QueryableStore>();
   for (const sub of streams.topology.subtopologies)
-    for (const { name, keySerde, valueSerde } of sub.stores) stores.set(name, { keySerde, valueSerde, global: false });
+    for (const { name, keySerde, valueSerde, windows } of sub.stores)
+      stores.set(name, { keySerde, valueSerde, global: false, ...(windows ? { windows } : {}) });
   for (const { name, keySerde, valueSerde } of streams.topology.globalStores)
     stores.set(name, { keySerde, valueSerde, global: true });
   const started = () => streams.state !== 'created' && streams.state !== 'starting';

@@ -12,6 +12,7 @@
  *   GET <prefix>/:store/metadata/:key
  *   GET <prefix>/:store/range?from=&to=&prefix=&reverse=true&limit=&after=
  *   GET <prefix>/:store/partitions/:partition/range?...   (one partition, local only: the gather's hop)
+ *   GET <prefix>/:store/keys/:key/windows?from=&to=&limit=   (a window or session store: a key's windows)
  *
  * A global store (GlobalKTable) is answered where it is asked: every instance holds all of it.
  */
@@ -21,6 +22,8 @@ import type { RangeQuery } from '../state/range-query.js';
 import { stringifyJson } from '../serdes/json.js';
 import { INSTANCE_STARTING, placeKey } from './key-placement.js';
 import { queryableStores, type QueryableStores, type StoreRow } from './queryable-stores.js';
+import type { WindowedStoreLayout } from '../dsl/graph.js';
+import { sessionsSerde, valueAndTimestampSerde } from '../serdes/windowed.js';
 
 export interface StoreRoutesOptions {
   /** The instance whose stores are served: a KafkaStreams, or any QueryableStores (the service's serving thread). */
@@ -57,6 +60,12 @@ interface RangeParams {
   after?: string;
 }
 
+interface WindowParams {
+  from?: string;
+  to?: string;
+  limit?: string;
+}
+
 class BadRequest extends Error {}
 
 // For the OpenAPI document (src/serving/openapi.ts); every parameter stays a string, checked by the handlers.
@@ -83,6 +92,15 @@ const rangeSchema = (summary: string, onePartition = false) => ({
     },
   },
 });
+
+const windowsSchema = {
+  schema: {
+    tags: ['stores'],
+    summary: "A key's windows (window or session store) in a time range, from the instance that owns it",
+    params: { type: 'object', properties: { store: text, key: text }, required: ['store', 'key'] },
+    querystring: { type: 'object', properties: { from: text, to: text, limit: text } },
+  },
+};
 
 export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOptions): Promise<void> {
   const streams = 'topology' in options.streams ? queryableStores(options.streams) : options.streams;
@@ -116,6 +134,19 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
       signal: AbortSignal.timeout(forwardTimeoutMs),
     });
 
+  /** Answers with the owner's answer to the same request (`where`: the partition, for errors). */
+  const relay = async (reply: FastifyReply, owner: string, url: string, where: string) => {
+    try {
+      const answer = await fromMember(owner, url);
+      return reply
+        .code(answer.status)
+        .type(answer.headers.get('content-type') ?? 'application/json')
+        .send(Buffer.from(await answer.arrayBuffer()));
+    } catch (error) {
+      return fail(reply, 502, `the owner of ${where} did not answer: ${(error as Error).message}`);
+    }
+  };
+
   app.get<{ Params: { store: string; key: string } }>(
     `${prefix}/:store/keys/:key`,
     keySchema('The row of a key, from the instance that owns it'),
@@ -123,6 +154,7 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
       const { store, key } = request.params;
       const spec = storeOf(store);
       if (!spec) return fail(reply, 404, `no store named ${store} is served here`);
+      if (spec.windows) return fail(reply, 400, `${store} keeps windows: ask ${prefix}/${store}/keys/:key/windows`);
       const bytes = keyBytes(store, key);
       if (globals.has(store)) {
         const value = streams.getGlobal(store, bytes);
@@ -141,15 +173,30 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
       }
       if (placement.kind === 'unavailable') return fail(reply, 503, `${where}: ${placement.reason}; retry`);
       if (forwarded(request)) return fail(reply, 503, `${where}: its owner moved; retry`);
-      try {
-        const answer = await fromMember(placement.owner, request.url);
-        return reply
-          .code(answer.status)
-          .type(answer.headers.get('content-type') ?? 'application/json')
-          .send(Buffer.from(await answer.arrayBuffer()));
-      } catch (error) {
-        return fail(reply, 502, `the owner of ${where} did not answer: ${(error as Error).message}`);
+      return relay(reply, placement.owner, request.url, where);
+    },
+  );
+
+  app.get<{ Params: { store: string; key: string }; Querystring: WindowParams }>(
+    `${prefix}/:store/keys/:key/windows`,
+    windowsSchema,
+    async (request, reply) => {
+      const { store, key } = request.params;
+      const layout = storeOf(store)?.windows;
+      if (!storeOf(store)) return fail(reply, 404, `no store named ${store} is served here`);
+      if (!layout)
+        return fail(reply, 400, `${store} is not a window or session store: ask ${prefix}/${store}/keys/:key`);
+      const { from, to, limit } = windowQuery(request.query);
+      const inner = groupKeyBytes(store, layout, key);
+      const placement = placeKey(streams.keyMetadata(store, inner), streams.endpoint);
+      const where = placement.partition === undefined ? store : `partition ${placement.partition} of ${store}`;
+      if (placement.kind === 'unavailable') return fail(reply, 503, `${where}: ${placement.reason}; retry`);
+      if (placement.kind === 'remote') {
+        if (forwarded(request)) return fail(reply, 503, `${where}: its owner moved; retry`);
+        return relay(reply, placement.owner, request.url, where);
       }
+      const windows = await localWindows(store, placement.partition!, layout, inner, from, to, limit);
+      return send(reply, 200, { key: layout.keySerde.deserialize(inner), windows });
     },
   );
 
@@ -271,6 +318,76 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     app.log.error(error);
     return fail(reply, 500, 'internal error');
   });
+
+  /** A group's key, from the URL, as its bytes: what a window store's task was chosen by. */
+  function groupKeyBytes(store: string, layout: WindowedStoreLayout, text: string): Buffer {
+    const parse = options.parseKey?.[store] ?? ((s: string) => s);
+    try {
+      return layout.keySerde.serialize(parse(text));
+    } catch (error) {
+      throw new BadRequest(`key "${text}" is not a key of store ${store}: ${(error as Error).message}`);
+    }
+  }
+
+  function windowQuery(params: WindowParams): { from: number; to: number; limit: number } {
+    const time = (name: 'from' | 'to', text: string | undefined, otherwise: number) => {
+      if (text === undefined) return otherwise;
+      const ms = Number(text);
+      if (!/^\d+$/.test(text) || !Number.isSafeInteger(ms)) {
+        throw new BadRequest(`${name} must be a time in epoch milliseconds, got "${text}"`);
+      }
+      return ms;
+    };
+    const from = time('from', params.from, 0);
+    const to = time('to', params.to, Number.MAX_SAFE_INTEGER);
+    if (from > to) throw new BadRequest(`from (${from}) is after to (${to})`);
+    const limit = params.limit === undefined ? Math.min(100, maxLimit) : Number(params.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
+      throw new BadRequest(`limit must be a whole number from 1 to ${maxLimit}`);
+    }
+    return { from, to, limit };
+  }
+
+  /**
+   * A key's windows in a partition running here: those that start from `from` to `to` (time windows,
+   * as Kafka Streams' fetch), or overlap [from, to] (sessions, as its fetchSession), earliest first.
+   */
+  async function localWindows(
+    store: string,
+    partition: number,
+    layout: WindowedStoreLayout,
+    key: Buffer,
+    from: number,
+    to: number,
+    limit: number,
+  ): Promise<Array<{ start: number; end: number; value: unknown; timestamp: number }>> {
+    if (layout.kind === 'session') {
+      const row = streams.getLocal(store, partition, key);
+      if (row === undefined) return [];
+      return sessionsSerde(layout.aggregateSerde)
+        .deserialize(row)
+        .filter((s) => s.end >= from && s.start <= to)
+        .slice(0, limit)
+        .map((s) => ({ start: s.start, end: s.end, value: s.aggregate, timestamp: s.end }));
+    }
+    const bound = (ms: number) => {
+      const bytes = Buffer.allocUnsafe(key.length + 8);
+      key.copy(bytes);
+      bytes.writeBigInt64BE(BigInt(ms), key.length);
+      return bytes;
+    };
+    // Keys that only start with this key's bytes fall in the byte range too: only this key's are kept.
+    const rows = await streams.rangeLocal(store, partition, { from: bound(from), to: bound(to), limit: maxLimit });
+    const values = valueAndTimestampSerde(layout.aggregateSerde);
+    return rows
+      .filter(([k]) => k.length === key.length + 8 && k.subarray(0, key.length).equals(key))
+      .slice(0, limit)
+      .map(([k, v]) => {
+        const start = Number(k.readBigInt64BE(key.length));
+        const { value, timestamp } = values.deserialize(v);
+        return { start, end: start + layout.sizeMs, value, timestamp };
+      });
+  }
 
   function rangeQuery(store: string, params: RangeParams): RangeQuery {
     const limit = params.limit === undefined ? Math.min(100, maxLimit) : Number(params.limit);

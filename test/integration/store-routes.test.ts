@@ -1,16 +1,18 @@
 // The generic store routes (src/query/store-routes.ts) on two instances: keys answered wherever they
 // are asked (forwarded to the owner), where a key lives, ranges gathered from every partition a
 // page at a time, and a range that cannot reach a partition says which.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { StreamsBuilder } from '../../src/dsl/builder.js';
+import type { TopologyGraph } from '../../src/dsl/graph.js';
 import { storeRoutes } from '../../src/query/store-routes.js';
 import type { KafkaStreams } from '../../src/runtime/kafka-streams.js';
 import { Serdes } from '../../src/serdes/index.js';
+import { SessionWindows, TimeWindows } from '../../src/dsl/windows.js';
 import { connectedProducer, createTopics } from '../support/kafka.js';
 import { eventually, uniqueName } from '../support/stack.js';
 import { streamsOnStack } from '../support/streams.js';
@@ -24,24 +26,21 @@ interface RangeAnswer {
   missingPartitions: Array<{ partition: number; reason: string }>;
 }
 
-t.test('store routes: keys, owners and ranges across two instances', async (t) => {
-  const prefix = uniqueName('routes');
-  const topics = { words: `${prefix}-words` };
-  await createTopics([topics.words], 4);
+/** Two instances of a topology, each serving its stores on a port of its own; stopped at the end. */
+async function twoInstances(
+  t: Test,
+  applicationId: string,
+  topology: () => TopologyGraph,
+  maxLimit?: number,
+): Promise<{ servers: FastifyInstance[]; instances: KafkaStreams[] }> {
   const stateDir = mkdtempSync(join(tmpdir(), 'uis-routes-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-
-  const topology = () => {
-    const builder = new StreamsBuilder();
-    builder.stream(topics.words, S).groupByKey(S).count({ storeName: 'counts' });
-    return builder.build();
-  };
   const servers: FastifyInstance[] = [];
   const instances: KafkaStreams[] = [];
   for (let i = 0; i < 2; i++) {
-    const streams = streamsOnStack(topology(), { applicationId: prefix, stateDir: join(stateDir, `instance-${i}`) });
+    const streams = streamsOnStack(topology(), { applicationId, stateDir: join(stateDir, `instance-${i}`) });
     const app = Fastify();
-    await app.register(storeRoutes, { streams, maxLimit: 50 });
+    await app.register(storeRoutes, { streams, ...(maxLimit ? { maxLimit } : {}) });
     await app.listen({ host: '127.0.0.1', port: 0 });
     streams.advertise(`127.0.0.1:${(app.server.address() as AddressInfo).port}`);
     servers.push(app);
@@ -52,6 +51,19 @@ t.test('store routes: keys, owners and ranges across two instances', async (t) =
     await Promise.all(servers.map((s) => s.close()));
   });
   for (const streams of instances) await streams.start();
+  return { servers, instances };
+}
+
+t.test('store routes: keys, owners and ranges across two instances', async (t) => {
+  const prefix = uniqueName('routes');
+  const topics = { words: `${prefix}-words` };
+  await createTopics([topics.words], 4);
+  const topology = () => {
+    const builder = new StreamsBuilder();
+    builder.stream(topics.words, S).groupByKey(S).count({ storeName: 'counts' });
+    return builder.build();
+  };
+  const { servers, instances } = await twoInstances(t, prefix, topology, 50);
 
   const words = Array.from({ length: 40 }, (_, i) => `w${String(i).padStart(2, '0')}`);
   const expected = new Map(words.map((w, i) => [w, (i % 3) + 1]));
@@ -162,4 +174,75 @@ t.test('store routes: keys, owners and ranges across two instances', async (t) =
     partial.rows.length > 0 && partial.rows.every((r) => owners[words.indexOf(r.key)]!.local),
     "the rows it has are A's",
   );
+});
+
+t.test("store routes: a key's time windows and sessions in a time range, from either instance", async (t) => {
+  const prefix = uniqueName('wroutes');
+  const clicks = `${prefix}-clicks`;
+  await createTopics([clicks], 4);
+  const topology = () => {
+    const builder = new StreamsBuilder();
+    const grouped = builder.stream(clicks, S).groupByKey(S);
+    grouped.windowedBy(TimeWindows.ofSizeAndGrace(60_000, 600_000)).count({ storeName: 'per-minute' });
+    grouped.windowedBy(SessionWindows.ofInactivityGapAndGrace(60_000, 600_000)).count({ storeName: 'visits' });
+    return builder.build();
+  };
+  const { servers } = await twoInstances(t, prefix, topology);
+
+  const hour = 1_767_225_600_000;
+  const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
+  const producer = await connectedProducer();
+  t.teardown(() => producer.disconnect());
+  // Each user clicks at 0:00:10, 0:00:20 and 0:01:05 (one session, two minutes), then at 0:05:00.
+  const at = [10_000, 20_000, 65_000, 300_000];
+  await producer.send({
+    topic: clicks,
+    messages: users.flatMap((user) => at.map((ms) => ({ key: user, value: 'x', timestamp: String(hour + ms) }))),
+  });
+
+  type Windows = { key: string; windows: Array<{ start: number; end: number; value: number; timestamp: number }> };
+  const windowsOf = async (server: FastifyInstance, store: string, user: string, query = '') => {
+    const answer = await server.inject({ method: 'GET', url: `/stores/${store}/keys/${user}/windows${query}` });
+    return { status: answer.statusCode, body: answer.json() as Windows & { error?: string } };
+  };
+  const [a, b] = servers as [FastifyInstance, FastifyInstance];
+  await eventually('every user to have 4 clicks counted', 60_000, async () => {
+    for (const user of users) {
+      const { status, body } = await windowsOf(a, 'per-minute', user);
+      if (status !== 200 || body.windows.reduce((n, w) => n + w.value, 0) !== 4) return undefined;
+    }
+    return true;
+  });
+  for (const server of [a, b]) {
+    for (const user of users) {
+      t.same(
+        (await windowsOf(server, 'per-minute', user)).body,
+        {
+          key: user,
+          windows: [
+            { start: hour, end: hour + 60_000, value: 2, timestamp: hour + 20_000 },
+            { start: hour + 60_000, end: hour + 120_000, value: 1, timestamp: hour + 65_000 },
+            { start: hour + 300_000, end: hour + 360_000, value: 1, timestamp: hour + 300_000 },
+          ],
+        },
+        `${user}'s minutes, asked anywhere`,
+      );
+      t.same((await windowsOf(server, 'visits', user, `?from=${hour + 60_000}&to=${hour + 400_000}`)).body, {
+        key: user,
+        windows: [
+          { start: hour + 10_000, end: hour + 65_000, value: 3, timestamp: hour + 65_000 },
+          { start: hour + 300_000, end: hour + 300_000, value: 1, timestamp: hour + 300_000 },
+        ],
+      });
+    }
+  }
+  const limited = await windowsOf(a, 'per-minute', 'u1', `?from=${hour + 60_000}&to=${hour + 300_000}&limit=1`);
+  t.same(
+    limited.body.windows.map((w) => w.start),
+    [hour + 60_000],
+    'windows starting in [from, to], at most limit',
+  );
+  t.equal((await windowsOf(a, 'per-minute', 'u1', '?from=soon')).status, 400);
+  t.equal((await windowsOf(a, 'per-minute', 'u1', '?from=5&to=4')).status, 400);
+  t.equal((await a.inject({ method: 'GET', url: '/stores/per-minute/keys/u1' })).statusCode, 400, 'a plain key read');
 });
