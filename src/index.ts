@@ -15,7 +15,7 @@ export type { BranchedKStream, Branched } from './dsl/branched.js';
 export { SessionWindows, TimeWindows, type Window, type Windowed } from './dsl/windows.js';
 export type { SessionWindowedKStream, TimeWindowedKStream, WindowStore } from './dsl/windowed-stream.js';
 export { BufferConfig, Suppressed, type WhenFull } from './dsl/suppressed.js';
-export type { TopologyGraph } from './dsl/graph.js';
+export type { TopologyGraph, WindowedStoreLayout } from './dsl/graph.js';
 export type {
   Consumed,
   ForeignKeyJoined,
