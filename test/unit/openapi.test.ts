@@ -131,6 +131,7 @@ t.test('with stores to serve, the document describes the store routes, which ans
       .sort(),
     [
       '/stores/{store}/keys/{key}',
+      '/stores/{store}/keys/{key}/windows',
       '/stores/{store}/metadata/{key}',
       '/stores/{store}/partitions/{partition}/range',
       '/stores/{store}/range',
