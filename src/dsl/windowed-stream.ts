@@ -1,7 +1,7 @@
 import type { Serde } from '../serdes/serde.js';
 import { longNumberSerde } from '../serdes/long-number.js';
 import { sessionsSerde, timeWindowedSerde, valueAndTimestampSerde } from '../serdes/windowed.js';
-import type { AnyFn, StoreSpec, TopologyGraph } from './graph.js';
+import type { AnyFn, StoreSpec, TopologyGraph, WindowedStoreLayout } from './graph.js';
 import { reduceFunctions, type AggregateStore, type CountStore, type ReduceStore } from './kgrouped.js';
 import { KTable, storeSpec } from './ktable.js';
 import type { SessionWindows, TimeWindows, Windowed } from './windows.js';
@@ -24,15 +24,35 @@ abstract class WindowedGrouping<K, V, W> {
     protected readonly windows: W,
   ) {}
 
-  /** The store's retention: as given, at least `least` (what the windows need), which is the default. */
-  protected retention(given: number | undefined, least: number, what: string): number {
-    const retention = given ?? least;
+  /**
+   * Names a windowed aggregate and its store: retention as given, at least `least` (what the windows
+   * need), which is the default; the store's serdes from the aggregate's; its layout for queries.
+   * @internal
+   */
+  protected windowedStore<A>(
+    kind: 'window-aggregate' | 'session-aggregate',
+    store: WindowStore<A>,
+    least: number,
+    serdes: (aggregateSerde: Serde<A>) => Pick<StoreSpec, 'keySerde' | 'valueSerde'>,
+    layout: (aggregateSerde: Serde<unknown>) => WindowedStoreLayout,
+  ): { id: string; spec: StoreSpec; aggregateSerde: Serde<unknown> } {
+    const { name, lineage, retentionMs, ...materialized } = store;
+    const what = kind === 'window-aggregate' ? 'window' : 'session';
+    if (lineage)
+      throw new Error(
+        `topology: ${what === 'window' ? 'windowed' : what} aggregates do not keep lineage (lineage: true)`,
+      );
+    const retention = retentionMs ?? least;
     if (!Number.isSafeInteger(retention) || retention < least) {
       throw new RangeError(
-        `topology: a ${what} store's retention (${given} ms) must be a whole number of ms of at least ${least} ms (${what === 'window' ? "the windows' size plus grace" : 'the gap plus grace'})`,
+        `topology: a ${what} store's retention (${retentionMs} ms) must be a whole number of ms of at least ${least} ms (${what === 'window' ? "the windows' size plus grace" : 'the gap plus grace'})`,
       );
     }
-    return retention;
+    const id = this.graph.operatorName(kind, name);
+    const spec = storeSpec(this.graph, kind, { ...materialized, ...serdes(materialized.valueSerde) });
+    if (!spec) throw new Error(`unreachable: a ${what} aggregate is always materialized`);
+    const aggregateSerde = materialized.valueSerde as Serde<unknown>;
+    return { id, spec: { ...spec, retentionMs: retention, windows: layout(aggregateSerde) }, aggregateSerde };
   }
 }
 
@@ -78,38 +98,30 @@ export class TimeWindowedKStream<K, V> extends WindowedGrouping<K, V, TimeWindow
   }
 
   private add<A>(initializer: AnyFn, adder: AnyFn, store: WindowStore<A>): KTable<Windowed<K>, A> {
-    const { name, lineage, retentionMs, ...materialized } = store;
-    if (lineage) throw new Error('topology: windowed aggregates do not keep lineage (lineage: true)');
-    const retention = this.retention(retentionMs, this.windows.sizeMs + this.windows.graceMs, 'window');
-    const id = this.graph.operatorName('window-aggregate', name);
-    const spec = storeSpec(this.graph, 'window-aggregate', {
-      ...materialized,
-      keySerde: timeWindowedSerde(this.keySerde, this.windows.sizeMs),
-      valueSerde: valueAndTimestampSerde(materialized.valueSerde),
-    });
-    if (!spec) throw new Error('unreachable: a windowed aggregate is always materialized');
-    const windowStore: StoreSpec = {
-      ...spec,
-      retentionMs: retention,
-      windows: {
-        kind: 'time',
-        sizeMs: this.windows.sizeMs,
-        keySerde: this.keySerde as Serde<unknown>,
-        aggregateSerde: materialized.valueSerde as Serde<unknown>,
-      },
-    };
+    const { sizeMs, graceMs } = this.windows;
+    const { id, spec, aggregateSerde } = this.windowedStore(
+      'window-aggregate',
+      store,
+      sizeMs + graceMs,
+      (values) => ({
+        keySerde: timeWindowedSerde(this.keySerde, sizeMs) as Serde<unknown>,
+        valueSerde: valueAndTimestampSerde(values) as Serde<unknown>,
+      }),
+      (values) => ({ kind: 'time', sizeMs, keySerde: this.keySerde as Serde<unknown>, aggregateSerde: values }),
+    );
+    const windows = this.windows;
     this.graph.add({
       kind: 'window-aggregate',
       id,
       parents: [this.groupById],
       emitsChanges: true,
-      windows: this.windows,
+      windows,
       initializer,
       adder,
-      store: windowStore,
-      aggregateSerde: materialized.valueSerde as Serde<unknown>,
+      store: spec,
+      aggregateSerde,
     });
-    return new KTable(this.graph, id, windowStore.name);
+    return new KTable(this.graph, id, spec.name);
   }
 }
 
@@ -157,38 +169,28 @@ export class SessionWindowedKStream<K, V> extends WindowedGrouping<K, V, Session
   }
 
   private add<A>(initializer: AnyFn, adder: AnyFn, merger: AnyFn, store: WindowStore<A>): KTable<Windowed<K>, A> {
-    const { name, lineage, retentionMs, ...materialized } = store;
-    if (lineage) throw new Error('topology: session aggregates do not keep lineage (lineage: true)');
-    const retention = this.retention(retentionMs, this.windows.gapMs + this.windows.graceMs, 'session');
-    const id = this.graph.operatorName('session-aggregate', name);
-    const spec = storeSpec(this.graph, 'session-aggregate', {
-      ...materialized,
-      keySerde: this.keySerde,
-      valueSerde: sessionsSerde(materialized.valueSerde),
-    });
-    if (!spec) throw new Error('unreachable: a session aggregate is always materialized');
-    const sessionStore: StoreSpec = {
-      ...spec,
-      retentionMs: retention,
-      windows: {
-        kind: 'session',
-        keySerde: this.keySerde as Serde<unknown>,
-        aggregateSerde: materialized.valueSerde as Serde<unknown>,
-      },
-    };
+    const keySerde = this.keySerde as Serde<unknown>;
+    const { id, spec, aggregateSerde } = this.windowedStore(
+      'session-aggregate',
+      store,
+      this.windows.gapMs + this.windows.graceMs,
+      (values) => ({ keySerde, valueSerde: sessionsSerde(values) as Serde<unknown> }),
+      (values) => ({ kind: 'session', keySerde, aggregateSerde: values }),
+    );
+    const windows = this.windows;
     this.graph.add({
       kind: 'session-aggregate',
       id,
       parents: [this.groupById],
       emitsChanges: true,
-      windows: this.windows,
+      windows,
       initializer,
       adder,
       merger,
-      store: sessionStore,
-      keySerde: this.keySerde as Serde<unknown>,
-      aggregateSerde: materialized.valueSerde as Serde<unknown>,
+      store: spec,
+      keySerde,
+      aggregateSerde,
     });
-    return new KTable(this.graph, id, sessionStore.name);
+    return new KTable(this.graph, id, spec.name);
   }
 }

@@ -15,23 +15,16 @@ export interface WindowExpiry {
 }
 
 /**
- * Folds a grouped stream's records into one aggregate per key and time window, as Kafka Streams'
- * KStreamWindowAggregate: each record goes into every window it falls in that is still open, that is
- * whose end is after this node's stream time (the largest timestamp it has seen) less the grace
- * period; for a closed window the record is dropped (`late`). An aggregate's timestamp is the
- * largest of the records folded into it, and so is that of the change forwarded.
+ * What the windowed aggregates share: their stream time, kept beside their store (and read again when
+ * a failed record's writes are taken back), their retention, and changes held in time order.
  */
-export class WindowAggregate extends HoldingProcessor {
+abstract class WindowedAggregate extends HoldingProcessor {
   constructor(
-    private readonly context: ProcessorContext,
-    private readonly streamTime: StreamTime,
-    private readonly store: KeyValueStore<Windowed<unknown>, ValueAndTimestamp<unknown>>,
-    private readonly windows: TimeWindows,
-    private readonly initializer: AnyFn,
-    private readonly adder: AnyFn,
-    /** How long windows are kept after they start (at least size plus grace). */
+    protected readonly context: ProcessorContext,
+    protected readonly streamTime: StreamTime,
+    /** How long windows are kept (time windows: after they start; sessions: after they end). */
     private readonly retentionMs: number,
-    caching?: AggregateCaching,
+    caching: AggregateCaching | undefined,
   ) {
     super(caching, true);
   }
@@ -41,13 +34,41 @@ export class WindowAggregate extends HoldingProcessor {
     this.streamTime.reload();
   }
 
+  /** Windows (sessions: by their end) before this time have expired; undefined before the first record. */
+  protected get expiredBefore(): number | undefined {
+    return this.streamTime.value < 0 ? undefined : this.streamTime.value - this.retentionMs + 1;
+  }
+}
+
+/**
+ * Folds a grouped stream's records into one aggregate per key and time window, as Kafka Streams'
+ * KStreamWindowAggregate: each record goes into every window it falls in that is still open, that is
+ * whose end is after this node's stream time (the largest timestamp it has seen) less the grace
+ * period; for a closed window the record is dropped (`late`). An aggregate's timestamp is the
+ * largest of the records folded into it, and so is that of the change forwarded.
+ */
+export class WindowAggregate extends WindowedAggregate {
+  constructor(
+    context: ProcessorContext,
+    streamTime: StreamTime,
+    private readonly store: KeyValueStore<Windowed<unknown>, ValueAndTimestamp<unknown>>,
+    private readonly windows: TimeWindows,
+    private readonly initializer: AnyFn,
+    private readonly adder: AnyFn,
+    /** How long windows are kept after they start (at least size plus grace). */
+    retentionMs: number,
+    caching?: AggregateCaching,
+  ) {
+    super(context, streamTime, retentionMs, caching);
+  }
+
   /**
    * The windows that start before `before` have expired: their retention has passed in this node's
    * stream time, so they are closed and no record changes them again. Undefined before the first record.
    */
   get expiry(): WindowExpiry | undefined {
-    if (this.streamTime.value < 0) return undefined;
-    const before = this.streamTime.value - this.retentionMs + 1;
+    const before = this.expiredBefore;
+    if (before === undefined) return undefined;
     const startAt = BigInt(before);
     return {
       storeName: this.store.name,
@@ -88,10 +109,10 @@ export class WindowAggregate extends HoldingProcessor {
  * node's stream time less the gap and the grace period (then the record is dropped, `late`). Every
  * change carries its session's end as its timestamp. A key's sessions are kept in one row.
  */
-export class SessionAggregate extends HoldingProcessor {
+export class SessionAggregate extends WindowedAggregate {
   constructor(
-    private readonly context: ProcessorContext,
-    private readonly streamTime: StreamTime,
+    context: ProcessorContext,
+    streamTime: StreamTime,
     private readonly store: KeyValueStore<unknown, Session<unknown>[]>,
     private readonly sessionsSerde: Serde<Session<unknown>[]>,
     private readonly windows: SessionWindows,
@@ -99,17 +120,17 @@ export class SessionAggregate extends HoldingProcessor {
     private readonly adder: AnyFn,
     private readonly merger: AnyFn,
     /** How long sessions are kept after they end (at least gap plus grace). */
-    private readonly retentionMs: number,
+    retentionMs: number,
     caching?: AggregateCaching,
   ) {
-    super(caching, true);
+    super(context, streamTime, retentionMs, caching);
   }
 
   process(key: unknown, change: Change<unknown>, timestamp: number): void {
     const { gapMs, graceMs } = this.windows;
     this.streamTime.observe(timestamp);
     const closeTime = this.streamTime.value - graceMs - gapMs;
-    const expiredBefore = this.streamTime.value - this.retentionMs + 1;
+    const expiredBefore = this.expiredBefore!;
     const live = (this.store.get(key) ?? []).filter((s) => s.end >= expiredBefore);
     const found = live
       .filter((s) => s.end >= timestamp - gapMs && s.start <= timestamp + gapMs)
@@ -141,15 +162,10 @@ export class SessionAggregate extends HoldingProcessor {
     this.emit({ key, window: { start, end } }, null, aggregate, end);
   }
 
-  override rollbackRecord(): void {
-    super.rollbackRecord();
-    this.streamTime.reload();
-  }
-
   /** Sessions that end before `before` have expired: their retention has passed in stream time. */
   get expiry(): WindowExpiry | undefined {
-    if (this.streamTime.value < 0) return undefined;
-    const before = this.streamTime.value - this.retentionMs + 1;
+    const before = this.expiredBefore;
+    if (before === undefined) return undefined;
     return {
       storeName: this.store.name,
       before,
