@@ -12,8 +12,13 @@ export type { KTable } from './dsl/ktable.js';
 export type { GlobalKTable } from './dsl/global-ktable.js';
 export type { KGroupedStream, KGroupedTable, AggregateStore, CountStore, ReduceStore } from './dsl/kgrouped.js';
 export type { BranchedKStream, Branched } from './dsl/branched.js';
-export { SessionWindows, TimeWindows, type Window, type Windowed } from './dsl/windows.js';
-export type { SessionWindowedKStream, TimeWindowedKStream, WindowStore } from './dsl/windowed-stream.js';
+export { SessionWindows, SlidingWindows, TimeWindows, type Window, type Windowed } from './dsl/windows.js';
+export type {
+  SessionWindowedKStream,
+  SlidingWindowedKStream,
+  TimeWindowedKStream,
+  WindowStore,
+} from './dsl/windowed-stream.js';
 export { BufferConfig, Suppressed, type WhenFull } from './dsl/suppressed.js';
 export type { TopologyGraph, WindowedStoreLayout } from './dsl/graph.js';
 export type {

@@ -5,7 +5,7 @@
  */
 import type { Serde } from '../serdes/serde.js';
 import { checkName } from './names.js';
-import type { SessionWindows, TimeWindows } from './windows.js';
+import type { SessionWindows, SlidingWindows, TimeWindows } from './windows.js';
 
 /** Functions stored in the graph are untyped; the DSL's generics type them at the call site. */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the graph erases the DSL's generic types */
@@ -30,7 +30,7 @@ export interface StoreSpec {
 /**
  * A time-window store's keys are windowed keys (timeWindowedSerde of `keySerde`) and its values
  * aggregates with their timestamps; a session store's keys are the group's keys and its values every
- * live session of the key (sessionsSerde of `aggregateSerde`).
+ * live session of the key (windowRowsSerde of `aggregateSerde`).
  */
 export type WindowedStoreLayout =
   | {
@@ -39,7 +39,14 @@ export type WindowedStoreLayout =
       readonly keySerde: Serde<unknown>;
       readonly aggregateSerde: Serde<unknown>;
     }
-  | { readonly kind: 'session'; readonly keySerde: Serde<unknown>; readonly aggregateSerde: Serde<unknown> };
+  | { readonly kind: 'session'; readonly keySerde: Serde<unknown>; readonly aggregateSerde: Serde<unknown> }
+  /** A sliding-window store: as a session store, a key's windows in one row, each `sizeMs` long. */
+  | {
+      readonly kind: 'sliding';
+      readonly sizeMs: number;
+      readonly keySerde: Serde<unknown>;
+      readonly aggregateSerde: Serde<unknown>;
+    };
 
 /** How a suppression buffer holds a table's changes, and the table's serdes. */
 export interface SuppressSpec {
@@ -131,7 +138,7 @@ export type GraphNode =
   | (NodeBase & { kind: 'join'; joiner: AnyFn; mode: JoinMode; store?: StoreSpec })
   /**
    * A grouped stream aggregated per session: the store's keys are the group's keys and its values
-   * every live session of the key (sessionsSerde); `keySerde` is the group's key serde.
+   * every live session of the key (windowRowsSerde); `keySerde` is the group's key serde.
    */
   | (NodeBase & {
       kind: 'session-aggregate';
@@ -139,6 +146,19 @@ export type GraphNode =
       initializer: AnyFn;
       adder: AnyFn;
       merger: AnyFn;
+      store: StoreSpec;
+      keySerde: Serde<unknown>;
+      aggregateSerde: Serde<unknown>;
+    })
+  /**
+   * A grouped stream aggregated per sliding window: the store's keys are the group's keys and its
+   * values the key's windows (windowRowsSerde); `keySerde` is the group's key serde.
+   */
+  | (NodeBase & {
+      kind: 'sliding-aggregate';
+      windows: SlidingWindows;
+      initializer: AnyFn;
+      adder: AnyFn;
       store: StoreSpec;
       keySerde: Serde<unknown>;
       aggregateSerde: Serde<unknown>;
@@ -272,6 +292,7 @@ export class TopologyGraph {
       case 'aggregate':
       case 'window-aggregate':
       case 'session-aggregate':
+      case 'sliding-aggregate':
         return false;
       default:
         return node.parents.some((p) => this.keyChanged(p));

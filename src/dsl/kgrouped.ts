@@ -3,8 +3,8 @@ import { longNumberSerde } from '../serdes/long-number.js';
 import type { TopologyGraph } from './graph.js';
 import type { Materialized } from './options.js';
 import { KTable, storeSpec } from './ktable.js';
-import { SessionWindowedKStream, TimeWindowedKStream } from './windowed-stream.js';
-import { SessionWindows, type TimeWindows } from './windows.js';
+import { SessionWindowedKStream, SlidingWindowedKStream, TimeWindowedKStream } from './windowed-stream.js';
+import { SessionWindows, SlidingWindows, type TimeWindows } from './windows.js';
 
 /** Where an aggregate is kept (its key serde is the grouping's), and the operator's name. */
 export type AggregateStore<A> = Omit<Materialized<unknown, A>, 'keySerde'> & { name?: string };
@@ -138,10 +138,16 @@ export class KGroupedStream<K, V> extends Grouping<K> {
   windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V>;
   /** Aggregates per session from here: records within the inactivity gap of each other. */
   windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
-  windowedBy(windows: TimeWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+  /** Aggregates per sliding window from here: windows of a fixed time difference where records are. */
+  windowedBy(windows: SlidingWindows): SlidingWindowedKStream<K, V>;
+  windowedBy(
+    windows: TimeWindows | SessionWindows | SlidingWindows,
+  ): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> | SlidingWindowedKStream<K, V> {
     const values = this.valueSerde as Serde<V>;
-    return windows instanceof SessionWindows
-      ? new SessionWindowedKStream(this.graph, this.groupById, this.keySerde, values, windows)
-      : new TimeWindowedKStream(this.graph, this.groupById, this.keySerde, values, windows);
+    if (windows instanceof SessionWindows)
+      return new SessionWindowedKStream(this.graph, this.groupById, this.keySerde, values, windows);
+    if (windows instanceof SlidingWindows)
+      return new SlidingWindowedKStream(this.graph, this.groupById, this.keySerde, values, windows);
+    return new TimeWindowedKStream(this.graph, this.groupById, this.keySerde, values, windows);
   }
 }

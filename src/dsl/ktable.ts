@@ -5,7 +5,7 @@ import { responseSerde, subscribersSerde, subscriptionSerde } from '../processor
 import { KGroupedTable } from './kgrouped.js';
 import type { Suppressed } from './suppressed.js';
 import { bytesSerde } from '../serdes/primitive.js';
-import { sessionWindowedSerde } from '../serdes/windowed.js';
+import { sessionWindowedSerde, timeWindowedSerde } from '../serdes/windowed.js';
 import { KStream } from './kstream.js';
 import { checkName } from './names.js';
 
@@ -283,6 +283,11 @@ function tableSerdes(graph: TopologyGraph, nodeId: string): Pick<StoreSpec, 'key
   if (node.kind === 'window-aggregate') return { keySerde: node.store.keySerde, valueSerde: node.aggregateSerde };
   if (node.kind === 'session-aggregate')
     return { keySerde: sessionWindowedSerde(node.keySerde), valueSerde: node.aggregateSerde };
+  if (node.kind === 'sliding-aggregate')
+    return {
+      keySerde: timeWindowedSerde(node.keySerde, node.windows.timeDifferenceMs) as Serde<unknown>,
+      valueSerde: node.aggregateSerde,
+    };
   return 'store' in node && node.store ? node.store : undefined;
 }
 
@@ -292,7 +297,7 @@ function tableSerdes(graph: TopologyGraph, nodeId: string): Pick<StoreSpec, 'key
  */
 function graceUpstream(graph: TopologyGraph, nodeId: string, suppressId: string): number {
   const node = graph.get(nodeId);
-  if (node.kind === 'window-aggregate') return node.windows.graceMs;
+  if (node.kind === 'window-aggregate' || node.kind === 'sliding-aggregate') return node.windows.graceMs;
   if (node.kind === 'session-aggregate') return node.windows.gapMs + node.windows.graceMs;
   if (node.kind === 'map-values' || node.kind === 'filter' || node.kind === 'suppress')
     return graceUpstream(graph, node.parents[0]!, suppressId);

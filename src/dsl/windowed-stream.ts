@@ -1,10 +1,10 @@
 import type { Serde } from '../serdes/serde.js';
 import { longNumberSerde } from '../serdes/long-number.js';
-import { sessionsSerde, timeWindowedSerde, valueAndTimestampSerde } from '../serdes/windowed.js';
+import { timeWindowedSerde, valueAndTimestampSerde, windowRowsSerde } from '../serdes/windowed.js';
 import type { AnyFn, StoreSpec, TopologyGraph, WindowedStoreLayout } from './graph.js';
 import { reduceFunctions, type AggregateStore, type CountStore, type ReduceStore } from './kgrouped.js';
 import { KTable, storeSpec } from './ktable.js';
-import type { SessionWindows, TimeWindows, Windowed } from './windows.js';
+import type { SessionWindows, SlidingWindows, TimeWindows, Windowed } from './windows.js';
 
 /**
  * Where a windowed aggregate is kept: as AggregateStore, and how long its windows are kept after they
@@ -30,22 +30,24 @@ abstract class WindowedGrouping<K, V, W> {
    * @internal
    */
   protected windowedStore<A>(
-    kind: 'window-aggregate' | 'session-aggregate',
+    kind: 'window-aggregate' | 'session-aggregate' | 'sliding-aggregate',
     store: WindowStore<A>,
     least: number,
     serdes: (aggregateSerde: Serde<A>) => Pick<StoreSpec, 'keySerde' | 'valueSerde'>,
     layout: (aggregateSerde: Serde<unknown>) => WindowedStoreLayout,
   ): { id: string; spec: StoreSpec; aggregateSerde: Serde<unknown> } {
     const { name, lineage, retentionMs, ...materialized } = store;
-    const what = kind === 'window-aggregate' ? 'window' : 'session';
-    if (lineage)
-      throw new Error(
-        `topology: ${what === 'window' ? 'windowed' : what} aggregates do not keep lineage (lineage: true)`,
-      );
+    const names = {
+      'window-aggregate': ['windowed', 'window', "the windows' size plus grace"],
+      'session-aggregate': ['session', 'session', 'the gap plus grace'],
+      'sliding-aggregate': ['sliding-window', 'sliding-window', 'twice the time difference plus grace'],
+    } as const;
+    const [aggregates, what, rule] = names[kind];
+    if (lineage) throw new Error(`topology: ${aggregates} aggregates do not keep lineage (lineage: true)`);
     const retention = retentionMs ?? least;
     if (!Number.isSafeInteger(retention) || retention < least) {
       throw new RangeError(
-        `topology: a ${what} store's retention (${retentionMs} ms) must be a whole number of ms of at least ${least} ms (${what === 'window' ? "the windows' size plus grace" : 'the gap plus grace'})`,
+        `topology: a ${what} store's retention (${retentionMs} ms) must be a whole number of ms of at least ${least} ms (${rule})`,
       );
     }
     const id = this.graph.operatorName(kind, name);
@@ -126,6 +128,69 @@ export class TimeWindowedKStream<K, V> extends WindowedGrouping<K, V, TimeWindow
 }
 
 /**
+ * A grouped stream aggregated per sliding window (KGroupedStream.windowedBy with SlidingWindows): each
+ * aggregate's key is the group's key with its window, [start, start + time difference] (the windowed
+ * key's end is start plus the difference, as in Kafka Streams). Records with a null value are dropped.
+ */
+export class SlidingWindowedKStream<K, V> extends WindowedGrouping<K, V, SlidingWindows> {
+  /** Records per key and window. */
+  count(store: CountStore & Pick<WindowStore<number>, 'retentionMs'> = {}): KTable<Windowed<K>, number> {
+    return this.add(
+      () => 0,
+      (_k: K, _v: V, n: number) => n + 1,
+      { ...store, valueSerde: longNumberSerde },
+    );
+  }
+
+  /** Folds the records of each window of a key into an aggregate that starts as `initializer()`. */
+  aggregate<A>(
+    initializer: () => A,
+    adder: (key: K, value: V, aggregate: A) => A,
+    store: WindowStore<A>,
+  ): KTable<Windowed<K>, A> {
+    return this.add(initializer, adder, store);
+  }
+
+  /** Folds the records of each window of a key with `reducer`; a window's first record is its first result. */
+  reduce(
+    reducer: (aggregate: V, value: V) => V,
+    store: ReduceStore<V> & Pick<WindowStore<V>, 'retentionMs'> = {},
+  ): KTable<Windowed<K>, V> {
+    const fns = reduceFunctions<K, V>(reducer);
+    return this.add(fns.initializer, fns.adder, {
+      ...store,
+      valueSerde: store.valueSerde ?? this.valueSerde,
+    }) as KTable<Windowed<K>, V>;
+  }
+
+  private add<A>(initializer: AnyFn, adder: AnyFn, store: WindowStore<A>): KTable<Windowed<K>, A> {
+    const { timeDifferenceMs, graceMs } = this.windows;
+    const keySerde = this.keySerde as Serde<unknown>;
+    const { id, spec, aggregateSerde } = this.windowedStore(
+      'sliding-aggregate',
+      store,
+      2 * timeDifferenceMs + graceMs,
+      (values) => ({ keySerde, valueSerde: windowRowsSerde(values) as Serde<unknown> }),
+      (values) => ({ kind: 'sliding', sizeMs: timeDifferenceMs, keySerde, aggregateSerde: values }),
+    );
+    const windows = this.windows;
+    this.graph.add({
+      kind: 'sliding-aggregate',
+      id,
+      parents: [this.groupById],
+      emitsChanges: true,
+      windows,
+      initializer,
+      adder,
+      store: spec,
+      keySerde,
+      aggregateSerde,
+    });
+    return new KTable(this.graph, id, spec.name);
+  }
+}
+
+/**
  * A grouped stream aggregated per session (KGroupedStream.windowedBy with SessionWindows): each
  * aggregate's key is the group's key with its session. When a record merges sessions, their
  * aggregates are combined with `merger`, and the replaced sessions get tombstones.
@@ -174,7 +239,7 @@ export class SessionWindowedKStream<K, V> extends WindowedGrouping<K, V, Session
       'session-aggregate',
       store,
       this.windows.gapMs + this.windows.graceMs,
-      (values) => ({ keySerde, valueSerde: sessionsSerde(values) as Serde<unknown> }),
+      (values) => ({ keySerde, valueSerde: windowRowsSerde(values) as Serde<unknown> }),
       (values) => ({ kind: 'session', keySerde, aggregateSerde: values }),
     );
     const windows = this.windows;

@@ -89,3 +89,34 @@ export class SessionWindows {
     return new SessionWindows(gapMs, graceMs);
   }
 }
+
+/**
+ * Sliding windows, with Kafka Streams' semantics (SlidingWindows, KIP-450): windows of a fixed time
+ * difference `timeDifferenceMs` that exist only where records are, both ends inclusive. Each record
+ * has a window ending at it, [t - difference, t], and one starting just after it, [t + 1, t + 1 +
+ * difference], which exists once a later record falls in it; a window's aggregate covers exactly the
+ * records inside it. A window takes late records until stream time passes its end plus the grace.
+ */
+export class SlidingWindows {
+  private constructor(
+    readonly timeDifferenceMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  static ofTimeDifferenceWithNoGrace(timeDifferenceMs: number): SlidingWindows {
+    return SlidingWindows.ofTimeDifferenceAndGrace(timeDifferenceMs, 0);
+  }
+
+  static ofTimeDifferenceAndGrace(timeDifferenceMs: number, graceMs: number): SlidingWindows {
+    // Kafka Streams takes 0 too, and then fails on the first record ([t, t] is no window): refused here.
+    if (!Number.isSafeInteger(timeDifferenceMs) || timeDifferenceMs < 1) {
+      throw new RangeError(
+        `SlidingWindows: the time difference must be a whole number of ms of at least 1, got ${timeDifferenceMs}`,
+      );
+    }
+    if (!Number.isSafeInteger(graceMs) || graceMs < 0) {
+      throw new RangeError(`SlidingWindows: the grace period must be a whole number of ms, 0 or more, got ${graceMs}`);
+    }
+    return new SlidingWindows(timeDifferenceMs, graceMs);
+  }
+}

@@ -208,12 +208,17 @@ function bytesStoreSpec(name: string): StoreSpec {
 
 /** Nodes whose stream time decides what they do: it is kept in a companion store (see StreamTime). */
 function keepsStreamTime(node: GraphNode): boolean {
-  return node.kind === 'window-aggregate' || node.kind === 'session-aggregate' || node.kind === 'suppress';
+  return isWindowedAggregate(node) || node.kind === 'suppress';
 }
 
 /** The nodes that fold a grouping's records into a store: they read the grouping's repartition topic. */
 export function isAggregate(node: GraphNode): boolean {
-  return node.kind === 'aggregate' || node.kind === 'window-aggregate' || node.kind === 'session-aggregate';
+  return node.kind === 'aggregate' || isWindowedAggregate(node);
+}
+
+/** A grouped stream aggregated per window: time, session or sliding windows. */
+export function isWindowedAggregate(node: GraphNode): boolean {
+  return node.kind === 'window-aggregate' || node.kind === 'session-aggregate' || node.kind === 'sliding-aggregate';
 }
 
 function dedupeSources(sources: SourceTopic[]): SourceTopic[] {

@@ -25,6 +25,10 @@ function label(node: GraphNode, topology: CompiledTopology): string {
       const { sizeMs, advanceMs, graceMs } = node.windows;
       return `${node.id} (time windows: size ${sizeMs} ms, advance ${advanceMs} ms, grace ${graceMs} ms)${read(node, topology)}${store}`;
     }
+    case 'sliding-aggregate': {
+      const { timeDifferenceMs, graceMs } = node.windows;
+      return `${node.id} (sliding windows: time difference ${timeDifferenceMs} ms, grace ${graceMs} ms)${read(node, topology)}${store}`;
+    }
     case 'session-aggregate': {
       const { gapMs, graceMs } = node.windows;
       return `${node.id} (session windows: gap ${gapMs} ms, grace ${graceMs} ms)${read(node, topology)}${store}`;

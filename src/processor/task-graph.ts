@@ -5,9 +5,15 @@
  */
 import type { GraphNode, StoreSpec } from '../dsl/graph.js';
 import { decodeChangePair } from './change-pair.js';
-import { isAggregate, type CompiledTopology, type SourceTopic, type SubTopology } from './compile.js';
+import {
+  isAggregate,
+  isWindowedAggregate,
+  type CompiledTopology,
+  type SourceTopic,
+  type SubTopology,
+} from './compile.js';
 import type { Windowed } from '../dsl/windows.js';
-import { sessionWindowedSerde, type Session, type ValueAndTimestamp } from '../serdes/windowed.js';
+import { sessionWindowedSerde, timeWindowedSerde, type ValueAndTimestamp, type WindowRow } from '../serdes/windowed.js';
 import type { Serde } from '../serdes/serde.js';
 import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
 import { StreamGlobalJoin, StreamTableJoin, TableJoin } from './nodes/join.js';
@@ -34,7 +40,13 @@ import {
   TableTransform,
 } from './nodes/stateless.js';
 import { Aggregate, ToTable } from './nodes/table.js';
-import { SessionAggregate, WindowAggregate, type WindowExpiry } from './nodes/window-aggregate.js';
+import {
+  SessionAggregate,
+  WindowAggregate,
+  type WindowedAggregate,
+  type WindowExpiry,
+} from './nodes/window-aggregate.js';
+import { SlidingWindowAggregate } from './nodes/sliding-window-aggregate.js';
 import { Suppress } from './nodes/suppress.js';
 import { StreamTime, streamTimeStoreName } from './nodes/stream-time.js';
 import { describeRecord, isLater, lineageHeader, lineageKey, lineageStoreName } from './lineage.js';
@@ -73,7 +85,7 @@ export class TaskGraph {
   private streamTimeMs = -1;
   private readonly time: TaskTime;
   private readonly userProcessors: UserProcessor[] = [];
-  private readonly windowAggregates: Array<WindowAggregate | SessionAggregate> = [];
+  private readonly windowAggregates: WindowedAggregate[] = [];
   /** Suppression nodes by their buffer's store. */
   private readonly suppressions = new Map<string, Suppress>();
 
@@ -306,9 +318,7 @@ export class TaskGraph {
               node.keySerde,
               node.valueSerde,
               node.emitsChanges,
-              this.topology.graph
-                .children(node.id)
-                .some((child) => child.kind === 'window-aggregate' || child.kind === 'session-aggregate'),
+              this.topology.graph.children(node.id).some(isWindowedAggregate),
             );
       case 'aggregate': {
         const groupBy = this.topology.graph.get(node.parents[0]!);
@@ -340,13 +350,32 @@ export class TaskGraph {
         const aggregate = new SessionAggregate(
           this.context,
           this.streamTimeOf(node.store.name),
-          store as KeyValueStore<unknown, Session<unknown>[]>,
-          node.store.valueSerde as Serde<Session<unknown>[]>,
+          store as KeyValueStore<unknown, WindowRow<unknown>[]>,
+          node.store.valueSerde as Serde<WindowRow<unknown>[]>,
           node.windows,
           node.initializer,
           node.adder,
           node.merger,
           node.store.retentionMs ?? node.windows.gapMs + node.windows.graceMs,
+          caching,
+        );
+        return this.keepWindowed(aggregate, caching !== undefined);
+      }
+      case 'sliding-aggregate': {
+        const caching = this.options.cacheChanges
+          ? { context: this.context, keySerde: timeWindowedSerde(node.keySerde, node.windows.timeDifferenceMs) }
+          : undefined;
+        const storeTime = this.streamTimeOf(node.store.name, 'store');
+        const aggregate = new SlidingWindowAggregate(
+          this.context,
+          this.streamTimeOf(node.store.name),
+          storeTime,
+          store as KeyValueStore<unknown, WindowRow<unknown>[]>,
+          node.store.valueSerde as Serde<WindowRow<unknown>[]>,
+          node.windows,
+          node.initializer,
+          node.adder,
+          node.store.retentionMs ?? 2 * node.windows.timeDifferenceMs + node.windows.graceMs,
           caching,
         );
         return this.keepWindowed(aggregate, caching !== undefined);
@@ -378,12 +407,12 @@ export class TaskGraph {
   }
 
   /** The stream time of the windowed node whose store is `storeName`, kept beside it. */
-  private streamTimeOf(storeName: string): StreamTime {
-    return new StreamTime(this.context.store<Buffer, Buffer>(streamTimeStoreName(storeName)));
+  private streamTimeOf(storeName: string, name?: string): StreamTime {
+    return new StreamTime(this.context.store<Buffer, Buffer>(streamTimeStoreName(storeName)), name);
   }
 
   /** A windowed aggregate: its expired windows are dropped after commits, and with caching it holds changes. */
-  private keepWindowed<A extends WindowAggregate | SessionAggregate>(aggregate: A, caching: boolean): A {
+  private keepWindowed<A extends WindowedAggregate>(aggregate: A, caching: boolean): A {
     if (caching) this.caches.push(aggregate);
     this.windowAggregates.push(aggregate);
     return aggregate;
@@ -474,11 +503,18 @@ export class TaskGraph {
       return (key) => store.get(key)?.value ?? null;
     }
     if (node.kind === 'session-aggregate') {
-      const store = this.context.store<unknown, Session<unknown>[]>(node.store.name);
+      const store = this.context.store<unknown, WindowRow<unknown>[]>(node.store.name);
       return (windowed) => {
         const { key, window } = windowed as Windowed<unknown>;
         const session = (store.get(key) ?? []).find((s) => s.start === window.start && s.end === window.end);
         return session ? session.aggregate : null;
+      };
+    }
+    if (node.kind === 'sliding-aggregate') {
+      const store = this.context.store<unknown, WindowRow<unknown>[]>(node.store.name);
+      return (windowed) => {
+        const { key, window } = windowed as Windowed<unknown>;
+        return (store.get(key) ?? []).find((w) => w.start === window.start)?.aggregate ?? null;
       };
     }
     if (node.kind === 'suppress') {

@@ -70,8 +70,11 @@ export interface ProcessorContext {
   forwardedHeaders?: readonly Header[];
 }
 
-/** Why a node dropped a record on purpose: `late`, after its window's grace period. */
-export type DropReason = 'late';
+/**
+ * Why a node dropped a record on purpose: `late`, after its window's grace period; `null-key-or-value`,
+ * a record a windowed node cannot use (sliding windows and stream-stream joins skip those, as in Kafka Streams).
+ */
+export type DropReason = 'late' | 'null-key-or-value';
 
 /** One node of a running task. */
 export interface Processor {

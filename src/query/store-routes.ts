@@ -23,7 +23,7 @@ import { stringifyJson } from '../serdes/json.js';
 import { INSTANCE_STARTING, placeKey } from './key-placement.js';
 import { queryableStores, type QueryableStores, type StoreRow } from './queryable-stores.js';
 import type { WindowedStoreLayout } from '../dsl/graph.js';
-import { sessionsSerde, valueAndTimestampSerde } from '../serdes/windowed.js';
+import { valueAndTimestampSerde, windowRowsSerde, type WindowRow } from '../serdes/windowed.js';
 
 export interface StoreRoutesOptions {
   /** The instance whose stores are served: a KafkaStreams, or any QueryableStores (the service's serving thread). */
@@ -349,7 +349,7 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
   }
 
   /**
-   * A key's windows in a partition running here: those that start from `from` to `to` (time windows,
+   * A key's windows in a partition running here: those that start from `from` to `to` (time and sliding windows,
    * as Kafka Streams' fetch), or overlap [from, to] (sessions, as its fetchSession), earliest first.
    */
   async function localWindows(
@@ -361,14 +361,18 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     to: number,
     limit: number,
   ): Promise<Array<{ start: number; end: number; value: unknown; timestamp: number }>> {
-    if (layout.kind === 'session') {
+    if (layout.kind !== 'time') {
       const row = streams.getLocal(store, partition, key);
       if (row === undefined) return [];
-      return sessionsSerde(layout.aggregateSerde)
+      const inRange =
+        layout.kind === 'session'
+          ? (w: WindowRow<unknown>) => w.end >= from && w.start <= to
+          : (w: WindowRow<unknown>) => w.start >= from && w.start <= to;
+      return windowRowsSerde(layout.aggregateSerde)
         .deserialize(row)
-        .filter((s) => s.end >= from && s.start <= to)
+        .filter(inRange)
         .slice(0, limit)
-        .map((s) => ({ start: s.start, end: s.end, value: s.aggregate, timestamp: s.end }));
+        .map((w) => ({ start: w.start, end: w.end, value: w.aggregate, timestamp: w.timestamp }));
     }
     const bound = (ms: number) => {
       const bytes = Buffer.allocUnsafe(key.length + 8);

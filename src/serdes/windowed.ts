@@ -93,47 +93,56 @@ export function sessionWindowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
   };
 }
 
-/** A key's sessions as a session store keeps them: each session's bounds with its aggregate. */
-export interface Session<A> {
+/**
+ * A window kept in its key's row (session and sliding-window stores keep all of a key's windows in
+ * one row): its bounds, its aggregate, and its timestamp (the largest of its records'; a session's end).
+ */
+export interface WindowRow<A> {
   readonly start: number;
   readonly end: number;
+  readonly timestamp: number;
   readonly aggregate: A;
 }
 
-/** A key's sessions in one row: their count, then for each its start, end and aggregate's bytes. */
-export function sessionsSerde<A>(aggregate: Serde<A>): Serde<Session<A>[]> {
-  const name = `sessions(${aggregate.name})`;
+const ROW_HEAD = 3 * START_BYTES + 4;
+
+/** A key's windows in one row: their count, then for each its start, end, timestamp and aggregate's bytes. */
+export function windowRowsSerde<A>(aggregate: Serde<A>): Serde<WindowRow<A>[]> {
+  const name = `window-rows(${aggregate.name})`;
   return {
     name,
-    serialize(sessions) {
+    serialize(rows) {
       const parts: Buffer[] = [];
       const count = Buffer.allocUnsafe(4);
-      count.writeUInt32BE(sessions.length);
+      count.writeUInt32BE(rows.length);
       parts.push(count);
-      for (const session of sessions) {
-        const bytes = aggregate.serialize(session.aggregate);
-        const head = Buffer.allocUnsafe(2 * START_BYTES + 4);
-        head.writeBigInt64BE(BigInt(session.start), 0);
-        head.writeBigInt64BE(BigInt(session.end), START_BYTES);
-        head.writeUInt32BE(bytes.length, 2 * START_BYTES);
+      for (const row of rows) {
+        const bytes = aggregate.serialize(row.aggregate);
+        const head = Buffer.allocUnsafe(ROW_HEAD);
+        head.writeBigInt64BE(BigInt(row.start), 0);
+        head.writeBigInt64BE(BigInt(row.end), START_BYTES);
+        head.writeBigInt64BE(BigInt(row.timestamp), 2 * START_BYTES);
+        head.writeUInt32BE(bytes.length, 3 * START_BYTES);
         parts.push(head, bytes);
       }
       return Buffer.concat(parts);
     },
     deserialize(bytes) {
       if (bytes.length < 4) throw new DeserializationError(name, `expected at least 4 bytes, got ${bytes.length}`);
-      const sessions: Session<A>[] = [];
+      const rows: WindowRow<A>[] = [];
       let at = 4;
       for (let i = bytes.readUInt32BE(0); i > 0; i--) {
-        if (at + 2 * START_BYTES + 4 > bytes.length) throw new DeserializationError(name, 'a session is cut short');
+        if (at + ROW_HEAD > bytes.length) throw new DeserializationError(name, 'a window is cut short');
         const start = Number(bytes.readBigInt64BE(at));
         const end = Number(bytes.readBigInt64BE(at + START_BYTES));
-        const length = bytes.readUInt32BE(at + 2 * START_BYTES);
-        at += 2 * START_BYTES + 4;
-        sessions.push({ start, end, aggregate: aggregate.deserialize(bytes.subarray(at, at + length)) });
+        const timestamp = Number(bytes.readBigInt64BE(at + 2 * START_BYTES));
+        const length = bytes.readUInt32BE(at + 3 * START_BYTES);
+        at += ROW_HEAD;
+        if (at + length > bytes.length) throw new DeserializationError(name, 'an aggregate is cut short');
+        rows.push({ start, end, timestamp, aggregate: aggregate.deserialize(bytes.subarray(at, at + length)) });
         at += length;
       }
-      return sessions;
+      return rows;
     },
   };
 }

@@ -323,7 +323,7 @@ t.test('session windows: records within the gap make one session; a bridging rec
   ]);
   t.same(
     [...(await driver.all<string, Array<{ start: number; end: number; aggregate: number }>>('sessions'))],
-    [['a', [{ start: 0, end: 30, aggregate: 4 }]]],
+    [['a', [{ start: 0, end: 30, timestamp: 30, aggregate: 4 }]]],
     "the key's one live session",
   );
 });
@@ -339,7 +339,7 @@ t.test('a session closes after its end plus the gap plus the grace period', asyn
   t.equal(driver.droppedRecords.get('late'), 1);
   const rows = await driver.all<string, Array<{ start: number; end: number; aggregate: number }>>('sessions');
   t.equal(rows.get('a'), undefined, 'and [0, 4] has expired since (the retention: gap plus grace)');
-  t.same(rows.get('b'), [{ start: 14, end: 20, aggregate: 2 }]);
+  t.same(rows.get('b'), [{ start: 14, end: 20, timestamp: 20, aggregate: 2 }]);
 });
 
 t.test('expired sessions are dropped from the store', async (t) => {

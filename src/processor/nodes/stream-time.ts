@@ -17,12 +17,20 @@ export function streamTimeStoreName(storeName: string): string {
 export class StreamTime {
   private known: number | undefined;
 
-  constructor(private readonly store: KeyValueStore<Buffer, Buffer>) {}
+  private readonly row: Buffer;
+
+  /** `name` tells apart the times a node keeps in one store (the node's own stream time has none). */
+  constructor(
+    private readonly store: KeyValueStore<Buffer, Buffer>,
+    name = '',
+  ) {
+    this.row = name === '' ? ROW : Buffer.from(name);
+  }
 
   /** -1 before the first record. */
   get value(): number {
     if (this.known === undefined) {
-      const row = this.store.get(ROW);
+      const row = this.store.get(this.row);
       this.known = row === null ? -1 : Number(row.readBigInt64BE(0));
     }
     return this.known;
@@ -34,7 +42,7 @@ export class StreamTime {
     this.known = timestamp;
     const row = Buffer.allocUnsafe(8);
     row.writeBigInt64BE(BigInt(timestamp));
-    this.store.put(ROW, row);
+    this.store.put(this.row, row);
   }
 
   /** Forgets the value read, so the next read comes from the store (its write was taken back). */

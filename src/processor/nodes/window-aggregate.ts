@@ -1,7 +1,7 @@
 import type { AnyFn } from '../../dsl/graph.js';
 import type { SessionWindows, TimeWindows, Windowed } from '../../dsl/windows.js';
 import type { Serde } from '../../serdes/serde.js';
-import type { Session, ValueAndTimestamp } from '../../serdes/windowed.js';
+import type { ValueAndTimestamp, WindowRow } from '../../serdes/windowed.js';
 import type { Change, KeyValueStore, ProcessorContext } from '../types.js';
 import { HoldingProcessor, type AggregateCaching } from './table.js';
 import type { StreamTime } from './stream-time.js';
@@ -18,7 +18,7 @@ export interface WindowExpiry {
  * What the windowed aggregates share: their stream time, kept beside their store (and read again when
  * a failed record's writes are taken back), their retention, and changes held in time order.
  */
-abstract class WindowedAggregate extends HoldingProcessor {
+export abstract class WindowedAggregate extends HoldingProcessor {
   constructor(
     protected readonly context: ProcessorContext,
     protected readonly streamTime: StreamTime,
@@ -33,6 +33,9 @@ abstract class WindowedAggregate extends HoldingProcessor {
     super.rollbackRecord();
     this.streamTime.reload();
   }
+
+  /** What of the node's store has expired and how to drop it; undefined before the first record. */
+  abstract get expiry(): WindowExpiry | undefined;
 
   /** Windows (sessions: by their end) before this time have expired; undefined before the first record. */
   protected get expiredBefore(): number | undefined {
@@ -113,8 +116,8 @@ export class SessionAggregate extends WindowedAggregate {
   constructor(
     context: ProcessorContext,
     streamTime: StreamTime,
-    private readonly store: KeyValueStore<unknown, Session<unknown>[]>,
-    private readonly sessionsSerde: Serde<Session<unknown>[]>,
+    private readonly store: KeyValueStore<unknown, WindowRow<unknown>[]>,
+    private readonly rowsSerde: Serde<WindowRow<unknown>[]>,
     private readonly windows: SessionWindows,
     private readonly initializer: AnyFn,
     private readonly adder: AnyFn,
@@ -153,7 +156,7 @@ export class SessionAggregate extends WindowedAggregate {
       }
     }
     aggregate = this.adder(key, change.newValue, aggregate);
-    const merged: Session<unknown> = { start, end, aggregate };
+    const merged: WindowRow<unknown> = { start, end, timestamp: end, aggregate };
     const kept = live.filter((s) => !found.includes(s));
     this.store.put(
       key,
@@ -170,10 +173,10 @@ export class SessionAggregate extends WindowedAggregate {
       storeName: this.store.name,
       before,
       prune: (_key, value) => {
-        const sessions = this.sessionsSerde.deserialize(value);
+        const sessions = this.rowsSerde.deserialize(value);
         const live = sessions.filter((s) => s.end >= before);
         if (live.length === sessions.length) return undefined;
-        return live.length === 0 ? null : this.sessionsSerde.serialize(live);
+        return live.length === 0 ? null : this.rowsSerde.serialize(live);
       },
     };
   }
