@@ -12,7 +12,7 @@ export type { KTable } from './dsl/ktable.js';
 export type { GlobalKTable } from './dsl/global-ktable.js';
 export type { KGroupedStream, KGroupedTable, AggregateStore, CountStore, ReduceStore } from './dsl/kgrouped.js';
 export type { BranchedKStream, Branched } from './dsl/branched.js';
-export { SessionWindows, SlidingWindows, TimeWindows, type Window, type Windowed } from './dsl/windows.js';
+export { JoinWindows, SessionWindows, SlidingWindows, TimeWindows, type Window, type Windowed } from './dsl/windows.js';
 export type {
   SessionWindowedKStream,
   SlidingWindowedKStream,
@@ -30,6 +30,7 @@ export type {
   Produced,
   Repartitioned,
   StateStoreSpec,
+  StreamJoined,
   TableOptions,
 } from './dsl/options.js';
 export type {

@@ -5,7 +5,7 @@
  */
 import type { Serde } from '../serdes/serde.js';
 import { checkName } from './names.js';
-import type { SessionWindows, SlidingWindows, TimeWindows } from './windows.js';
+import type { JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from './windows.js';
 
 /** Functions stored in the graph are untyped; the DSL's generics type them at the call site. */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the graph erases the DSL's generic types */
@@ -213,6 +213,20 @@ export type GraphNode =
     })
   /** A stream (parent 0) joined with a table (parent 1) on the key: each stream record looks its row up. */
   | (NodeBase & { kind: 'stream-table-join'; joiner: AnyFn; leftJoin: boolean })
+  /**
+   * Two streams joined within a time window (parents: left, right): each side's records kept by key
+   * (windowRowsSerde of its values), a left or outer join's waiting records (raw keys and lists),
+   * and the join's times beside them; `joiner` is called with the left value, the right, the key.
+   */
+  | (NodeBase & {
+      kind: 'stream-stream-join';
+      joiner: AnyFn;
+      mode: JoinMode;
+      windows: JoinWindows;
+      keySerde: Serde<unknown>;
+      valueSerdes: readonly [Serde<unknown>, Serde<unknown>];
+      stores: { readonly left: StoreSpec; readonly right: StoreSpec; readonly outer?: StoreSpec };
+    })
   | (NodeBase & { kind: 'sink'; topic: string; keySerde: Serde<unknown>; valueSerde: Serde<unknown> });
 
 export type NodeKind = GraphNode['kind'];

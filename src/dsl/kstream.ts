@@ -1,5 +1,9 @@
-import type { AnyFn, GraphNode, TopologyGraph } from './graph.js';
-import type { Grouped, KeyValue, Materialized, Produced, Repartitioned } from './options.js';
+import type { AnyFn, GraphNode, JoinMode, StoreSpec, TopologyGraph } from './graph.js';
+import type { Grouped, KeyValue, Materialized, Produced, Repartitioned, StreamJoined } from './options.js';
+import { JoinWindows } from './windows.js';
+import type { Serde } from '../serdes/serde.js';
+import { bytesSerde } from '../serdes/primitive.js';
+import { windowRowsSerde } from '../serdes/windowed.js';
 import { KTable, storeSpec } from './ktable.js';
 import { GlobalKTable } from './global-ktable.js';
 import { KGroupedStream } from './kgrouped.js';
@@ -169,7 +173,22 @@ export class KStream<K, V> {
     joiner: (value: V, row: GV, key: K) => R,
     name?: string,
   ): KStream<K, R>;
-  join(table: KTable<K, unknown> | GlobalKTable<unknown, unknown>, ...rest: unknown[]): KStream<K, unknown> {
+  /**
+   * Joins each record with the other stream's records of its key whose time is within the window
+   * (JoinWindows), either side arriving first; each result has the later of the two times. Both
+   * streams must be partitioned alike (same key, same partition count); null keys and values join nothing.
+   */
+  join<VO, R>(
+    other: KStream<K, VO>,
+    joiner: (value: V, other: VO, key: K) => R,
+    windows: JoinWindows,
+    joined: StreamJoined<K, V, VO>,
+  ): KStream<K, R>;
+  join(
+    table: KTable<K, unknown> | GlobalKTable<unknown, unknown> | KStream<K, unknown>,
+    ...rest: unknown[]
+  ): KStream<K, unknown> {
+    if (table instanceof KStream) return this.windowedJoin(table, rest, 'inner');
     return this.anyJoin(table, rest, false);
   }
 
@@ -185,8 +204,74 @@ export class KStream<K, V> {
     joiner: (value: V, row: GV | null, key: K) => R,
     name?: string,
   ): KStream<K, R>;
-  leftJoin(table: KTable<K, unknown> | GlobalKTable<unknown, unknown>, ...rest: unknown[]): KStream<K, unknown> {
+  /**
+   * As the windowed join, but a record of this stream that no record of the other joins is joined
+   * with null, once its window (and grace period) has passed in stream time.
+   */
+  leftJoin<VO, R>(
+    other: KStream<K, VO>,
+    joiner: (value: V, other: VO | null, key: K) => R,
+    windows: JoinWindows,
+    joined: StreamJoined<K, V, VO>,
+  ): KStream<K, R>;
+  leftJoin(
+    table: KTable<K, unknown> | GlobalKTable<unknown, unknown> | KStream<K, unknown>,
+    ...rest: unknown[]
+  ): KStream<K, unknown> {
+    if (table instanceof KStream) return this.windowedJoin(table, rest, 'left');
     return this.anyJoin(table, rest, true);
+  }
+
+  /** As the windowed left join, both ways: a record of either stream that nothing joins is joined with null. */
+  outerJoin<VO, R>(
+    other: KStream<K, VO>,
+    joiner: (value: V | null, other: VO | null, key: K) => R,
+    windows: JoinWindows,
+    joined: StreamJoined<K, V, VO>,
+  ): KStream<K, R> {
+    return this.windowedJoin(other as KStream<K, unknown>, [joiner, windows, joined], 'outer') as KStream<K, R>;
+  }
+
+  /** The windowed stream-stream joins (Kafka Streams' KStreamImplJoin). */
+  private windowedJoin(other: KStream<K, unknown>, rest: unknown[], mode: JoinMode): KStream<K, unknown> {
+    const [joiner, windows, joined] = rest as [AnyFn, JoinWindows, StreamJoined<K, unknown, unknown>];
+    if (!(windows instanceof JoinWindows)) throw new TypeError('a stream-stream join takes JoinWindows');
+    const prefix = { inner: 'join', left: 'left-join', outer: 'outer-join' }[mode];
+    const id = this.graph.operatorName(`stream-stream-${prefix}`, joined.name);
+    const base = checkName('store', joined.storeName ?? id);
+    const retentionMs = windows.beforeMs + windows.afterMs + windows.graceMs;
+    const side = (suffix: string, valueSerde: Serde<unknown>): StoreSpec => ({
+      name: `${base}-${suffix}-store`,
+      keySerde: joined.keySerde as Serde<unknown>,
+      valueSerde: windowRowsSerde(valueSerde) as Serde<unknown>,
+      retentionMs,
+    });
+    const stores = {
+      left: side(mode === 'outer' ? 'outer-this-join' : 'this-join', joined.valueSerde as Serde<unknown>),
+      right: side(mode === 'inner' ? 'other-join' : 'outer-other-join', joined.otherValueSerde as Serde<unknown>),
+      ...(mode === 'inner'
+        ? {}
+        : {
+            outer: {
+              name: `${base}-${mode === 'left' ? 'left' : 'outer'}-shared-join-store`,
+              // Raw: the buffer writes its own keys (time, side, key bytes) and lists of values.
+              keySerde: bytesSerde as Serde<unknown>,
+              valueSerde: bytesSerde as Serde<unknown>,
+            },
+          }),
+    };
+    return this.then({
+      id,
+      parents: [this.nodeId, other.nodeId],
+      emitsChanges: false,
+      kind: 'stream-stream-join',
+      joiner,
+      mode,
+      windows,
+      keySerde: joined.keySerde as Serde<unknown>,
+      valueSerdes: [joined.valueSerde as Serde<unknown>, joined.otherValueSerde as Serde<unknown>],
+      stores,
+    });
   }
 
   /** The overloads of join and leftJoin, told apart by the table's kind. */

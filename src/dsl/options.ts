@@ -82,3 +82,18 @@ export interface ForeignKeyJoined<K, V, KO, VO, R> {
   otherValueSerde?: Serde<VO>;
   materialized: { storeName?: string; valueSerde: Serde<R> };
 }
+
+/**
+ * The serdes a windowed stream-stream join keeps both sides' records with (Kafka Streams'
+ * StreamJoined), and optionally the join's name and its stores' base name.
+ */
+export interface StreamJoined<K, V, VO> {
+  readonly keySerde: Serde<K>;
+  /** This stream's values. */
+  readonly valueSerde: Serde<V>;
+  /** The other stream's values. */
+  readonly otherValueSerde: Serde<VO>;
+  readonly name?: string;
+  /** The stores are named after it: `<storeName>-this-join-store`, `-other-join-store`, `-outer-join-store`. */
+  readonly storeName?: string;
+}

@@ -120,3 +120,54 @@ export class SlidingWindows {
     return new SlidingWindows(timeDifferenceMs, graceMs);
   }
 }
+
+/**
+ * How close in time two streams' records must be to join (Kafka Streams' JoinWindows): a left record
+ * at t joins right records from t - before to t + after, both ends inclusive. The grace period says
+ * how long after that a left or outer join still waits for a match before it emits the record
+ * joined with null (Kafka Streams' current rule, without spurious early results).
+ */
+export class JoinWindows {
+  private constructor(
+    readonly beforeMs: number,
+    readonly afterMs: number,
+    readonly graceMs: number,
+  ) {}
+
+  /** Records at most `timeDifferenceMs` apart, either way, join; none wait past that. */
+  static ofTimeDifferenceWithNoGrace(timeDifferenceMs: number): JoinWindows {
+    return JoinWindows.ofTimeDifferenceAndGrace(timeDifferenceMs, 0);
+  }
+
+  static ofTimeDifferenceAndGrace(timeDifferenceMs: number, graceMs: number): JoinWindows {
+    checkJoinDuration('the time difference', timeDifferenceMs);
+    checkJoinDuration('the grace period', graceMs);
+    return new JoinWindows(timeDifferenceMs, timeDifferenceMs, graceMs);
+  }
+
+  /** How long before a left record its right records may be (may be negative; before + after may not). */
+  before(timeDifferenceMs: number): JoinWindows {
+    return JoinWindows.checked(timeDifferenceMs, this.afterMs, this.graceMs);
+  }
+
+  /** How long after a left record its right records may be (may be negative; before + after may not). */
+  after(timeDifferenceMs: number): JoinWindows {
+    return JoinWindows.checked(this.beforeMs, timeDifferenceMs, this.graceMs);
+  }
+
+  private static checked(beforeMs: number, afterMs: number, graceMs: number): JoinWindows {
+    if (!Number.isSafeInteger(beforeMs) || !Number.isSafeInteger(afterMs)) {
+      throw new RangeError(`JoinWindows: before and after must be whole numbers of ms, got ${beforeMs} and ${afterMs}`);
+    }
+    if (beforeMs + afterMs < 0) {
+      throw new RangeError(`JoinWindows: before + after must not be negative, got ${beforeMs} + ${afterMs}`);
+    }
+    return new JoinWindows(beforeMs, afterMs, graceMs);
+  }
+}
+
+function checkJoinDuration(what: string, ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new RangeError(`JoinWindows: ${what} must be a whole number of ms, 0 or more, got ${ms}`);
+  }
+}

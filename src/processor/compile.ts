@@ -141,6 +141,10 @@ export function compileTopology(graph: TopologyGraph, applicationId: string): Co
       const spec = 'store' in node ? node.store : undefined;
       const specs = spec?.lineage ? [spec, lineageStoreSpec(spec)] : spec ? [spec] : [];
       if (spec && keepsStreamTime(node)) specs.push(bytesStoreSpec(streamTimeStoreName(spec.name)));
+      if (node.kind === 'stream-stream-join') {
+        const { left, right, outer } = node.stores;
+        specs.push(left, right, ...(outer ? [outer] : []), bytesStoreSpec(streamTimeStoreName(left.name)));
+      }
       if (node.kind === 'process') {
         for (const name of node.stores) {
           const added = graph.stores.get(name)!;
@@ -257,6 +261,17 @@ function validate(graph: TopologyGraph, nodes: GraphNode[], globalStores: Readon
         throw new Error(
           `topology: ${node.id} joins a stream whose key was changed (selectKey, map or flatMap) with a table; repartition the stream first`,
         );
+      }
+    }
+    if (node.kind === 'stream-stream-join') {
+      for (const parent of node.parents) {
+        if (isTable(parent))
+          throw new Error(`topology: ${node.id} joins "${parent}", a table, as a stream; use toStream() first`);
+        if (graph.keyChanged(parent)) {
+          throw new Error(
+            `topology: ${node.id} joins a stream whose key was changed (selectKey, map or flatMap); repartition it first`,
+          );
+        }
       }
     }
     if (node.kind === 'merge' || node.kind === 'repartition') {

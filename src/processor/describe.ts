@@ -25,6 +25,11 @@ function label(node: GraphNode, topology: CompiledTopology): string {
       const { sizeMs, advanceMs, graceMs } = node.windows;
       return `${node.id} (time windows: size ${sizeMs} ms, advance ${advanceMs} ms, grace ${graceMs} ms)${read(node, topology)}${store}`;
     }
+    case 'stream-stream-join': {
+      const { beforeMs, afterMs, graceMs } = node.windows;
+      const kind = node.mode === 'inner' ? 'join' : `${node.mode} join`;
+      return `${node.id} (stream-stream ${kind} of ${node.parents.join(' and ')}: ${beforeMs} ms before, ${afterMs} ms after, grace ${graceMs} ms)`;
+    }
     case 'sliding-aggregate': {
       const { timeDifferenceMs, graceMs } = node.windows;
       return `${node.id} (sliding windows: time difference ${timeDifferenceMs} ms, grace ${graceMs} ms)${read(node, topology)}${store}`;

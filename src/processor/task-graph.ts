@@ -13,7 +13,13 @@ import {
   type SubTopology,
 } from './compile.js';
 import type { Windowed } from '../dsl/windows.js';
-import { sessionWindowedSerde, timeWindowedSerde, type ValueAndTimestamp, type WindowRow } from '../serdes/windowed.js';
+import {
+  sessionWindowedSerde,
+  timeWindowedSerde,
+  windowRowsSerde,
+  type ValueAndTimestamp,
+  type WindowRow,
+} from '../serdes/windowed.js';
 import type { Serde } from '../serdes/serde.js';
 import { GroupBy, GroupInPlace, Sink } from './nodes/io.js';
 import { StreamGlobalJoin, StreamTableJoin, TableJoin } from './nodes/join.js';
@@ -56,8 +62,11 @@ import type {
   KeyValueStore,
   Processor,
   ProcessorContext,
+  RecordScoped,
   ValueGetter,
 } from './types.js';
+import { OuterJoinBuffer, StreamStreamJoin, type JoinSideState } from './nodes/stream-stream-join.js';
+import { bytesSerde } from '../serdes/primitive.js';
 
 export interface TaskGraphOptions {
   /** Hold back aggregates' changes until the task flushes them (Kafka Streams' record cache). */
@@ -85,9 +94,15 @@ export class TaskGraph {
   private streamTimeMs = -1;
   private readonly time: TaskTime;
   private readonly userProcessors: UserProcessor[] = [];
-  private readonly windowAggregates: WindowedAggregate[] = [];
-  /** Suppression nodes by their buffer's store. */
-  private readonly suppressions = new Map<string, Suppress>();
+  /** Nodes whose stores have windows that expire (windowed aggregates, stream-stream joins). */
+  private readonly expiring: Array<{ readonly expiries: readonly WindowExpiry[] }> = [];
+  /** Nodes holding a buffer in memory (suppressions, outer joins), by the store that mirrors it. */
+  private readonly buffers = new Map<string, { load(rows: Iterable<[Buffer, Buffer]>): void }>();
+  /**
+   * Nodes with state of their own beside their stores' writes (held changes, buffers, times read),
+   * told when a record starts and, if it fails, to take back what it did.
+   */
+  readonly undoable: RecordScoped[] = [];
 
   constructor(
     private readonly topology: CompiledTopology,
@@ -116,24 +131,21 @@ export class TaskGraph {
   }
 
   /**
-   * Fills the suppression buffers from their stores (restored), before the first record; `rows`
+   * Fills the buffers of suppressions and outer joins from their stores (restored), before the first record; `rows`
    * reads a store's committed rows.
    */
   async loadBuffers(rows: (storeName: string) => AsyncIterable<[Buffer, Buffer]>): Promise<void> {
-    for (const [storeName, suppress] of this.suppressions) {
+    for (const [storeName, buffered] of this.buffers) {
       const loaded: Array<[Buffer, Buffer]> = [];
       for await (const row of rows(storeName)) loaded.push(row);
-      suppress.load(loaded);
+      buffered.load(loaded);
     }
   }
 
   /** The window and session stores whose windows have started to expire, and how to drop those. */
   expiredWindows(): WindowExpiry[] {
     const expired: WindowExpiry[] = [];
-    for (const aggregate of this.windowAggregates) {
-      const expiry = aggregate.expiry;
-      if (expiry) expired.push(expiry);
-    }
+    for (const node of this.expiring) expired.push(...node.expiries);
     return expired;
   }
 
@@ -325,7 +337,10 @@ export class TaskGraph {
         if (groupBy.kind !== 'group-by') throw new Error('unreachable: an aggregate follows a groupBy');
         const caching = this.options.cacheChanges ? { context: this.context, keySerde: groupBy.keySerde } : undefined;
         const aggregate = new Aggregate(store!, node.initializer, node.adder, node.subtractor, caching);
-        if (caching) this.caches.push(aggregate);
+        if (caching) {
+          this.caches.push(aggregate);
+          this.undoable.push(aggregate);
+        }
         return aggregate;
       }
       case 'window-aggregate': {
@@ -389,7 +404,8 @@ export class TaskGraph {
         );
         // Always a change cache: what it lets through goes downstream when the task flushes.
         this.caches.push(suppress);
-        this.suppressions.set(node.store.name, suppress);
+        this.undoable.push(suppress);
+        this.buffers.set(node.store.name, suppress);
         return suppress;
       }
       case 'join':
@@ -401,6 +417,35 @@ export class TaskGraph {
           store,
           this.sendsOldValues(node.id),
         );
+      case 'stream-stream-join': {
+        const side = (spec: StoreSpec, name: string, valueSerde: Serde<unknown>): JoinSideState => ({
+          store: this.context.store<unknown, WindowRow<unknown>[]>(spec.name),
+          rowsSerde: spec.valueSerde as Serde<WindowRow<unknown>[]>,
+          storeTime: this.streamTimeOf(node.stores.left.name, name),
+          valueSerde,
+        });
+        const outer = node.stores.outer;
+        const join = new StreamStreamJoin(
+          this.context,
+          node.joiner,
+          node.mode,
+          node.windows,
+          {
+            left: side(node.stores.left, 'left', node.valueSerdes[0]),
+            right: side(node.stores.right, 'right', node.valueSerdes[1]),
+          },
+          {
+            streamTime: this.streamTimeOf(node.stores.left.name),
+            minTime: this.streamTimeOf(node.stores.left.name, 'min'),
+          },
+          outer && new OuterJoinBuffer(this.context.store<Buffer, Buffer>(outer.name), windowRowsSerde(bytesSerde)),
+          node.keySerde,
+        );
+        this.undoable.push(join);
+        this.expiring.push(join);
+        if (outer) this.buffers.set(outer.name, join);
+        return join;
+      }
       case 'sink':
         return new Sink(this.context, node.topic, node.keySerde, node.valueSerde);
     }
@@ -414,7 +459,8 @@ export class TaskGraph {
   /** A windowed aggregate: its expired windows are dropped after commits, and with caching it holds changes. */
   private keepWindowed<A extends WindowedAggregate>(aggregate: A, caching: boolean): A {
     if (caching) this.caches.push(aggregate);
-    this.windowAggregates.push(aggregate);
+    this.undoable.push(aggregate);
+    this.expiring.push(aggregate);
     return aggregate;
   }
 
@@ -489,6 +535,7 @@ export class TaskGraph {
     const processor = this.processors.get(node.id)!;
     if (processor instanceof TableJoin) return processor.side(index === 0 ? 'left' : 'right');
     if (processor instanceof StreamTableJoin) return processor.side(index === 0 ? 'stream' : 'table');
+    if (processor instanceof StreamStreamJoin) return processor.side(index === 0 ? 'left' : 'right');
     if (processor instanceof ForeignKeySubscriptions || processor instanceof ForeignKeyResolve) {
       return processor.side(index);
     }

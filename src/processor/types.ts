@@ -87,13 +87,17 @@ export interface Processor {
  * key: like Kafka Streams' record cache, it spares downstream nodes and
  * output topics the intermediate values of a busy key.
  */
-export interface ChangeCache {
+export interface ChangeCache extends RecordScoped {
   readonly heldCount: number;
   /** Hands each held change to `run`, with the input record that made it last, to forward it. */
   flush(run: (origin: RecordOrigin, forward: () => void) => void): void;
-  /** Starts a new input record: its holds can be taken back. */
+}
+
+/** A node with state of its own besides its stores' writes, which a failed record's work must not change. */
+export interface RecordScoped {
+  /** Starts a new input record: what it does from here can be taken back. */
   beginRecord(): void;
-  /** Takes back the holds of the current input record (it failed). */
+  /** Takes back what the current input record did (it failed). */
   rollbackRecord(): void;
 }
 

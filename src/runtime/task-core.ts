@@ -159,7 +159,7 @@ export class TaskCore {
     this.current = record;
     const outboxLength = this.outbox.length;
     this.state.beginRecord();
-    for (const cache of this.graph.caches) cache.beginRecord();
+    for (const node of this.graph.undoable) node.beginRecord();
     this.recordDrops.length = 0;
     try {
       work();
@@ -168,7 +168,7 @@ export class TaskCore {
       return undefined;
     } catch (caught) {
       this.state.rollbackRecord();
-      for (const cache of this.graph.caches) cache.rollbackRecord();
+      for (const node of this.graph.undoable) node.rollbackRecord();
       this.outbox.length = outboxLength;
       const error = caught instanceof Error ? caught : new Error(String(caught));
       return { record, taskId: this.id, reason: error.name, kind: recordErrorKind(error), error };

@@ -4,7 +4,7 @@
 import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { TopologyGraph } from '../../src/dsl/graph.js';
 import { Serdes, sessionWindowedSerde, timeWindowedSerde, type Serde } from '../../src/serdes/index.js';
-import { SessionWindows, TimeWindows } from '../../src/dsl/windows.js';
+import { JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from '../../src/dsl/windows.js';
 import { BufferConfig, Suppressed } from '../../src/dsl/suppressed.js';
 import type { KeyValueStore } from '../../src/processor/types.js';
 import type { Processor, ProcessorContext, StreamRecord } from '../../src/processor/api.js';
@@ -310,6 +310,11 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
       'tumbling-max': { kind: 'table', numbers: false, windowed: 'time' },
       // Final results: one record per closed window, the same stream as Kafka Streams' (headers too).
       'final-count': { kind: 'stream', numbers: true, windowed: 'time' },
+      'sliding-count': { kind: 'table', numbers: true, windowed: 'time' },
+      'sliding-joined': { kind: 'table', numbers: false, windowed: 'time' },
+      'inner-join': { kind: 'stream', numbers: false },
+      'left-join': { kind: 'stream', numbers: false },
+      'outer-join': { kind: 'stream', numbers: false },
     },
     build(inPrefix, out) {
       const builder = new StreamsBuilder();
@@ -353,6 +358,53 @@ export const catalog: Record<CatalogName, CatalogEntry> = {
         .reduce((a, b) => (a! >= b! ? a : b), { storeName: 'tumbling-max' })
         .toStream()
         .to(`${out}-tumbling-max`, { keySerde: timeWindowedSerde(Serdes.string, 20_000), valueSerde: Serdes.string });
+      events
+        .groupByKey(S)
+        .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(5_000, 2_000))
+        .count({ storeName: 'sliding-count' })
+        .toStream()
+        .to(`${out}-sliding-count`, { keySerde: timeWindowedSerde(Serdes.string, 5_000), valueSerde: countSerde });
+      present
+        .windowedBy(SlidingWindows.ofTimeDifferenceWithNoGrace(8_000))
+        .aggregate(
+          () => '',
+          (_k, v, agg) => (agg === '' ? v! : `${agg},${v}`),
+          {
+            storeName: 'sliding-joined',
+            valueSerde: Serdes.string,
+          },
+        )
+        .toStream()
+        .to(`${out}-sliding-joined`, { keySerde: timeWindowedSerde(Serdes.string, 8_000), valueSerde: Serdes.string });
+      // Both sides of the joins come from one partition, so both engines see them in the same order.
+      const left = events.filter((_k, v) => v === null || v < 'c');
+      const right = events.filter((_k, v) => v === null || v >= 'c');
+      const J = { keySerde: Serdes.string, valueSerde: Serdes.string, otherValueSerde: Serdes.string };
+      left
+        .join(right, (l, r) => `${l}+${r}`, JoinWindows.ofTimeDifferenceAndGrace(2_000, 1_000), {
+          ...J,
+          storeName: 'inner',
+        })
+        .to(`${out}-inner-join`, S);
+      left
+        .leftJoin(
+          right,
+          (l, r) => `${l}+${r ?? '-'}`,
+          JoinWindows.ofTimeDifferenceAndGrace(3_000, 1_000).before(1_000),
+          {
+            ...J,
+            storeName: 'left',
+          },
+        )
+        .to(`${out}-left-join`, S);
+      left
+        .outerJoin(
+          right,
+          (l, r) => `${l ?? '-'}+${r ?? '-'}`,
+          JoinWindows.ofTimeDifferenceAndGrace(2_000, 2_000).after(4_000),
+          { ...J, storeName: 'outer' },
+        )
+        .to(`${out}-outer-join`, S);
       return builder.build();
     },
   },

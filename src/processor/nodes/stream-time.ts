@@ -38,7 +38,12 @@ export class StreamTime {
 
   /** Moves stream time on to `timestamp` if it is later. */
   observe(timestamp: number): void {
-    if (timestamp <= this.value) return;
+    if (timestamp > this.value) this.set(timestamp);
+  }
+
+  /** Sets the time, earlier or later (a join's earliest buffered time moves both ways). */
+  set(timestamp: number): void {
+    if (timestamp === this.value) return;
     this.known = timestamp;
     const row = Buffer.allocUnsafe(8);
     row.writeBigInt64BE(BigInt(timestamp));

@@ -37,6 +37,11 @@ export abstract class WindowedAggregate extends HoldingProcessor {
   /** What of the node's store has expired and how to drop it; undefined before the first record. */
   abstract get expiry(): WindowExpiry | undefined;
 
+  get expiries(): WindowExpiry[] {
+    const expiry = this.expiry;
+    return expiry ? [expiry] : [];
+  }
+
   /** Windows (sessions: by their end) before this time have expired; undefined before the first record. */
   protected get expiredBefore(): number | undefined {
     return this.streamTime.value < 0 ? undefined : this.streamTime.value - this.retentionMs + 1;

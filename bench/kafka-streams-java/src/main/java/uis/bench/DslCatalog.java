@@ -27,7 +27,10 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.SessionWindows;
+import org.apache.kafka.streams.kstream.SlidingWindows;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TableJoined;
@@ -93,6 +96,9 @@ public final class DslCatalog {
     // timing (a row added and deleted within one commit never reaches a groupBy), so the output would
     // not be a function of the input alone. Without it, every update flows, as in our engine's tables.
     p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+    // Left and outer joins emit their unmatched records as soon as their windows close, not at most
+    // once a second of wall-clock time: what our engine does, and what makes the output repeatable.
+    p.put("__emit.interval.ms.kstreams.outer.join.spurious.results.fix__", 0L);
 
     KafkaStreams streams = new KafkaStreams(topology, p);
     CountDownLatch running = new CountDownLatch(1);
@@ -373,6 +379,48 @@ public final class DslCatalog {
         .to(
             out + "-tumbling-max",
             Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 20_000L), S));
+    events
+        .groupByKey(Grouped.with(S, S))
+        .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(5), Duration.ofSeconds(2)))
+        .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as("sliding-count"))
+        .toStream()
+        .to(
+            out + "-sliding-count",
+            Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 5_000L), L));
+    present
+        .windowedBy(SlidingWindows.ofTimeDifferenceWithNoGrace(Duration.ofSeconds(8)))
+        .aggregate(
+            () -> "",
+            (k, v, agg) -> agg.isEmpty() ? v : agg + "," + v,
+            Materialized.<String, String, WindowStore<Bytes, byte[]>>as("sliding-joined")
+                .withValueSerde(S))
+        .toStream()
+        .to(
+            out + "-sliding-joined",
+            Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 8_000L), S));
+    // Both sides of the joins come from one partition, so both engines see them in the same order.
+    KStream<String, String> left = events.filter((k, v) -> v == null || v.compareTo("c") < 0);
+    KStream<String, String> right = events.filter((k, v) -> v == null || v.compareTo("c") >= 0);
+    left.join(
+            right,
+            (l, r) -> l + "+" + r,
+            JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(2), Duration.ofSeconds(1)),
+            StreamJoined.with(S, S, S).withStoreName("inner"))
+        .to(out + "-inner-join", Produced.with(S, S));
+    left.leftJoin(
+            right,
+            (l, r) -> l + "+" + (r == null ? "-" : r),
+            JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(3), Duration.ofSeconds(1))
+                .before(Duration.ofSeconds(1)),
+            StreamJoined.with(S, S, S).withStoreName("left"))
+        .to(out + "-left-join", Produced.with(S, S));
+    left.outerJoin(
+            right,
+            (l, r) -> (l == null ? "-" : l) + "+" + (r == null ? "-" : r),
+            JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(2), Duration.ofSeconds(2))
+                .after(Duration.ofSeconds(4)),
+            StreamJoined.with(S, S, S).withStoreName("outer"))
+        .to(out + "-outer-join", Produced.with(S, S));
     return builder.build();
   }
 
