@@ -241,6 +241,18 @@ function dedupeSources(sources: SourceTopic[]): SourceTopic[] {
 
 function validate(graph: TopologyGraph, nodes: GraphNode[], globalStores: ReadonlyMap<string, unknown>): void {
   const isTable = (id: string) => graph.get(id).emitsChanges;
+  const readers = new Map<string, string>();
+  for (const node of nodes) {
+    if (node.kind !== 'stream-source') continue;
+    const first = readers.get(node.topic);
+    // As Kafka Streams: one source per topic, whose stream the application branches as it needs.
+    if (first) {
+      throw new Error(
+        `topology: topic "${node.topic}" is read by two sources (${first} and ${node.id}); read it once and use that stream for both`,
+      );
+    }
+    readers.set(node.topic, node.id);
+  }
   for (const node of nodes) {
     if (node.kind === 'stream-global-join') {
       if (isTable(node.parents[0]!))

@@ -1,5 +1,6 @@
-// kill -9 in the middle of open windows, sessions and a suppression buffer, while out-of-order and
-// late events flow: after the restarts, the final results and the session counts equal those of an
+// kill -9 in the middle of open windows, sessions, sliding windows, a suppression buffer and a
+// left join's buffer, while out-of-order and late events flow: after the restarts, the final
+// results, the session and sliding-window counts and the join's results equal those of an
 // application that ran the same topology on the same input without interruption.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,7 +10,13 @@ import { join } from 'node:path';
 import { connectedProducer, createTopics, kafka, readTopic } from '../support/kafka.js';
 import { eventually, uniqueName } from '../support/stack.js';
 import { streamsOnStack } from '../support/streams.js';
-import { finalSerdes, sessionSerdes, windowedTopics, windowedTopology } from '../support/windowed-topology.js';
+import {
+  finalSerdes,
+  sessionSerdes,
+  slidingSerdes,
+  windowedTopics,
+  windowedTopology,
+} from '../support/windowed-topology.js';
 
 const KILLS = 4;
 const PARTITIONS = 4;
@@ -123,6 +130,28 @@ t.test(`windows, sessions and suppression are exact after ${KILLS} kill -9 while
   t.same(actualFinals, expectedFinals, 'each closed window emitted once, with the same final count');
   t.equal(new Set(actualFinals.map((r) => r.split('=')[0])).size, actualFinals.length, 'no window twice');
   t.same(await sessions(topics.sessions), await sessions(referenceTopics.sessions), 'the same sessions and counts');
+  const sliding = async (topic: string) => {
+    const table = new Map<string, number>();
+    await readTopic(topic, (m) => {
+      const { key, window } = slidingSerdes.keySerde.deserialize(m.key!);
+      table.set(`${key}[${window.start},${window.end}]`, slidingSerdes.valueSerde.deserialize(m.value!));
+    });
+    return [...table].sort(([a], [b]) => a.localeCompare(b));
+  };
+  const expectedSliding = await sliding(referenceTopics.sliding);
+  t.ok(expectedSliding.length > 100, `the uninterrupted run has ${expectedSliding.length} sliding windows`);
+  t.same(await sliding(topics.sliding), expectedSliding, 'the same sliding windows and counts');
+  const joined = async (topic: string) => {
+    const records: string[] = [];
+    await readTopic(topic, (m) => records.push(`${m.key?.toString()}=${m.value?.toString()}@${m.timestamp}`));
+    return records.sort();
+  };
+  const expectedJoined = await joined(referenceTopics.joined);
+  t.ok(
+    expectedJoined.some((r) => r.includes('+-')) && expectedJoined.some((r) => !r.includes('+-')),
+    `the uninterrupted join emitted ${expectedJoined.length} results, matched and unmatched`,
+  );
+  t.same(await joined(topics.joined), expectedJoined, "the join's results, each once");
 });
 
 /** Whether the group has committed offsets at the end of every partition of `topic`. */
