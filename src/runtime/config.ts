@@ -39,6 +39,12 @@ export interface StreamsConfig {
    * committing what came before it; it fails again on the same record when started again).
    */
   errorPolicies: Readonly<Record<RecordErrorKind, RecordErrorPolicy>>;
+  /**
+   * What becomes of a record a windowed node drops as late (a window it falls in had closed): `drop`
+   * (counted in streams_dropped_records_total, as Kafka Streams does) or `dead-letter` (counted, and a
+   * copy goes to deadLetterTopic with reason `late`, once per input record; processing goes on).
+   */
+  lateRecords: 'drop' | 'dead-letter';
   /** A task commits early once it has processed this many records since its last commit (bounds transaction size). */
   maxRecordsPerCommit: number;
   /**
@@ -165,6 +171,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     bulkRestoreWriteBufferBytes: 32 * 1024 * 1024,
     bulkRestoreTasks: 1,
     restoreFetchBytes: 32 * 1024 * 1024,
+    lateRecords: 'drop',
     ...settings,
     errorPolicies: {
       deserialization: 'dead-letter',
@@ -213,6 +220,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     if (!RECORD_ERROR_POLICIES.includes(config.errorPolicies[kind]))
       problems.push(`errorPolicies.${kind} must be ${RECORD_ERROR_POLICIES.join(', ')}`);
   }
+  if (!['drop', 'dead-letter'].includes(config.lateRecords)) problems.push('lateRecords must be drop or dead-letter');
   if (!KAFKA_CLIENTS.includes(config.kafkaClient)) problems.push(`kafkaClient must be ${KAFKA_CLIENTS.join(' or ')}`);
   if (config.groupInstanceId !== undefined) {
     if (!/^[a-zA-Z0-9._-]{1,200}$/.test(config.groupInstanceId))

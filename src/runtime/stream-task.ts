@@ -291,6 +291,7 @@ export class StreamTask {
     for (const [reason, count] of this.core.takeDrops()) {
       this.deps.metrics.droppedRecords.inc({ topic: record.topic, reason }, count);
     }
+    this.sendLateRecords();
     this.reportPunctuationErrors();
     if (this.core.heldChanges >= this.deps.config.cacheMaxEntries) {
       try {
@@ -331,6 +332,17 @@ export class StreamTask {
         this.status = 'failed';
         throw letter.error;
       }
+    }
+    this.sendLateRecords();
+  }
+
+  /** With lateRecords `dead-letter`: a copy of each record dropped as late to the dead-letter topic. */
+  private sendLateRecords(): void {
+    const late = this.core.takeLateRecords();
+    if (this.deps.config.lateRecords !== 'dead-letter') return;
+    for (const record of late) {
+      const error = new Error('late: a window it falls in had closed (stream time passed its end and grace)');
+      this.sendDeadLetter({ record, taskId: this.id, reason: 'late', kind: 'processing', error });
     }
   }
 

@@ -28,6 +28,7 @@ export type InputRecord = RecordOrigin;
 
 const NO_ERRORS: readonly Error[] = [];
 const NO_DROPS: ReadonlyMap<DropReason, number> = new Map();
+const NO_RECORDS: InputRecord[] = [];
 
 /** The origin while a punctuator runs: no input record (ProcessorContext.recordMetadata is undefined). */
 const PUNCTUATION: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
@@ -54,6 +55,8 @@ export class TaskCore {
   /** Drops by the record being processed (they count once it succeeds), and those counted since the last take. */
   private recordDrops: DropReason[] = [];
   private drops = new Map<DropReason, number>();
+  /** The input records some node dropped as late since the last call of takeLateRecords, each once. */
+  private lateRecords: InputRecord[] = [];
   /** Per window store, the start before which its windows were last deleted (see expireWindows). */
   private readonly lastExpiry = new Map<string, number>();
   private current: RecordOrigin = { topic: '', partition: -1, offset: '-1', timestamp: 0, key: null, value: null };
@@ -165,6 +168,7 @@ export class TaskCore {
       work();
       this.state.endRecord();
       for (const reason of this.recordDrops) this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+      if (this.recordDrops.includes('late')) this.lateRecords.push(record);
       return undefined;
     } catch (caught) {
       this.state.rollbackRecord();
@@ -173,6 +177,15 @@ export class TaskCore {
       const error = caught instanceof Error ? caught : new Error(String(caught));
       return { record, taskId: this.id, reason: error.name, kind: recordErrorKind(error), error };
     }
+  }
+
+  /**
+   * The input records dropped as late (by any node, once each) since the last call: with a held change
+   * flushed later, the record that made that change last.
+   */
+  takeLateRecords(): InputRecord[] {
+    if (this.lateRecords.length === 0) return NO_RECORDS;
+    return this.lateRecords.splice(0);
   }
 
   /** Records dropped on purpose since the last call (see ProcessorContext.recordDropped), per reason. */

@@ -12,7 +12,7 @@ import { storePrefix } from '../state/keys.js';
 import { GlobalStoreUpdater, globalStoreWrites } from '../runtime/global-store-updater.js';
 import { MemoryBackend } from '../state/memory-backend.js';
 import { TaskState } from '../state/task-state.js';
-import { TaskCore, type DeadLetter } from '../runtime/task-core.js';
+import { TaskCore, type DeadLetter, type InputRecord } from '../runtime/task-core.js';
 
 export interface DriverRecord<K, V> {
   key: K | null;
@@ -36,6 +36,8 @@ export class TopologyTestDriver {
   readonly punctuationErrors: Error[] = [];
   /** Records dropped on purpose (e.g. late for their windows), per reason, as the runtime counts them. */
   readonly droppedRecords = new Map<DropReason, number>();
+  /** The input records some node dropped as late, each once (with lateRecords: dead-letter, the dead letters). */
+  readonly lateRecords: InputRecord[] = [];
   private clock = 0;
   /** The wall clock the topology's processors see; moved by advanceWallClockTime. */
   private wallClockMs: number;
@@ -150,6 +152,7 @@ export class TopologyTestDriver {
       for (const [reason, count] of task.takeDrops())
         this.droppedRecords.set(reason, (this.droppedRecords.get(reason) ?? 0) + count);
       this.route(task);
+      this.lateRecords.push(...task.takeLateRecords());
     }
   }
 

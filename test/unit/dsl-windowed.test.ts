@@ -115,6 +115,11 @@ t.test('after the grace period a window is closed: late records are dropped and 
   t.same(latest(driver, 10), { 'a@0': 2, 'a@10': 1, 'b@10': 1 });
   t.equal(driver.droppedRecords.get('late'), 2);
   t.same(driver.deadLetters, [], 'a late record is not an error');
+  t.same(
+    driver.lateRecords.map((r) => r.offset),
+    ['4', '5'],
+    'the late input records, each once (what lateRecords: dead-letter sends to the dead-letter topic)',
+  );
 });
 
 t.test('a record late for one hopping window still counts in the others', async (t) => {
