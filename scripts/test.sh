@@ -11,6 +11,15 @@ fail() { echo "$1"; echo "0 passed, 1 failed" | tee "$summary"; exit 1; }
 
 bash scripts/ensure-node-deps.sh || fail "[test] installing npm packages failed"
 bash stack/stack.sh up || fail "[test] the local stack did not come up"
+# The Java reference (bench/kafka-streams-java) builds while types, lint and unit tests run, so the
+# first differential test does not wait for it (its run.sh builds it when missing or stale).
+(
+  cd bench/kafka-streams-java &&
+    if [[ ! -f target/kafka-streams-uis.jar || -n "$(find src pom.xml -newer target/kafka-streams-uis.jar -print -quit)" ]]; then
+      mvn -q -B package -DskipTests
+    fi
+) >.tap/java-build.log 2>&1 &
+java_build=$!
 npx tsc -p tsconfig.json --noEmit || fail "[test] type errors"
 npm run -s lint || fail "[test] lint or formatting errors (npm run format fixes formatting)"
 # The API reference (dist/api) builds from the doc comments without a warning: every type the public
@@ -28,6 +37,7 @@ if ((whole)); then
   runs+=(.tap/last-run-unit.tap)
   set -- test/integration bench/baselines/baselines.test.ts
 fi
+wait "$java_build" || { tail -n 30 .tap/java-build.log; fail "[test] building the Java reference failed"; }
 npx tap "$@" 2>&1 | tee .tap/last-run.tap
 ((PIPESTATUS[0] == 0)) || status=1
 runs+=(.tap/last-run.tap)

@@ -281,14 +281,6 @@ for (const name of Object.keys(catalog) as CatalogName[]) {
 
     const started = Date.now();
     const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-    const java = await startJava(name, {
-      APPLICATION_ID: theirs,
-      STATE_DIR: join(stateDir, 'java'),
-      IN_PREFIX: prefix,
-      OUT_PREFIX: theirs,
-    });
-    t.teardown(() => java.stop());
-    t.comment(`Kafka Streams (Java) running after ${elapsed()}`);
     const engine = new KafkaStreams(
       entry.build(prefix, ours),
       {
@@ -303,7 +295,16 @@ for (const name of Object.keys(catalog) as CatalogName[]) {
       { logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'error') as LogLevel) },
     );
     t.teardown(() => engine.stop());
-    await engine.start();
+    // Both start at once: nothing is written to their inputs (after any preloaded ones) until both run.
+    const java = startJava(name, {
+      APPLICATION_ID: theirs,
+      STATE_DIR: join(stateDir, 'java'),
+      IN_PREFIX: prefix,
+      OUT_PREFIX: theirs,
+    });
+    t.teardown(async () => (await java.catch(() => undefined))?.stop());
+    await Promise.all([java, engine.start()]);
+    t.comment(`both running after ${elapsed()}`);
 
     for (const phase of phases) {
       for (const [input, messages] of Object.entries(phase)) {
