@@ -169,7 +169,13 @@ export type GraphNode =
    */
   | (NodeBase & SuppressSpec & { kind: 'suppress'; store: StoreSpec })
   /** A processor of the Processor API (src/processor/api.ts), made per task by `supplier`, with its stores. */
-  | (NodeBase & { kind: 'process'; supplier: AnyFn; stores: string[] })
+  | (NodeBase & {
+      kind: 'process';
+      supplier: AnyFn;
+      stores: string[];
+      /** processValues: the processor forwards records with the key they came with (no repartition needed after). */
+      fixedKey?: boolean;
+    })
   /**
    * A global table's source: every partition of `topic` kept in the global store `store` on each
    * instance. Not part of any sub-topology (no parents, no children: joins name its store).
@@ -298,8 +304,9 @@ export class TopologyGraph {
       case 'select-key':
       case 'map':
       case 'flat-map':
-      case 'process':
         return true;
+      case 'process':
+        return !node.fixedKey || node.parents.some((p) => this.keyChanged(p));
       case 'stream-source':
       case 'global-table-source':
       case 'repartition':

@@ -92,6 +92,24 @@ export class KStream<K, V> {
   }
 
   /**
+   * As process, but the processor keeps each record's key (Kafka Streams' processValues, KIP-820): it
+   * forwards records with the key of the record it is processing, so the stream stays partitioned as
+   * it was (a groupByKey after it needs no repartition). Forwarding another key fails the record.
+   */
+  processValues<V2>(
+    supplier: ProcessorSupplier<K, V, K, V2>,
+    options: { name?: string; stores?: readonly string[] } = {},
+  ): KStream<K, V2> {
+    return this.then({
+      ...this.place('process-values', options.name),
+      kind: 'process',
+      supplier,
+      stores: [...(options.stores ?? [])],
+      fixedKey: true,
+    });
+  }
+
+  /**
    * Splits the stream by predicates: each record goes to the first branch it satisfies. `name`
    * names the split and prefixes its branches' names in the result, as in Kafka Streams.
    */

@@ -300,8 +300,14 @@ export class TaskGraph {
       case 'global-table-source':
         throw new Error(`unreachable: global table source ${node.id} in a task`);
       case 'process': {
-        const processor = new UserProcessor(node.id, node.supplier, this.context, node.stores, this.time, (name) =>
-          this.topology.globalStores.some((g) => g.name === name) ? this.readOnlyGlobal(name) : undefined,
+        const processor = new UserProcessor(
+          node.id,
+          node.supplier,
+          this.context,
+          node.stores,
+          this.time,
+          (name) => (this.topology.globalStores.some((g) => g.name === name) ? this.readOnlyGlobal(name) : undefined),
+          node.fixedKey ?? false,
         );
         this.userProcessors.push(processor);
         return processor;

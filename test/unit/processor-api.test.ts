@@ -230,3 +230,37 @@ t.test('close() reaches every processor', async (t) => {
   driver.close();
   t.equal(closed, 1);
 });
+
+/** Forwards each record under another key: what processValues refuses. */
+class Rekey implements Processor<string, string, string, string> {
+  private context!: ProcessorContext<string, string>;
+  init(context: ProcessorContext<string, string>) {
+    this.context = context;
+  }
+  process(record: StreamRecord<string, string>) {
+    this.context.forward({ ...record, key: `${record.key}!` });
+  }
+}
+
+t.test('KStream.processValues: keys are kept, so grouping after it needs no repartition', async (t) => {
+  const builder = new StreamsBuilder();
+  builder.addStateStore({ storeName: 'seen', ...text });
+  builder
+    .stream('in', text)
+    .processValues(() => new FirstSeen(), { name: 'first-seen', stores: ['seen'] })
+    .groupByKey(text)
+    .count({ storeName: 'firsts' });
+  const compiled = compileTopology(builder.build(), 'app');
+  t.equal(compiled.repartitionTopics.length, 0, 'grouped in place');
+  t.equal(compiled.subtopologies.length, 1);
+
+  const rekeying = new StreamsBuilder();
+  rekeying
+    .stream('in', text)
+    .processValues(() => new Rekey())
+    .to('out', text);
+  const driver = new TopologyTestDriver(rekeying.build());
+  driver.pipe('in', text, 'a', 'one');
+  t.same(driver.readOutput('out', text), [], 'nothing forwarded');
+  t.match(driver.deadLetters[0]?.error.message, /processValues\) may only forward records with the key/);
+});

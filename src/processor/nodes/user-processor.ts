@@ -28,6 +28,8 @@ export class UserProcessor extends ForwardingProcessor {
     time: TaskTime,
     /** The instance's global stores by name, read-only (undefined: no such global store). */
     globalStore: (name: string) => KeyValueStore<unknown, unknown> | undefined = () => undefined,
+    /** processValues: records may only be forwarded with the key of the record being processed. */
+    private readonly fixedKey = false,
   ) {
     super();
     this.processor = supplier() as ApiProcessor<unknown, unknown, unknown, unknown>;
@@ -61,7 +63,21 @@ export class UserProcessor extends ForwardingProcessor {
     this.processor.init?.(this.context);
   }
 
+  /** The key of the record being processed (processValues' forwards must keep it). */
+  private currentKey: unknown;
+  private processing = false;
+
   process(key: unknown, value: unknown, timestamp: number): void {
+    this.currentKey = key;
+    this.processing = true;
+    try {
+      this.processRecord(key, value, timestamp);
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private processRecord(key: unknown, value: unknown, timestamp: number): void {
     this.processor.process({
       key,
       value,
@@ -75,6 +91,11 @@ export class UserProcessor extends ForwardingProcessor {
   }
 
   private forwardRecord(record: StreamRecord<unknown, unknown>, childName: string | undefined): void {
+    if (this.fixedKey && (!this.processing || !Object.is(record.key, this.currentKey))) {
+      throw new Error(
+        `processor ${this.id} (processValues) may only forward records with the key of the record it is processing`,
+      );
+    }
     let targets: readonly Processor[] = this.children;
     if (childName !== undefined) {
       const child = this.named.get(childName);
