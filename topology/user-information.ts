@@ -9,6 +9,9 @@
  *           └──────── groupBy(followeeId) ─ count (followers) ─┤   (store + compacted topic)
  *   likes   ─ table ─ groupBy(userId) ─ count ─────────────────┘
  *
+ * The tweet count's changes also feed tweets per user per hour (./tweet-activity.ts), kept in the
+ * same tasks as the view.
+ *
  * Every table is regrouped by the canonical userId (a decimal string), so the
  * five tables joined at the end are co-partitioned.
  */
@@ -18,6 +21,7 @@ import { debeziumLineage, debeziumSerde, type CdcChange, type JsonObject } from 
 import { answerRowSerde } from '../src/serdes/answer-row.js';
 import { Serdes, type Serde } from '../src/serdes/index.js';
 import { followRow, likeRow, tweetRow, userRow, type UserRow } from './cdc-rows.js';
+import { addTweetActivity } from './tweet-activity.js';
 
 /** A row of the view: exactly the seed's JSON document, plus the time of its newest change. */
 export interface UserInformation extends UserRow {
@@ -139,6 +143,7 @@ export function userInformationTopology(options: UserInformationOptions): Topolo
     })
     .toStream()
     .to(options.outputTopic, { keySerde: userIdSerde, valueSerde: options.outputValueSerde });
+  addTweetActivity(builder, tweetCount.toStream(), userIdSerde);
 
   return builder.build();
 }

@@ -195,7 +195,17 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
         if (forwarded(request)) return fail(reply, 503, `${where}: its owner moved; retry`);
         return relay(reply, placement.owner, request.url, where);
       }
-      const windows = await localWindows(store, placement.partition!, layout, inner, from, to, limit);
+      const windows = await localWindows(
+        streams,
+        store,
+        placement.partition!,
+        layout,
+        inner,
+        from,
+        to,
+        limit,
+        maxLimit,
+      );
       return send(reply, 200, { key: layout.keySerde.deserialize(inner), windows });
     },
   );
@@ -348,51 +358,6 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
     return { from, to, limit };
   }
 
-  /**
-   * A key's windows in a partition running here: those that start from `from` to `to` (time and sliding windows,
-   * as Kafka Streams' fetch), or overlap [from, to] (sessions, as its fetchSession), earliest first.
-   */
-  async function localWindows(
-    store: string,
-    partition: number,
-    layout: WindowedStoreLayout,
-    key: Buffer,
-    from: number,
-    to: number,
-    limit: number,
-  ): Promise<Array<{ start: number; end: number; value: unknown; timestamp: number }>> {
-    if (layout.kind !== 'time') {
-      const row = streams.getLocal(store, partition, key);
-      if (row === undefined) return [];
-      const inRange =
-        layout.kind === 'session'
-          ? (w: WindowRow<unknown>) => w.end >= from && w.start <= to
-          : (w: WindowRow<unknown>) => w.start >= from && w.start <= to;
-      return windowRowsSerde(layout.aggregateSerde)
-        .deserialize(row)
-        .filter(inRange)
-        .slice(0, limit)
-        .map((w) => ({ start: w.start, end: w.end, value: w.aggregate, timestamp: w.timestamp }));
-    }
-    const bound = (ms: number) => {
-      const bytes = Buffer.allocUnsafe(key.length + 8);
-      key.copy(bytes);
-      bytes.writeBigInt64BE(BigInt(ms), key.length);
-      return bytes;
-    };
-    // Keys that only start with this key's bytes fall in the byte range too: only this key's are kept.
-    const rows = await streams.rangeLocal(store, partition, { from: bound(from), to: bound(to), limit: maxLimit });
-    const values = valueAndTimestampSerde(layout.aggregateSerde);
-    return rows
-      .filter(([k]) => k.length === key.length + 8 && k.subarray(0, key.length).equals(key))
-      .slice(0, limit)
-      .map(([k, v]) => {
-        const start = Number(k.readBigInt64BE(key.length));
-        const { value, timestamp } = values.deserialize(v);
-        return { start, end: start + layout.sizeMs, value, timestamp };
-      });
-  }
-
   function rangeQuery(store: string, params: RangeParams): RangeQuery {
     const limit = params.limit === undefined ? Math.min(100, maxLimit) : Number(params.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
@@ -415,4 +380,52 @@ export async function storeRoutes(app: FastifyInstance, options: StoreRoutesOpti
       ...(after ? { after } : {}),
     };
   }
+}
+
+/**
+ * A key's windows in a partition running here: those that start from `from` to `to` (time and sliding windows,
+ * as Kafka Streams' fetch), or overlap [from, to] (sessions, as its fetchSession), earliest first.
+ */
+export async function localWindows(
+  streams: Pick<QueryableStores, 'getLocal' | 'rangeLocal'>,
+  store: string,
+  partition: number,
+  layout: WindowedStoreLayout,
+  key: Buffer,
+  from: number,
+  to: number,
+  limit: number,
+  /** The most rows read to find them (keys that only start with this key's bytes are read too). */
+  scanLimit = 1000,
+): Promise<Array<{ start: number; end: number; value: unknown; timestamp: number }>> {
+  if (layout.kind !== 'time') {
+    const row = streams.getLocal(store, partition, key);
+    if (row === undefined) return [];
+    const inRange =
+      layout.kind === 'session'
+        ? (w: WindowRow<unknown>) => w.end >= from && w.start <= to
+        : (w: WindowRow<unknown>) => w.start >= from && w.start <= to;
+    return windowRowsSerde(layout.aggregateSerde)
+      .deserialize(row)
+      .filter(inRange)
+      .slice(0, limit)
+      .map((w) => ({ start: w.start, end: w.end, value: w.aggregate, timestamp: w.timestamp }));
+  }
+  const bound = (ms: number) => {
+    const bytes = Buffer.allocUnsafe(key.length + 8);
+    key.copy(bytes);
+    bytes.writeBigInt64BE(BigInt(ms), key.length);
+    return bytes;
+  };
+  // Keys that only start with this key's bytes fall in the byte range too: only this key's are kept.
+  const rows = await streams.rangeLocal(store, partition, { from: bound(from), to: bound(to), limit: scanLimit });
+  const values = valueAndTimestampSerde(layout.aggregateSerde);
+  return rows
+    .filter(([k]) => k.length === key.length + 8 && k.subarray(0, key.length).equals(key))
+    .slice(0, limit)
+    .map(([k, v]) => {
+      const start = Number(k.readBigInt64BE(key.length));
+      const { value, timestamp } = values.deserialize(v);
+      return { start, end: start + layout.sizeMs, value, timestamp };
+    });
 }

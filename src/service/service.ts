@@ -103,7 +103,10 @@ export async function startService(
       () => view,
       () => config.advertisedEndpoint,
       new Map(
-        compiled.view.stores.map(({ name, keySerde, valueSerde }) => [name, { keySerde, valueSerde, global: false }]),
+        compiled.view.stores.map(({ name, keySerde, valueSerde, windows }) => [
+          name,
+          { keySerde, valueSerde, global: false, ...(windows ? { windows } : {}) },
+        ]),
       ),
     ),
     ...(config.lineage

@@ -314,3 +314,50 @@ export const lineageRouteSchema = {
     },
   },
 } as const;
+
+export const activityRouteSchema = {
+  tags: ['users'],
+  summary: "How the user's tweet count changed per hour",
+  description:
+    "Per hour (by the source commit time of each change), the change of the user's tweet count: tweets written " +
+    'less tweets deleted, over the last `hours` hours, the current one included, every hour listed (0 when ' +
+    "unchanged). From the view's windowed companion; answered by the owner of the user's partition, as " +
+    'GET /users/:userId is.',
+  params: userRouteSchema.params,
+  querystring: {
+    type: 'object',
+    properties: { hours: { type: 'string', description: 'how many hours, 1 to 24 (default 24)' } },
+  },
+  response: {
+    200: {
+      description: 'Tweet count changes per hour, oldest first',
+      type: 'object',
+      required: ['userId', 'from', 'to', 'hours'],
+      properties: {
+        userId: { type: 'string' },
+        from: string('start of the first hour (ISO 8601)'),
+        to: string('end of the current hour (ISO 8601)'),
+        hours: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['start', 'end', 'tweetCountChange'],
+            properties: {
+              start: { type: 'string' },
+              end: { type: 'string' },
+              tweetCountChange: { type: 'integer', description: 'tweets written less tweets deleted in the hour' },
+            },
+          },
+        },
+      },
+    },
+    400: { ...errorSchema, description: 'The id is not a 64-bit integer in canonical form, or hours is not 1 to 24' },
+    404: { ...errorSchema, description: 'No such user' },
+    501: { ...errorSchema, description: 'This instance keeps no activity (a read replica)' },
+    503: {
+      ...errorSchema,
+      description: 'The partition is restoring or moving, or its owner did not answer: retry',
+      headers: { 'retry-after': string('seconds to wait before retrying') },
+    },
+  },
+} as const;

@@ -14,6 +14,7 @@ import { healthRoutes } from './routes/health.js';
 import { registerOpenApi } from './openapi.js';
 import { metricsRoute } from './routes/metrics.js';
 import { storeRoutes } from '../query/store-routes.js';
+import { usersActivityRoute } from './routes/users-activity.js';
 import type { QueryableStores } from '../query/queryable-stores.js';
 import { usersRoute } from './routes/users.js';
 import { usersBatchRoute } from './routes/users-batch.js';
@@ -140,6 +141,7 @@ export async function buildServer({
     ...(freshness ? { freshness } : {}),
   });
   await app.register(usersLineageRoute, { source, lineage, forwarder, forwardAuth });
+  await app.register(usersActivityRoute, { source, stores, forwarder, forwardAuth });
   if (stores) {
     // Signed like the /users forwards, so the owner does not count them against a client's rate limit.
     await app.register(storeRoutes, {

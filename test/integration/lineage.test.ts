@@ -2,7 +2,8 @@
 // once and renamed, each in its own transaction; the lineage (asked of both instances, so once through
 // forwarding) must name, for the profile and for each count, exactly the source change that last moved
 // it: table, primary key, operation, an LSN within that transaction's bounds, and the CDC record in
-// Kafka, which is read back; and the changelog offset must hold the row as served.
+// Kafka, which is read back; and the changelog offset must hold the row as served. Then the user's
+// activity (the tweet count's change per hour) after three tweets and a delete.
 import t from 'tap';
 import pg from 'pg';
 import { parseLsn } from '../../src/serving/freshness.js';
@@ -137,4 +138,43 @@ t.test('lineage names the source change behind the row and each count', async (t
   const missing = await fetch(`${services[0]!.url}/users/${base + 99n}/lineage`);
   t.equal(missing.status, 404);
   t.equal((await fetch(`${services[0]!.url}/users/abc/lineage`)).status, 400);
+
+  // GET /users/:userId/activity: three tweets, then one deleted, asked of both instances (once through
+  // forwarding): the hours add up to the change of the tweet count, 2.
+  const tweets = [base + 20n, base + 21n, base + 22n].map(String);
+  const tweeted = await transaction(
+    ...tweets.map((id): [string, unknown[]] => [
+      'INSERT INTO tweets (tweet_id, text, user_id) VALUES ($1, $2, $3)',
+      [id, 'hi', userId],
+    ]),
+  );
+  const deleted = await transaction(['DELETE FROM tweets WHERE tweet_id = $1', [tweets[0]]]);
+  const at = `${(deleted.after >> 32n).toString(16)}/${(deleted.after & 0xffffffffn).toString(16)}`;
+  t.ok(tweeted.after <= deleted.before);
+  for (const service of services) {
+    const user = await fetch(`${service.url}/users/${userId}?wait=30000`, { headers: { 'x-min-position': at } });
+    t.match(await user.json(), { tweetCount: 2 }, 'the view has the tweets and the delete');
+    const response = await fetch(`${service.url}/users/${userId}/activity`);
+    t.equal(response.status, 200);
+    const activity = (await response.json()) as {
+      userId: string;
+      hours: Array<{ start: string; end: string; tweetCountChange: number }>;
+    };
+    t.equal(activity.hours.length, 24, 'the last 24 hours, every one listed');
+    t.equal(
+      activity.hours.reduce((sum, h) => sum + h.tweetCountChange, 0),
+      2,
+      'three tweets written and one deleted in the last hours (the current hour, or across an hour boundary)',
+    );
+    t.ok(
+      Date.parse(activity.hours[23]!.start) <= Date.now() && Date.now() < Date.parse(activity.hours[23]!.end),
+      'the last is the current hour',
+    );
+  }
+  const two = (await (await fetch(`${services[1]!.url}/users/${userId}/activity?hours=2`)).json()) as {
+    hours: unknown[];
+  };
+  t.equal(two.hours.length, 2, '?hours=2');
+  t.equal((await fetch(`${services[0]!.url}/users/${userId}/activity?hours=25`)).status, 400);
+  t.equal((await fetch(`${services[0]!.url}/users/${base + 99n}/activity`)).status, 404, 'no such user');
 });

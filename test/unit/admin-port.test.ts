@@ -28,7 +28,7 @@ t.test('with the admin server apart, probes and scrapes are only there', async (
   const openapi = (await pub.inject({ method: 'GET', url: '/openapi.json' })).json();
   t.same(
     Object.keys(openapi.paths).sort(),
-    ['/users/{userId}', '/users/{userId}/lineage', '/users:batchGet'],
+    ['/users/{userId}', '/users/{userId}/activity', '/users/{userId}/lineage', '/users:batchGet'],
     'the public API document',
   );
 });

@@ -50,7 +50,15 @@ t.test('GET /openapi.json is a valid OpenAPI 3.1 document of every public route'
 
   t.same(
     Object.keys(document.paths).sort(),
-    ['/health/live', '/health/ready', '/metrics', '/users/{userId}', '/users/{userId}/lineage', '/users:batchGet'],
+    [
+      '/health/live',
+      '/health/ready',
+      '/metrics',
+      '/users/{userId}',
+      '/users/{userId}/activity',
+      '/users/{userId}/lineage',
+      '/users:batchGet',
+    ],
     'every public route, and no other (not the document itself)',
   );
   const getUser = document.paths['/users/{userId}'].get;
