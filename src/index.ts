@@ -42,7 +42,14 @@ export type {
   RecordMetadata,
   StreamRecord,
 } from './processor/api.js';
-export type { GlobalStoreReader, Header, KeyValueStore, OutgoingRecord, RecordOrigin } from './processor/types.js';
+export type {
+  DropReason,
+  GlobalStoreReader,
+  Header,
+  KeyValueStore,
+  OutgoingRecord,
+  RecordOrigin,
+} from './processor/types.js';
 export type { LineageFacts } from './processor/lineage.js';
 export {
   InvalidRecordError,
