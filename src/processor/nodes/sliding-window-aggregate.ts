@@ -5,7 +5,7 @@ import type { WindowRow } from '../../serdes/windowed.js';
 import type { Change, KeyValueStore, ProcessorContext } from '../types.js';
 import type { AggregateCaching } from './table.js';
 import type { StreamTime } from './stream-time.js';
-import { WindowedAggregate, type WindowExpiry } from './window-aggregate.js';
+import { pruneWindowRows, WindowedAggregate, type WindowExpiry } from './window-aggregate.js';
 
 /** A window's aggregate and timestamp as the algorithm passes them around (Kafka Streams' ValueAndTimestamp). */
 interface Aggregated {
@@ -61,12 +61,7 @@ export class SlidingWindowAggregate extends WindowedAggregate {
     return {
       storeName: this.store.name,
       before,
-      prune: (_key, value) => {
-        const rows = this.rowsSerde.deserialize(value);
-        const live = rows.filter((r) => r.start >= before);
-        if (live.length === rows.length) return undefined;
-        return live.length === 0 ? null : this.rowsSerde.serialize(live);
-      },
+      prune: pruneWindowRows(this.rowsSerde, (window) => window.start >= before),
     };
   }
 

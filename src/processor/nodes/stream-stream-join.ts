@@ -5,7 +5,7 @@ import type { WindowRow } from '../../serdes/windowed.js';
 import type { KeyValueStore, Processor, ProcessorContext } from '../types.js';
 import { ForwardingProcessor } from './node.js';
 import type { StreamTime } from './stream-time.js';
-import type { WindowExpiry } from './window-aggregate.js';
+import { pruneWindowRows, type WindowExpiry } from './window-aggregate.js';
 
 /** A record kept for joining: a window of no length at its time, the record's value as its aggregate. */
 type Kept = WindowRow<unknown>;
@@ -102,12 +102,7 @@ export class StreamStreamJoin extends ForwardingProcessor {
       expiries.push({
         storeName: store.name,
         before,
-        prune: (_key, value) => {
-          const rows = rowsSerde.deserialize(value);
-          const live = rows.filter((r) => r.timestamp >= before);
-          if (live.length === rows.length) return undefined;
-          return live.length === 0 ? null : rowsSerde.serialize(live);
-        },
+        prune: pruneWindowRows(rowsSerde, (record) => record.timestamp >= before),
       });
     }
     return expiries;

@@ -15,6 +15,22 @@ export interface WindowExpiry {
 }
 
 /**
+ * The prune of a store that keeps a key's windows in one row (sessions, sliding windows, a join's
+ * records): keeps the windows `live` accepts, deletes the row when none is left.
+ */
+export function pruneWindowRows<A>(
+  rowsSerde: Serde<WindowRow<A>[]>,
+  live: (row: WindowRow<A>) => boolean,
+): WindowExpiry['prune'] {
+  return (_key, value) => {
+    const rows = rowsSerde.deserialize(value);
+    const kept = rows.filter(live);
+    if (kept.length === rows.length) return undefined;
+    return kept.length === 0 ? null : rowsSerde.serialize(kept);
+  };
+}
+
+/**
  * What the windowed aggregates share: their stream time, kept beside their store (and read again when
  * a failed record's writes are taken back), their retention, and changes held in time order.
  */
@@ -177,12 +193,7 @@ export class SessionAggregate extends WindowedAggregate {
     return {
       storeName: this.store.name,
       before,
-      prune: (_key, value) => {
-        const sessions = this.rowsSerde.deserialize(value);
-        const live = sessions.filter((s) => s.end >= before);
-        if (live.length === sessions.length) return undefined;
-        return live.length === 0 ? null : this.rowsSerde.serialize(live);
-      },
+      prune: pruneWindowRows(this.rowsSerde, (session) => session.end >= before),
     };
   }
 }

@@ -7,12 +7,12 @@
  * count did not change.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { isInt64String } from '../../serdes/index.js';
 import type { QueryableStores } from '../../query/queryable-stores.js';
 import { localWindows } from '../../query/store-routes.js';
 import { ACTIVITY_STORE, HOUR_MS } from '../../../topology/tweet-activity.js';
 import type { ForwardAuth } from '../forward-auth.js';
-import { relay, type Forwarder } from '../forwarder.js';
+import type { Forwarder } from '../forwarder.js';
+import { answerFromOwner, refuseBadUserId } from './user-subresource.js';
 import { activityRouteSchema } from '../schemas.js';
 import type { ViewSource } from '../view-source.js';
 
@@ -37,11 +37,7 @@ export const usersActivityRoute: FastifyPluginAsync<ActivityRouteOptions> = asyn
     { schema: activityRouteSchema },
     async (request, reply) => {
       const { userId } = request.params;
-      if (!isInt64String(userId))
-        return reply.code(400).send({
-          error: 'Bad Request',
-          message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
-        });
+      if (refuseBadUserId(userId, reply)) return reply;
       const hours = request.query.hours === undefined ? MAX_ACTIVITY_HOURS : Number(request.query.hours);
       if (!Number.isInteger(hours) || hours < 1 || hours > MAX_ACTIVITY_HOURS)
         return reply
@@ -79,20 +75,11 @@ export const usersActivityRoute: FastifyPluginAsync<ActivityRouteOptions> = asyn
           }),
         });
       }
-      const forwarded = forwardAuth.forwardedBy(request) !== undefined;
-      let reason = found.kind === 'unavailable' ? found.reason : 'the partition moved while the request was forwarded';
-      if (found.kind === 'remote' && !forwarded) {
-        if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
-        else {
-          const path = `/users/${userId}/activity?hours=${hours}`;
-          const response = await forwarder
-            .get(found.owner, path, forwardAuth.headers('GET', path, source.endpoint))
-            .catch(() => undefined);
-          if (response) return relay(reply, response);
-          reason = `the owner ${found.owner} did not answer`;
-        }
-      }
-      return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: reason });
+      return answerFromOwner(request, reply, found, `/users/${userId}/activity?hours=${hours}`, {
+        source,
+        forwarder,
+        forwardAuth,
+      });
     },
   );
 };

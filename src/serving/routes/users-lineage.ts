@@ -12,10 +12,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { decodeLineage, type Lineage } from '../../processor/lineage.js';
 import { debeziumKeyColumns, readDebeziumLineage, type JsonObject } from '../../serdes/debezium.js';
-import { isInt64String, stringifyJson } from '../../serdes/index.js';
+import { stringifyJson } from '../../serdes/index.js';
 import { viewSerde, type UserInformation } from '../../../topology/user-information.js';
 import type { ForwardAuth } from '../forward-auth.js';
-import { relay, type Forwarder } from '../forwarder.js';
+import type { Forwarder } from '../forwarder.js';
+import { answerFromOwner, refuseBadUserId } from './user-subresource.js';
 import { formatLsn } from '../freshness.js';
 import { lineageRouteSchema } from '../schemas.js';
 import type { ViewSource } from '../view-source.js';
@@ -53,11 +54,7 @@ export const usersLineageRoute: FastifyPluginAsync<LineageRouteOptions> = async 
     { schema: lineageRouteSchema },
     async (request, reply) => {
       const { userId } = request.params;
-      if (!isInt64String(userId))
-        return reply.code(400).send({
-          error: 'Bad Request',
-          message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
-        });
+      if (refuseBadUserId(userId, reply)) return reply;
       if (!lineage)
         return reply.code(501).send({
           error: 'Not Implemented',
@@ -101,20 +98,14 @@ export const usersLineageRoute: FastifyPluginAsync<LineageRouteOptions> = async 
           fields,
         });
       }
-      const forwarded = forwardAuth.forwardedBy(request) !== undefined;
-      let reason = found.kind === 'unavailable' ? found.reason : 'the partition moved while the request was forwarded';
-      if (found.kind === 'remote' && !forwarded) {
-        if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
-        else {
-          const path = `/users/${userId}/lineage`;
-          const response = await forwarder
-            .get(found.owner, path, forwardAuth.headers('GET', path, source.endpoint), FORWARD_EXTRA_MS)
-            .catch(() => undefined);
-          if (response) return relay(reply, response);
-          reason = `the owner ${found.owner} did not answer`;
-        }
-      }
-      return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: reason });
+      return answerFromOwner(
+        request,
+        reply,
+        found,
+        `/users/${userId}/lineage`,
+        { source, forwarder, forwardAuth },
+        FORWARD_EXTRA_MS,
+      );
     },
   );
 };

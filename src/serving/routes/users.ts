@@ -14,7 +14,7 @@
  * the copy proves the position asked for (StandbyTask.provenInputs).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { isInt64String } from '../../serdes/primitive.js';
+import { refuseBadUserId } from './user-subresource.js';
 import { viewSerde } from '../../../topology/user-information.js';
 import { STANDBY_READ_HEADER, type ForwardAuth } from '../forward-auth.js';
 import { relay, type ForwardedResponse, type Forwarder } from '../forwarder.js';
@@ -61,12 +61,7 @@ export const usersRoute: FastifyPluginAsync<UsersRouteOptions> = async (
     { schema: userRouteSchema },
     async (request, reply) => {
       const { userId } = request.params;
-      if (!isInt64String(userId)) {
-        return reply.code(400).send({
-          error: 'Bad Request',
-          message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
-        });
-      }
+      if (refuseBadUserId(userId, reply)) return reply;
       const asked = freshnessWant(request);
       if (typeof asked === 'string') return reply.code(400).send({ error: 'Bad Request', message: asked });
       const want = asked;

@@ -1,0 +1,44 @@
+/**
+ * What the routes under /users/:userId/... (lineage, activity) share: the id check, and for a user
+ * whose partition is not answered here, the request forwarded to its owner once (never to a host
+ * the request names, never a second hop) or a 503 that says why.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isInt64String } from '../../serdes/index.js';
+import type { ForwardAuth } from '../forward-auth.js';
+import { relay, type Forwarder } from '../forwarder.js';
+import type { Lookup, ViewSource } from '../view-source.js';
+
+/** Answers 400 unless `userId` is a 64-bit integer in canonical form; true when it answered. */
+export function refuseBadUserId(userId: string, reply: FastifyReply): boolean {
+  if (isInt64String(userId)) return false;
+  void reply.code(400).send({
+    error: 'Bad Request',
+    message: 'userId must be a 64-bit integer in canonical decimal form, e.g. 42',
+  });
+  return true;
+}
+
+/** Answers a request whose user's partition is owned elsewhere (forwarded to the owner) or unavailable (503). */
+export async function answerFromOwner(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  found: Exclude<Lookup, { kind: 'local' }>,
+  path: string,
+  { source, forwarder, forwardAuth }: { source: ViewSource; forwarder: Forwarder; forwardAuth: ForwardAuth },
+  timeoutMs?: number,
+): Promise<FastifyReply> {
+  const forwarded = forwardAuth.forwardedBy(request) !== undefined;
+  let reason = found.kind === 'unavailable' ? found.reason : 'the partition moved while the request was forwarded';
+  if (found.kind === 'remote' && !forwarded) {
+    if (!source.isMember(found.owner)) reason = 'the owner of the partition is not a group member';
+    else {
+      const response = await forwarder
+        .get(found.owner, path, forwardAuth.headers('GET', path, source.endpoint), timeoutMs)
+        .catch(() => undefined);
+      if (response) return relay(reply, response);
+      reason = `the owner ${found.owner} did not answer`;
+    }
+  }
+  return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: reason });
+}
