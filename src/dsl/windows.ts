@@ -17,11 +17,11 @@ export interface Windowed<K> {
   readonly window: Window;
 }
 
-function checkDuration(what: string, ms: number, least: number): number {
+/** Refuses a duration that is not a whole number of ms of at least `least`, naming the windows and what it is. */
+function checkDuration(windows: string, what: string, ms: number, least: number): void {
   if (!Number.isSafeInteger(ms) || ms < least) {
-    throw new RangeError(`TimeWindows: ${what} must be a whole number of milliseconds of at least ${least}, got ${ms}`);
+    throw new RangeError(`${windows}: ${what} must be a whole number of ms of at least ${least}, got ${ms}`);
   }
-  return ms;
 }
 
 export class TimeWindows {
@@ -38,14 +38,14 @@ export class TimeWindows {
 
   /** Tumbling windows of `sizeMs` that accept records up to `graceMs` after their end in stream time. */
   static ofSizeAndGrace(sizeMs: number, graceMs: number): TimeWindows {
-    checkDuration('the size', sizeMs, 1);
-    checkDuration('the grace period', graceMs, 0);
+    checkDuration('TimeWindows', 'the size', sizeMs, 1);
+    checkDuration('TimeWindows', 'the grace period', graceMs, 0);
     return new TimeWindows(sizeMs, sizeMs, graceMs);
   }
 
   /** Hopping windows: a new window starts every `advanceMs` (at most the size). */
   advanceBy(advanceMs: number): TimeWindows {
-    checkDuration('the advance', advanceMs, 1);
+    checkDuration('TimeWindows', 'the advance', advanceMs, 1);
     if (advanceMs > this.sizeMs) {
       throw new RangeError(`TimeWindows: the advance (${advanceMs} ms) must not exceed the size (${this.sizeMs} ms)`);
     }
@@ -78,14 +78,8 @@ export class SessionWindows {
   }
 
   static ofInactivityGapAndGrace(gapMs: number, graceMs: number): SessionWindows {
-    if (!Number.isSafeInteger(gapMs) || gapMs < 1) {
-      throw new RangeError(
-        `SessionWindows: the inactivity gap must be a whole number of ms of at least 1, got ${gapMs}`,
-      );
-    }
-    if (!Number.isSafeInteger(graceMs) || graceMs < 0) {
-      throw new RangeError(`SessionWindows: the grace period must be a whole number of ms, 0 or more, got ${graceMs}`);
-    }
+    checkDuration('SessionWindows', 'the inactivity gap', gapMs, 1);
+    checkDuration('SessionWindows', 'the grace period', graceMs, 0);
     return new SessionWindows(gapMs, graceMs);
   }
 }
@@ -109,14 +103,8 @@ export class SlidingWindows {
 
   static ofTimeDifferenceAndGrace(timeDifferenceMs: number, graceMs: number): SlidingWindows {
     // Kafka Streams takes 0 too, and then fails on the first record ([t, t] is no window): refused here.
-    if (!Number.isSafeInteger(timeDifferenceMs) || timeDifferenceMs < 1) {
-      throw new RangeError(
-        `SlidingWindows: the time difference must be a whole number of ms of at least 1, got ${timeDifferenceMs}`,
-      );
-    }
-    if (!Number.isSafeInteger(graceMs) || graceMs < 0) {
-      throw new RangeError(`SlidingWindows: the grace period must be a whole number of ms, 0 or more, got ${graceMs}`);
-    }
+    checkDuration('SlidingWindows', 'the time difference', timeDifferenceMs, 1);
+    checkDuration('SlidingWindows', 'the grace period', graceMs, 0);
     return new SlidingWindows(timeDifferenceMs, graceMs);
   }
 }
@@ -140,8 +128,8 @@ export class JoinWindows {
   }
 
   static ofTimeDifferenceAndGrace(timeDifferenceMs: number, graceMs: number): JoinWindows {
-    checkJoinDuration('the time difference', timeDifferenceMs);
-    checkJoinDuration('the grace period', graceMs);
+    checkDuration('JoinWindows', 'the time difference', timeDifferenceMs, 0);
+    checkDuration('JoinWindows', 'the grace period', graceMs, 0);
     return new JoinWindows(timeDifferenceMs, timeDifferenceMs, graceMs);
   }
 
@@ -163,11 +151,5 @@ export class JoinWindows {
       throw new RangeError(`JoinWindows: before + after must not be negative, got ${beforeMs} + ${afterMs}`);
     }
     return new JoinWindows(beforeMs, afterMs, graceMs);
-  }
-}
-
-function checkJoinDuration(what: string, ms: number): void {
-  if (!Number.isSafeInteger(ms) || ms < 0) {
-    throw new RangeError(`JoinWindows: ${what} must be a whole number of ms, 0 or more, got ${ms}`);
   }
 }
