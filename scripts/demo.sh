@@ -45,6 +45,7 @@ cat <<TRY
   curl -i http://127.0.0.1:${PORTS[1]}/users/1000000000001        # same answer from the other instance (one of them forwards)
   curl -i http://127.0.0.1:${PORTS[0]}/users/9007199254740993     # an id above 2^53, exact
   curl -s http://127.0.0.1:${PORTS[0]}/users/1000000000001/lineage  # which source change last moved the row and each count
+  curl -s 'http://127.0.0.1:${PORTS[0]}/users/1000000000001/activity?hours=3'  # how the tweet count changed per hour (a windowed view)
   curl -s 'http://127.0.0.1:${PORTS[0]}/stores/user-information/range?limit=3'  # any store of the view's tasks: a page of rows from every instance
   curl -s http://127.0.0.1:${PORTS[1]}/stores/follower-count/keys/1000000000001  # one count, from its owner
   curl -i http://127.0.0.1:${PORTS[0]}/users/1                    # 404: no such user
