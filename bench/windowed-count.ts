@@ -77,7 +77,7 @@ async function writeInput(): Promise<void> {
   const producer = await connectedProducer();
   let seed = 7;
   const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-  let now = 1_767_225_600_000;
+  let now = Date.now() - events * 20; // in the past whatever the count (at most 19 ms per event)
   const batch = 10_000;
   for (let sent = 0; sent < events; sent += batch) {
     const messages = [];

@@ -490,6 +490,9 @@ export class StreamTask {
     const started = process.hrtime.bigint();
     this.flushHeldChanges();
     const snapshot = this.state.startCommit();
+    // Pruned after the commit by the committed times: the local stores keep their checkpoints, and
+    // after a crash the records processed since are processed again on them.
+    const expiries = this.core.windowExpiries();
     const output = this.core.drainOutbox();
     const committing = new Map(this.nextOffsets);
     const offsets = new Map([...committing].map(([topic, offset]) => [topic, new Map([[this.partition, offset]])]));
@@ -512,7 +515,7 @@ export class StreamTask {
     }
     await snapshot.apply(checkpoints);
     for (const [topic, offset] of committing) this.appliedOffsets.set(topic, offset);
-    const expired = await this.core.expireWindows();
+    const expired = await this.core.expireWindows(expiries);
     if (expired > 0) this.log.debug('expired windows deleted', { windows: expired });
     for (const record of output) {
       if (this.sinkTopics.has(record.topic)) {

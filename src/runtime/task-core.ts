@@ -14,6 +14,7 @@ import {
 } from '../processor/errors.js';
 import { recordSize } from '../kafka/commit-writer.js';
 import { TaskGraph, type TaskGraphOptions } from '../processor/task-graph.js';
+import type { WindowExpiry } from '../processor/nodes/window-aggregate.js';
 import type {
   DropReason,
   Header,
@@ -197,13 +198,23 @@ export class TaskCore {
   }
 
   /**
-   * Drops what has expired from the task's window and session stores, once the time before which it
-   * expires has moved by a segment interval (half the retention, at least a minute, as Kafka Streams'
-   * segments) since the last time: run after a commit, on committed state. Returns the rows changed.
+   * What has expired in the task's window and session stores, as of the records processed so far:
+   * taken when a commit starts, so that its times are the committed ones (records processed while
+   * the commit is in flight may move them on, and after a crash they are processed again).
    */
-  async expireWindows(): Promise<number> {
+  windowExpiries(): WindowExpiry[] {
+    return this.graph.expiredWindows();
+  }
+
+  /**
+   * Drops what has expired (`expiries`, taken when the commit started) from the task's window and
+   * session stores, once the time before which it expires has moved by a segment interval (half the
+   * retention, at least a minute, as Kafka Streams' segments) since the last time: run after that
+   * commit, on committed state. Returns the rows changed.
+   */
+  async expireWindows(expiries: readonly WindowExpiry[]): Promise<number> {
     let changed = 0;
-    for (const { storeName, before, prune } of this.graph.expiredWindows()) {
+    for (const { storeName, before, prune } of expiries) {
       const last = this.lastExpiry.get(storeName);
       const retention = this.state.retentionOf(storeName);
       if (last !== undefined && before - last < Math.max(retention / 2, 60_000)) continue;

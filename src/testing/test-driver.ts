@@ -258,8 +258,10 @@ export class TopologyTestDriver {
 
   private async commitAll(): Promise<void> {
     for (const task of this.tasks) {
-      await task.state.startCommit().apply(new Map());
-      await task.expireWindows();
+      const snapshot = task.state.startCommit();
+      const expiries = task.windowExpiries();
+      await snapshot.apply(new Map());
+      await task.expireWindows(expiries);
     }
   }
 }

@@ -103,7 +103,9 @@ function inputsFor(name: CatalogName, seed: number): Phases {
     case 'windowed': {
       // Event times that mostly move on, a few seconds out of order, now and then much too late (for
       // the grace periods), some on window boundaries; some null values and null keys.
-      let now = 1_767_225_600_000; // 2026-01-01, a multiple of every window's size and advance
+      // From the start of the hour an hour ago (a multiple of every window's size and advance): recent,
+      // as the broker deletes records older than its retention (a week) by their timestamps.
+      let now = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
       const event = (): Message => {
         now += r.next(900);
         const jitter = r.next(10) === 0 ? -(15_000 + r.next(20_000)) : -r.next(6_000);
