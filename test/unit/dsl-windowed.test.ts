@@ -11,6 +11,10 @@ import { sessionWindowedSerde, timeWindowedSerde, valueAndTimestampSerde } from 
 import { compileTopology } from '../../src/processor/compile.js';
 import { describeText } from '../../src/processor/describe.js';
 import { changelogConfigs } from '../../src/runtime/internal-topics.js';
+import { TaskCore } from '../../src/runtime/task-core.js';
+import { TaskState } from '../../src/state/task-state.js';
+import { MemoryBackend } from '../../src/state/memory-backend.js';
+import type { WindowRow } from '../../src/serdes/windowed.js';
 
 const S = { keySerde: Serdes.string, valueSerde: Serdes.string };
 const longs = longNumberSerde as Serde<number>;
@@ -394,5 +398,47 @@ t.test('a session reduce and aggregate merge with the reducer and the merger', a
       .map(({ key, value }) => `${key!.key}[${key!.window.start},${key!.window.end}]=${value}`),
     ['k[0,20]=a+c+b'],
     'one final result: the sessions merged in end order, then the bridging record',
+  );
+});
+
+t.test('pruning after a commit goes by that commit, not by records processed while it was in flight', async (t) => {
+  const builder = new StreamsBuilder();
+  builder
+    .stream('clicks', S)
+    .groupByKey(S)
+    .windowedBy(SessionWindows.ofInactivityGapAndGrace(2_000, 1_000))
+    .count({ storeName: 'visits' });
+  const topology = compileTopology(builder.build(), 'app');
+  const sub = topology.subtopologies[0]!;
+  const backend = new MemoryBackend();
+  let offset = 0;
+  const pipe = (core: TaskCore, key: string, timestamp: number) =>
+    t.equal(
+      core.process({
+        topic: 'clicks',
+        partition: 0,
+        offset: String(offset++),
+        timestamp,
+        key: Buffer.from(key),
+        value: Buffer.from('x'),
+      }),
+      undefined,
+    );
+  const core = new TaskCore(topology, sub, 0, new TaskState(backend, sub.stores, 0), { cacheChanges: true });
+  pipe(core, 'a', 100_000);
+  const snapshot = core.state.startCommit();
+  const expiries = core.windowExpiries();
+  pipe(core, 'b', 200_000); // processed while the commit is in flight: a's session expires by it
+  await snapshot.apply(new Map());
+  await core.expireWindows(expiries);
+  // A crash now: the task starts again from the committed state, on the same local store.
+  const again = new TaskCore(topology, sub, 0, new TaskState(backend, sub.stores, 0), { cacheChanges: true });
+  offset = 1;
+  pipe(again, 'a', 101_500); // within the gap of a's session, in the committed state's terms
+  const sessions = again.state.store<string, WindowRow<number>[]>('visits').get('a');
+  t.same(
+    sessions?.map((s) => [s.start, s.end, s.aggregate]),
+    [[100_000, 101_500, 2]],
+    "the record joins a's session: it was not pruned by the uncommitted record's time",
   );
 });
