@@ -144,8 +144,9 @@ export class StreamStreamJoin extends ForwardingProcessor {
     const from = Math.max(0, timestamp - before);
     const to = Math.max(0, timestamp + after);
     const matches = this.visible(other, key).filter((r) => r.timestamp >= from && r.timestamp <= to);
+    const keyBytes = this.buffer ? this.keySerde.serialize(key) : undefined;
     for (const match of matches) {
-      this.buffer?.remove(match.timestamp, other, this.keySerde.serialize(key));
+      if (keyBytes) this.buffer!.remove(match.timestamp, other, keyBytes);
       const result =
         side === 'left' ? this.joined(key, value, match.aggregate) : this.joined(key, match.aggregate, value);
       this.forward(key, result, Math.max(timestamp, match.timestamp));
@@ -156,7 +157,7 @@ export class StreamStreamJoin extends ForwardingProcessor {
       } else {
         const { minTime } = this.times;
         if (minTime.value === NO_MIN_TIME || timestamp < minTime.value) minTime.set(timestamp);
-        this.buffer.add(timestamp, side, this.keySerde.serialize(key), this.sides[side].valueSerde.serialize(value));
+        this.buffer.add(timestamp, side, keyBytes!, this.sides[side].valueSerde.serialize(value));
       }
     }
     this.keep(side, key, value, timestamp);
@@ -199,6 +200,7 @@ export class StreamStreamJoin extends ForwardingProcessor {
     let last = NO_MIN_TIME;
     let leftOpen = false;
     let rightOpen = false;
+    const emitted: BufferEntry[] = [];
     for (const entry of buffer.inOrder()) {
       last = entry.timestamp;
       if (leftOpen && rightOpen) break;
@@ -215,8 +217,10 @@ export class StreamStreamJoin extends ForwardingProcessor {
         const result = entry.side === 'left' ? this.joined(key, value, null) : this.joined(key, null, value);
         this.forward(key, result, entry.timestamp);
       }
-      buffer.remove(entry.timestamp, entry.side, entry.keyBytes);
+      emitted.push(entry);
     }
+    // Removed once the walk is over (removing shifts the order walked); nothing else changes the buffer meanwhile.
+    for (const entry of emitted) buffer.remove(entry.timestamp, entry.side, entry.keyBytes);
     minTime.set(last);
   }
 }
@@ -256,12 +260,9 @@ export class OuterJoinBuffer {
     this.undo = [];
   }
 
-  /** Entries in the buffer's order; removing the current one while iterating is allowed. */
+  /** Entries in the buffer's order (the buffer must not change while they are walked). */
   *inOrder(): Iterable<BufferEntry> {
-    for (const id of [...this.order]) {
-      const entry = this.entries.get(id);
-      if (entry) yield entry;
-    }
+    for (const id of this.order) yield this.entries.get(id)!;
   }
 
   add(timestamp: number, side: Side, keyBytes: Buffer, value: Buffer): void {

@@ -19,6 +19,31 @@ export function refuseBadUserId(userId: string, reply: FastifyReply): boolean {
   return true;
 }
 
+/** A user's lookup: answered here (with the row), or not here. */
+export type UserLookup = { kind: 'local'; partition: number; value: Buffer } | Exclude<Lookup, { kind: 'local' }>;
+
+/**
+ * Looks the user up in the view for a route of the user's own: says which partition answers (and,
+ * answered here, which instance); a user that does not exist here answers 404 (`found` undefined).
+ */
+export function lookUpUser(
+  userId: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  source: ViewSource,
+): { key: Buffer; found: UserLookup | undefined } {
+  const key = Buffer.from(userId);
+  const found = source.lookup(key);
+  reply.header('cache-control', 'no-cache');
+  if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
+  if (found.kind !== 'local') return { key, found };
+  request.served = 'local';
+  reply.header('x-uis-served-by', source.endpoint);
+  if (found.value) return { key, found: { ...found, value: found.value } };
+  void reply.code(404).send({ error: 'Not Found', message: `user ${userId} does not exist` });
+  return { key, found: undefined };
+}
+
 /** Answers a request whose user's partition is owned elsewhere (forwarded to the owner) or unavailable (503). */
 export async function answerFromOwner(
   request: FastifyRequest,

@@ -12,7 +12,7 @@ import { localWindows } from '../../query/store-routes.js';
 import { ACTIVITY_STORE, HOUR_MS } from '../../../topology/tweet-activity.js';
 import type { ForwardAuth } from '../forward-auth.js';
 import type { Forwarder } from '../forwarder.js';
-import { answerFromOwner, refuseBadUserId } from './user-subresource.js';
+import { answerFromOwner, lookUpUser, refuseBadUserId } from './user-subresource.js';
 import { activityRouteSchema } from '../schemas.js';
 import type { ViewSource } from '../view-source.js';
 
@@ -49,14 +49,9 @@ export const usersActivityRoute: FastifyPluginAsync<ActivityRouteOptions> = asyn
           error: 'Not Implemented',
           message: 'this instance keeps no activity (a read replica): ask an instance of the application',
         });
-      const key = Buffer.from(userId);
-      const found = source.lookup(key);
-      reply.header('cache-control', 'no-cache');
-      if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
+      const { key, found } = lookUpUser(userId, request, reply, source);
+      if (!found) return reply;
       if (found.kind === 'local') {
-        request.served = 'local';
-        reply.header('x-uis-served-by', source.endpoint);
-        if (!found.value) return reply.code(404).send({ error: 'Not Found', message: `user ${userId} does not exist` });
         const current = Math.floor(now() / HOUR_MS) * HOUR_MS;
         const from = current - (hours - 1) * HOUR_MS;
         const windows = await localWindows(stores, ACTIVITY_STORE, found.partition, layout, key, from, current, hours);

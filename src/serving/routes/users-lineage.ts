@@ -16,7 +16,7 @@ import { stringifyJson } from '../../serdes/index.js';
 import { viewSerde, type UserInformation } from '../../../topology/user-information.js';
 import type { ForwardAuth } from '../forward-auth.js';
 import type { Forwarder } from '../forwarder.js';
-import { answerFromOwner, refuseBadUserId } from './user-subresource.js';
+import { answerFromOwner, lookUpUser, refuseBadUserId } from './user-subresource.js';
 import { formatLsn } from '../freshness.js';
 import { lineageRouteSchema } from '../schemas.js';
 import type { ViewSource } from '../view-source.js';
@@ -61,14 +61,9 @@ export const usersLineageRoute: FastifyPluginAsync<LineageRouteOptions> = async 
           message:
             'this instance keeps no lineage: it is a read replica, or runs with --lineage off; ask an instance of the application that keeps it',
         });
-      const key = Buffer.from(userId);
-      const found = source.lookup(key);
-      reply.header('cache-control', 'no-cache');
-      if (found.partition !== undefined) reply.header('x-uis-partition', String(found.partition));
+      const { key, found } = lookUpUser(userId, request, reply, source);
+      if (!found) return reply;
       if (found.kind === 'local') {
-        request.served = 'local';
-        reply.header('x-uis-served-by', source.endpoint);
-        if (!found.value) return reply.code(404).send({ error: 'Not Found', message: `user ${userId} does not exist` });
         const row = viewSerde.deserialize(found.value);
         const offset = await lineage
           .changelogOffset(key, found.partition, found.value, row.updatedAt)
