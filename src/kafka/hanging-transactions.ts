@@ -1,15 +1,15 @@
 /**
- * Ends transactions of one transactional id that Kafka left hanging. A
- * coordinator that aborts (or commits) a transaction while its broker does
- * not yet count itself alive — a single broker just restarted — skips the
- * markers for partitions whose leader it cannot find. The records stay "open"
- * on those partitions (holding back read_committed readers), and once the
- * same producer writes there again with a newer epoch, Kafka treats them as
- * committed: an aborted transaction's records, and its consumer offsets,
- * would then count. So after a task fences its previous owner, it looks for
- * transactions of its producer still open on the partitions it writes and
- * ends them with the outcome the coordinator had decided, as Kafka's
- * `kafka-transactions.sh abort` would.
+ * Ends transactions Kafka left hanging. A coordinator that commits or aborts
+ * a transaction while its broker does not find a partition's leader (a single
+ * broker shutting down or just restarted) drops the markers for that
+ * partition. The records stay "open" there (holding back read_committed
+ * readers), and once the same producer writes there again with a newer epoch,
+ * Kafka treats them as committed: an aborted transaction's records, and its
+ * consumer offsets, would then count. Each is ended with the outcome the
+ * coordinator decided for the transaction that included the partition, as its
+ * own log records it (transaction-log.ts), as Kafka's
+ * `kafka-transactions.sh abort` would; one whose outcome is not known is left
+ * alone and reported, never guessed.
  */
 import type { ClusterAdmin } from './client.js';
 import type { Logger } from '../util/logger.js';
@@ -23,6 +23,7 @@ import {
   type PartitionRef,
   type TransactionState,
 } from './transaction-admin.js';
+import { coordinatorPartitionOf, decidedOutcome, readTransactionLog } from './transaction-log.js';
 
 export interface HangingTransaction extends PartitionRef {
   producerEpoch: number;
@@ -45,8 +46,9 @@ export class HangingTransactions {
 
   /**
    * After fencing: ends every transaction of this transactional id's producer still open on
-   * `partitions` (none can be legitimately open now). `before` is the state read before fencing:
-   * a transaction it shows committing or committed is committed, any other is aborted.
+   * `partitions` (none can be legitimately open now) as the transaction log says it was decided.
+   * `before`, the state read before fencing, decides only where the log cannot be read: a
+   * transaction it shows committing or committed at the same epoch is committed, any other aborted.
    */
   async repair(
     before: TransactionState | undefined,
@@ -54,20 +56,31 @@ export class HangingTransactions {
   ): Promise<HangingTransaction[]> {
     const { producerId } = await this.state();
     const { open } = await openOn(this.admin, partitions);
-    const hanging: Array<HangingTransaction & { leader: BrokerAddress }> = open
+    const mine = open
       .filter((o) => o.producerId === producerId)
-      .map(({ topic, partition, producerEpoch, coordinatorEpoch, leader }) => ({
-        topic,
-        partition,
-        producerEpoch,
-        coordinatorEpoch,
-        commit:
-          before !== undefined &&
+      .map((o) => ({ ...o, transactionalId: this.transactionalId }));
+    if (mine.length === 0) return [];
+    const fromLog = await outcomesFromLog(this.admin, mine, this.log);
+    const hanging: Array<HangingTransaction & { leader: BrokerAddress }> = [];
+    const unknown: string[] = [];
+    for (const o of mine) {
+      const commit = fromLog
+        ? fromLog.get(keyOf(o))
+        : before !== undefined &&
           before.producerId === producerId &&
-          before.producerEpoch === producerEpoch &&
-          (before.state === 'PrepareCommit' || before.state === 'CompleteCommit'),
-        leader,
-      }));
+          before.producerEpoch === o.producerEpoch &&
+          (before.state === 'PrepareCommit' || before.state === 'CompleteCommit');
+      if (commit === undefined) unknown.push(`${o.topic}-${o.partition} epoch ${o.producerEpoch}`);
+      else hanging.push({ ...o, commit });
+    }
+    if (unknown.length > 0)
+      this.log.warn(
+        'transactions of this producer open whose outcome the transaction log does not hold; left to Kafka',
+        {
+          transactionalId: this.transactionalId,
+          partitions: unknown,
+        },
+      );
     if (hanging.length === 0) return [];
     this.log.warn('Kafka left transactions of this producer open without their markers; ending them', {
       transactionalId: this.transactionalId,
@@ -76,15 +89,73 @@ export class HangingTransactions {
         (h) => `${h.topic}-${h.partition} epoch ${h.producerEpoch} ${h.commit ? 'commit' : 'abort'}`,
       ),
     });
-    for (const group of groupBy(
-      hanging,
-      (h) => `${h.leader.host}:${h.leader.port}|${h.producerEpoch}|${h.coordinatorEpoch}|${h.commit}`,
-    ).values()) {
-      const { leader, producerEpoch, coordinatorEpoch, commit } = group[0]!;
-      await writeTxnMarkers(leader, { producerId, producerEpoch, coordinatorEpoch, commit }, group);
-    }
-    return hanging.map(({ leader: _leader, ...rest }) => rest);
+    await writeMarkers(producerId, hanging);
+    return hanging.map(({ topic, partition, producerEpoch, coordinatorEpoch, commit }) => ({
+      topic,
+      partition,
+      producerEpoch,
+      coordinatorEpoch,
+      commit,
+    }));
   }
+}
+
+/** Writes the markers that end the transactions, grouped by leader and outcome. */
+async function writeMarkers(
+  producerId: bigint,
+  hanging: ReadonlyArray<HangingTransaction & { leader: BrokerAddress }>,
+): Promise<void> {
+  for (const group of groupBy(
+    hanging,
+    (h) => `${h.leader.host}:${h.leader.port}|${h.producerEpoch}|${h.coordinatorEpoch}|${h.commit}`,
+  ).values()) {
+    const { leader, producerEpoch, coordinatorEpoch, commit } = group[0]!;
+    await writeTxnMarkers(leader, { producerId, producerEpoch, coordinatorEpoch, commit }, group);
+  }
+}
+
+/** How far before a hanging transaction's last record its decision is looked for (clock skew). */
+const LOG_LOOKBACK_MS = 10 * 60_000;
+
+/**
+ * The outcome the transaction log holds for each open transaction (by `topic:partition|producerId`),
+ * absent where it holds none; undefined when the log cannot be read (reported).
+ */
+async function outcomesFromLog(
+  admin: ClusterAdmin,
+  open: ReadonlyArray<OpenTransaction & { transactionalId: string }>,
+  log: Logger,
+): Promise<Map<string, boolean> | undefined> {
+  try {
+    // A producer's last timestamp is -1 where the leader does not know it: read the whole log then.
+    const since = Math.max(0, Math.min(...open.map((o) => o.lastTimestamp)) - LOG_LOOKBACK_MS);
+    const entries = await readTransactionLog(
+      admin,
+      [...new Set(open.map((o) => o.transactionalId))],
+      since,
+      'uis-transaction-repair',
+    );
+    const outcomes = new Map<string, boolean>();
+    for (const o of open) {
+      const outcome = decidedOutcome(
+        entries.filter((e) => e.transactionalId === o.transactionalId),
+        o.producerId,
+        o.producerEpoch,
+        `${o.topic}:${o.partition}`,
+      );
+      if (outcome) outcomes.set(keyOf(o), outcome === 'commit');
+    }
+    return outcomes;
+  } catch (error) {
+    log.warn('the transaction log could not be read; hanging transactions are judged by their coordinator state', {
+      error,
+    });
+    return undefined;
+  }
+}
+
+function keyOf(o: PartitionRef & { producerId: bigint }): string {
+  return `${o.topic}:${o.partition}|${o.producerId}`;
 }
 
 async function anyBroker(admin: ClusterAdmin): Promise<BrokerAddress> {
@@ -108,50 +179,42 @@ interface OpenTransaction extends PartitionRef {
   producerEpoch: number;
   coordinatorEpoch: number;
   currentTxnStartOffset: bigint;
+  lastTimestamp: number;
   leader: BrokerAddress;
 }
 
 /**
  * Under exactly_once_v2 a task's previous owner wrote with its instance's producer, not the task's:
  * a transaction of that producer that Kafka left open without its markers (its instance gone, and
- * the coordinator ending the transaction right as a single broker restarted) holds back everyone
- * reading those partitions with read_committed, and a restore would stop short of what is committed
- * after it. So before a task reads its committed offsets and changelogs, every transaction open on
- * the partitions it writes is checked with its producer's coordinator (as Kafka's
- * `kafka-transactions.sh find-hanging` does): one the coordinator no longer has under way there is
- * ended with the outcome the coordinator recorded: commit if it committed that epoch, else abort.
- * A transaction whose outcome cannot be known (its transactional id is not found, or the same epoch
- * has moved on to another transaction) is left alone and reported.
+ * the coordinator ending the transaction right as a single broker stopped or restarted) holds back
+ * everyone reading those partitions with read_committed, and a restore would stop short of what is
+ * committed after it. So before a task reads its committed offsets and changelogs, every
+ * transaction open on the partitions it writes is checked with its producer's coordinator (as
+ * Kafka's `kafka-transactions.sh find-hanging` does): one the coordinator no longer has under way
+ * there is ended with the outcome its transaction log recorded for it. One whose outcome is not
+ * known (its transactional id is not found, or the log holds no decision on it) is left alone and
+ * reported.
  */
 export async function endHangingTransactions(
   admin: ClusterAdmin,
   partitions: readonly PartitionRef[],
   log: Logger,
 ): Promise<HangingTransaction[]> {
-  const { open, states } = await openTransactions(admin, partitions);
+  const { open, states, transactionalIds } = await openTransactions(admin, partitions);
   if (open.length === 0) return [];
-  // Suspects: open where their coordinator has nothing under way (hanging, with a known outcome or
-  // not). A producer that commits often shows many, whose markers were only late: a second look at
-  // the partitions keeps those still open with the same first offset.
-  const suspects: Array<OpenTransaction & { commit: boolean | undefined; why: string }> = [];
-  for (const o of open) {
+  // Suspects: open where their coordinator has nothing under way. A producer that commits often
+  // shows many, whose markers were only late: a second look at the partitions keeps those still
+  // open with the same first offset.
+  const suspects = open.filter((o) => {
     const state = states.get(o.producerId);
-    if (!state || state.errorCode !== 0) {
-      suspects.push({ ...o, commit: undefined, why: 'no transactional id found' });
-      continue;
-    }
-    const sameEpoch = state.producerEpoch === o.producerEpoch;
-    const underWay = ['Ongoing', 'PrepareCommit', 'PrepareAbort', 'PrepareEpochFence'].includes(state.state);
-    if (underWay && sameEpoch && state.partitions.has(`${o.topic}:${o.partition}`)) continue; // not hanging
-    if (state.state === 'Ongoing' && sameEpoch)
-      suspects.push({ ...o, commit: undefined, why: 'the producer has begun another transaction with the same epoch' });
-    else
-      suspects.push({
-        ...o,
-        commit: sameEpoch && (state.state === 'PrepareCommit' || state.state === 'CompleteCommit'),
-        why: `its coordinator: ${state.state} at epoch ${state.producerEpoch}`,
-      });
-  }
+    const underWay = ['Ongoing', 'PrepareCommit', 'PrepareAbort', 'PrepareEpochFence'].includes(state?.state ?? '');
+    return !(
+      state?.errorCode === 0 &&
+      underWay &&
+      state.producerEpoch === o.producerEpoch &&
+      state.partitions.has(`${o.topic}:${o.partition}`)
+    );
+  });
   const stillOpen = new Set<string>();
   for (const group of groupBy(suspects, (h) => `${h.leader.host}:${h.leader.port}`).values())
     for (const [key, producers] of await describeProducers(group[0]!.leader, group))
@@ -159,14 +222,32 @@ export async function endHangingTransactions(
   const lasting = suspects.filter((h) =>
     stillOpen.has(`${h.topic}:${h.partition}|${h.producerId}|${h.producerEpoch}|${h.currentTxnStartOffset}`),
   );
-  const unknown = lasting.filter((h) => h.commit === undefined);
+  if (lasting.length === 0) return [];
+  const known = lasting.flatMap((h) => {
+    const transactionalId = transactionalIds.get(h.producerId);
+    return transactionalId === undefined ? [] : [{ ...h, transactionalId }];
+  });
+  const fromLog = known.length > 0 ? await outcomesFromLog(admin, known, log) : new Map<string, boolean>();
+  const unknown: string[] = [];
+  const confirmed: Array<HangingTransaction & { producerId: bigint; leader: BrokerAddress }> = [];
+  for (const h of lasting) {
+    const state = states.get(h.producerId);
+    const where = `${h.topic}-${h.partition} producer ${h.producerId} epoch ${h.producerEpoch}`;
+    if (!state || state.errorCode !== 0 || !transactionalIds.has(h.producerId)) {
+      unknown.push(`${where}: no transactional id found`);
+      continue;
+    }
+    const commit = fromLog ? fromLog.get(keyOf(h)) : outcomeFromState(state, h.producerEpoch);
+    if (commit === undefined)
+      unknown.push(
+        fromLog
+          ? `${where}: the transaction log holds no decision on it`
+          : `${where}: its coordinator: ${state.state} at epoch ${state.producerEpoch}`,
+      );
+    else confirmed.push({ ...h, commit });
+  }
   if (unknown.length > 0)
-    log.warn('transactions open whose outcome cannot be known; left to Kafka', {
-      transactions: unknown.map(
-        (h) => `${h.topic}-${h.partition} producer ${h.producerId} epoch ${h.producerEpoch}: ${h.why}`,
-      ),
-    });
-  const confirmed = lasting.flatMap((h) => (h.commit === undefined ? [] : [{ ...h, commit: h.commit }]));
+    log.warn('transactions open whose outcome cannot be known; left to Kafka', { transactions: unknown });
   if (confirmed.length === 0) return [];
   log.warn("Kafka left other producers' transactions open without their markers; ending them", {
     partitions: confirmed.map(
@@ -174,13 +255,7 @@ export async function endHangingTransactions(
         `${h.topic}-${h.partition} producer ${h.producerId} epoch ${h.producerEpoch} ${h.commit ? 'commit' : 'abort'}`,
     ),
   });
-  for (const group of groupBy(
-    confirmed,
-    (h) => `${h.leader.host}:${h.leader.port}|${h.producerId}|${h.producerEpoch}|${h.coordinatorEpoch}|${h.commit}`,
-  ).values()) {
-    const { leader, producerId, producerEpoch, coordinatorEpoch, commit } = group[0]!;
-    await writeTxnMarkers(leader, { producerId, producerEpoch, coordinatorEpoch, commit }, group);
-  }
+  for (const group of groupBy(confirmed, (h) => h.producerId).values()) await writeMarkers(group[0]!.producerId, group);
   return confirmed.map(({ topic, partition, producerEpoch, coordinatorEpoch, commit }) => ({
     topic,
     partition,
@@ -188,6 +263,18 @@ export async function endHangingTransactions(
     coordinatorEpoch,
     commit,
   }));
+}
+
+/**
+ * Where the transaction log cannot be read: the coordinator's state decides a transaction of its
+ * current epoch once ended (it cannot tell which of that epoch's transactions, so this is the
+ * weaker rule); of an earlier epoch, nothing is known.
+ */
+function outcomeFromState(state: TransactionState, epoch: number): boolean | undefined {
+  if (state.producerEpoch !== epoch) return undefined;
+  if (state.state === 'PrepareCommit' || state.state === 'CompleteCommit') return true;
+  if (state.state === 'PrepareAbort' || state.state === 'CompleteAbort') return false;
+  return undefined;
 }
 
 /**
@@ -245,28 +332,30 @@ async function openOn(admin: ClusterAdmin, partitions: readonly PartitionRef[]) 
 async function openTransactions(
   admin: ClusterAdmin,
   partitions: readonly PartitionRef[],
-): Promise<{ open: OpenTransaction[]; states: Map<bigint, TransactionState> }> {
+): Promise<{
+  open: OpenTransaction[];
+  states: Map<bigint, TransactionState>;
+  transactionalIds: Map<bigint, string>;
+}> {
   const { open, brokers } = await openOn(admin, partitions);
   const states = new Map<bigint, TransactionState>();
-  if (open.length === 0) return { open, states };
-  const producerIds = [...new Set(open.map((o) => o.producerId))];
   const transactionalIds = new Map<bigint, string>();
+  if (open.length === 0) return { open, states, transactionalIds };
+  const producerIds = [...new Set(open.map((o) => o.producerId))];
   for (const broker of brokers.values())
     for (const t of await listTransactions(broker, producerIds)) transactionalIds.set(t.producerId, t.transactionalId);
   for (const [producerId, transactionalId] of transactionalIds) {
     const coordinator = await findTransactionCoordinator(await anyBroker(admin), transactionalId);
     states.set(producerId, await describeTransaction(coordinator, transactionalId));
   }
-  return { open, states };
+  return { open, states, transactionalIds };
 }
 
 export const OFFSETS_TOPIC = '__consumer_offsets';
 
-/** The __consumer_offsets partition that keeps a group's offsets (Kafka: abs(groupId.hashCode()) % partitions). */
+/** The __consumer_offsets partition that keeps a group's offsets. */
 export function offsetsPartitionOf(groupId: string, partitions: number): number {
-  let hash = 0;
-  for (let i = 0; i < groupId.length; i++) hash = (Math.imul(31, hash) + groupId.charCodeAt(i)) | 0;
-  return (hash & 0x7fffffff) % partitions;
+  return coordinatorPartitionOf(groupId, partitions);
 }
 
 function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {

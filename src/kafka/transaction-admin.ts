@@ -26,6 +26,8 @@ export interface ActiveProducer {
   coordinatorEpoch: number;
   /** First offset of the producer's open transaction on the partition; -1 when none is open. */
   currentTxnStartOffset: bigint;
+  /** Timestamp of the producer's last record on the partition. */
+  lastTimestamp: number;
 }
 
 export interface PartitionRef {
@@ -125,11 +127,12 @@ export async function describeProducers(
         );
       result.set(
         `${topic}:${partition}`,
-        producers.map(({ producerId, producerEpoch, coordinatorEpoch, currentTxnStartOffset }) => ({
+        producers.map(({ producerId, producerEpoch, coordinatorEpoch, currentTxnStartOffset, lastTimestamp }) => ({
           producerId,
           producerEpoch,
           coordinatorEpoch,
           currentTxnStartOffset,
+          lastTimestamp: Number(lastTimestamp),
         })),
       );
     });

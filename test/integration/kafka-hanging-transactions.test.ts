@@ -17,6 +17,8 @@ import {
   findTransactionCoordinator,
   listTransactions,
 } from '../../src/kafka/transaction-admin.js';
+import { initProducerId } from '../../src/kafka/group-transactions.js';
+import { decidedOutcome, readTransactionLog, TransactionStatus } from '../../src/kafka/transaction-log.js';
 import { createLogger } from '../../src/util/logger.js';
 import { createTopics, kafka as testKafka, readTable } from '../support/kafka.js';
 import { eventually, stack, uniqueName } from '../support/stack.js';
@@ -38,8 +40,9 @@ async function setUp(t: Test, name: string, idPrefix: string) {
   return { topic, transactionalId, admin };
 }
 
-t.test('an open transaction of our producer is found and aborted; the topic reads to its end', async (t) => {
+t.test("the coordinator's decisions are read from its log, and an undecided transaction is not ended", async (t) => {
   const { topic, transactionalId, admin } = await setUp(t, 'hanging', 'task');
+  const since = Date.now() - 60_000;
 
   const producer = testKafka.producer({ transactionalId, maxInFlightRequests: 1, transactionTimeout: 600_000 });
   await producer.connect();
@@ -48,35 +51,44 @@ t.test('an open transaction of our producer is found and aborted; the topic read
   await committed.send({ topic, messages: [{ partition: 0, key: 'kept', value: 'v' }] });
   await committed.commit();
   const open = await producer.transaction();
-  await open.send({ topic, messages: [{ partition: 1, key: 'hanging', value: 'v' }] });
+  await open.send({ topic, messages: [{ partition: 1, key: 'open', value: 'v' }] });
 
   const hanging = new HangingTransactions(admin, transactionalId, createLogger('error'));
   const state = await hanging.state();
   t.equal(state.state, 'Ongoing', 'the coordinator sees the open transaction');
-
   const [address] = stack.kafkaBrokers.map((b) => ({ host: b.split(':')[0]!, port: Number(b.split(':')[1]) }));
-  const before = await describeProducers(address!, [{ topic, partition: 1 }]);
+  const listed = await describeProducers(address!, [{ topic, partition: 1 }]);
   t.ok(
-    before.get(`${topic}:1`)?.some((p) => p.producerId === state.producerId && p.currentTxnStartOffset >= 0n),
+    listed.get(`${topic}:1`)?.some((p) => p.producerId === state.producerId && p.currentTxnStartOffset >= 0n),
     'the partition leader lists our producer with an open transaction',
   );
 
-  const ended = await hanging.repair(
-    { ...state, state: 'CompleteAbort' }, // as if the coordinator had aborted it and lost the markers
-    [
-      { topic, partition: 0 },
-      { topic, partition: 1 },
-    ],
+  // Told (wrongly) that the transaction was aborted, the repair still does not end it: the
+  // coordinator's log holds no decision on it, and guessing could lose a committed transaction.
+  const ended = await hanging.repair({ ...state, state: 'CompleteAbort' }, [
+    { topic, partition: 0 },
+    { topic, partition: 1 },
+  ]);
+  t.same(ended, [], 'nothing is ended');
+
+  // A new incarnation fences the producer: the coordinator aborts the open transaction with the next epoch.
+  const fenced = await initProducerId(
+    await findTransactionCoordinator(address!, transactionalId),
+    transactionalId,
+    60_000,
   );
-  t.same(
-    ended.map((h) => [h.topic, h.partition, h.commit]),
-    [[topic, 1, false]],
-    'only the partition with the open transaction, aborted',
+  t.ok(fenced.producerEpoch > state.producerEpoch, 'the new incarnation has a newer epoch');
+  const entries = await readTransactionLog(admin, [transactionalId], since, 'hanging-test');
+  t.ok(entries.length >= 4, `the log holds the transactional id's states (${entries.length})`);
+  t.equal(decidedOutcome(entries, state.producerId, state.producerEpoch, `${topic}:0`), 'commit', 'p0: committed');
+  t.equal(
+    decidedOutcome(entries, state.producerId, state.producerEpoch, `${topic}:1`),
+    'abort',
+    'p1: aborted by the fence',
   );
-  const after = await describeProducers(address!, [{ topic, partition: 1 }]);
   t.ok(
-    after.get(`${topic}:1`)?.every((p) => p.currentTxnStartOffset < 0n),
-    'no transaction is open on it any more',
+    entries.some((e) => e.status === TransactionStatus.PrepareAbort && e.producerEpoch === state.producerEpoch + 1),
+    'the fence wrote its abort with the next epoch',
   );
   t.same(
     [...(await readTable(topic)).keys()],
@@ -127,8 +139,8 @@ t.test("another producer's transaction under way is found and left alone", async
 });
 
 t.test('helpers', async (t) => {
-  // Java's "my-group".hashCode() is -1906497762; Kafka's abs (& 0x7fffffff) % 50 is 36.
-  t.equal(offsetsPartitionOf('my-group', 50), 36);
+  // Java's "my-group".hashCode() is -1906497762; Kafka's Utils.abs (Math.abs) % 50 is 12.
+  t.equal(offsetsPartitionOf('my-group', 50), 12);
   const coordinator = await findTransactionCoordinator(
     { host: stack.kafkaBrokers[0]!.split(':')[0]!, port: Number(stack.kafkaBrokers[0]!.split(':')[1]) },
     'any-id',
