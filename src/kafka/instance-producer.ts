@@ -181,6 +181,17 @@ export class InstanceProducer {
     consumed: readonly ConsumedOffsets[],
     membership: GroupMembership | undefined,
   ): Promise<WrittenOffsets> {
+    // A connection lost since the last transaction may mean the broker restarted, and a restart can
+    // leave that transaction open on some partitions without its markers. Written to again with the
+    // same epoch, such a partition would join the open records to the new transaction (lost with it
+    // if it aborts); a new epoch first ends them as decided (initialize).
+    const lost = [...this.connections].filter(([, connection]) => connection.failed);
+    if (lost.length > 0) {
+      for (const [address] of lost) this.connections.delete(address);
+      this.coordinatorAddress = undefined; // the coordinators may have moved with the broker
+      this.groupCoordinators.clear();
+      this.identity = undefined;
+    }
     const identity = await this.ensureIdentity();
     const coordinator = await this.coordinator();
     const partitions = new Map<string, number[]>();
