@@ -3,7 +3,8 @@ import type { Broker, ClusterAdmin, TopicSpec } from './client.js';
 
 /** Partition count per topic; a topic that does not exist is absent. */
 export async function partitionCounts(admin: ClusterAdmin, topics: readonly string[]): Promise<Map<string, number>> {
-  const existing = new Set(await admin.listTopics());
+  // Listing asks for every topic's metadata: one partition anywhere in a leader election fails it.
+  const existing = new Set(await withRetries(() => admin.listTopics()));
   const wanted = topics.filter((t) => existing.has(t));
   const counts = new Map<string, number>();
   if (wanted.length === 0) return counts;
@@ -48,7 +49,7 @@ export async function withRetries<T>(call: () => Promise<T>, attempts = 10): Pro
     } catch (error) {
       const retriable =
         (error as { retriable?: boolean }).retriable === true ||
-        /not the leader|leader not available|does not host this topic-partition/i.test(String(error));
+        /not the leader|leader not available|leadership election|does not host this topic-partition/i.test(String(error));
       if (!retriable || attempt >= attempts) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
     }

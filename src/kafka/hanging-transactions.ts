@@ -100,6 +100,62 @@ export class HangingTransactions {
   }
 }
 
+/** A transaction this producer committed: per partition it wrote (`topic:partition`), its last sequence there (undefined: the group's offsets, which have none). */
+export interface CommittedTransaction {
+  producerId: bigint;
+  producerEpoch: number;
+  partitions: Map<string, number | undefined>;
+}
+
+/**
+ * Exactly-once v2, before this instance's failed transaction is aborted: what its last committed
+ * transaction left open (its markers skipped as a broker shut down) is ended as committed on every
+ * partition the failed one has not written to (by the producer's last sequence there). The abort
+ * would otherwise end those records too: a marker ends all of a producer's open records on its
+ * partition, whichever transaction they came from. Where both transactions' records are open
+ * together no marker can be right; those are reported and left to `repair`.
+ */
+export async function secureCommitted(
+  admin: ClusterAdmin,
+  committed: CommittedTransaction,
+  failedWrites: ReadonlySet<string>,
+  log: Logger,
+): Promise<HangingTransaction[]> {
+  const refs = [...committed.partitions.keys()].map((key) => {
+    const [topic, partition] = splitKey(key);
+    return { topic, partition };
+  });
+  const { open } = await openOn(admin, refs);
+  const safe: Array<HangingTransaction & { leader: BrokerAddress }> = [];
+  const mixed: string[] = [];
+  for (const o of open) {
+    if (o.producerId !== committed.producerId || o.producerEpoch !== committed.producerEpoch) continue;
+    const key = `${o.topic}:${o.partition}`;
+    const lastSequence = committed.partitions.get(key);
+    if (!failedWrites.has(key) || (lastSequence !== undefined && o.lastSequence === lastSequence))
+      safe.push({ ...o, commit: true });
+    else mixed.push(`${o.topic}-${o.partition}`);
+  }
+  if (mixed.length > 0)
+    log.error(
+      "a committed transaction's records are open together with a failed transaction's (Kafka skipped the markers as a broker shut down); they are ended as the coordinator last decided",
+      { producerId: committed.producerId.toString(), partitions: mixed },
+    );
+  if (safe.length === 0) return [];
+  log.warn("Kafka left this producer's last committed transaction open without its markers; committing it there", {
+    producerId: committed.producerId.toString(),
+    partitions: safe.map((h) => `${h.topic}-${h.partition} epoch ${h.producerEpoch}`),
+  });
+  await writeMarkers(committed.producerId, safe);
+  return safe.map(({ topic, partition, producerEpoch, coordinatorEpoch, commit }) => ({
+    topic,
+    partition,
+    producerEpoch,
+    coordinatorEpoch,
+    commit,
+  }));
+}
+
 /** Writes the markers that end the transactions, grouped by leader and outcome. */
 async function writeMarkers(
   producerId: bigint,
@@ -180,6 +236,7 @@ interface OpenTransaction extends PartitionRef {
   coordinatorEpoch: number;
   currentTxnStartOffset: bigint;
   lastTimestamp: number;
+  lastSequence: number;
   leader: BrokerAddress;
 }
 

@@ -11,7 +11,13 @@
 import type { ClusterAdmin, CommitWriter, ConsumedOffsets, WrittenOffsets } from './client.js';
 import type { Logger } from '../util/logger.js';
 import { leadersAlive, partitionCounts, partitionLeaders } from './admin.js';
-import { HangingTransactions, OFFSETS_TOPIC, offsetsPartitionOf } from './hanging-transactions.js';
+import {
+  HangingTransactions,
+  OFFSETS_TOPIC,
+  offsetsPartitionOf,
+  secureCommitted,
+  type CommittedTransaction,
+} from './hanging-transactions.js';
 import type { OutgoingRecord } from '../processor/types.js';
 import {
   addOffsetsToTxn,
@@ -70,6 +76,12 @@ export class InstanceProducer {
   private flushing = false;
   private scheduled = false;
   private closed = false;
+  /** What this epoch has committed, per partition (what a broker shutting down may have left unmarked). */
+  private lastCommit: CommittedTransaction | undefined;
+  /** The partitions a failed transaction sent records or offsets to, until a new epoch has ended it. */
+  private failedWrites: Set<string> | undefined;
+  /** The group's offsets partition (`topic:partition`), known once the producer is initialized. */
+  private offsetsPartition: string | undefined;
 
   constructor(private readonly options: InstanceProducerOptions) {}
 
@@ -124,6 +136,13 @@ export class InstanceProducer {
   }
 
   async close(): Promise<void> {
+    // A failed transaction left to the coordinator's timeout would be aborted on partitions where the
+    // last committed one may still be unmarked: end it now, as a new epoch does (bounded).
+    if (this.failedWrites)
+      await Promise.race([
+        this.ensureIdentity().catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 10_000)),
+      ]);
     this.closed = true;
     for (const connection of this.connections.values()) connection.close();
     this.connections.clear();
@@ -148,9 +167,10 @@ export class InstanceProducer {
           );
           for (const c of commits) c.resolve(written);
         } catch (error) {
-          this.identity = undefined; // a new epoch before the next transaction aborts whatever is left open
+          this.identity = undefined; // a new epoch aborts the failed transaction (initialize)
           this.knownLeaders.clear(); // and the leaders may have moved
           this.topicsWithLeaders.clear();
+          this.reinitialize();
           const failure = this.movedOn(error, first) ? new GenerationMovedOnError(first!.generationId) : error;
           for (const c of commits) c.reject(failure);
         }
@@ -200,28 +220,69 @@ export class InstanceProducer {
       if (!list.includes(r.partition)) list.push(r.partition);
       partitions.set(r.topic, list);
     }
+    /** Partitions this transaction has sent records or offsets to (whether or not they arrived). */
+    const sent = new Set<string>();
     try {
       const written: WrittenOffsets = new Map();
       if (partitions.size > 0) {
         await addPartitionsToTxn(coordinator, identity, partitions);
-        await this.produce(identity, records, written);
+        await this.produce(identity, records, written, sent);
       }
       const offsets = mergeOffsets(consumed);
       if (offsets.size > 0) {
         if (!membership) throw new Error('not a member of the group: no offsets can be committed');
         const groupId = consumed[0]!.groupId;
         await addOffsetsToTxn(coordinator, identity, groupId);
+        if (this.offsetsPartition) sent.add(this.offsetsPartition);
         await txnOffsetCommit(await this.groupCoordinator(groupId), identity, membership, offsets);
       }
-      if (partitions.size > 0 || offsets.size > 0) await endTxn(coordinator, identity, true);
+      if (partitions.size > 0 || offsets.size > 0) {
+        await endTxn(coordinator, identity, true);
+        // Every partition committed to with this epoch, with its last committed sequence: a broker
+        // shutting down can leave more than the last transaction unmarked.
+        const committed = this.lastCommit?.partitions ?? new Map<string, number | undefined>();
+        for (const tp of sent) {
+          const next = this.sequences.get(tp);
+          committed.set(tp, next === undefined ? undefined : (next + 2 ** 31 - 1) % 2 ** 31);
+        }
+        this.lastCommit = {
+          producerId: identity.producerId,
+          producerEpoch: identity.producerEpoch,
+          partitions: committed,
+        };
+      }
       return written;
     } catch (error) {
-      await endTxn(coordinator, identity, false).catch(() => undefined);
+      // Not aborted here: the last committed transaction may be open without its markers where this
+      // one wrote too, and an abort marker there would end it as well. The new epoch the next
+      // initialize() starts secures it first, then aborts this one.
+      this.failedWrites = sent;
       throw error;
     }
   }
 
   private initializing: Promise<ProducerIdentity> | undefined;
+  private reinitializing = false;
+
+  /**
+   * After a failed transaction: a new epoch soon, whether or not more commits come, so the failed
+   * transaction is aborted (and the last committed one secured) now rather than at the coordinator's
+   * timeout. Retried while the brokers are away, for at most the transaction timeout.
+   */
+  private reinitialize(): void {
+    if (this.reinitializing) return;
+    this.reinitializing = true;
+    void (async () => {
+      const deadline = Date.now() + this.options.transactionTimeoutMs;
+      while (!this.closed && !this.identity && Date.now() < deadline) {
+        try {
+          await this.ensureIdentity();
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      }
+    })().finally(() => (this.reinitializing = false));
+  }
 
   /** The current identity, or a new epoch (one at a time: two would fence each other). */
   private ensureIdentity(): Promise<ProducerIdentity> {
@@ -240,12 +301,16 @@ export class InstanceProducer {
     const { admin, transactionalId, writtenTopics, groupId, logger } = this.options;
     if (!(await leadersAlive(admin, writtenTopics)))
       throw new Error('the brokers do not list a live leader for every partition the instance writes yet');
+    const writable = await this.writablePartitions(writtenTopics, groupId);
+    if (this.lastCommit && this.failedWrites) await secureCommitted(admin, this.lastCommit, this.failedWrites, logger);
     const hanging = new HangingTransactions(admin, transactionalId, logger);
     const before = await hanging.state();
     const coordinator = await this.coordinator();
     const identity = await initProducerId(coordinator, transactionalId, this.options.transactionTimeoutMs);
-    await hanging.repair(before, await this.writablePartitions(writtenTopics, groupId));
+    await hanging.repair(before, writable);
     this.sequences.clear();
+    this.lastCommit = undefined;
+    this.failedWrites = undefined;
     this.identity = identity;
     return identity;
   }
@@ -256,7 +321,11 @@ export class InstanceProducer {
     for (const topic of topics)
       for (let partition = 0; partition < (counts.get(topic) ?? 0); partition++) refs.push({ topic, partition });
     const offsets = counts.get(OFFSETS_TOPIC);
-    if (offsets) refs.push({ topic: OFFSETS_TOPIC, partition: offsetsPartitionOf(groupId, offsets) });
+    if (offsets) {
+      const partition = offsetsPartitionOf(groupId, offsets);
+      refs.push({ topic: OFFSETS_TOPIC, partition });
+      this.offsetsPartition = `${OFFSETS_TOPIC}:${partition}`;
+    }
     return refs;
   }
 
@@ -264,6 +333,7 @@ export class InstanceProducer {
     identity: ProducerIdentity,
     records: readonly OutgoingWithPartition[],
     written: WrittenOffsets,
+    sent: Set<string>,
   ): Promise<void> {
     // Records by topic and partition first (no string built per record), then each partition's run by leader.
     const byTopic = new Map<string, Map<number, OutgoingWithPartition[]>>();
@@ -294,10 +364,11 @@ export class InstanceProducer {
         let bytes = 0;
         const send = async () => {
           if (request.length === 0) return;
-          const sent = request;
+          const batches = request;
           request = [];
           bytes = 0;
-          for (const [tp, next] of await produceTransactional(connection, identity, sent)) written.set(tp, next);
+          for (const b of batches) sent.add(`${b.topic}:${b.partition}`);
+          for (const [tp, next] of await produceTransactional(connection, identity, batches)) written.set(tp, next);
         };
         for (const [tp, partitionRecords] of byPartition) {
           for (const chunk of chunksOf(partitionRecords, MAX_REQUEST_BYTES)) {

@@ -28,6 +28,8 @@ export interface ActiveProducer {
   currentTxnStartOffset: bigint;
   /** Timestamp of the producer's last record on the partition. */
   lastTimestamp: number;
+  /** Sequence number of the producer's last record on the partition (-1: none). */
+  lastSequence: number;
 }
 
 export interface PartitionRef {
@@ -127,12 +129,13 @@ export async function describeProducers(
         );
       result.set(
         `${topic}:${partition}`,
-        producers.map(({ producerId, producerEpoch, coordinatorEpoch, currentTxnStartOffset, lastTimestamp }) => ({
-          producerId,
-          producerEpoch,
-          coordinatorEpoch,
-          currentTxnStartOffset,
-          lastTimestamp: Number(lastTimestamp),
+        producers.map((p) => ({
+          producerId: p.producerId,
+          producerEpoch: p.producerEpoch,
+          coordinatorEpoch: p.coordinatorEpoch,
+          currentTxnStartOffset: p.currentTxnStartOffset,
+          lastTimestamp: Number(p.lastTimestamp),
+          lastSequence: p.lastSequence,
         })),
       );
     });

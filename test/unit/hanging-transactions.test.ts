@@ -15,6 +15,7 @@ const open = (producerId: bigint, producerEpoch: number, start: bigint): ActiveP
   coordinatorEpoch: 3,
   currentTxnStartOffset: start,
   lastTimestamp: 1_000_000,
+  lastSequence: 0,
 });
 const state = (s: string, producerId: bigint, producerEpoch: number, partitions: string[] = []): TransactionState => ({
   errorCode: 0,
@@ -229,3 +230,52 @@ t.test('a task waits for the markers of decided transactions, not for transactio
     'a marker that never comes fails the task start (it is retried)',
   );
 });
+
+t.test(
+  "before a failed transaction is aborted, the producer's unmarked committed records are committed where the failed one did not write",
+  async (t) => {
+    const withSequence = (producerId: bigint, epoch: number, start: bigint, lastSequence: number): ActiveProducer => ({
+      ...open(producerId, epoch, start),
+      lastSequence,
+    });
+    const look = new Map<string, ActiveProducer[]>([
+      ['t:0', [withSequence(30n, 2, 5n, 9)]], // committed records open; the failed transaction did not write here
+      ['t:1', [withSequence(30n, 2, 7n, 4)]], // the failed one sent here, but nothing arrived (sequence unchanged)
+      ['t:2', [withSequence(30n, 2, 3n, 12)]], // the failed one's records arrived after the committed ones
+      ['t:3', [withSequence(31n, 0, 3n, 1)]], // another producer
+      ['t:4', []], // marked as it should be
+      ['t:5', [withSequence(30n, 2, 8n, -1)]], // the group's offsets, which the failed one also sent
+    ]);
+    const markers: Array<{ producerId: bigint; producerEpoch: number; commit: boolean; partitions: string[] }> = [];
+    const { secureCommitted } = await hangingModule(t, [look], {}, [], markers);
+    const ended = await secureCommitted(
+      admin,
+      {
+        producerId: 30n,
+        producerEpoch: 2,
+        partitions: new Map<string, number | undefined>([
+          ['t:0', 9],
+          ['t:1', 4],
+          ['t:2', 10],
+          ['t:3', 1],
+          ['t:4', 3],
+          ['t:5', undefined],
+        ]),
+      },
+      new Set(['t:1', 't:2', 't:5']),
+      createLogger('error'),
+    );
+    t.same(
+      ended.map((h) => [h.partition, h.commit]),
+      [
+        [0, true],
+        [1, true],
+      ],
+      'committed where only committed records can be open; left where the failed records joined them',
+    );
+    t.same(
+      markers.map((m) => [m.producerId, m.producerEpoch, m.commit, m.partitions]),
+      [[30n, 2, true, ['t:0', 't:1']]],
+    );
+  },
+);
