@@ -6,19 +6,24 @@
  * the transaction open on those partitions. Then the producer's transactional id starts again (a new
  * epoch: the case where the coordinator's state no longer says how the old transaction ended), the
  * engine's repair runs (`endHangingTransactions`), and every partition is read with read_committed:
- * each transaction must be visible on every partition or on none.
+ * each transaction must be visible on every partition or on none, and every acknowledged one on all.
+ * With `--producer instance` the engine's own exactly_once_v2 producer commits instead, through the
+ * restart and 10 s past it (a failed commit followed by the next, as a running instance does), so
+ * its own recovery runs (a new epoch that first commits what Kafka left unmarked).
  *
- *   node --import tsx bench/experiments/restart-atomicity.ts [--rounds 3] [--partitions 12] [--producers 4]
+ *   node --import tsx bench/experiments/restart-atomicity.ts [--rounds 3] [--partitions 12] [--producers 4] [--producer kafkajs|instance]
  *
  * Needs the local stack up (`bash stack/stack.sh up`); it restarts its Kafka once per round. Progress
  * on stderr, a JSON summary on stdout; exits 1 if any transaction is visible on only some partitions.
  */
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { createKafkaClient } from '../../src/kafka/client.js';
+import { createKafkaClient, type ClusterAdmin } from '../../src/kafka/client.js';
+import { InstanceProducer } from '../../src/kafka/instance-producer.js';
 import { initProducerId } from '../../src/kafka/group-transactions.js';
 import { endHangingTransactions } from '../../src/kafka/hanging-transactions.js';
 import {
+  type PartitionRef,
   describeProducers,
   describeTransaction,
   findTransactionCoordinator,
@@ -32,11 +37,14 @@ const { values: options } = parseArgs({
     rounds: { type: 'string', default: '3' },
     partitions: { type: 'string', default: '12' },
     producers: { type: 'string', default: '4' },
+    producer: { type: 'string', default: 'kafkajs' },
   },
 });
 const rounds = Number(options.rounds);
 const partitionCount = Number(options.partitions);
 const producerCount = Number(options.producers);
+const producerKind = options.producer;
+if (producerKind !== 'kafkajs' && producerKind !== 'instance') throw new Error('--producer is kafkajs or instance');
 const log = (message: string) =>
   process.stderr.write(`[atomicity ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -54,6 +62,98 @@ async function retrying<T>(what: string, fn: () => Promise<T>, forMs = 180_000):
   }
 }
 
+interface Commits {
+  /** Numbers of the transactions whose commit was acknowledged, and of those that failed. */
+  acknowledged: number[];
+  failed: number[];
+}
+
+/** A kafkajs transactional producer commits until the broker goes away. */
+async function commitWithKafkajs(
+  _admin: ClusterAdmin,
+  transactionalId: string,
+  topic: string,
+  partitions: PartitionRef[],
+  p: number,
+): Promise<Commits> {
+  const producer = kafka.producer({
+    transactionalId,
+    maxInFlightRequests: 1,
+    idempotent: true,
+    transactionTimeout: 300_000,
+    retry: { retries: 1, initialRetryTime: 100 },
+  });
+  await producer.connect();
+  const commits: Commits = { acknowledged: [], failed: [] };
+  for (let i = 0; i < 100_000; i++) {
+    try {
+      const transaction = await producer.transaction();
+      await transaction.send({
+        topic,
+        messages: partitions.map(({ partition }) => ({ partition, key: `${p}:${i}`, value: String(i) })),
+      });
+      await transaction.commit();
+      commits.acknowledged.push(i);
+    } catch {
+      commits.failed.push(i);
+      break;
+    }
+  }
+  await producer.disconnect().catch(() => undefined);
+  return commits;
+}
+
+/**
+ * The engine's exactly_once_v2 producer commits through the restart, as a running instance does:
+ * a failed commit is followed by the next one (the producer starts a new epoch), until 10 s after the
+ * broker is back.
+ */
+async function commitWithInstanceProducer(
+  admin: ClusterAdmin,
+  transactionalId: string,
+  topic: string,
+  partitions: PartitionRef[],
+  p: number,
+  restarted: () => boolean,
+): Promise<Commits> {
+  const [host, port] = stack.kafkaBrokers[0]!.split(':');
+  const producer = new InstanceProducer({
+    admin,
+    bootstrap: { host: host!, port: Number(port) },
+    transactionalId,
+    transactionTimeoutMs: 10_000,
+    membership: () => undefined,
+    clientId: 'atomicity',
+    groupId: transactionalId,
+    writtenTopics: [topic],
+    logger: createLogger('warn').child({ producer: p }),
+  });
+  const commits: Commits = { acknowledged: [], failed: [] };
+  let backAt: number | undefined;
+  for (let i = 0; i < 5_000; i++) {
+    if (restarted()) backAt ??= Date.now();
+    if (backAt !== undefined && Date.now() > backAt + 10_000) break;
+    try {
+      await producer.commit(
+        partitions.map(({ partition }) => ({
+          topic,
+          partition,
+          key: Buffer.from(`${p}:${i}`),
+          value: Buffer.from(String(i)),
+          timestamp: Date.now(),
+        })),
+        { groupId: transactionalId, offsets: new Map() },
+      );
+      commits.acknowledged.push(i);
+    } catch {
+      commits.failed.push(i);
+      await sleep(200);
+    }
+  }
+  await producer.close();
+  return commits;
+}
+
 async function round(n: number) {
   const topic = uniqueName(`atomicity-${n}`);
   const transactionalIds = Array.from({ length: producerCount }, () => uniqueName('atomicity'));
@@ -69,38 +169,6 @@ async function round(n: number) {
       ),
     );
   });
-  // Each producer commits until the broker goes away.
-  const acknowledgedBy = await Promise.all(
-    transactionalIds.map(async (transactionalId, p) => {
-      const producer = kafka.producer({
-        transactionalId,
-        maxInFlightRequests: 1,
-        idempotent: true,
-        transactionTimeout: 300_000,
-        retry: { retries: 1, initialRetryTime: 100 },
-      });
-      await producer.connect();
-      let acknowledged = 0;
-      for (let i = 0; i < 100_000; i++) {
-        try {
-          const transaction = await producer.transaction();
-          await transaction.send({
-            topic,
-            messages: partitions.map(({ partition }) => ({ partition, key: `${p}:${i}`, value: String(i) })),
-          });
-          await transaction.commit();
-          acknowledged++;
-        } catch {
-          break;
-        }
-      }
-      await producer.disconnect().catch(() => undefined);
-      return acknowledged;
-    }),
-  );
-  log(`round ${n}: commits acknowledged per producer: ${acknowledgedBy.join(', ')}; waiting for kafka`);
-  const restartMs = await restart;
-
   const client = createKafkaClient({
     brokers: stack.kafkaBrokers,
     clientId: 'atomicity',
@@ -108,6 +176,18 @@ async function round(n: number) {
   });
   const admin = client.admin();
   await retrying('admin connect', () => admin.connect());
+  let restarted = false;
+  void restart.then(() => (restarted = true));
+  const commitAll = producerKind === 'instance' ? commitWithInstanceProducer : commitWithKafkajs;
+  const commits = await Promise.all(
+    transactionalIds.map((transactionalId, p) =>
+      commitAll(admin, transactionalId, topic, partitions, p, () => restarted),
+    ),
+  );
+  const acknowledgedBy = commits.map((c) => c.acknowledged.length);
+  log(`round ${n}: commits acknowledged per producer: ${acknowledgedBy.join(', ')}; waiting for kafka`);
+  const restartMs = await restart;
+
   const open = await retrying('describe producers', async () => {
     const listed = await describeProducers(broker, partitions);
     return [...listed].flatMap(([key, producers]) =>
@@ -165,8 +245,9 @@ async function round(n: number) {
     stillOpen,
     visibleTransactions: counts.size,
     partial: partial.map(([key, c]) => `${key}: ${c} of ${partitionCount}`),
-    acknowledgedVisible: acknowledgedBy.every((count, p) =>
-      [...Array(count).keys()].every((i) => counts.get(`${p}:${i}`) === partitionCount),
+    failedCommits: commits.map((c) => c.failed.length),
+    acknowledgedVisible: commits.every((c, p) =>
+      c.acknowledged.every((i) => counts.get(`${p}:${i}`) === partitionCount),
     ),
   };
 }

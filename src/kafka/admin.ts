@@ -49,7 +49,9 @@ export async function withRetries<T>(call: () => Promise<T>, attempts = 10): Pro
     } catch (error) {
       const retriable =
         (error as { retriable?: boolean }).retriable === true ||
-        /not the leader|leader not available|leadership election|does not host this topic-partition/i.test(String(error));
+        /not the leader|leader not available|leadership election|does not host this topic-partition/i.test(
+          String(error),
+        );
       if (!retriable || attempt >= attempts) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
     }

@@ -100,25 +100,25 @@ export class HangingTransactions {
   }
 }
 
-/** A transaction this producer committed: per partition it wrote (`topic:partition`), its last sequence there (undefined: the group's offsets, which have none). */
+/** What this producer committed, per partition (`topic:partition`): its last record's sequence and the offset after it. */
 export interface CommittedTransaction {
   producerId: bigint;
   producerEpoch: number;
-  partitions: Map<string, number | undefined>;
+  partitions: Map<string, { lastSequence: number; end: bigint }>;
 }
 
 /**
- * Exactly-once v2, before this instance's failed transaction is aborted: what its last committed
- * transaction left open (its markers skipped as a broker shut down) is ended as committed on every
- * partition the failed one has not written to (by the producer's last sequence there). The abort
- * would otherwise end those records too: a marker ends all of a producer's open records on its
- * partition, whichever transaction they came from. Where both transactions' records are open
- * together no marker can be right; those are reported and left to `repair`.
+ * Exactly-once v2, before this instance's failed transaction is aborted: what it committed and
+ * Kafka left open (its markers skipped as a broker shut down) is ended as committed on every
+ * partition the failed transaction has not written to (the producer's last sequence there is still
+ * the committed one). The abort would otherwise end those records too: a marker ends all of a
+ * producer's open records on its partition, whichever transaction they came from. Where the failed
+ * transaction's records joined them no marker can be right; that is reported and left to `repair`.
+ * (The group's offsets are not covered: their records carry no sequence and no offset comes back.)
  */
 export async function secureCommitted(
   admin: ClusterAdmin,
   committed: CommittedTransaction,
-  failedWrites: ReadonlySet<string>,
   log: Logger,
 ): Promise<HangingTransaction[]> {
   const refs = [...committed.partitions.keys()].map((key) => {
@@ -130,10 +130,9 @@ export async function secureCommitted(
   const mixed: string[] = [];
   for (const o of open) {
     if (o.producerId !== committed.producerId || o.producerEpoch !== committed.producerEpoch) continue;
-    const key = `${o.topic}:${o.partition}`;
-    const lastSequence = committed.partitions.get(key);
-    if (!failedWrites.has(key) || (lastSequence !== undefined && o.lastSequence === lastSequence))
-      safe.push({ ...o, commit: true });
+    const mine = committed.partitions.get(`${o.topic}:${o.partition}`);
+    if (!mine || o.currentTxnStartOffset >= mine.end) continue; // only the failed transaction's records
+    if (o.lastSequence === mine.lastSequence) safe.push({ ...o, commit: true });
     else mixed.push(`${o.topic}-${o.partition}`);
   }
   if (mixed.length > 0)

@@ -78,10 +78,8 @@ export class InstanceProducer {
   private closed = false;
   /** What this epoch has committed, per partition (what a broker shutting down may have left unmarked). */
   private lastCommit: CommittedTransaction | undefined;
-  /** The partitions a failed transaction sent records or offsets to, until a new epoch has ended it. */
-  private failedWrites: Set<string> | undefined;
-  /** The group's offsets partition (`topic:partition`), known once the producer is initialized. */
-  private offsetsPartition: string | undefined;
+  /** A transaction failed and is not aborted yet (a new epoch ends it). */
+  private failed = false;
 
   constructor(private readonly options: InstanceProducerOptions) {}
 
@@ -138,7 +136,7 @@ export class InstanceProducer {
   async close(): Promise<void> {
     // A failed transaction left to the coordinator's timeout would be aborted on partitions where the
     // last committed one may still be unmarked: end it now, as a new epoch does (bounded).
-    if (this.failedWrites)
+    if (this.failed)
       await Promise.race([
         this.ensureIdentity().catch(() => undefined),
         new Promise((resolve) => setTimeout(resolve, 10_000)),
@@ -220,30 +218,27 @@ export class InstanceProducer {
       if (!list.includes(r.partition)) list.push(r.partition);
       partitions.set(r.topic, list);
     }
-    /** Partitions this transaction has sent records or offsets to (whether or not they arrived). */
-    const sent = new Set<string>();
     try {
       const written: WrittenOffsets = new Map();
       if (partitions.size > 0) {
         await addPartitionsToTxn(coordinator, identity, partitions);
-        await this.produce(identity, records, written, sent);
+        await this.produce(identity, records, written);
       }
       const offsets = mergeOffsets(consumed);
       if (offsets.size > 0) {
         if (!membership) throw new Error('not a member of the group: no offsets can be committed');
         const groupId = consumed[0]!.groupId;
         await addOffsetsToTxn(coordinator, identity, groupId);
-        if (this.offsetsPartition) sent.add(this.offsetsPartition);
         await txnOffsetCommit(await this.groupCoordinator(groupId), identity, membership, offsets);
       }
       if (partitions.size > 0 || offsets.size > 0) {
         await endTxn(coordinator, identity, true);
-        // Every partition committed to with this epoch, with its last committed sequence: a broker
-        // shutting down can leave more than the last transaction unmarked.
-        const committed = this.lastCommit?.partitions ?? new Map<string, number | undefined>();
-        for (const tp of sent) {
+        // Every partition committed to with this epoch, with its last committed sequence and end: a
+        // broker shutting down can leave more than the last transaction unmarked.
+        const committed = this.lastCommit?.partitions ?? new Map<string, { lastSequence: number; end: bigint }>();
+        for (const [tp, end] of written) {
           const next = this.sequences.get(tp);
-          committed.set(tp, next === undefined ? undefined : (next + 2 ** 31 - 1) % 2 ** 31);
+          if (next !== undefined) committed.set(tp, { lastSequence: (next + 2 ** 31 - 1) % 2 ** 31, end });
         }
         this.lastCommit = {
           producerId: identity.producerId,
@@ -256,7 +251,7 @@ export class InstanceProducer {
       // Not aborted here: the last committed transaction may be open without its markers where this
       // one wrote too, and an abort marker there would end it as well. The new epoch the next
       // initialize() starts secures it first, then aborts this one.
-      this.failedWrites = sent;
+      this.failed = true;
       throw error;
     }
   }
@@ -302,7 +297,7 @@ export class InstanceProducer {
     if (!(await leadersAlive(admin, writtenTopics)))
       throw new Error('the brokers do not list a live leader for every partition the instance writes yet');
     const writable = await this.writablePartitions(writtenTopics, groupId);
-    if (this.lastCommit && this.failedWrites) await secureCommitted(admin, this.lastCommit, this.failedWrites, logger);
+    if (this.lastCommit && this.failed) await secureCommitted(admin, this.lastCommit, logger);
     const hanging = new HangingTransactions(admin, transactionalId, logger);
     const before = await hanging.state();
     const coordinator = await this.coordinator();
@@ -310,7 +305,7 @@ export class InstanceProducer {
     await hanging.repair(before, writable);
     this.sequences.clear();
     this.lastCommit = undefined;
-    this.failedWrites = undefined;
+    this.failed = false;
     this.identity = identity;
     return identity;
   }
@@ -321,11 +316,7 @@ export class InstanceProducer {
     for (const topic of topics)
       for (let partition = 0; partition < (counts.get(topic) ?? 0); partition++) refs.push({ topic, partition });
     const offsets = counts.get(OFFSETS_TOPIC);
-    if (offsets) {
-      const partition = offsetsPartitionOf(groupId, offsets);
-      refs.push({ topic: OFFSETS_TOPIC, partition });
-      this.offsetsPartition = `${OFFSETS_TOPIC}:${partition}`;
-    }
+    if (offsets) refs.push({ topic: OFFSETS_TOPIC, partition: offsetsPartitionOf(groupId, offsets) });
     return refs;
   }
 
@@ -333,7 +324,6 @@ export class InstanceProducer {
     identity: ProducerIdentity,
     records: readonly OutgoingWithPartition[],
     written: WrittenOffsets,
-    sent: Set<string>,
   ): Promise<void> {
     // Records by topic and partition first (no string built per record), then each partition's run by leader.
     const byTopic = new Map<string, Map<number, OutgoingWithPartition[]>>();
@@ -367,7 +357,6 @@ export class InstanceProducer {
           const batches = request;
           request = [];
           bytes = 0;
-          for (const b of batches) sent.add(`${b.topic}:${b.partition}`);
           for (const [tp, next] of await produceTransactional(connection, identity, batches)) written.set(tp, next);
         };
         for (const [tp, partitionRecords] of byPartition) {
