@@ -35,8 +35,8 @@ import {
   type ProducerIdentity,
 } from './group-transactions.js';
 import { chunksOf, MAX_REQUEST_BYTES, recordSize } from './commit-writer.js';
-import type { PartitionRef } from './transaction-admin.js';
-import { BrokerConnection, type BrokerAddress } from './wire.js';
+import { describeProducers, writeTxnMarkers, type PartitionRef } from './transaction-admin.js';
+import { BrokerConnection, BrokerUnreachableError, type BrokerAddress } from './wire.js';
 
 export interface InstanceProducerOptions {
   admin: ClusterAdmin;
@@ -80,6 +80,9 @@ export class InstanceProducer {
   private lastCommit: CommittedTransaction | undefined;
   /** A transaction failed and is not aborted yet (a new epoch ends it). */
   private failed = false;
+  /** The partition of the group's offsets in __consumer_offsets, known once initialized. */
+  private offsetsPartition: number | undefined;
+  private offsetsUnchecked = false;
 
   constructor(private readonly options: InstanceProducerOptions) {}
 
@@ -220,17 +223,15 @@ export class InstanceProducer {
     }
     try {
       const written: WrittenOffsets = new Map();
-      if (partitions.size > 0) {
-        await addPartitionsToTxn(coordinator, identity, partitions);
-        await this.produce(identity, records, written);
-      }
       const offsets = mergeOffsets(consumed);
-      if (offsets.size > 0) {
-        if (!membership) throw new Error('not a member of the group: no offsets can be committed');
-        const groupId = consumed[0]!.groupId;
-        await addOffsetsToTxn(coordinator, identity, groupId);
-        await txnOffsetCommit(await this.groupCoordinator(groupId), identity, membership, offsets);
-      }
+      if (offsets.size > 0 && !membership) throw new Error('not a member of the group: no offsets can be committed');
+      if (partitions.size > 0) await addPartitionsToTxn(coordinator, identity, partitions);
+      if (offsets.size > 0) await addOffsetsToTxn(coordinator, identity, consumed[0]!.groupId);
+      if (partitions.size > 0 || offsets.size > 0)
+        await this.commitEarlierOpenRecords(identity, partitions, offsets.size > 0);
+      if (partitions.size > 0) await this.produce(identity, records, written);
+      if (offsets.size > 0)
+        await txnOffsetCommit(await this.groupCoordinator(consumed[0]!.groupId), identity, membership!, offsets);
       if (partitions.size > 0 || offsets.size > 0) {
         await endTxn(coordinator, identity, true);
         // Every partition committed to with this epoch, with its last committed sequence and end: a
@@ -253,6 +254,87 @@ export class InstanceProducer {
       // initialize() starts secures it first, then aborts this one.
       this.failed = true;
       throw error;
+    }
+  }
+
+  /**
+   * Before a transaction writes (its partitions added, so every earlier one is complete): records of
+   * this producer still open there can only be of earlier transactions of this epoch, all committed
+   * (a failed one starts a new epoch), whose markers Kafka skipped as a broker shut down. Written to
+   * now, they would join this transaction and share its outcome, an abort included; so they are
+   * committed first. Open records of another epoch fail the transaction: the new epoch that follows
+   * ends them as the coordinator decided (initialize).
+   */
+  private async commitEarlierOpenRecords(
+    identity: ProducerIdentity,
+    partitions: ReadonlyMap<string, readonly number[]>,
+    withOffsets: boolean,
+  ): Promise<void> {
+    const refs: PartitionRef[] = [...partitions].flatMap(([topic, ids]) =>
+      ids.map((partition) => ({ topic, partition })),
+    );
+    if (withOffsets && this.offsetsPartition !== undefined)
+      refs.push({ topic: OFFSETS_TOPIC, partition: this.offsetsPartition });
+    const leaders = await this.leaders([...new Set(refs.map((r) => r.topic))]);
+    const byLeader = new Map<string, PartitionRef[]>();
+    for (const ref of refs) {
+      const leader = leaders.get(`${ref.topic}:${ref.partition}`);
+      if (!leader) throw new Error(`no leader known for ${ref.topic}-${ref.partition}`);
+      const address = `${leader.host}:${leader.port}`;
+      byLeader.set(address, [...(byLeader.get(address) ?? []), ref]);
+    }
+    const open: Array<PartitionRef & { producerEpoch: number; coordinatorEpoch: number }> = [];
+    const look = async (address: string, led: PartitionRef[]) => {
+      for (const [key, producers] of await describeProducers(this.connection(address), led))
+        for (const p of producers)
+          if (p.producerId === identity.producerId && p.currentTxnStartOffset >= 0n) {
+            const at = key.lastIndexOf(':');
+            open.push({ topic: key.slice(0, at), partition: Number(key.slice(at + 1)), ...p });
+          }
+    };
+    await Promise.all(
+      [...byLeader].map(async ([address, led]) => {
+        const data = led.filter((r) => r.topic !== OFFSETS_TOPIC);
+        if (data.length > 0) await look(address, data);
+        if (data.length === led.length || this.offsetsUnchecked) return;
+        // Where the group's offsets cannot be described (ACLs: Describe on the internal topic), they are not checked.
+        await look(
+          address,
+          led.filter((r) => r.topic === OFFSETS_TOPIC),
+        ).catch((error: unknown) => {
+          if (error instanceof BrokerUnreachableError) throw error;
+          this.offsetsUnchecked = true;
+          this.options.logger.warn(
+            "the group's offsets partition cannot be described; its open records are not checked",
+            {
+              error,
+            },
+          );
+        });
+      }),
+    );
+    if (open.length === 0) return;
+    const earlierEpoch = open.filter((o) => o.producerEpoch !== identity.producerEpoch);
+    if (earlierEpoch.length > 0)
+      throw new Error(
+        `records of an earlier epoch of this producer are open on ${earlierEpoch.map((o) => `${o.topic}-${o.partition}`).join(', ')}`,
+      );
+    this.options.logger.warn(
+      "Kafka left this producer's committed records open without their markers; committing them before they join the next transaction",
+      { producerId: identity.producerId.toString(), partitions: open.map((o) => `${o.topic}-${o.partition}`) },
+    );
+    for (const o of open) {
+      const leader = leaders.get(`${o.topic}:${o.partition}`)!;
+      await writeTxnMarkers(
+        leader,
+        {
+          producerId: identity.producerId,
+          producerEpoch: o.producerEpoch,
+          coordinatorEpoch: o.coordinatorEpoch,
+          commit: true,
+        },
+        [o],
+      );
     }
   }
 
@@ -316,7 +398,10 @@ export class InstanceProducer {
     for (const topic of topics)
       for (let partition = 0; partition < (counts.get(topic) ?? 0); partition++) refs.push({ topic, partition });
     const offsets = counts.get(OFFSETS_TOPIC);
-    if (offsets) refs.push({ topic: OFFSETS_TOPIC, partition: offsetsPartitionOf(groupId, offsets) });
+    if (offsets) {
+      this.offsetsPartition = offsetsPartitionOf(groupId, offsets);
+      refs.push({ topic: OFFSETS_TOPIC, partition: this.offsetsPartition });
+    }
     return refs;
   }
 

@@ -6,7 +6,7 @@
  * broker that serves it, in the flexible (compact) encoding.
  */
 import { findCoordinator } from './group-transactions.js';
-import { BrokerUnreachableError, call, Writer, type BrokerAddress } from './wire.js';
+import { BrokerConnection, BrokerUnreachableError, call, Writer, type BrokerAddress } from './wire.js';
 
 export { BrokerUnreachableError, type BrokerAddress };
 
@@ -97,11 +97,14 @@ export async function listTransactions(
 
 /** The producers the partition leader knows on each partition (all on `leader`). */
 export async function describeProducers(
-  leader: BrokerAddress,
+  leader: BrokerAddress | BrokerConnection,
   partitions: readonly PartitionRef[],
 ): Promise<Map<string, ActiveProducer[]>> {
   const request = new Writer().compactTopicPartitions(groupByTopic(partitions)).noTags();
-  const r = await call(leader, API.describeProducers, 0, request.buffer);
+  const r =
+    leader instanceof BrokerConnection
+      ? await leader.request(API.describeProducers, 0, request.buffer, 30_000, true)
+      : await call(leader, API.describeProducers, 0, request.buffer);
   r.int32(); // throttle
   const result = new Map<string, ActiveProducer[]>();
   r.compactArray(() => {
