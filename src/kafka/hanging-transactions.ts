@@ -156,7 +156,7 @@ export async function secureCommitted(
 }
 
 /** Writes the markers that end the transactions, grouped by leader and outcome. */
-async function writeMarkers(
+export async function writeMarkers(
   producerId: bigint,
   hanging: ReadonlyArray<HangingTransaction & { leader: BrokerAddress }>,
 ): Promise<void> {

@@ -16,6 +16,7 @@ import {
   OFFSETS_TOPIC,
   offsetsPartitionOf,
   secureCommitted,
+  writeMarkers,
   type CommittedTransaction,
 } from './hanging-transactions.js';
 import type { OutgoingRecord } from '../processor/types.js';
@@ -35,7 +36,7 @@ import {
   type ProducerIdentity,
 } from './group-transactions.js';
 import { chunksOf, MAX_REQUEST_BYTES, recordSize } from './commit-writer.js';
-import { describeProducers, writeTxnMarkers, type PartitionRef } from './transaction-admin.js';
+import { describeProducers, type PartitionRef } from './transaction-admin.js';
 import { BrokerConnection, BrokerUnreachableError, type BrokerAddress } from './wire.js';
 
 export interface InstanceProducerOptions {
@@ -323,19 +324,10 @@ export class InstanceProducer {
       "Kafka left this producer's committed records open without their markers; committing them before they join the next transaction",
       { producerId: identity.producerId.toString(), partitions: open.map((o) => `${o.topic}-${o.partition}`) },
     );
-    for (const o of open) {
-      const leader = leaders.get(`${o.topic}:${o.partition}`)!;
-      await writeTxnMarkers(
-        leader,
-        {
-          producerId: identity.producerId,
-          producerEpoch: o.producerEpoch,
-          coordinatorEpoch: o.coordinatorEpoch,
-          commit: true,
-        },
-        [o],
-      );
-    }
+    await writeMarkers(
+      identity.producerId,
+      open.map((o) => ({ ...o, commit: true, leader: leaders.get(`${o.topic}:${o.partition}`)! })),
+    );
   }
 
   private initializing: Promise<ProducerIdentity> | undefined;
