@@ -10,21 +10,25 @@ summary=.tap/summary.txt
 fail() { echo "$1"; echo "0 passed, 1 failed" | tee "$summary"; exit 1; }
 
 bash scripts/ensure-node-deps.sh || fail "[test] installing npm packages failed"
-bash stack/stack.sh up || fail "[test] the local stack did not come up"
-# The Java reference (bench/kafka-streams-java) builds while types, lint and unit tests run, so the
-# first differential test does not wait for it (its run.sh builds it when missing or stale).
+# The stack comes up (a cold start is ~40 s of JVMs starting), then the Java reference
+# (bench/kafka-streams-java) builds, while types, lint and unit tests run: none of them needs either.
+# One after the other, as both may fill the Maven repository on a new machine.
 (
+  bash stack/stack.sh up >.tap/stack-up.log 2>&1 || exit 1
   cd bench/kafka-streams-java &&
     if [[ ! -f target/kafka-streams-uis.jar || -n "$(find src pom.xml -newer target/kafka-streams-uis.jar -print -quit)" ]]; then
-      mvn -q -B package -DskipTests
+      mvn -q -B package -DskipTests >../../.tap/java-build.log 2>&1 || exit 2
     fi
-) >.tap/java-build.log 2>&1 &
-java_build=$!
+) &
+background=$!
+phase_started=$(date +%s)
+phase() { echo "[test] $1 in $(($(date +%s) - phase_started)) s"; phase_started=$(date +%s); }
 npx tsc -p tsconfig.json --noEmit || fail "[test] type errors"
 npm run -s lint || fail "[test] lint or formatting errors (npm run format fixes formatting)"
 # The API reference (dist/api) builds from the doc comments without a warning: every type the public
 # API mentions is exported and every link resolves.
 npm run -s docs:api >/dev/null || fail "[test] the API reference has warnings (npm run docs:api shows them)"
+phase 'types, lint and the API reference'
 
 whole=$(($# == 0))
 runs=()
@@ -35,12 +39,19 @@ if ((whole)); then
   npx tap --jobs 2 test/unit 2>&1 | tee .tap/last-run-unit.tap
   ((PIPESTATUS[0] == 0)) || status=1
   runs+=(.tap/last-run-unit.tap)
+  phase 'unit tests'
   set -- test/integration bench/baselines/baselines.test.ts
 fi
-wait "$java_build" || { tail -n 30 .tap/java-build.log; fail "[test] building the Java reference failed"; }
+wait "$background"
+case $? in
+  0) grep '^\[stack\]' .tap/stack-up.log | tail -n 1 ;;
+  2) tail -n 30 .tap/java-build.log; fail "[test] building the Java reference failed" ;;
+  *) tail -n 40 .tap/stack-up.log; fail "[test] the local stack did not come up" ;;
+esac
 npx tap "$@" 2>&1 | tee .tap/last-run.tap
 ((PIPESTATUS[0] == 0)) || status=1
 runs+=(.tap/last-run.tap)
+phase 'tests'
 
 # The whole suite runs the engine's tests once more on the other Kafka client (decisions 0010, 0012):
 # every test that runs the engine, the churn test on the default guarantee.
@@ -51,6 +62,7 @@ if ((whole)); then
     test/integration/streams-*.test.ts 2>&1 | tee .tap/last-run-kafkajs.tap
   ((PIPESTATUS[0] == 0)) || status=1
   runs+=(.tap/last-run-kafkajs.tap)
+  phase "the engine's tests on kafkajs"
 fi
 node scripts/tap-summary.mjs "${runs[@]}" | tee "$summary"
 exit "$status"
