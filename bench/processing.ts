@@ -20,6 +20,7 @@
  * Load data first (e.g. `node --import tsx scripts/load-demo-data.ts --users 20000`); the records
  * processed count the CDC topics' whole content.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ import { KAFKA_CLIENTS, type KafkaClientKind } from '../src/kafka/client.js';
 import { lastJson, log, metric, metricValues, run, sleep, startServer } from './processes.js';
 import { median } from './stats.js';
 import { memoryOf } from './memory.js';
-import { endedChildrenCpuSeconds } from './threads.js';
+import { endedChildrenCpuSeconds, threadTimes } from './threads.js';
 import { deleteTopicsWithPrefix } from '../test/support/kafka.js';
 import { stack } from '../test/support/stack.js';
 
@@ -76,6 +77,44 @@ const keepCpu = (name: string, cpuSeconds: number, records: number) => {
   cpuPerRecord.set(name, [...(cpuPerRecord.get(name) ?? []), us]);
   log(`${name}: ${cpuSeconds.toFixed(1)} CPU seconds for ${records} records = ${us} us per record`);
 };
+/**
+ * Per run: our CPU per record split by thread, summed over the instances, read just before they stop:
+ * the serving (main) thread; the engine (the busiest thread at the engine's nice value); the other
+ * threads at that nice value (LevelDB's compaction, started from the engine thread, inherits it); and
+ * the rest at nice 0 (V8's garbage-collection and compiler helpers, libuv's pool).
+ */
+interface ThreadSplit {
+  main: number;
+  engine: number;
+  compaction: number;
+  helpers: number;
+}
+const threadSplits = new Map<string, ThreadSplit[]>();
+function threadSplit(pids: readonly number[], records: number): ThreadSplit {
+  const split: ThreadSplit = { main: 0, engine: 0, compaction: 0, helpers: 0 };
+  for (const pid of pids) {
+    const threads = [...threadTimes(pid)];
+    const reniced = threads.filter(([, t]) => t.nice > 0).sort((a, b) => b[1].seconds - a[1].seconds);
+    for (const [tid, { seconds }] of threads) {
+      const role: keyof ThreadSplit =
+        tid === pid
+          ? 'main'
+          : tid === reniced[0]?.[0]
+            ? 'engine'
+            : reniced.some(([r]) => r === tid)
+              ? 'compaction'
+              : 'helpers';
+      split[role] += seconds;
+    }
+  }
+  const perRecord = (seconds: number) => Math.round(((seconds * 1e6) / Math.max(1, records)) * 100) / 100;
+  return {
+    main: perRecord(split.main),
+    engine: perRecord(split.engine),
+    compaction: perRecord(split.compaction),
+    helpers: perRecord(split.helpers),
+  };
+}
 /** Per run: held changes the aggregates forwarded (the rest were replaced by newer ones before a commit). */
 const heldForwarded = new Map<string, number[]>();
 /** Keep each run's internal topics (their changelogs are what bench/restore.ts restores from). */
@@ -168,6 +207,15 @@ async function ours(variant: Variant, round: number): Promise<number> {
     `round ${round} ${variant.name}: held count changes forwarded to the joins: ${forwarded} (of ${processed} records)`,
   );
   heldForwarded.set(variant.name, [...(heldForwarded.get(variant.name) ?? []), forwarded]);
+  const split = threadSplit(
+    instances.flatMap((i) => (i.pid === undefined ? [] : [i.pid])),
+    processed,
+  );
+  threadSplits.set(variant.name, [...(threadSplits.get(variant.name) ?? []), split]);
+  log(
+    `round ${round} ${variant.name}: CPU per record by thread (us): engine ${split.engine}, serving ${split.main}, ` +
+      `compaction ${split.compaction}, V8 and libuv helpers ${split.helpers}`,
+  );
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
   keepCpu(variant.name, endedChildrenCpuSeconds() - cpuBefore, processed);
@@ -199,9 +247,47 @@ async function dropTopics(app: string): Promise<void> {
   log(`deleted the ${deleted} internal topics of ${app}`);
 }
 
+/**
+ * The JVM's CPU by thread, as last seen (every 2 s) while it ran, per record: garbage collection, the
+ * JIT compilers, RocksDB's background work (compaction and flushes), and the rest (stream and client
+ * threads), by the names the JVM and RocksDB give their threads.
+ */
+const javaThreadSplits: Array<Record<string, number>> = [];
+function watchJavaThreads(): { stop(records: number): Record<string, number> } {
+  let last: ReturnType<typeof threadTimes> = new Map();
+  const timer = setInterval(() => {
+    try {
+      const pid = Number(execFileSync('pgrep', ['-f', 'kafka-streams-uis.jar process$'], { encoding: 'utf8' }).trim());
+      if (pid > 0) last = threadTimes(pid);
+    } catch {
+      // not started yet, or ended (pgrep exits 1)
+    }
+  }, 2000);
+  return {
+    stop(records) {
+      clearInterval(timer);
+      const split: Record<string, number> = { streamAndClients: 0, gc: 0, jit: 0, rocksdb: 0 };
+      for (const { seconds, name } of last.values()) {
+        const role = /^(GC Thread|G1 )/.test(name)
+          ? 'gc'
+          : /^C[12] Compiler/.test(name)
+            ? 'jit'
+            : /^rocksdb:/.test(name)
+              ? 'rocksdb'
+              : 'streamAndClients';
+        split[role]! += seconds;
+      }
+      for (const role of Object.keys(split))
+        split[role] = Math.round(((split[role]! * 1e6) / Math.max(1, records)) * 100) / 100;
+      return split;
+    },
+  };
+}
+
 async function java(round: number): Promise<number> {
   const application = `proc-java-${Date.now().toString(36)}`;
   const cpuBefore = endedChildrenCpuSeconds();
+  const threads = watchJavaThreads();
   const result = lastJson(
     await run('bash', ['bench/kafka-streams-java/run.sh', 'process'], {
       env: {
@@ -213,6 +299,12 @@ async function java(round: number): Promise<number> {
     }),
   );
   keepCpu('java', endedChildrenCpuSeconds() - cpuBefore, Number(result.allRecordsProcessed));
+  const split = threads.stop(Number(result.allRecordsProcessed));
+  javaThreadSplits.push(split);
+  log(
+    `round ${round} Kafka Streams (Java): CPU per record by thread (us): stream and client threads ${split.streamAndClients}, ` +
+      `GC ${split.gc}, JIT ${split.jit}, RocksDB ${split.rocksdb}`,
+  );
   await dropTopics(application);
   // Like ours: every record processed (CDC and repartition), as bench/report.ts compares them.
   const fromAt = Number(result.fromSeconds ?? 0);
@@ -252,6 +344,10 @@ const summary = {
   halfMinuteStores: Object.fromEntries(halfMinuteStores),
   heldChangesForwarded: Object.fromEntries(heldForwarded),
   cpuMicrosecondsPerRecord: Object.fromEntries(cpuPerRecord),
+  cpuMicrosecondsPerRecordByThread: {
+    ...Object.fromEntries(threadSplits),
+    ...(withJava ? { java: javaThreadSplits } : {}),
+  },
   medians,
   ratioTo: baseline,
   ratios: Object.fromEntries(

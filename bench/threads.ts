@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** CPU seconds and nice value of each thread of a process, by thread id. */
-export type ThreadTimes = Map<number, { seconds: number; nice: number }>;
+export type ThreadTimes = Map<number, { seconds: number; nice: number; name: string }>;
 
 /** A thread's share of one core over a phase. */
 export interface ThreadCpu {
@@ -41,7 +41,8 @@ export function threadTimes(pid: number): ThreadTimes {
   const times: ThreadTimes = new Map();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      times.set(Number(tid), readStat(`/proc/${pid}/task/${tid}/stat`));
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      times.set(Number(tid), { ...readStat(`/proc/${pid}/task/${tid}/stat`), name });
     } catch {
       // the thread ended
     }
