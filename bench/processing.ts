@@ -78,32 +78,27 @@ const keepCpu = (name: string, cpuSeconds: number, records: number) => {
   log(`${name}: ${cpuSeconds.toFixed(1)} CPU seconds for ${records} records = ${us} us per record`);
 };
 /**
- * Per run: our CPU per record split by thread, summed over the instances, read just before they stop:
- * the serving (main) thread; the engine (the busiest thread at the engine's nice value); the other
- * threads at that nice value (LevelDB's compaction, started from the engine thread, inherits it); and
- * the rest at nice 0 (V8's garbage-collection and compiler helpers, libuv's pool).
+ * Per run: our CPU per record split by thread, summed over the instances, read just before they stop.
+ * Every thread is called "node", so roles go by nice value and start order: the serving (main)
+ * thread; the engine (the busiest thread at the engine's nice value); the threads started before the
+ * engine (V8's garbage-collection and compiler helpers, libuv's pool, which also runs LevelDB's batch
+ * writes); and those started after it (LevelDB's compaction thread, started at the first compaction).
  */
 interface ThreadSplit {
   main: number;
   engine: number;
-  compaction: number;
-  helpers: number;
+  startedBefore: number;
+  startedAfter: number;
 }
 const threadSplits = new Map<string, ThreadSplit[]>();
 function threadSplit(pids: readonly number[], records: number): ThreadSplit {
-  const split: ThreadSplit = { main: 0, engine: 0, compaction: 0, helpers: 0 };
+  const split: ThreadSplit = { main: 0, engine: 0, startedBefore: 0, startedAfter: 0 };
   for (const pid of pids) {
     const threads = [...threadTimes(pid)];
-    const reniced = threads.filter(([, t]) => t.nice > 0).sort((a, b) => b[1].seconds - a[1].seconds);
+    const engine = threads.filter(([, t]) => t.nice > 0).sort((a, b) => b[1].seconds - a[1].seconds)[0]?.[0] ?? pid;
     for (const [tid, { seconds }] of threads) {
       const role: keyof ThreadSplit =
-        tid === pid
-          ? 'main'
-          : tid === reniced[0]?.[0]
-            ? 'engine'
-            : reniced.some(([r]) => r === tid)
-              ? 'compaction'
-              : 'helpers';
+        tid === pid ? 'main' : tid === engine ? 'engine' : tid < engine ? 'startedBefore' : 'startedAfter';
       split[role] += seconds;
     }
   }
@@ -111,8 +106,8 @@ function threadSplit(pids: readonly number[], records: number): ThreadSplit {
   return {
     main: perRecord(split.main),
     engine: perRecord(split.engine),
-    compaction: perRecord(split.compaction),
-    helpers: perRecord(split.helpers),
+    startedBefore: perRecord(split.startedBefore),
+    startedAfter: perRecord(split.startedAfter),
   };
 }
 /** Per run: held changes the aggregates forwarded (the rest were replaced by newer ones before a commit). */
@@ -214,7 +209,7 @@ async function ours(variant: Variant, round: number): Promise<number> {
   threadSplits.set(variant.name, [...(threadSplits.get(variant.name) ?? []), split]);
   log(
     `round ${round} ${variant.name}: CPU per record by thread (us): engine ${split.engine}, serving ${split.main}, ` +
-      `compaction ${split.compaction}, V8 and libuv helpers ${split.helpers}`,
+      `started before the engine (V8 helpers, libuv pool) ${split.startedBefore}, after it (LevelDB compaction) ${split.startedAfter}`,
   );
   for (const instance of instances) instance.kill('SIGTERM');
   await Promise.all(instances.map((i) => new Promise((resolve) => i.once('exit', resolve))));
