@@ -72,8 +72,11 @@ const halfMinuteStores = new Map<string, StoreSample[][]>();
  * depend on how much of the cores the run got.
  */
 const cpuPerRecord = new Map<string, number[]>();
+/** CPU seconds as microseconds per record, to two decimals. */
+const usPerRecord = (cpuSeconds: number, records: number) =>
+  Math.round(((cpuSeconds * 1e6) / Math.max(1, records)) * 100) / 100;
 const keepCpu = (name: string, cpuSeconds: number, records: number) => {
-  const us = Math.round(((cpuSeconds * 1e6) / Math.max(1, records)) * 100) / 100;
+  const us = usPerRecord(cpuSeconds, records);
   cpuPerRecord.set(name, [...(cpuPerRecord.get(name) ?? []), us]);
   log(`${name}: ${cpuSeconds.toFixed(1)} CPU seconds for ${records} records = ${us} us per record`);
 };
@@ -102,12 +105,11 @@ function threadSplit(pids: readonly number[], records: number): ThreadSplit {
       split[role] += seconds;
     }
   }
-  const perRecord = (seconds: number) => Math.round(((seconds * 1e6) / Math.max(1, records)) * 100) / 100;
   return {
-    main: perRecord(split.main),
-    engine: perRecord(split.engine),
-    startedBefore: perRecord(split.startedBefore),
-    startedAfter: perRecord(split.startedAfter),
+    main: usPerRecord(split.main, records),
+    engine: usPerRecord(split.engine, records),
+    startedBefore: usPerRecord(split.startedBefore, records),
+    startedAfter: usPerRecord(split.startedAfter, records),
   };
 }
 /** Per run: held changes the aggregates forwarded (the rest were replaced by newer ones before a commit). */
@@ -250,12 +252,13 @@ async function dropTopics(app: string): Promise<void> {
 const javaThreadSplits: Array<Record<string, number>> = [];
 function watchJavaThreads(): { stop(records: number): Record<string, number> } {
   let last: ReturnType<typeof threadTimes> = new Map();
+  let pid = 0;
   const timer = setInterval(() => {
     try {
-      const pid = Number(execFileSync('pgrep', ['-f', 'kafka-streams-uis.jar process$'], { encoding: 'utf8' }).trim());
+      pid ||= Number(execFileSync('pgrep', ['-f', 'kafka-streams-uis.jar process$'], { encoding: 'utf8' }).trim());
       if (pid > 0) last = threadTimes(pid);
     } catch {
-      // not started yet, or ended (pgrep exits 1)
+      // not started yet (pgrep exits 1), or ended
     }
   }, 2000);
   return {
@@ -272,8 +275,7 @@ function watchJavaThreads(): { stop(records: number): Record<string, number> } {
               : 'streamAndClients';
         split[role]! += seconds;
       }
-      for (const role of Object.keys(split))
-        split[role] = Math.round(((split[role]! * 1e6) / Math.max(1, records)) * 100) / 100;
+      for (const role of Object.keys(split)) split[role] = usPerRecord(split[role]!, records);
       return split;
     },
   };
