@@ -112,6 +112,19 @@ export async function metric(url: string, name: string): Promise<number> {
   return (await metricValues(url, name)).reduce((sum, value) => sum + value, 0);
 }
 
+/** A metric's samples by the value of one of its labels (samples with the same value summed). */
+export async function metricByLabel(url: string, name: string, label: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const byLabel = new Map<string, number>();
+  const labelPattern = new RegExp(`[{,]${label}="([^"]*)"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const value = labelPattern.exec(line)?.[1];
+    if (value !== undefined) byLabel.set(value, (byLabel.get(value) ?? 0) + Number(line.split(' ').at(-1)));
+  }
+  return byLabel;
+}
+
 /** Every sample of a metric (each label set) an instance reports. */
 export async function metricValues(url: string, name: string): Promise<number[]> {
   const text = await (await fetch(`${url}/metrics`)).text();

@@ -25,7 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KAFKA_CLIENTS, type KafkaClientKind } from '../src/kafka/client.js';
-import { lastJson, log, metric, metricValues, run, sleep, startServer } from './processes.js';
+import { lastJson, log, metric, metricByLabel, metricValues, run, sleep, startServer } from './processes.js';
 import { median } from './stats.js';
 import { memoryOf } from './memory.js';
 import { endedChildrenCpuSeconds, threadTimes } from './threads.js';
@@ -111,6 +111,26 @@ function threadSplit(pids: readonly number[], records: number): ThreadSplit {
     startedBefore: usPerRecord(split.startedBefore, records),
     startedAfter: usPerRecord(split.startedAfter, records),
   };
+}
+/**
+ * Per run: LevelDB's compaction work by sub-topology (task ids <sub-topology>_<partition>), summed over
+ * tasks and instances, as the stores last reported it (every 30 s): seconds of the compaction thread
+ * and MiB written to tables. Shows which stores the compaction CPU goes to.
+ */
+type CompactionBySubtopology = Record<string, { seconds: number; writtenMiB: number }>;
+const compactionSplits = new Map<string, CompactionBySubtopology[]>();
+async function compactionBySubtopology(urls: readonly string[]): Promise<CompactionBySubtopology> {
+  const split: CompactionBySubtopology = {};
+  for (const url of urls) {
+    const seconds = await metricByLabel(url, 'streams_store_compaction_seconds', 'task');
+    const written = await metricByLabel(url, 'streams_store_compaction_written_bytes', 'task');
+    for (const [task, s] of seconds) {
+      const entry = (split[task.split('_')[0]!] ??= { seconds: 0, writtenMiB: 0 });
+      entry.seconds += s;
+      entry.writtenMiB += Math.round((written.get(task) ?? 0) / (1024 * 1024));
+    }
+  }
+  return split;
 }
 /** Per run: held changes the aggregates forwarded (the rest were replaced by newer ones before a commit). */
 const heldForwarded = new Map<string, number[]>();
@@ -209,6 +229,14 @@ async function ours(variant: Variant, round: number): Promise<number> {
     processed,
   );
   threadSplits.set(variant.name, [...(threadSplits.get(variant.name) ?? []), split]);
+  const compaction = await compactionBySubtopology(ports.map((p) => `http://127.0.0.1:${p}`));
+  compactionSplits.set(variant.name, [...(compactionSplits.get(variant.name) ?? []), compaction]);
+  log(
+    `round ${round} ${variant.name}: LevelDB compaction by sub-topology: ` +
+      Object.entries(compaction)
+        .map(([sub, c]) => `${sub}: ${c.seconds} s, ${c.writtenMiB} MiB written`)
+        .join('; '),
+  );
   log(
     `round ${round} ${variant.name}: CPU per record by thread (us): engine ${split.engine}, serving ${split.main}, ` +
       `started before the engine (V8 helpers, libuv pool) ${split.startedBefore}, after it (LevelDB compaction) ${split.startedAfter}`,
@@ -345,6 +373,7 @@ const summary = {
     ...Object.fromEntries(threadSplits),
     ...(withJava ? { java: javaThreadSplits } : {}),
   },
+  levelDbCompactionBySubtopology: Object.fromEntries(compactionSplits),
   medians,
   ratioTo: baseline,
   ratios: Object.fromEntries(

@@ -109,7 +109,11 @@ export interface StreamsConfig {
    * so hot keys skip LevelDB; 0 turns it off.
    */
   storeRowCacheBytes: number;
-  /** LevelDB memtable of each task's store (up to two at once, per open store). */
+  /**
+   * LevelDB memtable per state store. A task's stores share one LevelDB, whose memtable is this times
+   * the task's store count (up to two at once): as Kafka Streams gives each store its own, so a task
+   * holding many stores does not write them out, and compact them, more often than one holding one.
+   */
   storeWriteBufferBytes: number;
   /**
    * A task restoring at least `bulkRestoreMinRecords` records is bulk loaded: its store gets a memtable
@@ -126,13 +130,16 @@ export interface StreamsConfig {
   restoreFetchBytes: number;
 }
 
-/** The LevelDB memory settings of a task store, from the configuration. */
-export function storeMemory(config: StreamsConfig): StoreMemory {
+/** The LevelDB memory settings of the LevelDB holding a task's `storeCount` stores, from the configuration. */
+export function storeMemory(config: StreamsConfig, storeCount: number): StoreMemory {
+  const writeBufferBytes = config.storeWriteBufferBytes * Math.max(1, storeCount);
   return {
     cacheBytes: config.storeCacheBytes,
     compression: config.storeCompression,
-    writeBufferBytes: config.storeWriteBufferBytes,
-    bulkWriteBufferBytes: config.bulkRestoreWriteBufferBytes,
+    writeBufferBytes,
+    // A bulk load (restore) never gets a smaller memtable than the task's own; it keeps bulkCompression.
+    bulkWriteBufferBytes:
+      config.bulkRestoreWriteBufferBytes > 0 ? Math.max(config.bulkRestoreWriteBufferBytes, writeBufferBytes) : 0,
     bulkCompression: config.restoreCompression,
   };
 }

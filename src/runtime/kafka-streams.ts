@@ -823,6 +823,8 @@ export class KafkaStreams {
     const sizes = await Promise.all(stores.map((task) => directoryBytes(this.taskDirectory(task.id))));
     this.metrics.storeBytes.reset();
     this.metrics.storeLevelZeroFiles.reset();
+    this.metrics.storeCompactionSeconds.reset();
+    this.metrics.storeCompactionWrittenBytes.reset();
     this.metrics.rowCacheBytes.reset();
     for (const task of this.tasks.openTasks) {
       const cache = task.rowCache;
@@ -833,6 +835,9 @@ export class KafkaStreams {
     }
     stores.forEach((task, i) => {
       this.metrics.storeLevelZeroFiles.set({ task: task.id }, task.levelZeroFiles);
+      const compaction = task.compactionStats;
+      this.metrics.storeCompactionSeconds.set({ task: task.id }, compaction.seconds);
+      this.metrics.storeCompactionWrittenBytes.set({ task: task.id }, compaction.writtenBytes);
       this.metrics.storeBytes.set({ task: task.id }, sizes[i]!);
     });
   }

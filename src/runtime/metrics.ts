@@ -18,6 +18,8 @@ export interface StreamsMetrics {
   consumerLag: Gauge<'topic' | 'partition'>;
   storeBytes: Gauge<'task'>;
   storeLevelZeroFiles: Gauge<'task'>;
+  storeCompactionSeconds: Gauge<'task'>;
+  storeCompactionWrittenBytes: Gauge<'task'>;
   rowCacheLookups: Counter<'result'>;
   rowCacheBytes: Gauge<'task'>;
   standbyLagRecords: Gauge<'task'>;
@@ -119,6 +121,18 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
     storeLevelZeroFiles: new Gauge({
       name: 'streams_store_level0_files',
       help: 'Level-0 table files of each task store: LevelDB slows every write from 8 on and stops them at 12, when its compaction thread falls behind.',
+      labelNames: ['task'],
+      registers,
+    }),
+    storeCompactionSeconds: new Gauge({
+      name: 'streams_store_compaction_seconds',
+      help: "Time LevelDB's background thread spent writing memtables out and compacting each task store since the store was opened (one thread per process does it for every store).",
+      labelNames: ['task'],
+      registers,
+    }),
+    storeCompactionWrittenBytes: new Gauge({
+      name: 'streams_store_compaction_written_bytes',
+      help: 'Bytes LevelDB wrote to table files of each task store since it was opened (memtable flushes and compactions; divided by the bytes the task wrote, the write amplification).',
       labelNames: ['task'],
       registers,
     }),

@@ -52,7 +52,7 @@ export async function rebuildLocalState(
           if (!restore) {
             const backend = await LevelDbBackend.open(
               join(config.stateDir, config.applicationId, taskId),
-              storeMemory(config),
+              storeMemory(config, sub.stores.length),
             );
             backends.push(backend);
             const state = new TaskState(backend, sub.stores, partition);

@@ -14,7 +14,7 @@ import { endOffsets } from '../kafka/admin.js';
 import type { ChangelogSink } from '../kafka/changelog-reader.js';
 import type { ClusterAdmin } from '../kafka/client.js';
 import type { SubTopology } from '../processor/compile.js';
-import { LevelDbBackend } from '../state/leveldb-backend.js';
+import { LevelDbBackend, type CompactionStats } from '../state/leveldb-backend.js';
 import { TaskState } from '../state/task-state.js';
 import type { Logger } from '../util/logger.js';
 import { committedInputsHeader, decodeCommittedInputs, newerOf } from './committed-inputs.js';
@@ -79,7 +79,7 @@ export class StandbyTask {
     try {
       backend = await LevelDbBackend.open(
         join(deps.config.stateDir, deps.config.applicationId, id),
-        storeMemory(deps.config),
+        storeMemory(deps.config, subtopology.stores.length),
       );
       const state = new TaskState(backend, subtopology.stores, partition);
       const task = new StandbyTask(subtopology, partition, backend, state, releaseDirectory);
@@ -209,6 +209,11 @@ export class StandbyTask {
   /** Level-0 table files of the task's store (the store-files metric). */
   get levelZeroFiles(): number {
     return this.backend.levelZeroFiles();
+  }
+
+  /** LevelDB's compaction work on the task's store since it was opened (the compaction metrics). */
+  get compactionStats(): CompactionStats {
+    return this.backend.compactionStats();
   }
 
   /** How far this copy of the task's state is: the sum of its changelog checkpoints. */

@@ -21,7 +21,7 @@ import type { PartitionRange, RestoredRecords } from '../kafka/bulk-reader.js';
 import type { InstanceProducer } from '../kafka/instance-producer.js';
 import type { CompiledTopology, SubTopology } from '../processor/compile.js';
 import type { GlobalStoreReader, OutgoingRecord } from '../processor/types.js';
-import { LevelDbBackend } from '../state/leveldb-backend.js';
+import { LevelDbBackend, type CompactionStats } from '../state/leveldb-backend.js';
 import type { RowCache } from '../state/row-cache.js';
 import type { RangeQuery } from '../state/range-query.js';
 import { encodeCommittedInputs, withCommittedInputs } from './committed-inputs.js';
@@ -138,7 +138,7 @@ export class StreamTask {
     try {
       backend ??= await LevelDbBackend.open(
         join(deps.config.stateDir, deps.config.applicationId, id),
-        storeMemory(deps.config),
+        storeMemory(deps.config, subtopology.stores.length),
       );
       const writer =
         deps.instanceProducer?.taskWriter() ?? deps.client.taskWriter(`${deps.config.applicationId}-${id}`); // = transactionalId
@@ -216,6 +216,11 @@ export class StreamTask {
   /** Level-0 table files of the task's store (the store-files metric). */
   get levelZeroFiles(): number {
     return this.backend.levelZeroFiles();
+  }
+
+  /** LevelDB's compaction work on the task's store since it was opened (the compaction metrics). */
+  get compactionStats(): CompactionStats {
+    return this.backend.compactionStats();
   }
 
   get rowCache(): RowCache {

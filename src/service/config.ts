@@ -238,7 +238,7 @@ export const OPTIONS: Record<OptionKey, Option> = {
     flag: 'store-write-buffer-mib',
     env: 'UIS_STORE_WRITE_BUFFER_MIB',
     default: '4',
-    help: "LevelDB memtable of each task's store, in MiB (up to two at once per open store)",
+    help: "LevelDB memtable per state store, in MiB: a task's LevelDB gets this times its store count (up to two at once)",
   },
   bulkRestoreMiB: {
     flag: 'bulk-restore-mib',

@@ -84,7 +84,7 @@ export class LevelDbBackend implements StateBackend {
    */
   async startBulkLoad(): Promise<void> {
     const bulk = this.memory.bulkWriteBufferBytes;
-    if (this.bulkLoading || bulk === undefined || bulk <= (this.memory.writeBufferBytes ?? 0)) return;
+    if (this.bulkLoading || !bulk || bulk < (this.memory.writeBufferBytes ?? 0)) return;
     this.bulkLoading = true;
     await this.reopen({
       ...this.memory,
@@ -121,6 +121,12 @@ export class LevelDbBackend implements StateBackend {
     return Number(this.db.getProperty('leveldb.num-files-at-level0')) || 0;
   }
 
+  /** LevelDB's compaction work on this store since it was opened (memtable flushes included). */
+  compactionStats(): CompactionStats {
+    if (this.db.status !== 'open') return { seconds: 0, readBytes: 0, writtenBytes: 0 };
+    return parseCompactionStats(String(this.db.getProperty('leveldb.stats')));
+  }
+
   getSync(key: Buffer): Buffer | undefined {
     return this.db.getSync(key) ?? undefined;
   }
@@ -153,6 +159,30 @@ export class LevelDbBackend implements StateBackend {
     if (this.db.status === 'open') await this.shared?.beforeClose(this.directory);
     await this.db.close();
   }
+}
+
+export interface CompactionStats {
+  seconds: number;
+  readBytes: number;
+  writtenBytes: number;
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * Sums the per-level rows of LevelDB's `leveldb.stats` property (columns: level, files, size MB,
+ * time s, read MB, write MB; LevelDB prints whole numbers).
+ */
+export function parseCompactionStats(stats: string): CompactionStats {
+  const total: CompactionStats = { seconds: 0, readBytes: 0, writtenBytes: 0 };
+  for (const line of stats.split('\n')) {
+    const columns = line.trim().split(/\s+/).map(Number);
+    if (columns.length !== 6 || columns.some((n) => !Number.isFinite(n))) continue;
+    total.seconds += columns[3]!;
+    total.readBytes += columns[4]! * MIB;
+    total.writtenBytes += columns[5]! * MIB;
+  }
+  return total;
 }
 
 const BEYOND_EVERY_KEY = Buffer.alloc(8, 0xff);

@@ -4,8 +4,9 @@ import t from 'tap';
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LevelDbBackend } from '../../src/state/leveldb-backend.js';
+import { LevelDbBackend, parseCompactionStats } from '../../src/state/leveldb-backend.js';
 import type { BatchEntry } from '../../src/state/backend.js';
+import { storeMemory, streamsConfig } from '../../src/runtime/config.js';
 
 const ROWS = 200_000;
 const MiB = 1024 * 1024;
@@ -69,17 +70,33 @@ t.test('bulk loading reopens a shared store the way sharing asks', async (t) => 
   );
 });
 
-t.test('no bulk memtable configured, or one no larger than the usual: nothing is reopened', async (t) => {
+t.test('no bulk memtable configured, or one smaller than the usual: nothing is reopened', async (t) => {
   const events: string[] = [];
   const { shareStores } = await import('../../src/state/leveldb-backend.js');
   shareStores({ opened: () => events.push('opened'), beforeClose: async () => void events.push('beforeClose') });
   t.teardown(() => shareStores({ opened: () => undefined, beforeClose: async () => undefined }));
-  const directory = join(mkdtempSync(join(tmpdir(), 'uis-bulk-')), '0_0');
-  const backend = await LevelDbBackend.open(directory, { writeBufferBytes: 4 * MiB, bulkWriteBufferBytes: 0 });
-  await backend.startBulkLoad();
-  await backend.endBulkLoad();
-  await backend.close();
-  t.same(events, ['opened', 'beforeClose'], 'opened and closed once');
+  for (const [name, bulkWriteBufferBytes] of [
+    ['0_0', 0],
+    ['0_1', 2 * MiB],
+  ] as const) {
+    const directory = join(mkdtempSync(join(tmpdir(), 'uis-bulk-')), name);
+    const backend = await LevelDbBackend.open(directory, { writeBufferBytes: 4 * MiB, bulkWriteBufferBytes });
+    await backend.startBulkLoad();
+    await backend.endBulkLoad();
+    await backend.close();
+  }
+  t.same(events, ['opened', 'beforeClose', 'opened', 'beforeClose'], 'each opened and closed once');
+});
+
+t.test("a task's LevelDB gets a memtable per store it holds; a bulk load never a smaller one", async (t) => {
+  const config = streamsConfig({ applicationId: 'a', brokers: ['127.0.0.1:9092'], stateDir: '/tmp', endpoint: 'h:1' });
+  t.equal(storeMemory(config, 1).writeBufferBytes, 4 * MiB, 'one store: the default 4 MiB');
+  t.equal(storeMemory(config, 9).writeBufferBytes, 36 * MiB, 'nine stores: nine memtables');
+  t.equal(storeMemory(config, 0).writeBufferBytes, 4 * MiB, 'a task without stores still opens one');
+  t.equal(storeMemory(config, 1).bulkWriteBufferBytes, 32 * MiB, 'the bulk memtable as configured');
+  t.equal(storeMemory(config, 9).bulkWriteBufferBytes, 36 * MiB, 'or the usual one when that is larger');
+  const noBulk = streamsConfig({ ...config, bulkRestoreWriteBufferBytes: 0 });
+  t.equal(storeMemory(noBulk, 9).bulkWriteBufferBytes, 0, 'no bulk load stays none');
 });
 
 t.test('the level-0 files of a store are counted (the store metric)', async (t) => {
@@ -127,4 +144,25 @@ t.test('a bulk load compresses its tables as bulkCompression says, not as the st
   const plain = await loadWith('plain', false);
   // The values are 100 equal bytes: snappy shrinks them to a few.
   t.ok(compressed * 2 < plain, `bulk tables ${compressed} bytes compressed, ${plain} bytes not`);
+});
+
+t.test("a store's compaction work is reported from LevelDB's own stats (the compaction metrics)", async (t) => {
+  const stats = [
+    '                               Compactions',
+    'Level  Files Size(MB) Time(sec) Read(MB) Write(MB)',
+    '--------------------------------------------------',
+    '  0        4        0         1        0         3',
+    '  1        2        3         4      162       160',
+    '',
+  ].join('\n');
+  t.same(parseCompactionStats(stats), { seconds: 5, readBytes: 162 * MiB, writtenBytes: 163 * MiB }, 'levels summed');
+  t.same(parseCompactionStats(''), { seconds: 0, readBytes: 0, writtenBytes: 0 }, 'no levels: nothing');
+
+  const directory = join(mkdtempSync(join(tmpdir(), 'uis-bulk-')), 'compaction');
+  const backend = await load(directory, false);
+  const written = backend.compactionStats().writtenBytes;
+  // 20 MB of rows through 1 MiB memtables: several MiB written out by now (LevelDB rounds to whole MB).
+  t.ok(written >= 4 * MiB, `the memtables were written out to tables (${written} bytes)`);
+  await backend.close();
+  t.same(backend.compactionStats(), { seconds: 0, readBytes: 0, writtenBytes: 0 }, 'a closed store reports none');
 });
