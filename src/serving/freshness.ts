@@ -64,13 +64,27 @@ export function freshnessHeaders(freshness: PartitionFreshness, now = Date.now()
   const headers: Record<string, string> = {};
   const { position, lagRecords } = freshness;
   if (position) {
-    headers['x-uis-position'] = formatLsn(position.lsn);
+    const text = positionText(position);
+    headers['x-uis-position'] = text.lsn;
     headers['x-uis-staleness-ms'] = String(Math.max(0, now - position.observedAt));
-    if (position.committedAt !== undefined)
-      headers['x-uis-position-committed-at'] = new Date(position.committedAt).toISOString();
+    if (text.committedAt !== undefined) headers['x-uis-position-committed-at'] = text.committedAt;
   }
   if (lagRecords !== undefined) headers['x-uis-lag-records'] = lagRecords.toString();
   return headers;
+}
+
+/** A position's header values, worked out once per position (a position lasts about a second, many answers). */
+const positionTexts = new WeakMap<ViewPosition, { lsn: string; committedAt: string | undefined }>();
+function positionText(position: ViewPosition): { lsn: string; committedAt: string | undefined } {
+  let text = positionTexts.get(position);
+  if (!text) {
+    text = {
+      lsn: formatLsn(position.lsn),
+      committedAt: position.committedAt === undefined ? undefined : new Date(position.committedAt).toISOString(),
+    };
+    positionTexts.set(position, text);
+  }
+  return text;
 }
 
 /** The freshness headers, as forwarded answers carry them along. */

@@ -1,0 +1,32 @@
+// uis_http_request_duration_seconds: every request counted once, by route, status and where it was served.
+import t from 'tap';
+import { Registry } from 'prom-client';
+import { buildServer } from '../../src/serving/server.js';
+import type { ViewSource } from '../../src/serving/view-source.js';
+
+const source: ViewSource = {
+  endpoint: '127.0.0.1:1',
+  lookup: () => ({ kind: 'local', partition: 0, value: undefined }),
+  isMember: () => false,
+  readiness: () => ({ ready: true }),
+};
+
+t.test('requests are timed by route, status and where they were served', async (t) => {
+  const registry = new Registry();
+  const app = await buildServer({ source, registry, corsOrigins: [] });
+  t.teardown(() => app.close());
+  for (const url of ['/users/1', '/users/2', '/users/x', '/nowhere']) await app.inject({ method: 'GET', url });
+  const histogram = await registry.getSingleMetric('uis_http_request_duration_seconds')!.get();
+  const counts = Object.fromEntries(
+    histogram.values
+      .filter((v) => v.metricName === 'uis_http_request_duration_seconds_count')
+      .map((v) => [`${v.labels.route} ${v.labels.status} ${v.labels.served}`, v.value]),
+  );
+  t.same(
+    counts,
+    { '/users/:userId 404 local': 2, '/users/:userId 400 none': 1, 'unknown 404 none': 1 },
+    'two absent users answered locally, one bad id, one unknown route',
+  );
+  const sum = histogram.values.find((v) => v.metricName === 'uis_http_request_duration_seconds_sum')!.value;
+  t.ok(sum > 0 && sum < 5, `durations in seconds (${sum})`);
+});
