@@ -2,14 +2,9 @@
 import t from 'tap';
 import { Registry } from 'prom-client';
 import { buildServer } from '../../src/serving/server.js';
-import type { ViewSource } from '../../src/serving/view-source.js';
+import { stubViewSource } from '../support/view-source.js';
 
-const source: ViewSource = {
-  endpoint: '127.0.0.1:1',
-  lookup: () => ({ kind: 'local', partition: 0, value: undefined }),
-  isMember: () => false,
-  readiness: () => ({ ready: true }),
-};
+const source = stubViewSource();
 
 t.test('requests are timed by route, status and where they were served', async (t) => {
   const registry = new Registry();

@@ -5,7 +5,8 @@ import t from 'tap';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { Registry } from 'prom-client';
 import { buildServer } from '../../src/serving/server.js';
-import { noStandby, type ViewSource } from '../../src/serving/view-source.js';
+import { noStandby } from '../../src/serving/view-source.js';
+import { stubViewSource } from '../support/view-source.js';
 import { userSchema } from '../../src/serving/schemas.js';
 import type { QueryableStores, StorePartition } from '../../src/query/queryable-stores.js';
 import { userIdSerde, VIEW_STORE, viewSerde, type UserInformation } from '../../topology/user-information.js';
@@ -27,17 +28,14 @@ const alice: UserInformation = {
   updatedAt: Date.UTC(2026, 0, 2),
 };
 
-const source: ViewSource = {
-  endpoint: '127.0.0.1:1',
+const source = stubViewSource({
   lookup: (key) =>
     key.toString() === '42'
       ? { kind: 'local', partition: 0, value: viewSerde.serialize(alice) }
       : key.toString() === '7'
         ? { kind: 'unavailable', partition: 1, reason: 'restoring', standby: noStandby }
         : { kind: 'local', partition: 0, value: undefined },
-  isMember: () => false,
-  readiness: () => ({ ready: true }),
-};
+});
 
 t.test('GET /openapi.json is a valid OpenAPI 3.1 document of every public route', async (t) => {
   const app = await buildServer({ source, registry: new Registry(), corsOrigins: [] });

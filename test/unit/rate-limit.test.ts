@@ -5,15 +5,10 @@ import { Registry } from 'prom-client';
 import { ForwardAuth } from '../../src/serving/forward-auth.js';
 import { buildServer } from '../../src/serving/server.js';
 import { ConfigError, loadConfig } from '../../src/service/config.js';
-import type { ViewSource } from '../../src/serving/view-source.js';
+import { stubViewSource } from '../support/view-source.js';
 
 const SECRET = 'a shared secret of 32 bytes.....';
-const source: ViewSource = {
-  endpoint: '127.0.0.1:1',
-  lookup: () => ({ kind: 'local', partition: 0, value: undefined }),
-  isMember: () => false,
-  readiness: () => ({ ready: true }),
-};
+const source = stubViewSource();
 
 t.test('the fourth request in the window gets 429 with Retry-After; probes and forwards are not counted', async (t) => {
   const app = await buildServer({

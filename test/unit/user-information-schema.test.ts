@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { AvroSerde } from '../../src/serdes/avro.js';
 import { buildServer } from '../../src/serving/server.js';
 import { userSchema } from '../../src/serving/schemas.js';
-import type { ViewSource } from '../../src/serving/view-source.js';
+import { stubViewSource } from '../support/view-source.js';
 import { v1, v2 } from '../support/avro-schemas.js';
 import { viewSerde, type UserInformation } from '../../topology/user-information.js';
 
@@ -94,16 +94,13 @@ t.test('the response schema writes null as null, not ""; the answers and the Ope
   plain.get('/', { schema: { response: { 200: userSchema } } }, async () => document);
   t.strictSame((await plain.inject({ method: 'GET', url: '/' })).json(), document);
 
-  const source: ViewSource = {
-    endpoint: '127.0.0.1:1',
+  const source = stubViewSource({
     lookup: (key) => ({
       kind: 'local',
       partition: 0,
       value: key.toString() === base.userId ? viewSerde.serialize(base) : undefined,
     }),
-    isMember: () => false,
-    readiness: () => ({ ready: true }),
-  };
+  });
   const app = await buildServer({ source, registry: new Registry(), corsOrigins: [] });
   t.teardown(() => app.close());
   const one = await app.inject({ method: 'GET', url: `/users/${base.userId}` });
