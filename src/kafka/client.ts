@@ -58,6 +58,8 @@ export interface ClusterAdmin {
   deleteGroups(groupIds: string[]): Promise<void>;
   /** Deletes the topics (all their partitions and records). */
   deleteTopics(topics: string[]): Promise<void>;
+  /** Deletes the records of each partition before the given offset (Kafka's DeleteRecords). */
+  deleteRecords(topic: string, before: ReadonlyMap<number, bigint>): Promise<void>;
 }
 
 export interface ConsumedRecord {

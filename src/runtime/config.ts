@@ -29,6 +29,11 @@ export interface StreamsConfig {
   catchUpLagRecords: number;
   /** Partitions of the repartition topics (and so of the tasks reading them). */
   internalPartitions: number;
+  /**
+   * How often the records of repartition topics that this instance's tasks have committed are deleted
+   * (Kafka Streams' repartition.purge.interval.ms): nothing reads them again.
+   */
+  repartitionPurgeIntervalMs: number;
   /** Replication factor of internal topics. */
   replicationFactor: number;
   deadLetterTopic: string;
@@ -153,6 +158,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
     catchUpCommitIntervalMs: 0,
     catchUpLagRecords: 20_000,
     internalPartitions: 4,
+    repartitionPurgeIntervalMs: 30_000,
     replicationFactor: 1,
     deadLetterTopic: `${settings.applicationId}-dead-letters`,
     turnMs: 2,
@@ -194,6 +200,7 @@ export function streamsConfig(settings: StreamsSettings): StreamsConfig {
   if (!/^[^\s:/]+:\d{1,5}$/.test(config.endpoint)) problems.push(`endpoint "${config.endpoint}" must be host:port`);
   for (const key of [
     'internalPartitions',
+    'repartitionPurgeIntervalMs',
     'replicationFactor',
     'turnMs',
     'maxRecordsPerCommit',

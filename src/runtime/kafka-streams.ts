@@ -41,6 +41,7 @@ import { prepareTopics, type TopicLayout } from './internal-topics.js';
 import { LocalState } from './local-state.js';
 import { createStreamsMetrics, type StreamsMetrics } from './metrics.js';
 import { RestoreProgress } from './restore-progress.js';
+import { RepartitionPurge } from './repartition-purge.js';
 import { restoreInWaves, type TaskRestore } from './restore-waves.js';
 import { StandbyManager } from './standby-manager.js';
 import { StandbyTask } from './standby-task.js';
@@ -133,6 +134,7 @@ export class KafkaStreams {
   private restartTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     graph: TopologyGraph,
@@ -308,6 +310,9 @@ export class KafkaStreams {
       this.probeIfWarmedUp();
     }, 1000);
     this.probeTimer.unref();
+    const purge = new RepartitionPurge(this.admin, new Set(this.topology.repartitionTopics), this.log);
+    this.purgeTimer = setInterval(() => purge.purge(this.tasks.openTasks), this.config.repartitionPurgeIntervalMs);
+    this.purgeTimer.unref();
     this.log.info('started', { endpoint: this.config.endpoint, subtopologies: this.topology.subtopologies.length });
   }
 
@@ -319,7 +324,7 @@ export class KafkaStreams {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     for (const timer of [this.rejoinTimer, this.restartTimer]) clearTimeout(timer);
-    for (const timer of [this.sizeTimer, this.probeTimer]) clearInterval(timer);
+    for (const timer of [this.sizeTimer, this.probeTimer, this.purgeTimer]) clearInterval(timer);
     this.local?.stop();
     await this.tasks?.shutdown();
     await this.instanceProducer?.close();

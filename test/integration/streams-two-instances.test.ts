@@ -1,5 +1,6 @@
 // Two instances of a count/sum/join topology over 4 partitions reach exactly
-// the result computed from the input, and answer for their keys.
+// the result computed from the input, and answer for their keys; the records of the
+// repartition topics they committed are deleted (the repartition purge).
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { StreamsBuilder } from '../../src/dsl/builder.js';
 import { createLogger, type LogLevel } from '../../src/util/logger.js';
 import { Serdes } from '../../src/serdes/index.js';
 import { stack, uniqueName, eventually } from '../support/stack.js';
-import { connectedProducer, createTopics, readTable } from '../support/kafka.js';
+import { connectedProducer, createTopics, kafka, readTable } from '../support/kafka.js';
 import {
   countJoinTopology,
   expectedSummaries,
@@ -38,6 +39,7 @@ t.test('two instances converge on the exact result and serve every key between t
           stateDir: join(stateDir, `instance-${i}`),
           endpoint,
           commitIntervalMs: 50,
+          repartitionPurgeIntervalMs: 200,
           kafkaClient: stack.kafkaClient,
         },
         {
@@ -122,6 +124,29 @@ t.test('two instances converge on the exact result and serve every key between t
     Object.fromEntries(expected),
     'the output topic read from the start equals the expected table',
   );
+
+  // Everything is processed and committed: the purge deletes every record of the repartition topics.
+  const admin = kafka.admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+  const repartitionTopics = (await admin.listTopics()).filter(
+    (name) => name.startsWith(`${prefix}-`) && name.endsWith('-repartition'),
+  );
+  t.ok(repartitionTopics.length > 0, 'the topology has repartition topics');
+  const written = async () => {
+    let records = 0n;
+    for (const topic of repartitionTopics)
+      for (const o of await admin.fetchTopicOffsets(topic)) records += BigInt(o.high);
+    return records;
+  };
+  t.ok((await written()) > 0n, 'records went through the repartition topics');
+  const kept = await eventually('the committed repartition records to be deleted', 30_000, async () => {
+    const left: string[] = [];
+    for (const topic of repartitionTopics)
+      for (const o of await admin.fetchTopicOffsets(topic)) if (o.low !== o.high) left.push(`${topic}-${o.partition}`);
+    return left.length === 0 ? left : undefined;
+  });
+  t.same(kept, [], 'no repartition partition keeps records before its committed offset');
 });
 
 t.test('joining topics with different partition counts stops the start with a clear message', async (t) => {

@@ -69,6 +69,7 @@ const admin: ClusterAdmin = {
   describeGroup: async () => undefined,
   deleteGroups: async () => undefined,
   deleteTopics: async () => undefined,
+  deleteRecords: async () => undefined,
 };
 
 t.test('stop: every task commits before the instance leaves the group', async (t) => {

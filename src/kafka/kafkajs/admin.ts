@@ -86,4 +86,11 @@ export class KafkajsAdmin implements ClusterAdmin {
   async deleteTopics(topics: string[]): Promise<void> {
     await this.admin.deleteTopics({ topics });
   }
+
+  async deleteRecords(topic: string, before: ReadonlyMap<number, bigint>): Promise<void> {
+    await this.admin.deleteTopicRecords({
+      topic,
+      partitions: [...before].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+    });
+  }
 }
