@@ -62,8 +62,7 @@ export async function prepareTopics(
   const specs: TopicSpec[] = [];
   const add = (topic: string, partitions: number, configs: Record<string, string>) =>
     specs.push({ topic, partitions, replicationFactor: config.replicationFactor, configs });
-  for (const topic of topology.repartitionTopics)
-    add(topic, internalCount(topic), { 'cleanup.policy': 'delete', 'retention.ms': '604800000' });
+  for (const topic of topology.repartitionTopics) add(topic, internalCount(topic), REPARTITION_TOPIC_CONFIGS);
   for (const sub of topology.subtopologies) {
     for (const store of sub.stores)
       add(store.changelogTopic, subtopologyPartitions.get(sub.id)!, changelogConfigs(store));
@@ -99,6 +98,17 @@ export async function prepareTopics(
 function dedupe(specs: TopicSpec[]): TopicSpec[] {
   return [...new Map(specs.map((s) => [s.topic, s])).values()];
 }
+
+/**
+ * As Kafka Streams makes them: records are deleted once processed (runtime/repartition-purge.ts), never
+ * for their age (an application stopped for longer than a retention would lose what it had not read),
+ * and in 50 MiB segments, since Kafka removes a partition's records only a whole segment at a time.
+ */
+export const REPARTITION_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
+  'cleanup.policy': 'delete',
+  'retention.ms': '-1',
+  'segment.bytes': String(50 * 1024 * 1024),
+};
 
 /** A window store's changelog also deletes what is older than its retention, plus a day (as Kafka Streams'). */
 export const WINDOW_CHANGELOG_EXTRA_RETENTION_MS = 86_400_000;

@@ -2,8 +2,8 @@
  * Deletes the records of repartition topics that this instance's tasks have committed, as Kafka
  * Streams purges them (repartition.purge.interval.ms). A repartition partition is read only by its
  * task, and a task's new owner starts from the committed offset, so nothing reads the records before
- * it again. Without this a repartition topic keeps every record for its retention (7 days): the
- * first processing of 1M users left over 6 GB in them.
+ * it again. Without this a repartition topic keeps every record it carried (internal-topics.ts: no
+ * retention by age): the first processing of 1M users left over 6 GB in them.
  */
 import type { ClusterAdmin } from '../kafka/client.js';
 import type { Logger } from '../util/logger.js';

@@ -2,6 +2,7 @@
 // the result computed from the input, and answer for their keys; the records of the
 // repartition topics they committed are deleted (the repartition purge).
 import t from 'tap';
+import { ConfigResourceTypes } from 'kafkajs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,6 +134,16 @@ t.test('two instances converge on the exact result and serve every key between t
     (name) => name.startsWith(`${prefix}-`) && name.endsWith('-repartition'),
   );
   t.ok(repartitionTopics.length > 0, 'the topology has repartition topics');
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: repartitionTopics[0]! }],
+  });
+  const configs = Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
+  t.match(
+    configs,
+    { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'segment.bytes': '52428800' },
+    'made as Kafka Streams makes them',
+  );
   const written = async () => {
     let records = 0n;
     for (const topic of repartitionTopics)
