@@ -3,10 +3,11 @@
  * Fetch requests straight to each partition's leader, sized for bulk, the
  * records walked in place (no decoding into objects, keys and values are
  * views into the fetched bytes). No consumer group is joined. Each fetched
- * partition's records go to `onRecords` at once, the next fetch is already on
- * its way while they are written, and a partition is fetched again only once
- * its previous records are written: one write in flight per partition, all
- * partitions in parallel.
+ * partition's records go to `onRecords` in order, one write at a time per
+ * partition, all partitions in parallel; a partition's next records are
+ * fetched while its previous ones are written (at most WRITES_PER_PARTITION
+ * writes of a partition held, running or waiting), so fetching and writing
+ * overlap even when one partition is read.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { ClusterAdmin } from './client.js';
@@ -69,6 +70,8 @@ export interface BulkReadOptions {
 const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
 const MAX_PARTITION_BYTES = 4 * 1024 * 1024;
 const DEFAULT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** A partition's writes held at once: the one running and the one fetched while it runs. */
+const WRITES_PER_PARTITION = 2;
 
 export class LeaderMovedError extends Error {
   override name = 'LeaderMovedError';
@@ -128,8 +131,13 @@ async function fetchLoop(
   const maxBytesInFlight = options.maxBytesInFlight ?? DEFAULT_BYTES_IN_FLIGHT;
   const connection = new BrokerConnection(broker, options.clientId);
   const keyOf = (r: PartitionRange) => `${r.topic}:${r.partition}`;
-  /** Writes in flight, per partition: a partition is fetched again once its write is done. */
-  const writing = new Map<string, Promise<void>>();
+  /**
+   * Writes held, per partition: how many, and the last one (each starts once the one before it is done).
+   * A partition is fetched again while it holds fewer than WRITES_PER_PARTITION.
+   */
+  const writing = new Map<string, { count: number; last: Promise<void> }>();
+  /** Every write held, to wait for the next one to end. */
+  const held = new Set<Promise<void>>();
   /** Sizes of the responses some of whose records are still being written. */
   let bytesInFlight = 0;
   let failure: unknown;
@@ -140,9 +148,9 @@ async function fetchLoop(
       if (abandoned()) throw new ReadAbandonedError('the read was given up');
       const open = ranges.filter((r) => positions.get(keyOf(r))! < r.to);
       if (open.length === 0) break;
-      const ready = open.filter((r) => !writing.has(keyOf(r)));
-      if (ready.length === 0 || (bytesInFlight >= maxBytesInFlight && writing.size > 0)) {
-        await Promise.race(writing.values());
+      const ready = open.filter((r) => (writing.get(keyOf(r))?.count ?? 0) < WRITES_PER_PARTITION);
+      if (ready.length === 0 || (bytesInFlight >= maxBytesInFlight && held.size > 0)) {
+        await Promise.race(held);
         continue;
       }
       if (Date.now() - lastProgress > stallTimeoutMs)
@@ -199,29 +207,36 @@ async function fetchLoop(
           positions.set(key, records.nextOffset);
           lastProgress = Date.now();
           holds++;
-          const write = onRecords(range, records).then(
-            () => {
-              writing.delete(key);
+          const queue = writing.get(key) ?? { count: 0, last: Promise.resolve() };
+          // After a failed write no later records of any partition are written: a retry starts from them.
+          const write = queue.last
+            .then(() => (failure ? undefined : onRecords(range, records)))
+            .then(
+              () => undefined,
+              (error: unknown) => {
+                failure ??= error;
+              },
+            )
+            .finally(() => {
+              held.delete(write);
+              if (--queue.count === 0 && writing.get(key) === queue) writing.delete(key);
               letGo();
-            },
-            (error: unknown) => {
-              failure ??= error;
-              writing.delete(key);
-              letGo();
-            },
-          );
-          writing.set(key, write);
+            });
+          queue.count++;
+          queue.last = write;
+          writing.set(key, queue);
+          held.add(write);
           await yieldToEventLoop(); // serving goes on between partitions of a large response
         }
       } finally {
         letGo();
       }
     }
-    await Promise.all(writing.values());
+    await Promise.all(held);
     if (failure) throw failure;
   } catch (error) {
     // A failed write wins over the error that stopped the loop: a retry must not move past its records.
-    await Promise.all(writing.values());
+    await Promise.all(held);
     throw failure ?? error;
   } finally {
     connection.close();

@@ -2,7 +2,7 @@
 // the result computed from the input, and answer for their keys; the records of the
 // repartition topics they committed are deleted (the repartition purge).
 import t from 'tap';
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +136,7 @@ t.test('two instances converge on the exact result and serve every key between t
   t.ok(repartitionTopics.length > 0, 'the topology has repartition topics');
   const { resources } = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: repartitionTopics[0]! }],
+    resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: repartitionTopics[0]! }],
   });
   const configs = Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
   t.match(
