@@ -88,6 +88,9 @@ export class KafkajsAdmin implements ClusterAdmin {
   }
 
   async deleteRecords(topic: string, before: ReadonlyMap<number, bigint>): Promise<void> {
+    // kafkajs finds the leaders in the metadata it holds without loading the topic's first; asking for
+    // the topic's offsets loads it (and refreshes metadata older than its maximum age).
+    await this.admin.fetchTopicOffsets(topic);
     await this.admin.deleteTopicRecords({
       topic,
       partitions: [...before].map(([partition, offset]) => ({ partition, offset: String(offset) })),
