@@ -219,7 +219,7 @@ async function fetchLoop(
             )
             .finally(() => {
               held.delete(write);
-              if (--queue.count === 0 && writing.get(key) === queue) writing.delete(key);
+              if (--queue.count === 0) writing.delete(key); // a held queue stays the partition's
               letGo();
             });
           queue.count++;
