@@ -519,6 +519,7 @@ export class StreamTask {
       if (next !== undefined) checkpoints.set(store.changelogTopic, next);
     }
     await snapshot.apply(checkpoints);
+    this.settleMemtable();
     for (const [topic, offset] of committing) this.appliedOffsets.set(topic, offset);
     const expired = await this.core.expireWindows(expiries);
     if (expired > 0) this.log.debug('expired windows deleted', { windows: expired });
@@ -528,6 +529,20 @@ export class StreamTask {
       }
     }
     this.deps.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  /**
+   * A task's memtable holds a store's worth per store (decision 0024), which pays while the instance
+   * works through a backlog. Once it has caught up, the memtable is written out whenever it holds one
+   * store's worth: it would otherwise fill slowly to its full size and stay there, memory held and
+   * searched by every read.
+   */
+  private settleMemtable(): void {
+    const lag = this.deps.instanceLag?.();
+    const { catchUpLagRecords, storeWriteBufferBytes } = this.deps.config;
+    if (lag === undefined || lag >= BigInt(catchUpLagRecords) || this.backend.memtableBytes < storeWriteBufferBytes)
+      return;
+    this.backend.writeOutMemtable().catch((error: unknown) => this.log.warn('writing the memtable out failed', { error }));
   }
 
   private ageOf(topic: string): { observe(seconds: number): void } {

@@ -33,6 +33,9 @@ export function shareStores(how: StoreSharing): void {
 /** A task's state in its own LevelDB directory. */
 export class LevelDbBackend implements StateBackend {
   private bulkLoading = false;
+  /** Bytes of keys and values written since the memtable was last written out (modulo its size). */
+  private unwrittenBytes = 0;
+  private writingOut: Promise<void> | undefined;
 
   private constructor(
     private db: ClassicLevel<Buffer, Buffer>,
@@ -100,14 +103,38 @@ export class LevelDbBackend implements StateBackend {
   async endBulkLoad(): Promise<void> {
     if (!this.bulkLoading) return;
     this.bulkLoading = false;
+    await this.writeOutMemtable();
+    await this.reopen(this.memory);
+  }
+
+  /**
+   * About how much of the memtable is in use: the bytes written since it was last written out, less
+   * the memtables LevelDB has written out by itself since (each at its configured size).
+   */
+  get memtableBytes(): number {
+    return this.unwrittenBytes;
+  }
+
+  /**
+   * Writes the memtable out to a level-0 table now, unless that is already under way. A large memtable
+   * makes a backlog cheaper to compact, but once caught up it is only cost: memory held, and a skip
+   * list that every read searches before the tables.
+   */
+  writeOutMemtable(): Promise<void> {
+    this.writingOut ??= this.compactNothing().finally(() => (this.writingOut = undefined));
+    return this.writingOut;
+  }
+
+  private async compactNothing(): Promise<void> {
+    this.unwrittenBytes = 0;
     // Compacting a key range first writes the memtable out; a range beyond every key (ours start with
     // a letter) then compacts nothing.
     await this.db.compactRange(BEYOND_EVERY_KEY, Buffer.concat([BEYOND_EVERY_KEY, BEYOND_EVERY_KEY]));
-    await this.reopen(this.memory);
   }
 
   private async reopen(memory: StoreMemory): Promise<void> {
     await this.close();
+    this.unwrittenBytes = 0;
     this.db = (await LevelDbBackend.openWith(this.directory, memory, false, this.shared)).db;
     this.shared?.opened(this.directory);
   }
@@ -135,11 +162,17 @@ export class LevelDbBackend implements StateBackend {
   async write(batch: readonly BatchEntry[]): Promise<void> {
     if (batch.length === 0) return;
     const chained = this.db.batch();
+    let bytes = 0;
     for (const e of batch) {
       if (e.value === null) chained.del(e.key);
       else chained.put(e.key, e.value);
+      bytes += e.key.length + (e.value?.length ?? 0);
     }
     await chained.write();
+    this.unwrittenBytes += bytes;
+    const limit =
+      (this.bulkLoading ? this.memory.bulkWriteBufferBytes : this.memory.writeBufferBytes) ?? LEVELDB_WRITE_BUFFER_BYTES;
+    if (this.unwrittenBytes >= limit) this.unwrittenBytes -= limit;
   }
 
   async *entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
@@ -156,6 +189,7 @@ export class LevelDbBackend implements StateBackend {
   }
 
   async close(): Promise<void> {
+    await this.writingOut?.catch(() => undefined);
     if (this.db.status === 'open') await this.shared?.beforeClose(this.directory);
     await this.db.close();
   }
@@ -186,6 +220,8 @@ export function parseCompactionStats(stats: string): CompactionStats {
 }
 
 const BEYOND_EVERY_KEY = Buffer.alloc(8, 0xff);
+/** LevelDB's memtable size when none is configured. */
+const LEVELDB_WRITE_BUFFER_BYTES = 4 * MIB;
 
 /** The smallest key greater than every key starting with `prefix` (prefixes here never end in 0xff). */
 function prefixEnd(prefix: Buffer): Buffer {

@@ -166,3 +166,23 @@ t.test("a store's compaction work is reported from LevelDB's own stats (the comp
   await backend.close();
   t.same(backend.compactionStats(), { seconds: 0, readBytes: 0, writtenBytes: 0 }, 'a closed store reports none');
 });
+
+t.test('a memtable written out on demand: its rows move to a table and the count starts again', async (t) => {
+  const directory = mkdtempSync(join(tmpdir(), 'uis-memtable-'));
+  const backend = await LevelDbBackend.open(directory, { writeBufferBytes: 64 * MiB });
+  for (let from = 0; from < 20_000; from += 5000)
+    await backend.write(Array.from({ length: 5000 }, (_, i) => row(from + i)));
+  const perRow = row(0).key.length + 100;
+  t.equal(backend.memtableBytes, 20_000 * perRow, 'every byte written is counted while the memtable holds it');
+  t.equal(tables(directory), 0, 'no table yet');
+  await Promise.all([backend.writeOutMemtable(), backend.writeOutMemtable()]);
+  t.equal(backend.memtableBytes, 0, 'the count starts again');
+  t.equal(tables(directory), 1, 'one table written, once');
+  t.same(backend.getSync(row(4242).key), row(4242).value, 'rows read back from the table');
+  await backend.close();
+
+  const small = await LevelDbBackend.open(join(directory, 'small'), { writeBufferBytes: 1 * MiB });
+  await small.write(Array.from({ length: 10_000 }, (_, i) => row(i)));
+  t.equal(small.memtableBytes, 10_000 * perRow - MiB, 'a memtable LevelDB wrote out by itself is taken off the count');
+  await small.close();
+});

@@ -12,6 +12,7 @@ import { StreamsBuilder } from '../../src/dsl/builder.js';
 import type { ClusterAdmin, ConsumedOffsets, KafkaClient } from '../../src/kafka/client.js';
 import { BrokerUnreachableError, type TransactionState } from '../../src/kafka/transaction-admin.js';
 import { compileTopology } from '../../src/processor/compile.js';
+import { LevelDbBackend } from '../../src/state/leveldb-backend.js';
 import { streamsConfig, type StreamsSettings } from '../../src/runtime/config.js';
 import { createStreamsMetrics } from '../../src/runtime/metrics.js';
 import type * as StreamTaskModule from '../../src/runtime/stream-task.js';
@@ -60,6 +61,7 @@ async function openTask(
     instanceLag?: TaskDeps['instanceLag'];
     failApplication?: TaskDeps['failApplication'];
     metrics?: Registry;
+    backend?: LevelDbBackend;
   } = {},
 ) {
   const { StreamTask } = await t.mockImport<typeof StreamTaskModule>('../../src/runtime/stream-task.js', {
@@ -97,7 +99,7 @@ async function openTask(
     },
     topology.subtopologies[0]!,
     0,
-    { releaseDirectory: () => undefined },
+    { releaseDirectory: () => undefined, ...(more.backend ? { backend: more.backend } : {}) },
   );
   t.teardown(() => task.close({ commit: false }));
   return task;
@@ -269,6 +271,38 @@ t.test(
     t.equal(task.commitDue, true, 'the backlog worked off: the usual 20 ms apply');
   },
 );
+
+t.test('caught up, a commit writes out a memtable holding a store\'s worth; behind, it keeps it', async (t) => {
+  const MiB = 1024 * 1024;
+  let lag = 50_000n;
+  let held = 0;
+  let writtenOut = 0;
+  const backend = await LevelDbBackend.open(mkdtempSync(join(tmpdir(), 'uis-task-store-')));
+  // What the backend holds is set by hand: this topology has no stores to fill it.
+  Object.defineProperty(backend, 'memtableBytes', { get: () => held });
+  backend.writeOutMemtable = async () => void writtenOut++;
+  const { task, processOne } = await runningTask(t, {
+    config: { storeWriteBufferBytes: 4 * MiB },
+    instanceLag: () => lag,
+    backend,
+  });
+  const commitOne = async () => {
+    processOne();
+    const commit = task.commit();
+    commits.at(-1)!.resolve();
+    await commit;
+  };
+  held = 5 * MiB;
+  await commitOne();
+  t.equal(writtenOut, 0, '50,000 records behind: the memtable stays');
+  lag = 10n;
+  held = 3 * MiB;
+  await commitOne();
+  t.equal(writtenOut, 0, 'caught up, under a store\'s worth: it stays');
+  held = 4 * MiB;
+  await commitOne();
+  t.equal(writtenOut, 1, 'caught up, a store\'s worth: written out');
+});
 
 t.test(
   'error policies: a record that cannot be read is dead-lettered, skipped, or stops the application',
