@@ -542,7 +542,9 @@ export class StreamTask {
     const { catchUpLagRecords, storeWriteBufferBytes } = this.deps.config;
     if (lag === undefined || lag >= BigInt(catchUpLagRecords) || this.backend.memtableBytes < storeWriteBufferBytes)
       return;
-    this.backend.writeOutMemtable().catch((error: unknown) => this.log.warn('writing the memtable out failed', { error }));
+    this.backend
+      .writeOutMemtable()
+      .catch((error: unknown) => this.log.warn('writing the memtable out failed', { error }));
   }
 
   private ageOf(topic: string): { observe(seconds: number): void } {

@@ -171,7 +171,8 @@ export class LevelDbBackend implements StateBackend {
     await chained.write();
     this.unwrittenBytes += bytes;
     const limit =
-      (this.bulkLoading ? this.memory.bulkWriteBufferBytes : this.memory.writeBufferBytes) ?? LEVELDB_WRITE_BUFFER_BYTES;
+      (this.bulkLoading ? this.memory.bulkWriteBufferBytes : this.memory.writeBufferBytes) ??
+      LEVELDB_WRITE_BUFFER_BYTES;
     if (this.unwrittenBytes >= limit) this.unwrittenBytes -= limit;
   }
 

@@ -272,7 +272,7 @@ t.test(
   },
 );
 
-t.test('caught up, a commit writes out a memtable holding a store\'s worth; behind, it keeps it', async (t) => {
+t.test("caught up, a commit writes out a memtable holding a store's worth; behind, it keeps it", async (t) => {
   const MiB = 1024 * 1024;
   let lag = 50_000n;
   let held = 0;
@@ -298,10 +298,10 @@ t.test('caught up, a commit writes out a memtable holding a store\'s worth; behi
   lag = 10n;
   held = 3 * MiB;
   await commitOne();
-  t.equal(writtenOut, 0, 'caught up, under a store\'s worth: it stays');
+  t.equal(writtenOut, 0, "caught up, under a store's worth: it stays");
   held = 4 * MiB;
   await commitOne();
-  t.equal(writtenOut, 1, 'caught up, a store\'s worth: written out');
+  t.equal(writtenOut, 1, "caught up, a store's worth: written out");
 });
 
 t.test(
