@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startInstance, stopInstance } from '../test/support/service.js';
 import { memoryCgroup } from './cgroup.js';
-import { memoryOf } from './memory.js';
+import { heapsOf, memoryOf } from './memory.js';
 import { threadShares, threadTimes } from './threads.js';
 
 const { values: options } = parseArgs({
@@ -120,11 +120,7 @@ const threads = threadShares(instance.child.pid!, threadsAtStart, secondsToReady
 const metricsText = await fetch(`${instance.url}/metrics`).then((r) => r.text());
 const gauge = (name: string) =>
   Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(metricsText)?.[1] ?? NaN) / 2 ** 20);
-const heapWhenReady = {
-  heapUsedMiB: gauge('nodejs_heap_size_used_bytes'),
-  heapTotalMiB: gauge('nodejs_heap_size_total_bytes'),
-  externalMiB: gauge('nodejs_external_memory_bytes'),
-};
+const heapWhenReady = { ...(await heapsOf(instance.url)), externalMiB: gauge('nodejs_external_memory_bytes') };
 const all = lines();
 const begin = all.find((l) => l.msg === 'restoring stores from changelogs');
 const end = all.find((l) => l.msg === 'restore finished');

@@ -23,7 +23,7 @@ import { endOffsets } from '../src/kafka/admin.js';
 import { KafkajsAdmin } from '../src/kafka/kafkajs/admin.js';
 import { DEFAULT_KAFKA_CLIENT } from '../src/kafka/client.js';
 import { DATA_SHAPE } from './data-shape.js';
-import { memoryOf } from './memory.js';
+import { heapsOf, memoryOf } from './memory.js';
 import { lastJson, log, metric, root, run, sleep, startServer, waitReady } from './processes.js';
 import { waitForQuietCpus } from './quiet.js';
 import { writeReport } from './report.js';
@@ -340,10 +340,16 @@ async function measureProcessing(): Promise<void> {
 // After a resume the instances have restarted on their stores: their memory is not the processing's.
 results.memoryMeasuredAfter = resumed ? 'a restart on the stores the processing phase left (--resume)' : 'processing';
 results.memory = Object.fromEntries(
-  instances.map((c, i) => [
-    `instance ${ports[i]}`,
-    { ...memoryOf(c.pid!), diskMiB: diskMiB(join(stateRoot, String(ports[i]))) },
-  ]),
+  await Promise.all(
+    instances.map(async (c, i) => [
+      `instance ${ports[i]}`,
+      {
+        ...memoryOf(c.pid!),
+        ...(await heapsOf(`http://127.0.0.1:${ports[i]}`)),
+        diskMiB: diskMiB(join(stateRoot, String(ports[i]))),
+      },
+    ]),
+  ),
 );
 
 // Processing used both cores, like Kafka Streams (Java) does below; HTTP is measured with the servers on
