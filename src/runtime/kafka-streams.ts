@@ -830,6 +830,7 @@ export class KafkaStreams {
     this.metrics.storeLevelZeroFiles.reset();
     this.metrics.storeCompactionSeconds.reset();
     this.metrics.storeCompactionWrittenBytes.reset();
+    this.metrics.storeMemoryBytes.reset();
     this.metrics.rowCacheBytes.reset();
     for (const task of this.tasks.openTasks) {
       const cache = task.rowCache;
@@ -844,6 +845,7 @@ export class KafkaStreams {
       this.metrics.storeCompactionSeconds.set({ task: task.id }, compaction.seconds);
       this.metrics.storeCompactionWrittenBytes.set({ task: task.id }, compaction.writtenBytes);
       this.metrics.storeBytes.set({ task: task.id }, sizes[i]!);
+      this.metrics.storeMemoryBytes.set({ task: task.id }, task.storeMemoryBytes);
     });
   }
 }

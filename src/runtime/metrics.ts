@@ -19,6 +19,7 @@ export interface StreamsMetrics {
   storeBytes: Gauge<'task'>;
   storeLevelZeroFiles: Gauge<'task'>;
   storeCompactionSeconds: Gauge<'task'>;
+  storeMemoryBytes: Gauge<'task'>;
   storeCompactionWrittenBytes: Gauge<'task'>;
   rowCacheLookups: Counter<'result'>;
   rowCacheBytes: Gauge<'task'>;
@@ -127,6 +128,12 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
     storeCompactionSeconds: new Gauge({
       name: 'streams_store_compaction_seconds',
       help: "Time LevelDB's background thread spent writing memtables out and compacting each task store since the store was opened (one thread per process does it for every store).",
+      labelNames: ['task'],
+      registers,
+    }),
+    storeMemoryBytes: new Gauge({
+      name: 'streams_store_memory_bytes',
+      help: "LevelDB's memory for each task store, as LevelDB estimates it: its memtables and the blocks in its block cache (anonymous memory).",
       labelNames: ['task'],
       registers,
     }),

@@ -211,6 +211,11 @@ export class StandbyTask {
     return this.backend.levelZeroFiles();
   }
 
+  /** LevelDB's memory for the task's store (memtables and block cache). */
+  get storeMemoryBytes(): number {
+    return this.backend.memoryBytes();
+  }
+
   /** LevelDB's compaction work on the task's store since it was opened (the compaction metrics). */
   get compactionStats(): CompactionStats {
     return this.backend.compactionStats();

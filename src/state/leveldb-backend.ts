@@ -148,6 +148,12 @@ export class LevelDbBackend implements StateBackend {
     return Number(this.db.getProperty('leveldb.num-files-at-level0')) || 0;
   }
 
+  /** LevelDB's memory for this store: its memtables and the blocks in its block cache (LevelDB's estimate). */
+  memoryBytes(): number {
+    if (this.db.status !== 'open') return 0;
+    return Number(this.db.getProperty('leveldb.approximate-memory-usage')) || 0;
+  }
+
   /** LevelDB's compaction work on this store since it was opened (memtable flushes included). */
   compactionStats(): CompactionStats {
     if (this.db.status !== 'open') return { seconds: 0, readBytes: 0, writtenBytes: 0 };

@@ -175,8 +175,11 @@ t.test('a memtable written out on demand: its rows move to a table and the count
   const perRow = row(0).key.length + 100;
   t.equal(backend.memtableBytes, 20_000 * perRow, 'every byte written is counted while the memtable holds it');
   t.equal(tables(directory), 0, 'no table yet');
+  const held = backend.memoryBytes();
+  t.ok(held >= 20_000 * perRow, `LevelDB counts the memtable in its memory (${held} bytes)`);
   await Promise.all([backend.writeOutMemtable(), backend.writeOutMemtable()]);
   t.equal(backend.memtableBytes, 0, 'the count starts again');
+  t.ok(backend.memoryBytes() < held / 4, `and LevelDB's own estimate falls (${backend.memoryBytes()} bytes)`);
   t.equal(tables(directory), 1, 'one table written, once');
   t.same(backend.getSync(row(4242).key), row(4242).value, 'rows read back from the table');
   await backend.close();
