@@ -19,22 +19,25 @@ export function memoryOf(pid: number): ProcessMemory {
   return { rssMiB: mib('VmRSS'), anonMiB: mib('RssAnon'), fileMiB: mib('RssFile'), shmemMiB: mib('RssShmem') };
 }
 
-/** The V8 heaps in an instance's anonymous memory (MiB): the serving thread's and the engine thread's. */
-export interface InstanceHeaps {
+/**
+ * Parts of an instance's anonymous memory (MiB): the V8 heaps of its serving and engine threads
+ * (allocated, used or free), and LevelDB's own estimate for its stores (memtables, block caches; the
+ * engine measures it every 30 s). The rest is malloc's free lists, thread stacks and Node itself.
+ */
+export interface MemoryParts {
   servingHeapMiB: number;
   engineHeapMiB: number;
   engineHeapUsedMiB: number;
+  leveldbMiB: number;
 }
 
-/**
- * The V8 heaps of the instance at `url` (its /metrics): what of its anonymous memory is V8's, allocated
- * (used or free), against LevelDB's and malloc's (the rest).
- */
-export async function heapsOf(url: string): Promise<InstanceHeaps> {
+/** The parts of the anonymous memory of the instance at `url`, from its /metrics. */
+export async function memoryPartsOf(url: string): Promise<MemoryParts> {
   const mib = async (name: string) => Math.round((await metric(url, name)) / 2 ** 20);
   return {
     servingHeapMiB: await mib('nodejs_heap_size_total_bytes'),
     engineHeapMiB: await mib('uis_engine_heap_total_bytes'),
     engineHeapUsedMiB: await mib('uis_engine_heap_used_bytes'),
+    leveldbMiB: await mib('streams_store_memory_bytes'),
   };
 }

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startInstance, stopInstance } from '../test/support/service.js';
 import { memoryCgroup } from './cgroup.js';
-import { heapsOf, memoryOf } from './memory.js';
+import { memoryPartsOf, memoryOf } from './memory.js';
 import { threadShares, threadTimes } from './threads.js';
 
 const { values: options } = parseArgs({
@@ -120,7 +120,7 @@ const threads = threadShares(instance.child.pid!, threadsAtStart, secondsToReady
 const metricsText = await fetch(`${instance.url}/metrics`).then((r) => r.text());
 const gauge = (name: string) =>
   Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(metricsText)?.[1] ?? NaN) / 2 ** 20);
-const heapWhenReady = { ...(await heapsOf(instance.url)), externalMiB: gauge('nodejs_external_memory_bytes') };
+const partsWhenReady = { ...(await memoryPartsOf(instance.url)), externalMiB: gauge('nodejs_external_memory_bytes') };
 const all = lines();
 const begin = all.find((l) => l.msg === 'restoring stores from changelogs');
 const end = all.find((l) => l.msg === 'restore finished');
@@ -137,7 +137,7 @@ const result = {
   },
   threads,
   memoryAtPeakAnon: peak,
-  memoryWhenReady: { ...memoryOf(instance.child.pid!), ...heapWhenReady },
+  memoryWhenReady: { ...memoryOf(instance.child.pid!), ...partsWhenReady },
   ...(cgroup ? { memoryLimitMiB: limitMiB, cgroup: cgroup.stats() } : {}),
 };
 log(JSON.stringify(result));

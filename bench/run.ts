@@ -23,7 +23,7 @@ import { endOffsets } from '../src/kafka/admin.js';
 import { KafkajsAdmin } from '../src/kafka/kafkajs/admin.js';
 import { DEFAULT_KAFKA_CLIENT } from '../src/kafka/client.js';
 import { DATA_SHAPE } from './data-shape.js';
-import { heapsOf, memoryOf } from './memory.js';
+import { memoryPartsOf, memoryOf } from './memory.js';
 import { lastJson, log, metric, root, run, sleep, startServer, waitReady } from './processes.js';
 import { waitForQuietCpus } from './quiet.js';
 import { writeReport } from './report.js';
@@ -345,7 +345,7 @@ results.memory = Object.fromEntries(
       `instance ${ports[i]}`,
       {
         ...memoryOf(c.pid!),
-        ...(await heapsOf(`http://127.0.0.1:${ports[i]}`)),
+        ...(await memoryPartsOf(`http://127.0.0.1:${ports[i]}`)),
         diskMiB: diskMiB(join(stateRoot, String(ports[i]))),
       },
     ]),
