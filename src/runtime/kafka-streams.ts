@@ -306,6 +306,7 @@ export class KafkaStreams {
     this.sizeTimer = setInterval(() => void this.measureStores(), 30_000);
     this.sizeTimer.unref();
     this.probeTimer = setInterval(() => {
+      for (const task of this.tasks.openTasks) task.settleMemtable();
       this.updateStandbyMetrics();
       this.probeIfWarmedUp();
     }, 1000);

@@ -524,7 +524,6 @@ export class StreamTask {
       if (next !== undefined) checkpoints.set(store.changelogTopic, next);
     }
     await snapshot.apply(checkpoints);
-    this.settleMemtable();
     for (const [topic, offset] of committing) this.appliedOffsets.set(topic, offset);
     const expired = await this.core.expireWindows(expiries);
     if (expired > 0) this.log.debug('expired windows deleted', { windows: expired });
@@ -539,10 +538,11 @@ export class StreamTask {
   /**
    * A task's memtable holds a store's worth per store (decision 0024), which pays while the instance
    * works through a backlog. Once it has caught up, the memtable is written out whenever it holds one
-   * store's worth: it would otherwise fill slowly to its full size and stay there, memory held and
-   * searched by every read.
+   * store's worth: it would otherwise fill slowly to its full size, or stay as full as the backlog left
+   * it, searched by every read. The instance calls this every second.
    */
-  private settleMemtable(): void {
+  settleMemtable(): void {
+    if (this.status !== 'running') return;
     const lag = this.deps.instanceLag?.();
     const { catchUpLagRecords, storeWriteBufferBytes } = this.deps.config;
     if (lag === undefined || lag >= BigInt(catchUpLagRecords) || this.backend.memtableBytes < storeWriteBufferBytes)

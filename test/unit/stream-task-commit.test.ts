@@ -272,7 +272,7 @@ t.test(
   },
 );
 
-t.test("caught up, a commit writes out a memtable holding a store's worth; behind, it keeps it", async (t) => {
+t.test("caught up, a task writes out a memtable holding a store's worth; behind, it keeps it", async (t) => {
   const MiB = 1024 * 1024;
   let lag = 50_000n;
   let held = 0;
@@ -281,26 +281,20 @@ t.test("caught up, a commit writes out a memtable holding a store's worth; behin
   // What the backend holds is set by hand: this topology has no stores to fill it.
   Object.defineProperty(backend, 'memtableBytes', { get: () => held });
   backend.writeOutMemtable = async () => void writtenOut++;
-  const { task, processOne } = await runningTask(t, {
-    config: { storeWriteBufferBytes: 4 * MiB },
-    instanceLag: () => lag,
-    backend,
-  });
-  const commitOne = async () => {
-    processOne();
-    const commit = task.commit();
-    commits.at(-1)!.resolve();
-    await commit;
-  };
+  const task = await openTask(t, {}, { config: { storeWriteBufferBytes: 4 * MiB }, instanceLag: () => lag, backend });
   held = 5 * MiB;
-  await commitOne();
+  task.settleMemtable();
+  t.equal(writtenOut, 0, 'not running yet: the memtable stays');
+  await task.initialize();
+  await task.start();
+  task.settleMemtable();
   t.equal(writtenOut, 0, '50,000 records behind: the memtable stays');
   lag = 10n;
   held = 3 * MiB;
-  await commitOne();
+  task.settleMemtable();
   t.equal(writtenOut, 0, "caught up, under a store's worth: it stays");
   held = 4 * MiB;
-  await commitOne();
+  task.settleMemtable();
   t.equal(writtenOut, 1, "caught up, a store's worth: written out");
 });
 
