@@ -4,7 +4,7 @@
  * libraries), which the kernel reclaims under pressure.
  */
 import { readFileSync } from 'node:fs';
-import { metric } from './processes.js';
+import { samplesIn } from './processes.js';
 
 export interface ProcessMemory {
   rssMiB: number;
@@ -21,23 +21,27 @@ export function memoryOf(pid: number): ProcessMemory {
 
 /**
  * Parts of an instance's anonymous memory (MiB): the V8 heaps of its serving and engine threads
- * (allocated, used or free), and LevelDB's own estimate for its stores (memtables, block caches; the
- * engine measures it every 30 s). The rest is malloc's free lists, thread stacks and Node itself.
+ * (allocated, used or free), the serving thread's buffers outside its heap, and LevelDB's own estimate
+ * for its stores (memtables, block caches; the engine measures it every 30 s). The rest is malloc's
+ * free lists, thread stacks and Node itself.
  */
 export interface MemoryParts {
   servingHeapMiB: number;
   engineHeapMiB: number;
   engineHeapUsedMiB: number;
+  externalMiB: number;
   leveldbMiB: number;
 }
 
-/** The parts of the anonymous memory of the instance at `url`, from its /metrics. */
+/** The parts of the anonymous memory of the instance at `url`, from one read of its /metrics. */
 export async function memoryPartsOf(url: string): Promise<MemoryParts> {
-  const mib = async (name: string) => Math.round((await metric(url, name)) / 2 ** 20);
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const mib = (name: string) => Math.round(samplesIn(text, name).reduce((sum, v) => sum + v, 0) / 2 ** 20);
   return {
-    servingHeapMiB: await mib('nodejs_heap_size_total_bytes'),
-    engineHeapMiB: await mib('uis_engine_heap_total_bytes'),
-    engineHeapUsedMiB: await mib('uis_engine_heap_used_bytes'),
-    leveldbMiB: await mib('streams_store_memory_bytes'),
+    servingHeapMiB: mib('nodejs_heap_size_total_bytes'),
+    engineHeapMiB: mib('uis_engine_heap_total_bytes'),
+    engineHeapUsedMiB: mib('uis_engine_heap_used_bytes'),
+    externalMiB: mib('nodejs_external_memory_bytes'),
+    leveldbMiB: mib('streams_store_memory_bytes'),
   };
 }

@@ -127,7 +127,11 @@ export async function metricByLabel(url: string, name: string, label: string): P
 
 /** Every sample of a metric (each label set) an instance reports. */
 export async function metricValues(url: string, name: string): Promise<number[]> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  return samplesIn(await (await fetch(`${url}/metrics`)).text(), name);
+}
+
+/** Every sample of a metric (each label set) in a /metrics text. */
+export function samplesIn(text: string, name: string): number[] {
   return text
     .split('\n')
     .filter((l) => l.startsWith(name) && !l.startsWith(`${name}_`))

@@ -117,10 +117,7 @@ const secondsToReady = (Date.now() - started) / 1000;
 // Which threads did the work: the engine (at --engine-nice), V8's helpers, libuv's pool, LevelDB's compaction.
 const threads = threadShares(instance.child.pid!, threadsAtStart, secondsToReady);
 // Where the anonymous memory is: V8's heap, buffers outside it, and the rest (LevelDB, malloc).
-const metricsText = await fetch(`${instance.url}/metrics`).then((r) => r.text());
-const gauge = (name: string) =>
-  Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(metricsText)?.[1] ?? NaN) / 2 ** 20);
-const partsWhenReady = { ...(await memoryPartsOf(instance.url)), externalMiB: gauge('nodejs_external_memory_bytes') };
+const partsWhenReady = await memoryPartsOf(instance.url);
 const all = lines();
 const begin = all.find((l) => l.msg === 'restoring stores from changelogs');
 const end = all.find((l) => l.msg === 'restore finished');
