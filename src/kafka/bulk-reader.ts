@@ -48,7 +48,7 @@ export interface WholeRecord {
   headers: RecordHeader[] | undefined;
 }
 
-export interface BulkReadOptions {
+export interface BulkReadOptions<P = undefined> {
   clientId: string;
   /** Give up when no partition moved for this long. */
   stallTimeoutMs?: number;
@@ -65,6 +65,12 @@ export interface BulkReadOptions {
   maxBytesInFlight?: number;
   /** Hand over whole records (offset, timestamp, headers, null keys too) in RestoredRecords.whole. */
   wholeRecords?: boolean;
+  /**
+   * Called with a partition's records as soon as they are fetched, before the partition's earlier
+   * records are written; onRecords gets what it returns. Work that need not wait for those writes
+   * (building a write batch) so overlaps them.
+   */
+  prepare?: (range: PartitionRange, records: RestoredRecords) => P;
 }
 
 const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -77,12 +83,12 @@ export class LeaderMovedError extends Error {
   override name = 'LeaderMovedError';
 }
 
-export async function readRangesBulk(
+export async function readRangesBulk<P = undefined>(
   admin: ClusterAdmin,
   ranges: readonly PartitionRange[],
-  onRecords: (range: PartitionRange, records: RestoredRecords) => Promise<void>,
+  onRecords: (range: PartitionRange, records: RestoredRecords, prepared: P | undefined) => Promise<void>,
   abandoned: () => boolean,
-  options: BulkReadOptions,
+  options: BulkReadOptions<P>,
 ): Promise<void> {
   const pending = ranges.filter((r) => r.from < r.to);
   const positions = new Map(pending.map((r) => [`${r.topic}:${r.partition}`, r.from]));
@@ -119,13 +125,13 @@ async function leadersOf(
   return byLeader;
 }
 
-async function fetchLoop(
+async function fetchLoop<P>(
   broker: BrokerAddress,
   ranges: readonly PartitionRange[],
   positions: Map<string, bigint>,
-  onRecords: (range: PartitionRange, records: RestoredRecords) => Promise<void>,
+  onRecords: (range: PartitionRange, records: RestoredRecords, prepared: P | undefined) => Promise<void>,
   abandoned: () => boolean,
-  options: BulkReadOptions,
+  options: BulkReadOptions<P>,
 ): Promise<void> {
   const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
   const maxBytesInFlight = options.maxBytesInFlight ?? DEFAULT_BYTES_IN_FLIGHT;
@@ -208,9 +214,10 @@ async function fetchLoop(
           lastProgress = Date.now();
           holds++;
           const queue = writing.get(key) ?? { count: 0, last: Promise.resolve() };
+          const prepared = options.prepare?.(range, records);
           // After a failed write no later records of any partition are written: a retry starts from them.
           const write = queue.last
-            .then(() => (failure ? undefined : onRecords(range, records)))
+            .then(() => (failure ? undefined : onRecords(range, records, prepared)))
             .then(
               () => undefined,
               (error: unknown) => {

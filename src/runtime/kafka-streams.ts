@@ -365,6 +365,20 @@ export class KafkaStreams {
     return this.state === 'running' && this.tasks.allRunning;
   }
 
+  /**
+   * Ready, and the input fetched so far is less than catchUpLagRecords behind its end (a partition
+   * not fetched yet counts as caught up).
+   */
+  get caughtUp(): boolean {
+    return this.ready && this.instanceLag() < BigInt(this.config.catchUpLagRecords);
+  }
+
+  private instanceLag(): bigint {
+    let lag = 0n;
+    for (const behind of this.inputLag.values()) lag += behind;
+    return lag;
+  }
+
   /** Where a store's key lives. */
   keyMetadata(storeName: string, key: Buffer): KeyMetadata {
     const { sub, partitions } = this.storeLayout(storeName);
@@ -612,11 +626,7 @@ export class KafkaStreams {
       logger: this.log,
       metrics: this.metrics,
       partitionsOf: (topic) => this.layout.partitionsOf(topic),
-      instanceLag: () => {
-        let lag = 0n;
-        for (const behind of this.inputLag.values()) lag += behind;
-        return lag;
-      },
+      instanceLag: () => this.instanceLag(),
       failApplication: (error) => this.fail(error),
       globalStores: this.globalStores,
     };
@@ -655,6 +665,9 @@ export class KafkaStreams {
     this.log.info('assignment received', { generation, tasks: assigned.map((t) => t.id), lost });
     const before = this.tasks.openTasks;
     this.tasks.handleAssignment(assigned, { lost });
+    // A partition that left keeps no lag here: the instance's lag is over what it reads now.
+    const kept = new Set(Object.entries(memberAssignment).flatMap(([topic, ps]) => ps.map((p) => `${topic}:${p}`)));
+    for (const key of this.inputLag.keys()) if (!kept.has(key)) this.inputLag.delete(key);
     for (const task of before) {
       if (assigned.some((ref) => ref.id === task.id)) continue;
       this.local.closedAt(task.id, task.checkpointSum);
@@ -773,7 +786,7 @@ export class KafkaStreams {
         task,
         backend: task.state.backend,
         ranges,
-        apply: (range, records) => task.applyRestored(range, records),
+        prepare: (range, records) => task.prepareRestored(range, records),
       });
       this.log.info('restoring task', {
         task: task.id,

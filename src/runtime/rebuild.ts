@@ -62,10 +62,8 @@ export async function rebuildLocalState(
               storeOf,
               backend,
               ranges: [],
-              apply: async (range, records) => {
-                const rows = records.keys.map((key, i) => ({ key, value: records.values[i]! }));
-                await state.applyRestored(storeOf.get(range.topic)!, rows, records.nextOffset);
-              },
+              prepare: (range, records) =>
+                state.prepareRestored(storeOf.get(range.topic)!, records.keys, records.values, records.nextOffset),
             };
             restores.set(taskId, restore);
           }

@@ -13,8 +13,11 @@ import type { RestoreProgress } from './restore-progress.js';
 export interface TaskRestore {
   backend: StateBackend;
   ranges: readonly PartitionRange[];
-  /** Writes records of one of `ranges` to the store. */
-  apply(range: PartitionRange, records: RestoredRecords): Promise<void>;
+  /**
+   * Builds the write of records of one of `ranges` to the store, and returns what applies it. Called
+   * while the range's earlier records are still being written; the writes apply in order.
+   */
+  prepare(range: PartitionRange, records: RestoredRecords): () => Promise<void>;
 }
 
 export interface RestoreWaveOptions {
@@ -63,14 +66,18 @@ async function read(
 ): Promise<void> {
   if (tasks.length === 0) return;
   const byChangelog = new Map(tasks.flatMap((task) => task.ranges.map((r) => [`${r.topic}:${r.partition}`, task])));
-  await readRangesBulk(
+  await readRangesBulk<() => Promise<void>>(
     admin,
     tasks.flatMap((task) => task.ranges),
-    async (range, records) => {
-      await byChangelog.get(`${range.topic}:${range.partition}`)!.apply(range, records);
+    async (_range, records, write) => {
+      await write!();
       progress.restored(records.keys.length);
     },
     abandoned,
-    { clientId: options.clientId, maxBytesInFlight: options.fetchBytes },
+    {
+      clientId: options.clientId,
+      maxBytesInFlight: options.fetchBytes,
+      prepare: (range, records) => byChangelog.get(`${range.topic}:${range.partition}`)!.prepare(range, records),
+    },
   );
 }

@@ -257,10 +257,10 @@ export class StreamTask {
     );
   }
 
-  async applyRestored(range: PartitionRange, records: RestoredRecords): Promise<void> {
+  /** Builds the write of restored changelog records (TaskState.prepareRestored). */
+  prepareRestored(range: PartitionRange, records: RestoredRecords): () => Promise<void> {
     const store = this.subtopology.stores.find((s) => s.changelogTopic === range.topic)!;
-    const rows = records.keys.map((key, i) => ({ key, value: records.values[i]! }));
-    await this.state.applyRestored(store.name, rows, records.nextOffset);
+    return this.state.prepareRestored(store.name, records.keys, records.values, records.nextOffset);
   }
 
   /** Marks a restored changelog as read to `range.to` (the offsets after the last record are transaction markers). */

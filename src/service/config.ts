@@ -293,7 +293,7 @@ export const OPTIONS: Record<OptionKey, Option> = {
     flag: 'engine-nice',
     env: 'UIS_ENGINE_NICE',
     default: '19',
-    help: "with --engine-thread worker: the engine thread's nice value (0-19); higher lets a request preempt processing at once when they share a core (decision 0018)",
+    help: "with --engine-thread worker: the engine thread's nice value (0-19) once the instance has first caught up (until then 0); higher lets a request preempt processing at once when they share a core (decisions 0018, 0026)",
   },
   engineHeapMiB: {
     flag: 'engine-heap-mib',

@@ -7,13 +7,15 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Gauge, Registry } from 'prom-client';
 import { shareStores } from '../state/leveldb-backend.js';
-import { createLogger } from '../util/logger.js';
+import { createLogger, type Logger } from '../util/logger.js';
 import { VIEW_STORE } from '../../topology/user-information.js';
 import { startEngine, type Engine } from './engine.js';
 import type { TaskPosition } from '../runtime/kafka-streams.js';
 import type { EngineSnapshot, EngineWorkerData, FromEngine, ToEngine, WirePosition } from './engine-protocol.js';
 
 const SNAPSHOT_EVERY_MS = 10;
+/** How long the instance stays caught up before the engine thread lowers its priority (decision 0026). */
+const CAUGHT_UP_CHECKS = 5;
 
 const port = parentPort!;
 const { config, logLevel } = workerData as EngineWorkerData;
@@ -37,11 +39,21 @@ new Gauge({
     this.set(getHeapStatistics().total_heap_size);
   },
 });
+let engineNice = 0;
+new Gauge({
+  name: 'uis_engine_nice',
+  help: "The engine thread's nice value: 0 until the instance first catches up, then --engine-nice",
+  registers: [registry],
+  collect() {
+    this.set(engineNice);
+  },
+});
 const releases = new Map<number, () => void>();
 let nextRelease = 0;
 let engine: Engine | undefined;
 let lastSnapshot = '';
 let snapshotTimer: NodeJS.Timeout | undefined;
+let priorityTimer: NodeJS.Timeout | undefined;
 /** Directories of the stores this thread has open. */
 const openStores = new Set<string>();
 
@@ -108,6 +120,7 @@ port.on('message', (message: ToEngine) => {
     void registry.metrics().then((text) => post({ type: 'metrics', id: message.id, text }));
   } else if (message.type === 'stop') {
     clearInterval(snapshotTimer);
+    clearInterval(priorityTimer);
     void (engine?.stop() ?? Promise.resolve()).finally(() => {
       post({ type: 'stopped' });
       port.close();
@@ -115,8 +128,26 @@ port.on('message', (message: ToEngine) => {
   }
 });
 
-// Without a process id this sets the nice value of the calling thread only (Linux).
-if (config.engineNice > 0) setPriority(config.engineNice);
+/**
+ * The engine runs at the process's priority while the instance restores and works through a
+ * backlog, and gives way to requests once it has caught up (decision 0026). An unprivileged
+ * thread cannot raise its priority again, so this happens once.
+ */
+function lowerPriorityOnceCaughtUp(running: Engine, logger: Logger): void {
+  if (config.engineNice === 0) return;
+  let checks = 0;
+  priorityTimer = setInterval(() => {
+    checks = running.streams.caughtUp ? checks + 1 : 0;
+    if (checks < CAUGHT_UP_CHECKS) return;
+    clearInterval(priorityTimer);
+    // Without a process id this sets the nice value of the calling thread only (Linux).
+    setPriority(config.engineNice);
+    engineNice = config.engineNice;
+    logger.info('caught up: the engine thread lowers its priority so that requests come first', {
+      nice: engineNice,
+    });
+  }, 1000);
+}
 
 try {
   // Log lines go to the serving thread's logger: one stream of lines, with its fields.
@@ -124,6 +155,7 @@ try {
   engine = await startEngine(config, logger, registry, (error) => post({ type: 'fatal', message: error.message }));
   publish();
   snapshotTimer = setInterval(publish, SNAPSHOT_EVERY_MS);
+  lowerPriorityOnceCaughtUp(engine, logger);
   post({ type: 'started' });
 } catch (error) {
   post({ type: 'failed', message: (error as Error)?.message ?? String(error) });

@@ -25,6 +25,11 @@ export interface StateBackend {
   getSync(key: Buffer): Buffer | undefined;
   /** Applies every entry, or none. */
   write(batch: readonly BatchEntry[]): Promise<void>;
+  /**
+   * Builds the write of `batch` now and returns what applies it (as `write` does), so that the
+   * building overlaps writes in flight. The returned writes apply in the order they are called.
+   */
+  prepare(batch: readonly BatchEntry[]): () => Promise<void>;
   /** Entries whose key starts with `prefix`, in key order. */
   entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]>;
   /** At most `range.limit` entries within the bounds, in key order (or reversed), from one snapshot. */

@@ -165,8 +165,12 @@ export class LevelDbBackend implements StateBackend {
   }
 
   /** One chained batch: about a third of the JavaScript work of an array of operations. */
-  async write(batch: readonly BatchEntry[]): Promise<void> {
-    if (batch.length === 0) return;
+  write(batch: readonly BatchEntry[]): Promise<void> {
+    return this.prepare(batch)();
+  }
+
+  prepare(batch: readonly BatchEntry[]): () => Promise<void> {
+    if (batch.length === 0) return () => Promise.resolve();
     const chained = this.db.batch();
     let bytes = 0;
     for (const e of batch) {
@@ -174,12 +178,14 @@ export class LevelDbBackend implements StateBackend {
       else chained.put(e.key, e.value);
       bytes += e.key.length + (e.value?.length ?? 0);
     }
-    await chained.write();
-    this.unwrittenBytes += bytes;
-    const limit =
-      (this.bulkLoading ? this.memory.bulkWriteBufferBytes : this.memory.writeBufferBytes) ??
-      LEVELDB_WRITE_BUFFER_BYTES;
-    if (this.unwrittenBytes >= limit) this.unwrittenBytes -= limit;
+    return async () => {
+      await chained.write();
+      this.unwrittenBytes += bytes;
+      const limit =
+        (this.bulkLoading ? this.memory.bulkWriteBufferBytes : this.memory.writeBufferBytes) ??
+        LEVELDB_WRITE_BUFFER_BYTES;
+      if (this.unwrittenBytes >= limit) this.unwrittenBytes -= limit;
+    };
   }
 
   async *entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {

@@ -15,6 +15,11 @@ export class MemoryBackend implements StateBackend {
     }
   }
 
+  prepare(batch: readonly BatchEntry[]): () => Promise<void> {
+    const entries = [...batch];
+    return () => this.write(entries);
+  }
+
   async *entries(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
     const p = prefix.toString('latin1');
     const keys = [...this.map.keys()].filter((k) => k.startsWith(p)).sort();

@@ -247,14 +247,38 @@ export class TaskState {
   }
 
   /** Applies changelog records read during a restore, and the offset restored up to. */
-  async applyRestored(storeName: string, records: readonly BatchEntry[], nextOffset: bigint): Promise<void> {
+  applyRestored(storeName: string, records: readonly BatchEntry[], nextOffset: bigint): Promise<void> {
+    return this.prepareRestored(
+      storeName,
+      records.map((r) => r.key),
+      records.map((r) => r.value),
+      nextOffset,
+    )();
+  }
+
+  /**
+   * Builds the write of changelog records (keys and values, in offset order) and of the offset
+   * restored up to, and returns what applies it: a restore builds the next write of a store while
+   * the one before is written. A store's writes must apply in the order they were built.
+   */
+  prepareRestored(
+    storeName: string,
+    keys: readonly Buffer[],
+    values: ReadonlyArray<Buffer | null>,
+    nextOffset: bigint,
+  ): () => Promise<void> {
     const prefix = this.prefixOf(storeName);
-    const batch: BatchEntry[] = records.map((r) => ({ key: Buffer.concat([prefix, r.key]), value: r.value }));
+    const batch: BatchEntry[] = new Array<BatchEntry>(keys.length + 1);
+    for (let i = 0; i < keys.length; i++)
+      batch[i] = { key: Buffer.concat([prefix, keys[i]!]), value: values[i] ?? null };
     const topic = this.spec(storeName).changelogTopic;
-    batch.push({ key: checkpointKey(topic), value: Buffer.from(nextOffset.toString()) });
-    await this.backend.write(batch);
-    this.knownCheckpoints.set(topic, nextOffset);
-    if (this.rowCache.size > 0) this.rowCache.clear();
+    batch[keys.length] = { key: checkpointKey(topic), value: Buffer.from(nextOffset.toString()) };
+    const write = this.backend.prepare(batch);
+    return async () => {
+      await write();
+      this.knownCheckpoints.set(topic, nextOffset);
+      if (this.rowCache.size > 0) this.rowCache.clear();
+    };
   }
 
   /**

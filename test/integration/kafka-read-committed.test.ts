@@ -77,10 +77,14 @@ t.test('the bulk reader reads exactly the committed records of a range', async (
   const read = async (from: bigint, to: bigint) => {
     const keys: string[] = [];
     let position = from;
-    await readRangesBulk(
+    let prepared = 0;
+    await readRangesBulk<number>(
       new KafkajsAdmin(admin),
       [{ topic, partition: 0, from, to }],
-      async (_range, records) => {
+      async (_range, records, preparedAs) => {
+        // What prepare made of these records reaches onRecords with them, in fetch order.
+        if (preparedAs !== keys.length)
+          t.fail(`prepared for ${preparedAs} records before, handed over after ${keys.length}`);
         keys.push(...records.keys.map((k) => k.toString()));
         for (const [i, key] of records.keys.entries()) {
           const k = key.toString();
@@ -89,8 +93,17 @@ t.test('the bulk reader reads exactly the committed records of a range', async (
         position = records.nextOffset;
       },
       () => false,
-      { clientId: 'uis-test', partitionMaxBytes: 512 },
+      {
+        clientId: 'uis-test',
+        partitionMaxBytes: 512,
+        prepare: (_range, records) => {
+          const before = prepared;
+          prepared += records.keys.length;
+          return before;
+        },
+      },
     );
+    t.equal(prepared, keys.length, 'every record handed over was prepared');
     return { keys, position };
   };
   const whole = await read(0n, end);

@@ -139,6 +139,12 @@ t.test('three instances match the oracle, each answering every key', async (t) =
   await storesAgreeWithUsers(t, services, result.userIds);
   const engineHeap = await metricSum(services[0]!.url, 'uis_engine_heap_used_bytes');
   t.ok(engineHeap > 1_000_000, `/metrics reports the engine thread's heap (${engineHeap} bytes)`);
+  // Caught up, each engine thread gives way to requests (decision 0026).
+  for (const service of services)
+    await eventually('the engine thread to lower its priority', 30_000, async () =>
+      (await metricSum(service.url, 'uis_engine_nice')) === 19 ? true : undefined,
+    );
+  t.pass('every engine thread runs at nice 19 once its instance caught up');
 
   // The output topic, read from the beginning by a fresh consumer, equals the view.
   const registry = new SchemaRegistry({ host: stack.registryUrl });
