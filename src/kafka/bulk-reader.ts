@@ -67,8 +67,10 @@ export interface BulkReadOptions<P = undefined> {
   wholeRecords?: boolean;
   /**
    * Called with a partition's records as soon as they are fetched, before the partition's earlier
-   * records are written; onRecords gets what it returns. Work that need not wait for those writes
-   * (building a write batch) so overlaps them.
+   * records are written. Work that need not wait for those writes (building a write batch) so
+   * overlaps them. onRecords then gets what it returned and the records' nextOffset, but not the
+   * records: they are let go once prepared, since their views keep the whole response in memory
+   * and the garbage collector copies every view it finds alive.
    */
   prepare?: (range: PartitionRange, records: RestoredRecords) => P;
 }
@@ -215,9 +217,10 @@ async function fetchLoop<P>(
           holds++;
           const queue = writing.get(key) ?? { count: 0, last: Promise.resolve() };
           const prepared = options.prepare?.(range, records);
+          const handed = options.prepare ? { keys: [], values: [], nextOffset: records.nextOffset } : records;
           // After a failed write no later records of any partition are written: a retry starts from them.
           const write = queue.last
-            .then(() => (failure ? undefined : onRecords(range, records, prepared)))
+            .then(() => (failure ? undefined : onRecords(range, handed, prepared)))
             .then(
               () => undefined,
               (error: unknown) => {

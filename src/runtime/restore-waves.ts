@@ -66,18 +66,21 @@ async function read(
 ): Promise<void> {
   if (tasks.length === 0) return;
   const byChangelog = new Map(tasks.flatMap((task) => task.ranges.map((r) => [`${r.topic}:${r.partition}`, task])));
-  await readRangesBulk<() => Promise<void>>(
+  await readRangesBulk<{ write: () => Promise<void>; records: number }>(
     admin,
     tasks.flatMap((task) => task.ranges),
-    async (_range, records, write) => {
-      await write!();
-      progress.restored(records.keys.length);
+    async (_range, _records, prepared) => {
+      await prepared!.write();
+      progress.restored(prepared!.records);
     },
     abandoned,
     {
       clientId: options.clientId,
       maxBytesInFlight: options.fetchBytes,
-      prepare: (range, records) => byChangelog.get(`${range.topic}:${range.partition}`)!.prepare(range, records),
+      prepare: (range, records) => ({
+        write: byChangelog.get(`${range.topic}:${range.partition}`)!.prepare(range, records),
+        records: records.keys.length,
+      }),
     },
   );
 }

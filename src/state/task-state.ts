@@ -268,9 +268,19 @@ export class TaskState {
     nextOffset: bigint,
   ): () => Promise<void> {
     const prefix = this.prefixOf(storeName);
+    let length = 0;
+    for (const key of keys) length += prefix.length + key.length;
+    // The prefixed keys share one buffer: one allocation per write rather than one per key.
+    const prefixed = Buffer.allocUnsafeSlow(length);
     const batch: BatchEntry[] = new Array<BatchEntry>(keys.length + 1);
-    for (let i = 0; i < keys.length; i++)
-      batch[i] = { key: Buffer.concat([prefix, keys[i]!]), value: values[i] ?? null };
+    for (let i = 0, at = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      prefixed.set(prefix, at);
+      prefixed.set(key, at + prefix.length);
+      const end = at + prefix.length + key.length;
+      batch[i] = { key: prefixed.subarray(at, end), value: values[i] ?? null };
+      at = end;
+    }
     const topic = this.spec(storeName).changelogTopic;
     batch[keys.length] = { key: checkpointKey(topic), value: Buffer.from(nextOffset.toString()) };
     const write = this.backend.prepare(batch);
