@@ -165,8 +165,8 @@ export class LevelDbBackend implements StateBackend {
   }
 
   /** One chained batch: about a third of the JavaScript work of an array of operations. */
-  write(batch: readonly BatchEntry[]): Promise<void> {
-    return this.prepare(batch)();
+  async write(batch: readonly BatchEntry[]): Promise<void> {
+    await this.prepare(batch)();
   }
 
   prepare(batch: readonly BatchEntry[]): () => Promise<void> {

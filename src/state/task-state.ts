@@ -247,8 +247,8 @@ export class TaskState {
   }
 
   /** Applies changelog records read during a restore, and the offset restored up to. */
-  applyRestored(storeName: string, records: readonly BatchEntry[], nextOffset: bigint): Promise<void> {
-    return this.prepareRestored(
+  async applyRestored(storeName: string, records: readonly BatchEntry[], nextOffset: bigint): Promise<void> {
+    await this.prepareRestored(
       storeName,
       records.map((r) => r.key),
       records.map((r) => r.value),
