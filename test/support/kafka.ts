@@ -29,11 +29,11 @@ export async function connectedProducer(): Promise<Producer> {
 
 /**
  * Reads a whole topic from the start (read_committed) up to its end offsets at the time of the call, calling
- * `onMessage` for each record in order within each partition.
+ * `onMessage` for each record (and its partition) in order within each partition.
  */
 export async function readTopic(
   topic: string,
-  onMessage: (message: KafkaMessage) => void,
+  onMessage: (message: KafkaMessage, partition: number) => void,
   timeoutMs = 60_000,
 ): Promise<void> {
   const admin = kafka.admin();
@@ -61,7 +61,7 @@ export async function readTopic(
       advance(payload.partition, BigInt(payload.lastOffset) + 1n),
     );
     void consumer.run({
-      eachMessage: async ({ message }) => onMessage(message),
+      eachMessage: async ({ message, partition }) => onMessage(message, partition),
     });
   });
   await done.finally(() => consumer.disconnect());
