@@ -161,6 +161,20 @@ t.test(
         `only in the uninterrupted run: ${only(expectedFinals, actualFinals, referenceTopics.final).join(', ')}`,
       );
       t.comment(`only after the stops: ${only(actualFinals, expectedFinals, topics.final).join(', ')}`);
+      // Were the missing ones written and aborted (or filtered by the reader), or never written?
+      const uncommitted = new Map<string, string>();
+      await readTopic(
+        referenceTopics.final,
+        (m, partition) => {
+          const { key, window } = finalSerdes.keySerde.deserialize(m.key!);
+          const record = `${key}@${window.start}=${finalSerdes.valueSerde.deserialize(m.value!)}`;
+          uncommitted.set(record, `${uncommitted.get(record) ?? ''} ${partition}@${m.offset}`);
+        },
+        60_000,
+        true,
+      );
+      for (const record of actualFinals.filter((r) => !expectedFinals.includes(r)))
+        t.comment(`read uncommitted, the uninterrupted run's ${record}: ${uncommitted.get(record) ?? 'absent'}`);
       explain(false);
     }
     t.equal(new Set(actualFinals.map((r) => r.split('=')[0])).size, actualFinals.length, 'no window twice');

@@ -35,6 +35,8 @@ export async function readTopic(
   topic: string,
   onMessage: (message: KafkaMessage, partition: number) => void,
   timeoutMs = 60_000,
+  /** Aborted records and open transactions' too (for a failure's diagnosis). */
+  readUncommitted = false,
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
@@ -44,7 +46,7 @@ export async function readTopic(
     ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]),
   );
   if (remaining.size === 0) return;
-  const consumer = kafka.consumer({ groupId: `read-table-${Date.now()}-${Math.random()}`, readUncommitted: false });
+  const consumer = kafka.consumer({ groupId: `read-table-${Date.now()}-${Math.random()}`, readUncommitted });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const done = new Promise<void>((resolve, reject) => {
