@@ -11,29 +11,37 @@ export const MAX_REQUEST_BYTES = 512 * 1024;
 
 /** About how many bytes a record takes in a request: key, value, headers and overhead. */
 export function recordSize(record: OutgoingRecord): number {
-  return (
-    64 +
-    (record.key?.length ?? 0) +
-    (record.value?.length ?? 0) +
-    (record.headers?.reduce((n, h) => n + h.key.length + h.value.length, 0) ?? 0)
-  );
+  let bytes = 64 + (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  const headers = record.headers;
+  if (headers) for (let i = 0; i < headers.length; i++) bytes += headers[i]!.key.length + headers[i]!.value.length;
+  return bytes;
 }
 
-/** Splits records into runs of at most about `maxBytes` of keys, values and headers. */
-export function* chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): Generator<R[]> {
-  let chunk: R[] = [];
+/** A run of records and about how many bytes it takes (recordSize). */
+export interface RecordChunk<R extends OutgoingRecord> {
+  records: readonly R[];
+  bytes: number;
+}
+
+/**
+ * Splits records into runs of at most about `maxBytes` of keys, values and headers, each with its
+ * size (one pass; records that fit in one run are that run, not a copy).
+ */
+export function chunksOf<R extends OutgoingRecord>(records: readonly R[], maxBytes: number): RecordChunk<R>[] {
+  const chunks: RecordChunk<R>[] = [];
+  let start = 0;
   let bytes = 0;
-  for (const record of records) {
-    const size = recordSize(record);
-    if (chunk.length > 0 && bytes + size > maxBytes) {
-      yield chunk;
-      chunk = [];
+  for (let i = 0; i < records.length; i++) {
+    const size = recordSize(records[i]!);
+    if (i > start && bytes + size > maxBytes) {
+      chunks.push({ records: records.slice(start, i), bytes });
+      start = i;
       bytes = 0;
     }
-    chunk.push(record);
     bytes += size;
   }
-  if (chunk.length > 0) yield chunk;
+  if (records.length > start) chunks.push({ records: start === 0 ? records : records.slice(start), bytes });
+  return chunks;
 }
 
 /** The Kafka error types in an error and the errors it wraps (kafkajs nests them in `cause` or `originalError`). */

@@ -35,7 +35,7 @@ import {
   type PartitionBatch,
   type ProducerIdentity,
 } from './group-transactions.js';
-import { chunksOf, MAX_REQUEST_BYTES, recordSize } from './commit-writer.js';
+import { chunksOf, MAX_REQUEST_BYTES } from './commit-writer.js';
 import { describeProducers, type PartitionRef } from './transaction-admin.js';
 import { BrokerConnection, BrokerUnreachableError, type BrokerAddress } from './wire.js';
 
@@ -437,8 +437,7 @@ export class InstanceProducer {
           for (const [tp, next] of await produceTransactional(connection, identity, batches)) written.set(tp, next);
         };
         for (const [tp, partitionRecords] of byPartition) {
-          for (const chunk of chunksOf(partitionRecords, MAX_REQUEST_BYTES)) {
-            const size = chunk.reduce((n, r) => n + recordSize(r), 0);
+          for (const { records: chunk, bytes: size } of chunksOf(partitionRecords, MAX_REQUEST_BYTES)) {
             if (bytes + size > MAX_REQUEST_BYTES) await send();
             const baseSequence = this.sequences.get(tp) ?? 0;
             this.sequences.set(tp, (baseSequence + chunk.length) % 2 ** 31);

@@ -1,5 +1,6 @@
 /** The engine's Prometheus metrics (prom-client), registered on a registry the application gives. */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { HotPathHistogram } from './hot-path-histogram.js';
 
 export interface StreamsMetrics {
   recordsProcessed: Counter<'subtopology'>;
@@ -13,8 +14,10 @@ export interface StreamsMetrics {
   tasks: Gauge<'status'>;
   restoreRecords: Counter;
   restoreRemaining: Gauge;
-  endToEndSeconds: Histogram<'topic'>;
-  recordAgeSeconds: Histogram<'topic'>;
+  /** Observed per output record: see HotPathHistogram. */
+  endToEndSeconds: HotPathHistogram<'topic'>;
+  /** Observed per input record. */
+  recordAgeSeconds: HotPathHistogram<'topic'>;
   consumerLag: Gauge<'topic' | 'partition'>;
   storeBytes: Gauge<'task'>;
   storeLevelZeroFiles: Gauge<'task'>;
@@ -93,14 +96,14 @@ export function createStreamsMetrics(registry: Registry): StreamsMetrics {
       help: 'Changelog records still to replay before the restoring tasks can run.',
       registers,
     }),
-    endToEndSeconds: new Histogram({
+    endToEndSeconds: new HotPathHistogram({
       name: 'streams_end_to_end_latency_seconds',
       help: 'From a record timestamp (for CDC: the source commit time) to its result committed to an output topic and the local stores.',
       labelNames: ['topic'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers,
     }),
-    recordAgeSeconds: new Histogram({
+    recordAgeSeconds: new HotPathHistogram({
       name: 'streams_record_age_at_processing_seconds',
       help: 'From a record timestamp to the moment a task processes it, per input topic (Kafka Streams: record-e2e-latency at the source node). Across sub-topologies it shows where an update waits.',
       labelNames: ['topic'],

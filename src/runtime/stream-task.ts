@@ -87,7 +87,7 @@ export class StreamTask {
   private currentAt: number | undefined;
   private lastCommit = Date.now();
   private readonly log: Logger;
-  private readonly processedCounter: { inc(): void };
+  private readonly processedCounter: { inc(by: number): void };
   private readonly forwardedCounter: { inc(by: number): void };
   private readonly ageByTopic = new Map<string, { observe(seconds: number): void }>();
   private readonly endToEndByTopic = new Map<string, { observe(seconds: number): void }>();
@@ -310,7 +310,6 @@ export class StreamTask {
         return; // failed under the `fail` policy: the application is stopping
       }
     }
-    this.processedCounter.inc();
     this.nextOffsets.set(record.topic, offset + 1n);
     this.offsetsAdvanced = true;
     this.processedSinceCommit++;
@@ -491,6 +490,12 @@ export class StreamTask {
     }
   }
 
+  /** Adds the records processed since the last commit to the metric (once per commit, not per record). */
+  private countProcessed(): void {
+    if (this.processedSinceCommit > 0) this.processedCounter.inc(this.processedSinceCommit);
+    this.processedSinceCommit = 0;
+  }
+
   /** A running task commits as it goes; a suspended one commits what it processed before it was suspended. */
   private get canCommit(): boolean {
     return this.status === 'running' || this.status === 'suspended';
@@ -507,7 +512,7 @@ export class StreamTask {
     const committing = new Map(this.nextOffsets);
     const offsets = new Map([...committing].map(([topic, offset]) => [topic, new Map([[this.partition, offset]])]));
     this.offsetsAdvanced = false;
-    this.processedSinceCommit = 0;
+    this.countProcessed();
     this.lastCommit = Date.now();
     // Each store's last changelog record says which input the commit covers (committed-inputs.ts), and
     // so does the last output record on this task's partition (read replicas of the output topic).
@@ -618,6 +623,7 @@ export class StreamTask {
     const clean = options.commit && this.status === 'suspended';
     this.status = 'closed';
     while (this.commitInFlight) await this.commitInFlight.catch(() => undefined);
+    this.countProcessed();
     this.log.info('task closed', { clean, processedUpTo: Object.fromEntries(this.nextOffsets) });
     this.state.discardUncommitted();
     try {

@@ -75,7 +75,7 @@ export class TransactionalWriter implements CommitWriter {
     try {
       const written: WrittenOffsets = new Map();
       // Requests stay well under the broker's message.max.bytes (1 MB by default).
-      for (const chunk of chunksOf(records, MAX_REQUEST_BYTES)) {
+      for (const { records: chunk } of chunksOf(records, MAX_REQUEST_BYTES)) {
         const byTopic = new Map<string, OutgoingRecord[]>();
         const counts = new Map<string, number>();
         for (const record of chunk) {
