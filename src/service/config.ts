@@ -57,6 +57,8 @@ export interface ServiceConfig {
   engineNice: number;
   /** The engine thread's V8 old-generation limit in MiB (0: V8's own); only with engineThread 'worker'. */
   engineHeapMiB: number;
+  /** The engine thread's V8 young generation in MiB (0: V8's own); only with engineThread 'worker'. */
+  engineYoungMiB: number;
   /** Keep each view row's lineage (GET /users/:userId/lineage). */
   lineage: boolean;
   /** Snappy compression of LevelDB's table blocks. */
@@ -300,6 +302,12 @@ export const OPTIONS: Record<OptionKey, Option> = {
     env: 'UIS_ENGINE_HEAP_MIB',
     default: '0',
     help: "with --engine-thread worker: the engine thread's V8 heap limit (old generation) in MiB, so it collects garbage before growing past it; reaching it stops the process (0: V8's own limit)",
+  },
+  engineYoungMiB: {
+    flag: 'engine-young-mib',
+    env: 'UIS_ENGINE_YOUNG_MIB',
+    default: '0',
+    help: "with --engine-thread worker: the engine thread's V8 young generation in MiB, where its short-lived objects are made and collected (0: V8's own)",
   },
   lineage: {
     flag: 'lineage',
@@ -565,6 +573,7 @@ export function loadConfig(
     engineThread: engineThread(),
     engineNice: integer('engineNice', 0, 19),
     engineHeapMiB: integer('engineHeapMiB', 0, 65_536),
+    engineYoungMiB: integer('engineYoungMiB', 0, 4_096),
     lineage: onOff('lineage'),
     storeCompression: onOff('storeCompression'),
     restoreCompression: onOff('restoreCompression'),
@@ -599,6 +608,12 @@ export function loadConfig(
   // Below this V8 spends its time collecting, and the engine's own structures alone come near it.
   if (config.engineHeapMiB !== 0 && config.engineHeapMiB < 64)
     problems.push(`${where('engineHeapMiB')} must be 0 (V8's own limit) or at least 64, got ${config.engineHeapMiB}`);
+  if (config.engineYoungMiB !== 0 && config.engineYoungMiB < 8)
+    problems.push(`${where('engineYoungMiB')} must be 0 (V8's own) or at least 8, got ${config.engineYoungMiB}`);
+  if (config.engineYoungMiB !== 0 && config.engineThread === 'main')
+    problems.push(
+      `${where('engineYoungMiB')} needs --engine-thread worker (a process's is set with node's --max-semi-space-size)`,
+    );
   if (config.engineHeapMiB !== 0 && config.engineThread === 'main')
     problems.push(
       `${where('engineHeapMiB')} needs --engine-thread worker (a process's main heap is set with node's --max-old-space-size)`,

@@ -60,7 +60,10 @@ export class EngineThread implements StoreView {
     onFatal: (error: Error) => void = () => undefined,
   ): Promise<EngineThread> {
     const data: EngineWorkerData = { config, logLevel: logger.level };
-    const limits = config.engineHeapMiB > 0 ? { maxOldGenerationSizeMb: config.engineHeapMiB } : undefined;
+    const limits = {
+      ...(config.engineHeapMiB > 0 ? { maxOldGenerationSizeMb: config.engineHeapMiB } : {}),
+      ...(config.engineYoungMiB > 0 ? { maxYoungGenerationSizeMb: config.engineYoungMiB } : {}),
+    };
     const worker = startWorker(siblingModule(import.meta.url, 'engine-worker'), data, limits);
     const thread = new EngineThread(worker, config, logger, onFatal);
     await new Promise<void>((resolve, reject) => {

@@ -126,6 +126,10 @@ t.test('schema registry credentials: both or neither, the password from a file o
 t.test("the engine thread's heap limit: V8's own by default, at least 64 MiB, only on a worker", async (t) => {
   t.equal(load({}).engineHeapMiB, 0, "0 (V8's own limit) by default");
   t.equal(load({ 'engine-heap-mib': '96' }).engineHeapMiB, 96);
+  t.equal(load({}).engineYoungMiB, 0, "the young generation is V8's own by default");
+  t.equal(load({ 'engine-young-mib': '192' }).engineYoungMiB, 192);
+  t.throws(() => load({ 'engine-young-mib': '4' }), /at least 8, got 4/, 'too small a young generation');
+  t.throws(() => load({ 'engine-young-mib': '64', 'engine-thread': 'main' }), /needs --engine-thread worker/);
   t.throws(() => load({ 'engine-heap-mib': '32' }), /at least 64, got 32/, 'too small to run the engine');
   t.throws(() => load({ 'engine-heap-mib': 'lots' }), /whole number/);
   t.throws(
