@@ -45,7 +45,7 @@ export interface WholeRecord {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: number;
-  headers: RecordHeader[] | undefined;
+  headers: readonly RecordHeader[] | undefined;
 }
 
 export interface BulkReadOptions<P = undefined> {

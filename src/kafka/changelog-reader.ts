@@ -22,7 +22,7 @@ export interface ReadRecord {
   offset: bigint;
   /** The record's timestamp (ms); absent where the reader does not know it. */
   timestamp?: number;
-  headers?: RecordHeader[] | undefined;
+  headers?: readonly RecordHeader[] | undefined;
 }
 
 export interface ChangelogSink {

@@ -70,7 +70,7 @@ export interface ConsumedRecord {
   key: Buffer | null;
   value: Buffer | null;
   /** Absent when the record has none. */
-  headers?: RecordHeader[] | undefined;
+  headers?: readonly RecordHeader[] | undefined;
   /** Set while the engine processes the record (RecordOrigin.lineage); undefined until then. */
   lineage?: Buffer | undefined;
 }

@@ -32,10 +32,19 @@ export function encodeRecordBatch(records: readonly BatchRecord[], producer: Bat
   // Each record's body length (everything after its own length varint), kept for the writing pass.
   const bodyLengths = new Array<number>(records.length);
   let size = HEADER;
+  // Records in a row often share one headers array (read from the same input, see record-batches.ts):
+  // its encoded size is computed once, and its bytes are copied from the record before.
+  let sizedHeaders: BatchRecord['headers'];
+  let sizedHeadersLength = headersLength(undefined);
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     if (record.timestamp > maxTimestamp) maxTimestamp = record.timestamp;
-    const body = recordBodyLength(record, record.timestamp - baseTimestamp, i);
+    const headers = record.headers;
+    if (headers !== sizedHeaders) {
+      sizedHeaders = headers;
+      sizedHeadersLength = headersLength(headers);
+    }
+    const body = recordBodyLength(record, record.timestamp - baseTimestamp, i) + sizedHeadersLength;
     bodyLengths[i] = body;
     size += varintSize(body) + body;
   }
@@ -53,6 +62,9 @@ export function encodeRecordBatch(records: readonly BatchRecord[], producer: Bat
   batch.writeInt32BE(producer.baseSequence, 53);
   batch.writeInt32BE(records.length, 57);
   let at = HEADER;
+  let writtenHeaders: BatchRecord['headers'];
+  let writtenHeadersStart = 0;
+  let writtenHeadersEnd = 0;
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     at = writeVarint(batch, at, bodyLengths[i]!);
@@ -62,6 +74,11 @@ export function encodeRecordBatch(records: readonly BatchRecord[], producer: Bat
     at = writeBytes(batch, at, record.key);
     at = writeBytes(batch, at, record.value);
     const headers = record.headers;
+    if (headers !== undefined && headers === writtenHeaders) {
+      at += batch.copy(batch, at, writtenHeadersStart, writtenHeadersEnd);
+      continue;
+    }
+    const start = at;
     at = writeVarint(batch, at, headers ? headers.length : 0);
     if (headers) {
       for (const header of headers) {
@@ -70,6 +87,9 @@ export function encodeRecordBatch(records: readonly BatchRecord[], producer: Bat
         at += batch.write(header.key, at, keyLength);
         at = writeBytes(batch, at, header.value);
       }
+      writtenHeaders = headers;
+      writtenHeadersStart = start;
+      writtenHeadersEnd = at;
     }
   }
   if (at !== size) throw new Error(`record batch encoding wrote ${at} of ${size} bytes`);
@@ -77,11 +97,14 @@ export function encodeRecordBatch(records: readonly BatchRecord[], producer: Bat
   return batch;
 }
 
+/** A record's body length but for its headers (see headersLength). */
 function recordBodyLength(record: BatchRecord, timestampDelta: number, offsetDelta: number): number {
-  let n = 1 + varlongSize(timestampDelta) + varintSize(offsetDelta);
-  n += bytesSize(record.key) + bytesSize(record.value);
-  const headers = record.headers;
-  n += varintSize(headers ? headers.length : 0);
+  return 1 + varlongSize(timestampDelta) + varintSize(offsetDelta) + bytesSize(record.key) + bytesSize(record.value);
+}
+
+/** The encoded length of a record's headers, their count included. */
+function headersLength(headers: BatchRecord['headers']): number {
+  let n = varintSize(headers ? headers.length : 0);
   if (headers) {
     for (const header of headers) {
       const keyLength = Buffer.byteLength(header.key);

@@ -16,14 +16,15 @@ export interface AbortedTransaction {
 
 /**
  * Receives each committed record: its offset, key and value (views into the fetched bytes), timestamp
- * (ms), and its headers (undefined when it has none, which costs nothing to read).
+ * (ms), and its headers (undefined when it has none, which costs nothing to read). Records in a row
+ * with the same header bytes (a CDC connector's context headers) share one headers array.
  */
 export type RecordVisitor = (
   offset: number,
   key: Buffer | null,
   value: Buffer | null,
   timestamp: number,
-  headers: RecordHeader[] | undefined,
+  headers: readonly RecordHeader[] | undefined,
 ) => void;
 
 export interface RecordHeader {
@@ -117,6 +118,10 @@ function walkRecords(
   each: RecordVisitor,
 ): void {
   const cursor = { at: start };
+  // The header section (count and headers) of the last record that had headers, and those headers.
+  let lastSectionStart = 0;
+  let lastSectionEnd = 0;
+  let lastHeaders: readonly RecordHeader[] | undefined;
   for (let i = 0; i < count && cursor.at < end; i++) {
     const length = varint(b, cursor);
     const recordEnd = cursor.at + length;
@@ -125,11 +130,36 @@ function walkRecords(
     const offsetDelta = varint(b, cursor);
     const key = bytes(b, cursor);
     const value = bytes(b, cursor);
+    const sectionStart = cursor.at;
     const headerCount = varint(b, cursor);
-    const headers = headerCount > 0 ? readHeaders(b, cursor, headerCount) : undefined;
+    let headers: readonly RecordHeader[] | undefined;
+    if (headerCount > 0) {
+      const sectionEnd = headerSectionEnd(b, cursor.at, headerCount);
+      if (
+        lastHeaders !== undefined &&
+        sectionEnd - sectionStart === lastSectionEnd - lastSectionStart &&
+        b.compare(b, lastSectionStart, lastSectionEnd, sectionStart, sectionEnd) === 0
+      ) {
+        headers = lastHeaders;
+      } else {
+        headers = lastHeaders = readHeaders(b, cursor, headerCount);
+        lastSectionStart = sectionStart;
+        lastSectionEnd = sectionEnd;
+      }
+    }
     each(baseOffset + offsetDelta, key, value, firstTimestamp + timestampDelta, headers);
     cursor.at = recordEnd;
   }
+}
+
+/** Where the headers starting at `at` end, without reading them. */
+function headerSectionEnd(b: Buffer, at: number, count: number): number {
+  const cursor = { at };
+  for (let i = 0; i < count * 2; i++) {
+    const length = varint(b, cursor);
+    if (length > 0) cursor.at += length;
+  }
+  return cursor.at;
 }
 
 function readHeaders(b: Buffer, cursor: { at: number }, count: number): RecordHeader[] {

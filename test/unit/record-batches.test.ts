@@ -263,3 +263,37 @@ t.test('the encoder writes what the walker reads, with the CRC-32C the broker ch
     'timestamps, an earlier one (a negative delta) too',
   );
 });
+
+t.test('records in a row with the same headers share one array, and encode to the same bytes', async (t) => {
+  const context = [
+    { key: '__debezium.context.connectorName', value: Buffer.from('postgresql') },
+    { key: '__debezium.context.taskId', value: Buffer.from('0') },
+  ];
+  const other = [{ key: '__debezium.context.connectorName', value: Buffer.from('postgresqm') }];
+  const copy = () => context.map((h) => ({ key: h.key, value: Buffer.from(h.value) }));
+  const at = (i: number, headers?: typeof context) => ({
+    key: Buffer.from(`k${i}`),
+    value: Buffer.from(`v${i}`),
+    timestamp: 1_700_000_000_000 + i,
+    ...(headers ? { headers } : {}),
+  });
+  const producer = { producerId: 1n, producerEpoch: 0, baseSequence: 0, transactional: false };
+  // The same headers as one array (as the walker hands them on) and as equal arrays of their own.
+  const shared = [at(0, context), at(1, context), at(2), at(3, context), at(4, other), at(5, context)];
+  const distinct = [at(0, copy()), at(1, copy()), at(2), at(3, copy()), at(4, other), at(5, copy())];
+  const batch = encodeRecordBatch(shared, producer);
+  t.same(batch, encodeRecordBatch(distinct, producer), 'the same bytes either way');
+  const read: Array<readonly { key: string; value: Buffer }[] | undefined> = [];
+  walkRecordBatches(batch, [], (_offset, _key, _value, _timestamp, headers) => void read.push(headers));
+  t.same(
+    read.map((headers) => headers?.map((h) => `${h.key}=${h.value.toString()}`)),
+    [...shared.map((r) => r.headers?.map((h) => `${h.key}=${h.value.toString()}`))],
+    'every record reads back its own headers',
+  );
+  t.equal(read[1], read[0], 'the next record with the same header bytes gets the same array');
+  t.equal(read[2], undefined, 'a record without headers has none');
+  t.equal(read[3], read[0], 'nor does one without headers in between end the sharing');
+  t.not(read[4], read[3], 'different header bytes (one byte apart) get their own');
+  t.not(read[5], read[4]);
+  t.same(read[5], read[0]);
+});
