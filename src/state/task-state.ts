@@ -5,6 +5,7 @@
  * one batch together with the changelog checkpoints. So the backend only ever
  * holds committed state, and its checkpoints say exactly how far it is.
  */
+import { UndoLog } from '../util/undo-log.js';
 import type { CompiledStore } from '../processor/compile.js';
 import type { KeyValueStore, OutgoingRecord } from '../processor/types.js';
 import type { BatchEntry, StateBackend } from './backend.js';
@@ -28,6 +29,9 @@ export interface CommitSnapshot {
   apply(checkpoints: ReadonlyMap<string, bigint>): Promise<void>;
 }
 
+/** No key read or written yet (see TaskState.store). */
+const NO_KEY = Symbol('no key');
+
 export class TaskState {
   /** Writes since the last commit started, by full backend key (latin1). */
   private pending = new Map<string, PendingWrite>();
@@ -36,7 +40,9 @@ export class TaskState {
   /** A commit was started and is neither applied nor discarded yet: the next must wait for it. */
   private commitOpen = false;
   /** Undo log of the record being processed, to take back a failed record's writes. */
-  private undo: Array<[string, PendingWrite | undefined]> | null = null;
+  private readonly undo = new UndoLog<string, PendingWrite>();
+  /** A record is being processed (its writes are logged in `undo`). */
+  private inRecord = false;
   private readonly stores = new Map<string, CompiledStore>();
   private readonly prefixes = new Map<string, Buffer>();
   /** The checkpoints written last, per changelog topic (known once read or written). */
@@ -73,20 +79,29 @@ export class TaskState {
   store<K, V>(name: string): KeyValueStore<K, V> {
     const spec = this.spec(name);
     const prefix = this.prefixOf(name);
+    // The key of the last get or put, in its three forms: an aggregate reads a key and then writes it.
+    // Only a primitive key is reused (an object key may have changed since).
+    let lastKey: unknown = NO_KEY;
+    let lastKeyBytes = prefix;
+    let lastFullKey = prefix;
+    let lastId = '';
+    const keyOf = (key: K): void => {
+      if (Object.is(key, lastKey) && (typeof key !== 'object' || key === null)) return;
+      lastKeyBytes = spec.keySerde.serialize(key);
+      lastFullKey = Buffer.concat([prefix, lastKeyBytes]);
+      lastId = lastFullKey.toString('latin1');
+      lastKey = key;
+    };
     return {
       name,
       get: (key: K): V | null => {
-        const bytes = this.readLatest(Buffer.concat([prefix, spec.keySerde.serialize(key)]));
+        keyOf(key);
+        const bytes = this.readLatest(lastFullKey, lastId);
         return bytes === undefined ? null : (spec.valueSerde.deserialize(bytes) as V);
       },
       put: (key: K, value: V | null): void => {
-        const keyBytes = spec.keySerde.serialize(key);
-        this.write(
-          spec,
-          Buffer.concat([prefix, keyBytes]),
-          keyBytes,
-          value === null ? null : spec.valueSerde.serialize(value),
-        );
+        keyOf(key);
+        this.write(spec, lastId, lastKeyBytes, value === null ? null : spec.valueSerde.serialize(value));
       },
     };
   }
@@ -110,20 +125,22 @@ export class TaskState {
   }
 
   beginRecord(): void {
-    this.undo = [];
+    this.undo.clear();
+    this.inRecord = true;
   }
 
   /** Takes back every write of the current record. */
   rollbackRecord(): void {
-    for (const [fullKey, previous] of (this.undo ?? []).reverse()) {
+    this.undo.rollback((fullKey, previous) => {
       if (previous) this.pending.set(fullKey, previous);
       else this.pending.delete(fullKey);
-    }
-    this.undo = null;
+    });
+    this.inRecord = false;
   }
 
   endRecord(): void {
-    this.undo = null;
+    this.undo.clear();
+    this.inRecord = false;
   }
 
   /**
@@ -171,7 +188,8 @@ export class TaskState {
     this.pending = new Map();
     this.committing = new Map();
     this.commitOpen = false;
-    this.undo = null;
+    this.undo.clear();
+    this.inRecord = false;
     this.rowCache.clear(); // the task starts again as after a restart, with nothing cached
   }
 
@@ -320,8 +338,8 @@ export class TaskState {
     return this.prefixes.get(name)!;
   }
 
-  private readLatest(fullKey: Buffer): Buffer | undefined {
-    const k = fullKey.toString('latin1');
+  /** `k` is `fullKey` as latin1, the key of the pending writes. */
+  private readLatest(fullKey: Buffer, k: string): Buffer | undefined {
     const write = this.pending.get(k) ?? this.committing.get(k);
     if (write) return write.value ?? undefined;
     const cached = this.rowCache.get(k);
@@ -331,9 +349,9 @@ export class TaskState {
     return row;
   }
 
-  private write(store: CompiledStore, fullKey: Buffer, key: Buffer, value: Buffer | null): void {
-    const k = fullKey.toString('latin1');
-    this.undo?.push([k, this.pending.get(k)]);
+  /** `k`: the full key (prefix and key) as latin1. */
+  private write(store: CompiledStore, k: string, key: Buffer, value: Buffer | null): void {
+    if (this.inRecord) this.undo.record(k, this.pending.get(k));
     this.pending.set(k, { store, key, value });
   }
 }

@@ -1,4 +1,5 @@
 // The stateful table operators: a stream read as a table, and aggregation.
+import { UndoLog } from '../../util/undo-log.js';
 import type { AnyFn } from '../../dsl/graph.js';
 import type { Serde } from '../../serdes/serde.js';
 import type { Change, ChangeCache, KeyValueStore, ProcessorContext, RecordOrigin } from '../types.js';
@@ -47,7 +48,7 @@ export interface AggregateCaching {
 export class HeldChanges {
   private readonly held = new Map<string, HeldChange>();
   /** Held changes the current record replaced or added (undefined: added), to take back if it fails. */
-  private undo: Array<[string, HeldChange | undefined]> = [];
+  private readonly undo = new UndoLog<string, HeldChange>();
 
   constructor(
     private readonly caching: AggregateCaching,
@@ -63,7 +64,7 @@ export class HeldChanges {
   hold(key: unknown, previous: unknown, aggregate: unknown, timestamp: number): void {
     const id = this.caching.keySerde.serialize(key).toString('latin1');
     const held = this.held.get(id);
-    this.undo.push([id, held && { ...held }]);
+    this.undo.record(id, held && { ...held });
     const origin = laterInSource(this.caching.context.origin, held?.origin);
     if (held) {
       held.newValue = aggregate;
@@ -86,21 +87,20 @@ export class HeldChanges {
     const changes = [...this.held.values()];
     if (this.inTimeOrder) changes.sort((a, b) => a.timestamp - b.timestamp);
     this.held.clear();
-    this.undo = [];
+    this.undo.clear();
     for (const c of changes)
       run(c.origin, () => forward(c.key, { newValue: c.newValue, oldValue: c.oldValue }, c.timestamp));
   }
 
   beginRecord(): void {
-    if (this.undo.length > 0) this.undo = [];
+    this.undo.clear();
   }
 
   rollbackRecord(): void {
-    for (const [id, before] of this.undo.reverse()) {
+    this.undo.rollback((id, before) => {
       if (before) this.held.set(id, before);
       else this.held.delete(id);
-    }
-    this.undo = [];
+    });
   }
 }
 
