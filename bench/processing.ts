@@ -82,8 +82,8 @@ const keepCpu = (name: string, cpuSeconds: number, records: number) => {
 };
 /**
  * Per run: our CPU per record split by thread, summed over the instances, read just before they stop.
- * Every thread is called "node", so roles go by nice value and start order: the serving (main)
- * thread; the engine (the busiest thread at the engine's nice value); the threads started before the
+ * Every thread is called "node", so roles go by CPU time and start order: the serving (main)
+ * thread; the engine (the busiest of the others); the threads started before the
  * engine (V8's garbage-collection and compiler helpers, libuv's pool, which also runs LevelDB's batch
  * writes); and those started after it (LevelDB's compaction thread, started at the first compaction).
  */
@@ -98,7 +98,9 @@ function threadSplit(pids: readonly number[], records: number): ThreadSplit {
   const split: ThreadSplit = { main: 0, engine: 0, startedBefore: 0, startedAfter: 0 };
   for (const pid of pids) {
     const threads = [...threadTimes(pid)];
-    const engine = threads.filter(([, t]) => t.nice > 0).sort((a, b) => b[1].seconds - a[1].seconds)[0]?.[0] ?? pid;
+    // The busiest thread but the main one: the engine runs at nice 0 until the instance first catches
+    // up (decision 0026), so its nice value does not tell it apart in a run cut short.
+    const engine = threads.filter(([tid]) => tid !== pid).sort((a, b) => b[1].seconds - a[1].seconds)[0]?.[0] ?? pid;
     for (const [tid, { seconds }] of threads) {
       const role: keyof ThreadSplit =
         tid === pid ? 'main' : tid === engine ? 'engine' : tid < engine ? 'startedBefore' : 'startedAfter';
