@@ -72,6 +72,7 @@ export {
 } from './runtime/kafka-streams.js';
 export type { StreamsConfig, StreamsSettings } from './runtime/config.js';
 export type { StreamsMetrics } from './runtime/metrics.js';
+export type { HotPathHistogram, HistogramChild } from './runtime/hot-path-histogram.js';
 export type { DeadLetter } from './runtime/task-core.js';
 export type { KafkaClientKind } from './kafka/client.js';
 export type { KafkaSecurity, SaslCredentials, SaslMechanism } from './kafka/security.js';

@@ -49,6 +49,7 @@ export class HotPathHistogram<L extends string> {
     for (const child of this.children.values()) child.reset();
   }
 
+  /** @internal What the registry reads at a scrape. */
   async get(): Promise<{ name: string; help: string; type: 'histogram'; values: ExposedValue[]; aggregator: 'sum' }> {
     const values: ExposedValue[] = [];
     const { name, buckets } = this.options;
